@@ -1,0 +1,167 @@
+// embedding_update.wgsl — fused embedding backward + optimizer, one writer per touched row, no atomics.
+//
+// The host's SparseUpdatePlan lists the unique (table, row) pairs a batch touched and, for each, the
+// lookups that touched it (CSR, in lookup order). For unique row u and vec4 column c:
+//   g = sum over its entries (l, bag) of coef(l) * dOut[slot(l, bag)][c]   (fixed order: deterministic)
+//   coef(l) = w_l (or 1) * (1 / bag length for mean pooling)
+//   slot = the sample's pooled output row, or the lookup's own row for pooling none
+// then applies the optimizer to the row in place (state stored beside the row, after its width4 vec4s):
+//   OPT_SGD:     w -= lr * (g + wd * w)
+//   OPT_ADAGRAD: FBGEMM EXACT_ROWWISE_ADAGRAD: g += wd * w; acc += mean(g^2) over the row;
+//                w -= lr * g / (sqrt(acc) + eps); one accumulator per row (state vec4 .x)
+//   OPT_ADAM:    per-element m, v on touched rows only (lazy Adam), bias-corrected with the global step;
+//                decoupled weight decay (AdamW): w -= lr * (m^ / (sqrt(v^) + eps) + wd * w)
+//
+// Bindings: 0 meta (read), 1 batch (read), 2 plan (read: rows as (table,row) pairs, CSR offsets,
+// entries as (lookup,bag) pairs), 3 grad (read: dOut, same layout as the forward output),
+// 4..7 chunk0..3 (read_write), 8 params (uniform).
+// Geometry: a team of TEAM lanes per unique row (TEAM = next power of two >= the widest width4),
+// WG / TEAM rows per workgroup; lane c owns vec4 column c. The row-wise Adagrad sum is a tree
+// reduction inside the team through workgroup memory (fixed order: deterministic).
+
+override WG: u32 = 64u;      // invocations per workgroup, a multiple of TEAM
+override TEAM: u32 = 16u;    // lanes per row; power of two >= widest width4
+override OPTIMIZER: u32 = 1u; // 0 SGD, 1 row-wise Adagrad, 2 Adam
+
+const POOL_NONE: u32 = 0u;
+const POOL_MEAN: u32 = 2u;
+const TABLE_WORDS: u32 = 4u;
+const FEATURE_WORDS: u32 = 8u;
+const NO_WEIGHTS: u32 = 0xffffffffu;
+
+struct UpdateParams {
+    batch_size: u32,
+    unique_rows: u32,
+    features_at: u32,
+    offsets_at: u32,
+    weights_at: u32,
+    entry_offsets_at: u32, // plan sections (words); rows start at 0
+    entries_at: u32,
+    chunk_shift: u32,
+    chunk_mask: u32,
+    lr: f32,
+    weight_decay: f32,
+    eps: f32,
+    beta1: f32,
+    beta2: f32,
+    bias1: f32,            // 1 / (1 - beta1^step)
+    bias2: f32,            // 1 / (1 - beta2^step)
+}
+
+@group(0) @binding(0) var<storage, read> meta: array<u32>;
+@group(0) @binding(1) var<storage, read> batch: array<u32>;
+@group(0) @binding(2) var<storage, read> plan: array<u32>;
+@group(0) @binding(3) var<storage, read> grad: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> chunk0: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read_write> chunk1: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read_write> chunk2: array<vec4<f32>>;
+@group(0) @binding(7) var<storage, read_write> chunk3: array<vec4<f32>>;
+@group(0) @binding(8) var<uniform> params: UpdateParams;
+
+var<workgroup> partial: array<f32, WG>;
+
+fn load4(a: u32) -> vec4<f32> {
+    let o = a & params.chunk_mask;
+    switch a >> params.chunk_shift {
+        case 0u: { return chunk0[o]; }
+        case 1u: { return chunk1[o]; }
+        case 2u: { return chunk2[o]; }
+        default: { return chunk3[o]; }
+    }
+}
+
+fn store4(a: u32, v: vec4<f32>) {
+    let o = a & params.chunk_mask;
+    switch a >> params.chunk_shift {
+        case 0u: { chunk0[o] = v; }
+        case 1u: { chunk1[o] = v; }
+        case 2u: { chunk2[o] = v; }
+        default: { chunk3[o] = v; }
+    }
+}
+
+// Reduced gradient of unique row u at vec4 column col.
+fn row_gradient(u: u32, col: u32) -> vec4<f32> {
+    var g = vec4<f32>(0.0);
+    let first = plan[params.entry_offsets_at + u];
+    let last = plan[params.entry_offsets_at + u + 1u];
+    for (var e = first; e < last; e++) {
+        let l = plan[params.entries_at + 2u * e];
+        let bag = plan[params.entries_at + 2u * e + 1u];
+        let f = bag / params.batch_size;
+        let fm = params.features_at + f * FEATURE_WORDS;
+        let pooling = meta[fm + 1u];
+        var coef = 1.0;
+        if params.weights_at != NO_WEIGHTS {
+            coef = bitcast<f32>(batch[params.weights_at + l]);
+        }
+        var slot = bag % params.batch_size;
+        if pooling == POOL_NONE {
+            slot = l - batch[params.offsets_at + f * params.batch_size];
+        } else if pooling == POOL_MEAN {
+            coef /= f32(batch[params.offsets_at + bag + 1u] - batch[params.offsets_at + bag]);
+        }
+        g += coef * grad[meta[fm + 2u] + slot * meta[fm + 3u] + col];
+    }
+    return g;
+}
+
+@compute @workgroup_size(WG)
+fn tbe_update(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let u = (wid.x + wid.y * nwg.x) * (WG / TEAM) + lid / TEAM;
+    let lane = lid % TEAM;
+    var width4 = 0u;
+    var a = 0u; // vec4 address of this lane's weights
+    var w = vec4<f32>(0.0);
+    var g = vec4<f32>(0.0);
+    var acc = 0.0;
+    if u < params.unique_rows {
+        let table = plan[2u * u];
+        width4 = meta[table * TABLE_WORDS + 2u];
+        let row_at = meta[table * TABLE_WORDS] + plan[2u * u + 1u] * meta[table * TABLE_WORDS + 1u];
+        a = row_at + lane;
+        if lane < width4 {
+            w = load4(a);
+            g = row_gradient(u, lane);
+        }
+        if OPTIMIZER == 1u {
+            acc = load4(row_at + width4).x;
+        }
+    }
+    let active = u < params.unique_rows && lane < width4;
+    if OPTIMIZER == 0u {
+        if active {
+            store4(a, w - params.lr * (g + params.weight_decay * w));
+        }
+    } else if OPTIMIZER == 1u {
+        g += params.weight_decay * w;
+        partial[lid] = dot(g, g);
+        for (var s = TEAM / 2u; s > 0u; s >>= 1u) {
+            workgroupBarrier();
+            if lane < s {
+                partial[lid] += partial[lid + s];
+            }
+        }
+        workgroupBarrier();
+        if active {
+            acc += partial[lid - lane] / f32(4u * width4);
+            store4(a, w - params.lr * g / (sqrt(acc) + params.eps));
+            if lane == 0u {
+                store4(a + width4, vec4<f32>(acc, 0.0, 0.0, 0.0));
+            }
+        }
+    } else {
+        if active {
+            let m = params.beta1 * load4(a + width4) + (1.0 - params.beta1) * g;
+            let v = params.beta2 * load4(a + 2u * width4) + (1.0 - params.beta2) * g * g;
+            store4(a + width4, m);
+            store4(a + 2u * width4, v);
+            let step = (m * params.bias1) / (sqrt(v * params.bias2) + params.eps);
+            store4(a, w - params.lr * (step + params.weight_decay * w));
+        }
+    }
+}

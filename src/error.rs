@@ -1,0 +1,76 @@
+//! The library's one error type. Every variant carries the context a user needs to act on it
+//! (which adapter was looked for, which kernel and which shapes, which table and row).
+
+use std::fmt;
+
+/// Result alias used throughout the library.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong inside wgrec. The library never panics on bad input; it returns one
+/// of these.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No adapter matched the request (or none exists at all).
+    #[error("no usable GPU adapter: {looked_for}.\n{hint}")]
+    NoAdapter {
+        /// What was searched for (backends, name filter).
+        looked_for: String,
+        /// How to get one (e.g. install lavapipe).
+        hint: String,
+    },
+    /// An environment variable that steers wgrec holds a value it cannot use.
+    #[error("environment variable {name}={value:?} is not valid: {reason}")]
+    BadEnv {
+        /// The variable.
+        name: &'static str,
+        /// Its value.
+        value: String,
+        /// Why it was rejected.
+        reason: String,
+    },
+    /// The adapter refused to create a device.
+    #[error("adapter {adapter:?} refused to create a device: {message}")]
+    RequestDevice {
+        /// Adapter name.
+        adapter: String,
+        /// wgpu's reason.
+        message: String,
+    },
+    /// wgpu reported a validation or out-of-memory error inside an error scope.
+    #[error("GPU error while {context}: {message}")]
+    Gpu {
+        /// What wgrec was doing.
+        context: String,
+        /// wgpu's message.
+        message: String,
+    },
+    /// A kernel launcher rejected its inputs (shapes, sizes, ids out of range).
+    #[error("kernel {kernel}: {message}")]
+    Kernel {
+        /// Kernel (WGSL entry point) name.
+        kernel: &'static str,
+        /// What is wrong, with the numbers.
+        message: String,
+    },
+    /// An embedding layout or storage could not be built as asked.
+    #[error("embedding layout: {0}")]
+    Layout(String),
+    /// Mapping a buffer for readback failed.
+    #[error("readback of {label} failed: {message}")]
+    Readback {
+        /// Buffer label.
+        label: String,
+        /// wgpu's reason.
+        message: String,
+    },
+}
+
+impl Error {
+    /// A kernel input error, formatted with the numbers that are wrong.
+    pub fn kernel(kernel: &'static str, message: impl fmt::Display) -> Self {
+        Error::Kernel {
+            kernel,
+            message: message.to_string(),
+        }
+    }
+}

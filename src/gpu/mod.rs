@@ -1,0 +1,231 @@
+//! The device layer: adapter choice, the negotiated device, the pipeline cache, buffers, readback,
+//! error capture and GPU timestamps. Everything above this layer talks to the GPU through [`Gpu`].
+//!
+//! Two ways in: [`Gpu::new`] picks an adapter itself (best type first, environment overrides), and
+//! [`Gpu::from_wgpu`] wraps a device a host program already owns. wgpu's default uncaptured-error
+//! handler panics; `Gpu` replaces it with one that records the error, and [`Gpu::sync`] returns it as
+//! an [`Error`], so a bad dispatch never takes the host process down.
+
+pub mod adapter;
+mod pipeline;
+mod readback;
+mod timer;
+
+use std::sync::{Arc, Mutex};
+
+pub use adapter::AdapterChoice;
+pub use pipeline::{Access, Kernel, Pipeline};
+pub use timer::PassTimer;
+
+use crate::error::{Error, Result};
+
+/// A wgpu device and queue, with what wgrec needs around them.
+pub struct Gpu {
+    /// The wgpu device.
+    pub device: wgpu::Device,
+    /// Its queue.
+    pub queue: wgpu::Queue,
+    info: wgpu::AdapterInfo,
+    limits: wgpu::Limits,
+    pipelines: pipeline::PipelineCache,
+    uncaptured: Arc<Mutex<Option<String>>>,
+}
+
+/// Optional features wgrec uses when the adapter has them.
+fn wanted_features() -> wgpu::Features {
+    wgpu::Features::TIMESTAMP_QUERY
+        | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS
+        | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES
+        | wgpu::Features::SHADER_F16
+}
+
+impl Gpu {
+    /// Picks the best adapter (discrete > integrated > virtual > CPU), honouring `WGREC_BACKEND` and
+    /// `WGREC_ADAPTER`, and opens it with the adapter's own limits.
+    pub fn new() -> Result<Self> {
+        Self::with_choice(&AdapterChoice::from_env()?)
+    }
+
+    /// As [`Gpu::new`], with the choice given explicitly.
+    pub fn with_choice(choice: &AdapterChoice) -> Result<Self> {
+        let (_instance, adapters) = adapter::enumerate(choice);
+        let adapter = adapters
+            .into_iter()
+            .find(|a| choice.accepts(&a.get_info()))
+            .ok_or_else(|| adapter::no_adapter(choice))?;
+        Self::open(&adapter)
+    }
+
+    /// Opens a device on `adapter`, requesting its own limits rather than WebGPU's defaults.
+    pub fn open(adapter: &wgpu::Adapter) -> Result<Self> {
+        let info = adapter.get_info();
+        let desc = wgpu::DeviceDescriptor {
+            label: Some("wgrec"),
+            required_features: adapter.features() & wanted_features(),
+            required_limits: adapter.limits(),
+            memory_hints: wgpu::MemoryHints::Performance,
+            ..Default::default()
+        };
+        let (device, queue) = pollster::block_on(adapter.request_device(&desc)).map_err(|e| {
+            Error::RequestDevice {
+                adapter: info.name.clone(),
+                message: e.to_string(),
+            }
+        })?;
+        Ok(Self::wrap(device, queue, info))
+    }
+
+    /// Wraps a device and queue that a host program already owns. wgrec uses the device's limits as
+    /// they were negotiated; kernels that need more say so in their errors.
+    pub fn from_wgpu(device: wgpu::Device, queue: wgpu::Queue) -> Result<Self> {
+        let info = device.adapter_info();
+        Ok(Self::wrap(device, queue, info))
+    }
+
+    fn wrap(device: wgpu::Device, queue: wgpu::Queue, info: wgpu::AdapterInfo) -> Self {
+        let uncaptured = Arc::new(Mutex::new(None));
+        let sink = Arc::clone(&uncaptured);
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            if let Ok(mut slot) = sink.lock() {
+                slot.get_or_insert_with(|| e.to_string());
+            }
+        }));
+        let limits = device.limits();
+        Gpu {
+            device,
+            queue,
+            info,
+            limits,
+            pipelines: pipeline::PipelineCache::default(),
+            uncaptured,
+        }
+    }
+
+    /// The adapter this device runs on.
+    pub fn info(&self) -> &wgpu::AdapterInfo {
+        &self.info
+    }
+
+    /// The device's negotiated limits.
+    pub fn limits(&self) -> &wgpu::Limits {
+        &self.limits
+    }
+
+    /// One line naming the adapter, backend and device type.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} ({:?}, {:?}, driver {} {})",
+            self.info.name,
+            self.info.backend,
+            self.info.device_type,
+            self.info.driver,
+            self.info.driver_info
+        )
+    }
+
+    /// Whether GPU timestamps can be written around compute passes.
+    pub fn has_timestamps(&self) -> bool {
+        self.device
+            .features()
+            .contains(wgpu::Features::TIMESTAMP_QUERY)
+    }
+
+    /// Runs `f` inside a validation and an out-of-memory error scope; any error wgpu reports while it
+    /// runs comes back as `Err` naming `context`.
+    pub fn scoped<T>(&self, context: &str, f: impl FnOnce() -> T) -> Result<T> {
+        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let value = f();
+        let errors = [
+            pollster::block_on(validation.pop()),
+            pollster::block_on(oom.pop()),
+        ];
+        match errors.into_iter().flatten().next() {
+            Some(e) => Err(Error::Gpu {
+                context: context.to_string(),
+                message: e.to_string(),
+            }),
+            None => Ok(value),
+        }
+    }
+
+    /// Waits for all submitted work and returns the first error wgpu reported outside a scope.
+    pub fn sync(&self) -> Result<()> {
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Gpu {
+                context: "waiting for the device".into(),
+                message: e.to_string(),
+            })?;
+        self.take_uncaptured()
+    }
+
+    fn take_uncaptured(&self) -> Result<()> {
+        let taken = self.uncaptured.lock().ok().and_then(|mut slot| slot.take());
+        match taken {
+            Some(message) => Err(Error::Gpu {
+                context: "executing submitted work".into(),
+                message,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Creates a buffer of `size` bytes (at least 16, so empty inputs still bind).
+    pub fn buffer(&self, label: &str, size: u64, usage: wgpu::BufferUsages) -> wgpu::Buffer {
+        self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: size.max(16).next_multiple_of(4),
+            usage,
+            mapped_at_creation: false,
+        })
+    }
+
+    /// A storage buffer initialised from `data` (padded to at least 16 bytes).
+    pub fn storage_from<T: bytemuck::Pod>(&self, label: &str, data: &[T]) -> wgpu::Buffer {
+        let bytes: &[u8] = bytemuck::cast_slice(data);
+        let buffer = self.buffer(label, bytes.len() as u64, storage_usage());
+        if !bytes.is_empty() {
+            self.queue.write_buffer(&buffer, 0, bytes);
+        }
+        buffer
+    }
+
+    /// A uniform buffer holding `value`.
+    pub fn uniform_from<T: bytemuck::Pod>(&self, label: &str, value: &T) -> wgpu::Buffer {
+        let buffer = self.buffer(
+            label,
+            std::mem::size_of::<T>() as u64,
+            wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        );
+        self.queue
+            .write_buffer(&buffer, 0, bytemuck::bytes_of(value));
+        buffer
+    }
+
+    /// The pipeline for `kernel` with `constants` as override values, compiled on first use.
+    pub fn pipeline(&self, kernel: &Kernel, constants: &[(&str, f64)]) -> Result<Arc<Pipeline>> {
+        self.pipelines.get(self, kernel, constants)
+    }
+
+    /// Number of pipelines compiled so far (a training step must not add any).
+    pub fn pipelines_compiled(&self) -> usize {
+        self.pipelines.len()
+    }
+}
+
+/// Usage of a storage buffer that can be written from the host and read back.
+pub fn storage_usage() -> wgpu::BufferUsages {
+    wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC
+}
+
+/// Splits `workgroups` into an (x, y) grid under the per-dimension limit; shaders rebuild the linear
+/// workgroup index as `id.x + id.y * num_workgroups.x`.
+pub fn grid(workgroups: u32, max_per_dim: u32) -> (u32, u32) {
+    if workgroups <= max_per_dim {
+        (workgroups, 1)
+    } else {
+        let y = workgroups.div_ceil(max_per_dim);
+        (workgroups.div_ceil(y), y)
+    }
+}

@@ -1,0 +1,84 @@
+//! Launcher of `copy_vec4`, the bandwidth ceiling every memory-bound bench is measured against.
+
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::gpu::{grid, storage_usage, Access, Gpu, Kernel, Pipeline};
+use crate::shaders;
+
+/// Invocations per workgroup of the copy.
+pub const COPY_WG: u32 = 256;
+
+/// Mirrors `CopyParams` in `copy.wgsl`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct CopyParams {
+    /// vec4s to copy.
+    pub n4: u32,
+    /// Padding to 16 bytes.
+    pub _pad: [u32; 3],
+}
+
+/// The copy kernel's description.
+pub const COPY_VEC4: Kernel = Kernel {
+    shader: shaders::COPY,
+    entry: "copy_vec4",
+    bindings: &[Access::Read, Access::ReadWrite, Access::Uniform],
+};
+
+/// A prepared copy between two buffers of `n4` vec4s.
+pub struct CopyVec4 {
+    pipeline: Arc<Pipeline>,
+    bind_group: wgpu::BindGroup,
+    /// Source buffer.
+    pub src: wgpu::Buffer,
+    /// Destination buffer.
+    pub dst: wgpu::Buffer,
+    n4: u32,
+}
+
+impl CopyVec4 {
+    /// Allocates source and destination of `bytes` (a multiple of 16) each.
+    pub fn new(gpu: &Gpu, bytes: u64) -> Result<Self> {
+        let max = gpu.limits().max_storage_buffer_binding_size;
+        if bytes % 16 != 0 || bytes > max || bytes / 16 > u32::MAX as u64 {
+            return Err(Error::kernel(
+                COPY_VEC4.entry,
+                format!("{bytes} bytes: need a multiple of 16 up to the binding limit {max}"),
+            ));
+        }
+        let pipeline = gpu.pipeline(&COPY_VEC4, &[("WG", COPY_WG as f64)])?;
+        let src = gpu.buffer("copy src", bytes, storage_usage());
+        let dst = gpu.buffer("copy dst", bytes, storage_usage());
+        let n4 = (bytes / 16) as u32;
+        let params = gpu.uniform_from(
+            "copy params",
+            &CopyParams {
+                n4,
+                ..Default::default()
+            },
+        );
+        let bind_group = pipeline.bind(gpu, &[&src, &dst, &params])?;
+        Ok(CopyVec4 {
+            pipeline,
+            bind_group,
+            src,
+            dst,
+            n4,
+        })
+    }
+
+    /// Bytes moved per run (read + write).
+    pub fn traffic_bytes(&self) -> u64 {
+        self.n4 as u64 * 32
+    }
+
+    /// Records one copy.
+    pub fn record(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>) {
+        let groups = self.n4.div_ceil(COPY_WG);
+        let (x, y) = grid(groups, gpu.limits().max_compute_workgroups_per_dimension);
+        pass.set_pipeline(&self.pipeline.pipeline);
+        pass.set_bind_group(0, &self.bind_group, &[]);
+        pass.dispatch_workgroups(x, y, 1);
+    }
+}

@@ -1,0 +1,182 @@
+//! Where every embedding row lives, and the metadata the gather and update kernels read.
+//!
+//! A storage group holds several tables in one vec4 address space, cut into chunks of
+//! `2^chunk_shift` vec4s (each chunk one buffer, under the device's max storage-binding size). Rows
+//! are packed back to back with their optimizer state after them, so a row — and a table — may
+//! straddle a chunk boundary: the kernels split every vec4 address into (chunk, offset) with a shift
+//! and a mask, which costs nothing next to the load.
+
+use crate::error::{Error, Result};
+
+/// Chunk buffers a kernel can bind. Four keeps the gather at 7 storage bindings (WebGPU's default
+/// allows 8) and gives 4 × 128 MiB on lavapipe, 4 × 2 GiB where bindings reach 4 GiB.
+pub const MAX_CHUNKS: usize = 4;
+/// Widest row, in floats: the update kernel gives each vec4 column of a row its own lane.
+pub const MAX_WIDTH: u32 = 1024;
+
+/// One logical embedding table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableSpec {
+    /// Number of rows.
+    pub rows: u32,
+    /// Floats per row; a multiple of 4.
+    pub width: u32,
+}
+
+/// The sparse optimizer of a storage group; it fixes the state kept beside each row.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SparseOptimizer {
+    /// Plain SGD with L2 weight decay.
+    Sgd,
+    /// FBGEMM's EXACT_ROWWISE_ADAGRAD: one accumulator per row.
+    RowwiseAdagrad {
+        /// Added to the root of the accumulator.
+        eps: f32,
+    },
+    /// Adam with per-element moments, updated on touched rows only; decoupled weight decay.
+    Adam {
+        /// First-moment decay.
+        beta1: f32,
+        /// Second-moment decay.
+        beta2: f32,
+        /// Added to the root of the second moment.
+        eps: f32,
+    },
+}
+
+impl SparseOptimizer {
+    /// The WGSL `OPTIMIZER` override value.
+    pub fn code(&self) -> u32 {
+        match self {
+            SparseOptimizer::Sgd => 0,
+            SparseOptimizer::RowwiseAdagrad { .. } => 1,
+            SparseOptimizer::Adam { .. } => 2,
+        }
+    }
+
+    /// vec4s of state stored after a row of `width4` vec4s.
+    pub fn state4(&self, width4: u32) -> u32 {
+        match self {
+            SparseOptimizer::Sgd => 0,
+            SparseOptimizer::RowwiseAdagrad { .. } => 1,
+            SparseOptimizer::Adam { .. } => 2 * width4,
+        }
+    }
+}
+
+/// Where one table sits in the group's vec4 address space.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TablePlacement {
+    /// vec4 address of row 0.
+    pub base4: u64,
+    /// Rows.
+    pub rows: u32,
+    /// vec4s of weights per row.
+    pub width4: u32,
+    /// vec4s per row including optimizer state.
+    pub stride4: u32,
+}
+
+/// The placement of every table of a storage group.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StorageLayout {
+    /// Tables in the order given.
+    pub tables: Vec<TablePlacement>,
+    /// The optimizer whose state is interleaved.
+    pub optimizer: SparseOptimizer,
+    /// log2 of vec4s per chunk.
+    pub chunk_shift: u32,
+    /// vec4s used in all.
+    pub total4: u64,
+}
+
+impl StorageLayout {
+    /// Packs `tables` with chunks of `chunk_bytes` rounded down to a power of two vec4s.
+    pub fn new(tables: &[TableSpec], optimizer: SparseOptimizer, chunk_bytes: u64) -> Result<Self> {
+        if chunk_bytes < 16 {
+            return Err(Error::Layout(format!(
+                "chunk size {chunk_bytes} bytes is below one vec4"
+            )));
+        }
+        let chunk_shift = 63 - (chunk_bytes / 16).leading_zeros();
+        let mut placed = Vec::with_capacity(tables.len());
+        let mut next = 0u64;
+        for (t, spec) in tables.iter().enumerate() {
+            if spec.width == 0 || spec.width % 4 != 0 || spec.width > MAX_WIDTH {
+                return Err(Error::Layout(format!(
+                    "table {t}: width {} must be a positive multiple of 4, at most {MAX_WIDTH}",
+                    spec.width
+                )));
+            }
+            let width4 = spec.width / 4;
+            let stride4 = width4 + optimizer.state4(width4);
+            placed.push(TablePlacement {
+                base4: next,
+                rows: spec.rows,
+                width4,
+                stride4,
+            });
+            next += spec.rows as u64 * stride4 as u64;
+        }
+        let layout = StorageLayout {
+            tables: placed,
+            optimizer,
+            chunk_shift,
+            total4: next,
+        };
+        let chunks = layout.chunks();
+        if chunks > MAX_CHUNKS || next > u32::MAX as u64 {
+            return Err(Error::Layout(format!(
+                "{} tables need {} bytes: {chunks} chunks of {} bytes, more than the {MAX_CHUNKS} \
+                 a kernel binds (or past 2^32 vec4s); split them into several storage groups",
+                tables.len(),
+                next * 16,
+                layout.chunk4() * 16
+            )));
+        }
+        Ok(layout)
+    }
+
+    /// vec4s per chunk.
+    pub fn chunk4(&self) -> u64 {
+        1u64 << self.chunk_shift
+    }
+
+    /// Number of chunk buffers needed (at least one).
+    pub fn chunks(&self) -> usize {
+        self.total4.div_ceil(self.chunk4()).max(1) as usize
+    }
+
+    /// vec4s in chunk `c`.
+    pub fn chunk_len4(&self, c: usize) -> u64 {
+        let start = c as u64 * self.chunk4();
+        self.total4.saturating_sub(start).min(self.chunk4()).max(1)
+    }
+
+    /// The (chunk, vec4 range inside it, range inside `[start4, end4)`) pieces of an address range.
+    pub fn split(&self, start4: u64, end4: u64) -> Vec<(usize, u64, std::ops::Range<usize>)> {
+        let mut pieces = Vec::new();
+        let mut a = start4;
+        while a < end4 {
+            let chunk = (a >> self.chunk_shift) as usize;
+            let chunk_end = (chunk as u64 + 1) << self.chunk_shift;
+            let b = end4.min(chunk_end);
+            let from = (a - start4) as usize;
+            pieces.push((
+                chunk,
+                a & (self.chunk4() - 1),
+                from..from + (b - a) as usize,
+            ));
+            a = b;
+        }
+        pieces
+    }
+
+    /// Table words for the kernels' meta buffer: (base4, stride4, width4, rows) per table.
+    pub fn table_words(&self) -> Vec<u32> {
+        self.tables
+            .iter()
+            .flat_map(|t| [t.base4 as u32, t.stride4, t.width4, t.rows])
+            .collect()
+    }
+}

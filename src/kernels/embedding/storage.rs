@@ -1,0 +1,116 @@
+//! The GPU side of a storage group: its chunk buffers, and moving table rows and optimizer state in
+//! and out of them.
+
+use super::layout::{SparseOptimizer, StorageLayout, TableSpec, MAX_CHUNKS};
+use crate::error::{Error, Result};
+use crate::gpu::{storage_usage, Gpu};
+
+/// Embedding tables of one group, resident on the GPU.
+pub struct EmbeddingStorage {
+    /// Where every row lives.
+    pub layout: StorageLayout,
+    /// `MAX_CHUNKS` buffers; those past `layout.chunks()` are 16-byte placeholders.
+    pub(crate) chunks: Vec<wgpu::Buffer>,
+}
+
+impl EmbeddingStorage {
+    /// Allocates `tables` (zeroed) with chunks as large as the device binds, or `chunk_bytes` when
+    /// given (tests force tiny chunks to exercise rows that straddle them).
+    pub fn new(
+        gpu: &Gpu,
+        tables: &[TableSpec],
+        optimizer: SparseOptimizer,
+        chunk_bytes: Option<u64>,
+    ) -> Result<Self> {
+        let device_max = gpu
+            .limits()
+            .max_storage_buffer_binding_size
+            .min(gpu.limits().max_buffer_size);
+        let chunk_bytes = chunk_bytes.unwrap_or(device_max).min(device_max);
+        let layout = StorageLayout::new(tables, optimizer, chunk_bytes)?;
+        let chunks = (0..MAX_CHUNKS)
+            .map(|c| {
+                let len4 = if c < layout.chunks() {
+                    layout.chunk_len4(c)
+                } else {
+                    1
+                };
+                gpu.buffer(&format!("embedding chunk {c}"), len4 * 16, storage_usage())
+            })
+            .collect();
+        Ok(EmbeddingStorage { layout, chunks })
+    }
+
+    fn table_range(&self, table: usize) -> Result<(u64, u64)> {
+        let t = self
+            .layout
+            .tables
+            .get(table)
+            .ok_or_else(|| Error::Layout(format!("table {table} does not exist")))?;
+        Ok((t.base4, t.base4 + t.rows as u64 * t.stride4 as u64))
+    }
+
+    /// Reads table `table` whole, rows with their optimizer state (`stride4 · 4` floats per row).
+    pub fn read_raw(&self, gpu: &Gpu, table: usize) -> Result<Vec<f32>> {
+        let (start, end) = self.table_range(table)?;
+        let mut out = vec![0f32; ((end - start) * 4) as usize];
+        for (chunk, at4, range) in self.layout.split(start, end) {
+            let part: Vec<f32> = gpu.read(&self.chunks[chunk], at4 * 4, range.len() as u64 * 4)?;
+            out[range.start * 4..range.end * 4].copy_from_slice(&part);
+        }
+        Ok(out)
+    }
+
+    /// Writes table `table` whole, rows with their optimizer state.
+    pub fn write_raw(&self, gpu: &Gpu, table: usize, data: &[f32]) -> Result<()> {
+        let (start, end) = self.table_range(table)?;
+        if data.len() as u64 != (end - start) * 4 {
+            return Err(Error::Layout(format!(
+                "table {table} holds {} floats with state, {} given",
+                (end - start) * 4,
+                data.len()
+            )));
+        }
+        for (chunk, at4, range) in self.layout.split(start, end) {
+            let part = &data[range.start * 4..range.end * 4];
+            gpu.queue
+                .write_buffer(&self.chunks[chunk], at4 * 16, bytemuck::cast_slice(part));
+        }
+        Ok(())
+    }
+
+    /// The weights of table `table`, `rows × width`, without optimizer state.
+    pub fn read_weights(&self, gpu: &Gpu, table: usize) -> Result<Vec<f32>> {
+        let raw = self.read_raw(gpu, table)?;
+        let t = self.layout.tables[table];
+        let (w, s) = (t.width4 as usize * 4, t.stride4 as usize * 4);
+        Ok(raw.chunks(s).flat_map(|row| &row[..w]).copied().collect())
+    }
+
+    /// Sets the weights of table `table` (`rows × width`) and zeroes its optimizer state.
+    pub fn write_weights(&self, gpu: &Gpu, table: usize, weights: &[f32]) -> Result<()> {
+        let t = *self
+            .layout
+            .tables
+            .get(table)
+            .ok_or_else(|| Error::Layout(format!("table {table} does not exist")))?;
+        let (w, s) = (t.width4 as usize * 4, t.stride4 as usize * 4);
+        if weights.len() != t.rows as usize * w {
+            return Err(Error::Layout(format!(
+                "table {table} is {} × {w}, {} floats given",
+                t.rows,
+                weights.len()
+            )));
+        }
+        let mut raw = vec![0f32; t.rows as usize * s];
+        for (dst, src) in raw.chunks_mut(s).zip(weights.chunks(w)) {
+            dst[..w].copy_from_slice(src);
+        }
+        self.write_raw(gpu, table, &raw)
+    }
+
+    /// The optimizer every table of the group uses.
+    pub fn optimizer(&self) -> SparseOptimizer {
+        self.layout.optimizer
+    }
+}

@@ -1,0 +1,224 @@
+//! Launcher of `tbe_update`: the fused embedding backward and sparse optimizer step.
+
+use std::sync::Arc;
+
+use super::forward::TbeForward;
+use super::layout::SparseOptimizer;
+use super::plan::SparseUpdatePlan;
+use super::storage::EmbeddingStorage;
+use crate::error::{Error, Result};
+use crate::gpu::{grid, storage_usage, Access, Gpu, Kernel, Pipeline};
+use crate::shaders;
+
+/// Invocations per workgroup of the update, unless one row needs more lanes.
+pub const UPDATE_WG: u32 = 64;
+
+/// Mirrors `UpdateParams` in `embedding_update.wgsl`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct UpdateParams {
+    /// Samples in the batch.
+    pub batch_size: u32,
+    /// Unique rows in the plan.
+    pub unique_rows: u32,
+    /// Meta section start of the features.
+    pub features_at: u32,
+    /// Batch section start of the offsets.
+    pub offsets_at: u32,
+    /// Batch section start of the weights, or `u32::MAX`.
+    pub weights_at: u32,
+    /// Plan section start of the CSR offsets.
+    pub entry_offsets_at: u32,
+    /// Plan section start of the entries.
+    pub entries_at: u32,
+    /// log2 vec4s per chunk.
+    pub chunk_shift: u32,
+    /// vec4s per chunk − 1.
+    pub chunk_mask: u32,
+    /// Learning rate.
+    pub lr: f32,
+    /// Weight decay (L2 for SGD and Adagrad, decoupled for Adam).
+    pub weight_decay: f32,
+    /// Optimizer epsilon.
+    pub eps: f32,
+    /// Adam β1.
+    pub beta1: f32,
+    /// Adam β2.
+    pub beta2: f32,
+    /// 1 / (1 − β1^step).
+    pub bias1: f32,
+    /// 1 / (1 − β2^step).
+    pub bias2: f32,
+}
+
+/// The fused update kernel's description.
+pub const TBE_UPDATE: Kernel = Kernel {
+    shader: shaders::EMBEDDING_UPDATE,
+    entry: "tbe_update",
+    bindings: &[
+        Access::Read,
+        Access::Read,
+        Access::Read,
+        Access::Read,
+        Access::ReadWrite,
+        Access::ReadWrite,
+        Access::ReadWrite,
+        Access::ReadWrite,
+        Access::Uniform,
+    ],
+};
+
+/// The hyper-parameters of one sparse step; the learning rate is an input so schedules need no
+/// recompilation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SparseStep {
+    /// Learning rate.
+    pub lr: f32,
+    /// Weight decay.
+    pub weight_decay: f32,
+    /// 1-based step number (Adam's bias correction).
+    pub step: u64,
+}
+
+/// A prepared fused backward + update over the same features and batch buffer as a [`TbeForward`].
+pub struct TbeUpdate {
+    pipeline: Arc<Pipeline>,
+    bind_group: wgpu::BindGroup,
+    plan: wgpu::Buffer,
+    params: wgpu::Buffer,
+    plan_capacity: u64,
+    rows_per_group: u32,
+    state: UpdateParams,
+}
+
+impl TbeUpdate {
+    /// Builds buffers for plans of at most `max_touches` touched rows (MNS digits counted);
+    /// `grad` holds dL/d(output) in the forward's output layout.
+    pub fn new(
+        gpu: &Gpu,
+        storage: &EmbeddingStorage,
+        forward: &TbeForward,
+        grad: &wgpu::Buffer,
+        max_touches: u64,
+    ) -> Result<Self> {
+        let layout = &storage.layout;
+        let widest4 = layout.tables.iter().map(|t| t.width4).max().unwrap_or(1);
+        let team = widest4.next_power_of_two();
+        let wg = team.max(UPDATE_WG);
+        let opt = layout.optimizer;
+        let pipeline = gpu.pipeline(
+            &TBE_UPDATE,
+            &[
+                ("WG", wg as f64),
+                ("TEAM", team as f64),
+                ("OPTIMIZER", opt.code() as f64),
+            ],
+        )?;
+        if grad.size() < forward.features.out_len * 4 {
+            return Err(Error::kernel(
+                TBE_UPDATE.entry,
+                format!(
+                    "gradient buffer of {} bytes; the output layout needs {}",
+                    grad.size(),
+                    forward.features.out_len * 4
+                ),
+            ));
+        }
+        let plan_capacity = SparseUpdatePlan::capacity_words(max_touches);
+        let plan = gpu.buffer("tbe plan", plan_capacity * 4, storage_usage());
+        let params = gpu.uniform_from("tbe_update params", &UpdateParams::default());
+        let c = &storage.chunks;
+        let bind_group = pipeline.bind(
+            gpu,
+            &[
+                &forward.meta,
+                &forward.batch,
+                &plan,
+                grad,
+                &c[0],
+                &c[1],
+                &c[2],
+                &c[3],
+                &params,
+            ],
+        )?;
+        let (eps, beta1, beta2) = match opt {
+            SparseOptimizer::Sgd => (0.0, 0.0, 0.0),
+            SparseOptimizer::RowwiseAdagrad { eps } => (eps, 0.0, 0.0),
+            SparseOptimizer::Adam { beta1, beta2, eps } => (eps, beta1, beta2),
+        };
+        let state = UpdateParams {
+            features_at: forward.features.features_at,
+            chunk_shift: layout.chunk_shift,
+            chunk_mask: (layout.chunk4() - 1) as u32,
+            eps,
+            beta1,
+            beta2,
+            ..Default::default()
+        };
+        Ok(TbeUpdate {
+            pipeline,
+            bind_group,
+            plan,
+            params,
+            plan_capacity,
+            rows_per_group: wg / team,
+            state,
+        })
+    }
+
+    /// Writes the plan of the batch last uploaded to the forward, and the step's hyper-parameters.
+    pub fn upload(
+        &mut self,
+        gpu: &Gpu,
+        forward: &TbeForward,
+        plan: &SparseUpdatePlan,
+        step: SparseStep,
+    ) -> Result<()> {
+        let (words, [entry_offsets_at, entries_at]) = plan.words();
+        if words.len() as u64 > self.plan_capacity {
+            return Err(Error::kernel(
+                TBE_UPDATE.entry,
+                format!(
+                    "plan needs {} words; buffers were built for {}",
+                    words.len(),
+                    self.plan_capacity
+                ),
+            ));
+        }
+        if step.step == 0 {
+            return Err(Error::kernel(TBE_UPDATE.entry, "steps count from 1"));
+        }
+        gpu.queue
+            .write_buffer(&self.plan, 0, bytemuck::cast_slice(&words));
+        let f = forward.params();
+        let s = &mut self.state;
+        s.batch_size = f.batch_size;
+        s.offsets_at = f.offsets_at;
+        s.weights_at = f.weights_at;
+        s.unique_rows = plan.rows.len() as u32;
+        s.entry_offsets_at = entry_offsets_at;
+        s.entries_at = entries_at;
+        s.lr = step.lr;
+        s.weight_decay = step.weight_decay;
+        // Bias corrections in f64 on the host: exact for any step count.
+        let t = step.step.min(i32::MAX as u64) as i32;
+        s.bias1 = (1.0 / (1.0 - (s.beta1 as f64).powi(t))) as f32;
+        s.bias2 = (1.0 / (1.0 - (s.beta2 as f64).powi(t))) as f32;
+        gpu.queue
+            .write_buffer(&self.params, 0, bytemuck::bytes_of(&self.state));
+        Ok(())
+    }
+
+    /// Records the update for the last uploaded plan.
+    pub fn record(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>) {
+        let groups = self.state.unique_rows.div_ceil(self.rows_per_group);
+        if groups == 0 {
+            return;
+        }
+        let (x, y) = grid(groups, gpu.limits().max_compute_workgroups_per_dimension);
+        pass.set_pipeline(&self.pipeline.pipeline);
+        pass.set_bind_group(0, &self.bind_group, &[]);
+        pass.dispatch_workgroups(x, y, 1);
+    }
+}

@@ -1,0 +1,16 @@
+//! Kernel launchers: one module per shader family, each with `#[repr(C)]` params structs mirroring
+//! the WGSL ones, and prepared ops that build their buffers and bind groups once.
+
+pub mod copy;
+pub mod embedding;
+
+/// Runs `record` in one compute pass of a fresh encoder and submits it: the one-off path used by
+/// tests and benches (a training step records many kernels into one pass instead).
+pub fn run_once(gpu: &crate::gpu::Gpu, record: impl FnOnce(&mut wgpu::ComputePass<'_>)) {
+    let mut encoder = gpu.device.create_command_encoder(&Default::default());
+    {
+        let mut pass = encoder.begin_compute_pass(&Default::default());
+        record(&mut pass);
+    }
+    gpu.queue.submit([encoder.finish()]);
+}

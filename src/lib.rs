@@ -1,0 +1,15 @@
+//! wgrec trains and serves industrial ads-ranking models on any GPU: every hot path is a WGSL compute
+//! shader run through wgpu (Vulkan, Metal, DX12, GL; lavapipe on machines without a GPU).
+//!
+//! Layers, bottom to top: [`gpu`] (device, pipelines, readback), [`shaders`] (the WGSL registry),
+//! [`kernels`] (launchers). Lower layers never import higher ones.
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod gpu;
+pub mod kernels;
+pub mod rng;
+pub mod shaders;
+
+pub use error::{Error, Result};
+pub use gpu::Gpu;
