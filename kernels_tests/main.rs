@@ -1,1 +1,12 @@
+//! The kernel test binary (DESIGN.md §Testing): every kernel against a plain CPU reference with f64
+//! accumulation, on seeded random inputs, with outputs poisoned (NaN) before each run.
+//!
+//! A missing GPU adapter fails these tests; nothing is skipped. On machines without a GPU install
+//! lavapipe (`apt-get install mesa-vulkan-drivers`), as `.ci/run` does.
 
+mod common;
+mod embedding_forward;
+mod embedding_props;
+mod embedding_reference;
+mod embedding_update;
+mod registry;

@@ -12,7 +12,7 @@
 // Storage: rows live in up to four chunk buffers (each under the device's max binding size); a row's
 // vec4 address a maps to chunk a >> chunk_shift, element a & chunk_mask, so a table may span chunks.
 //
-// Bindings: 0 meta (read: tables, features, column map, MNS bases), 1 batch (read: offsets, indices,
+// Bindings: 0 tables_meta (read: tables, features, column map, MNS bases), 1 batch (read: offsets, indices,
 // weight bits), 2..5 chunk0..3 (read), 6 out (read_write, vec4), 7 params (uniform).
 // Geometry: one invocation per (sample, vec4 column of the concatenated features): B * cols4 threads,
 // so consecutive invocations read consecutive vec4s of one row. Workgroups fold into (x, y).
@@ -29,7 +29,7 @@ const NO_WEIGHTS: u32 = 0xffffffffu;
 struct ForwardParams {
     batch_size: u32,
     cols4: u32,          // sum of width4 over features: threads per sample
-    features_at: u32,    // section starts in meta (words)
+    features_at: u32,    // section starts in tables_meta (words)
     colmap_at: u32,
     mns_at: u32,
     offsets_at: u32,     // section starts in batch (words)
@@ -41,7 +41,7 @@ struct ForwardParams {
     _pad1: u32,
 }
 
-@group(0) @binding(0) var<storage, read> meta: array<u32>;
+@group(0) @binding(0) var<storage, read> tables_meta: array<u32>;
 @group(0) @binding(1) var<storage, read> batch: array<u32>;
 @group(0) @binding(2) var<storage, read> chunk0: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> chunk1: array<vec4<f32>>;
@@ -62,19 +62,19 @@ fn load4(a: u32) -> vec4<f32> {
 
 // Sum of the rows one lookup selects, at vec4 column `col`.
 fn lookup_row(f: u32, table: u32, value: u32, col: u32) -> vec4<f32> {
-    let base4 = meta[table * TABLE_WORDS];
-    let stride4 = meta[table * TABLE_WORDS + 1u];
+    let base4 = tables_meta[table * TABLE_WORDS];
+    let stride4 = tables_meta[table * TABLE_WORDS + 1u];
     let fm = params.features_at + f * FEATURE_WORDS;
-    let mns_count = meta[fm + 5u];
+    let mns_count = tables_meta[fm + 5u];
     if mns_count == 0u {
         return load4(base4 + value * stride4 + col);
     }
     var acc = vec4<f32>(0.0);
     for (var m = 0u; m < mns_count; m++) {
-        let e = params.mns_at + (meta[fm + 4u] + m) * 3u;
-        let radix = meta[e];
-        let digits = meta[e + 1u];
-        var row = meta[e + 2u];
+        let e = params.mns_at + (tables_meta[fm + 4u] + m) * 3u;
+        let radix = tables_meta[e];
+        let digits = tables_meta[e + 1u];
+        var row = tables_meta[e + 2u];
         var rest = value;
         for (var k = 0u; k < digits; k++) {
             acc += load4(base4 + (row + rest % radix) * stride4 + col);
@@ -97,13 +97,13 @@ fn tbe_forward(
     }
     let b = g / params.cols4;
     let c = g % params.cols4;
-    let f = meta[params.colmap_at + c];
+    let f = tables_meta[params.colmap_at + c];
     let fm = params.features_at + f * FEATURE_WORDS;
-    let table = meta[fm];
-    let pooling = meta[fm + 1u];
-    let out_offset4 = meta[fm + 2u];
-    let out_stride4 = meta[fm + 3u];
-    let col = c - meta[fm + 6u];
+    let table = tables_meta[fm];
+    let pooling = tables_meta[fm + 1u];
+    let out_offset4 = tables_meta[fm + 2u];
+    let out_stride4 = tables_meta[fm + 3u];
+    let col = c - tables_meta[fm + 6u];
     let bag = f * params.batch_size + b;
     let start = batch[params.offsets_at + bag];
     let end = batch[params.offsets_at + bag + 1u];

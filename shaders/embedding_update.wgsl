@@ -12,7 +12,7 @@
 //   OPT_ADAM:    per-element m, v on touched rows only (lazy Adam), bias-corrected with the global step;
 //                decoupled weight decay (AdamW): w -= lr * (m^ / (sqrt(v^) + eps) + wd * w)
 //
-// Bindings: 0 meta (read), 1 batch (read), 2 plan (read: rows as (table,row) pairs, CSR offsets,
+// Bindings: 0 tables_meta (read), 1 batch (read), 2 plan (read: rows as (table,row) pairs, CSR offsets,
 // entries as (lookup,bag) pairs), 3 grad (read: dOut, same layout as the forward output),
 // 4..7 chunk0..3 (read_write), 8 params (uniform).
 // Geometry: a team of TEAM lanes per unique row (TEAM = next power of two >= the widest width4),
@@ -48,7 +48,7 @@ struct UpdateParams {
     bias2: f32,            // 1 / (1 - beta2^step)
 }
 
-@group(0) @binding(0) var<storage, read> meta: array<u32>;
+@group(0) @binding(0) var<storage, read> tables_meta: array<u32>;
 @group(0) @binding(1) var<storage, read> batch: array<u32>;
 @group(0) @binding(2) var<storage, read> plan: array<u32>;
 @group(0) @binding(3) var<storage, read> grad: array<vec4<f32>>;
@@ -90,7 +90,7 @@ fn row_gradient(u: u32, col: u32) -> vec4<f32> {
         let bag = plan[params.entries_at + 2u * e + 1u];
         let f = bag / params.batch_size;
         let fm = params.features_at + f * FEATURE_WORDS;
-        let pooling = meta[fm + 1u];
+        let pooling = tables_meta[fm + 1u];
         var coef = 1.0;
         if params.weights_at != NO_WEIGHTS {
             coef = bitcast<f32>(batch[params.weights_at + l]);
@@ -101,7 +101,7 @@ fn row_gradient(u: u32, col: u32) -> vec4<f32> {
         } else if pooling == POOL_MEAN {
             coef /= f32(batch[params.offsets_at + bag + 1u] - batch[params.offsets_at + bag]);
         }
-        g += coef * grad[meta[fm + 2u] + slot * meta[fm + 3u] + col];
+        g += coef * grad[tables_meta[fm + 2u] + slot * tables_meta[fm + 3u] + col];
     }
     return g;
 }
@@ -121,8 +121,8 @@ fn tbe_update(
     var acc = 0.0;
     if u < params.unique_rows {
         let table = plan[2u * u];
-        width4 = meta[table * TABLE_WORDS + 2u];
-        let row_at = meta[table * TABLE_WORDS] + plan[2u * u + 1u] * meta[table * TABLE_WORDS + 1u];
+        width4 = tables_meta[table * TABLE_WORDS + 2u];
+        let row_at = tables_meta[table * TABLE_WORDS] + plan[2u * u + 1u] * tables_meta[table * TABLE_WORDS + 1u];
         a = row_at + lane;
         if lane < width4 {
             w = load4(a);
@@ -132,9 +132,9 @@ fn tbe_update(
             acc = load4(row_at + width4).x;
         }
     }
-    let active = u < params.unique_rows && lane < width4;
+    let owns_column = u < params.unique_rows && lane < width4;
     if OPTIMIZER == 0u {
-        if active {
+        if owns_column {
             store4(a, w - params.lr * (g + params.weight_decay * w));
         }
     } else if OPTIMIZER == 1u {
@@ -147,7 +147,7 @@ fn tbe_update(
             }
         }
         workgroupBarrier();
-        if active {
+        if owns_column {
             acc += partial[lid - lane] / f32(4u * width4);
             store4(a, w - params.lr * g / (sqrt(acc) + params.eps));
             if lane == 0u {
@@ -155,7 +155,7 @@ fn tbe_update(
             }
         }
     } else {
-        if active {
+        if owns_column {
             let m = params.beta1 * load4(a + width4) + (1.0 - params.beta1) * g;
             let v = params.beta2 * load4(a + 2u * width4) + (1.0 - params.beta2) * g * g;
             store4(a + width4, m);

@@ -1,0 +1,105 @@
+//! The shader registry, checked without a GPU: every file on disk is registered, every shader parses
+//! and validates with naga, and every params struct matches its Rust mirror byte for byte.
+
+use std::mem::{offset_of, size_of};
+
+use wgrec::kernels::copy::CopyParams;
+use wgrec::kernels::embedding::{ForwardParams, UpdateParams};
+use wgrec::shaders::{self, Shader};
+
+fn module(shader: &Shader) -> naga::Module {
+    let module = naga::front::wgsl::parse_str(shader.source)
+        .unwrap_or_else(|e| panic!("{}.wgsl: {}", shader.name, e.emit_to_string(shader.source)));
+    naga::valid::Validator::new(
+        naga::valid::ValidationFlags::all(),
+        naga::valid::Capabilities::all(),
+    )
+    .validate(&module)
+    .unwrap_or_else(|e| panic!("{}.wgsl does not validate: {e:?}", shader.name));
+    module
+}
+
+#[test]
+fn every_shader_parses_and_validates_with_naga() {
+    for shader in shaders::ALL {
+        module(shader);
+    }
+}
+
+#[test]
+fn registry_lists_exactly_the_files_in_shaders_dir() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/shaders");
+    let mut on_disk: Vec<String> = std::fs::read_dir(dir)
+        .expect("shaders/ exists")
+        .filter_map(|e| {
+            let path = e.ok()?.path();
+            (path.extension()? == "wgsl").then(|| path.file_stem()?.to_str().map(String::from))?
+        })
+        .collect();
+    on_disk.sort();
+    let mut registered: Vec<String> = shaders::ALL.iter().map(|s| s.name.to_string()).collect();
+    registered.sort();
+    assert_eq!(on_disk, registered);
+    for shader in shaders::ALL {
+        let text = std::fs::read_to_string(format!("{dir}/{}.wgsl", shader.name)).expect("read");
+        assert_eq!(
+            text, shader.source,
+            "{} is stale in the binary",
+            shader.name
+        );
+    }
+}
+
+/// Asserts that WGSL struct `name` in `shader` has size `size` and members at `offsets`, in order.
+fn assert_layout(shader: &Shader, name: &str, size: usize, offsets: &[(&str, usize)]) {
+    let module = module(shader);
+    let (members, span) = module
+        .types
+        .iter()
+        .find_map(|(_, ty)| match (&ty.name, &ty.inner) {
+            (Some(n), naga::TypeInner::Struct { members, span }) if n == name => {
+                Some((members.clone(), *span))
+            }
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("{name} not found in {}.wgsl", shader.name));
+    assert_eq!(span as usize, size, "{name}: WGSL size vs Rust size_of");
+    let wgsl: Vec<(String, usize)> = members
+        .iter()
+        .map(|m| (m.name.clone().unwrap_or_default(), m.offset as usize))
+        .filter(|(n, _)| !n.starts_with("_pad"))
+        .collect();
+    let rust: Vec<(String, usize)> = offsets.iter().map(|(n, o)| (n.to_string(), *o)).collect();
+    assert_eq!(wgsl, rust, "{name}: member names and offsets");
+}
+
+macro_rules! offsets {
+    ($ty:ty: $($field:ident),*) => {
+        &[$((stringify!($field), offset_of!($ty, $field))),*]
+    };
+}
+
+#[test]
+fn params_structs_match_their_wgsl_layouts() {
+    assert_layout(
+        &shaders::COPY,
+        "CopyParams",
+        size_of::<CopyParams>(),
+        offsets!(CopyParams: n4),
+    );
+    assert_layout(
+        &shaders::EMBEDDING_FORWARD,
+        "ForwardParams",
+        size_of::<ForwardParams>(),
+        offsets!(ForwardParams: batch_size, cols4, features_at, colmap_at, mns_at, offsets_at,
+                 indices_at, weights_at, chunk_shift, chunk_mask),
+    );
+    assert_layout(
+        &shaders::EMBEDDING_UPDATE,
+        "UpdateParams",
+        size_of::<UpdateParams>(),
+        offsets!(UpdateParams: batch_size, unique_rows, features_at, offsets_at, weights_at,
+                 entry_offsets_at, entries_at, chunk_shift, chunk_mask, lr, weight_decay, eps,
+                 beta1, beta2, bias1, bias2),
+    );
+}
