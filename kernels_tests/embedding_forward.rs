@@ -188,3 +188,36 @@ fn mns_digit_rows_follow_the_methods_layout() {
     assert_eq!(&rows[20..23], &[40 + 2, 40 + 3 + 1, 40 + 6]); // digits 2, 1, 0 at rows 40 + 3k + digit
     assert_eq!(rows.len(), 33);
 }
+
+#[test]
+fn forward_folds_grids_past_65535_workgroups() {
+    // 2^22 + 3 samples × one vec4 column = 65,537 workgroups of 64: the grid folds into (x, y).
+    let gpu = gpu();
+    let batch = (1u32 << 22) + 3;
+    let tables = [TableSpec {
+        rows: 1000,
+        width: 4,
+    }];
+    let storage = EmbeddingStorage::new(gpu, &tables, ADAGRAD, None).expect("storage");
+    let mut rng = Rng::new(31);
+    let weights = reference::random_tables(&tables, &mut rng).remove(0);
+    storage.write_weights(gpu, 0, &weights).expect("write");
+    let fs = FeatureSet::concatenated(&storage.layout, &[(0, Pooling::Sum, vec![])], batch, 1)
+        .expect("features");
+    let mut forward = TbeForward::new(gpu, &storage, fs, batch as u64).expect("forward");
+    let bags = wgrec::kernels::embedding::Bags {
+        batch_size: batch,
+        offsets: (0..=batch).collect(),
+        indices: (0..batch).map(|_| rng.below(1000) as u32).collect(),
+        weights: None,
+    };
+    forward.upload(gpu, &storage, &bags).expect("upload");
+    poison(gpu, forward.output());
+    run_once(gpu, |pass| forward.record(gpu, pass));
+    let got: Vec<f32> = gpu.read_all(forward.output()).expect("read");
+    // One term per output: the gather must reproduce the row bit for bit.
+    for (b, &id) in bags.indices.iter().enumerate() {
+        let want = &weights[id as usize * 4..id as usize * 4 + 4];
+        assert_eq!(&got[b * 4..b * 4 + 4], want, "sample {b}");
+    }
+}

@@ -54,7 +54,8 @@ impl AdapterChoice {
     }
 }
 
-fn parse_backend(value: &str) -> Result<wgpu::Backends> {
+/// Parses a `WGREC_BACKEND` value.
+pub fn parse_backend(value: &str) -> Result<wgpu::Backends> {
     match value.trim().to_lowercase().as_str() {
         "vulkan" | "vk" => Ok(wgpu::Backends::VULKAN),
         "metal" => Ok(wgpu::Backends::METAL),

@@ -41,7 +41,7 @@ impl CopyVec4 {
     /// Allocates source and destination of `bytes` (a multiple of 16) each.
     pub fn new(gpu: &Gpu, bytes: u64) -> Result<Self> {
         let max = gpu.limits().max_storage_buffer_binding_size;
-        if bytes % 16 != 0 || bytes > max || bytes / 16 > u32::MAX as u64 {
+        if !bytes.is_multiple_of(16) || bytes > max || bytes / 16 > u32::MAX as u64 {
             return Err(Error::kernel(
                 COPY_VEC4.entry,
                 format!("{bytes} bytes: need a multiple of 16 up to the binding limit {max}"),

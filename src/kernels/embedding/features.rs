@@ -146,7 +146,10 @@ impl FeatureSet {
                 ))
             })?;
             let width = placed.width4 * 4;
-            if spec.out_offset % 4 != 0 || spec.out_stride % 4 != 0 || spec.out_stride < width {
+            if !spec.out_offset.is_multiple_of(4)
+                || !spec.out_stride.is_multiple_of(4)
+                || spec.out_stride < width
+            {
                 return Err(Error::Layout(format!(
                     "feature {f}: output offset {} and stride {} must be multiples of 4, stride at \
                      least the width {width}",

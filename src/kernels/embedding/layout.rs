@@ -102,7 +102,7 @@ impl StorageLayout {
         let mut placed = Vec::with_capacity(tables.len());
         let mut next = 0u64;
         for (t, spec) in tables.iter().enumerate() {
-            if spec.width == 0 || spec.width % 4 != 0 || spec.width > MAX_WIDTH {
+            if spec.width == 0 || !spec.width.is_multiple_of(4) || spec.width > MAX_WIDTH {
                 return Err(Error::Layout(format!(
                     "table {t}: width {} must be a positive multiple of 4, at most {MAX_WIDTH}",
                     spec.width

@@ -1,0 +1,99 @@
+//! The device layer: host-owned devices, errors caught as `Err`, the copy ceiling kernel, grid folding.
+
+use wgrec::gpu::{grid, storage_usage, AdapterChoice};
+use wgrec::kernels::copy::CopyVec4;
+use wgrec::kernels::run_once;
+use wgrec::rng::Rng;
+use wgrec::Gpu;
+
+use crate::common::{gpu, poison};
+
+/// Copies random data (never zeros) and checks every element, destination poisoned first.
+fn check_copy(gpu: &Gpu, bytes: u64) {
+    let copy = CopyVec4::new(gpu, bytes).expect("copy");
+    let mut rng = Rng::new(bytes);
+    let data: Vec<f32> = (0..bytes / 4).map(|_| rng.uniform(-1.0, 1.0)).collect();
+    gpu.queue
+        .write_buffer(&copy.src, 0, bytemuck::cast_slice(&data));
+    poison(gpu, &copy.dst);
+    run_once(gpu, |pass| copy.record(gpu, pass));
+    let got: Vec<f32> = gpu.read(&copy.dst, 0, bytes / 4).expect("read");
+    assert!(got
+        .iter()
+        .zip(&data)
+        .all(|(a, b)| a.to_bits() == b.to_bits()));
+}
+
+#[test]
+fn copy_kernel_copies_every_element_of_awkward_sizes() {
+    // 16 bytes, one vec4 past a workgroup, and past 65,535 workgroups' worth of threads? (too slow
+    // on lavapipe); grid folding is covered separately below.
+    for bytes in [16, 16 * 257, 16 * 3001] {
+        check_copy(gpu(), bytes);
+    }
+}
+
+#[test]
+fn host_owned_device_runs_kernels_through_from_wgpu() {
+    let choice = AdapterChoice::from_env().expect("env");
+    let (_instance, adapters) = wgrec::gpu::adapter::enumerate(&choice);
+    let adapter = adapters.first().expect("an adapter");
+    // A host program with WebGPU-default limits: the kernels must still fit.
+    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+        required_limits: wgpu::Limits::default(),
+        ..Default::default()
+    }))
+    .expect("device");
+    let gpu = Gpu::from_wgpu(device, queue).expect("wrap");
+    assert_eq!(gpu.info().name, adapter.get_info().name);
+    check_copy(&gpu, 16 * 1000);
+}
+
+#[test]
+fn validation_errors_come_back_as_err_not_panics() {
+    let gpu = gpu();
+    let too_big = gpu.limits().max_buffer_size + 4;
+    let err = gpu
+        .scoped("allocating an oversized buffer", || {
+            gpu.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("too big"),
+                size: too_big,
+                usage: storage_usage(),
+                mapped_at_creation: false,
+            })
+        })
+        .map(|_| ())
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("allocating an oversized buffer"),
+        "{err}"
+    );
+    assert!(
+        CopyVec4::new(gpu, 20).is_err(),
+        "non-multiple of 16 is refused"
+    );
+}
+
+#[test]
+fn grids_fold_into_two_dimensions_past_the_limit() {
+    assert_eq!(grid(10, 65_535), (10, 1));
+    for n in [65_536u32, 100_000, 4_000_000] {
+        let (x, y) = grid(n, 65_535);
+        assert!(x <= 65_535 && y <= 65_535 && x as u64 * y as u64 >= n as u64);
+        assert!(
+            (x as u64 * y as u64) < n as u64 + y as u64,
+            "no more than one partial row"
+        );
+    }
+}
+
+#[test]
+fn unknown_backend_names_are_refused_with_the_variable_named() {
+    let err = wgrec::gpu::adapter::parse_backend("cuda")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("WGREC_BACKEND") && err.contains("vulkan, metal, dx12, gl"),
+        "{err}"
+    );
+}
