@@ -60,18 +60,15 @@ fn load4(a: u32) -> vec4<f32> {
     }
 }
 
-// Sum of the rows one lookup selects, at vec4 column `col`.
-fn lookup_row(f: u32, table: u32, value: u32, col: u32) -> vec4<f32> {
-    let base4 = tables_meta[table * TABLE_WORDS];
-    let stride4 = tables_meta[table * TABLE_WORDS + 1u];
-    let fm = params.features_at + f * FEATURE_WORDS;
-    let mns_count = tables_meta[fm + 5u];
+// Sum of the rows one lookup selects at vec4 column `col`; the table and MNS words are read once
+// per invocation by the caller, not once per lookup.
+fn lookup_row(base4: u32, stride4: u32, mns_first: u32, mns_count: u32, value: u32, col: u32) -> vec4<f32> {
     if mns_count == 0u {
         return load4(base4 + value * stride4 + col);
     }
     var acc = vec4<f32>(0.0);
     for (var m = 0u; m < mns_count; m++) {
-        let e = params.mns_at + (tables_meta[fm + 4u] + m) * 3u;
+        let e = params.mns_at + (mns_first + m) * 3u;
         let radix = tables_meta[e];
         let digits = tables_meta[e + 1u];
         var row = tables_meta[e + 2u];
@@ -100,6 +97,10 @@ fn tbe_forward(
     let f = tables_meta[params.colmap_at + c];
     let fm = params.features_at + f * FEATURE_WORDS;
     let table = tables_meta[fm];
+    let base4 = tables_meta[table * TABLE_WORDS];
+    let stride4 = tables_meta[table * TABLE_WORDS + 1u];
+    let mns_first = tables_meta[fm + 4u];
+    let mns_count = tables_meta[fm + 5u];
     let pooling = tables_meta[fm + 1u];
     let out_offset4 = tables_meta[fm + 2u];
     let out_stride4 = tables_meta[fm + 3u];
@@ -114,7 +115,7 @@ fn tbe_forward(
         if params.weights_at != NO_WEIGHTS {
             w = bitcast<f32>(batch[params.weights_at + l]);
         }
-        let row = w * lookup_row(f, table, batch[params.indices_at + l], col);
+        let row = w * lookup_row(base4, stride4, mns_first, mns_count, batch[params.indices_at + l], col);
         if pooling == POOL_NONE {
             out[out_offset4 + (l - first) * out_stride4 + col] = row;
         } else {
