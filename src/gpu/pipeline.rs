@@ -75,6 +75,29 @@ impl Pipeline {
     }
 }
 
+impl Pipeline {
+    /// Records `workgroups` workgroups of this pipeline over `bind_group`, folded into (x, y) past
+    /// the per-dimension limit (shaders rebuild the linear index); nothing when there are none.
+    pub fn dispatch(
+        &self,
+        gpu: &Gpu,
+        pass: &mut wgpu::ComputePass<'_>,
+        bind_group: &wgpu::BindGroup,
+        workgroups: u32,
+    ) {
+        if workgroups == 0 {
+            return;
+        }
+        let (x, y) = super::grid(
+            workgroups,
+            gpu.limits().max_compute_workgroups_per_dimension,
+        );
+        pass.set_pipeline(&self.pipeline);
+        pass.set_bind_group(0, bind_group, &[]);
+        pass.dispatch_workgroups(x, y, 1);
+    }
+}
+
 type Key = (&'static str, &'static str, Vec<(String, u64)>);
 
 #[derive(Default)]

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::gpu::{grid, storage_usage, Access, Gpu, Kernel, Pipeline};
+use crate::gpu::{storage_usage, Access, Gpu, Kernel, Pipeline};
 use crate::shaders;
 
 /// Invocations per workgroup of the copy.
@@ -76,9 +76,6 @@ impl CopyVec4 {
     /// Records one copy.
     pub fn record(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>) {
         let groups = self.n4.div_ceil(COPY_WG);
-        let (x, y) = grid(groups, gpu.limits().max_compute_workgroups_per_dimension);
-        pass.set_pipeline(&self.pipeline.pipeline);
-        pass.set_bind_group(0, &self.bind_group, &[]);
-        pass.dispatch_workgroups(x, y, 1);
+        self.pipeline.dispatch(gpu, pass, &self.bind_group, groups);
     }
 }

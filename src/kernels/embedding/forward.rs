@@ -7,7 +7,7 @@ use super::bags::Bags;
 use super::features::FeatureSet;
 use super::storage::EmbeddingStorage;
 use crate::error::{Error, Result};
-use crate::gpu::{grid, storage_usage, Access, Gpu, Kernel, Pipeline};
+use crate::gpu::{storage_usage, Access, Gpu, Kernel, Pipeline};
 use crate::shaders;
 
 /// Invocations per workgroup of the gather (the WGSL `WG` override).
@@ -161,12 +161,6 @@ impl TbeForward {
     pub fn record(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>) {
         let threads = self.state.batch_size as u64 * self.state.cols4 as u64;
         let groups = threads.div_ceil(FORWARD_WG as u64) as u32;
-        if groups == 0 {
-            return;
-        }
-        let (x, y) = grid(groups, gpu.limits().max_compute_workgroups_per_dimension);
-        pass.set_pipeline(&self.pipeline.pipeline);
-        pass.set_bind_group(0, &self.bind_group, &[]);
-        pass.dispatch_workgroups(x, y, 1);
+        self.pipeline.dispatch(gpu, pass, &self.bind_group, groups);
     }
 }

@@ -7,7 +7,7 @@ use super::layout::SparseOptimizer;
 use super::plan::SparseUpdatePlan;
 use super::storage::EmbeddingStorage;
 use crate::error::{Error, Result};
-use crate::gpu::{grid, storage_usage, Access, Gpu, Kernel, Pipeline};
+use crate::gpu::{storage_usage, Access, Gpu, Kernel, Pipeline};
 use crate::shaders;
 
 /// Invocations per workgroup of the update, unless one row needs more lanes.
@@ -213,12 +213,6 @@ impl TbeUpdate {
     /// Records the update for the last uploaded plan.
     pub fn record(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>) {
         let groups = self.state.unique_rows.div_ceil(self.rows_per_group);
-        if groups == 0 {
-            return;
-        }
-        let (x, y) = grid(groups, gpu.limits().max_compute_workgroups_per_dimension);
-        pass.set_pipeline(&self.pipeline.pipeline);
-        pass.set_bind_group(0, &self.bind_group, &[]);
-        pass.dispatch_workgroups(x, y, 1);
+        self.pipeline.dispatch(gpu, pass, &self.bind_group, groups);
     }
 }
