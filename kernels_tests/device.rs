@@ -26,8 +26,8 @@ fn check_copy(gpu: &Gpu, bytes: u64) {
 
 #[test]
 fn copy_kernel_copies_every_element_of_awkward_sizes() {
-    // 16 bytes, one vec4 past a workgroup, and past 65,535 workgroups' worth of threads? (too slow
-    // on lavapipe); grid folding is covered separately below.
+    // One vec4, one past a workgroup, and a size that is no workgroup multiple. Dispatches past
+    // 65,535 workgroups are exercised by forward_folds_grids_past_65535_workgroups.
     for bytes in [16, 16 * 257, 16 * 3001] {
         check_copy(gpu(), bytes);
     }
