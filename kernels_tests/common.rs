@@ -39,3 +39,41 @@ pub fn poison(gpu: &Gpu, buffer: &wgpu::Buffer) {
     gpu.queue
         .write_buffer(buffer, 0, bytemuck::cast_slice(&nan));
 }
+
+/// Central finite differences in f64 of `loss` at `x`, compared with `analytic` (the reference's
+/// own backward): |fd − analytic| ≤ 1e-6 · (1 + |analytic|). With h = 1e-6 in f64 the truncation
+/// error is O(h²) and the rounding error O(ε/h) ≈ 1e-10 relative to the loss, so 1e-6 leaves three
+/// orders of margin while still catching any wrong term.
+pub fn check_gradient(what: &str, x: &[f64], analytic: &[f64], loss: impl Fn(&[f64]) -> f64) {
+    assert_eq!(x.len(), analytic.len(), "{what}: gradient length");
+    let h = 1e-6;
+    let mut probe = x.to_vec();
+    for i in 0..x.len() {
+        probe[i] = x[i] + h;
+        let up = loss(&probe);
+        probe[i] = x[i] - h;
+        let down = loss(&probe);
+        probe[i] = x[i];
+        let fd = (up - down) / (2.0 * h);
+        assert!(
+            (fd - analytic[i]).abs() <= 1e-6 * (1.0 + analytic[i].abs()),
+            "{what}[{i}]: finite difference {fd} vs analytic {}",
+            analytic[i]
+        );
+    }
+}
+
+/// Seeded values in [-1, 1) rounded to f32, never all zero.
+pub fn random_f32(rng: &mut wgrec::rng::Rng, n: usize) -> Vec<f32> {
+    (0..n).map(|_| rng.uniform(-1.0, 1.0)).collect()
+}
+
+/// Uploads `data` into a fresh storage buffer.
+pub fn upload(gpu: &Gpu, label: &str, data: &[f32]) -> wgpu::Buffer {
+    gpu.storage_from(label, data)
+}
+
+/// Reads `n` f32 back from `buffer`.
+pub fn download(gpu: &Gpu, buffer: &wgpu::Buffer, n: usize) -> Vec<f32> {
+    gpu.read::<f32>(buffer, 0, n as u64).expect("readback")
+}

@@ -8,9 +8,16 @@
 #![allow(clippy::needless_range_loop)]
 
 mod common;
+mod dense_cross;
+mod dense_expert;
+mod dense_gemm;
+mod dense_norm;
+mod dense_optim;
+mod dense_pairwise;
 mod device;
 mod embedding_forward;
 mod embedding_props;
 mod embedding_reference;
 mod embedding_update;
+mod fixtures;
 mod registry;

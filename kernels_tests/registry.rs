@@ -1,13 +1,13 @@
 //! The shader registry, checked without a GPU: every file on disk is registered, every shader parses
 //! and validates with naga, and every params struct matches its Rust mirror byte for byte.
 
-use std::mem::{offset_of, size_of};
+use std::mem::size_of;
 
 use wgrec::kernels::copy::CopyParams;
 use wgrec::kernels::embedding::{ForwardParams, UpdateParams};
 use wgrec::shaders::{self, Shader};
 
-fn module(shader: &Shader) -> naga::Module {
+pub fn module(shader: &Shader) -> naga::Module {
     let module = naga::front::wgsl::parse_str(shader.source)
         .unwrap_or_else(|e| panic!("{}.wgsl: {}", shader.name, e.emit_to_string(shader.source)));
     naga::valid::Validator::new(
@@ -51,7 +51,8 @@ fn registry_lists_exactly_the_files_in_shaders_dir() {
 }
 
 /// Asserts that WGSL struct `name` in `shader` has size `size` and members at `offsets`, in order.
-fn assert_layout(shader: &Shader, name: &str, size: usize, offsets: &[(&str, usize)]) {
+/// Kernel test modules call it for their own params structs (with [`offsets!`]).
+pub fn assert_layout(shader: &Shader, name: &str, size: usize, offsets: &[(&str, usize)]) {
     let module = module(shader);
     let (members, span) = module
         .types
@@ -75,9 +76,11 @@ fn assert_layout(shader: &Shader, name: &str, size: usize, offsets: &[(&str, usi
 
 macro_rules! offsets {
     ($ty:ty: $($field:ident),*) => {
-        &[$((stringify!($field), offset_of!($ty, $field))),*]
+        &[$((stringify!($field), std::mem::offset_of!($ty, $field))),*]
     };
 }
+#[allow(unused_imports)] // used by the dense test modules
+pub(crate) use offsets;
 
 #[test]
 fn params_structs_match_their_wgsl_layouts() {

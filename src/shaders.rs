@@ -28,4 +28,12 @@ shaders! {
     COPY => "copy",
     EMBEDDING_FORWARD => "embedding_forward",
     EMBEDDING_UPDATE => "embedding_update",
+    GEMM => "gemm",
+    FMA => "fma",
+    PAIRWISE => "pairwise",
+    NORM => "norm",
+    DROPOUT => "dropout",
+    COMBINE => "combine",
+    OPTIM => "optim",
+    CROSS => "cross",
 }

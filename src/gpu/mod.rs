@@ -29,6 +29,7 @@ pub struct Gpu {
     limits: wgpu::Limits,
     pipelines: pipeline::PipelineCache,
     uncaptured: Arc<Mutex<Option<String>>>,
+    dispatches: std::sync::atomic::AtomicU64,
 }
 
 /// Optional features wgrec uses when the adapter has them.
@@ -98,6 +99,7 @@ impl Gpu {
             limits,
             pipelines: pipeline::PipelineCache::default(),
             uncaptured,
+            dispatches: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -206,6 +208,17 @@ impl Gpu {
     /// The pipeline for `kernel` with `constants` as override values, compiled on first use.
     pub fn pipeline(&self, kernel: &Kernel, constants: &[(&str, f64)]) -> Result<Arc<Pipeline>> {
         self.pipelines.get(self, kernel, constants)
+    }
+
+    /// Number of dispatches recorded through [`Pipeline::dispatch`] and [`Pipeline::dispatch_3d`]
+    /// since the device was opened: tests read it before and after recording a step to count them.
+    pub fn dispatches(&self) -> u64 {
+        self.dispatches.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub(crate) fn count_dispatch(&self) {
+        self.dispatches
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Number of pipelines compiled so far (a training step must not add any).

@@ -95,6 +95,38 @@ impl Pipeline {
         pass.set_pipeline(&self.pipeline);
         pass.set_bind_group(0, bind_group, &[]);
         pass.dispatch_workgroups(x, y, 1);
+        gpu.count_dispatch();
+    }
+
+    /// Records a 3-D grid of workgroups (for example tiles × tiles × tables). Each dimension must be
+    /// within the device's per-dimension limit: launchers check their grids when they are built
+    /// ([`Pipeline::check_grid`]); nothing is recorded when any dimension is zero.
+    pub fn dispatch_3d(
+        &self,
+        gpu: &Gpu,
+        pass: &mut wgpu::ComputePass<'_>,
+        bind_group: &wgpu::BindGroup,
+        grid: [u32; 3],
+    ) {
+        if grid.contains(&0) {
+            return;
+        }
+        pass.set_pipeline(&self.pipeline);
+        pass.set_bind_group(0, bind_group, &[]);
+        pass.dispatch_workgroups(grid[0], grid[1], grid[2]);
+        gpu.count_dispatch();
+    }
+
+    /// `Err` naming the kernel when any dimension of `grid` exceeds the per-dimension limit.
+    pub fn check_grid(&self, gpu: &Gpu, grid: [u32; 3]) -> Result<()> {
+        let max = gpu.limits().max_compute_workgroups_per_dimension;
+        if grid.iter().any(|&g| g > max) {
+            return Err(Error::kernel(
+                self.kernel.entry,
+                format!("grid {grid:?} exceeds {max} workgroups per dimension"),
+            ));
+        }
+        Ok(())
     }
 }
 

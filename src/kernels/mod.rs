@@ -2,6 +2,7 @@
 //! the WGSL ones, and prepared ops that build their buffers and bind groups once.
 
 pub mod copy;
+pub mod dense;
 pub mod embedding;
 
 /// Runs `record` in one compute pass of a fresh encoder and submits it: the one-off path used by

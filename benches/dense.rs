@@ -1,0 +1,2 @@
+//! Dense-kernel benches (work in progress).
+fn main() {}

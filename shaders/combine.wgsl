@@ -1,0 +1,3 @@
+// combine.wgsl — work in progress.
+@compute @workgroup_size(1)
+fn stub_combine() {}

@@ -1,0 +1,3 @@
+// gemm.wgsl — work in progress.
+@compute @workgroup_size(1)
+fn stub_gemm() {}

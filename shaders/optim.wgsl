@@ -1,0 +1,3 @@
+// optim.wgsl — work in progress.
+@compute @workgroup_size(1)
+fn stub_optim() {}
