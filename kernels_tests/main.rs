@@ -8,7 +8,9 @@
 #![allow(clippy::needless_range_loop)]
 
 mod common;
+mod dense_combine;
 mod dense_cross;
+mod dense_dropout;
 mod dense_expert;
 mod dense_gemm;
 mod dense_norm;
