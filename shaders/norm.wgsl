@@ -23,6 +23,8 @@
 // Geometry: one invocation per (table, column) for the BN kernels and ln_backward_params, per
 //   (table, row) for ln_forward / ln_backward_dx; x of the grid covers columns (rows_cap rows), z the
 //   tables. Adjacent invocations of the column kernels read adjacent words of a row (coalesced).
+//   The row kernels walk a row serially, so their reads stride by cols across invocations: cheap
+//   on lavapipe; a workgroup-per-row variant would coalesce them on discrete GPUs.
 
 override WG: u32 = 64u; // columns (or rows) per workgroup; lavapipe runs 8-wide, GPUs 32–64
 
