@@ -8,9 +8,12 @@
 #![allow(clippy::needless_range_loop)]
 
 mod common;
+mod dense_combine;
 mod dense_cross;
+mod dense_dropout;
 mod dense_expert;
 mod dense_gemm;
+mod dense_layernorm;
 mod dense_norm;
 mod dense_optim;
 mod dense_pairwise;

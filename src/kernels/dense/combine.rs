@@ -1,1 +1,164 @@
-//! (work in progress)
+//! Launchers of `combine.wgsl`: the M tables' outputs `[M, rows_cap, cols]` combined into one tensor
+//! (the mean, `[rows_cap, cols]`, or the concatenation, `[rows_cap, M·cols]`) and the backward of
+//! each. One dispatch per call; the mean sums m = 0..M−1 in order.
+
+use std::sync::Arc;
+
+use super::check_len;
+use super::norm::{check_rows, check_shape};
+use crate::error::Result;
+use crate::gpu::{Access, Gpu, Kernel, Pipeline};
+use crate::shaders;
+
+/// Invocations per workgroup (the WGSL `WG` override).
+pub const COMBINE_WG: u32 = 64;
+
+/// Mirrors `CombineParams` in `combine.wgsl`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct CombineParams {
+    /// Tables M.
+    pub tables: u32,
+    /// Rows of this step (≤ `rows_cap`).
+    pub rows: u32,
+    /// Row stride of a table's slab (and of the combined tensor).
+    pub rows_cap: u32,
+    /// Columns per table.
+    pub cols: u32,
+}
+
+/// How the tables are combined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CombineKind {
+    /// h = (1/M) Σ_m x_m, `[rows_cap, cols]`.
+    Mean,
+    /// h = [x_0 | x_1 | …], `[rows_cap, M·cols]`.
+    Concat,
+}
+
+const BINDINGS: &[Access] = &[Access::Read, Access::ReadWrite, Access::Uniform];
+
+const fn kernel(entry: &'static str) -> Kernel {
+    Kernel {
+        shader: shaders::COMBINE,
+        entry,
+        bindings: BINDINGS,
+    }
+}
+
+/// Mean over tables, forward.
+pub const COMBINE_MEAN: Kernel = kernel("combine_mean");
+/// Mean over tables, backward (g / M to every table).
+pub const COMBINE_MEAN_BACKWARD: Kernel = kernel("combine_mean_backward");
+/// Concatenation of the tables along columns.
+pub const CONCAT: Kernel = kernel("concat");
+/// The split back into tables.
+pub const CONCAT_BACKWARD: Kernel = kernel("concat_backward");
+
+/// The caller's buffers of a [`Combine`] (f32).
+pub struct CombineBuffers<'a> {
+    /// Per-table input `[M, rows_cap, cols]`.
+    pub x: &'a wgpu::Buffer,
+    /// Combined output: `[rows_cap, cols]` (mean) or `[rows_cap, M·cols]` (concat).
+    pub h: &'a wgpu::Buffer,
+    /// Gradient of the combined output, shaped as `h`.
+    pub grad_h: &'a wgpu::Buffer,
+    /// Gradient of the input, `[M, rows_cap, cols]`.
+    pub grad_x: &'a wgpu::Buffer,
+}
+
+/// A prepared combine across M tables.
+pub struct Combine {
+    kind: CombineKind,
+    params: CombineParams,
+    uniform: wgpu::Buffer,
+    forward: (Arc<Pipeline>, wgpu::BindGroup, u32),
+    backward: (Arc<Pipeline>, wgpu::BindGroup, u32),
+}
+
+impl Combine {
+    /// Validates the shape and buffers, compiles both pipelines and binds them; rows start at
+    /// `rows_cap`.
+    pub fn new(
+        gpu: &Gpu,
+        kind: CombineKind,
+        tables: u32,
+        rows_cap: u32,
+        cols: u32,
+        b: &CombineBuffers,
+    ) -> Result<Self> {
+        let (fwd, bwd) = match kind {
+            CombineKind::Mean => (COMBINE_MEAN, COMBINE_MEAN_BACKWARD),
+            CombineKind::Concat => (CONCAT, CONCAT_BACKWARD),
+        };
+        let elems = check_shape(fwd.entry, tables, rows_cap, cols)?;
+        let combined = match kind {
+            CombineKind::Mean => rows_cap as u64 * cols as u64,
+            CombineKind::Concat => elems,
+        };
+        for (what, buf, n) in [
+            ("x", b.x, elems),
+            ("grad_x", b.grad_x, elems),
+            ("h", b.h, combined),
+            ("grad_h", b.grad_h, combined),
+        ] {
+            check_len(fwd.entry, what, buf, n)?;
+        }
+        let params = CombineParams {
+            tables,
+            rows: rows_cap,
+            rows_cap,
+            cols,
+        };
+        let uniform = gpu.uniform_from("combine params", &params);
+        let constants = [("WG", COMBINE_WG as f64)];
+        let forward = gpu.pipeline(&fwd, &constants)?;
+        let backward = gpu.pipeline(&bwd, &constants)?;
+        let groups = |n: u64| n.div_ceil(COMBINE_WG as u64) as u32;
+        Ok(Combine {
+            forward: (
+                Arc::clone(&forward),
+                forward.bind(gpu, &[b.x, b.h, &uniform])?,
+                groups(combined),
+            ),
+            backward: (
+                Arc::clone(&backward),
+                backward.bind(gpu, &[b.grad_h, b.grad_x, &uniform])?,
+                groups(elems),
+            ),
+            kind,
+            params,
+            uniform,
+        })
+    }
+
+    /// Sets this step's batch (≤ `rows_cap`); takes effect at the next submission.
+    pub fn set_rows(&mut self, gpu: &Gpu, rows: u32) -> Result<()> {
+        let entry = match self.kind {
+            CombineKind::Mean => COMBINE_MEAN.entry,
+            CombineKind::Concat => CONCAT.entry,
+        };
+        check_rows(entry, rows, self.params.rows_cap)?;
+        self.params.rows = rows;
+        gpu.queue
+            .write_buffer(&self.uniform, 0, bytemuck::bytes_of(&self.params));
+        Ok(())
+    }
+
+    /// Mean or concatenation.
+    pub fn kind(&self) -> CombineKind {
+        self.kind
+    }
+
+    /// Records h from x.
+    pub fn record_forward(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>) {
+        let (pipeline, bind_group, groups) = &self.forward;
+        pipeline.dispatch(gpu, pass, bind_group, *groups);
+    }
+
+    /// Records dx from dh.
+    pub fn record_backward(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>) {
+        let (pipeline, bind_group, groups) = &self.backward;
+        pipeline.dispatch(gpu, pass, bind_group, *groups);
+    }
+}
