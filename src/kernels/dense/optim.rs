@@ -215,7 +215,9 @@ impl DenseOptimizer {
     }
 
     /// Validates sizes and hyper-parameters, compiles the pipelines and builds the bind groups.
-    /// `clip = Some(max_norm)` clips the global L2 norm of the gradients to `max_norm`.
+    /// `clip = Some(max_norm)` clips the global L2 norm of the gradients to `max_norm`. The three
+    /// buffers must be distinct (each is bound once). Until the first [`set_step`](Self::set_step)
+    /// the uniform says `len = 0`, so a step recorded before it changes nothing.
     pub fn new(
         gpu: &Gpu,
         kind: DenseOptimizerKind,
