@@ -574,6 +574,20 @@ fn empty_buffer_updates_nothing_and_logs_a_zero_norm() {
 }
 
 #[test]
+fn a_step_recorded_before_set_step_changes_nothing() {
+    let gpu = gpu();
+    let mut rng = Rng::new(7);
+    let p0 = random_f32(&mut rng, 1000);
+    let params = upload(gpu, "params", &p0);
+    let grads = upload(gpu, "grads", &random_f32(&mut rng, 1000));
+    let state = upload(gpu, "state", &random_f32(&mut rng, 2000));
+    let opt = DenseOptimizer::new(gpu, adamw(0.1), 1000, &params, &grads, &state, Some(0.1))
+        .expect("new");
+    run_once(gpu, |pass| opt.record(gpu, pass));
+    assert_eq!(download(gpu, &params, 1000), p0);
+}
+
+#[test]
 fn reduction_caps_its_partial_sums() {
     let gpu = gpu();
     let len = 1_000_003u64;
