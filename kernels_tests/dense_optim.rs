@@ -375,6 +375,8 @@ fn million_element_buffer_matches_reference_and_folded_grids_give_the_same_bits(
     // invocation; on the folding device both grids fold, with padding workgroups past the end.
     let (kind, len) = (adam(0.01), 1_000_003);
     let schedule = Schedule::Constant { lr: 0.01 };
+    let limit = folding_gpu().limits().max_compute_workgroups_per_dimension;
+    assert_eq!(limit, 64, "the folding device must fold");
     let plain = check(gpu(), kind, Clip::Active, len, 3, schedule, 5);
     let folded = check(folding_gpu(), kind, Clip::Active, len, 3, schedule, 5);
     assert!(plain
