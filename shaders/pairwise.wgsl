@@ -7,9 +7,10 @@
 //   FwFM  φ_k = Σ_{i<j} r_ij v_ik v_jk, r: [tables, F, F], entries i<j (G = 1, out_cols = K)
 //   GwPFM φ_k = Σ_{i<j} R_{P(i)P(j)} v_{i,P(j),k} v_{j,P(i),k}, R: [tables, G, G], P: [F] u32
 //   IPNN  p_c = ⟨v_i, v_j⟩, c = row-major index of the pair (i, j), i<j   (G = 1, out_cols = F(F−1)/2)
-// Numerics: every kind sums the pairs directly in the fixed order (i, then j > i), not FM's
-// ½[(Σv)² − Σv²]: the f32 error stays below ~F²/2 · ε · Σ|terms| with no cancellation of squares, and
-// FwFM/GwPFM need the pair loop anyway; O(F²K) per row is small next to the expert's GEMM.
+// Numerics: FM's forward is ½[(Σv)² − Σv²], O(F) per output instead of O(F²); its f32 error is
+// ~F·ε·(Σ_{i<j}|v_i v_j| + Σv²) (the squares cancel), a little over the direct sum's ~F²/2·ε·Σ|terms|.
+// FwFM, GwPFM and IPNN sum the pairs directly in a fixed order (i, then j > i). Every backward
+// element is an O(F) gather over the other fields, so FM's backward needs no special form.
 // ReLU (RELU = 1): out = max(φ, 0); the backward masks δ by the stored out > 0.
 //
 // Entry points (one bind-group layout for all; each uses a subset):
@@ -19,7 +20,7 @@
 //   pairwise_backward_r one workgroup per (entry of r, table): its RED_WG lanes stride over the rows,
 //                       then a tree in workgroup memory: fixed order, no atomics; dr overwritten
 //                       (FwFM entries i ≥ j are written 0)
-// Bindings: 0 x, 1 r, 2 part (P), 3 dout (read); 4 out, 5 dx, 6 dr (read_write); 7 params (uniform).
+// Bindings: 0 x, 1 r, 2 part (P and its members by group), 3 dout (read); 4 out, 5 dx, 6 dr (read_write); 7 params (uniform).
 // Variants: override KIND (0 FM, 1 FwFM, 2 GwPFM, 3 IPNN), RELU (0/1), WG.
 
 override WG: u32 = 64u;  // invocations per workgroup of the row-parallel entries
@@ -93,6 +94,20 @@ fn delta(o: u32) -> f32 {
     return dout[o];
 }
 
+// GwPFM's part holds P (F words), then each group's first position (G + 1 words) in the list of
+// fields ordered by group (F words, ascending within a group), so loops visit only a group's members.
+fn group_start(g: u32) -> u32 {
+    return part[params.fields + g];
+}
+
+// The field at position m of that list (FM, FwFM, IPNN: field m itself).
+fn member(m: u32) -> u32 {
+    if KIND == GWPFM {
+        return part[params.fields + params.groups + 1u + m];
+    }
+    return m;
+}
+
 // Row-major index of the pair (a, b), a < b.
 fn pair_index(a: u32, b: u32) -> u32 {
     return a * params.fields - a * (a + 1u) / 2u + (b - a - 1u);
@@ -125,6 +140,16 @@ fn pairwise_forward(
         for (var k = 0u; k < params.dim; k++) {
             acc += x[xr + i * params.dim + k] * x[xr + j * params.dim + k];
         }
+    } else if KIND == FM {
+        // ½[(Σv)² − Σv²]: O(F) instead of O(F²)
+        var sum = 0.0;
+        var squares = 0.0;
+        for (var i = 0u; i < f; i++) {
+            let v = x[xr + i * params.dim + c];
+            sum += v;
+            squares += v * v;
+        }
+        acc = 0.5 * (sum * sum - squares);
     } else {
         for (var i = 0u; i < f; i++) {
             for (var j = i + 1u; j < f; j++) {
@@ -167,9 +192,16 @@ fn pairwise_backward_x(
         }
     } else {
         // dv_{i,g,k} = δ_k Σ_{j≠i, P(j)=g} w_{min(i,j),max(i,j)} v_{j,P(i),k}
-        let g = (c / kk) % params.groups;
-        for (var j = 0u; j < params.fields; j++) {
-            if j != i && (KIND != GWPFM || part[j] == g) {
+        var first = 0u;
+        var end = params.fields;
+        if KIND == GWPFM {
+            let g = (c / kk) % params.groups;
+            first = group_start(g);
+            end = group_start(g + 1u);
+        }
+        for (var m = first; m < end; m++) {
+            let j = member(m);
+            if j != i {
                 acc += weight(t, min(i, j), max(i, j)) * x[xr + meets(j, i) + k];
             }
         }
@@ -204,12 +236,11 @@ fn pairwise_backward_r(
                 }
             } else {
                 // pairs i < j with (P(i), P(j)) = (ea, eb): δ · (v_{i,eb} ⊙ v_{j,ea})
-                for (var i = 0u; i < params.fields; i++) {
-                    if part[i] != ea {
-                        continue;
-                    }
-                    for (var j = i + 1u; j < params.fields; j++) {
-                        if part[j] != eb {
+                for (var mi = group_start(ea); mi < group_start(ea + 1u); mi++) {
+                    let i = member(mi);
+                    for (var mj = group_start(eb); mj < group_start(eb + 1u); mj++) {
+                        let j = member(mj);
+                        if j <= i {
                             continue;
                         }
                         let vi = xr + (i * params.groups + eb) * kk;

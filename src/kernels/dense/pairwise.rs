@@ -258,8 +258,8 @@ impl Prepared {
     fn new(gpu: &Gpu, spec: &PairwiseSpec, kernel: &'static str) -> Result<Self> {
         spec.validate(kernel)?;
         let partition = match &spec.kind {
-            PairwiseKind::GwPfm { partition, .. } => {
-                gpu.storage_from("pairwise partition", partition)
+            PairwiseKind::GwPfm { groups, partition } => {
+                gpu.storage_from("pairwise partition", &partition_words(*groups, partition))
             }
             _ => placeholder(gpu, "pairwise partition (unused)"),
         };
@@ -315,6 +315,17 @@ impl Prepared {
             (len, Some(b)) => check_len(kernel, what, b, self.spec.tables as u64 * len),
         }
     }
+}
+
+/// P, then each group's first position in the list of fields ordered by group, then that list
+/// (the shader's `part`).
+fn partition_words(groups: u32, partition: &[u32]) -> Vec<u32> {
+    let mut words = partition.to_vec();
+    let mut members: Vec<u32> = (0..partition.len() as u32).collect();
+    members.sort_by_key(|&i| (partition[i as usize], i));
+    words.extend((0..=groups).map(|g| partition.iter().filter(|&&p| p < g).count() as u32));
+    words.extend(members);
+    words
 }
 
 fn placeholder(gpu: &Gpu, label: &str) -> wgpu::Buffer {
