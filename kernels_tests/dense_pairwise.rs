@@ -518,7 +518,8 @@ fn launchers_reject_bad_shapes() {
     let small = upload(gpu, "small", &[0.0; 8]);
     let good = spec(gwpfm(2, &[0, 1, 1]), 2, 3, 4, false, true);
     let big = upload(gpu, "big", &vec![0.0; good.x_len() as usize]);
-    let r = upload(gpu, "r", &[1.0; 8]);
+    assert_eq!(good.initial_weights(), vec![1.0; 8], "R starts at 1");
+    let r = upload(gpu, "r", &good.initial_weights());
     let out = upload(gpu, "out", &vec![0.0; good.out_len() as usize]);
     let fails = |s: &PairwiseSpec, x: &wgpu::Buffer, r: Option<&wgpu::Buffer>, what: &str| {
         match PairwiseForward::new(gpu, s, x, r, &out) {

@@ -20,7 +20,8 @@
 //   pairwise_backward_r one workgroup per (entry of r, table): its RED_WG lanes stride over the rows,
 //                       then a tree in workgroup memory: fixed order, no atomics; dr overwritten
 //                       (FwFM entries i ≥ j are written 0)
-// Bindings: 0 x, 1 r, 2 part (P and its members by group), 3 dout (read); 4 out, 5 dx, 6 dr (read_write); 7 params (uniform).
+// Bindings: 0 x, 1 r, 2 part (P and its members by group), 3 dout (read); 4 out, 5 dx, 6 dr
+// (read_write; the backward only reads out, bound read_write because the layout is shared); 7 params.
 // Variants: override KIND (0 FM, 1 FwFM, 2 GwPFM, 3 IPNN), RELU (0/1), WG.
 
 override WG: u32 = 64u;  // invocations per workgroup of the row-parallel entries

@@ -170,6 +170,12 @@ impl PairwiseSpec {
         }
     }
 
+    /// The weights' initial values, `[tables, r_len]`: all ones (METHODS.md §2.2 initialises GwPFM's R
+    /// to 1; FwFM likewise starts as plain FM). Empty for FM and IPNN.
+    pub fn initial_weights(&self) -> Vec<f32> {
+        vec![1.0; (self.tables as u64 * self.r_len()) as usize]
+    }
+
     /// f32s `x` (and `dx`) must hold.
     pub fn x_len(&self) -> u64 {
         self.tables as u64 * self.rows_cap as u64 * self.x_ld as u64
