@@ -513,6 +513,84 @@ fn dispatches_do_not_grow_with_tables() {
 }
 
 #[test]
+fn one_prepared_op_serves_batches_of_changing_size() {
+    // A full batch then a short one through the same ops and bind groups: the short step's dr
+    // (overwritten) covers only its own rows, and its out rows past the batch keep the full step's.
+    let gpu = gpu();
+    let s = spec(PairwiseKind::FwFm, 2, 5, 3, true, true);
+    let (x, r, dout) = random_inputs(&s, 17);
+    let (xb, rb, db) = (
+        upload(gpu, "x", &x),
+        upload(gpu, "r", &r),
+        upload(gpu, "dout", &dout),
+    );
+    let (ob, dxb, drb) = (
+        upload(gpu, "out", &dout),
+        upload(gpu, "dx", &x),
+        upload(gpu, "dr", &r),
+    );
+    let mut fwd = PairwiseForward::new(gpu, &s, &xb, Some(&rb), &ob).expect("forward");
+    let grads = PairwiseGradients {
+        x: &xb,
+        r: Some(&rb),
+        out: Some(&ob),
+        dout: &db,
+        dx: &dxb,
+        dr: Some(&drb),
+    };
+    let mut bwd = PairwiseBackward::new(gpu, &s, &grads).expect("backward");
+    let mut step = |rows: u32| -> (Vec<f32>, Vec<f32>) {
+        fwd.set_rows(gpu, rows).expect("rows");
+        bwd.set_rows(gpu, rows).expect("rows");
+        run_once(gpu, |pass| {
+            fwd.record(gpu, pass);
+            bwd.record(gpu, pass);
+        });
+        let out = download(gpu, &ob, s.out_len() as usize);
+        (out, download(gpu, &drb, r.len()))
+    };
+    let (full_out, _) = step(s.rows_cap);
+    let (short_out, dr) = step(11);
+    let (ol, cap, rl) = (s.out_ld as usize, s.rows_cap as usize, s.r_len() as usize);
+    for t in 0..s.tables as usize {
+        let start = (t * cap + 11) * ol;
+        let end = (t + 1) * cap * ol;
+        assert_eq!(
+            short_out[start..end],
+            full_out[start..end],
+            "rows past the short batch"
+        );
+        let rt: Vec<f64> = r[t * rl..(t + 1) * rl].iter().map(|&v| v as f64).collect();
+        let (mut want, mut mag) = (vec![0.0; rl], vec![0.0; rl]);
+        for n in 0..11 {
+            let (xrow, orow) = ((t * cap + n) * s.x_ld as usize, (t * cap + n) * ol);
+            let v: Vec<f64> = (0..s.in_cols() as usize)
+                .map(|c| x[xrow + s.x_offset as usize + c] as f64)
+                .collect();
+            let delta: Vec<f64> = (0..s.out_cols() as usize)
+                .map(|c| orow + s.out_offset as usize + c)
+                .map(|i| {
+                    if short_out[i] > 0.0 {
+                        dout[i] as f64
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            let (_, d) = reference_backward(&s, &v, &rt, &delta);
+            let (_, m) = reference_backward(&s, &abs(&v), &abs(&rt), &abs(&delta));
+            for e in 0..rl {
+                want[e] += d[e];
+                mag[e] += m[e];
+            }
+        }
+        for e in 0..rl {
+            REDUCED.check("dr", t * rl + e, dr[t * rl + e], want[e], mag[e]);
+        }
+    }
+}
+
+#[test]
 fn launchers_reject_bad_shapes() {
     let gpu = gpu();
     let small = upload(gpu, "small", &[0.0; 8]);
