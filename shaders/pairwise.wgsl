@@ -1,3 +1,268 @@
-// pairwise.wgsl — work in progress.
-@compute @workgroup_size(1)
-fn stub_pairwise() {}
+// pairwise.wgsl — pairwise interaction experts of the multi-embedding model (METHODS.md §2.2), forward
+// and backward, every table in one dispatch, with an optional fused ReLU on the output.
+//
+// Table t, row n: field i's G sub-embeddings v_{i,g} ∈ R^K sit at x[xrow + (i·G + g)·K + k], with
+//   xrow = (t·rows_cap + n)·x_ld + x_offset; outputs at out[(t·rows_cap + n)·out_ld + out_offset + c].
+//   FM    φ_k = Σ_{i<j} v_ik v_jk                                    (G = 1, out_cols = K)
+//   FwFM  φ_k = Σ_{i<j} r_ij v_ik v_jk, r: [tables, F, F], entries i<j (G = 1, out_cols = K)
+//   GwPFM φ_k = Σ_{i<j} R_{P(i)P(j)} v_{i,P(j),k} v_{j,P(i),k}, R: [tables, G, G], P: [F] u32
+//   IPNN  p_c = ⟨v_i, v_j⟩, c = row-major index of the pair (i, j), i<j   (G = 1, out_cols = F(F−1)/2)
+// Numerics: FM's forward is ½[(Σv)² − Σv²], O(F) per output instead of O(F²); its f32 error is
+// ~F·ε·(Σ_{i<j}|v_i v_j| + Σv²) (the squares cancel), a little over the direct sum's ~F²/2·ε·Σ|terms|.
+// FwFM, GwPFM and IPNN sum the pairs directly in a fixed order (i, then j > i). Every backward
+// element is an O(F) gather over the other fields, so FM's backward needs no special form.
+// ReLU (RELU = 1): out = max(φ, 0); the backward masks δ by the stored out > 0.
+//
+// Entry points (one bind-group layout for all; each uses a subset):
+//   pairwise_forward    one invocation per (row, output column); grid (x·y folded, tables in z)
+//   pairwise_backward_x one invocation per (row, input column) writes dx (x's layout, overwritten);
+//                       columns outside the expert's slice are never touched
+//   pairwise_backward_r one workgroup per (entry of r, table): its RED_WG lanes stride over the rows,
+//                       then a tree in workgroup memory: fixed order, no atomics; dr overwritten
+//                       (FwFM entries i ≥ j are written 0)
+// Bindings: 0 x, 1 r, 2 part (P and its members by group), 3 dout (read); 4 out, 5 dx, 6 dr
+// (read_write; the backward only reads out, bound read_write because the layout is shared); 7 params.
+// Variants: override KIND (0 FM, 1 FwFM, 2 GwPFM, 3 IPNN), RELU (0/1), WG.
+
+override WG: u32 = 64u;  // invocations per workgroup of the row-parallel entries
+override KIND: u32 = 0u;
+override RELU: u32 = 0u;
+
+const FM: u32 = 0u;
+const FWFM: u32 = 1u;
+const GWPFM: u32 = 2u;
+const IPNN: u32 = 3u;
+const RED_WG: u32 = 64u; // lanes of one dR reduction: a power of two for the tree
+
+struct PairwiseParams {
+    rows: u32,      // rows this step (≤ rows_cap)
+    rows_cap: u32,  // rows per table slab
+    fields: u32,    // F
+    dim: u32,       // K
+    groups: u32,    // G (1 unless GwPFM)
+    in_cols: u32,   // F·G·K
+    out_cols: u32,  // K, or F(F−1)/2 for IPNN
+    r_len: u32,     // r entries per table: F² (FwFM), G² (GwPFM), 0
+    x_ld: u32,
+    x_offset: u32,
+    out_ld: u32,
+    out_offset: u32,
+}
+
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> r: array<f32>;
+@group(0) @binding(2) var<storage, read> part: array<u32>;
+@group(0) @binding(3) var<storage, read> dout: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(5) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(6) var<storage, read_write> dr: array<f32>;
+@group(0) @binding(7) var<uniform> params: PairwiseParams;
+
+var<workgroup> partial: array<f32, RED_WG>;
+
+fn x_row(t: u32, n: u32) -> u32 {
+    return (t * params.rows_cap + n) * params.x_ld + params.x_offset;
+}
+
+fn out_row(t: u32, n: u32) -> u32 {
+    return (t * params.rows_cap + n) * params.out_ld + params.out_offset;
+}
+
+// Weight of the pair (a, b), a < b, in table t.
+fn weight(t: u32, a: u32, b: u32) -> f32 {
+    if KIND == FWFM {
+        return r[t * params.r_len + a * params.fields + b];
+    }
+    if KIND == GWPFM {
+        return r[t * params.r_len + part[a] * params.groups + part[b]];
+    }
+    return 1.0;
+}
+
+// Column (within the row) of the sub-embedding of field a that meets field b.
+fn meets(a: u32, b: u32) -> u32 {
+    if KIND == GWPFM {
+        return (a * params.groups + part[b]) * params.dim;
+    }
+    return a * params.dim;
+}
+
+// Upstream gradient at output element o, masked by the stored output under ReLU.
+fn delta(o: u32) -> f32 {
+    if RELU == 1u && !(out[o] > 0.0) {
+        return 0.0;
+    }
+    return dout[o];
+}
+
+// GwPFM's part holds P (F words), then each group's first position (G + 1 words) in the list of
+// fields ordered by group (F words, ascending within a group), so loops visit only a group's members.
+fn group_start(g: u32) -> u32 {
+    return part[params.fields + g];
+}
+
+// The field at position m of that list (FM, FwFM, IPNN: field m itself).
+fn member(m: u32) -> u32 {
+    if KIND == GWPFM {
+        return part[params.fields + params.groups + 1u + m];
+    }
+    return m;
+}
+
+// Row-major index of the pair (a, b), a < b.
+fn pair_index(a: u32, b: u32) -> u32 {
+    return a * params.fields - a * (a + 1u) / 2u + (b - a - 1u);
+}
+
+@compute @workgroup_size(WG)
+fn pairwise_forward(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let id = (wid.x + wid.y * nwg.x) * WG + lid;
+    let t = wid.z;
+    let n = id / params.out_cols;
+    let c = id % params.out_cols;
+    if n >= params.rows {
+        return;
+    }
+    let xr = x_row(t, n);
+    let f = params.fields;
+    var acc = 0.0;
+    if KIND == IPNN {
+        var i = 0u;
+        var rest = c;
+        while rest >= f - 1u - i {
+            rest -= f - 1u - i;
+            i += 1u;
+        }
+        let j = i + 1u + rest;
+        for (var k = 0u; k < params.dim; k++) {
+            acc += x[xr + i * params.dim + k] * x[xr + j * params.dim + k];
+        }
+    } else if KIND == FM {
+        // ½[(Σv)² − Σv²]: O(F) instead of O(F²)
+        var sum = 0.0;
+        var squares = 0.0;
+        for (var i = 0u; i < f; i++) {
+            let v = x[xr + i * params.dim + c];
+            sum += v;
+            squares += v * v;
+        }
+        acc = 0.5 * (sum * sum - squares);
+    } else {
+        for (var i = 0u; i < f; i++) {
+            for (var j = i + 1u; j < f; j++) {
+                acc += weight(t, i, j) * (x[xr + meets(i, j) + c] * x[xr + meets(j, i) + c]);
+            }
+        }
+    }
+    if RELU == 1u {
+        acc = max(acc, 0.0);
+    }
+    out[out_row(t, n) + c] = acc;
+}
+
+@compute @workgroup_size(WG)
+fn pairwise_backward_x(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let id = (wid.x + wid.y * nwg.x) * WG + lid;
+    let t = wid.z;
+    let n = id / params.in_cols;
+    let c = id % params.in_cols;
+    if n >= params.rows {
+        return;
+    }
+    let xr = x_row(t, n);
+    let orow = out_row(t, n);
+    let kk = params.dim;
+    let k = c % kk;
+    let i = c / (params.groups * kk);
+    var acc = 0.0;
+    if KIND == IPNN {
+        // dv_ik = Σ_{j≠i} g_{pair(i,j)} v_jk
+        for (var j = 0u; j < params.fields; j++) {
+            if j != i {
+                let p = pair_index(min(i, j), max(i, j));
+                acc += delta(orow + p) * x[xr + j * kk + k];
+            }
+        }
+    } else {
+        // dv_{i,g,k} = δ_k Σ_{j≠i, P(j)=g} w_{min(i,j),max(i,j)} v_{j,P(i),k}
+        var first = 0u;
+        var end = params.fields;
+        if KIND == GWPFM {
+            let g = (c / kk) % params.groups;
+            first = group_start(g);
+            end = group_start(g + 1u);
+        }
+        for (var m = first; m < end; m++) {
+            let j = member(m);
+            if j != i {
+                acc += weight(t, min(i, j), max(i, j)) * x[xr + meets(j, i) + k];
+            }
+        }
+        acc = delta(orow + k) * acc;
+    }
+    dx[xr + c] = acc;
+}
+
+@compute @workgroup_size(RED_WG)
+fn pairwise_backward_r(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let e = wid.x;
+    let t = wid.z;
+    // Entry e = (ea, eb) of an [F, F] (FwFM) or [G, G] (GwPFM) matrix.
+    var side = params.fields;
+    if KIND == GWPFM {
+        side = params.groups;
+    }
+    let ea = e / side;
+    let eb = e % side;
+    let kk = params.dim;
+    var acc = 0.0;
+    if KIND == GWPFM || ea < eb {
+        for (var n = lid; n < params.rows; n += RED_WG) {
+            let xr = x_row(t, n);
+            let orow = out_row(t, n);
+            if KIND == FWFM {
+                for (var k = 0u; k < kk; k++) {
+                    acc += delta(orow + k) * (x[xr + ea * kk + k] * x[xr + eb * kk + k]);
+                }
+            } else {
+                // pairs i < j with (P(i), P(j)) = (ea, eb): δ · (v_{i,eb} ⊙ v_{j,ea})
+                for (var mi = group_start(ea); mi < group_start(ea + 1u); mi++) {
+                    let i = member(mi);
+                    for (var mj = group_start(eb); mj < group_start(eb + 1u); mj++) {
+                        let j = member(mj);
+                        if j <= i {
+                            continue;
+                        }
+                        let vi = xr + (i * params.groups + eb) * kk;
+                        let vj = xr + (j * params.groups + ea) * kk;
+                        for (var k = 0u; k < kk; k++) {
+                            acc += delta(orow + k) * (x[vi + k] * x[vj + k]);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    partial[lid] = acc;
+    workgroupBarrier();
+    for (var s = RED_WG / 2u; s > 0u; s = s / 2u) {
+        if lid < s {
+            partial[lid] += partial[lid + s];
+        }
+        workgroupBarrier();
+    }
+    if lid == 0u {
+        dr[t * params.r_len + e] = partial[0];
+    }
+}
