@@ -130,11 +130,12 @@ impl Pipeline {
     }
 }
 
-type Key = (&'static str, &'static str, Vec<(String, u64)>);
+/// (shader, entry, overrides, built without runtime bounds checks)
+type Key = (&'static str, &'static str, Vec<(String, u64)>, bool);
 
 #[derive(Default)]
 pub(super) struct PipelineCache {
-    modules: Mutex<HashMap<&'static str, Arc<wgpu::ShaderModule>>>,
+    modules: Mutex<HashMap<(&'static str, bool), Arc<wgpu::ShaderModule>>>,
     pipelines: Mutex<HashMap<Key, Arc<Pipeline>>>,
 }
 
@@ -143,11 +144,14 @@ impl PipelineCache {
         self.pipelines.lock().map(|p| p.len()).unwrap_or(0)
     }
 
-    pub(super) fn get(
+    /// `unchecked`: build the module without wgpu's injected bounds checks. Safety: every index
+    /// the kernel computes must stay within its buffers (the launcher validates that on the host).
+    pub(super) unsafe fn get(
         &self,
         gpu: &Gpu,
         kernel: &Kernel,
         constants: &[(&str, f64)],
+        unchecked: bool,
     ) -> Result<Arc<Pipeline>> {
         let key: Key = (
             kernel.shader.name,
@@ -156,6 +160,7 @@ impl PipelineCache {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_bits()))
                 .collect(),
+            unchecked,
         );
         if let Some(found) = self
             .pipelines
@@ -165,7 +170,8 @@ impl PipelineCache {
         {
             return Ok(found);
         }
-        let module = self.module(gpu, kernel.shader)?;
+        // SAFETY: forwarded from this function's contract.
+        let module = unsafe { self.module(gpu, kernel.shader, unchecked)? };
         let layout = bind_group_layout(gpu, kernel)?;
         let context = format!("compiling {}::{}", kernel.shader.name, kernel.entry);
         let pipeline = gpu.scoped(&context, || {
@@ -200,25 +206,35 @@ impl PipelineCache {
         Ok(built)
     }
 
-    fn module(&self, gpu: &Gpu, shader: Shader) -> Result<Arc<wgpu::ShaderModule>> {
-        if let Some(found) = self
-            .modules
-            .lock()
-            .ok()
-            .and_then(|m| m.get(shader.name).cloned())
-        {
+    /// Safety: as [`PipelineCache::get`] when `unchecked`.
+    unsafe fn module(
+        &self,
+        gpu: &Gpu,
+        shader: Shader,
+        unchecked: bool,
+    ) -> Result<Arc<wgpu::ShaderModule>> {
+        let key = (shader.name, unchecked);
+        if let Some(found) = self.modules.lock().ok().and_then(|m| m.get(&key).cloned()) {
             return Ok(found);
         }
         let module = gpu.scoped(&format!("compiling shader {}", shader.name), || {
-            gpu.device
-                .create_shader_module(wgpu::ShaderModuleDescriptor {
-                    label: Some(shader.name),
-                    source: wgpu::ShaderSource::Wgsl(shader.source.into()),
-                })
+            let desc = wgpu::ShaderModuleDescriptor {
+                label: Some(shader.name),
+                source: wgpu::ShaderSource::Wgsl(shader.source.into()),
+            };
+            if unchecked {
+                // SAFETY: the caller guarantees every index stays in bounds.
+                unsafe {
+                    gpu.device
+                        .create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked())
+                }
+            } else {
+                gpu.device.create_shader_module(desc)
+            }
         })?;
         let module = Arc::new(module);
         if let Ok(mut map) = self.modules.lock() {
-            map.insert(shader.name, Arc::clone(&module));
+            map.insert(key, Arc::clone(&module));
         }
         Ok(module)
     }

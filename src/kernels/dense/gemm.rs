@@ -1,1 +1,541 @@
-//! (work in progress)
+//! Launchers of `gemm` (strided-batched GEMM with fused bias, activation, accumulation and operand
+//! gates) and `column_sum` (the bias gradient), both in `shaders/gemm.wgsl`.
+//!
+//! # Layouts
+//! All matrices are `f32`, row-major, table-batched: table `t`'s matrix starts `t · stride` elements
+//! into its buffer (`stride` 0 = one matrix shared by every table, e.g. one weight).
+//! - `A` is stored `m × k` with leading dimension `lda` (`trans_a = false`) or `k × m` (`trans_a`);
+//! - `B` is stored `k × n` with `ldb` (`trans_b = false`) or `n × k` (`trans_b`);
+//! - `C` is `m × n` with `ldc`; `bias` is `[tables, n]` with `stride_bias` per table (0 = shared).
+//!
+//! Linear layers (`y = x Wᵀ + b`, `W` stored `[out, in]`) map as: forward `Y = X · Wᵀ`
+//! (`trans_b`), input gradient `dX = dY · W` (no transposes), weight gradient `dW = dYᵀ · X`
+//! (`trans_a`), bias gradient [`ColumnSum`] over `dY`. ReLU backward fuses as
+//! [`Gate`]`{ kind: ReluMask }` on the `dY` operand, gated by the stored output `Y`.
+//!
+//! # Bounds
+//! [`Gemm::new`] checks every buffer against the largest index the capacities can reach (and that
+//! it fits in `u32`), and [`Gemm::set_dims`] keeps dims within the capacities, so no index the
+//! shader computes can leave its buffer.
+//!
+//! # Tiling (measured on llvmpipe, 2 cores, see the shader header)
+//! Each invocation owns a 4 × 4 register tile; workgroups are `WG_X × WG_Y` invocations.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use super::check_len;
+use crate::error::{Error, Result};
+use crate::gpu::{storage_usage, Access, Gpu, Kernel, Pipeline};
+use crate::shaders;
+
+/// Rows and columns of C one invocation computes (the shader's `TM`, `TN`).
+pub const TILE: u32 = 4;
+/// Invocations along `n` per workgroup.
+pub const GEMM_WG_X: u32 = 8;
+/// Invocations along `m` per workgroup.
+pub const GEMM_WG_Y: u32 = 8;
+/// Invocations per workgroup of `column_sum`.
+pub const COLUMN_SUM_WG: u32 = 64;
+
+/// Mirrors `GemmParams` in `gemm.wgsl`: the host's (trans, ld) folded into element strides.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct GemmParams {
+    /// Rows of C.
+    pub m: u32,
+    /// Columns of C.
+    pub n: u32,
+    /// Inner dimension.
+    pub k: u32,
+    /// Stride of A between rows `i` of op(A).
+    pub a_row: u32,
+    /// Stride of A between inner indices `p`.
+    pub a_step: u32,
+    /// Stride of B between inner indices `p`.
+    pub b_step: u32,
+    /// Stride of B between columns `j` of op(B).
+    pub b_col: u32,
+    /// Leading dimension of C.
+    pub ldc: u32,
+    /// Per-table stride of A (0 = shared).
+    pub stride_a: u32,
+    /// Per-table stride of B (0 = shared).
+    pub stride_b: u32,
+    /// Per-table stride of C.
+    pub stride_c: u32,
+    /// Per-table stride of the bias (0 = shared).
+    pub stride_bias: u32,
+}
+
+/// Mirrors `ColumnSumParams` in `gemm.wgsl`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct ColumnSumParams {
+    /// Rows summed (the current batch).
+    pub rows: u32,
+    /// Columns.
+    pub cols: u32,
+    /// Leading dimension of X.
+    pub ld: u32,
+    /// Per-table stride of X.
+    pub stride: u32,
+}
+
+/// The GEMM kernel's description.
+pub const GEMM: Kernel = Kernel {
+    shader: shaders::GEMM,
+    entry: "gemm",
+    bindings: &[
+        Access::Read,
+        Access::Read,
+        Access::Read,
+        Access::Read,
+        Access::ReadWrite,
+        Access::Uniform,
+    ],
+};
+
+/// The column-sum kernel's description.
+pub const COLUMN_SUM: Kernel = Kernel {
+    shader: shaders::GEMM,
+    entry: "column_sum",
+    bindings: &[
+        Access::Read,
+        Access::Read,
+        Access::ReadWrite,
+        Access::Uniform,
+    ],
+};
+
+/// The activation applied after the bias.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Epilogue {
+    /// `x`
+    #[default]
+    Identity,
+    /// `max(x, 0)`
+    Relu,
+    /// `1 / (1 + e^-x)`
+    Sigmoid,
+}
+
+/// Which operand of the product a [`Gate`] applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operand {
+    /// The left operand, A.
+    A,
+    /// The right operand, B.
+    B,
+}
+
+/// How a gate value `p` modifies an operand value `x` on load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GateKind {
+    /// `x · (p > 0)`: ReLU backward through the stored ReLU output `p`.
+    ReluMask,
+    /// `x · p`.
+    Product,
+}
+
+/// An elementwise gate on one operand; the gate buffer has the operand's layout (same leading
+/// dimension, same per-table stride, same transposition).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gate {
+    /// The gated operand.
+    pub operand: Operand,
+    /// The gate function.
+    pub kind: GateKind,
+}
+
+/// The shape and layout of a strided-batched GEMM; see the module docs for the layouts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GemmSpec {
+    /// Matrices in the batch (the z grid dimension).
+    pub tables: u32,
+    /// Capacity of rows of C.
+    pub m: u32,
+    /// Capacity of columns of C.
+    pub n: u32,
+    /// Capacity of the inner dimension.
+    pub k: u32,
+    /// A is stored `k × m` rather than `m × k`.
+    pub trans_a: bool,
+    /// B is stored `n × k` rather than `k × n`.
+    pub trans_b: bool,
+    /// Leading dimension of A as stored.
+    pub lda: u32,
+    /// Leading dimension of B as stored.
+    pub ldb: u32,
+    /// Leading dimension of C.
+    pub ldc: u32,
+    /// Elements between tables' A (0 = shared).
+    pub stride_a: u64,
+    /// Elements between tables' B (0 = shared).
+    pub stride_b: u64,
+    /// Elements between tables' C.
+    pub stride_c: u64,
+    /// Whether a bias `[tables, n]` is added.
+    pub bias: bool,
+    /// Elements between tables' bias (0 = shared).
+    pub stride_bias: u64,
+    /// The activation.
+    pub epilogue: Epilogue,
+    /// C += result instead of C = result.
+    pub accumulate: bool,
+    /// An optional gate on A or B.
+    pub gate: Option<Gate>,
+}
+
+impl GemmSpec {
+    /// Contiguous tensors: leading dimensions as stored, strides one full matrix per table, no
+    /// bias, identity, overwrite, no gate.
+    pub fn new(tables: u32, m: u32, n: u32, k: u32, trans_a: bool, trans_b: bool) -> Self {
+        GemmSpec {
+            tables,
+            m,
+            n,
+            k,
+            trans_a,
+            trans_b,
+            lda: if trans_a { m } else { k },
+            ldb: if trans_b { k } else { n },
+            ldc: n,
+            stride_a: m as u64 * k as u64,
+            stride_b: k as u64 * n as u64,
+            stride_c: m as u64 * n as u64,
+            bias: false,
+            stride_bias: n as u64,
+            epilogue: Epilogue::Identity,
+            accumulate: false,
+            gate: None,
+        }
+    }
+}
+
+/// Largest element index + 1 of a table-batched matrix stored `rows × cols` with `ld`.
+fn extent(tables: u32, stride: u64, rows: u32, cols: u32, ld: u32) -> u64 {
+    if tables == 0 || rows == 0 || cols == 0 {
+        return 0;
+    }
+    (tables as u64 - 1) * stride + (rows as u64 - 1) * ld as u64 + cols as u64
+}
+
+fn fits(kernel: &'static str, what: &str, value: u64) -> Result<u32> {
+    u32::try_from(value).map_err(|_| {
+        Error::kernel(
+            kernel,
+            format!("{what} = {value} does not fit the shader's u32 indices"),
+        )
+    })
+}
+
+/// Checks `ld ≥ cols` and the buffer holds the matrix; returns the extent.
+#[allow(clippy::too_many_arguments)]
+fn check_matrix(
+    kernel: &'static str,
+    what: &str,
+    buffer: &wgpu::Buffer,
+    tables: u32,
+    stride: u64,
+    rows: u32,
+    cols: u32,
+    ld: u32,
+) -> Result<()> {
+    if ld < cols {
+        return Err(Error::kernel(
+            kernel,
+            format!("{what}: leading dimension {ld} < {cols} stored columns"),
+        ));
+    }
+    let need = extent(tables, stride, rows, cols, ld);
+    fits(kernel, &format!("{what} extent"), need)?;
+    check_len(kernel, what, buffer, need)
+}
+
+/// A prepared strided-batched GEMM over fixed buffers; dims change per step with [`Gemm::set_dims`].
+pub struct Gemm {
+    pipeline: Arc<Pipeline>,
+    bind_group: wgpu::BindGroup,
+    params: wgpu::Buffer,
+    base: GemmParams,
+    spec: GemmSpec,
+    dims: [AtomicU32; 3],
+}
+
+impl Gemm {
+    /// Validates `spec` against the buffers (at capacity) and builds the pipeline and bind group.
+    /// `bias` is required iff `spec.bias`, `gate` iff `spec.gate`. `c` must not alias an input.
+    pub fn new(
+        gpu: &Gpu,
+        spec: &GemmSpec,
+        a: &wgpu::Buffer,
+        b: &wgpu::Buffer,
+        bias: Option<&wgpu::Buffer>,
+        gate: Option<&wgpu::Buffer>,
+        c: &wgpu::Buffer,
+    ) -> Result<Gemm> {
+        let name = GEMM.entry;
+        let s = spec;
+        let (a_rows, a_cols) = if s.trans_a { (s.k, s.m) } else { (s.m, s.k) };
+        let (b_rows, b_cols) = if s.trans_b { (s.n, s.k) } else { (s.k, s.n) };
+        check_matrix(name, "A", a, s.tables, s.stride_a, a_rows, a_cols, s.lda)?;
+        check_matrix(name, "B", b, s.tables, s.stride_b, b_rows, b_cols, s.ldb)?;
+        check_matrix(name, "C", c, s.tables, s.stride_c, s.m, s.n, s.ldc)?;
+        if s.tables > 1 && s.m > 0 && s.n > 0 && s.stride_c < extent(1, 0, s.m, s.n, s.ldc) {
+            return Err(Error::kernel(
+                name,
+                format!(
+                    "C: per-table stride {} overlaps a {}×{} matrix with ldc {}",
+                    s.stride_c, s.m, s.n, s.ldc
+                ),
+            ));
+        }
+        if bias.is_some() != s.bias || gate.is_some() != s.gate.is_some() {
+            return Err(Error::kernel(
+                name,
+                format!(
+                    "spec says bias {} gate {}, buffers given: bias {} gate {}",
+                    s.bias,
+                    s.gate.is_some(),
+                    bias.is_some(),
+                    gate.is_some()
+                ),
+            ));
+        }
+        let dummy = gpu.buffer("gemm unused binding", 16, storage_usage());
+        if let Some(bias) = bias {
+            check_matrix(name, "bias", bias, s.tables, s.stride_bias, 1, s.n, s.n)?;
+        }
+        if let (Some(g), Some(gate)) = (s.gate, gate) {
+            let (stride, rows, cols, ld) = match g.operand {
+                Operand::A => (s.stride_a, a_rows, a_cols, s.lda),
+                Operand::B => (s.stride_b, b_rows, b_cols, s.ldb),
+            };
+            check_matrix(name, "gate", gate, s.tables, stride, rows, cols, ld)?;
+        }
+        let grid = Self::grid_for(s.tables, s.m, s.n);
+        let base = GemmParams {
+            m: s.m,
+            n: s.n,
+            k: s.k,
+            a_row: if s.trans_a { 1 } else { s.lda },
+            a_step: if s.trans_a { s.lda } else { 1 },
+            b_step: if s.trans_b { 1 } else { s.ldb },
+            b_col: if s.trans_b { s.ldb } else { 1 },
+            ldc: s.ldc,
+            stride_a: fits(name, "stride_a", s.stride_a)?,
+            stride_b: fits(name, "stride_b", s.stride_b)?,
+            stride_c: fits(name, "stride_c", s.stride_c)?,
+            stride_bias: fits(name, "stride_bias", s.stride_bias)?,
+        };
+        let constants = [
+            ("WG_X", GEMM_WG_X as f64),
+            ("WG_Y", GEMM_WG_Y as f64),
+            ("EPILOGUE", s.epilogue as u32 as f64),
+            ("HAS_BIAS", s.bias as u32 as f64),
+            ("ACCUMULATE", s.accumulate as u32 as f64),
+            ("GATE", gate_code(s.gate.map(|g| g.kind))),
+            (
+                "GATE_ON_B",
+                (s.gate.map(|g| g.operand) == Some(Operand::B)) as u32 as f64,
+            ),
+        ];
+        let pipeline = pipeline(gpu, &GEMM, &constants)?;
+        pipeline.check_grid(gpu, grid)?;
+        let params = gpu.uniform_from("gemm params", &base);
+        let bind_group = pipeline.bind(
+            gpu,
+            &[
+                a,
+                b,
+                bias.unwrap_or(&dummy),
+                gate.unwrap_or(&dummy),
+                c,
+                &params,
+            ],
+        )?;
+        Ok(Gemm {
+            pipeline,
+            bind_group,
+            params,
+            base,
+            spec: *spec,
+            dims: [s.m, s.n, s.k].map(AtomicU32::new),
+        })
+    }
+
+    fn grid_for(tables: u32, m: u32, n: u32) -> [u32; 3] {
+        [
+            n.div_ceil(TILE * GEMM_WG_X).max(1),
+            m.div_ceil(TILE * GEMM_WG_Y).max(1),
+            tables,
+        ]
+    }
+
+    /// The spec it was built with (capacities).
+    pub fn spec(&self) -> &GemmSpec {
+        &self.spec
+    }
+
+    /// Sets the dims of the next recorded runs (each ≤ its capacity). Call before [`Gemm::record`]:
+    /// the grid is sized from the dims at record time, the uniform is written at the next submit.
+    pub fn set_dims(&self, gpu: &Gpu, m: u32, n: u32, k: u32) -> Result<()> {
+        let s = &self.spec;
+        if m > s.m || n > s.n || k > s.k {
+            return Err(Error::kernel(
+                GEMM.entry,
+                format!(
+                    "dims {m}×{n}×{k} exceed the capacities {}×{}×{}",
+                    s.m, s.n, s.k
+                ),
+            ));
+        }
+        let params = GemmParams {
+            m,
+            n,
+            k,
+            ..self.base
+        };
+        gpu.queue
+            .write_buffer(&self.params, 0, bytemuck::bytes_of(&params));
+        for (slot, v) in self.dims.iter().zip([m, n, k]) {
+            slot.store(v, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// The current dims (m, n, k).
+    pub fn dims(&self) -> (u32, u32, u32) {
+        let [m, n, k] = self.dims.each_ref().map(|d| d.load(Ordering::Relaxed));
+        (m, n, k)
+    }
+
+    /// Records exactly one dispatch (at least one workgroup per dimension even when m or n is 0,
+    /// so a step's dispatch count does not depend on the batch; empty tiles exit at once). Nothing
+    /// is recorded only when `tables` is 0.
+    pub fn record(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>) {
+        let (m, n, _) = self.dims();
+        let grid = Self::grid_for(self.spec.tables, m, n);
+        self.pipeline.dispatch_3d(gpu, pass, &self.bind_group, grid);
+    }
+
+    /// Floating-point operations of one run at the current dims: `2 · tables · m · n · k`.
+    pub fn flops(&self) -> u64 {
+        let (m, n, k) = self.dims();
+        2 * self.spec.tables as u64 * m as u64 * n as u64 * k as u64
+    }
+}
+
+/// The pipeline of a kernel of `gemm.wgsl`, which runs without wgpu's bounds checks: its callers
+/// ([`Gemm::new`], [`ColumnSum::new`]) have validated every index range against the buffers.
+fn pipeline(gpu: &Gpu, kernel: &Kernel, constants: &[(&str, f64)]) -> Result<Arc<Pipeline>> {
+    if std::env::var("WGREC_GEMM_CHECKED").is_ok() {
+        return gpu.pipeline(kernel, constants);
+    }
+    // SAFETY: the callers checked every buffer against the largest index the capacities reach.
+    unsafe { gpu.pipeline_unchecked(kernel, constants) }
+}
+
+fn gate_code(kind: Option<GateKind>) -> f64 {
+    match kind {
+        None => 0.0,
+        Some(GateKind::ReluMask) => 1.0,
+        Some(GateKind::Product) => 2.0,
+    }
+}
+
+/// A prepared fixed-order column sum `out[t, j] (= or +=) Σ_{i < rows} gate(X[t, i, j])`: the bias
+/// gradient. `X[t, i, j]` sits at `t · stride + i · ld + j`; the gate buffer has X's layout; `out`
+/// is `[tables, cols]` contiguous. Rows are summed in ascending order by one invocation per
+/// (column, table): the result's bits do not depend on the device's scheduling.
+pub struct ColumnSum {
+    pipeline: Arc<Pipeline>,
+    bind_group: wgpu::BindGroup,
+    params: wgpu::Buffer,
+    base: ColumnSumParams,
+    tables: u32,
+    rows_cap: u32,
+}
+
+impl ColumnSum {
+    /// Validates the layout against the buffers at `rows_cap` and builds the pipeline. `gate_buf`
+    /// is required iff `gate` is set. With `rows = 0` the sums are 0 (or `out` is left as it is when
+    /// accumulating).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        gpu: &Gpu,
+        tables: u32,
+        rows_cap: u32,
+        cols: u32,
+        ld: u32,
+        stride: u64,
+        accumulate: bool,
+        gate: Option<GateKind>,
+        x: &wgpu::Buffer,
+        gate_buf: Option<&wgpu::Buffer>,
+        out: &wgpu::Buffer,
+    ) -> Result<ColumnSum> {
+        let name = COLUMN_SUM.entry;
+        check_matrix(name, "X", x, tables, stride, rows_cap, cols, ld)?;
+        check_len(name, "out", out, tables as u64 * cols as u64)?;
+        fits(name, "out extent", tables as u64 * cols as u64)?;
+        if gate.is_some() != gate_buf.is_some() {
+            return Err(Error::kernel(
+                name,
+                format!(
+                    "gate {:?} but gate buffer given: {}",
+                    gate,
+                    gate_buf.is_some()
+                ),
+            ));
+        }
+        if let Some(g) = gate_buf {
+            check_matrix(name, "gate", g, tables, stride, rows_cap, cols, ld)?;
+        }
+        let constants = [
+            ("WG", COLUMN_SUM_WG as f64),
+            ("ACCUMULATE", accumulate as u32 as f64),
+            ("GATE", gate_code(gate)),
+        ];
+        let pipeline = pipeline(gpu, &COLUMN_SUM, &constants)?;
+        pipeline.check_grid(gpu, [cols.div_ceil(COLUMN_SUM_WG), tables, 1])?;
+        let base = ColumnSumParams {
+            rows: rows_cap,
+            cols,
+            ld,
+            stride: fits(name, "stride", stride)?,
+        };
+        let params = gpu.uniform_from("column_sum params", &base);
+        let dummy = gpu.buffer("column_sum unused gate", 16, storage_usage());
+        let bind_group = pipeline.bind(gpu, &[x, gate_buf.unwrap_or(&dummy), out, &params])?;
+        Ok(ColumnSum {
+            pipeline,
+            bind_group,
+            params,
+            base,
+            tables,
+            rows_cap,
+        })
+    }
+
+    /// Sets the rows summed by the next runs (≤ `rows_cap`).
+    pub fn set_rows(&self, gpu: &Gpu, rows: u32) -> Result<()> {
+        if rows > self.rows_cap {
+            return Err(Error::kernel(
+                COLUMN_SUM.entry,
+                format!("{rows} rows exceed the capacity {}", self.rows_cap),
+            ));
+        }
+        let params = ColumnSumParams { rows, ..self.base };
+        gpu.queue
+            .write_buffer(&self.params, 0, bytemuck::bytes_of(&params));
+        Ok(())
+    }
+
+    /// Records one dispatch over (columns, tables).
+    pub fn record(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>) {
+        let grid = [self.base.cols.div_ceil(COLUMN_SUM_WG), self.tables, 1];
+        self.pipeline.dispatch_3d(gpu, pass, &self.bind_group, grid);
+    }
+}
