@@ -27,6 +27,7 @@ pub mod dropout;
 pub mod expert;
 pub mod fma;
 pub mod gemm;
+pub mod mlp;
 pub mod norm;
 pub mod optim;
 pub mod pairwise;
