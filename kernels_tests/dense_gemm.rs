@@ -47,13 +47,28 @@ fn stored(s: &GemmSpec) -> ((u32, u32), (u32, u32)) {
     (a, b)
 }
 
+/// Seeded values at every element of a table-batched matrix, NaN in the gaps (leading-dimension
+/// padding, stride gaps and the round-up to a whole vec4), which no result may depend on.
+fn matrix(rng: &mut Rng, tables: u32, stride: u64, rows: u32, cols: u32, ld: u32) -> Vec<f32> {
+    let n = len(tables, stride, rows, cols, ld);
+    let mut v = vec![f32::NAN; n.next_multiple_of(4)];
+    for t in 0..tables as usize {
+        for i in 0..rows as usize {
+            for j in 0..cols as usize {
+                v[t * stride as usize + i * ld as usize + j] = rng.uniform(-1.0, 1.0);
+            }
+        }
+    }
+    v
+}
+
 pub fn random_inputs(s: &GemmSpec, rng: &mut Rng) -> Inputs {
     let ((ar, ac), (br, bc)) = stored(s);
-    let a = random_f32(rng, len(s.tables, s.stride_a, ar, ac, s.lda));
-    let b = random_f32(rng, len(s.tables, s.stride_b, br, bc, s.ldb));
+    let a = matrix(rng, s.tables, s.stride_a, ar, ac, s.lda);
+    let b = matrix(rng, s.tables, s.stride_b, br, bc, s.ldb);
     let gate = match s.gate.map(|g| g.operand) {
-        Some(Operand::A) => random_f32(rng, a.len()),
-        Some(Operand::B) => random_f32(rng, b.len()),
+        Some(Operand::A) => matrix(rng, s.tables, s.stride_a, ar, ac, s.lda),
+        Some(Operand::B) => matrix(rng, s.tables, s.stride_b, br, bc, s.ldb),
         None => vec![],
     };
     Inputs {
@@ -131,8 +146,9 @@ pub fn reference(s: &GemmSpec, dims: (u32, u32, u32), x: &Inputs) -> Vec<(usize,
 }
 
 /// Runs `spec` at `dims` (set with `set_dims` when below the capacities) and checks every written
-/// element against the reference and every other element of C against its initial bits.
-fn check(s: &GemmSpec, dims: (u32, u32, u32), seed: u64) {
+/// element against the reference and every other element of C against its initial bits. Returns
+/// whether the vec4 variant ran.
+fn check(s: &GemmSpec, dims: (u32, u32, u32), seed: u64) -> bool {
     let gpu = gpu();
     let mut rng = Rng::new(seed);
     let x = random_inputs(s, &mut rng);
@@ -165,6 +181,61 @@ fn check(s: &GemmSpec, dims: (u32, u32, u32), seed: u64) {
             before[i].to_bits(),
             "gemm C[{i}] outside the {dims:?} result was written"
         );
+    }
+    gemm.vectorized()
+}
+
+/// `spec` with every leading dimension of A and B rounded up to a multiple of 4 (and strides to
+/// match): the layout the vec4 variant needs, with NaN in the padding.
+fn padded(s: GemmSpec) -> GemmSpec {
+    let ((ar, _), (br, _)) = stored(&s);
+    let (lda, ldb) = (s.lda.next_multiple_of(4), s.ldb.next_multiple_of(4));
+    GemmSpec {
+        lda,
+        ldb,
+        stride_a: if s.stride_a == 0 {
+            0
+        } else {
+            (ar * lda) as u64
+        },
+        stride_b: if s.stride_b == 0 {
+            0
+        } else {
+            (br * ldb) as u64
+        },
+        ..s
+    }
+}
+
+#[test]
+fn gemm_vec4_variant_matches_reference_for_every_layout_gate_and_tail() {
+    let mut seed = 1300;
+    for (trans_a, trans_b) in [(false, false), (false, true), (true, false), (true, true)] {
+        for (m, n, k) in [(37, 53, 29), (1, 1, 1), (8, 12, 4), (130, 7, 66)] {
+            let s = padded(GemmSpec {
+                bias: true,
+                epilogue: Epilogue::Relu,
+                ..GemmSpec::new(2, m, n, k, trans_a, trans_b)
+            });
+            assert!(
+                check(&s, (m, n, k), seed),
+                "{s:?} should take the vec4 path"
+            );
+            seed += 1;
+        }
+        for operand in [Operand::A, Operand::B] {
+            for kind in [GateKind::ReluMask, GateKind::Product] {
+                let s = padded(GemmSpec {
+                    gate: Some(Gate { operand, kind }),
+                    accumulate: true,
+                    stride_b: 0,
+                    ..GemmSpec::new(3, 26, 15, 31, trans_a, trans_b)
+                });
+                assert!(check(&s, (26, 15, 31), seed));
+                assert!(check(&s, (21, 10, 6), seed + 1), "below capacity");
+                seed += 2;
+            }
+        }
     }
 }
 
@@ -359,6 +430,11 @@ fn gemm_rejects_bad_shapes_with_numbers() {
     let s = GemmSpec::new(2, 8, 8, 8, false, false);
     let small = gpu.storage_from("small", &[0f32; 100]);
     let ok = gpu.storage_from("ok", &[0f32; 128]);
+    let gemm = Gemm::new(gpu, &s, &ok, &ok, None, None, &ok).expect("fits");
+    assert!(gemm.vectorized(), "8×8 contiguous: vec4 layout");
+    let odd = GemmSpec::new(1, 5, 3, 7, false, false);
+    let gemm = Gemm::new(gpu, &odd, &ok, &ok, None, None, &ok).expect("fits");
+    assert!(!gemm.vectorized(), "ld 7 and 3: scalar loads");
     let err = Gemm::new(gpu, &s, &small, &ok, None, None, &ok)
         .err()
         .expect("A too small");

@@ -96,6 +96,13 @@ pub const GEMM: Kernel = Kernel {
     ],
 };
 
+/// The GEMM kernel's vec4-load variant (both operands' leading dimensions and strides multiples
+/// of 4).
+pub const GEMM_VEC4: Kernel = Kernel {
+    entry: "gemm_vec4",
+    ..GEMM
+};
+
 /// The column-sum kernel's description.
 pub const COLUMN_SUM: Kernel = Kernel {
     shader: shaders::GEMM,
@@ -253,6 +260,39 @@ fn check_matrix(
     check_len(kernel, what, buffer, need)
 }
 
+/// Whether `gemm_vec4` can run: A's and B's leading dimensions and strides are multiples of 4
+/// and their buffers (and the gate's) hold the extent rounded up to whole vec4s.
+fn vec4_fits(
+    s: &GemmSpec,
+    a: &wgpu::Buffer,
+    b: &wgpu::Buffer,
+    gate: Option<&wgpu::Buffer>,
+) -> Result<bool> {
+    if std::env::var("WGREC_GEMM_SCALAR").is_ok() {
+        return Ok(false);
+    }
+    let (a_rows, a_cols) = if s.trans_a { (s.k, s.m) } else { (s.m, s.k) };
+    let (b_rows, b_cols) = if s.trans_b { (s.n, s.k) } else { (s.k, s.n) };
+    let aligned = [s.lda as u64, s.ldb as u64, s.stride_a, s.stride_b]
+        .iter()
+        .all(|v| v % 4 == 0);
+    let holds = |buf: &wgpu::Buffer, stride, rows, cols, ld| {
+        extent(s.tables, stride, rows, cols, ld).next_multiple_of(4) * 4 <= buf.size()
+    };
+    let gate_holds = match (s.gate.map(|g| g.operand), gate) {
+        (Some(Operand::A), Some(g)) => holds(g, s.stride_a, a_rows, a_cols, s.lda),
+        (Some(Operand::B), Some(g)) => holds(g, s.stride_b, b_rows, b_cols, s.ldb),
+        _ => true,
+    };
+    let fits_u32 = extent(s.tables, s.stride_a, a_rows, a_cols, s.lda) < u32::MAX as u64 - 4
+        && extent(s.tables, s.stride_b, b_rows, b_cols, s.ldb) < u32::MAX as u64 - 4;
+    Ok(aligned
+        && fits_u32
+        && gate_holds
+        && holds(a, s.stride_a, a_rows, a_cols, s.lda)
+        && holds(b, s.stride_b, b_rows, b_cols, s.ldb))
+}
+
 /// A prepared strided-batched GEMM over fixed buffers; dims change per step with [`Gemm::set_dims`].
 pub struct Gemm {
     pipeline: Arc<Pipeline>,
@@ -260,6 +300,7 @@ pub struct Gemm {
     params: wgpu::Buffer,
     base: GemmParams,
     spec: GemmSpec,
+    vectorized: bool,
     dims: [AtomicU32; 3],
 }
 
@@ -314,6 +355,7 @@ impl Gemm {
             };
             check_matrix(name, "gate", gate, s.tables, stride, rows, cols, ld)?;
         }
+        let vectorized = vec4_fits(s, a, b, gate)?;
         let grid = Self::grid_for(s.tables, s.m, s.n);
         let base = GemmParams {
             m: s.m,
@@ -340,8 +382,16 @@ impl Gemm {
                 "GATE_ON_B",
                 (s.gate.map(|g| g.operand) == Some(Operand::B)) as u32 as f64,
             ),
+            ("A_ALONG_K", !s.trans_a as u32 as f64),
+            ("B_ALONG_K", s.trans_b as u32 as f64),
         ];
-        let pipeline = pipeline(gpu, &GEMM, &constants)?;
+        let kernel = if vectorized { &GEMM_VEC4 } else { &GEMM };
+        let constants = if vectorized {
+            &constants[..]
+        } else {
+            &constants[..constants.len() - 2]
+        };
+        let pipeline = pipeline(gpu, kernel, constants)?;
         pipeline.check_grid(gpu, grid)?;
         let params = gpu.uniform_from("gemm params", &base);
         let bind_group = pipeline.bind(
@@ -361,6 +411,7 @@ impl Gemm {
             params,
             base,
             spec: *spec,
+            vectorized,
             dims: [s.m, s.n, s.k].map(AtomicU32::new),
         })
     }
@@ -403,6 +454,13 @@ impl Gemm {
             slot.store(v, Ordering::Relaxed);
         }
         Ok(())
+    }
+
+    /// Whether the vec4-load variant (`gemm_vec4`) was chosen: every leading dimension and
+    /// per-table stride of A, B (and the gate) is a multiple of 4 and each buffer holds its extent
+    /// rounded up to a whole vec4.
+    pub fn vectorized(&self) -> bool {
+        self.vectorized
     }
 
     /// The current dims (m, n, k).
