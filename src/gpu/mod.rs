@@ -207,24 +207,7 @@ impl Gpu {
 
     /// The pipeline for `kernel` with `constants` as override values, compiled on first use.
     pub fn pipeline(&self, kernel: &Kernel, constants: &[(&str, f64)]) -> Result<Arc<Pipeline>> {
-        // SAFETY: a checked module keeps wgpu's injected bounds checks.
-        unsafe { self.pipelines.get(self, kernel, constants, false) }
-    }
-
-    /// As [`Gpu::pipeline`], with the shader module built without wgpu's injected bounds checks
-    /// (`ShaderRuntimeChecks::unchecked`), cached apart from the checked one.
-    ///
-    /// # Safety
-    /// Every index the kernel computes must stay within its bound buffers for every dispatch:
-    /// the launcher validates its shapes and buffer sizes on the host before calling this.
-    /// An out-of-bounds access is undefined behaviour on the device.
-    pub unsafe fn pipeline_unchecked(
-        &self,
-        kernel: &Kernel,
-        constants: &[(&str, f64)],
-    ) -> Result<Arc<Pipeline>> {
-        // SAFETY: forwarded from this function's contract.
-        unsafe { self.pipelines.get(self, kernel, constants, true) }
+        self.pipelines.get(self, kernel, constants)
     }
 
     /// Number of dispatches recorded through [`Pipeline::dispatch`] and [`Pipeline::dispatch_3d`]

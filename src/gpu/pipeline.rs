@@ -130,12 +130,11 @@ impl Pipeline {
     }
 }
 
-/// (shader, entry, overrides, built without runtime bounds checks)
-type Key = (&'static str, &'static str, Vec<(String, u64)>, bool);
+type Key = (&'static str, &'static str, Vec<(String, u64)>);
 
 #[derive(Default)]
 pub(super) struct PipelineCache {
-    modules: Mutex<HashMap<(&'static str, bool), Arc<wgpu::ShaderModule>>>,
+    modules: Mutex<HashMap<&'static str, Arc<wgpu::ShaderModule>>>,
     pipelines: Mutex<HashMap<Key, Arc<Pipeline>>>,
 }
 
@@ -144,14 +143,11 @@ impl PipelineCache {
         self.pipelines.lock().map(|p| p.len()).unwrap_or(0)
     }
 
-    /// `unchecked`: build the module without wgpu's injected bounds checks. Safety: every index
-    /// the kernel computes must stay within its buffers (the launcher validates that on the host).
-    pub(super) unsafe fn get(
+    pub(super) fn get(
         &self,
         gpu: &Gpu,
         kernel: &Kernel,
         constants: &[(&str, f64)],
-        unchecked: bool,
     ) -> Result<Arc<Pipeline>> {
         let key: Key = (
             kernel.shader.name,
@@ -160,7 +156,6 @@ impl PipelineCache {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_bits()))
                 .collect(),
-            unchecked,
         );
         if let Some(found) = self
             .pipelines
@@ -170,8 +165,7 @@ impl PipelineCache {
         {
             return Ok(found);
         }
-        // SAFETY: forwarded from this function's contract.
-        let module = unsafe { self.module(gpu, kernel.shader, unchecked)? };
+        let module = self.module(gpu, kernel.shader)?;
         let layout = bind_group_layout(gpu, kernel)?;
         let context = format!("compiling {}::{}", kernel.shader.name, kernel.entry);
         let pipeline = gpu.scoped(&context, || {
@@ -206,35 +200,25 @@ impl PipelineCache {
         Ok(built)
     }
 
-    /// Safety: as [`PipelineCache::get`] when `unchecked`.
-    unsafe fn module(
-        &self,
-        gpu: &Gpu,
-        shader: Shader,
-        unchecked: bool,
-    ) -> Result<Arc<wgpu::ShaderModule>> {
-        let key = (shader.name, unchecked);
-        if let Some(found) = self.modules.lock().ok().and_then(|m| m.get(&key).cloned()) {
+    fn module(&self, gpu: &Gpu, shader: Shader) -> Result<Arc<wgpu::ShaderModule>> {
+        if let Some(found) = self
+            .modules
+            .lock()
+            .ok()
+            .and_then(|m| m.get(shader.name).cloned())
+        {
             return Ok(found);
         }
         let module = gpu.scoped(&format!("compiling shader {}", shader.name), || {
-            let desc = wgpu::ShaderModuleDescriptor {
-                label: Some(shader.name),
-                source: wgpu::ShaderSource::Wgsl(shader.source.into()),
-            };
-            if unchecked {
-                // SAFETY: the caller guarantees every index stays in bounds.
-                unsafe {
-                    gpu.device
-                        .create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked())
-                }
-            } else {
-                gpu.device.create_shader_module(desc)
-            }
+            gpu.device
+                .create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(shader.name),
+                    source: wgpu::ShaderSource::Wgsl(shader.source.into()),
+                })
         })?;
         let module = Arc::new(module);
         if let Ok(mut map) = self.modules.lock() {
-            map.insert(key, Arc::clone(&module));
+            map.insert(shader.name, Arc::clone(&module));
         }
         Ok(module)
     }

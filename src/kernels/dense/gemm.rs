@@ -16,10 +16,16 @@
 //! # Bounds
 //! [`Gemm::new`] checks every buffer against the largest index the capacities can reach (and that
 //! it fits in `u32`), and [`Gemm::set_dims`] keeps dims within the capacities, so no index the
-//! shader computes can leave its buffer.
+//! shader computes can leave its buffer. The pipelines nevertheless keep wgpu's injected bounds
+//! checks: built without them (`create_shader_module_trusted`, `ShaderRuntimeChecks::unchecked()`)
+//! the GEMM ran no faster on llvmpipe (4096×400×400: 3.5–3.6 GFLOP/s either way, alternating runs
+//! in one session), so the unsafe opt-in was not worth adding.
 //!
-//! # Tiling (measured on llvmpipe, 2 cores, see the shader header)
-//! Each invocation owns a 4 × 4 register tile; workgroups are `WG_X × WG_Y` invocations.
+//! # Variants and tiling (measured on llvmpipe, 2 cores; see the shader header)
+//! Each invocation owns a 4 × 4 register tile; workgroups are 8 × 8 invocations. When A's and B's
+//! leading dimensions and per-table strides are multiples of 4 and their buffers hold the extent
+//! rounded up to a whole vec4, `gemm_vec4` loads the operands as vec4s ([`Gemm::vectorized`]);
+//! otherwise `gemm` loads scalars.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -267,10 +273,7 @@ fn vec4_fits(
     a: &wgpu::Buffer,
     b: &wgpu::Buffer,
     gate: Option<&wgpu::Buffer>,
-) -> Result<bool> {
-    if std::env::var("WGREC_GEMM_SCALAR").is_ok() {
-        return Ok(false);
-    }
+) -> bool {
     let (a_rows, a_cols) = if s.trans_a { (s.k, s.m) } else { (s.m, s.k) };
     let (b_rows, b_cols) = if s.trans_b { (s.n, s.k) } else { (s.k, s.n) };
     let aligned = [s.lda as u64, s.ldb as u64, s.stride_a, s.stride_b]
@@ -286,11 +289,11 @@ fn vec4_fits(
     };
     let fits_u32 = extent(s.tables, s.stride_a, a_rows, a_cols, s.lda) < u32::MAX as u64 - 4
         && extent(s.tables, s.stride_b, b_rows, b_cols, s.ldb) < u32::MAX as u64 - 4;
-    Ok(aligned
+    aligned
         && fits_u32
         && gate_holds
         && holds(a, s.stride_a, a_rows, a_cols, s.lda)
-        && holds(b, s.stride_b, b_rows, b_cols, s.ldb))
+        && holds(b, s.stride_b, b_rows, b_cols, s.ldb)
 }
 
 /// A prepared strided-batched GEMM over fixed buffers; dims change per step with [`Gemm::set_dims`].
@@ -355,7 +358,7 @@ impl Gemm {
             };
             check_matrix(name, "gate", gate, s.tables, stride, rows, cols, ld)?;
         }
-        let vectorized = vec4_fits(s, a, b, gate)?;
+        let vectorized = vec4_fits(s, a, b, gate);
         let grid = Self::grid_for(s.tables, s.m, s.n);
         let base = GemmParams {
             m: s.m,
@@ -391,7 +394,7 @@ impl Gemm {
         } else {
             &constants[..constants.len() - 2]
         };
-        let pipeline = pipeline(gpu, kernel, constants)?;
+        let pipeline = gpu.pipeline(kernel, constants)?;
         pipeline.check_grid(gpu, grid)?;
         let params = gpu.uniform_from("gemm params", &base);
         let bind_group = pipeline.bind(
@@ -485,16 +488,6 @@ impl Gemm {
     }
 }
 
-/// The pipeline of a kernel of `gemm.wgsl`, which runs without wgpu's bounds checks: its callers
-/// ([`Gemm::new`], [`ColumnSum::new`]) have validated every index range against the buffers.
-fn pipeline(gpu: &Gpu, kernel: &Kernel, constants: &[(&str, f64)]) -> Result<Arc<Pipeline>> {
-    if std::env::var("WGREC_GEMM_CHECKED").is_ok() {
-        return gpu.pipeline(kernel, constants);
-    }
-    // SAFETY: the callers checked every buffer against the largest index the capacities reach.
-    unsafe { gpu.pipeline_unchecked(kernel, constants) }
-}
-
 fn gate_code(kind: Option<GateKind>) -> f64 {
     match kind {
         None => 0.0,
@@ -556,7 +549,7 @@ impl ColumnSum {
             ("ACCUMULATE", accumulate as u32 as f64),
             ("GATE", gate_code(gate)),
         ];
-        let pipeline = pipeline(gpu, &COLUMN_SUM, &constants)?;
+        let pipeline = gpu.pipeline(&COLUMN_SUM, &constants)?;
         pipeline.check_grid(gpu, [cols.div_ceil(COLUMN_SUM_WG), tables, 1])?;
         let base = ColumnSumParams {
             rows: rows_cap,
