@@ -11,6 +11,7 @@ mod common;
 mod dense_cross;
 mod dense_expert;
 mod dense_gemm;
+mod dense_mlp;
 mod dense_norm;
 mod dense_optim;
 mod dense_pairwise;

@@ -21,6 +21,7 @@
 
 use crate::error::{Error, Result};
 
+pub mod column_sum;
 pub mod combine;
 pub mod cross;
 pub mod dropout;
