@@ -4,6 +4,7 @@
 
 use std::mem::size_of;
 
+use wgrec::kernels::dense::fma::FmaParams;
 use wgrec::kernels::dense::gemm::{
     ColumnSum, ColumnSumParams, Epilogue, Gate, GateKind, Gemm, GemmParams, GemmSpec, Operand,
 };
@@ -555,5 +556,11 @@ fn gemm_params_match_wgsl_layout() {
         "ColumnSumParams",
         size_of::<ColumnSumParams>(),
         offsets!(ColumnSumParams: rows, cols, ld, stride),
+    );
+    assert_layout(
+        &wgrec::shaders::FMA,
+        "FmaParams",
+        size_of::<FmaParams>(),
+        offsets!(FmaParams: invocations, iters, mul, add),
     );
 }
