@@ -4,7 +4,7 @@
 
 use std::mem::size_of;
 
-use wgrec::kernels::dense::fma::FmaParams;
+use wgrec::kernels::dense::fma::{FmaCeiling, FmaParams};
 use wgrec::kernels::dense::gemm::{
     ColumnSum, ColumnSumParams, Epilogue, Gate, GateKind, Gemm, GemmParams, GemmSpec, Operand,
 };
@@ -563,4 +563,35 @@ fn gemm_params_match_wgsl_layout() {
         size_of::<FmaParams>(),
         offsets!(FmaParams: invocations, iters, mul, add),
     );
+}
+
+#[test]
+fn fma_ceiling_computes_its_chains() {
+    let gpu = gpu();
+    let (invocations, iters) = (333u32, 50u32);
+    let fma = FmaCeiling::new(gpu, invocations, iters).expect("fma");
+    poison(gpu, &fma.out);
+    run_once(gpu, |pass| fma.record(gpu, pass));
+    gpu.sync().expect("gpu");
+    let got = download(gpu, &fma.out, invocations as usize);
+    // The same chains in f64: x ← x·0.9999 + 1e-4 contracts, so f32 rounding stays ~iters·ε.
+    let tol = Tolerance {
+        relative: 1e-5,
+        absolute: 1e-6,
+    };
+    let (mul, add) = (0.9999f32 as f64, 1e-4f32 as f64);
+    for i in 0..invocations as usize {
+        let seed = (i as f32 * 1e-6) as f64;
+        let mut sum = 0.0;
+        for chain in 0..16 {
+            let mut x = seed + (chain as f32 * 0.1) as f64;
+            for _ in 0..iters {
+                x = x * mul + add;
+            }
+            sum += x;
+        }
+        tol.check("fma out", i, got[i], sum, sum.abs());
+    }
+    assert_eq!(fma.flops(), 2 * 16 * 333 * 50);
+    assert!(FmaCeiling::new(gpu, 0, 1).is_err());
 }
