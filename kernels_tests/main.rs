@@ -14,6 +14,7 @@ mod dense_dropout;
 mod dense_expert;
 mod dense_gemm;
 mod dense_layernorm;
+mod dense_mlp;
 mod dense_norm;
 mod dense_optim;
 mod dense_pairwise;

@@ -1,1 +1,471 @@
-//! (work in progress)
+//! Launchers of `gemm` and `gemm_vec4` (strided-batched GEMM with fused bias, activation,
+//! accumulation and operand gates) in `shaders/gemm.wgsl`; [`ColumnSum`] (the bias gradient, same
+//! shader) lives in [`super::column_sum`] and is re-exported here.
+//!
+//! # Layouts
+//! All matrices are `f32`, row-major, table-batched: table `t`'s matrix starts `t · stride` elements
+//! into its buffer (`stride` 0 = one matrix shared by every table, e.g. one weight).
+//! - `A` is stored `m × k` with leading dimension `lda` (`trans_a = false`) or `k × m` (`trans_a`);
+//! - `B` is stored `k × n` with `ldb` (`trans_b = false`) or `n × k` (`trans_b`);
+//! - `C` is `m × n` with `ldc`; `bias` is `[tables, n]` with `stride_bias` per table (0 = shared).
+//!
+//! Linear layers (`y = x Wᵀ + b`, `W` stored `[out, in]`) map as: forward `Y = X · Wᵀ`
+//! (`trans_b`), input gradient `dX = dY · W` (no transposes), weight gradient `dW = dYᵀ · X`
+//! (`trans_a`), bias gradient [`ColumnSum`] over `dY`. ReLU backward fuses as
+//! [`Gate`]`{ kind: ReluMask }` on the `dY` operand, gated by the stored output `Y`.
+//!
+//! # Bounds
+//! [`Gemm::new`] checks every buffer against the largest index the capacities can reach (and that
+//! it fits in `u32`), and [`Gemm::set_dims`] keeps dims within the capacities, so no index the
+//! shader computes can leave its buffer. The pipelines nevertheless keep wgpu's injected bounds
+//! checks: built without them (`create_shader_module_trusted`, `ShaderRuntimeChecks::unchecked()`)
+//! the GEMM ran no faster on llvmpipe (4096×400×400: 3.5–3.6 GFLOP/s either way, alternating runs
+//! in one session), so the unsafe opt-in was not worth adding.
+//!
+//! # Variants and tiling (measured on llvmpipe, 2 cores; see the shader header)
+//! Each invocation owns a 4 × 4 register tile; workgroups are 8 × 8 invocations. When A's and B's
+//! leading dimensions and per-table strides are multiples of 4 and their buffers hold the extent
+//! rounded up to a whole vec4, `gemm_vec4` loads the operands as vec4s ([`Gemm::vectorized`]);
+//! otherwise `gemm` loads scalars.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use super::check_len;
+pub use super::column_sum::{ColumnSum, ColumnSumParams, COLUMN_SUM, COLUMN_SUM_WG};
+use crate::error::{Error, Result};
+use crate::gpu::{storage_usage, Access, Gpu, Kernel, Pipeline};
+use crate::shaders;
+
+/// Rows and columns of C one invocation computes (the shader's `TM`, `TN`).
+pub const TILE: u32 = 4;
+/// Invocations along `n` per workgroup.
+pub const GEMM_WG_X: u32 = 8;
+/// Invocations along `m` per workgroup.
+pub const GEMM_WG_Y: u32 = 8;
+
+/// Mirrors `GemmParams` in `gemm.wgsl`: the host's (trans, ld) folded into element strides.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct GemmParams {
+    /// Rows of C.
+    pub m: u32,
+    /// Columns of C.
+    pub n: u32,
+    /// Inner dimension.
+    pub k: u32,
+    /// Stride of A between rows `i` of op(A).
+    pub a_row: u32,
+    /// Stride of A between inner indices `p`.
+    pub a_step: u32,
+    /// Stride of B between inner indices `p`.
+    pub b_step: u32,
+    /// Stride of B between columns `j` of op(B).
+    pub b_col: u32,
+    /// Leading dimension of C.
+    pub ldc: u32,
+    /// Per-table stride of A (0 = shared).
+    pub stride_a: u32,
+    /// Per-table stride of B (0 = shared).
+    pub stride_b: u32,
+    /// Per-table stride of C.
+    pub stride_c: u32,
+    /// Per-table stride of the bias (0 = shared).
+    pub stride_bias: u32,
+}
+
+/// The GEMM kernel's description.
+pub const GEMM: Kernel = Kernel {
+    shader: shaders::GEMM,
+    entry: "gemm",
+    bindings: &[
+        Access::Read,
+        Access::Read,
+        Access::Read,
+        Access::Read,
+        Access::ReadWrite,
+        Access::Uniform,
+    ],
+};
+
+/// The GEMM kernel's vec4-load variant (both operands' leading dimensions and strides multiples
+/// of 4).
+pub const GEMM_VEC4: Kernel = Kernel {
+    entry: "gemm_vec4",
+    ..GEMM
+};
+
+/// The activation applied after the bias.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Epilogue {
+    /// `x`
+    #[default]
+    Identity,
+    /// `max(x, 0)`
+    Relu,
+    /// `1 / (1 + e^-x)`
+    Sigmoid,
+}
+
+/// Which operand of the product a [`Gate`] applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operand {
+    /// The left operand, A.
+    A,
+    /// The right operand, B.
+    B,
+}
+
+/// How a gate value `p` modifies an operand value `x` on load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GateKind {
+    /// `x · (p > 0)`: ReLU backward through the stored ReLU output `p`.
+    ReluMask,
+    /// `x · p`.
+    Product,
+}
+
+/// An elementwise gate on one operand; the gate buffer has the operand's layout (same leading
+/// dimension, same per-table stride, same transposition).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gate {
+    /// The gated operand.
+    pub operand: Operand,
+    /// The gate function.
+    pub kind: GateKind,
+}
+
+/// The shape and layout of a strided-batched GEMM; see the module docs for the layouts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GemmSpec {
+    /// Matrices in the batch (the z grid dimension).
+    pub tables: u32,
+    /// Capacity of rows of C.
+    pub m: u32,
+    /// Capacity of columns of C.
+    pub n: u32,
+    /// Capacity of the inner dimension.
+    pub k: u32,
+    /// A is stored `k × m` rather than `m × k`.
+    pub trans_a: bool,
+    /// B is stored `n × k` rather than `k × n`.
+    pub trans_b: bool,
+    /// Leading dimension of A as stored.
+    pub lda: u32,
+    /// Leading dimension of B as stored.
+    pub ldb: u32,
+    /// Leading dimension of C.
+    pub ldc: u32,
+    /// Elements between tables' A (0 = shared).
+    pub stride_a: u64,
+    /// Elements between tables' B (0 = shared).
+    pub stride_b: u64,
+    /// Elements between tables' C.
+    pub stride_c: u64,
+    /// Whether a bias `[tables, n]` is added.
+    pub bias: bool,
+    /// Elements between tables' bias (0 = shared).
+    pub stride_bias: u64,
+    /// The activation.
+    pub epilogue: Epilogue,
+    /// C += result instead of C = result.
+    pub accumulate: bool,
+    /// An optional gate on A or B.
+    pub gate: Option<Gate>,
+}
+
+impl GemmSpec {
+    /// Contiguous tensors: leading dimensions as stored, strides one full matrix per table, no
+    /// bias, identity, overwrite, no gate.
+    pub fn new(tables: u32, m: u32, n: u32, k: u32, trans_a: bool, trans_b: bool) -> Self {
+        GemmSpec {
+            tables,
+            m,
+            n,
+            k,
+            trans_a,
+            trans_b,
+            lda: if trans_a { m } else { k },
+            ldb: if trans_b { k } else { n },
+            ldc: n,
+            stride_a: m as u64 * k as u64,
+            stride_b: k as u64 * n as u64,
+            stride_c: m as u64 * n as u64,
+            bias: false,
+            stride_bias: n as u64,
+            epilogue: Epilogue::Identity,
+            accumulate: false,
+            gate: None,
+        }
+    }
+}
+
+/// Largest element index + 1 of a table-batched matrix stored `rows × cols` with `ld`.
+pub(super) fn extent(tables: u32, stride: u64, rows: u32, cols: u32, ld: u32) -> u64 {
+    if tables == 0 || rows == 0 || cols == 0 {
+        return 0;
+    }
+    (tables as u64 - 1) * stride + (rows as u64 - 1) * ld as u64 + cols as u64
+}
+
+pub(super) fn fits(kernel: &'static str, what: &str, value: u64) -> Result<u32> {
+    u32::try_from(value).map_err(|_| {
+        Error::kernel(
+            kernel,
+            format!("{what} = {value} does not fit the shader's u32 indices"),
+        )
+    })
+}
+
+/// Checks `ld ≥ cols`, that the buffer holds the matrix and that its extent fits in `u32`.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn check_matrix(
+    kernel: &'static str,
+    what: &str,
+    buffer: &wgpu::Buffer,
+    tables: u32,
+    stride: u64,
+    rows: u32,
+    cols: u32,
+    ld: u32,
+) -> Result<()> {
+    if ld < cols {
+        return Err(Error::kernel(
+            kernel,
+            format!("{what}: leading dimension {ld} < {cols} stored columns"),
+        ));
+    }
+    let need = extent(tables, stride, rows, cols, ld);
+    fits(kernel, &format!("{what} extent"), need)?;
+    check_len(kernel, what, buffer, need)
+}
+
+/// Whether `gemm_vec4` can run: A's and B's leading dimensions and strides are multiples of 4
+/// and their buffers (and the gate's) hold the extent rounded up to whole vec4s.
+fn vec4_fits(
+    s: &GemmSpec,
+    a: &wgpu::Buffer,
+    b: &wgpu::Buffer,
+    gate: Option<&wgpu::Buffer>,
+) -> bool {
+    let (a_rows, a_cols) = if s.trans_a { (s.k, s.m) } else { (s.m, s.k) };
+    let (b_rows, b_cols) = if s.trans_b { (s.n, s.k) } else { (s.k, s.n) };
+    let aligned = [s.lda as u64, s.ldb as u64, s.stride_a, s.stride_b]
+        .iter()
+        .all(|v| v % 4 == 0);
+    let holds = |buf: &wgpu::Buffer, stride, rows, cols, ld| {
+        extent(s.tables, stride, rows, cols, ld).next_multiple_of(4) * 4 <= buf.size()
+    };
+    let gate_holds = match (s.gate.map(|g| g.operand), gate) {
+        (Some(Operand::A), Some(g)) => holds(g, s.stride_a, a_rows, a_cols, s.lda),
+        (Some(Operand::B), Some(g)) => holds(g, s.stride_b, b_rows, b_cols, s.ldb),
+        _ => true,
+    };
+    let fits_u32 = extent(s.tables, s.stride_a, a_rows, a_cols, s.lda) < u32::MAX as u64 - 4
+        && extent(s.tables, s.stride_b, b_rows, b_cols, s.ldb) < u32::MAX as u64 - 4;
+    aligned
+        && fits_u32
+        && gate_holds
+        && holds(a, s.stride_a, a_rows, a_cols, s.lda)
+        && holds(b, s.stride_b, b_rows, b_cols, s.ldb)
+}
+
+/// A prepared strided-batched GEMM over fixed buffers; dims change per step with [`Gemm::set_dims`].
+pub struct Gemm {
+    pipeline: Arc<Pipeline>,
+    bind_group: wgpu::BindGroup,
+    params: wgpu::Buffer,
+    base: GemmParams,
+    spec: GemmSpec,
+    vectorized: bool,
+    dims: [AtomicU32; 3],
+}
+
+impl Gemm {
+    /// Validates `spec` against the buffers (at capacity) and builds the pipeline and bind group.
+    /// `bias` is required iff `spec.bias`, `gate` iff `spec.gate`. `c` must not alias an input.
+    pub fn new(
+        gpu: &Gpu,
+        spec: &GemmSpec,
+        a: &wgpu::Buffer,
+        b: &wgpu::Buffer,
+        bias: Option<&wgpu::Buffer>,
+        gate: Option<&wgpu::Buffer>,
+        c: &wgpu::Buffer,
+    ) -> Result<Gemm> {
+        let name = GEMM.entry;
+        let s = spec;
+        let (a_rows, a_cols) = if s.trans_a { (s.k, s.m) } else { (s.m, s.k) };
+        let (b_rows, b_cols) = if s.trans_b { (s.n, s.k) } else { (s.k, s.n) };
+        check_matrix(name, "A", a, s.tables, s.stride_a, a_rows, a_cols, s.lda)?;
+        check_matrix(name, "B", b, s.tables, s.stride_b, b_rows, b_cols, s.ldb)?;
+        check_matrix(name, "C", c, s.tables, s.stride_c, s.m, s.n, s.ldc)?;
+        if s.tables > 1 && s.m > 0 && s.n > 0 && s.stride_c < extent(1, 0, s.m, s.n, s.ldc) {
+            return Err(Error::kernel(
+                name,
+                format!(
+                    "C: per-table stride {} overlaps a {}×{} matrix with ldc {}",
+                    s.stride_c, s.m, s.n, s.ldc
+                ),
+            ));
+        }
+        if bias.is_some() != s.bias || gate.is_some() != s.gate.is_some() {
+            return Err(Error::kernel(
+                name,
+                format!(
+                    "spec says bias {} gate {}, buffers given: bias {} gate {}",
+                    s.bias,
+                    s.gate.is_some(),
+                    bias.is_some(),
+                    gate.is_some()
+                ),
+            ));
+        }
+        let dummy = gpu.buffer("gemm unused binding", 16, storage_usage());
+        if let Some(bias) = bias {
+            check_matrix(name, "bias", bias, s.tables, s.stride_bias, 1, s.n, s.n)?;
+        }
+        if let (Some(g), Some(gate)) = (s.gate, gate) {
+            let (stride, rows, cols, ld) = match g.operand {
+                Operand::A => (s.stride_a, a_rows, a_cols, s.lda),
+                Operand::B => (s.stride_b, b_rows, b_cols, s.ldb),
+            };
+            check_matrix(name, "gate", gate, s.tables, stride, rows, cols, ld)?;
+        }
+        let vectorized = vec4_fits(s, a, b, gate);
+        let grid = Self::grid_for(s.tables, s.m, s.n);
+        let base = GemmParams {
+            m: s.m,
+            n: s.n,
+            k: s.k,
+            a_row: if s.trans_a { 1 } else { s.lda },
+            a_step: if s.trans_a { s.lda } else { 1 },
+            b_step: if s.trans_b { 1 } else { s.ldb },
+            b_col: if s.trans_b { s.ldb } else { 1 },
+            ldc: s.ldc,
+            stride_a: fits(name, "stride_a", s.stride_a)?,
+            stride_b: fits(name, "stride_b", s.stride_b)?,
+            stride_c: fits(name, "stride_c", s.stride_c)?,
+            stride_bias: fits(name, "stride_bias", s.stride_bias)?,
+        };
+        let constants = [
+            ("WG_X", GEMM_WG_X as f64),
+            ("WG_Y", GEMM_WG_Y as f64),
+            ("EPILOGUE", s.epilogue as u32 as f64),
+            ("HAS_BIAS", s.bias as u32 as f64),
+            ("ACCUMULATE", s.accumulate as u32 as f64),
+            ("GATE", gate_code(s.gate.map(|g| g.kind))),
+            (
+                "GATE_ON_B",
+                (s.gate.map(|g| g.operand) == Some(Operand::B)) as u32 as f64,
+            ),
+            ("A_ALONG_K", !s.trans_a as u32 as f64),
+            ("B_ALONG_K", s.trans_b as u32 as f64),
+        ];
+        let kernel = if vectorized { &GEMM_VEC4 } else { &GEMM };
+        let constants = if vectorized {
+            &constants[..]
+        } else {
+            &constants[..constants.len() - 2]
+        };
+        let pipeline = gpu.pipeline(kernel, constants)?;
+        pipeline.check_grid(gpu, grid)?;
+        let params = gpu.uniform_from("gemm params", &base);
+        let bind_group = pipeline.bind(
+            gpu,
+            &[
+                a,
+                b,
+                bias.unwrap_or(&dummy),
+                gate.unwrap_or(&dummy),
+                c,
+                &params,
+            ],
+        )?;
+        Ok(Gemm {
+            pipeline,
+            bind_group,
+            params,
+            base,
+            spec: *spec,
+            vectorized,
+            dims: [s.m, s.n, s.k].map(AtomicU32::new),
+        })
+    }
+
+    fn grid_for(tables: u32, m: u32, n: u32) -> [u32; 3] {
+        [
+            n.div_ceil(TILE * GEMM_WG_X).max(1),
+            m.div_ceil(TILE * GEMM_WG_Y).max(1),
+            tables,
+        ]
+    }
+
+    /// The spec it was built with (capacities).
+    pub fn spec(&self) -> &GemmSpec {
+        &self.spec
+    }
+
+    /// Sets the dims of the next recorded runs (each ≤ its capacity). Call before [`Gemm::record`]:
+    /// the grid is sized from the dims at record time, the uniform is written at the next submit.
+    pub fn set_dims(&self, gpu: &Gpu, m: u32, n: u32, k: u32) -> Result<()> {
+        let s = &self.spec;
+        if m > s.m || n > s.n || k > s.k {
+            return Err(Error::kernel(
+                GEMM.entry,
+                format!(
+                    "dims {m}×{n}×{k} exceed the capacities {}×{}×{}",
+                    s.m, s.n, s.k
+                ),
+            ));
+        }
+        let params = GemmParams {
+            m,
+            n,
+            k,
+            ..self.base
+        };
+        gpu.queue
+            .write_buffer(&self.params, 0, bytemuck::bytes_of(&params));
+        for (slot, v) in self.dims.iter().zip([m, n, k]) {
+            slot.store(v, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Whether the vec4-load variant (`gemm_vec4`) was chosen: every leading dimension and
+    /// per-table stride of A, B (and the gate) is a multiple of 4 and each buffer holds its extent
+    /// rounded up to a whole vec4.
+    pub fn vectorized(&self) -> bool {
+        self.vectorized
+    }
+
+    /// The current dims (m, n, k).
+    pub fn dims(&self) -> (u32, u32, u32) {
+        let [m, n, k] = self.dims.each_ref().map(|d| d.load(Ordering::Relaxed));
+        (m, n, k)
+    }
+
+    /// Records exactly one dispatch (at least one workgroup per dimension even when m or n is 0,
+    /// so a step's dispatch count does not depend on the batch; empty tiles exit at once). Nothing
+    /// is recorded only when `tables` is 0.
+    pub fn record(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>) {
+        let (m, n, _) = self.dims();
+        let grid = Self::grid_for(self.spec.tables, m, n);
+        self.pipeline.dispatch_3d(gpu, pass, &self.bind_group, grid);
+    }
+
+    /// Floating-point operations of one run at the current dims: `2 · tables · m · n · k`.
+    pub fn flops(&self) -> u64 {
+        let (m, n, k) = self.dims();
+        2 * self.spec.tables as u64 * m as u64 * n as u64 * k as u64
+    }
+}
+
+pub(super) fn gate_code(kind: Option<GateKind>) -> f64 {
+    match kind {
+        None => 0.0,
+        Some(GateKind::ReluMask) => 1.0,
+        Some(GateKind::Product) => 2.0,
+    }
+}

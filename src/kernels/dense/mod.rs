@@ -21,18 +21,25 @@
 
 use crate::error::{Error, Result};
 
+pub mod column_sum;
 pub mod combine;
 pub mod cross;
 pub mod dropout;
 pub mod expert;
 pub mod fma;
 pub mod gemm;
+pub mod mlp;
 pub mod norm;
 pub mod optim;
 pub mod pairwise;
 
 /// `Err` naming `kernel` and `what` unless `buffer` holds at least `elems` f32s.
-pub fn check_len(kernel: &'static str, what: &str, buffer: &wgpu::Buffer, elems: u64) -> Result<()> {
+pub fn check_len(
+    kernel: &'static str,
+    what: &str,
+    buffer: &wgpu::Buffer,
+    elems: u64,
+) -> Result<()> {
     let need = elems * 4;
     if buffer.size() < need {
         return Err(Error::kernel(

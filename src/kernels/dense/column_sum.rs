@@ -1,0 +1,134 @@
+//! Launcher of `column_sum` (in `shaders/gemm.wgsl`): the fixed-order bias gradient
+//! `out[t, j] (= or +=) Σ_{i < rows} gate(X[t, i, j])`.
+
+use std::sync::Arc;
+
+use super::check_len;
+use super::gemm::{check_matrix, fits, gate_code, GateKind};
+use crate::error::{Error, Result};
+use crate::gpu::{storage_usage, Access, Gpu, Kernel, Pipeline};
+use crate::shaders;
+
+/// Invocations per workgroup of `column_sum`.
+pub const COLUMN_SUM_WG: u32 = 64;
+
+/// Mirrors `ColumnSumParams` in `gemm.wgsl`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct ColumnSumParams {
+    /// Rows summed (the current batch).
+    pub rows: u32,
+    /// Columns.
+    pub cols: u32,
+    /// Leading dimension of X.
+    pub ld: u32,
+    /// Per-table stride of X.
+    pub stride: u32,
+}
+
+/// The column-sum kernel's description.
+pub const COLUMN_SUM: Kernel = Kernel {
+    shader: shaders::GEMM,
+    entry: "column_sum",
+    bindings: &[
+        Access::Read,
+        Access::Read,
+        Access::ReadWrite,
+        Access::Uniform,
+    ],
+};
+
+/// A prepared fixed-order column sum `out[t, j] (= or +=) Σ_{i < rows} gate(X[t, i, j])`: the bias
+/// gradient. `X[t, i, j]` sits at `t · stride + i · ld + j`; the gate buffer has X's layout; `out`
+/// is `[tables, cols]` contiguous. Rows are summed in ascending order by one invocation per
+/// (column, table): the result's bits do not depend on the device's scheduling.
+pub struct ColumnSum {
+    pipeline: Arc<Pipeline>,
+    bind_group: wgpu::BindGroup,
+    params: wgpu::Buffer,
+    base: ColumnSumParams,
+    tables: u32,
+    rows_cap: u32,
+}
+
+impl ColumnSum {
+    /// Validates the layout against the buffers at `rows_cap` and builds the pipeline. `gate_buf`
+    /// is required iff `gate` is set. With `rows = 0` the sums are 0 (or `out` is left as it is when
+    /// accumulating).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        gpu: &Gpu,
+        tables: u32,
+        rows_cap: u32,
+        cols: u32,
+        ld: u32,
+        stride: u64,
+        accumulate: bool,
+        gate: Option<GateKind>,
+        x: &wgpu::Buffer,
+        gate_buf: Option<&wgpu::Buffer>,
+        out: &wgpu::Buffer,
+    ) -> Result<ColumnSum> {
+        let name = COLUMN_SUM.entry;
+        check_matrix(name, "X", x, tables, stride, rows_cap, cols, ld)?;
+        check_len(name, "out", out, tables as u64 * cols as u64)?;
+        fits(name, "out extent", tables as u64 * cols as u64)?;
+        if gate.is_some() != gate_buf.is_some() {
+            return Err(Error::kernel(
+                name,
+                format!(
+                    "gate {:?} but gate buffer given: {}",
+                    gate,
+                    gate_buf.is_some()
+                ),
+            ));
+        }
+        if let Some(g) = gate_buf {
+            check_matrix(name, "gate", g, tables, stride, rows_cap, cols, ld)?;
+        }
+        let constants = [
+            ("WG", COLUMN_SUM_WG as f64),
+            ("ACCUMULATE", accumulate as u32 as f64),
+            ("GATE", gate_code(gate)),
+        ];
+        let pipeline = gpu.pipeline(&COLUMN_SUM, &constants)?;
+        pipeline.check_grid(gpu, [cols.div_ceil(COLUMN_SUM_WG), tables, 1])?;
+        let base = ColumnSumParams {
+            rows: rows_cap,
+            cols,
+            ld,
+            stride: fits(name, "stride", stride)?,
+        };
+        let params = gpu.uniform_from("column_sum params", &base);
+        let dummy = gpu.buffer("column_sum unused gate", 16, storage_usage());
+        let bind_group = pipeline.bind(gpu, &[x, gate_buf.unwrap_or(&dummy), out, &params])?;
+        Ok(ColumnSum {
+            pipeline,
+            bind_group,
+            params,
+            base,
+            tables,
+            rows_cap,
+        })
+    }
+
+    /// Sets the rows summed by the next runs (≤ `rows_cap`).
+    pub fn set_rows(&self, gpu: &Gpu, rows: u32) -> Result<()> {
+        if rows > self.rows_cap {
+            return Err(Error::kernel(
+                COLUMN_SUM.entry,
+                format!("{rows} rows exceed the capacity {}", self.rows_cap),
+            ));
+        }
+        let params = ColumnSumParams { rows, ..self.base };
+        gpu.queue
+            .write_buffer(&self.params, 0, bytemuck::bytes_of(&params));
+        Ok(())
+    }
+
+    /// Records one dispatch over (columns, tables).
+    pub fn record(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>) {
+        let grid = [self.base.cols.div_ceil(COLUMN_SUM_WG), self.tables, 1];
+        self.pipeline.dispatch_3d(gpu, pass, &self.bind_group, grid);
+    }
+}
