@@ -77,3 +77,9 @@ pub fn upload(gpu: &Gpu, label: &str, data: &[f32]) -> wgpu::Buffer {
 pub fn download(gpu: &Gpu, buffer: &wgpu::Buffer, n: usize) -> Vec<f32> {
     gpu.read::<f32>(buffer, 0, n as u64).expect("readback")
 }
+
+/// A device of the test's own, for counting dispatches: the shared device's counter moves with
+/// every test running in parallel.
+pub fn private_gpu() -> Gpu {
+    Gpu::new().expect("kernel tests need a GPU adapter (lavapipe will do)")
+}

@@ -549,13 +549,13 @@ fn gemm_params_match_wgsl_layout() {
         "GemmParams",
         size_of::<GemmParams>(),
         offsets!(GemmParams: m, n, k, a_row, a_step, b_step, b_col, ldc, stride_a, stride_b,
-                 stride_c, stride_bias),
+                 stride_c, stride_bias, offset_a, offset_b, offset_c, offset_bias),
     );
     assert_layout(
         gemm,
         "ColumnSumParams",
         size_of::<ColumnSumParams>(),
-        offsets!(ColumnSumParams: rows, cols, ld, stride),
+        offsets!(ColumnSumParams: rows, cols, ld, stride, out_offset, out_stride),
     );
     assert_layout(
         &wgrec::shaders::FMA,

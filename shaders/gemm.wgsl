@@ -1,7 +1,7 @@
 // gemm.wgsl — strided-batched GEMM with fused epilogues, and the fixed-order column sum.
 //
 // gemm:       C[t] = act(op(A[t]) · op(B[t]) + bias[t]) (+ C[t] if ACCUMULATE), t = workgroup_id.z
-//             A element (t, i, p) at t·stride_a + i·a_row + p·a_step; B element (t, p, j) at
+//             A element (t, i, p) at offset_a + t·stride_a + i·a_row + p·a_step; B element (t, p, j) at
 //             t·stride_b + p·b_step + j·b_col. The host turns (trans, ld) into these four strides, so
 //             every transposition is one pipeline and no transpose is ever materialised.
 //             A gate (GATE ≠ 0) multiplies one operand elementwise by a buffer of the same layout on
@@ -48,6 +48,10 @@ struct GemmParams {
     stride_b: u32,
     stride_c: u32,
     stride_bias: u32,
+    offset_a: u32,    // element offsets of table 0's matrices (a gate shares its operand's)
+    offset_b: u32,
+    offset_c: u32,
+    offset_bias: u32,
 }
 
 struct ColumnSumParams {
@@ -55,6 +59,10 @@ struct ColumnSumParams {
     cols: u32,
     ld: u32,
     stride: u32,
+    out_offset: u32, // out[t, j] at out_offset + t·out_stride + j
+    out_stride: u32,
+    _pad0: u32,
+    _pad1: u32,
 }
 
 @group(0) @binding(0) var<storage, read> a: array<f32>;
@@ -97,13 +105,13 @@ fn store_row(t: u32, i: u32, j0: u32, acc: vec4<f32>) {
     if i >= params.m {
         return;
     }
-    let row = t * params.stride_c + i * params.ldc;
+    let row = params.offset_c + t * params.stride_c + i * params.ldc;
     for (var q = 0u; q < TN; q++) {
         let j = j0 + q;
         if j < params.n {
             var v = acc[q];
             if HAS_BIAS {
-                v += bias[t * params.stride_bias + j];
+                v += bias[params.offset_bias + t * params.stride_bias + j];
             }
             v = activate(v);
             if ACCUMULATE {
@@ -124,8 +132,8 @@ fn gemm(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     let last_i = params.m - 1u;
     let last_j = params.n - 1u;
-    let base_a = t * params.stride_a;
-    let base_b = t * params.stride_b;
+    let base_a = params.offset_a + t * params.stride_a;
+    let base_b = params.offset_b + t * params.stride_b;
     let a0 = base_a + i0 * params.a_row;
     let a1 = base_a + min(i0 + 1u, last_i) * params.a_row;
     let a2 = base_a + min(i0 + 2u, last_i) * params.a_row;
@@ -178,7 +186,7 @@ fn column_sum(@builtin(global_invocation_id) gid: vec3<u32>) {
         s += v;
         at += cs.ld;
     }
-    let o = t * cs.cols + j;
+    let o = cs.out_offset + t * cs.out_stride + j;
     if ACCUMULATE {
         s += sums[o];
     }
@@ -186,7 +194,7 @@ fn column_sum(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 
 // gemm_vec4: the same product when both operands (and the gate) have leading dimensions and
-// per-table strides that are multiples of 4, loading each 4 × 4 operand block as four vec4s:
+// per-table strides and offsets that are multiples of 4, loading each 4 × 4 operand block as four vec4s:
 // 8 vector loads per 64 FMAs instead of 32 scalar ones. A_ALONG_K: A stored m×k (vec4 along k),
 // else k×m (vec4 along m); B_ALONG_K: B stored n×k, else k×n (vec4 along n). The host checks that
 // every buffer holds its extent rounded up to whole vec4s. Lanes past m, n or k read row padding
@@ -259,8 +267,8 @@ fn gemm_vec4(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     let ri = min(vec4<u32>(i0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(params.m - 1u));
     let cj = min(vec4<u32>(j0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(params.n - 1u));
-    let rows = t * params.stride_a + ri * params.a_row;
-    let cols = t * params.stride_b + cj * params.b_col;
+    let rows = params.offset_a + t * params.stride_a + ri * params.a_row;
+    let cols = params.offset_b + t * params.stride_b + cj * params.b_col;
     var acc0 = vec4<f32>(0.0);
     var acc1 = vec4<f32>(0.0);
     var acc2 = vec4<f32>(0.0);

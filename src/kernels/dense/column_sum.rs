@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use super::check_len;
 use super::gemm::{check_matrix, fits, gate_code, GateKind};
 use crate::error::{Error, Result};
 use crate::gpu::{storage_usage, Access, Gpu, Kernel, Pipeline};
@@ -24,6 +23,21 @@ pub struct ColumnSumParams {
     pub ld: u32,
     /// Per-table stride of X.
     pub stride: u32,
+    /// Element offset of `out[0, 0]`.
+    pub out_offset: u32,
+    /// Elements between tables' rows of `out`.
+    pub out_stride: u32,
+    /// Padding to 32 bytes.
+    pub _pad: [u32; 2],
+}
+
+/// Where a column sum writes: `out[t, j]` at `offset + t · stride + j`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SumOutput {
+    /// Element offset of `out[0, 0]`.
+    pub offset: u64,
+    /// Elements between tables (≥ cols).
+    pub stride: u64,
 }
 
 /// The column-sum kernel's description.
@@ -69,10 +83,54 @@ impl ColumnSum {
         gate_buf: Option<&wgpu::Buffer>,
         out: &wgpu::Buffer,
     ) -> Result<ColumnSum> {
+        let out_layout = SumOutput {
+            offset: 0,
+            stride: cols as u64,
+        };
+        Self::new_at(
+            gpu, tables, rows_cap, cols, ld, stride, accumulate, gate, x, gate_buf, out, out_layout,
+        )
+    }
+
+    /// As [`ColumnSum::new`], writing `out[t, j]` at `out_layout.offset + t · out_layout.stride + j`
+    /// (a bias gradient inside a model's flat gradient buffer, one layer of a stack).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new_at(
+        gpu: &Gpu,
+        tables: u32,
+        rows_cap: u32,
+        cols: u32,
+        ld: u32,
+        stride: u64,
+        accumulate: bool,
+        gate: Option<GateKind>,
+        x: &wgpu::Buffer,
+        gate_buf: Option<&wgpu::Buffer>,
+        out: &wgpu::Buffer,
+        out_layout: SumOutput,
+    ) -> Result<ColumnSum> {
         let name = COLUMN_SUM.entry;
-        check_matrix(name, "X", x, tables, stride, rows_cap, cols, ld)?;
-        check_len(name, "out", out, tables as u64 * cols as u64)?;
-        fits(name, "out extent", tables as u64 * cols as u64)?;
+        check_matrix(name, "X", x, 0, tables, stride, rows_cap, cols, ld)?;
+        if tables > 1 && out_layout.stride < cols as u64 {
+            return Err(Error::kernel(
+                name,
+                format!(
+                    "out: per-table stride {} overlaps {cols} columns",
+                    out_layout.stride
+                ),
+            ));
+        }
+        check_matrix(
+            name,
+            "out",
+            out,
+            out_layout.offset,
+            tables,
+            out_layout.stride,
+            1,
+            cols,
+            cols,
+        )?;
         if gate.is_some() != gate_buf.is_some() {
             return Err(Error::kernel(
                 name,
@@ -84,7 +142,7 @@ impl ColumnSum {
             ));
         }
         if let Some(g) = gate_buf {
-            check_matrix(name, "gate", g, tables, stride, rows_cap, cols, ld)?;
+            check_matrix(name, "gate", g, 0, tables, stride, rows_cap, cols, ld)?;
         }
         let constants = [
             ("WG", COLUMN_SUM_WG as f64),
@@ -98,6 +156,9 @@ impl ColumnSum {
             cols,
             ld,
             stride: fits(name, "stride", stride)?,
+            out_offset: fits(name, "out offset", out_layout.offset)?,
+            out_stride: fits(name, "out stride", out_layout.stride)?,
+            _pad: [0; 2],
         };
         let params = gpu.uniform_from("column_sum params", &base);
         let dummy = gpu.buffer("column_sum unused gate", 16, storage_usage());

@@ -24,7 +24,8 @@
 use std::sync::Arc;
 
 use super::check_len;
-use super::gemm::{ColumnSum, Gemm, GemmSpec};
+use super::column_sum::{ColumnSum, SumOutput};
+use super::gemm::{Gemm, GemmSpec};
 use crate::error::{Error, Result};
 use crate::gpu::{storage_usage, Access, Gpu, Kernel, Pipeline};
 use crate::shaders;
@@ -413,18 +414,22 @@ impl CrossNetwork {
                 &[g_in, bufs.x0, z, bufs.y, &u, g_out, bufs.dx],
             )?;
             // db_l = Σ_rows u.
-            let bias_sum = ColumnSum::new(
+            let bias_sum = ColumnSum::new_at(
                 gpu,
                 t,
                 cap,
                 d,
                 d,
                 act_stride,
-                layers as u64 * d as u64,
-                bias_off,
                 false,
+                None,
                 &u,
+                None,
                 bufs.dbias,
+                SumOutput {
+                    offset: bias_off,
+                    stride: layers as u64 * d as u64,
+                },
             )?;
             built.push(Layer {
                 forward_gemms,

@@ -72,6 +72,14 @@ pub struct GemmParams {
     pub stride_c: u32,
     /// Per-table stride of the bias (0 = shared).
     pub stride_bias: u32,
+    /// Element offset of table 0's A (and of the gate when it gates A).
+    pub offset_a: u32,
+    /// Element offset of table 0's B (and of the gate when it gates B).
+    pub offset_b: u32,
+    /// Element offset of table 0's C.
+    pub offset_c: u32,
+    /// Element offset of table 0's bias.
+    pub offset_bias: u32,
 }
 
 /// The GEMM kernel's description.
@@ -170,8 +178,17 @@ pub struct GemmSpec {
     pub epilogue: Epilogue,
     /// C += result instead of C = result.
     pub accumulate: bool,
-    /// An optional gate on A or B.
+    /// An optional gate on A or B (its buffer has the gated operand's layout and offset).
     pub gate: Option<Gate>,
+    /// Element offset of table 0's A in its buffer: with the strides, tensors can live at any
+    /// place of a larger buffer (a model's flat parameter buffer, one layer of a stack).
+    pub offset_a: u64,
+    /// Element offset of table 0's B.
+    pub offset_b: u64,
+    /// Element offset of table 0's C.
+    pub offset_c: u64,
+    /// Element offset of table 0's bias.
+    pub offset_bias: u64,
 }
 
 impl GemmSpec {
@@ -196,6 +213,10 @@ impl GemmSpec {
             epilogue: Epilogue::Identity,
             accumulate: false,
             gate: None,
+            offset_a: 0,
+            offset_b: 0,
+            offset_c: 0,
+            offset_bias: 0,
         }
     }
 }
@@ -217,12 +238,14 @@ pub(super) fn fits(kernel: &'static str, what: &str, value: u64) -> Result<u32> 
     })
 }
 
-/// Checks `ld ≥ cols`, that the buffer holds the matrix and that its extent fits in `u32`.
+/// Checks `ld ≥ cols`, that the buffer holds the matrix (starting at element `offset`) and that
+/// its extent fits in `u32`.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn check_matrix(
     kernel: &'static str,
     what: &str,
     buffer: &wgpu::Buffer,
+    offset: u64,
     tables: u32,
     stride: u64,
     rows: u32,
@@ -235,7 +258,7 @@ pub(super) fn check_matrix(
             format!("{what}: leading dimension {ld} < {cols} stored columns"),
         ));
     }
-    let need = extent(tables, stride, rows, cols, ld);
+    let need = offset + extent(tables, stride, rows, cols, ld);
     fits(kernel, &format!("{what} extent"), need)?;
     check_len(kernel, what, buffer, need)
 }
@@ -250,24 +273,32 @@ fn vec4_fits(
 ) -> bool {
     let (a_rows, a_cols) = if s.trans_a { (s.k, s.m) } else { (s.m, s.k) };
     let (b_rows, b_cols) = if s.trans_b { (s.n, s.k) } else { (s.k, s.n) };
-    let aligned = [s.lda as u64, s.ldb as u64, s.stride_a, s.stride_b]
-        .iter()
-        .all(|v| v % 4 == 0);
-    let holds = |buf: &wgpu::Buffer, stride, rows, cols, ld| {
-        extent(s.tables, stride, rows, cols, ld).next_multiple_of(4) * 4 <= buf.size()
+    let aligned = [
+        s.lda as u64,
+        s.ldb as u64,
+        s.stride_a,
+        s.stride_b,
+        s.offset_a,
+        s.offset_b,
+    ]
+    .iter()
+    .all(|v| v % 4 == 0);
+    let holds = |buf: &wgpu::Buffer, offset: u64, stride, rows, cols, ld| {
+        (offset + extent(s.tables, stride, rows, cols, ld)).next_multiple_of(4) * 4 <= buf.size()
     };
     let gate_holds = match (s.gate.map(|g| g.operand), gate) {
-        (Some(Operand::A), Some(g)) => holds(g, s.stride_a, a_rows, a_cols, s.lda),
-        (Some(Operand::B), Some(g)) => holds(g, s.stride_b, b_rows, b_cols, s.ldb),
+        (Some(Operand::A), Some(g)) => holds(g, s.offset_a, s.stride_a, a_rows, a_cols, s.lda),
+        (Some(Operand::B), Some(g)) => holds(g, s.offset_b, s.stride_b, b_rows, b_cols, s.ldb),
         _ => true,
     };
-    let fits_u32 = extent(s.tables, s.stride_a, a_rows, a_cols, s.lda) < u32::MAX as u64 - 4
-        && extent(s.tables, s.stride_b, b_rows, b_cols, s.ldb) < u32::MAX as u64 - 4;
+    let fits_u32 = s.offset_a + extent(s.tables, s.stride_a, a_rows, a_cols, s.lda)
+        < u32::MAX as u64 - 4
+        && s.offset_b + extent(s.tables, s.stride_b, b_rows, b_cols, s.ldb) < u32::MAX as u64 - 4;
     aligned
         && fits_u32
         && gate_holds
-        && holds(a, s.stride_a, a_rows, a_cols, s.lda)
-        && holds(b, s.stride_b, b_rows, b_cols, s.ldb)
+        && holds(a, s.offset_a, s.stride_a, a_rows, a_cols, s.lda)
+        && holds(b, s.offset_b, s.stride_b, b_rows, b_cols, s.ldb)
 }
 
 /// A prepared strided-batched GEMM over fixed buffers; dims change per step with [`Gemm::set_dims`].
@@ -297,9 +328,9 @@ impl Gemm {
         let s = spec;
         let (a_rows, a_cols) = if s.trans_a { (s.k, s.m) } else { (s.m, s.k) };
         let (b_rows, b_cols) = if s.trans_b { (s.n, s.k) } else { (s.k, s.n) };
-        check_matrix(name, "A", a, s.tables, s.stride_a, a_rows, a_cols, s.lda)?;
-        check_matrix(name, "B", b, s.tables, s.stride_b, b_rows, b_cols, s.ldb)?;
-        check_matrix(name, "C", c, s.tables, s.stride_c, s.m, s.n, s.ldc)?;
+        check_matrix(name, "A", a, s.offset_a, s.tables, s.stride_a, a_rows, a_cols, s.lda)?;
+        check_matrix(name, "B", b, s.offset_b, s.tables, s.stride_b, b_rows, b_cols, s.ldb)?;
+        check_matrix(name, "C", c, s.offset_c, s.tables, s.stride_c, s.m, s.n, s.ldc)?;
         if s.tables > 1 && s.m > 0 && s.n > 0 && s.stride_c < extent(1, 0, s.m, s.n, s.ldc) {
             return Err(Error::kernel(
                 name,
@@ -323,14 +354,24 @@ impl Gemm {
         }
         let dummy = gpu.buffer("gemm unused binding", 16, storage_usage());
         if let Some(bias) = bias {
-            check_matrix(name, "bias", bias, s.tables, s.stride_bias, 1, s.n, s.n)?;
+            check_matrix(
+                name,
+                "bias",
+                bias,
+                s.offset_bias,
+                s.tables,
+                s.stride_bias,
+                1,
+                s.n,
+                s.n,
+            )?;
         }
         if let (Some(g), Some(gate)) = (s.gate, gate) {
-            let (stride, rows, cols, ld) = match g.operand {
-                Operand::A => (s.stride_a, a_rows, a_cols, s.lda),
-                Operand::B => (s.stride_b, b_rows, b_cols, s.ldb),
+            let (offset, stride, rows, cols, ld) = match g.operand {
+                Operand::A => (s.offset_a, s.stride_a, a_rows, a_cols, s.lda),
+                Operand::B => (s.offset_b, s.stride_b, b_rows, b_cols, s.ldb),
             };
-            check_matrix(name, "gate", gate, s.tables, stride, rows, cols, ld)?;
+            check_matrix(name, "gate", gate, offset, s.tables, stride, rows, cols, ld)?;
         }
         let vectorized = vec4_fits(s, a, b, gate);
         let grid = Self::grid_for(s.tables, s.m, s.n);
@@ -347,6 +388,10 @@ impl Gemm {
             stride_b: fits(name, "stride_b", s.stride_b)?,
             stride_c: fits(name, "stride_c", s.stride_c)?,
             stride_bias: fits(name, "stride_bias", s.stride_bias)?,
+            offset_a: fits(name, "offset_a", s.offset_a)?,
+            offset_b: fits(name, "offset_b", s.offset_b)?,
+            offset_c: fits(name, "offset_c", s.offset_c)?,
+            offset_bias: fits(name, "offset_bias", s.offset_bias)?,
         };
         let constants = [
             ("WG_X", GEMM_WG_X as f64),
