@@ -189,6 +189,8 @@ struct Run {
     db: Vec<f32>,
     dispatches_forward: u64,
     dispatches_backward: u64,
+    /// (vectorized GEMMs, GEMMs)
+    vec4: (usize, usize),
 }
 
 /// Table-major f32 copies of the nets' parameters in the launcher's layout.
@@ -279,6 +281,7 @@ fn run_on(gpu: &Gpu, nets: &[Net], x: &[f32], dy: &[f32], rows_cap: usize, rows:
         db: download(gpu, &db, b.len()),
         dispatches_forward: mid - before,
         dispatches_backward: after - mid,
+        vec4: net.vectorized_gemms(),
     }
 }
 
@@ -294,7 +297,7 @@ const BACKWARD: Tolerance = Tolerance {
     absolute: 3e-5,
 };
 
-fn check_against_reference(nets: &[Net], rows_cap: usize, rows: usize, seed: u64) {
+fn check_against_reference(nets: &[Net], rows_cap: usize, rows: usize, seed: u64) -> Run {
     let mut rng = Rng::new(seed);
     let (t, d) = (nets.len(), nets[0].dim);
     let x = random_f32(&mut rng, t * rows_cap * d);
@@ -345,6 +348,7 @@ fn check_against_reference(nets: &[Net], rows_cap: usize, rows: usize, seed: u64
     for i in 0..run.db.len() {
         BACKWARD.check("db", i, run.db[i], db_want[i], mag);
     }
+    run
 }
 
 #[test]
@@ -379,6 +383,23 @@ fn one_layer_width_one_and_wide() {
     let mut rng = Rng::new(8);
     check_against_reference(&[random_net(&mut rng, 1, 1, None, true)], 3, 3, 9);
     check_against_reference(&[random_net(&mut rng, 130, 2, None, true)], 9, 9, 10);
+}
+
+/// Widths and ranks that are multiples of 4 take the GEMM's vec4-load path, with every layer's
+/// weights at a non-zero offset of the shared weight buffer.
+#[test]
+fn vec4_aligned_shapes_match_reference() {
+    let mut rng = Rng::new(14);
+    let full: Vec<Net> = (0..2)
+        .map(|_| random_net(&mut rng, 16, 3, None, true))
+        .collect();
+    let run = check_against_reference(&full, 12, 11, 15);
+    assert_eq!(run.vec4, (9, 9), "every GEMM on the vec4 path");
+    let low: Vec<Net> = (0..3)
+        .map(|_| random_net(&mut rng, 16, 2, Some(4), false))
+        .collect();
+    let run = check_against_reference(&low, 8, 8, 16);
+    assert_eq!(run.vec4, (12, 12), "every GEMM on the vec4 path");
 }
 
 #[test]

@@ -461,6 +461,23 @@ impl CrossNetwork {
         &self.spec
     }
 
+    /// (GEMMs on the vec4-load path, all GEMMs): widths and ranks that are multiples of 4 keep
+    /// every GEMM on the faster path.
+    pub fn vectorized_gemms(&self) -> (usize, usize) {
+        let all = self.layers.iter().flat_map(|l| {
+            l.forward_gemms
+                .iter()
+                .chain(&l.weight_gemms)
+                .chain(std::iter::once(&l.input_gemm))
+        });
+        let (mut fast, mut total) = (0, 0);
+        for g in all {
+            fast += g.vectorized() as usize;
+            total += 1;
+        }
+        (fast, total)
+    }
+
     /// Sets the rows (batch size) of the next steps: `rows ≤ rows_cap`.
     pub fn set_rows(&self, gpu: &Gpu, rows: u32) -> Result<()> {
         let s = &self.spec;
