@@ -1,7 +1,9 @@
 //! DCNv2 cross network: f64 reference (checked by finite differences), GPU against it for full and
 //! low rank, M = 1 and M > 1, rows below capacity and rows = 0, the PyTorch fixture, dispatch counts.
 
-use wgrec::kernels::dense::cross::{CrossBuffers, CrossNetwork, CrossParams, CrossSpec, CrossWeights};
+use wgrec::kernels::dense::cross::{
+    CrossBuffers, CrossNetwork, CrossParams, CrossSpec, CrossWeights,
+};
 use wgrec::kernels::run_once;
 use wgrec::rng::Rng;
 use wgrec::shaders;
@@ -78,7 +80,7 @@ impl Net {
         let (_, xs, zs) = self.forward(x0);
         let mut g: Vec<f64> = (0..d)
             .map(|c| {
-                if self.relu && !(xs[self.layers][c] > 0.0) {
+                if self.relu && xs[self.layers][c] <= 0.0 {
                     0.0
                 } else {
                     dy[c]
@@ -156,7 +158,12 @@ fn random_net(rng: &mut Rng, dim: usize, layers: usize, rank: Option<usize>, rel
 #[test]
 fn reference_backward_matches_finite_differences() {
     let mut rng = Rng::new(71);
-    for (rank, relu) in [(None, false), (Some(2), false), (None, true), (Some(3), true)] {
+    for (rank, relu) in [
+        (None, false),
+        (Some(2), false),
+        (None, true),
+        (Some(3), true),
+    ] {
         let net = random_net(&mut rng, 5, 3, rank, relu);
         let d = net.dim;
         // Keep pre-ReLU values away from the kink so the finite difference is smooth.

@@ -213,7 +213,10 @@ impl CrossNetwork {
             ));
         }
         if spec.rank == Some(0) {
-            return Err(Error::kernel(name, "low rank 0: the rank must be at least 1"));
+            return Err(Error::kernel(
+                name,
+                "low rank 0: the rank must be at least 1",
+            ));
         }
         let act = spec.act_len();
         if act > u32::MAX as u64 {
@@ -263,10 +266,7 @@ impl CrossNetwork {
         };
         let u = alloc("cross u", bytes);
         let g = [alloc("cross g even", bytes), alloc("cross g odd", bytes)];
-        let dt = alloc(
-            "cross dt",
-            t as u64 * cap as u64 * rank.max(1) as u64 * 4,
-        );
+        let dt = alloc("cross dt", t as u64 * cap as u64 * rank.max(1) as u64 * 4);
 
         let fwd = gpu.pipeline(&CROSS_FORWARD, &[("WG", CROSS_WG as f64)])?;
         let bwd = gpu.pipeline(&CROSS_BACKWARD, &[("WG", CROSS_WG as f64)])?;
@@ -510,8 +510,7 @@ impl CrossNetwork {
             }
         }
         self.write_params(gpu, &self.finish, rows);
-        self.rows
-            .store(rows, std::sync::atomic::Ordering::Relaxed);
+        self.rows.store(rows, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 

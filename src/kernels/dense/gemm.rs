@@ -328,9 +328,15 @@ impl Gemm {
         let s = spec;
         let (a_rows, a_cols) = if s.trans_a { (s.k, s.m) } else { (s.m, s.k) };
         let (b_rows, b_cols) = if s.trans_b { (s.n, s.k) } else { (s.k, s.n) };
-        check_matrix(name, "A", a, s.offset_a, s.tables, s.stride_a, a_rows, a_cols, s.lda)?;
-        check_matrix(name, "B", b, s.offset_b, s.tables, s.stride_b, b_rows, b_cols, s.ldb)?;
-        check_matrix(name, "C", c, s.offset_c, s.tables, s.stride_c, s.m, s.n, s.ldc)?;
+        check_matrix(
+            name, "A", a, s.offset_a, s.tables, s.stride_a, a_rows, a_cols, s.lda,
+        )?;
+        check_matrix(
+            name, "B", b, s.offset_b, s.tables, s.stride_b, b_rows, b_cols, s.ldb,
+        )?;
+        check_matrix(
+            name, "C", c, s.offset_c, s.tables, s.stride_c, s.m, s.n, s.ldc,
+        )?;
         if s.tables > 1 && s.m > 0 && s.n > 0 && s.stride_c < extent(1, 0, s.m, s.n, s.ldc) {
             return Err(Error::kernel(
                 name,
