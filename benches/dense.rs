@@ -9,6 +9,13 @@
 //! them, else the wall clock around submit + wait. The summary prints medians and % of the FMA
 //! ceiling.
 //!
+//! Experts (`expert/<kind>/M<t>/fwd` and `/train` = forward + backward): every expert family over
+//! M ∈ {1, 4} tables of F = 16 fields × K = 10 (F·K = 160), B = 1024 rows, ReLU after the
+//! interaction: DCNv2 full rank (2 layers) and rank 32, FM, FwFM, GwPFM (G = 4), IPNN, and an MLP
+//! 160 → 256 → 128. Reported as samples/s (rows × tables per second), and for the GEMM-based
+//! experts also as GFLOP/s against the FMA ceiling. `benches/torch_experts.py` runs the same
+//! modules in PyTorch on the same shapes for the ratio.
+//!
 //! `WGREC_BENCH_SMOKE=1` shrinks every size so CI proves the bench runs (`cargo test --benches`).
 
 use std::sync::Mutex;
@@ -16,8 +23,11 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
 use wgrec::gpu::PassTimer;
+use wgrec::kernels::dense::expert::{Expert, ExpertKind, ExpertSpec};
 use wgrec::kernels::dense::fma::FmaCeiling;
 use wgrec::kernels::dense::gemm::{Gemm, GemmSpec};
+use wgrec::kernels::dense::pairwise::PairwiseKind;
+use wgrec::rng::Rng;
 use wgrec::Gpu;
 
 fn smoke() -> bool {
@@ -46,8 +56,76 @@ fn shapes() -> Vec<Shape> {
     out
 }
 
-/// Per bench id: FLOPs per iteration and the seconds of each timed iteration.
-static SAMPLES: Mutex<Vec<(String, u64, Vec<f64>)>> = Mutex::new(Vec::new());
+/// The expert benches: (name, kind), F = 16, K = 10, B = 1024, M ∈ {1, 4}.
+fn experts() -> Vec<(&'static str, ExpertKind)> {
+    let (fields, groups) = if smoke() { (5, 2) } else { (16, 4) };
+    vec![
+        (
+            "dcn_l2",
+            ExpertKind::Dcn {
+                layers: 2,
+                rank: None,
+            },
+        ),
+        (
+            "dcn_l2_r32",
+            ExpertKind::Dcn {
+                layers: 2,
+                rank: Some(if smoke() { 4 } else { 32 }),
+            },
+        ),
+        ("fm", ExpertKind::Pairwise(PairwiseKind::Fm)),
+        ("fwfm", ExpertKind::Pairwise(PairwiseKind::FwFm)),
+        (
+            "gwpfm_g4",
+            ExpertKind::Pairwise(PairwiseKind::GwPfm {
+                groups,
+                partition: (0..fields).map(|f| f % groups).collect(),
+            }),
+        ),
+        ("ipnn", ExpertKind::Pairwise(PairwiseKind::Ipnn)),
+        (
+            "mlp_256_128",
+            ExpertKind::Mlp {
+                widths: if smoke() { vec![8, 4] } else { vec![256, 128] },
+            },
+        ),
+    ]
+}
+
+/// FLOPs of an expert's GEMMs (forward, forward + backward), or `None` when it is not GEMM-bound.
+fn expert_flops(spec: &ExpertSpec) -> Option<(u64, u64)> {
+    let (t, b, d) = (
+        spec.tables as u64,
+        spec.rows_cap as u64,
+        spec.in_cols() as u64,
+    );
+    let fwd = match &spec.kind {
+        ExpertKind::Dcn { layers, rank } => {
+            let per = match rank {
+                None => 2 * d * d,
+                Some(r) => 4 * d * *r as u64,
+            };
+            t * *layers as u64 * b * per
+        }
+        ExpertKind::Mlp { widths } => {
+            let mut fan_in = d;
+            let mut f = 0;
+            for &w in widths {
+                f += 2 * t * b * fan_in * w as u64;
+                fan_in = w as u64;
+            }
+            f
+        }
+        ExpertKind::Pairwise(_) => return None,
+    };
+    // The backward's GEMMs (dW and dX) cost twice the forward's.
+    Some((fwd, 3 * fwd))
+}
+
+/// Per bench id: FLOPs per iteration (0: not GEMM-bound), samples per iteration, and the seconds
+/// of each timed iteration.
+static SAMPLES: Mutex<Vec<(String, u64, u64, Vec<f64>)>> = Mutex::new(Vec::new());
 
 fn run(
     gpu: &Gpu,
@@ -80,14 +158,18 @@ fn bench_one(
     gpu: &Gpu,
     timer: Option<&PassTimer>,
     id: &str,
-    flops: u64,
+    (flops, samples_per_iter): (u64, u64),
     record: &dyn Fn(&mut wgpu::ComputePass<'_>),
 ) {
     let mut group = c.benchmark_group("dense");
     // Flat: the same iteration count per sample; linear sampling would run 55 iterations of a
     // multi-second GEMM.
     group.sampling_mode(SamplingMode::Flat);
-    group.throughput(Throughput::Elements(flops));
+    group.throughput(Throughput::Elements(if flops > 0 {
+        flops
+    } else {
+        samples_per_iter
+    }));
     let mut samples = Vec::new();
     group.bench_function(id, |b| {
         b.iter_custom(|iters| {
@@ -104,7 +186,7 @@ fn bench_one(
     SAMPLES
         .lock()
         .expect("samples")
-        .push((id.to_string(), flops, samples));
+        .push((id.to_string(), flops, samples_per_iter, samples));
 }
 
 fn dense(c: &mut Criterion) {
@@ -113,9 +195,14 @@ fn dense(c: &mut Criterion) {
     eprintln!("adapter: {}", gpu.describe());
     let (invocations, iters) = if smoke() { (1024, 256) } else { (16384, 4096) };
     let fma = FmaCeiling::new(&gpu, invocations, iters).expect("fma");
-    bench_one(c, &gpu, timer.as_ref(), "fma_ceiling", fma.flops(), &|p| {
-        fma.record(&gpu, p)
-    });
+    bench_one(
+        c,
+        &gpu,
+        timer.as_ref(),
+        "fma_ceiling",
+        (fma.flops(), 0),
+        &|p| fma.record(&gpu, p),
+    );
     for (id, tables, m, n, k, ta, tb) in shapes() {
         let spec = GemmSpec::new(tables, m, n, k, ta, tb);
         let fill =
@@ -124,9 +211,63 @@ fn dense(c: &mut Criterion) {
         let b = fill("b", tables as u64 * k as u64 * n as u64, 0.02);
         let out = fill("c", tables as u64 * m as u64 * n as u64, 0.0);
         let gemm = Gemm::new(&gpu, &spec, &a, &b, None, None, &out).expect("gemm");
-        bench_one(c, &gpu, timer.as_ref(), &id, gemm.flops(), &|p| {
+        bench_one(c, &gpu, timer.as_ref(), &id, (gemm.flops(), 0), &|p| {
             gemm.record(&gpu, p)
         });
+    }
+    let (rows, fields, dim, tables): (u32, u32, u32, &[u32]) = if smoke() {
+        (32, 5, 4, &[1, 2])
+    } else {
+        (1024, 16, 10, &[1, 4])
+    };
+    let mut rng = Rng::new(7);
+    for (name, kind) in experts() {
+        for &t in tables {
+            let spec = ExpertSpec {
+                kind: kind.clone(),
+                tables: t,
+                rows_cap: rows,
+                fields,
+                dim,
+                relu: true,
+            };
+            let mut input = |label| {
+                let n = (t * rows * spec.in_cols()) as usize;
+                gpu.storage_from::<f32>(
+                    label,
+                    &(0..n).map(|_| rng.uniform(-1.0, 1.0)).collect::<Vec<_>>(),
+                )
+            };
+            let x = input("x");
+            let dx = input("dx");
+            let expert = Expert::new(&gpu, &spec, &x, &dx).expect("expert");
+            expert.init(&gpu, &mut rng);
+            let out = (t * rows * spec.out_cols()) as usize;
+            let dy: Vec<f32> = (0..out).map(|_| rng.uniform(-1.0, 1.0)).collect();
+            gpu.queue
+                .write_buffer(expert.grad_output(), 0, bytemuck::cast_slice(&dy));
+            let (fwd_flops, train_flops) = expert_flops(&spec).unwrap_or((0, 0));
+            let per_iter = t as u64 * rows as u64;
+            bench_one(
+                c,
+                &gpu,
+                timer.as_ref(),
+                &format!("expert/{name}/M{t}/fwd"),
+                (fwd_flops, per_iter),
+                &|p| expert.record_forward(&gpu, p),
+            );
+            bench_one(
+                c,
+                &gpu,
+                timer.as_ref(),
+                &format!("expert/{name}/M{t}/train"),
+                (train_flops, per_iter),
+                &|p| {
+                    expert.record_forward(&gpu, p);
+                    expert.record_backward(&gpu, p);
+                },
+            );
+        }
     }
     summary(&gpu, timer.is_some());
 }
@@ -138,12 +279,12 @@ fn median(v: &mut [f64]) -> f64 {
 
 fn summary(gpu: &Gpu, timestamps: bool) {
     let mut rows = SAMPLES.lock().expect("samples");
-    let rates: Vec<(String, f64, f64)> = rows
+    let rates: Vec<(String, f64, f64, f64)> = rows
         .iter_mut()
-        .filter(|(_, _, s)| !s.is_empty()) // benches a filter left out
-        .map(|(id, flops, s)| {
+        .filter(|(_, _, _, s)| !s.is_empty()) // benches a filter left out
+        .map(|(id, flops, per_iter, s)| {
             let t = median(s);
-            (id.clone(), t, *flops as f64 / t / 1e9)
+            (id.clone(), t, *flops as f64 / t / 1e9, *per_iter as f64 / t)
         })
         .collect();
     let ceiling = rates
@@ -158,16 +299,30 @@ fn summary(gpu: &Gpu, timestamps: bool) {
     };
     println!("clock: {clock}");
     println!(
-        "{:<20} {:>11} {:>9} {:>8}",
-        "kernel/shape", "median ms", "GFLOP/s", "of FMA"
+        "{:<30} {:>11} {:>9} {:>8} {:>12}",
+        "kernel/shape", "median ms", "GFLOP/s", "of FMA", "samples/s"
     );
-    for (id, t, rate) in &rates {
+    for (id, t, rate, per_s) in &rates {
+        let (gflops, share) = if *rate > 0.0 {
+            (
+                format!("{rate:.2}"),
+                format!("{:.1}%", 100.0 * rate / ceiling),
+            )
+        } else {
+            ("-".into(), "-".into())
+        };
+        let samples = if *per_s > 0.0 {
+            format!("{per_s:.0}")
+        } else {
+            "-".into()
+        };
         println!(
-            "{:<20} {:>11.3} {:>9.2} {:>7.1}%",
+            "{:<30} {:>11.3} {:>9} {:>8} {:>12}",
             id,
             t * 1e3,
-            rate,
-            100.0 * rate / ceiling
+            gflops,
+            share,
+            samples
         );
     }
 }
