@@ -236,7 +236,8 @@ impl PairwiseSpec {
 
     fn params(&self) -> PairwiseParams {
         PairwiseParams {
-            rows: 0,
+            // A new op runs at capacity until `set_rows`, like every dense op.
+            rows: self.rows_cap,
             rows_cap: self.rows_cap,
             fields: self.fields,
             dim: self.dim,
