@@ -125,7 +125,10 @@ fn expert_flops(spec: &ExpertSpec) -> Option<(u64, u64)> {
 
 /// Per bench id: FLOPs per iteration (0: not GEMM-bound), samples per iteration, and the seconds
 /// of each timed iteration.
-static SAMPLES: Mutex<Vec<(String, u64, u64, Vec<f64>)>> = Mutex::new(Vec::new());
+static SAMPLES: Mutex<Vec<Sample>> = Mutex::new(Vec::new());
+
+/// (bench id, FLOPs per iteration, samples per iteration, seconds of each timed iteration)
+type Sample = (String, u64, u64, Vec<f64>);
 
 fn run(
     gpu: &Gpu,
