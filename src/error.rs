@@ -52,6 +52,17 @@ pub enum Error {
         /// What is wrong, with the numbers.
         message: String,
     },
+    /// A model configuration is malformed or makes no model: `key` is the TOML key path (empty
+    /// when the parser's message names the key, line and column itself).
+    #[error("{file}: {}{message}", if key.is_empty() { String::new() } else { format!("{key}: ") })]
+    Config {
+        /// The configuration file.
+        file: String,
+        /// The key path, e.g. `model.experts[1].layers`.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
     /// An embedding layout or storage could not be built as asked.
     #[error("embedding layout: {0}")]
     Layout(String),

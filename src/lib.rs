@@ -2,9 +2,10 @@
 //! shader run through wgpu (Vulkan, Metal, DX12, GL; lavapipe on machines without a GPU).
 //!
 //! Layers, bottom to top: [`gpu`] (device, pipelines, readback), [`shaders`] (the WGSL registry),
-//! [`kernels`] (launchers). Lower layers never import higher ones.
+//! [`kernels`] (launchers), [`config`] (the model file). Lower layers never import higher ones.
 #![warn(missing_docs)]
 
+pub mod config;
 pub mod error;
 pub mod gpu;
 pub mod kernels;

@@ -1,0 +1,692 @@
+//! The model configuration (DESIGN.md §Configuration): a TOML file naming the features, the
+//! multi-embedding tables and the expert of each, the combine, the shared MLP, the tasks with their
+//! losses, and the training schedule.
+//!
+//! Parsing is strict: an unknown key, a missing required key or a value of the wrong type is an
+//! error naming the key, its line and column (from the `toml` crate); values that parse but make
+//! no model (a width that is not a multiple of 4, two features with one name, an expert list that
+//! does not match the table count) are errors naming the key path, e.g. `model.experts[1].layers`.
+//! Defaults follow the multi-embedding paper's recipe (METHODS.md §2.2): K = 16, a 400-wide
+//! per-table projection with BatchNorm and ReLU after each expert, mean combine, a 400-400 shared
+//! MLP, dropout 0.2, Adam 1e-3 on dense parameters, row-wise Adagrad on the tables, batch 2048.
+//!
+//! The graph compiler (issue 5) turns a validated [`ModelConfig`] into buffers and recorded steps.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// A whole model file.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// The network.
+    #[serde(default)]
+    pub model: Model,
+    /// Input features, in order (`[[feature]]` tables).
+    #[serde(rename = "feature", default)]
+    pub features: Vec<Feature>,
+    /// Prediction tasks (`[[task]]` tables), one head each.
+    #[serde(rename = "task", default = "default_tasks")]
+    pub tasks: Vec<Task>,
+    /// The training schedule.
+    #[serde(default)]
+    pub train: Train,
+}
+
+/// The network's shape.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Model {
+    /// Embedding tables `M` (multi-embedding); 1 is single-embedding.
+    pub tables: u32,
+    /// Embedding width `K` of every field in every table (a multiple of 4).
+    pub dim: u32,
+    /// One expert per table, or a single entry used for every table.
+    pub experts: Vec<Expert>,
+    /// Width of the per-table projection after each expert (`h^(m) = ReLU(BN(W·I(x) + b))`).
+    pub expert_width: u32,
+    /// BatchNorm in the per-table projection.
+    pub batch_norm: bool,
+    /// How the tables' outputs are combined.
+    pub combine: Combine,
+    /// Hidden widths of the shared MLP.
+    pub hidden: Vec<u32>,
+    /// Dropout after each hidden layer (0 disables it).
+    pub dropout: f32,
+}
+
+impl Default for Model {
+    fn default() -> Self {
+        Model {
+            tables: 2,
+            dim: 16,
+            experts: vec![Expert::Dcn {
+                layers: 2,
+                rank: None,
+            }],
+            expert_width: 400,
+            batch_norm: true,
+            combine: Combine::Mean,
+            hidden: vec![400, 400],
+            dropout: 0.2,
+        }
+    }
+}
+
+/// One table's interaction expert (METHODS.md §2.2).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Expert {
+    /// DCNv2 cross network.
+    Dcn {
+        /// Cross layers.
+        #[serde(default = "two")]
+        layers: u32,
+        /// Low rank of `W_l = U_l V_lᵀ`; absent for full rank.
+        #[serde(default)]
+        rank: Option<u32>,
+    },
+    /// Factorisation machine (vector form).
+    Fm,
+    /// Field-weighted FM.
+    Fwfm,
+    /// Group-weighted part-aware FM: fields in `groups` groups.
+    Gwpfm {
+        /// Group of each feature, by feature name; features not listed go to group 0.
+        #[serde(default)]
+        groups: Vec<Vec<String>>,
+    },
+    /// Inner-product network.
+    Ipnn,
+    /// A plain MLP over the concatenated fields.
+    Mlp {
+        /// Output width of each layer.
+        widths: Vec<u32>,
+    },
+}
+
+fn two() -> u32 {
+    2
+}
+
+/// How the tables' outputs meet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Combine {
+    /// `h = (1/M) Σ_m h^(m)`.
+    Mean,
+    /// Concatenation `[h^(1), …, h^(M)]`.
+    Concat,
+}
+
+/// One input feature.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(from = "RawFeature")]
+pub struct Feature {
+    /// Unique name (also the default data column).
+    pub name: String,
+    /// The data column it reads (defaults to `name`).
+    pub column: Option<String>,
+    /// What it is.
+    pub kind: FeatureKind,
+}
+
+impl Feature {
+    /// The data column it reads.
+    pub fn column(&self) -> &str {
+        self.column.as_deref().unwrap_or(&self.name)
+    }
+}
+
+/// The kinds of input features.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FeatureKind {
+    /// One id per sample.
+    Categorical {
+        /// Ids seen fewer times in training share the out-of-vocabulary row.
+        min_count: u32,
+        /// Hash into this many rows instead of building a vocabulary.
+        hash_rows: Option<u64>,
+    },
+    /// Several ids per sample (multi-hot), pooled.
+    Bag {
+        /// Separator inside the field.
+        separator: String,
+        /// Pooling of the bag's rows.
+        pooling: BagPooling,
+        /// As for categorical features.
+        min_count: u32,
+    },
+    /// A number, encoded by MNS digits (METHODS.md §1.2).
+    Numeric {
+        /// Radices of the numeral systems, e.g. `[2, 3, 10]`.
+        radices: Vec<u32>,
+        /// Quantisation step before encoding (the value is `⌊x / step⌋`).
+        step: f64,
+    },
+    /// A behaviour sequence read by TIM (METHODS.md §1.1).
+    Sequence {
+        /// The feature whose table holds the behaviour ids (e.g. `item_id`).
+        item: String,
+        /// Side features summed into each behaviour (e.g. `genre`).
+        side: Vec<String>,
+        /// Longest history kept (most recent last).
+        max_len: u32,
+        /// Temporal buckets `N_T` (bucket 0 is the target).
+        buckets: u32,
+        /// Bucketing of a behaviour's time relative to the target.
+        time: TimeBucket,
+    },
+}
+
+/// The file's form of a feature: `kind` selects the variant, `name` and `column` are common.
+/// (serde cannot combine `flatten` with `deny_unknown_fields`, so the common keys repeat here.)
+#[derive(Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+enum RawFeature {
+    Categorical {
+        name: String,
+        #[serde(default)]
+        column: Option<String>,
+        #[serde(default = "one")]
+        min_count: u32,
+        #[serde(default)]
+        hash_rows: Option<u64>,
+    },
+    Bag {
+        name: String,
+        #[serde(default)]
+        column: Option<String>,
+        #[serde(default = "bar")]
+        separator: String,
+        #[serde(default)]
+        pooling: BagPooling,
+        #[serde(default = "one")]
+        min_count: u32,
+    },
+    Numeric {
+        name: String,
+        #[serde(default)]
+        column: Option<String>,
+        #[serde(default = "default_radices")]
+        radices: Vec<u32>,
+        #[serde(default = "unit")]
+        step: f64,
+    },
+    Sequence {
+        name: String,
+        #[serde(default)]
+        column: Option<String>,
+        item: String,
+        #[serde(default)]
+        side: Vec<String>,
+        #[serde(default = "fifty")]
+        max_len: u32,
+        #[serde(default = "sixty_four")]
+        buckets: u32,
+        #[serde(default)]
+        time: TimeBucket,
+    },
+}
+
+impl From<RawFeature> for Feature {
+    fn from(raw: RawFeature) -> Self {
+        let (name, column, kind) = match raw {
+            RawFeature::Categorical {
+                name,
+                column,
+                min_count,
+                hash_rows,
+            } => (
+                name,
+                column,
+                FeatureKind::Categorical {
+                    min_count,
+                    hash_rows,
+                },
+            ),
+            RawFeature::Bag {
+                name,
+                column,
+                separator,
+                pooling,
+                min_count,
+            } => (
+                name,
+                column,
+                FeatureKind::Bag {
+                    separator,
+                    pooling,
+                    min_count,
+                },
+            ),
+            RawFeature::Numeric {
+                name,
+                column,
+                radices,
+                step,
+            } => (name, column, FeatureKind::Numeric { radices, step }),
+            RawFeature::Sequence {
+                name,
+                column,
+                item,
+                side,
+                max_len,
+                buckets,
+                time,
+            } => (
+                name,
+                column,
+                FeatureKind::Sequence {
+                    item,
+                    side,
+                    max_len,
+                    buckets,
+                    time,
+                },
+            ),
+        };
+        Feature { name, column, kind }
+    }
+}
+
+/// Pooling of a bag feature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BagPooling {
+    /// Sum of the rows.
+    Sum,
+    /// Mean of the rows (empty bag: zeros).
+    #[default]
+    Mean,
+}
+
+/// Temporal bucketing for TIM.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(tag = "by", rename_all = "snake_case", deny_unknown_fields)]
+pub enum TimeBucket {
+    /// Reverse position (most recent = 1), as the official TIN code.
+    Position,
+    /// `min(N_T − 1, 1 + ⌊log2(1 + Δt / unit)⌋)` (DATA.md §1).
+    LogDelta {
+        /// Seconds per unit of Δt.
+        #[serde(default = "hour")]
+        unit_seconds: f64,
+    },
+}
+
+impl Default for TimeBucket {
+    fn default() -> Self {
+        TimeBucket::LogDelta {
+            unit_seconds: 3600.0,
+        }
+    }
+}
+
+fn one() -> u32 {
+    1
+}
+fn fifty() -> u32 {
+    50
+}
+fn sixty_four() -> u32 {
+    64
+}
+fn unit() -> f64 {
+    1.0
+}
+fn hour() -> f64 {
+    3600.0
+}
+fn bar() -> String {
+    "|".into()
+}
+fn default_radices() -> Vec<u32> {
+    vec![2, 3, 10]
+}
+
+/// A prediction task: one head, one label column, one loss.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Task {
+    /// Name (metrics are reported under it).
+    pub name: String,
+    /// The label column (0/1); defaults to `name`.
+    #[serde(default)]
+    pub label: Option<String>,
+    /// The loss.
+    #[serde(default)]
+    pub loss: Loss,
+    /// Weight of the BCE term in a combined loss (METHODS.md §4.1).
+    #[serde(default = "default_alpha")]
+    pub alpha: f32,
+}
+
+fn default_alpha() -> f32 {
+    0.6
+}
+
+fn default_tasks() -> Vec<Task> {
+    vec![Task {
+        name: "click".into(),
+        label: None,
+        loss: Loss::Bce,
+        alpha: default_alpha(),
+    }]
+}
+
+/// Loss of a task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Loss {
+    /// Binary cross-entropy with logits.
+    #[default]
+    Bce,
+    /// BCE plus the combined-pair ranking loss.
+    Pair,
+    /// BCE plus the combined-list ranking loss.
+    List,
+}
+
+/// The training schedule.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Train {
+    /// Samples per step.
+    pub batch_size: u32,
+    /// Passes over the training split.
+    pub epochs: u32,
+    /// Learning rate of the embedding tables (row-wise Adagrad).
+    pub sparse_lr: f32,
+    /// Learning rate of the dense parameters (Adam).
+    pub dense_lr: f32,
+    /// Linear warm-up steps of the dense learning rate.
+    pub warmup_steps: u64,
+    /// Global gradient-norm clipping of dense parameters (absent: off).
+    pub clip_norm: Option<f32>,
+    /// Epochs without a better validation AUC before stopping (0: never stop early).
+    pub patience: u32,
+    /// Seed of initialisation, shuffling and dropout.
+    pub seed: u64,
+}
+
+impl Default for Train {
+    fn default() -> Self {
+        Train {
+            batch_size: 2048,
+            epochs: 3,
+            sparse_lr: 0.05,
+            dense_lr: 1e-3,
+            warmup_steps: 0,
+            clip_norm: None,
+            patience: 1,
+            seed: 1,
+        }
+    }
+}
+
+/// A semantic error at `key`.
+fn bad(file: &str, key: impl Into<String>, message: impl Into<String>) -> Error {
+    Error::Config {
+        file: file.to_string(),
+        key: key.into(),
+        message: message.into(),
+    }
+}
+
+impl ModelConfig {
+    /// Reads and validates a model file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| bad(&name, "", e.to_string()))?;
+        Self::parse(&text, &name)
+    }
+
+    /// Parses and validates TOML text; `file` names it in errors.
+    pub fn parse(text: &str, file: &str) -> Result<Self> {
+        let config: ModelConfig =
+            toml::from_str(text).map_err(|e| bad(file, "", e.to_string().trim_end()))?;
+        config.validate(file)?;
+        Ok(config)
+    }
+
+    /// The expert of table `t` (the single entry when one is given for all tables).
+    pub fn expert(&self, t: u32) -> &Expert {
+        let e = &self.model.experts;
+        if e.len() == 1 {
+            &e[0]
+        } else {
+            &e[t as usize]
+        }
+    }
+
+    /// Checks what parsing cannot: every value makes a model.
+    pub fn validate(&self, file: &str) -> Result<()> {
+        let m = &self.model;
+        if m.tables == 0 || m.tables > 64 {
+            return Err(bad(
+                file,
+                "model.tables",
+                format!("{}: must be 1 to 64", m.tables),
+            ));
+        }
+        if m.dim == 0 || m.dim % 4 != 0 || m.dim > 1024 {
+            return Err(bad(
+                file,
+                "model.dim",
+                format!(
+                    "{}: must be a multiple of 4 from 4 to 1024 (vec4 rows)",
+                    m.dim
+                ),
+            ));
+        }
+        if m.experts.len() != 1 && m.experts.len() != m.tables as usize {
+            return Err(bad(
+                file,
+                "model.experts",
+                format!(
+                    "{} experts for {} tables: give one for all tables or one per table",
+                    m.experts.len(),
+                    m.tables
+                ),
+            ));
+        }
+        if m.expert_width == 0 {
+            return Err(bad(file, "model.expert_width", "0: must be at least 1"));
+        }
+        if m.hidden.contains(&0) {
+            return Err(bad(file, "model.hidden", "every width must be at least 1"));
+        }
+        if !(0.0..1.0).contains(&m.dropout) {
+            return Err(bad(
+                file,
+                "model.dropout",
+                format!("{}: must be in [0, 1)", m.dropout),
+            ));
+        }
+        if self.features.is_empty() {
+            return Err(bad(
+                file,
+                "feature",
+                "no [[feature]]: a model needs at least one",
+            ));
+        }
+        let mut seen = HashSet::new();
+        for (i, f) in self.features.iter().enumerate() {
+            let key = |k: &str| format!("feature[{i}].{k}");
+            if !seen.insert(f.name.as_str()) {
+                return Err(bad(
+                    file,
+                    key("name"),
+                    format!("{:?} is used twice", f.name),
+                ));
+            }
+            match &f.kind {
+                FeatureKind::Categorical { hash_rows, .. } => {
+                    if *hash_rows == Some(0) {
+                        return Err(bad(file, key("hash_rows"), "0: needs at least one row"));
+                    }
+                }
+                FeatureKind::Bag { separator, .. } => {
+                    if separator.is_empty() {
+                        return Err(bad(file, key("separator"), "empty"));
+                    }
+                }
+                FeatureKind::Numeric { radices, step } => {
+                    if radices.is_empty() || radices.iter().any(|&r| r < 2) {
+                        return Err(bad(
+                            file,
+                            key("radices"),
+                            format!("{radices:?}: at least one radix, each ≥ 2"),
+                        ));
+                    }
+                    if !(step.is_finite() && *step > 0.0) {
+                        return Err(bad(file, key("step"), format!("{step}: must be > 0")));
+                    }
+                }
+                FeatureKind::Sequence {
+                    item,
+                    side,
+                    max_len,
+                    buckets,
+                    time,
+                } => {
+                    for (k, target) in
+                        std::iter::once(("item", item)).chain(side.iter().map(|s| ("side", s)))
+                    {
+                        // A behaviour reads one row of the item's table and one of each side
+                        // feature's table: categorical ones, or a bag's (e.g. an item's first genre).
+                        let found = self.features.iter().find(|g| &g.name == target);
+                        match found.map(|g| &g.kind) {
+                            Some(FeatureKind::Categorical { .. }) => {}
+                            Some(FeatureKind::Bag { .. }) if k == "side" => {}
+                            Some(_) => {
+                                return Err(bad(
+                                    file,
+                                    key(k),
+                                    format!("{target:?} has no id table a behaviour can read"),
+                                ))
+                            }
+                            None => {
+                                return Err(bad(
+                                    file,
+                                    key(k),
+                                    format!("no feature named {target:?}"),
+                                ))
+                            }
+                        }
+                    }
+                    if *max_len == 0 || *max_len > 1000 {
+                        return Err(bad(file, key("max_len"), format!("{max_len}: 1 to 1000")));
+                    }
+                    if *buckets < 2 {
+                        return Err(bad(
+                            file,
+                            key("buckets"),
+                            format!("{buckets}: bucket 0 is the target, so at least 2"),
+                        ));
+                    }
+                    if let TimeBucket::LogDelta { unit_seconds } = time {
+                        if !(unit_seconds.is_finite() && *unit_seconds > 0.0) {
+                            return Err(bad(
+                                file,
+                                key("time.unit_seconds"),
+                                format!("{unit_seconds}: must be > 0"),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        let names: Vec<&str> = self.features.iter().map(|f| f.name.as_str()).collect();
+        for (i, e) in m.experts.iter().enumerate() {
+            let key = |k: &str| format!("model.experts[{i}].{k}");
+            match e {
+                Expert::Dcn { layers, rank } => {
+                    if *layers == 0 || *layers > 16 {
+                        return Err(bad(
+                            file,
+                            key("layers"),
+                            format!("{layers}: must be 1 to 16"),
+                        ));
+                    }
+                    if *rank == Some(0) {
+                        return Err(bad(file, key("rank"), "0: a rank is at least 1"));
+                    }
+                }
+                Expert::Gwpfm { groups } => {
+                    let mut seen = HashSet::new();
+                    for (g, group) in groups.iter().enumerate() {
+                        for f in group {
+                            if !names.contains(&f.as_str()) {
+                                return Err(bad(
+                                    file,
+                                    format!("model.experts[{i}].groups[{g}]"),
+                                    format!("no feature named {f:?}"),
+                                ));
+                            }
+                            if !seen.insert(f) {
+                                return Err(bad(
+                                    file,
+                                    format!("model.experts[{i}].groups[{g}]"),
+                                    format!("feature {f:?} is in two groups"),
+                                ));
+                            }
+                        }
+                    }
+                }
+                Expert::Mlp { widths } => {
+                    if widths.is_empty() || widths.contains(&0) {
+                        return Err(bad(file, key("widths"), "need at least one layer, all > 0"));
+                    }
+                }
+                Expert::Fm | Expert::Fwfm | Expert::Ipnn => {}
+            }
+        }
+        if self.tasks.is_empty() {
+            return Err(bad(file, "task", "no [[task]]: a model needs at least one"));
+        }
+        let mut seen = HashSet::new();
+        for (i, t) in self.tasks.iter().enumerate() {
+            if !seen.insert(t.name.as_str()) {
+                return Err(bad(
+                    file,
+                    format!("task[{i}].name"),
+                    format!("{:?} is used twice", t.name),
+                ));
+            }
+            if !(0.0..=1.0).contains(&t.alpha) {
+                return Err(bad(
+                    file,
+                    format!("task[{i}].alpha"),
+                    format!("{}: must be in [0, 1]", t.alpha),
+                ));
+            }
+        }
+        let tr = &self.train;
+        if tr.batch_size == 0 {
+            return Err(bad(file, "train.batch_size", "0: must be at least 1"));
+        }
+        for (k, v) in [
+            ("train.sparse_lr", tr.sparse_lr),
+            ("train.dense_lr", tr.dense_lr),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(bad(file, k, format!("{v}: must be > 0")));
+            }
+        }
+        if let Some(c) = tr.clip_norm {
+            if !(c.is_finite() && c > 0.0) {
+                return Err(bad(file, "train.clip_norm", format!("{c}: must be > 0")));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,172 @@
+use super::*;
+
+const GOOD: &str = r#"
+[model]
+tables = 3
+dim = 8
+experts = [
+  { type = "dcn", layers = 3, rank = 4 },
+  { type = "gwpfm", groups = [["user_id"], ["item_id", "genre"]] },
+  { type = "ipnn" },
+]
+hidden = [64, 32]
+
+[[feature]]
+name = "user_id"
+kind = "categorical"
+min_count = 2
+
+[[feature]]
+name = "item_id"
+kind = "categorical"
+
+[[feature]]
+name = "genre"
+kind = "bag"
+column = "genres"
+pooling = "sum"
+
+[[feature]]
+name = "age"
+kind = "numeric"
+radices = [2, 10]
+
+[[feature]]
+name = "history"
+kind = "sequence"
+item = "item_id"
+side = ["genre"]
+time = { by = "position" }
+
+[[task]]
+name = "click"
+loss = "pair"
+alpha = 0.6
+
+[train]
+batch_size = 512
+clip_norm = 1.0
+"#;
+
+fn err(text: &str) -> String {
+    ModelConfig::parse(text, "m.toml")
+        .expect_err("must be refused")
+        .to_string()
+}
+
+#[test]
+fn a_full_file_parses_with_defaults_filled_in() {
+    let c = ModelConfig::parse(GOOD, "m.toml").expect("valid");
+    assert_eq!(c.model.tables, 3);
+    assert_eq!(
+        c.expert(0),
+        &Expert::Dcn {
+            layers: 3,
+            rank: Some(4)
+        }
+    );
+    assert_eq!(c.expert(2), &Expert::Ipnn);
+    assert_eq!(c.model.expert_width, 400, "default");
+    assert_eq!(c.features[2].column(), "genres");
+    assert_eq!(c.features[0].column(), "user_id");
+    assert_eq!(
+        c.features[4].kind,
+        FeatureKind::Sequence {
+            item: "item_id".into(),
+            side: vec!["genre".into()],
+            max_len: 50,
+            buckets: 64,
+            time: TimeBucket::Position,
+        }
+    );
+    assert_eq!(c.tasks[0].loss, Loss::Pair);
+    assert_eq!(c.train.batch_size, 512);
+    assert_eq!(c.train.epochs, 3, "default");
+    assert_eq!(c.train.clip_norm, Some(1.0));
+}
+
+#[test]
+fn one_expert_serves_every_table_and_tasks_default_to_click() {
+    let c = ModelConfig::parse(
+        "[model]\ntables = 4\n[[feature]]\nname = \"a\"\nkind = \"categorical\"\n",
+        "m.toml",
+    )
+    .expect("valid");
+    assert_eq!(c.expert(3), c.expert(0));
+    assert_eq!(c.tasks.len(), 1);
+    assert_eq!(c.tasks[0].name, "click");
+}
+
+#[test]
+fn unknown_keys_are_errors_naming_the_key_and_line() {
+    let e = err(&GOOD.replace("hidden = [64, 32]", "hiden = [64, 32]"));
+    assert!(
+        e.contains("m.toml") && e.contains("hiden") && e.contains("line"),
+        "{e}"
+    );
+    let e = err(&GOOD.replace("min_count = 2", "min_cnt = 2"));
+    assert!(e.contains("min_cnt"), "{e}");
+    let e = err(&GOOD.replace("layers = 3, rank = 4", "layers = 3, rnak = 4"));
+    assert!(e.contains("rnak"), "{e}");
+    let e = err(&GOOD.replace("[train]", "[training]"));
+    assert!(e.contains("training"), "{e}");
+}
+
+#[test]
+fn bad_values_are_errors_naming_the_key() {
+    let cases = [
+        (GOOD.replace("dim = 8", "dim = 6"), "model.dim"),
+        (GOOD.replace("tables = 3", "tables = 2"), "model.experts"),
+        (
+            GOOD.replace("layers = 3, rank = 4", "layers = 0"),
+            "model.experts[0].layers",
+        ),
+        (
+            GOOD.replace("[\"item_id\", \"genre\"]", "[\"item\", \"genre\"]"),
+            "model.experts[1].groups[1]",
+        ),
+        (
+            GOOD.replace("radices = [2, 10]", "radices = [1]"),
+            "feature[3].radices",
+        ),
+        (
+            GOOD.replace("item = \"item_id\"", "item = \"age\""),
+            "feature[4].item",
+        ),
+        (
+            GOOD.replace("name = \"genre\"", "name = \"user_id\""),
+            "feature[2].name",
+        ),
+        (GOOD.replace("alpha = 0.6", "alpha = 1.5"), "task[0].alpha"),
+        (
+            GOOD.replace("clip_norm = 1.0", "clip_norm = -1.0"),
+            "train.clip_norm",
+        ),
+        (
+            GOOD.replace("batch_size = 512", "batch_size = 0"),
+            "train.batch_size",
+        ),
+    ];
+    for (text, key) in cases {
+        let e = err(&text);
+        assert!(e.contains(key), "expected {key} in: {e}");
+    }
+}
+
+#[test]
+fn wrong_types_and_unknown_variants_name_the_key() {
+    let e = err(&GOOD.replace("tables = 3", "tables = \"three\""));
+    assert!(e.contains("tables"), "{e}");
+    let e = err(&GOOD.replace("type = \"ipnn\"", "type = \"pnn\""));
+    assert!(e.contains("pnn"), "{e}");
+    let e = err(&GOOD.replace("kind = \"bag\"", "kind = \"bags\""));
+    assert!(e.contains("bags"), "{e}");
+}
+
+#[test]
+fn a_missing_file_is_an_error_naming_it() {
+    let e = ModelConfig::load(Path::new("/nonexistent/model.toml"))
+        .expect_err("missing")
+        .to_string();
+    assert!(e.contains("/nonexistent/model.toml"), "{e}");
+}
