@@ -474,7 +474,7 @@ impl ModelConfig {
                 format!("{}: must be 1 to 64", m.tables),
             ));
         }
-        if m.dim == 0 || m.dim % 4 != 0 || m.dim > 1024 {
+        if m.dim == 0 || !m.dim.is_multiple_of(4) || m.dim > 1024 {
             return Err(bad(
                 file,
                 "model.dim",
