@@ -23,12 +23,12 @@ const U: f64 = f32::EPSILON as f64 / 2.0;
 /// GPU against the f64 reference, on magnitudes that are the Σ|terms| of each value. The longest
 /// chain of f32 additions behind any value is a pair row's walk over the batch (`rows` terms), then
 /// the strided and tree sums of the reduction (≤ rows/256 + 8 terms) and the Σw / W⁺W⁻ normaliser
-/// sums: the classical bound is (number of terms)·u per value, so 2·(rows + 64)·u covers it with a
-/// factor 2; exp and log add a few ULP per term (4e-6 covers ~ 60 ULP); the absolute part covers
-/// log1p(exp(−|z|)) terms that underflow towards 0.
+/// sums: the classical worst-case bound is (number of terms)·u per value, (rows + 64)·u; exp and
+/// log add a few ULP per term (1e-6 ≈ 16 ULP); the absolute part covers log1p(exp(−|z|)) terms that
+/// underflow towards 0. Observed errors are ~10× below this bound (random-walk rounding).
 fn tol(rows: usize) -> Tolerance {
     Tolerance {
-        relative: 2.0 * (rows as f64 + 64.0) * U + 4e-6,
+        relative: (rows as f64 + 64.0) * U + 1e-6,
         absolute: 1e-7,
     }
 }
@@ -445,6 +445,12 @@ fn gpu_matches_reference_on_a_hot_batch_and_extreme_logits() {
         *v *= [15.0, 22.5][i % 2];
     }
     check(&p, "extreme logits");
+    // A zero-weight row with a huge logit: the list's max-shift is over weighted rows only, or every
+    // exp(z − m) of the weighted rows would underflow to 0.
+    let mut p = random_problem(vec![LIST], 40, 40, &[0.3], true, 302);
+    p.z[7] = 150.0;
+    p.w.as_mut().unwrap()[7] = 0.0;
+    check(&p, "zero-weight outlier");
 }
 
 #[test]
