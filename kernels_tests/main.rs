@@ -24,4 +24,5 @@ mod embedding_props;
 mod embedding_reference;
 mod embedding_update;
 mod fixtures;
+mod loss;
 mod registry;

@@ -1,0 +1,542 @@
+//! Training losses (`loss.wgsl`, METHODS.md §4.1): BCE with logits, combined-pair and combined-list
+//! ranking losses, each with per-sample weights, computing the loss per task and d(logits) in one
+//! compute pass of three dispatches, whatever the batch and the number of tasks; the inference-side
+//! class-weight logit correction ([`Predict`]) and the repeated-exposure weight rule
+//! ([`WeightRule`], §4.2).
+//!
+//! # Layouts
+//! - logits `z` and labels `y`: `[rows_cap, tasks]` f32, row-major (column `t` is task/head `t`);
+//!   a row is a positive of task `t` when `y > 0.5` (BCE itself uses `y` as given).
+//! - weights `w`: `[rows_cap]` f32, `w ≥ 0`, shared by the tasks; absent = all ones.
+//! - outputs: `loss` `[tasks]` (overwritten each step; small, read it back for logging) and
+//!   `dz` `[rows_cap, tasks]` (its first `rows` rows overwritten; later rows untouched). `dz` is the
+//!   gradient of `Σ_t loss[t]`.
+//!
+//! # Definitions (per task)
+//! - BCE: `L = Σ w_i ℓ_i / Σ w_i`, `ℓ_i = max(z,0) − z·y + log1p(exp(−|z|))` — torch's
+//!   `BCEWithLogitsLoss(weight=w, reduction='sum')(z, y) / w.sum()`.
+//! - Weights in the ranking terms: a sample of weight `w` counts as `w` copies. The pair `(i, j)`
+//!   weighs `w_i w_j` and the pair loss is normalised by `Σ w_i w_j = W⁺W⁻`; the list loss is
+//!   `−Σ_{i∈P} w_i log(e^{z_i} / Σ_k w_k e^{z_k}) / W⁺`. With all-ones weights both are exactly the
+//!   paper's (`1/(N⁺N⁻)`, `1/N⁺`).
+//! - Combined: `L = α·BCE + (1 − α)·L_rank`. A task with `W⁺ = 0` or `W⁻ = 0` in this batch (no
+//!   positive or no negative of positive weight) uses BCE alone (α treated as 1): loss and `dz` are
+//!   then bit-identical to [`LossKind::Bce`]'s.
+//! - `Σ w = 0`: loss 0 and `dz` 0. `rows = 0`: loss 0, stats 0, nothing written to `dz`.
+//!
+//! The pair loss is `O(rows²)` work per task (each row walks the batch in index order): at a batch of
+//! 4096 that is 16.8 M pair terms per task, one small dispatch on a GPU.
+
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::gpu::{storage_usage, Access, Gpu, Kernel, Pipeline};
+use crate::kernels::dense::check_len;
+use crate::shaders;
+
+/// Invocations per workgroup of `loss_rows` and `loss_predict` (the WGSL `WG` override).
+pub const LOSS_WG: u32 = 64;
+/// Threads of the one workgroup per task of `loss_stats` and `loss_reduce` (WGSL `RWG`).
+pub const LOSS_REDUCE_WG: u32 = 256;
+/// f32 per task in the [`Loss::stats`] buffer.
+pub const STATS_PER_TASK: usize = 8;
+
+/// Mirrors `LossParams` in `loss.wgsl` (also the params of `loss_predict`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct LossParams {
+    /// Rows of this step (≤ `rows_cap`).
+    pub rows: u32,
+    /// Rows the buffers hold.
+    pub rows_cap: u32,
+    /// Tasks (columns of `z`, `y`, `dz`).
+    pub tasks: u32,
+    /// 1 when the weights buffer is read, 0 for all-ones weights.
+    pub weighted: u32,
+}
+
+/// Mirrors `TaskLoss` in `loss.wgsl`: one per task, in a storage buffer.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct TaskLoss {
+    /// [`LossKind`] as its WGSL code (0 BCE, 1 pair, 2 list).
+    pub kind: u32,
+    /// Weight of BCE in the combined losses.
+    pub alpha: f32,
+}
+
+/// The loss of one task.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LossKind {
+    /// Binary cross-entropy with logits.
+    Bce,
+    /// `α·BCE + (1 − α)·L_pair` (METHODS.md §4.1; the paper's base config uses α = 0.6).
+    CombinedPair {
+        /// Weight of BCE, in [0, 1].
+        alpha: f32,
+    },
+    /// `α·BCE + (1 − α)·L_list` (α ≈ 0.9 in the paper).
+    CombinedList {
+        /// Weight of BCE, in [0, 1].
+        alpha: f32,
+    },
+}
+
+impl LossKind {
+    fn task_loss(self) -> TaskLoss {
+        match self {
+            LossKind::Bce => TaskLoss {
+                kind: 0,
+                alpha: 1.0,
+            },
+            LossKind::CombinedPair { alpha } => TaskLoss { kind: 1, alpha },
+            LossKind::CombinedList { alpha } => TaskLoss { kind: 2, alpha },
+        }
+    }
+}
+
+/// The loss kernels' description: one shader, three entry points over one bind group.
+const BINDINGS: &[Access] = &[
+    Access::Read,
+    Access::Read,
+    Access::Read,
+    Access::Read,
+    Access::ReadWrite,
+    Access::ReadWrite,
+    Access::ReadWrite,
+    Access::ReadWrite,
+    Access::Uniform,
+];
+
+const fn kernel(entry: &'static str) -> Kernel {
+    Kernel {
+        shader: shaders::LOSS,
+        entry,
+        bindings: BINDINGS,
+    }
+}
+
+/// Per-task sums of the batch (Σw, W⁺, W⁻, the max logit, the list denominator).
+pub const LOSS_STATS: Kernel = kernel("loss_stats");
+/// Per-(row, task) gradient and loss partials.
+pub const LOSS_ROWS: Kernel = kernel("loss_rows");
+/// Per-task fixed-order sum of the partials into the loss.
+pub const LOSS_REDUCE: Kernel = kernel("loss_reduce");
+/// `p = σ(z − correction)` at inference.
+pub const LOSS_PREDICT: Kernel = Kernel {
+    shader: shaders::LOSS,
+    entry: "loss_predict",
+    bindings: &[
+        Access::Read,
+        Access::Read,
+        Access::ReadWrite,
+        Access::Uniform,
+    ],
+};
+
+/// The caller's buffers of a [`Loss`] (f32).
+pub struct LossBuffers<'a> {
+    /// Logits `[rows_cap, tasks]`.
+    pub logits: &'a wgpu::Buffer,
+    /// Labels `[rows_cap, tasks]`, 0 or 1 (BCE accepts soft labels).
+    pub labels: &'a wgpu::Buffer,
+    /// Per-sample weights `[rows_cap]` (≥ 0); `None` for all ones.
+    pub weights: Option<&'a wgpu::Buffer>,
+    /// Loss per task `[tasks]`.
+    pub loss: &'a wgpu::Buffer,
+    /// Gradient of the logits `[rows_cap, tasks]`.
+    pub grad_logits: &'a wgpu::Buffer,
+}
+
+/// A prepared loss over `tasks` heads: three dispatches per step.
+pub struct Loss {
+    params: LossParams,
+    uniform: wgpu::Buffer,
+    stats: wgpu::Buffer,
+    _partial: wgpu::Buffer,
+    stages: [(Arc<Pipeline>, u32); 3],
+    bind_group: wgpu::BindGroup,
+}
+
+/// `Err` unless `rows ≤ rows_cap`.
+fn check_rows(kernel: &'static str, rows: u32, rows_cap: u32) -> Result<()> {
+    if rows > rows_cap {
+        return Err(Error::kernel(
+            kernel,
+            format!("{rows} rows exceed the {rows_cap} the buffers were built for"),
+        ));
+    }
+    Ok(())
+}
+
+/// Elements of `[rows_cap, tasks]`, or `Err` when tasks is 0 or the tensor is too large.
+fn check_shape(kernel: &'static str, rows_cap: u32, tasks: usize) -> Result<u64> {
+    let elems = rows_cap as u64 * tasks as u64;
+    // The partials hold 2 f32 per element; the shader indexes them in u32.
+    if tasks == 0 || 2 * elems > u32::MAX as u64 {
+        return Err(Error::kernel(
+            kernel,
+            format!(
+                "rows_cap {rows_cap} × tasks {tasks}: need tasks ≥ 1 and at most 2³¹ − 1 elements"
+            ),
+        ));
+    }
+    Ok(elems)
+}
+
+impl Loss {
+    /// Validates the spec (`tasks = kinds.len() ≥ 1`, every α in [0, 1]) and the buffers, compiles
+    /// the three pipelines and binds them once; rows start at `rows_cap`.
+    pub fn new(gpu: &Gpu, kinds: &[LossKind], rows_cap: u32, b: &LossBuffers) -> Result<Self> {
+        let name = LOSS_ROWS.entry;
+        let elems = check_shape(name, rows_cap, kinds.len())?;
+        let tasks = kinds.len() as u32;
+        for (t, k) in kinds.iter().enumerate() {
+            if let LossKind::CombinedPair { alpha } | LossKind::CombinedList { alpha } = k {
+                if !(0.0..=1.0).contains(alpha) {
+                    return Err(Error::kernel(
+                        name,
+                        format!("task {t}: α = {alpha} is outside [0, 1]"),
+                    ));
+                }
+            }
+        }
+        for (what, buf, n) in [
+            ("logits", b.logits, elems),
+            ("labels", b.labels, elems),
+            ("grad_logits", b.grad_logits, elems),
+            ("loss", b.loss, tasks as u64),
+        ] {
+            check_len(name, what, buf, n)?;
+        }
+        if let Some(w) = b.weights {
+            check_len(name, "weights", w, rows_cap as u64)?;
+        }
+        let params = LossParams {
+            rows: rows_cap,
+            rows_cap,
+            tasks,
+            weighted: b.weights.is_some() as u32,
+        };
+        let uniform = gpu.uniform_from("loss params", &params);
+        let table: Vec<TaskLoss> = kinds.iter().map(|k| k.task_loss()).collect();
+        let task_buf = gpu.storage_from("loss tasks", &table);
+        let stats = gpu.buffer(
+            "loss stats",
+            tasks as u64 * STATS_PER_TASK as u64 * 4,
+            storage_usage(),
+        );
+        let partial = gpu.buffer("loss partials", (2 * elems).max(1) * 4, storage_usage());
+        // Binding 2 needs a buffer even when the shader does not read it.
+        let ones = gpu.storage_from("loss unit weight", &[1.0f32; 4]);
+        let weights = b.weights.unwrap_or(&ones);
+        let constants = [("WG", LOSS_WG as f64)];
+        let stats_p = gpu.pipeline(&LOSS_STATS, &constants)?;
+        let rows_p = gpu.pipeline(&LOSS_ROWS, &constants)?;
+        let reduce_p = gpu.pipeline(&LOSS_REDUCE, &constants)?;
+        stats_p.check_grid(gpu, [tasks, 1, 1])?;
+        let bind_group = stats_p.bind(
+            gpu,
+            &[
+                b.logits,
+                b.labels,
+                weights,
+                &task_buf,
+                &stats,
+                &partial,
+                b.loss,
+                b.grad_logits,
+                &uniform,
+            ],
+        )?;
+        let row_groups = elems.div_ceil(LOSS_WG as u64) as u32;
+        Ok(Loss {
+            params,
+            uniform,
+            stats,
+            _partial: partial,
+            stages: [(stats_p, tasks), (rows_p, row_groups), (reduce_p, tasks)],
+            bind_group,
+        })
+    }
+
+    /// Sets this step's batch (≤ `rows_cap`); takes effect at the next submission.
+    pub fn set_rows(&mut self, gpu: &Gpu, rows: u32) -> Result<()> {
+        check_rows(LOSS_ROWS.entry, rows, self.params.rows_cap)?;
+        self.params.rows = rows;
+        gpu.queue
+            .write_buffer(&self.uniform, 0, bytemuck::bytes_of(&self.params));
+        Ok(())
+    }
+
+    /// Tasks (heads).
+    pub fn tasks(&self) -> u32 {
+        self.params.tasks
+    }
+
+    /// Per-task statistics of the last step, `[tasks, 8]` f32: Σw, W⁺, W⁻, the max logit over
+    /// weighted rows, the list denominator `Σ w e^{z−m}`, 1 when the ranking term was used (0 on the
+    /// BCE fallback), the BCE component and the ranking component of the loss.
+    pub fn stats(&self) -> &wgpu::Buffer {
+        &self.stats
+    }
+
+    /// Dispatches [`record`](Self::record) adds: 3, whatever the batch and the number of tasks.
+    pub fn dispatches(&self) -> u32 {
+        self.stages.len() as u32
+    }
+
+    /// Records the loss and `dz`: statistics, rows, reduction.
+    pub fn record(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>) {
+        for (pipeline, groups) in &self.stages {
+            pipeline.dispatch(gpu, pass, &self.bind_group, *groups);
+        }
+    }
+}
+
+/// A prepared inference head: `p[i, t] = σ(z[i, t] − correction[t])` for `i < rows`, the exact
+/// class-weight correction of METHODS.md §4.2 (see [`class_weight_correction`]).
+pub struct Predict {
+    params: LossParams,
+    uniform: wgpu::Buffer,
+    correction: wgpu::Buffer,
+    pipeline: Arc<Pipeline>,
+    bind_group: wgpu::BindGroup,
+    groups: u32,
+}
+
+impl Predict {
+    /// Binds `logits` and `probs` (`[rows_cap, tasks]` each); `correction` holds one logit offset per
+    /// task (0: plain σ). Rows start at `rows_cap`.
+    pub fn new(
+        gpu: &Gpu,
+        rows_cap: u32,
+        correction: &[f32],
+        logits: &wgpu::Buffer,
+        probs: &wgpu::Buffer,
+    ) -> Result<Self> {
+        let name = LOSS_PREDICT.entry;
+        let elems = check_shape(name, rows_cap, correction.len())?;
+        check_len(name, "logits", logits, elems)?;
+        check_len(name, "probs", probs, elems)?;
+        check_finite(name, correction)?;
+        let params = LossParams {
+            rows: rows_cap,
+            rows_cap,
+            tasks: correction.len() as u32,
+            weighted: 0,
+        };
+        let uniform = gpu.uniform_from("predict params", &params);
+        let correction = gpu.storage_from("predict correction", correction);
+        let pipeline = gpu.pipeline(&LOSS_PREDICT, &[("WG", LOSS_WG as f64)])?;
+        let bind_group = pipeline.bind(gpu, &[logits, &correction, probs, &uniform])?;
+        Ok(Predict {
+            params,
+            uniform,
+            correction,
+            pipeline,
+            bind_group,
+            groups: elems.div_ceil(LOSS_WG as u64) as u32,
+        })
+    }
+
+    /// Sets this batch's rows (≤ `rows_cap`).
+    pub fn set_rows(&mut self, gpu: &Gpu, rows: u32) -> Result<()> {
+        check_rows(LOSS_PREDICT.entry, rows, self.params.rows_cap)?;
+        self.params.rows = rows;
+        gpu.queue
+            .write_buffer(&self.uniform, 0, bytemuck::bytes_of(&self.params));
+        Ok(())
+    }
+
+    /// Replaces the per-task corrections (one per task, finite).
+    pub fn set_correction(&mut self, gpu: &Gpu, correction: &[f32]) -> Result<()> {
+        let name = LOSS_PREDICT.entry;
+        if correction.len() != self.params.tasks as usize {
+            return Err(Error::kernel(
+                name,
+                format!(
+                    "{} corrections for {} tasks",
+                    correction.len(),
+                    self.params.tasks
+                ),
+            ));
+        }
+        check_finite(name, correction)?;
+        gpu.queue
+            .write_buffer(&self.correction, 0, bytemuck::cast_slice(correction));
+        Ok(())
+    }
+
+    /// Records one dispatch.
+    pub fn record(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>) {
+        self.pipeline
+            .dispatch(gpu, pass, &self.bind_group, self.groups);
+    }
+}
+
+fn check_finite(kernel: &'static str, values: &[f32]) -> Result<()> {
+    match values.iter().position(|v| !v.is_finite()) {
+        Some(i) => Err(Error::kernel(
+            kernel,
+            format!("correction[{i}] = {} is not finite", values[i]),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The logit offset that undoes class-dependent training weights (METHODS.md §4.2): with positives
+/// weighted `w_pos` and negatives `w_neg`, the weighted-BCE optimum is `logit(p) + log(w_pos/w_neg)`,
+/// so serve `σ(z − class_weight_correction(w_pos, w_neg))`.
+pub fn class_weight_correction(w_pos: f64, w_neg: f64) -> f64 {
+    (w_pos / w_neg).ln()
+}
+
+/// The calibrated probability of a model trained on negatives down-sampled at keep rate `r`
+/// (`w₋ = r`): `p = r·q / (1 − q + r·q)`, equal to `σ(logit(q) − class_weight_correction(1, r))`.
+pub fn downsampled_probability(q: f64, r: f64) -> f64 {
+    r * q / (1.0 - q + r * q)
+}
+
+/// How the exposure count of a sample's (user, ad) pair sets its weight.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExposureWeight {
+    /// Every sample weighs 1.
+    None,
+    /// `w = max(count, 1)^(−γ)`: γ = 0 is no weighting, γ = 1 gives each pair's repeats one unit
+    /// of weight in all.
+    Power {
+        /// The exponent γ ≥ 0.
+        gamma: f64,
+    },
+    /// A table by count bucket: `weights[k]` for `uppers[k−1] ≤ count < uppers[k]` (`uppers`
+    /// strictly increasing; `weights.len() = uppers.len() + 1`, the last for `count ≥` the last
+    /// upper bound).
+    Buckets {
+        /// Exclusive upper bounds of the buckets but the last.
+        uppers: Vec<f64>,
+        /// One weight per bucket, each > 0.
+        weights: Vec<f64>,
+    },
+}
+
+/// Per-sample training weights from a data column (METHODS.md §4.2): an exposure-count rule times
+/// a class weight (`positive` for label > 0.5, `negative` otherwise). Weights applied alike to a
+/// segment's positives and negatives leave its calibration unbiased; unequal class weights bias
+/// the logit by exactly [`WeightRule::logit_correction`], which [`Predict`] subtracts at inference.
+/// With several tasks the weights are per row: the class weights follow one task's label, and the
+/// correction is exact for that task.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WeightRule {
+    /// The exposure-count part.
+    pub exposure: ExposureWeight,
+    /// Weight factor of positives (> 0).
+    pub positive: f64,
+    /// Weight factor of negatives (> 0; a negative down-sampling keep rate r is `negative = r`).
+    pub negative: f64,
+}
+
+impl Default for WeightRule {
+    fn default() -> Self {
+        WeightRule {
+            exposure: ExposureWeight::None,
+            positive: 1.0,
+            negative: 1.0,
+        }
+    }
+}
+
+impl WeightRule {
+    /// `Err` naming the bad field unless the rule is well formed.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |msg: String| Err(Error::kernel("weight_rule", msg));
+        for (what, v) in [("positive", self.positive), ("negative", self.negative)] {
+            if !(v.is_finite() && v > 0.0) {
+                return bad(format!("{what} = {v}: need a finite weight > 0"));
+            }
+        }
+        match &self.exposure {
+            ExposureWeight::None => {}
+            ExposureWeight::Power { gamma } => {
+                if !(gamma.is_finite() && *gamma >= 0.0) {
+                    return bad(format!("gamma = {gamma}: need a finite γ ≥ 0"));
+                }
+            }
+            ExposureWeight::Buckets { uppers, weights } => {
+                if weights.len() != uppers.len() + 1 {
+                    return bad(format!(
+                        "{} weights for {} upper bounds: need one more weight than bounds",
+                        weights.len(),
+                        uppers.len()
+                    ));
+                }
+                if let Some(v) = uppers.iter().find(|v| !v.is_finite()) {
+                    return bad(format!("upper bound {v} is not finite"));
+                }
+                if let Some(k) = (1..uppers.len()).find(|&k| uppers[k] <= uppers[k - 1]) {
+                    return bad(format!(
+                        "uppers[{k}] = {} does not exceed uppers[{}] = {}",
+                        uppers[k],
+                        k - 1,
+                        uppers[k - 1]
+                    ));
+                }
+                if let Some((k, v)) = weights
+                    .iter()
+                    .enumerate()
+                    .find(|(_, v)| !(v.is_finite() && **v > 0.0))
+                {
+                    return bad(format!("weights[{k}] = {v}: need a finite weight > 0"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The exposure part of the weight for `count` exposures (NaN counts are treated as 1).
+    pub fn exposure_weight(&self, count: f64) -> f64 {
+        match &self.exposure {
+            ExposureWeight::None => 1.0,
+            ExposureWeight::Power { gamma } => {
+                let c = if count >= 1.0 { count } else { 1.0 };
+                c.powf(-gamma)
+            }
+            ExposureWeight::Buckets { uppers, weights } => {
+                let c = if count.is_nan() { 1.0 } else { count };
+                weights[uppers.partition_point(|&u| u <= c)]
+            }
+        }
+    }
+
+    /// The weight of one sample: exposure part × class weight of `label`.
+    pub fn weight(&self, count: f64, label: f64) -> f64 {
+        let class = if label > 0.5 {
+            self.positive
+        } else {
+            self.negative
+        };
+        self.exposure_weight(count) * class
+    }
+
+    /// Weights for a batch: `counts[i]` and `labels[i]` (the label of the task that drives the
+    /// class weights) → `w[i]` as f32, ready to upload as [`LossBuffers::weights`].
+    pub fn weights(&self, counts: &[f32], labels: &[f32]) -> Result<Vec<f32>> {
+        self.validate()?;
+        if counts.len() != labels.len() {
+            return Err(Error::kernel(
+                "weight_rule",
+                format!("{} counts for {} labels", counts.len(), labels.len()),
+            ));
+        }
+        Ok(counts
+            .iter()
+            .zip(labels)
+            .map(|(&c, &y)| self.weight(c as f64, y as f64) as f32)
+            .collect())
+    }
+
+    /// The logit correction to serve with: `log(positive / negative)`.
+    pub fn logit_correction(&self) -> f64 {
+        class_weight_correction(self.positive, self.negative)
+    }
+}
