@@ -8,6 +8,7 @@
 pub mod error;
 pub mod gpu;
 pub mod kernels;
+pub mod metrics;
 pub mod rng;
 pub mod shaders;
 
