@@ -3,8 +3,11 @@
 //!
 //! Layers, bottom to top: [`gpu`] (device, pipelines, readback), [`shaders`] (the WGSL registry),
 //! [`kernels`] (launchers). Lower layers never import higher ones.
+//! Host-side, GPU-free: [`metrics`] (AUC, GAUC, logloss, calibration) and [`checkpoint`] (atomic
+//! safetensors files).
 #![warn(missing_docs)]
 
+pub mod checkpoint;
 pub mod error;
 pub mod gpu;
 pub mod kernels;
