@@ -14,9 +14,12 @@ mod tests;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use safetensors::{Dtype, SafeTensors, View};
+use safetensors::tensor::Metadata;
+use safetensors::{Dtype, View};
 use serde::{de::DeserializeOwned, Serialize};
 
 use crate::{Error, Result};
@@ -151,32 +154,37 @@ impl Checkpoint {
         })
     }
 
-    /// Reads and validates the checkpoint at `path`: every tensor must be f32 and the file complete.
+    /// Reads and validates the checkpoint at `path`: every tensor must be f32 and the file exactly
+    /// as long as its header says. Tensors are read straight into their vectors, so the peak memory
+    /// is the checkpoint's size, not twice it.
     pub fn read(path: &Path) -> Result<Checkpoint> {
         let fail = |key: Option<&str>, message: String| Error::checkpoint(path, key, message);
-        let bytes = std::fs::read(path).map_err(|e| fail(None, format!("cannot read: {e}")))?;
-        let torn = |e: safetensors::SafeTensorError| {
+        let io = |e: std::io::Error| fail(None, format!("cannot read: {e}"));
+        let mut file = File::open(path).map_err(io)?;
+        let file_len = file.metadata().map_err(io)?.len();
+        let torn = |what: String| {
             let message = format!(
-                "not a complete safetensors file ({} bytes; truncated or torn?): {e}",
-                bytes.len()
+                "not a complete safetensors file ({file_len} bytes; truncated or torn?): {what}"
             );
             fail(None, message)
         };
-        let (_, header) = SafeTensors::read_metadata(&bytes).map_err(torn)?;
-        let file = SafeTensors::deserialize(&bytes).map_err(torn)?;
+        let header = read_header(&mut file, file_len).map_err(torn)?;
         let mut tensors = BTreeMap::new();
-        for (name, view) in file.iter() {
-            if view.dtype() != Dtype::F32 {
-                let message = format!("dtype {:?}, but checkpoints hold F32 tensors", view.dtype());
-                return Err(fail(Some(name), message));
+        for name in header.offset_keys() {
+            let info = header.info(&name).expect("offset_keys lists known tensors");
+            if info.dtype != Dtype::F32 {
+                let message = format!("dtype {:?}, but checkpoints hold F32 tensors", info.dtype);
+                return Err(fail(Some(&name), message));
             }
-            let data = view
-                .data()
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect();
-            let shape = view.shape().to_vec();
-            tensors.insert(name.to_owned(), Tensor { shape, data });
+            let mut data = vec![0f32; (info.data_offsets.1 - info.data_offsets.0) / 4];
+            file.read_exact(bytemuck::cast_slice_mut(&mut data))
+                .map_err(|e| fail(Some(&name), format!("reading the data failed: {e}")))?;
+            if cfg!(target_endian = "big") {
+                data.iter_mut()
+                    .for_each(|v| *v = f32::from_bits(v.to_bits().swap_bytes()));
+            }
+            let shape = info.shape.clone();
+            tensors.insert(name, Tensor { shape, data });
         }
         let metadata = header
             .metadata()
@@ -190,6 +198,31 @@ impl Checkpoint {
             file: Some(path.to_path_buf()),
         })
     }
+}
+
+/// The largest header safetensors itself accepts.
+const MAX_HEADER_BYTES: u64 = 100_000_000;
+
+/// Reads and validates the header (safetensors checks the offsets are contiguous and match each
+/// shape and dtype) and that the file holds exactly the data it promises; leaves `file` at the data.
+fn read_header(file: &mut File, file_len: u64) -> std::result::Result<Metadata, String> {
+    let mut len = [0u8; 8];
+    file.read_exact(&mut len)
+        .map_err(|e| format!("no 8-byte header length: {e}"))?;
+    let header_len = u64::from_le_bytes(len);
+    if header_len > MAX_HEADER_BYTES || 8 + header_len > file_len {
+        return Err(format!("header length {header_len} does not fit"));
+    }
+    let mut header = vec![0u8; header_len as usize];
+    file.read_exact(&mut header)
+        .map_err(|e| format!("cannot read the header: {e}"))?;
+    let metadata: Metadata =
+        serde_json::from_slice(&header).map_err(|e| format!("the header is not valid: {e}"))?;
+    let promised = 8 + header_len + metadata.data_len() as u64;
+    if promised != file_len {
+        return Err(format!("the header promises {promised} bytes"));
+    }
+    Ok(metadata)
 }
 
 /// A tensor as safetensors serializes it: little-endian f32 bytes.

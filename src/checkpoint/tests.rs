@@ -174,6 +174,11 @@ fn missing_truncated_and_foreign_files_are_clear_errors() {
             "cut {cut}: {e}"
         );
     }
+    // Bytes appended after a complete checkpoint are not silently ignored.
+    let long = dir.path("long.safetensors");
+    fs::write(&long, [&bytes[..], b"junk"].concat()).unwrap();
+    let e = error_text(Checkpoint::read(&long));
+    assert!(e.contains("the header promises"), "{e}");
     // A file from another tool with an f16 tensor: rejected naming the tensor.
     let half = safetensors::tensor::TensorView::new(Dtype::F16, vec![2], &[0, 60, 0, 188]).unwrap();
     let foreign = dir.path("foreign.safetensors");
