@@ -2,6 +2,7 @@
 //! (which adapter was looked for, which kernel and which shapes, which table and row).
 
 use std::fmt;
+use std::path::PathBuf;
 
 /// Result alias used throughout the library.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -74,6 +75,25 @@ pub enum Error {
         /// wgpu's reason.
         message: String,
     },
+    /// Evaluation inputs were unusable: a NaN prediction, a label that is not 0 or 1, mismatched
+    /// lengths. The message names the row and the task.
+    #[error("metrics: {0}")]
+    Metrics(String),
+    /// A checkpoint could not be written or read back: missing or truncated file, wrong dtype, a
+    /// tensor or key that is absent or has another shape than the caller expects.
+    #[error("checkpoint {}{}: {message}", .file.display(), key_context(.key))]
+    Checkpoint {
+        /// The checkpoint file.
+        file: PathBuf,
+        /// The tensor name or metadata key concerned, if the error is about one.
+        key: Option<String>,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+fn key_context(key: &Option<String>) -> String {
+    key.as_ref().map(|k| format!(" [{k}]")).unwrap_or_default()
 }
 
 impl Error {
@@ -81,6 +101,19 @@ impl Error {
     pub fn kernel(kernel: &'static str, message: impl fmt::Display) -> Self {
         Error::Kernel {
             kernel,
+            message: message.to_string(),
+        }
+    }
+
+    /// A checkpoint error about `file` (and the tensor or metadata `key`, if any).
+    pub fn checkpoint(
+        file: impl Into<PathBuf>,
+        key: Option<&str>,
+        message: impl fmt::Display,
+    ) -> Self {
+        Error::Checkpoint {
+            file: file.into(),
+            key: key.map(str::to_owned),
             message: message.to_string(),
         }
     }

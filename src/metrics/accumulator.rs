@@ -1,0 +1,145 @@
+//! The streaming evaluator: push batches of `[rows, tasks]` predictions and labels (with optional
+//! per-row weights and group ids) as they come off the device, then `finish()` for every task's
+//! metrics. Exact AUC needs every score, so the accumulator keeps them (4 bytes of score and 1 of
+//! label per row and task, plus 4 of weight and 8 of group per row); `finish` sorts copies.
+
+use super::probability::{calibration_of, logloss_of, rates_of};
+use super::ranking::{auc_of, gauc_of};
+use super::samples::{check_labels, check_len, check_scores, check_weights, RowContext, Samples};
+use super::{Batch, TaskMetrics};
+use crate::{Error, Result};
+
+/// Collects evaluation rows batch by batch for `tasks` tasks.
+#[derive(Debug, Clone)]
+pub struct MetricsAccumulator {
+    tasks: usize,
+    rows: usize,
+    predictions: Vec<Vec<f32>>,
+    labels: Vec<Vec<bool>>,
+    weights: Option<Vec<f32>>,
+    groups: Option<Vec<u64>>,
+}
+
+impl MetricsAccumulator {
+    /// An empty accumulator for `tasks` tasks (predictions and labels have `tasks` columns).
+    pub fn new(tasks: usize) -> Self {
+        MetricsAccumulator {
+            tasks,
+            rows: 0,
+            predictions: vec![Vec::new(); tasks],
+            labels: vec![Vec::new(); tasks],
+            weights: None,
+            groups: None,
+        }
+    }
+
+    /// Rows pushed so far.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Validates a batch and appends it. On error nothing is appended. Weights and groups must be
+    /// given in every batch or in none (decided by the first non-empty batch).
+    pub fn push(&mut self, batch: &Batch) -> Result<()> {
+        let rows = self.check_batch(batch)?;
+        let mut columns = Vec::with_capacity(self.tasks);
+        for task in 0..self.tasks {
+            let at = RowContext {
+                first_row: self.rows,
+                task: (self.tasks > 1).then_some(task),
+            };
+            let scores: Vec<f32> = column(batch.predictions, self.tasks, task);
+            check_scores(&scores, true, at)?;
+            let labels = check_labels(&column(batch.labels, self.tasks, task), at)?;
+            columns.push((scores, labels));
+        }
+        if let Some(w) = batch.weights {
+            let at = RowContext {
+                first_row: self.rows,
+                task: None,
+            };
+            check_weights(w, at)?;
+        }
+        if rows == 0 {
+            return Ok(());
+        }
+        for (task, (scores, labels)) in columns.into_iter().enumerate() {
+            self.predictions[task].extend(scores);
+            self.labels[task].extend(labels);
+        }
+        if let Some(w) = batch.weights {
+            self.weights
+                .get_or_insert_with(Vec::new)
+                .extend_from_slice(w);
+        }
+        if let Some(g) = &batch.groups {
+            let all = self.groups.get_or_insert_with(Vec::new);
+            all.extend((0..rows).map(|i| g.get(i)));
+        }
+        self.rows += rows;
+        Ok(())
+    }
+
+    /// Checks shapes and that weights/groups are given consistently; returns the batch's rows.
+    fn check_batch(&self, batch: &Batch) -> Result<usize> {
+        if self.tasks == 0 {
+            return Err(Error::Metrics(
+                "an accumulator needs at least one task".into(),
+            ));
+        }
+        let rows = batch.predictions.len() / self.tasks;
+        check_len("predictions", batch.predictions.len(), rows * self.tasks)?;
+        check_len("labels", batch.labels.len(), rows * self.tasks)?;
+        if let Some(w) = batch.weights {
+            check_len("weights", w.len(), rows)?;
+        }
+        if let Some(g) = &batch.groups {
+            check_len("groups", g.len(), rows)?;
+        }
+        if self.rows > 0 && rows > 0 {
+            let consistent = (batch.weights.is_some() == self.weights.is_some())
+                && (batch.groups.is_some() == self.groups.is_some());
+            if !consistent {
+                return Err(Error::Metrics(format!(
+                    "batch starting at row {} changes whether weights or groups are given",
+                    self.rows
+                )));
+            }
+        }
+        Ok(rows)
+    }
+
+    /// Every task's metrics over all rows pushed so far. Empty input gives rows = 0 and `None`
+    /// metrics, never an error.
+    pub fn finish(&self) -> Vec<TaskMetrics> {
+        (0..self.tasks)
+            .map(|task| {
+                let samples = Samples {
+                    scores: &self.predictions[task],
+                    labels: &self.labels[task],
+                    weights: self.weights.as_deref(),
+                };
+                task_metrics(&samples, self.groups.as_deref())
+            })
+            .collect()
+    }
+}
+
+/// Column `task` of a row-major `[rows, tasks]` matrix.
+fn column(matrix: &[f32], tasks: usize, task: usize) -> Vec<f32> {
+    matrix.iter().skip(task).step_by(tasks).copied().collect()
+}
+
+pub(crate) fn task_metrics(samples: &Samples, groups: Option<&[u64]>) -> TaskMetrics {
+    let rates = rates_of(samples);
+    TaskMetrics {
+        rows: samples.len(),
+        positives: samples.labels.iter().filter(|&&y| y).count(),
+        auc: auc_of(samples),
+        gauc: groups.and_then(|g| gauc_of(samples, g)),
+        logloss: logloss_of(samples),
+        mean_prediction: rates.map(|r| r.0),
+        positive_rate: rates.map(|r| r.1),
+        calibration: calibration_of(samples),
+    }
+}

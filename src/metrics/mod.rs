@@ -1,0 +1,184 @@
+//! Offline evaluation metrics, per task: exact AUC (ties count half), GAUC by a group column, logloss
+//! and calibration (METHODS.md §5). Host-side f64 code over predictions read back from the device.
+//!
+//! Conventions shared by every function here:
+//! - predictions are `f32` probabilities in [0, 1] (AUC alone accepts any non-NaN score); labels are
+//!   `f32` and must be exactly 0 or 1; weights, when given, are finite and ≥ 0 and weight every metric
+//!   (AUC pairs by `w_i · w_j`, GAUC groups by their total weight, logloss and calibration as
+//!   weighted means);
+//! - a NaN prediction, a label other than 0/1 or a bad weight is an [`Error::Metrics`](crate::Error)
+//!   that names the row (and the task);
+//! - a metric that is undefined on the input is `None`, never a panic: AUC with one class (or no
+//!   rows), GAUC when no group has both labels, logloss and rates on empty input, calibration
+//!   without positives.
+//!
+//! [`MetricsAccumulator`] is the streaming form used by evaluation loops; [`auc`], [`gauc`],
+//! [`logloss`] and [`calibration`] are one-shot forms over one task.
+
+mod accumulator;
+mod probability;
+mod ranking;
+mod samples;
+#[cfg(test)]
+mod tests;
+
+pub use accumulator::MetricsAccumulator;
+pub use ranking::Gauc;
+
+use crate::Result;
+use samples::{check_labels, check_len, check_scores, check_weights, RowContext, Samples};
+
+/// Group ids of a batch, one per row (a user id, a query id…).
+#[derive(Debug, Clone, Copy)]
+pub enum GroupIds<'a> {
+    /// 32-bit ids.
+    U32(&'a [u32]),
+    /// 64-bit ids.
+    U64(&'a [u64]),
+}
+
+impl GroupIds<'_> {
+    /// Number of ids.
+    pub fn len(&self) -> usize {
+        match self {
+            GroupIds::U32(g) => g.len(),
+            GroupIds::U64(g) => g.len(),
+        }
+    }
+
+    /// Whether there are no ids.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn get(&self, i: usize) -> u64 {
+        match self {
+            GroupIds::U32(g) => u64::from(g[i]),
+            GroupIds::U64(g) => g[i],
+        }
+    }
+
+    fn to_u64(self) -> Vec<u64> {
+        (0..self.len()).map(|i| self.get(i)).collect()
+    }
+}
+
+/// One batch of evaluation rows.
+#[derive(Debug, Clone, Copy)]
+pub struct Batch<'a> {
+    /// Predicted probabilities, row-major `[rows, tasks]`.
+    pub predictions: &'a [f32],
+    /// Labels (0 or 1), row-major `[rows, tasks]`.
+    pub labels: &'a [f32],
+    /// Per-row sample weights (shared by all tasks), or `None` for weight 1.
+    pub weights: Option<&'a [f32]>,
+    /// Per-row group ids for GAUC, or `None` to skip GAUC.
+    pub groups: Option<GroupIds<'a>>,
+}
+
+/// One task's metrics. Each `Option` is `None` where the metric is undefined on the input.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskMetrics {
+    /// Rows evaluated.
+    pub rows: usize,
+    /// Rows with label 1.
+    pub positives: usize,
+    /// Exact AUC; `None` with a single class.
+    pub auc: Option<f64>,
+    /// GAUC; `None` without groups or when no group has both labels.
+    pub gauc: Option<Gauc>,
+    /// Mean binary cross-entropy; `None` without rows (or without weight).
+    pub logloss: Option<f64>,
+    /// (Weighted) mean prediction.
+    pub mean_prediction: Option<f64>,
+    /// (Weighted) fraction of positives.
+    pub positive_rate: Option<f64>,
+    /// `mean_prediction / positive_rate`; 1 is calibrated; `None` without positives.
+    pub calibration: Option<f64>,
+}
+
+/// Every task's metrics over one batch: the accumulator pushed once and finished.
+pub fn evaluate(batch: &Batch, tasks: usize) -> Result<Vec<TaskMetrics>> {
+    let mut accumulator = MetricsAccumulator::new(tasks);
+    accumulator.push(batch)?;
+    Ok(accumulator.finish())
+}
+
+const ONE_SHOT: RowContext = RowContext {
+    first_row: 0,
+    task: None,
+};
+
+/// Validates one task's inputs; `probabilities` also requires scores in [0, 1].
+fn validated(
+    scores: &[f32],
+    labels: &[f32],
+    weights: Option<&[f32]>,
+    probabilities: bool,
+) -> Result<Vec<bool>> {
+    check_len("labels", labels.len(), scores.len())?;
+    if let Some(w) = weights {
+        check_len("weights", w.len(), scores.len())?;
+        check_weights(w, ONE_SHOT)?;
+    }
+    check_scores(scores, probabilities, ONE_SHOT)?;
+    check_labels(labels, ONE_SHOT)
+}
+
+/// Exact AUC of `scores` (any non-NaN values) against 0/1 `labels`; `None` with a single class.
+pub fn auc(scores: &[f32], labels: &[f32], weights: Option<&[f32]>) -> Result<Option<f64>> {
+    let labels = validated(scores, labels, weights, false)?;
+    Ok(ranking::auc_of(&Samples {
+        scores,
+        labels: &labels,
+        weights,
+    }))
+}
+
+/// GAUC: per-group AUC over the groups with both labels, averaged weighted by group size (rows, or
+/// total weight when weighted); `None` when no group has both labels.
+pub fn gauc(
+    scores: &[f32],
+    labels: &[f32],
+    groups: GroupIds,
+    weights: Option<&[f32]>,
+) -> Result<Option<Gauc>> {
+    let labels = validated(scores, labels, weights, false)?;
+    check_len("groups", groups.len(), scores.len())?;
+    let samples = Samples {
+        scores,
+        labels: &labels,
+        weights,
+    };
+    Ok(ranking::gauc_of(&samples, &groups.to_u64()))
+}
+
+/// Mean binary cross-entropy of probabilities, clipped as scikit-learn clips them (see
+/// `probability`); `None` on empty input.
+pub fn logloss(
+    probabilities: &[f32],
+    labels: &[f32],
+    weights: Option<&[f32]>,
+) -> Result<Option<f64>> {
+    let labels = validated(probabilities, labels, weights, true)?;
+    Ok(probability::logloss_of(&Samples {
+        scores: probabilities,
+        labels: &labels,
+        weights,
+    }))
+}
+
+/// Mean prediction over observed positive rate; `None` without positives.
+pub fn calibration(
+    probabilities: &[f32],
+    labels: &[f32],
+    weights: Option<&[f32]>,
+) -> Result<Option<f64>> {
+    let labels = validated(probabilities, labels, weights, true)?;
+    let samples = Samples {
+        scores: probabilities,
+        labels: &labels,
+        weights,
+    };
+    Ok(probability::calibration_of(&samples))
+}
