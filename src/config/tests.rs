@@ -170,3 +170,17 @@ fn a_missing_file_is_an_error_naming_it() {
         .to_string();
     assert!(e.contains("/nonexistent/model.toml"), "{e}");
 }
+
+/// The example in docs/config.md is a valid model file (the documentation stays true).
+#[test]
+fn the_documented_example_parses() {
+    let doc = include_str!("../../docs/config.md");
+    let start = doc.find("```toml\n").expect("a toml block") + "```toml\n".len();
+    let end = start + doc[start..].find("```").expect("block end");
+    let text = &doc[start..end];
+    // The example lists a subset of features; add the ones its experts and sequence refer to.
+    let text = format!("{text}\n[[feature]]\nname = \"item_id\"\nkind = \"categorical\"\n");
+    let c = ModelConfig::parse(&text, "docs/config.md").expect("the documented example parses");
+    assert_eq!(c.model.tables, 3);
+    assert_eq!(c.train.clip_norm, Some(1.0));
+}
