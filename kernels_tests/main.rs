@@ -21,3 +21,4 @@ mod embedding_reference;
 mod embedding_update;
 mod fixtures;
 mod registry;
+mod tim;

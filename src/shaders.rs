@@ -36,4 +36,5 @@ shaders! {
     COMBINE => "combine",
     OPTIM => "optim",
     CROSS => "cross",
+    TIM => "tim",
 }
