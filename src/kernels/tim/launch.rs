@@ -128,7 +128,9 @@ impl Tim {
             ];
         }
         let gather = TbeForward::new(gpu, storage, features, lookups)?;
-        let constants = [("WG", TIM_WG as f64)];
+        // One chunk (the usual case) compiles without the per-load chunk switch.
+        let chunks = if layout.chunks() == 1 { 1.0 } else { 4.0 };
+        let constants = [("WG", TIM_WG as f64), ("CHUNKS", chunks)];
         let forward = gpu.pipeline(&TIM_FORWARD, &constants)?;
         let backward = gpu.pipeline(&TIM_BACKWARD, &constants)?;
         let stats = gpu.buffer("tim stats", slab * 8, storage_usage());
