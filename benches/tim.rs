@@ -127,7 +127,7 @@ fn setup(gpu: &Gpu, s: &Shape) -> Setup {
     let zipf = Zipf::new(ITEMS as u64, 1.05);
     let item = |rng: &mut Rng| ((zipf.sample(rng) * 2_654_435_761) % ITEMS as u64) as u32;
     let total = s.batch * s.len;
-    let mut ids = |n: u32, rng: &mut Rng| -> Vec<u32> {
+    let ids = |n: u32, rng: &mut Rng| -> Vec<u32> {
         (0..n)
             .flat_map(|_| [item(rng), rng.below(CATS as u64) as u32])
             .collect()
@@ -148,8 +148,11 @@ fn setup(gpu: &Gpu, s: &Shape) -> Setup {
     }
 }
 
+/// One bench id's ideal bytes, behaviours and per-iteration seconds.
+type Samples = (String, u64, u64, Vec<f64>);
+
 /// Median seconds per iteration, per bench id, collected while criterion measures.
-static MEDIANS: Mutex<Vec<(String, u64, u64, Vec<f64>)>> = Mutex::new(Vec::new());
+static MEDIANS: Mutex<Vec<Samples>> = Mutex::new(Vec::new());
 
 fn bench_one(
     c: &mut Criterion,
