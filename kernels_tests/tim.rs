@@ -463,8 +463,8 @@ fn gpu_behaviour_gradients_sum_to_g_times_target_so_deltas_sum_to_zero() {
     let mut rng = Rng::new(45);
     let mut case = Case::new(16, 2, 4, 200, 300, false);
     let batch = case.random_batch(&[200, 13, 1, 2], &mut rng);
-    let (bags, g, _u, rows) = case.run(&batch, &mut rng);
-    let want = case.check(&bags, &g, &_u, &rows);
+    let (bags, g, u, rows) = case.run(&batch, &mut rng);
+    let want = case.check(&bags, &g, &u, &rows);
     let (d, fs, b) = (16usize, case.tim.features(), 4usize);
     for m in 0..2 {
         for s in 0..b {
@@ -500,6 +500,20 @@ fn target_col(case: &Case, bags: &Bags, m: usize, s: usize, j: usize) -> f64 {
             case.tables[f][id * case.d as usize + j] as f64
         })
         .sum()
+}
+
+#[test]
+fn empty_batch_uploads_and_records_nothing() {
+    let gpu = gpu();
+    let mut case = Case::new(8, 2, 3, 10, 450, false);
+    let empty = TimBatch::default();
+    case.tim
+        .upload(gpu, &case.storage, &empty)
+        .expect("empty batch");
+    // (gpu.dispatches() is shared with the tests running beside this one, so the outputs tell.)
+    let (u, rows) = case.forward_backward();
+    assert!(u.iter().all(|x| x.is_nan()), "u untouched");
+    assert!(rows.iter().all(|x| x.is_nan()), "gradient rows untouched");
 }
 
 #[test]

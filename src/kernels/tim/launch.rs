@@ -217,8 +217,11 @@ impl Tim {
         storage: &EmbeddingStorage,
         bags: &Bags,
     ) -> Result<()> {
-        self.gather.upload(gpu, storage, bags)?;
+        // Everything is checked before the gather's upload writes the shared batch buffer, so a
+        // rejected batch leaves the last good one intact.
+        bags.validate(self.features(), &storage.layout)?;
         self.check_sequences(bags)?;
+        self.gather.upload(gpu, storage, bags)?;
         let p = self.gather.params();
         self.state.batch_size = p.batch_size;
         self.state.offsets_at = p.offsets_at;
