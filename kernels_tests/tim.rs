@@ -192,17 +192,36 @@ pub const BUCKETS: u32 = 16;
 
 impl Case {
     pub fn new(d: u32, sets: usize, max_batch: u32, max_len: u32, seed: u64, small: bool) -> Case {
+        Case::with(
+            d,
+            sets,
+            (max_batch, max_len),
+            seed,
+            small,
+            SparseOptimizer::Sgd,
+        )
+    }
+
+    /// As [`Case::new`] with optimizer state interleaved (rows then strided past their width).
+    pub fn with(
+        d: u32,
+        sets: usize,
+        (max_batch, max_len): (u32, u32),
+        seed: u64,
+        small: bool,
+        optimizer: SparseOptimizer,
+    ) -> Case {
         let gpu = gpu();
         let mut rng = Rng::new(seed);
         let specs: Vec<TableSpec> = (0..sets)
             .flat_map(|_| [ITEMS, CATS, BUCKETS])
             .map(|rows| TableSpec { rows, width: d })
             .collect();
-        // Small chunks: 7 rows' worth, so rows and tables straddle chunk boundaries (≤ 4 chunks).
-        let total: u64 = specs.iter().map(|t| t.rows as u64 * d as u64 * 4).sum();
+        // Small chunks: about a third of the group each, so rows and tables straddle chunk boundaries.
+        let stride = 16 * (d / 4 + optimizer.state4(d / 4)) as u64;
+        let total: u64 = specs.iter().map(|t| t.rows as u64 * stride).sum();
         let chunk = small.then(|| (total / 3).next_power_of_two().max(16));
-        let storage =
-            EmbeddingStorage::new(gpu, &specs, SparseOptimizer::Sgd, chunk).expect("storage");
+        let storage = EmbeddingStorage::new(gpu, &specs, optimizer, chunk).expect("storage");
         if small {
             assert!(storage.layout.chunks() > 1, "the case must span chunks");
         }
@@ -447,10 +466,21 @@ fn forward_and_backward_match_reference_for_every_length_width_and_set_count() {
 }
 
 #[test]
-fn forward_and_backward_match_reference_with_rows_across_chunks_and_wide_rows() {
+fn forward_and_backward_match_reference_across_chunks_wide_rows_and_optimizer_state() {
     let mut rng = Rng::new(44);
-    for (d, sets, small) in [(16, 3, true), (256, 1, false), (20, 2, false)] {
-        let mut case = Case::new(d, sets, 5, 300, 200 + d as u64, small);
+    let adam = SparseOptimizer::Adam {
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-8,
+    };
+    let adagrad = SparseOptimizer::RowwiseAdagrad { eps: 1e-8 };
+    for (d, sets, small, opt) in [
+        (16, 3, true, adam),
+        (256, 1, false, adagrad),
+        (20, 2, false, SparseOptimizer::Sgd),
+        (12, 2, true, adagrad),
+    ] {
+        let mut case = Case::with(d, sets, (5, 300), 200 + d as u64, small, opt);
         let batch = case.random_batch(&[3, 300, 0, 65, 64], &mut rng);
         let (bags, g, u, rows) = case.run(&batch, &mut rng);
         case.check(&bags, &g, &u, &rows);
