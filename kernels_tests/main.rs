@@ -22,3 +22,4 @@ mod embedding_update;
 mod fixtures;
 mod registry;
 mod tim;
+mod tim_reference;
