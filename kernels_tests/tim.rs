@@ -411,6 +411,20 @@ fn errors_not_panics_for_bad_ids_lengths_and_specs() {
     .expect("storage");
     let s = spec(vec![set(0, 1, 2)], 5);
     assert!(Tim::new(gpu, &storage, s, u, g).is_err(), "mixed widths");
+    // Just enough samples that the gradient rows (samples × 1001 lookups × 3 tables × 8 floats)
+    // exceed the device's binding limit: an error before anything is allocated.
+    let big = |max_batch| TimSpec {
+        sets: vec![set(0, 1, 2)],
+        max_batch,
+        max_len: 1000,
+    };
+    let max = gpu.limits().max_storage_buffer_binding_size;
+    let samples = (max / (1001 * 3 * 8 * 4) + 1) as u32;
+    let big_u = gpu.buffer("big u", samples as u64 * 8 * 4, storage_usage());
+    match Tim::new(gpu, &case.storage, big(samples), &big_u, &big_u) {
+        Err(e) => assert!(e.to_string().contains("binding limit"), "{e}"),
+        Ok(_) => panic!("gradient rows past the binding limit were accepted"),
+    }
     gpu.sync().expect("no GPU error");
 }
 
