@@ -26,3 +26,5 @@ mod embedding_update;
 mod fixtures;
 mod loss;
 mod registry;
+mod tim;
+mod tim_reference;

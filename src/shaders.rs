@@ -37,4 +37,5 @@ shaders! {
     OPTIM => "optim",
     CROSS => "cross",
     LOSS => "loss",
+    TIM => "tim",
 }

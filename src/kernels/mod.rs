@@ -5,6 +5,7 @@ pub mod copy;
 pub mod dense;
 pub mod embedding;
 pub mod loss;
+pub mod tim;
 
 /// Runs `record` in one compute pass of a fresh encoder and submits it: the one-off path used by
 /// tests and benches (a training step records many kernels into one pass instead).
