@@ -18,6 +18,7 @@
 // so consecutive invocations read consecutive vec4s of one row. Workgroups fold into (x, y).
 
 override WG: u32 = 64u; // two NVIDIA warps; measured no slower than 128/256 on lavapipe
+override CHUNKS: u32 = 4u; // chunks the storage group uses; 1 compiles the chunk switch away
 
 const POOL_NONE: u32 = 0u;
 const POOL_SUM: u32 = 1u;
@@ -50,7 +51,11 @@ struct ForwardParams {
 @group(0) @binding(6) var<storage, read_write> out: array<vec4<f32>>;
 @group(0) @binding(7) var<uniform> params: ForwardParams;
 
+// A divergent switch costs every case on SIMD lanes (llvmpipe); a one-chunk group skips it.
 fn load4(a: u32) -> vec4<f32> {
+    if CHUNKS == 1u {
+        return chunk0[a];
+    }
     let o = a & params.chunk_mask;
     switch a >> params.chunk_shift {
         case 0u: { return chunk0[o]; }

@@ -20,6 +20,7 @@
 // reduction inside the team through workgroup memory (fixed order: deterministic).
 
 override WG: u32 = 64u;      // invocations per workgroup, a multiple of TEAM
+override CHUNKS: u32 = 4u; // chunks the storage group uses; 1 compiles the chunk switch away
 override TEAM: u32 = 16u;    // lanes per row; power of two >= widest width4
 override OPTIMIZER: u32 = 1u; // 0 SGD, 1 row-wise Adagrad, 2 Adam
 
@@ -60,7 +61,11 @@ struct UpdateParams {
 
 var<workgroup> partial: array<f32, WG>;
 
+// A divergent switch costs every case on SIMD lanes (llvmpipe); a one-chunk group skips it.
 fn load4(a: u32) -> vec4<f32> {
+    if CHUNKS == 1u {
+        return chunk0[a];
+    }
     let o = a & params.chunk_mask;
     switch a >> params.chunk_shift {
         case 0u: { return chunk0[o]; }
@@ -71,6 +76,10 @@ fn load4(a: u32) -> vec4<f32> {
 }
 
 fn store4(a: u32, v: vec4<f32>) {
+    if CHUNKS == 1u {
+        chunk0[a] = v;
+        return;
+    }
     let o = a & params.chunk_mask;
     switch a >> params.chunk_shift {
         case 0u: { chunk0[o] = v; }

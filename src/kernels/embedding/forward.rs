@@ -88,7 +88,16 @@ impl TbeForward {
                 ),
             ));
         }
-        let pipeline = gpu.pipeline(&TBE_FORWARD, &[("WG", FORWARD_WG as f64)])?;
+        // One chunk (the usual case) compiles without the per-load chunk switch.
+        let chunks = if storage.layout.chunks() == 1 {
+            1.0
+        } else {
+            4.0
+        };
+        let pipeline = gpu.pipeline(
+            &TBE_FORWARD,
+            &[("WG", FORWARD_WG as f64), ("CHUNKS", chunks)],
+        )?;
         let meta = gpu.storage_from("tbe meta", &features.meta);
         let batch_capacity = Bags::capacity_words(features.len(), features.max_batch, max_lookups);
         let batch = gpu.buffer("tbe batch", batch_capacity * 4, storage_usage());

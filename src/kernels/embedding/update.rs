@@ -112,6 +112,7 @@ impl TbeUpdate {
                 ("WG", wg as f64),
                 ("TEAM", team as f64),
                 ("OPTIMIZER", opt.code() as f64),
+                ("CHUNKS", if layout.chunks() == 1 { 1.0 } else { 4.0 }),
             ],
         )?;
         if grad.size() < forward.features.out_len * 4 {
