@@ -172,6 +172,27 @@ fn pairwise_backward_x(
 ) {
     let id = (wid.x + wid.y * nwg.x) * WG + lid;
     let t = wid.z;
+    if KIND == FM {
+        // dv_ik = δ_k (S_k − v_ik) with S_k = Σ_j v_jk: one invocation per (row, k) sums the
+        // column once and writes every field's gradient (O(F) per output column, not per element);
+        // the grid's remaining invocations have nothing to do.
+        let kk = params.dim;
+        let n = id / kk;
+        if n >= params.rows {
+            return;
+        }
+        let k = id % kk;
+        let xr = x_row(t, n);
+        var s = 0.0;
+        for (var j = 0u; j < params.fields; j++) {
+            s += x[xr + j * kk + k];
+        }
+        let d = delta(out_row(t, n) + k);
+        for (var i = 0u; i < params.fields; i++) {
+            dx[xr + i * kk + k] = d * (s - x[xr + i * kk + k]);
+        }
+        return;
+    }
     let n = id / params.in_cols;
     let c = id % params.in_cols;
     if n >= params.rows {
