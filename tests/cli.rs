@@ -68,3 +68,80 @@ fn a_bad_backend_name_is_an_error_naming_the_variable() {
     assert!(!out.status.success());
     assert!(stderr.contains("WGREC_BACKEND=\"cuda\""), "{stderr}");
 }
+
+#[test]
+fn bench_json_reports_every_kernel_beside_its_ceiling() {
+    let out = wgrec()
+        .args(["bench", "--quick", "--json", "--repeats", "2"])
+        .output()
+        .expect("run wgrec");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).expect("utf-8");
+    let last = stdout.lines().last().expect("a line");
+    let report: serde_json::Value = serde_json::from_str(last).expect("one JSON object");
+    assert!(report["adapter"].as_str().is_some_and(|a| !a.is_empty()));
+    let results = report["results"].as_array().expect("results");
+    let names: Vec<&str> = results
+        .iter()
+        .map(|r| r["kernel"].as_str().expect("kernel"))
+        .collect();
+    for kernel in [
+        "copy_ceiling",
+        "fma_ceiling",
+        "gemm",
+        "embedding_gather",
+        "embedding_update_adagrad",
+        "tim_forward",
+        "tim_backward",
+        "expert_dcn",
+        "expert_gwpfm",
+    ] {
+        assert!(names.contains(&kernel), "{kernel} missing from {names:?}");
+    }
+    for r in results {
+        let (ms, rate, share) = (
+            r["median_ms"].as_f64().expect("ms"),
+            r["rate"].as_f64().expect("rate"),
+            r["of_ceiling"].as_f64().expect("share"),
+        );
+        assert!(ms > 0.0 && rate > 0.0 && share > 0.0, "{r}");
+    }
+    assert_eq!(results[0]["of_ceiling"].as_f64(), Some(1.0));
+}
+
+#[test]
+fn bench_filter_keeps_the_ceilings_and_bad_repeats_are_refused() {
+    let out = wgrec()
+        .args([
+            "bench",
+            "--quick",
+            "--json",
+            "--repeats",
+            "1",
+            "--filter",
+            "gemm",
+        ])
+        .output()
+        .expect("run wgrec");
+    assert!(out.status.success());
+    let report: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).expect("JSON");
+    let names: Vec<String> = report["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| r["kernel"].as_str().expect("kernel").to_string())
+        .collect();
+    assert_eq!(names, ["copy_ceiling", "fma_ceiling", "gemm"]);
+    let out = wgrec()
+        .args(["bench", "--repeats", "0"])
+        .output()
+        .expect("run wgrec");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--repeats"), "{stderr}");
+}
