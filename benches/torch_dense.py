@@ -16,6 +16,13 @@ import time
 import torch
 
 SMOKE = os.environ.get("WGREC_BENCH_SMOKE", "0") not in ("", "0")
+# "cuda" for the GPU baseline of scripts/device-bench.sh; the CPU by default.
+DEVICE = os.environ.get("WGREC_TORCH_DEVICE", "cpu")
+
+
+def sync():
+    if DEVICE.startswith("cuda"):
+        torch.cuda.synchronize()
 
 
 def shapes():
@@ -33,7 +40,7 @@ def shapes():
 def op(kind, t, m, n, k):
     """A closure computing one GEMM of C [t, m, n] with inner dimension k, as PyTorch's Linear does."""
     g = torch.Generator().manual_seed(0)
-    r = lambda *s: torch.rand(*s, generator=g) - 0.5
+    r = lambda *s: (torch.rand(*s, generator=g) - 0.5).to(DEVICE)
     if kind == "fwd":  # Y = X Wᵀ + b: X [t, m, k], W [t, n, k]
         x, w, b = r(t, m, k), r(t, n, k), r(t, 1, n)
         if t == 1:
@@ -49,17 +56,19 @@ def op(kind, t, m, n, k):
 
 def median_seconds(fn, reps):
     fn()
+    sync()
     times = []
     for _ in range(reps):
         start = time.perf_counter()
         fn()
+        sync()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
 
 def main():
     torch.set_num_threads(os.cpu_count())
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, float32, CPU")
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, float32, {DEVICE}")
     print(f"{'kernel/shape':<20} {'median ms':>11} {'GFLOP/s':>9}")
     for name, kind, t, m, n, k in shapes():
         fn = op(kind, t, m, n, k)

@@ -18,18 +18,25 @@ import time
 import torch
 
 SMOKE = os.environ.get("WGREC_BENCH_SMOKE", "0") not in ("", "0")
+# "cuda" for the GPU baseline of scripts/device-bench.sh; the CPU by default.
+DEVICE = os.environ.get("WGREC_TORCH_DEVICE", "cpu")
+
+
+def sync():
+    if DEVICE.startswith("cuda"):
+        torch.cuda.synchronize()
 ROWS, FIELDS, DIM, TABLES, GROUPS, RANK, WIDTHS = (
     (32, 5, 4, (1, 2), 2, 4, (8, 4)) if SMOKE else (1024, 16, 10, (1, 4), 4, 32, (256, 128))
 )
 
 
 def param(*shape, scale=0.1):
-    return (torch.rand(*shape) * 2 - 1).mul_(scale).requires_grad_()
+    return (torch.rand(*shape) * 2 - 1).mul_(scale).to(DEVICE).requires_grad_()
 
 
 def pairs(f):
     i, j = torch.triu_indices(f, f, offset=1)
-    return i, j
+    return i.to(DEVICE), j.to(DEVICE)
 
 
 def make(name, m):
@@ -60,8 +67,8 @@ def make(name, m):
     if name == "gwpfm_g4":
         g = GROUPS
         x = param(m, ROWS, f, g, k, scale=1.0)
-        r = torch.ones(m, g, g, requires_grad=True)
-        part = torch.arange(f) % g
+        r = torch.ones(m, g, g, device=DEVICE, requires_grad=True)
+        part = torch.arange(f, device=DEVICE) % g
         i, j = pairs(f)
         pi, pj = part[i], part[j]
 
@@ -81,7 +88,7 @@ def make(name, m):
         return forward
     if name == "fwfm":
         r = param(m, f, f, scale=1.0)
-        mask = torch.triu(torch.ones(f, f), diagonal=1)
+        mask = torch.triu(torch.ones(f, f, device=DEVICE), diagonal=1)
 
         def forward():
             return torch.relu(torch.einsum("mbik,mbjk,mij->mbk", x, x, r * mask))
@@ -115,10 +122,12 @@ def make(name, m):
 def timed(fn, reps):
     for _ in range(2):
         fn()
+    sync()
     times = []
     for _ in range(reps):
         t0 = time.perf_counter()
         fn()
+        sync()
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
 
@@ -127,7 +136,7 @@ def main():
     torch.manual_seed(0)
     torch.set_num_threads(os.cpu_count())
     reps = 3 if SMOKE else 11
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, float32, CPU")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, float32, {DEVICE}")
     print(f"{'kernel/shape':<30} {'median ms':>11} {'samples/s':>12}")
     for name in ("dcn_l2", "dcn_l2_r32", "fm", "fwfm", "gwpfm_g4", "ipnn", "mlp_256_128"):
         for m in TABLES:

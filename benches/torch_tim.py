@@ -8,6 +8,7 @@ Usage:  python3 benches/torch_tim.py [--smoke]      (medians of timed runs; floa
 Columns: forward (no autograd), forward+backward (autograd of Σ g ⊙ u), behaviours/s of each.
 """
 import math
+import os
 import statistics
 import sys
 import time
@@ -16,6 +17,13 @@ import torch
 import torch.nn.functional as F
 
 ITEMS, CATS, BUCKETS = 100_000, 1000, 64
+# "cuda" for the GPU baseline of scripts/device-bench.sh; the CPU by default.
+DEVICE = os.environ.get("WGREC_TORCH_DEVICE", "cpu")
+
+
+def sync():
+    if DEVICE.startswith("cuda"):
+        torch.cuda.synchronize()
 
 
 def shapes(smoke):
@@ -47,28 +55,31 @@ def tim(item, cat, tim_table, target, behaviours, buckets, mask):
 
 def median_ms(fn, reps):
     fn()  # warm-up
+    sync()
     times = []
     for _ in range(reps):
         t = time.perf_counter()
         fn()
+        sync()
         times.append(time.perf_counter() - t)
     return statistics.median(times) * 1e3
 
 
 def main():
-    smoke = "--smoke" in sys.argv
+    smoke = "--smoke" in sys.argv or os.environ.get("WGREC_BENCH_SMOKE", "0") not in ("", "0")
     torch.manual_seed(0)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, float32, CPU")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, float32, {DEVICE}")
     print(f"{'shape':<22} {'fwd ms':>9} {'fwd beh/s':>11} {'fwd+bwd ms':>11} {'fwd+bwd beh/s':>14}")
     for s in shapes(smoke):
         b, n, d, m = s["batch"], s["len"], s["dim"], s["sets"]
-        sets = [[(torch.rand(r, d) * 0.1 - 0.05).requires_grad_() for r in (ITEMS, CATS, BUCKETS)]
-                for _ in range(m)]
-        target = torch.stack([torch.randint(0, ITEMS, (b,)), torch.randint(0, CATS, (b,))], 1)
-        behaviours = torch.stack([torch.randint(0, ITEMS, (b, n)), torch.randint(0, CATS, (b, n))], -1)
-        buckets = (n - torch.arange(n)).clamp(max=BUCKETS - 1).expand(b, n).contiguous()
-        mask = torch.ones(b, n, dtype=torch.bool)
-        g = torch.rand(m, b, d) * 2 - 1
+        sets = [[(torch.rand(r, d) * 0.1 - 0.05).to(DEVICE).requires_grad_()
+                 for r in (ITEMS, CATS, BUCKETS)] for _ in range(m)]
+        target = torch.stack([torch.randint(0, ITEMS, (b,)), torch.randint(0, CATS, (b,))], 1).to(DEVICE)
+        behaviours = torch.stack([torch.randint(0, ITEMS, (b, n)),
+                                  torch.randint(0, CATS, (b, n))], -1).to(DEVICE)
+        buckets = (n - torch.arange(n)).clamp(max=BUCKETS - 1).expand(b, n).contiguous().to(DEVICE)
+        mask = torch.ones(b, n, dtype=torch.bool, device=DEVICE)
+        g = (torch.rand(m, b, d) * 2 - 1).to(DEVICE)
 
         def forward():
             with torch.no_grad():

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Every GPU figure wgrec reports, and the PyTorch CUDA baseline, in one call on a bare Linux x86-64
+# machine with an NVIDIA driver, Python and PyTorch but no Rust toolchain and no network (the lent
+# device machine): the kernel tests on the real GPU, `wgrec bench --json`, the criterion sweeps
+# (embedding, dense, TIM), then benches/torch_{dense,experts,tim}.py on CUDA, same shapes.
+#
+#   scripts/build-device-bin.sh                # here, first: fills device-bin/
+#   scripts/device-bench.sh [OUT]              # there: results under OUT (default $OUT, else bench-out/device)
+#
+# Vulkan loader: if the machine has no libvulkan, the script unpacks .gl/*.deb (libvulkan1 and
+# friends, fetched once as the device README says) and, if no NVIDIA ICD is registered, points
+# VK_DRIVER_FILES at the driver's own manifest.
+#
+# Dry run on lavapipe (here, no GPU), proving the script before it meets a GPU:
+#   scripts/build-device-bin.sh && WGREC_DEVICE_DRY_RUN=1 scripts/device-bench.sh bench-out/dry
+# (smoke sizes, PyTorch on the CPU). The full run is sized to finish in under 8 minutes on an H100.
+#
+# Files written (at most 8, for the device tool): summary.txt (the tables), all.log (every step's
+# output), wgrec-bench.json.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out="${1:-${OUT:-bench-out/device}}"
+mkdir -p "$out"
+bin=device-bin
+dry="${WGREC_DEVICE_DRY_RUN:-0}"
+if [ ! -x "$bin/wgrec" ]; then
+    echo "no $bin/wgrec: run scripts/build-device-bin.sh first" >&2
+    exit 2
+fi
+if ! ldconfig -p 2>/dev/null | grep -q 'libvulkan.so.1'; then
+    if ls .gl/*.deb >/dev/null 2>&1; then
+        for f in .gl/*.deb; do dpkg -x "$f" /; done
+        ldconfig
+    else
+        echo "no Vulkan loader and no .gl/*.deb to unpack" >&2
+    fi
+fi
+nvidia_icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+if [ -z "${VK_DRIVER_FILES:-}" ] && [ -f "$nvidia_icd" ] &&
+    ! ls /usr/share/vulkan/icd.d/nvidia* /etc/vulkan/icd.d/nvidia* >/dev/null 2>&1; then
+    export VK_DRIVER_FILES="$nvidia_icd"
+    export __EGL_VENDOR_LIBRARY_FILENAMES=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
+fi
+export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp/wgrec-xdg}"
+mkdir -p -m 700 "$XDG_RUNTIME_DIR"
+export PYTHONUNBUFFERED=1
+quick=()
+criterion=(--bench --warm-up-time 0.3 --measurement-time 1)
+if [ "$dry" = 1 ]; then
+    export WGREC_BENCH_SMOKE=1 WGREC_TORCH_DEVICE=cpu
+    quick=(--quick)
+else
+    export WGREC_TORCH_DEVICE=cuda
+fi
+log="$out/all.log"
+summary="$out/summary.txt"
+: >"$log"
+: >"$summary"
+failed=0
+# step NAME COMMAND…: runs it with its output appended to all.log; the tail of its stdout (its
+# summary table) goes to summary.txt and to this script's stdout.
+step() {
+    local name=$1
+    shift
+    local start=$SECONDS
+    echo "== $name: $*" | tee -a "$log"
+    "$@" >"$out/.stdout" 2>>"$log"
+    local rc=$?
+    cat "$out/.stdout" >>"$log"
+    {
+        echo "== $name (exit $rc, $((SECONDS - start)) s)"
+        # criterion's per-bench chatter stays in all.log; the summary tables start at "adapter:".
+        if grep -q '^adapter:' "$out/.stdout"; then
+            sed -n '/^adapter:/,$p' "$out/.stdout"
+        else
+            tail -n 40 "$out/.stdout"
+        fi
+        echo
+    } | tee -a "$summary"
+    [ "$rc" = 0 ] || failed=1
+}
+step devices "$bin/wgrec" devices
+step kernel-tests "$bin/kernels" --test-threads 4
+step wgrec-bench "$bin/wgrec" bench "${quick[@]}"
+"$bin/wgrec" bench --json "${quick[@]}" >"$out/wgrec-bench.json" 2>>"$log" || failed=1
+step bench-embedding "$bin/bench-embedding" "${criterion[@]}"
+step bench-dense "$bin/bench-dense" "${criterion[@]}"
+step bench-tim "$bin/bench-tim" "${criterion[@]}"
+step torch-dense python3 benches/torch_dense.py
+step torch-experts python3 benches/torch_experts.py
+step torch-tim python3 benches/torch_tim.py
+rm -f "$out/.stdout"
+echo "results: $summary, $log, $out/wgrec-bench.json"
+exit "$failed"
