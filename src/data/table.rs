@@ -289,6 +289,11 @@ impl<R: BufRead> TableReader<R> {
         &self.bad
     }
 
+    /// Ends reading and hands over the skipped rows (call after the last batch to report them).
+    pub fn into_bad_rows(self) -> BadRows {
+        self.bad
+    }
+
     fn error(&self, line: u64, column: Option<usize>, message: impl Into<String>) -> Error {
         Error::Data {
             file: self.file.clone(),

@@ -133,6 +133,7 @@ impl Vocabulary {
     /// Ids counted at least `min_count` times get their own rows (1, 2, … by descending count,
     /// then by bytes); the rest share [`OOV_ROW`]. `min_count` 0 and 1 both keep every id seen.
     pub fn counted(counter: &VocabularyCounter, min_count: u64) -> Result<Self> {
+        let min_count = min_count.max(1);
         let mut kept: Vec<(&String, u64)> = counter
             .counts
             .iter()
