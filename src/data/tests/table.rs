@@ -351,6 +351,34 @@ fn criteo_layout_reads_from_the_three_line_schema() {
 }
 
 #[test]
+fn the_criteo_fixture_reads_with_its_schema_file() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/criteo");
+    let s = Schema::load(&dir.join("schema.toml")).unwrap();
+    let mut reader = TableReader::open(&dir.join("sample.tsv"), &s, options(4)).unwrap();
+    let batches = reader.by_ref().collect::<Result<Vec<_>>>().unwrap();
+    assert_eq!(batches.iter().map(|b| b.rows).collect::<Vec<_>>(), [4, 2]);
+    assert_eq!(reader.into_bad_rows().count, 0);
+    // First line: label 0, I1 = 1069, I2 empty, C1 = 17d7ab26, C5 empty.
+    let b = &batches[0];
+    assert_eq!(b.columns[0], ColumnData::Label(vec![0.0, 0.0, 1.0, 1.0]));
+    let ColumnData::Numeric(i1) = &b.columns[1] else {
+        panic!()
+    };
+    let ColumnData::Numeric(i2) = &b.columns[2] else {
+        panic!()
+    };
+    assert_eq!(i1[0], 1069.0);
+    assert!(i2[0].is_nan());
+    let ColumnData::Categorical(c1) = &b.columns[14] else {
+        panic!()
+    };
+    let ColumnData::Categorical(c5) = &b.columns[18] else {
+        panic!()
+    };
+    assert_eq!((c1.get(0), c5.get(0)), ("17d7ab26", ""));
+}
+
+#[test]
 fn skip_bad_rows_counts_them_keeps_the_first_reasons_and_no_partial_rows() {
     let s = schema(CSV3);
     let text = "y,id,x\n1,a,1\n1,b,bad\n0,c,3\n2,d,4\nonly\n1,e,NaN\n0,f,6\n";
