@@ -136,3 +136,19 @@ fn check_model_matches_features_and_tasks_to_columns() {
         "schema.toml: task[0].label: no label column \"love\" in the schema"
     );
 }
+
+#[test]
+fn the_examples_in_docs_data_md_parse() {
+    let doc = include_str!("../../../docs/data.md");
+    let blocks: Vec<&str> = doc
+        .split("```toml\n")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap())
+        .collect();
+    assert_eq!(blocks.len(), 2);
+    let full = Schema::parse(blocks[0], "docs/data.md").unwrap();
+    assert_eq!(full.columns.len(), 9);
+    assert_eq!(full.delimiter, b',');
+    let criteo = Schema::parse(blocks[1], "docs/data.md").unwrap();
+    assert_eq!(criteo.columns.len(), 40);
+}
