@@ -47,6 +47,7 @@
 //! with no rows (empty, or a header only) is an error, not zero batches. With
 //! [`ReadOptions::skip_bad_rows`] bad rows are counted in [`BadRows`] instead.
 
+pub mod batch;
 mod record;
 pub mod schema;
 pub mod table;
@@ -55,6 +56,7 @@ pub mod vocab;
 #[cfg(test)]
 mod tests;
 
+pub use batch::{Batch, ColumnData, Ragged, Tokens, MISSING};
 pub use schema::{Column, ColumnKind, Schema};
-pub use table::{BadRows, Batch, ColumnData, Ragged, ReadOptions, TableReader, Tokens, MISSING};
+pub use table::{BadRows, ReadOptions, TableReader};
 pub use vocab::{stable_hash, Vocabulary, VocabularyCounter, OOV_ROW};

@@ -21,7 +21,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::table::ColumnData;
+use super::batch::ColumnData;
 use crate::checkpoint::write_atomically;
 use crate::error::{Error, Result};
 

@@ -184,6 +184,10 @@ fn wrong_column_count_names_the_file_and_line() {
         read_error("blank.csv", &s, b"y,id,x\n1,a,1\n\n0,b,2\n"),
         "blank.csv:3: 1 fields where the schema has 3 columns"
     );
+    assert_eq!(
+        read_error("extra.csv", &s, b"y,id,x\n1,a,1,\n"),
+        "extra.csv:2: 4 fields where the schema has 3 columns"
+    );
 }
 
 #[test]
