@@ -90,6 +90,31 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// A data file (sample table, schema, vocabulary) is missing or malformed: `line` is the 1-based
+    /// line of the file where the bad record starts, `column` the schema column, as
+    /// `3 "I2"` (1-based index and name), when the error is about one.
+    #[error("{file}{}: {message}", data_context(*.line, .column))]
+    Data {
+        /// The file.
+        file: String,
+        /// 1-based line of the file (of the record's first line).
+        line: Option<u64>,
+        /// The schema column: 1-based index and name.
+        column: Option<String>,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+fn data_context(line: Option<u64>, column: &Option<String>) -> String {
+    let mut s = String::new();
+    if let Some(line) = line {
+        s.push_str(&format!(":{line}"));
+    }
+    if let Some(column) = column {
+        s.push_str(&format!(": column {column}"));
+    }
+    s
 }
 
 fn key_context(key: &Option<String>) -> String {
@@ -101,6 +126,16 @@ impl Error {
     pub fn kernel(kernel: &'static str, message: impl fmt::Display) -> Self {
         Error::Kernel {
             kernel,
+            message: message.to_string(),
+        }
+    }
+
+    /// A data error about `file` with no line or column (missing file, bad schema key).
+    pub fn data(file: impl fmt::Display, message: impl fmt::Display) -> Self {
+        Error::Data {
+            file: file.to_string(),
+            line: None,
+            column: None,
             message: message.to_string(),
         }
     }

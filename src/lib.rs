@@ -4,13 +4,14 @@
 //! Layers, bottom to top: [`gpu`] (device, pipelines, readback), [`shaders`] (the WGSL registry),
 //! [`kernels`] (launchers), [`config`] (the model file). Lower layers never import higher ones.
 //! [`bench`] times the kernel suite against the device's ceilings (`wgrec bench`).
-//! Host-side, GPU-free: [`metrics`] (AUC, GAUC, logloss, calibration) and [`checkpoint`] (atomic
-//! safetensors files).
+//! Host-side, GPU-free: [`data`] (schemas, streaming table readers, vocabularies), [`metrics`] (AUC,
+//! GAUC, logloss, calibration) and [`checkpoint`] (atomic safetensors files).
 #![warn(missing_docs)]
 
 pub mod bench;
 pub mod checkpoint;
 pub mod config;
+pub mod data;
 pub mod error;
 pub mod gpu;
 pub mod kernels;

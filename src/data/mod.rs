@@ -1,0 +1,62 @@
+//! Data in: sample tables typed by a schema, read in streaming batches, and id vocabularies
+//! (DATA.md §2). GPU-free.
+//!
+//! # The schema file
+//! `schema.toml` beside the data describes the columns of a delimited file, in order:
+//! ```toml
+//! delimiter = "\t"   # one ASCII character (default "\t"); "," for CSV
+//! quote = "\""       # quote of RFC-4180 quoted fields (default "\""); "" turns quoting off
+//! header = true      # the first line names the columns, which must match the names below (default true)
+//! [[column]]
+//! name = "click"
+//! type = "label"     # label | categorical | numeric | multi_hot | timestamp | weight
+//!                    # | sequence | sequence_times | skip
+//! [[column]]
+//! name = "history"
+//! type = "sequence"
+//! separator = "|"    # multi_hot, sequence, sequence_times (default "|")
+//! [[column]]
+//! name = "history_times"
+//! type = "sequence_times"
+//! sequence = "history"  # the sequence these are the times of (default: the nearest sequence column before)
+//! ```
+//! Wide files take the compact form instead of `[[column]]` tables: `columns` is a comma-separated
+//! list of `type:name` or `type:PREFIXa-PREFIXb` items, the latter standing for the names `PREFIXa`
+//! … `PREFIXb` (same prefix, decimal bounds, `a ≤ b`; anything else is one literal name), each
+//! column with the defaults of its type. The Criteo layout in three lines:
+//! ```toml
+//! delimiter = "\t"
+//! header = false
+//! columns = "label:label, numeric:I1-I13, categorical:C1-C26"
+//! ```
+//! Errors in a schema are [`crate::Error::Config`] naming the key (`column[3].type`, with the
+//! 0-based index of the column after expansion of the compact form).
+//!
+//! # Values
+//! label: `0` or `1` (f32). numeric: a finite number (f64; surrounding spaces allowed); an empty
+//! field is [`MISSING`] (NaN), while the text `NaN` or `inf` is an error. timestamp: an integer
+//! (i64). weight: finite, ≥ 0 (f32). categorical: the raw string, untouched (an empty field is the
+//! id `""`). multi_hot, sequence: ids split on the separator into a [`Ragged`] (CSR) column; an empty
+//! field is an empty list, an empty id inside (`a||b`) an error. sequence_times: finite numbers
+//! split likewise (f64 CSR), as many per row as its sequence has ids.
+//!
+//! # Errors
+//! A malformed row is [`crate::Error::Data`]: `file:line: column 3 "I2": message`, the line being
+//! the 1-based line of the file where the row starts (a quoted field may span lines). Wrong field
+//! counts, bad quoting and invalid UTF-8 name the line only. A missing file names the file; a file
+//! with no rows (empty, or a header only) is an error, not zero batches. With
+//! [`ReadOptions::skip_bad_rows`] bad rows are counted in [`BadRows`] instead.
+
+pub mod batch;
+mod record;
+pub mod schema;
+pub mod table;
+pub mod vocab;
+
+#[cfg(test)]
+mod tests;
+
+pub use batch::{Batch, ColumnData, Ragged, Tokens, MISSING};
+pub use schema::{Column, ColumnKind, Schema};
+pub use table::{BadRows, ReadOptions, TableReader};
+pub use vocab::{stable_hash, Vocabulary, VocabularyCounter, OOV_ROW};
