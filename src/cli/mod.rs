@@ -1,8 +1,10 @@
 //! The command line: argument parsing and the commands. The only place that prints.
 
+mod data;
 mod devices;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
 
 /// wgrec — train and serve ads-ranking models on any GPU.
 #[derive(Debug, Parser)]
@@ -20,11 +22,41 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Datasets: fetch the bundled one, write synthetic ones.
+    Data {
+        #[command(subcommand)]
+        command: DataCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DataCommand {
+    /// Download a bundled dataset (through pip) and write its splits under the protocol.
+    Fetch {
+        /// Which dataset.
+        dataset: Bundled,
+        /// The folder for `raw/`, `train.tsv`, `valid.tsv`, `test.tsv` and `schema.toml`.
+        #[arg(long)]
+        into: PathBuf,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Bundled {
+    /// MovieLens-100K as click data (DATA.md §1), from the recbole 1.2.1 wheel.
+    #[value(name = "ml-100k")]
+    Ml100k,
 }
 
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Devices { json } => devices::run(json),
+        Command::Data { command } => match command {
+            DataCommand::Fetch {
+                dataset: Bundled::Ml100k,
+                into,
+            } => data::fetch_ml100k(&into),
+        },
     }
 }

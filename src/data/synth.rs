@@ -1,0 +1,1 @@
+//! Synthetic data (DATA.md §3).
