@@ -3,6 +3,7 @@
 
 use std::path::Path;
 use wgrec::data::ml100k;
+use wgrec::data::synth::{write, Layout, Synth, SynthConfig};
 
 /// Fetches MovieLens-100K into `<dir>/raw/`, applies the protocol and prints the facts per split.
 pub fn fetch_ml100k(dir: &Path) -> anyhow::Result<()> {
@@ -33,5 +34,54 @@ pub fn fetch_ml100k(dir: &Path) -> anyhow::Result<()> {
         .map(|(n, k)| format!("{k} {n}"))
         .collect();
     println!("train vocabularies: {}", vocab.join(", "));
+    Ok(())
+}
+
+/// The options of `wgrec data synth`.
+#[derive(Debug)]
+pub struct SynthArgs {
+    pub rows: u64,
+    pub out: std::path::PathBuf,
+    pub criteo: bool,
+    pub seed: u64,
+    pub positive_rate: f64,
+    pub missing_rate: Option<f64>,
+    pub second_task: Option<f64>,
+}
+
+/// Writes synthetic data and prints what was written and how fast.
+pub fn synth(args: SynthArgs) -> anyhow::Result<()> {
+    let (mut config, layout) = if args.criteo {
+        (SynthConfig::criteo(args.seed), Layout::Criteo)
+    } else {
+        (SynthConfig::new(args.seed), Layout::Table)
+    };
+    if args.criteo && args.second_task.is_some() {
+        anyhow::bail!(
+            "--second-task needs the sample-table layout (the Criteo layout has one label)"
+        );
+    }
+    config.positive_rate = args.positive_rate;
+    if let Some(m) = args.missing_rate {
+        config.missing_rate = m;
+    }
+    config.second_task = args.second_task.map(|r| (r, 0.7));
+    let generator = Synth::new(config)?;
+    let stats = write(&generator, args.rows, layout, &args.out)?;
+    let rates: Vec<String> = stats
+        .positive_rate
+        .iter()
+        .map(|r| format!("{r:.4}"))
+        .collect();
+    println!(
+        "synth: {} rows (train {}, valid {}, test {}) in {}, positive rate {}, {:.0} rows/s",
+        args.rows,
+        stats.rows[0],
+        stats.rows[1],
+        stats.rows[2],
+        args.out.display(),
+        rates.join(" / "),
+        stats.rows_per_sec
+    );
     Ok(())
 }

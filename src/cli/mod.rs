@@ -39,6 +39,30 @@ enum DataCommand {
         #[arg(long)]
         into: PathBuf,
     },
+    /// Write synthetic data with a planted model (train/valid/test 80/10/10 and schema.toml).
+    Synth {
+        /// Rows in all.
+        #[arg(long)]
+        rows: u64,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// The Criteo layout: label, 13 integers, 26 hashed categorical, no header.
+        #[arg(long)]
+        criteo: bool,
+        /// Seed; the same seed writes the same bytes.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Mean planted click probability.
+        #[arg(long, default_value_t = 0.2)]
+        positive_rate: f64,
+        /// Share of empty categorical and numeric values (default 0, or 0.05 with --criteo).
+        #[arg(long)]
+        missing_rate: Option<f64>,
+        /// Add a second correlated task `love` with this positive rate (sample-table layout only).
+        #[arg(long)]
+        second_task: Option<f64>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -57,6 +81,23 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 dataset: Bundled::Ml100k,
                 into,
             } => data::fetch_ml100k(&into),
+            DataCommand::Synth {
+                rows,
+                out,
+                criteo,
+                seed,
+                positive_rate,
+                missing_rate,
+                second_task,
+            } => data::synth(data::SynthArgs {
+                rows,
+                out,
+                criteo,
+                seed,
+                positive_rate,
+                missing_rate,
+                second_task,
+            }),
         },
     }
 }
