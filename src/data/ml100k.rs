@@ -53,6 +53,12 @@ const PIP_COMMANDS: [(&str, &[&str]); 3] =
 
 /// Runs `pip download --no-deps --only-binary=:all: -d <scratch> recbole==1.2.1` and returns the wheel.
 fn pip_download(scratch: &Path) -> Result<PathBuf> {
+    pip_download_with_path(scratch, None)
+}
+
+/// [`pip_download`] with the search `PATH` for pip replaced (tests simulate a machine without pip).
+fn pip_download_with_path<'a>(scratch: &Path, path: impl Into<Option<&'a str>>) -> Result<PathBuf> {
+    let path = path.into();
     let mut tried = Vec::new();
     for (program, prefix) in PIP_COMMANDS {
         let shown = [program]
@@ -61,7 +67,11 @@ fn pip_download(scratch: &Path) -> Result<PathBuf> {
             .copied()
             .collect::<Vec<_>>()
             .join(" ");
-        let out = Command::new(program)
+        let mut command = Command::new(program);
+        if let Some(path) = path {
+            command.env("PATH", path);
+        }
+        let out = command
             .args(prefix)
             .args(["download", "--no-deps", "--only-binary=:all:", "-d"])
             .arg(scratch)
@@ -544,3 +554,7 @@ fn train_vocab(
         .map(|(n, s)| (*n, s.len()))
         .collect()
 }
+
+#[cfg(test)]
+#[path = "ml100k_tests.rs"]
+mod tests;
