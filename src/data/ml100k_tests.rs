@@ -171,7 +171,11 @@ fn time_buckets_follow_the_formula() {
     // The cap at 63 needs Δt ≥ 2^62 hours, beyond any i64 of seconds: the largest Δt gives 52.
     assert_eq!(time_bucket(i64::MAX), 52);
     assert!(time_bucket(i64::MAX) < MAX_TIME_BUCKET);
-    assert_eq!(time_bucket(-5), 1, "a negative Δt cannot happen; it is clamped to 0");
+    assert_eq!(
+        time_bucket(-5),
+        1,
+        "a negative Δt cannot happen; it is clamped to 0"
+    );
 }
 
 #[test]

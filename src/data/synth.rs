@@ -622,3 +622,7 @@ fn helper2(x: f64) -> f64 {
         1.0 + x * 0.5 * (1.0 + x / 3.0 * (1.0 + 0.25 * x))
     }
 }
+
+#[cfg(test)]
+#[path = "synth_tests.rs"]
+mod tests;
