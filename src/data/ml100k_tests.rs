@@ -120,7 +120,7 @@ fn slice_history_is_strictly_earlier_in_global_order_across_splits_with_buckets(
     assert_eq!(stats.splits[0].empty_history, 3.0 / 8.0);
     assert_eq!(
         stats.splits[0].mean_history,
-        (0 + 1 + 0 + 1 + 2 + 0 + 1 + 3) as f64 / 8.0
+        [0, 1, 0, 1, 2, 0, 1, 3].iter().sum::<usize>() as f64 / 8.0
     );
     fs::remove_dir_all(dir).unwrap();
 }
