@@ -149,6 +149,35 @@ pub struct SynthRow {
     pub hist_times: Vec<i64>,
 }
 
+/// An empty categorical value in a [`SynthBatch`].
+pub const MISSING: u64 = u64::MAX;
+
+/// Rows in columns, as [`Synth::batch`] returns them. Row-major within each array.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SynthBatch {
+    /// Rows in the batch.
+    pub rows: usize,
+    /// Tasks per row.
+    pub tasks: usize,
+    /// `[rows, tasks]` labels, 0.0 or 1.0.
+    pub labels: Vec<f32>,
+    /// `[rows, fields]` ids: user, item, category (when sequences are on), then the context
+    /// fields; [`MISSING`] where empty.
+    pub ids: Vec<u64>,
+    /// `[rows, numeric]` values, NaN where empty.
+    pub numeric: Vec<f32>,
+    /// Event times.
+    pub timestamps: Vec<i64>,
+    /// Behaviours of row r are `hist_offsets[r]..hist_offsets[r + 1]` (rows + 1 entries).
+    pub hist_offsets: Vec<u32>,
+    /// Behaviour items, oldest first within a row.
+    pub hist_items: Vec<u64>,
+    /// Behaviour categories.
+    pub hist_cats: Vec<u64>,
+    /// Behaviour times.
+    pub hist_times: Vec<i64>,
+}
+
 /// The generator: [`Synth::row`] is random access; iterate with [`Synth::rows`].
 #[derive(Debug, Clone)]
 pub struct Synth {
@@ -206,6 +235,35 @@ impl Synth {
             self.row(i, &mut row);
             row
         })
+    }
+
+    /// Rows `range` as one column-major batch (for benchmarks that feed a model without files).
+    pub fn batch(&self, range: std::ops::Range<u64>) -> SynthBatch {
+        let mut b = SynthBatch {
+            tasks: self.tasks(),
+            hist_offsets: vec![0],
+            ..SynthBatch::default()
+        };
+        let mut row = SynthRow::default();
+        for i in range {
+            self.row(i, &mut row);
+            b.rows += 1;
+            b.labels.extend(row.labels.iter().map(|&l| f32::from(l)));
+            b.ids.extend(
+                row.ids
+                    .iter()
+                    .copied()
+                    .chain(row.categorical.iter().map(|v| v.unwrap_or(MISSING))),
+            );
+            b.numeric
+                .extend(row.numeric.iter().map(|v| v.map_or(f32::NAN, |x| x as f32)));
+            b.timestamps.push(row.timestamp);
+            b.hist_items.extend_from_slice(&row.hist_items);
+            b.hist_cats.extend_from_slice(&row.hist_cats);
+            b.hist_times.extend_from_slice(&row.hist_times);
+            b.hist_offsets.push(b.hist_items.len() as u32);
+        }
+        b
     }
 
     /// Fills `row` with row `index` (buffers are reused).

@@ -267,3 +267,39 @@ fn bad_rates_are_errors() {
         assert!(e.starts_with("dataset synth:"), "{e}");
     }
 }
+
+#[test]
+fn a_batch_holds_the_same_rows_as_the_iterator_in_columns() {
+    let synth = Synth::new(SynthConfig {
+        missing_rate: 0.2,
+        second_task: Some((0.1, 0.5)),
+        ..small(21)
+    })
+    .unwrap();
+    let b = synth.batch(100..350);
+    let rows: Vec<SynthRow> = synth.rows(100..350).collect();
+    assert_eq!((b.rows, b.tasks, b.hist_offsets.len()), (250, 2, 251));
+    let fields = 3 + synth.config().vocabs.len();
+    let numeric = synth.config().numeric;
+    for (r, row) in rows.iter().enumerate() {
+        assert_eq!(
+            b.labels[2 * r..2 * r + 2],
+            [f32::from(row.labels[0]), f32::from(row.labels[1])]
+        );
+        assert_eq!(b.ids[r * fields..r * fields + 3], row.ids[..]);
+        let context: Vec<u64> = row
+            .categorical
+            .iter()
+            .map(|v| v.unwrap_or(MISSING))
+            .collect();
+        assert_eq!(b.ids[r * fields + 3..(r + 1) * fields], context[..]);
+        for (j, v) in row.numeric.iter().enumerate() {
+            let got = b.numeric[r * numeric + j];
+            assert!(v.map_or(got.is_nan(), |x| got == x as f32));
+        }
+        let (lo, hi) = (b.hist_offsets[r] as usize, b.hist_offsets[r + 1] as usize);
+        assert_eq!(b.hist_items[lo..hi], row.hist_items[..]);
+        assert_eq!(b.hist_times[lo..hi], row.hist_times[..]);
+    }
+    assert!(b.ids.contains(&MISSING) && b.numeric.iter().any(|x| x.is_nan()));
+}
