@@ -52,7 +52,7 @@ fn labels_follow_the_planted_probabilities_within_a_binomial_bound_down_to_one_p
             "rate {rate}: {positives} vs {expected}"
         );
         // The calibration: the planted mean within 5 binomial deviations of the asked rate (the
-        // calibration sample adds noise of sd √(r(1−r)/50000), small next to this set's).
+        // calibration sample adds noise of sd ≤ √(r(1−r)/CALIBRATION_ROWS), small next to this set's).
         let bound =
             5.0 * (rate * (1.0 - rate) * (1.0 / n as f64 + 1.0 / CALIBRATION_ROWS as f64)).sqrt();
         assert!(
