@@ -40,12 +40,19 @@ pub fn fetch_ml100k(dir: &Path) -> anyhow::Result<()> {
 /// The options of `wgrec data synth`.
 #[derive(Debug)]
 pub struct SynthArgs {
+    /// Rows in all (split 80/10/10).
     pub rows: u64,
+    /// Output folder.
     pub out: std::path::PathBuf,
+    /// The Criteo layout instead of the sample table.
     pub criteo: bool,
+    /// Generator seed.
     pub seed: u64,
+    /// Mean planted click probability.
     pub positive_rate: f64,
+    /// Share of empty values, when not the layout's default.
     pub missing_rate: Option<f64>,
+    /// Positive rate of a second correlated task, if wanted.
     pub second_task: Option<f64>,
 }
 

@@ -539,7 +539,10 @@ fn train_vocab(
 ) -> Vec<(&'static str, usize)> {
     let mut sets: [HashSet<&str>; 6] = Default::default();
     for e in train {
-        let (u, i) = (&users[&e.user], &items[&e.item]);
+        // prepare() has already rejected events whose user or item is unknown.
+        let (Some(u), Some(i)) = (users.get(&e.user), items.get(&e.item)) else {
+            continue;
+        };
         sets[0].insert(&e.user);
         sets[1].insert(&e.item);
         sets[2].extend(i.genres.iter().map(String::as_str));
