@@ -104,6 +104,10 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// A bundled or synthetic dataset could not be fetched, prepared or written; the message names
+    /// the dataset and the file.
+    #[error("dataset {0}")]
+    Dataset(String),
 }
 
 fn data_context(line: Option<u64>, column: &Option<String>) -> String {

@@ -1,4 +1,4 @@
-//! The binary as a user meets it: `wgrec devices` and the no-adapter error.
+//! The binary as a user meets it: `wgrec devices`, `wgrec bench`, `wgrec data` and the no-adapter error.
 
 use std::process::Command;
 
@@ -144,4 +144,83 @@ fn bench_filter_keeps_the_ceilings_and_bad_repeats_are_refused() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--repeats"), "{stderr}");
+}
+
+#[test]
+fn data_synth_writes_splits_and_schema_and_reports_the_rate() {
+    let dir = std::env::temp_dir().join(format!("wgrec-cli-synth-{}", std::process::id()));
+    let out = wgrec()
+        .args([
+            "data",
+            "synth",
+            "--rows",
+            "2000",
+            "--criteo",
+            "--seed",
+            "3",
+            "--positive-rate",
+            "0.1",
+            "--out",
+        ])
+        .arg(&dir)
+        .output()
+        .expect("run wgrec");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("2000 rows (train 1600, valid 200, test 200)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("rows/s"), "{stdout}");
+    let train = std::fs::read_to_string(dir.join("train.tsv")).expect("train.tsv");
+    assert_eq!(train.lines().count(), 1600);
+    assert!(train.lines().all(|l| l.split('\t').count() == 40));
+    assert!(dir.join("schema.toml").is_file() && dir.join("test.tsv").is_file());
+    std::fs::remove_dir_all(&dir).expect("clean up");
+}
+
+#[test]
+fn data_synth_with_a_bad_rate_is_an_error_line_and_exit_1() {
+    let out = wgrec()
+        .args([
+            "data",
+            "synth",
+            "--rows",
+            "10",
+            "--out",
+            "/nonexistent/never",
+            "--positive-rate",
+            "1.5",
+        ])
+        .output()
+        .expect("run wgrec");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr.starts_with("error: dataset synth: positive rate 1.5 is not in (0, 1)"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn data_fetch_without_pip_is_a_clear_error() {
+    let dir = std::env::temp_dir().join(format!("wgrec-cli-nopip-{}", std::process::id()));
+    let out = wgrec()
+        .args(["data", "fetch", "ml-100k", "--into"])
+        .arg(&dir)
+        .env("PATH", "")
+        .output()
+        .expect("run wgrec");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr.contains("pip is needed to download recbole==1.2.1"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

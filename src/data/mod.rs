@@ -60,3 +60,6 @@ pub use batch::{Batch, ColumnData, Ragged, Tokens, MISSING};
 pub use schema::{Column, ColumnKind, Schema};
 pub use table::{BadRows, ReadOptions, TableReader};
 pub use vocab::{stable_hash, Vocabulary, VocabularyCounter, OOV_ROW};
+
+pub mod ml100k;
+pub mod synth;
