@@ -436,7 +436,7 @@ fn errors_not_panics_for_bad_ids_lengths_and_specs() {
 fn matches_pytorch_fixture() {
     let gpu = gpu();
     let fx = Fixture::load("tim");
-    for (name, sets, d) in [("a", 2usize, 8u32), ("b", 1, 16)] {
+    for (name, sets, d) in [("a", 2usize, 8u32), ("b", 1, 16), ("c", 3, 64)] {
         let key = |k: &str| format!("{name}.{k}");
         let lengths = fx.u32(&key("lengths"));
         let b = lengths.len();
