@@ -180,6 +180,14 @@ pub enum FeatureKind {
         buckets: u32,
         /// Bucketing of a behaviour's time relative to the target.
         time: TimeBucket,
+        /// Per side feature, the sequence column holding each behaviour's side id (e.g.
+        /// `hist_genre`); as long as `side`.
+        side_columns: Vec<String>,
+        /// The `sequence_times` column of the behaviours (default: the one the schema links to
+        /// this feature's column).
+        times: Option<String>,
+        /// The target's `timestamp` column (default: the schema's only timestamp column).
+        timestamp: Option<String>,
     },
 }
 
@@ -230,6 +238,12 @@ enum RawFeature {
         buckets: u32,
         #[serde(default)]
         time: TimeBucket,
+        #[serde(default)]
+        side_columns: Vec<String>,
+        #[serde(default)]
+        times: Option<String>,
+        #[serde(default)]
+        timestamp: Option<String>,
     },
 }
 
@@ -278,6 +292,9 @@ impl From<RawFeature> for Feature {
                 max_len,
                 buckets,
                 time,
+                side_columns,
+                times,
+                timestamp,
             } => (
                 name,
                 column,
@@ -287,6 +304,9 @@ impl From<RawFeature> for Feature {
                     max_len,
                     buckets,
                     time,
+                    side_columns,
+                    times,
+                    timestamp,
                 },
             ),
         };
@@ -412,6 +432,61 @@ pub struct Train {
     pub patience: u32,
     /// Seed of initialisation, shuffling and dropout.
     pub seed: u64,
+    /// Stop after this many steps in all (absent: run the epochs).
+    pub steps: Option<u64>,
+    /// Steps between progress lines (and loss read-backs).
+    pub log_every: u64,
+    /// The optimizer of the embedding tables.
+    pub sparse_optimizer: SparseOptimizerName,
+    /// The optimizer of the dense parameters.
+    pub dense_optimizer: DenseOptimizerName,
+    /// The column grouping samples for GAUC (e.g. `user_id`; absent: no GAUC).
+    pub group: Option<String>,
+    /// Per-sample loss weights from a data column (METHODS.md §4.2; absent: every sample weighs 1).
+    pub weights: Option<Weights>,
+}
+
+/// The optimizer of the embedding tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SparseOptimizerName {
+    /// Row-wise Adagrad (one accumulator per row; FBGEMM's default).
+    #[default]
+    Adagrad,
+    /// Plain SGD.
+    Sgd,
+}
+
+/// The optimizer of the dense parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DenseOptimizerName {
+    /// Adam (β = 0.9, 0.999; ε = 1e-8), as torch.optim.Adam.
+    #[default]
+    Adam,
+    /// Plain SGD.
+    Sgd,
+}
+
+/// Per-sample weights (METHODS.md §4.2): `w = exposure(count) · class(label)` where `count` is read
+/// from `column` (a numeric or weight column), `exposure(c) = max(c, 1)^(−gamma)`, and the class
+/// factor is `positive` or `negative` by the first task's label. Unequal class factors bias the
+/// logit by `log(positive / negative)`, which prediction subtracts.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Weights {
+    /// The exposure-count column (absent: no exposure part).
+    #[serde(default)]
+    pub column: Option<String>,
+    /// The exponent γ ≥ 0 of the exposure part.
+    #[serde(default)]
+    pub gamma: f64,
+    /// Class factor of positives.
+    #[serde(default = "unit")]
+    pub positive: f64,
+    /// Class factor of negatives (a negative down-sampling keep rate r is `negative = r`).
+    #[serde(default = "unit")]
+    pub negative: f64,
 }
 
 impl Default for Train {
@@ -425,6 +500,12 @@ impl Default for Train {
             clip_norm: None,
             patience: 1,
             seed: 1,
+            steps: None,
+            log_every: 100,
+            sparse_optimizer: SparseOptimizerName::Adagrad,
+            dense_optimizer: DenseOptimizerName::Adam,
+            group: None,
+            weights: None,
         }
     }
 }
@@ -554,6 +635,8 @@ impl ModelConfig {
                     max_len,
                     buckets,
                     time,
+                    side_columns,
+                    ..
                 } => {
                     for (k, target) in
                         std::iter::once(("item", item)).chain(side.iter().map(|s| ("side", s)))
@@ -579,6 +662,18 @@ impl ModelConfig {
                                 ))
                             }
                         }
+                    }
+                    if side_columns.len() != side.len() {
+                        return Err(bad(
+                            file,
+                            key("side_columns"),
+                            format!(
+                                "{} columns for {} side features: name the sequence column of \
+                                 each side feature, in order",
+                                side_columns.len(),
+                                side.len()
+                            ),
+                        ));
                     }
                     if *max_len == 0 || *max_len > 1000 {
                         return Err(bad(file, key("max_len"), format!("{max_len}: 1 to 1000")));
@@ -677,6 +772,37 @@ impl ModelConfig {
         ] {
             if !(v.is_finite() && v > 0.0) {
                 return Err(bad(file, k, format!("{v}: must be > 0")));
+            }
+        }
+        if tr.log_every == 0 {
+            return Err(bad(file, "train.log_every", "0: must be at least 1"));
+        }
+        if tr.steps == Some(0) {
+            return Err(bad(file, "train.steps", "0: must be at least 1"));
+        }
+        if let Some(w) = &tr.weights {
+            for (k, v) in [("positive", w.positive), ("negative", w.negative)] {
+                if !(v.is_finite() && v > 0.0) {
+                    return Err(bad(
+                        file,
+                        format!("train.weights.{k}"),
+                        format!("{v}: must be > 0"),
+                    ));
+                }
+            }
+            if !(w.gamma.is_finite() && w.gamma >= 0.0) {
+                return Err(bad(
+                    file,
+                    "train.weights.gamma",
+                    format!("{}: must be ≥ 0", w.gamma),
+                ));
+            }
+            if w.gamma > 0.0 && w.column.is_none() {
+                return Err(bad(
+                    file,
+                    "train.weights.column",
+                    "gamma > 0 weights by an exposure count: name its column",
+                ));
             }
         }
         if let Some(c) = tr.clip_norm {

@@ -36,6 +36,7 @@ name = "history"
 kind = "sequence"
 item = "item_id"
 side = ["genre"]
+side_columns = ["hist_genre"]
 time = { by = "position" }
 
 [[task]]
