@@ -78,6 +78,9 @@ fn a_full_file_parses_with_defaults_filled_in() {
             max_len: 50,
             buckets: 64,
             time: TimeBucket::Position,
+            side_columns: vec!["hist_genre".into()],
+            times: None,
+            timestamp: None,
         }
     );
     assert_eq!(c.tasks[0].loss, Loss::Pair);
@@ -184,4 +187,34 @@ fn the_documented_example_parses() {
     let c = ModelConfig::parse(&text, "docs/config.md").expect("the documented example parses");
     assert_eq!(c.model.tables, 3);
     assert_eq!(c.train.clip_norm, Some(1.0));
+}
+
+#[test]
+fn side_columns_must_match_side_features() {
+    let text = GOOD.replace("side_columns = [\"hist_genre\"]\n", "");
+    let e = err(&text);
+    assert!(e.contains("feature[4].side_columns"), "{e}");
+    assert!(e.contains("0 columns for 1 side features"), "{e}");
+}
+
+#[test]
+fn train_keys_are_checked() {
+    let e = err(&GOOD.replace("clip_norm = 1.0", "log_every = 0"));
+    assert!(e.contains("train.log_every"), "{e}");
+    let e = err(&GOOD.replace("clip_norm = 1.0", "sparse_optimizer = \"adamw\""));
+    assert!(e.contains("sparse_optimizer") || e.contains("adamw"), "{e}");
+    let e = err(&GOOD.replace("clip_norm = 1.0", "weights = { gamma = 0.5 }"));
+    assert!(e.contains("train.weights.column"), "{e}");
+    let e = err(&GOOD.replace("clip_norm = 1.0", "weights = { negative = 0.0 }"));
+    assert!(e.contains("train.weights.negative"), "{e}");
+    let c = ModelConfig::parse(
+        &GOOD.replace(
+            "clip_norm = 1.0",
+            "group = \"user_id\"\nweights = { column = \"n\", gamma = 1.0, negative = 0.5 }",
+        ),
+        "m.toml",
+    )
+    .expect("valid");
+    assert_eq!(c.train.group.as_deref(), Some("user_id"));
+    assert_eq!(c.train.weights.as_ref().unwrap().negative, 0.5);
 }
