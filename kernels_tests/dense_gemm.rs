@@ -555,7 +555,7 @@ fn gemm_params_match_wgsl_layout() {
         gemm,
         "ColumnSumParams",
         size_of::<ColumnSumParams>(),
-        offsets!(ColumnSumParams: rows, cols, ld, stride, out_offset, out_stride),
+        offsets!(ColumnSumParams: rows, cols, ld, stride, out_offset, out_stride, in_offset),
     );
     assert_layout(
         &wgrec::shaders::FMA,

@@ -24,6 +24,7 @@ mod embedding_props;
 mod embedding_reference;
 mod embedding_update;
 mod fixtures;
+mod graph;
 mod loss;
 mod registry;
 mod tim;

@@ -7,7 +7,8 @@
 //             A gate (GATE ≠ 0) multiplies one operand elementwise by a buffer of the same layout on
 //             load: GATE 1 x·(g > 0) (ReLU backward through the stored output), GATE 2 x·g.
 //             k = 0 is the empty sum: C = act(bias or 0) (+ C).
-// column_sum: out[t, j] (= or +=) Σ_{i < rows} gate(X[t, i, j]), i ascending (deterministic).
+// column_sum: out[t, j] (= or +=) Σ_{i < rows} gate(X[t, i, j]), i ascending (deterministic); X may
+// start at an element offset (a group's tables inside a larger table-batched tensor).
 //
 // Bindings gemm: 0 a, 1 b, 2 bias, 3 gate (read; a 16-byte dummy when unused), 4 c (read_write),
 // 5 params. column_sum: 0 x, 1 gate (read), 2 out (read_write), 3 params.
@@ -61,8 +62,8 @@ struct ColumnSumParams {
     stride: u32,
     out_offset: u32, // out[t, j] at out_offset + t·out_stride + j
     out_stride: u32,
+    in_offset: u32,  // X[t, i, j] (and its gate) at in_offset + t·stride + i·ld + j
     _pad0: u32,
-    _pad1: u32,
 }
 
 @group(0) @binding(0) var<storage, read> a: array<f32>;
@@ -175,7 +176,7 @@ fn column_sum(@builtin(global_invocation_id) gid: vec3<u32>) {
         return;
     }
     var s = 0.0;
-    var at = t * cs.stride + j;
+    var at = cs.in_offset + t * cs.stride + j;
     for (var i = 0u; i < cs.rows; i++) {
         var v = x[at];
         if GATE == 1u {

@@ -14,6 +14,7 @@ pub mod config;
 pub mod data;
 pub mod error;
 pub mod gpu;
+pub mod graph;
 pub mod kernels;
 pub mod metrics;
 pub mod rng;

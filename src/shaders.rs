@@ -38,4 +38,5 @@ shaders! {
     CROSS => "cross",
     LOSS => "loss",
     TIM => "tim",
+    ELEMENTWISE => "elementwise",
 }

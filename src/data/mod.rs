@@ -48,6 +48,7 @@
 //! [`ReadOptions::skip_bad_rows`] bad rows are counted in [`BadRows`] instead.
 
 pub mod batch;
+pub mod encode;
 mod record;
 pub mod schema;
 pub mod table;

@@ -30,6 +30,7 @@ pub struct Gpu {
     pipelines: pipeline::PipelineCache,
     uncaptured: Arc<Mutex<Option<String>>>,
     dispatches: std::sync::atomic::AtomicU64,
+    submits: std::sync::atomic::AtomicU64,
 }
 
 /// Optional features wgrec uses when the adapter has them.
@@ -100,6 +101,7 @@ impl Gpu {
             pipelines: pipeline::PipelineCache::default(),
             uncaptured,
             dispatches: std::sync::atomic::AtomicU64::new(0),
+            submits: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -214,6 +216,19 @@ impl Gpu {
     /// since the device was opened: tests read it before and after recording a step to count them.
     pub fn dispatches(&self) -> u64 {
         self.dispatches.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Finishes `encoder` and submits it, counting the submit (see [`Gpu::submits`]).
+    pub fn submit(&self, encoder: wgpu::CommandEncoder) {
+        self.submits
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.queue.submit([encoder.finish()]);
+    }
+
+    /// Number of command buffers submitted through [`Gpu::submit`] (the training step's one
+    /// submit is counted here; read-backs and uploads are not).
+    pub fn submits(&self) -> u64 {
+        self.submits.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub(crate) fn count_dispatch(&self) {

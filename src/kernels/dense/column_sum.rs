@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::gemm::{check_matrix, fits, gate_code, GateKind};
+use super::gemm::{check_matrix, extent, fits, gate_code, GateKind};
 use crate::error::{Error, Result};
 use crate::gpu::{storage_usage, Access, Gpu, Kernel, Pipeline};
 use crate::shaders;
@@ -27,8 +27,10 @@ pub struct ColumnSumParams {
     pub out_offset: u32,
     /// Elements between tables' rows of `out`.
     pub out_stride: u32,
+    /// Element offset of `X[0, 0, 0]` (and of the gate's).
+    pub in_offset: u32,
     /// Padding to 32 bytes.
-    pub _pad: [u32; 2],
+    pub _pad: [u32; 1],
 }
 
 /// Where a column sum writes: `out[t, j]` at `offset + t · stride + j`.
@@ -63,6 +65,9 @@ pub struct ColumnSum {
     base: ColumnSumParams,
     tables: u32,
     rows_cap: u32,
+    x_size: u64,
+    gate_size: Option<u64>,
+    stride: u64,
 }
 
 impl ColumnSum {
@@ -158,7 +163,8 @@ impl ColumnSum {
             stride: fits(name, "stride", stride)?,
             out_offset: fits(name, "out offset", out_layout.offset)?,
             out_stride: fits(name, "out stride", out_layout.stride)?,
-            _pad: [0; 2],
+            in_offset: 0,
+            _pad: [0; 1],
         };
         let params = gpu.uniform_from("column_sum params", &base);
         let dummy = gpu.buffer("column_sum unused gate", 16, storage_usage());
@@ -170,7 +176,34 @@ impl ColumnSum {
             base,
             tables,
             rows_cap,
+            x_size: x.size(),
+            gate_size: gate_buf.map(|g| g.size()),
+            stride,
         })
+    }
+
+    /// Reads X (and its gate) from element `offset` on: a group of tables inside a larger
+    /// table-batched tensor. Checks that the buffers hold the shifted extent.
+    pub fn with_input_offset(mut self, gpu: &Gpu, offset: u64) -> Result<Self> {
+        let name = COLUMN_SUM.entry;
+        let b = &self.base;
+        let need = offset + extent(self.tables, self.stride, self.rows_cap, b.cols, b.ld);
+        fits(name, "X extent", need)?;
+        for (what, size) in [("X", Some(self.x_size)), ("gate", self.gate_size)] {
+            if let Some(size) = size.filter(|&s| s < need * 4) {
+                return Err(Error::kernel(
+                    name,
+                    format!(
+                        "buffer {what} holds {size} bytes, {} needed from offset {offset}",
+                        need * 4
+                    ),
+                ));
+            }
+        }
+        self.base.in_offset = offset as u32;
+        gpu.queue
+            .write_buffer(&self.params, 0, bytemuck::bytes_of(&self.base));
+        Ok(self)
     }
 
     /// Sets the rows summed by the next runs (≤ `rows_cap`).

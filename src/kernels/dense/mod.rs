@@ -26,6 +26,7 @@ pub mod column_sum;
 pub mod combine;
 pub mod cross;
 pub mod dropout;
+pub mod elementwise;
 pub mod expert;
 pub mod fma;
 pub mod gemm;

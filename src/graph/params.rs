@@ -1,0 +1,196 @@
+//! The dense parameters of a model in one flat buffer (and their gradients in another), so one
+//! [`DenseOptimizer`](crate::kernels::dense::optim::DenseOptimizer) dispatch updates them all and
+//! global-norm clipping sees every gradient.
+//!
+//! Layers the graph builds from `Gemm` and `ColumnSum` (the per-table projections, the shared MLP,
+//! the heads) read and write the flat buffers in place at element offsets. Ops that own their
+//! tensors (the experts, BatchNorm's γ and β) keep them: the step copies their gradients into the
+//! flat gradient buffer before the optimizer and the updated values back after it — copy commands in
+//! the same encoder, no dispatch and no host round trip. The flat buffer is the master copy: a
+//! checkpoint reads it, a restore writes it and then the owned copies.
+//!
+//! Every tensor starts at a multiple of 4 floats (the GEMM's vec4 loads need it); the gaps hold
+//! zeros with zero gradients, which every optimizer leaves at zero.
+
+use crate::error::{Error, Result};
+use crate::gpu::{storage_usage, Gpu};
+
+/// One named tensor of the flat buffer.
+#[derive(Debug, Clone)]
+pub struct Param {
+    /// Checkpoint name, e.g. `mlp.0.weight`.
+    pub name: String,
+    /// Shape (row-major), its product is `len`.
+    pub shape: Vec<usize>,
+    /// First element in the flat buffers.
+    pub offset: u64,
+    /// Elements.
+    pub len: u64,
+    /// For a tensor an op owns: its value and gradient buffers (copied to and from the flat ones).
+    pub owned: Option<(wgpu::Buffer, wgpu::Buffer)>,
+}
+
+/// The layout of the flat parameter buffer, built up tensor by tensor.
+#[derive(Debug, Default)]
+pub struct ParamLayout {
+    /// Tensors in allocation order.
+    pub params: Vec<Param>,
+    len: u64,
+}
+
+impl ParamLayout {
+    /// Reserves `shape` under `name` in the flat buffer and returns its element offset.
+    pub fn flat(&mut self, name: impl Into<String>, shape: &[usize]) -> u64 {
+        self.push(name.into(), shape, None)
+    }
+
+    /// Registers a tensor an op owns (value, gradient) and returns its offset in the flat buffers.
+    pub fn owned(
+        &mut self,
+        name: impl Into<String>,
+        shape: &[usize],
+        value: &wgpu::Buffer,
+        grad: &wgpu::Buffer,
+    ) -> u64 {
+        self.push(name.into(), shape, Some((value.clone(), grad.clone())))
+    }
+
+    fn push(
+        &mut self,
+        name: String,
+        shape: &[usize],
+        owned: Option<(wgpu::Buffer, wgpu::Buffer)>,
+    ) -> u64 {
+        let len = shape.iter().product::<usize>() as u64;
+        let offset = self.len.next_multiple_of(4);
+        self.len = offset + len;
+        self.params.push(Param {
+            name,
+            shape: shape.to_vec(),
+            offset,
+            len,
+            owned,
+        });
+        offset
+    }
+
+    /// Elements of the flat buffers (a multiple of 4, at least 4).
+    pub fn len(&self) -> u64 {
+        self.len.next_multiple_of(4).max(4)
+    }
+
+    /// Whether no tensor was registered.
+    pub fn is_empty(&self) -> bool {
+        self.params.is_empty()
+    }
+
+    /// The tensor named `name`.
+    pub fn get(&self, name: &str) -> Option<&Param> {
+        self.params.iter().find(|p| p.name == name)
+    }
+}
+
+/// A named tensor read back: name, shape, values.
+pub type NamedTensor = (String, Vec<usize>, Vec<f32>);
+
+/// The flat buffers themselves.
+pub struct FlatParams {
+    /// Tensor layout.
+    pub layout: ParamLayout,
+    /// Values.
+    pub values: wgpu::Buffer,
+    /// Gradients (rewritten every step).
+    pub grads: wgpu::Buffer,
+}
+
+impl FlatParams {
+    /// Allocates zeroed value and gradient buffers for `layout`.
+    pub fn new(gpu: &Gpu, layout: ParamLayout) -> Self {
+        let len = layout.len();
+        FlatParams {
+            layout,
+            values: gpu.buffer("dense params", len * 4, storage_usage()),
+            grads: gpu.buffer("dense grads", len * 4, storage_usage()),
+        }
+    }
+
+    /// Records the copies of owned gradients into the flat gradient buffer.
+    pub fn gather_grads(&self, encoder: &mut wgpu::CommandEncoder) {
+        for p in &self.layout.params {
+            if let Some((_, grad)) = &p.owned {
+                encoder.copy_buffer_to_buffer(grad, 0, &self.grads, p.offset * 4, p.len * 4);
+            }
+        }
+    }
+
+    /// Records the copies of flat values back into the owned value buffers.
+    pub fn scatter_values(&self, encoder: &mut wgpu::CommandEncoder) {
+        for p in &self.layout.params {
+            if let Some((value, _)) = &p.owned {
+                encoder.copy_buffer_to_buffer(&self.values, p.offset * 4, value, 0, p.len * 4);
+            }
+        }
+    }
+
+    /// Records the copies of owned values into the flat buffer (after an op initialised its own).
+    pub fn gather_values(&self, encoder: &mut wgpu::CommandEncoder) {
+        for p in &self.layout.params {
+            if let Some((value, _)) = &p.owned {
+                encoder.copy_buffer_to_buffer(value, 0, &self.values, p.offset * 4, p.len * 4);
+            }
+        }
+    }
+
+    /// Writes `data` into tensor `name` (flat and owned copy).
+    pub fn write(&self, gpu: &Gpu, name: &str, data: &[f32]) -> Result<()> {
+        let p = self
+            .layout
+            .get(name)
+            .ok_or_else(|| Error::Layout(format!("no dense parameter {name:?}")))?;
+        if data.len() as u64 != p.len {
+            return Err(Error::Layout(format!(
+                "parameter {name:?} holds {} values, {} given",
+                p.len,
+                data.len()
+            )));
+        }
+        let bytes = bytemuck::cast_slice(data);
+        gpu.queue.write_buffer(&self.values, p.offset * 4, bytes);
+        if let Some((value, _)) = &p.owned {
+            gpu.queue.write_buffer(value, 0, bytes);
+        }
+        Ok(())
+    }
+
+    /// Reads every tensor's values (name, shape, data), from the flat master copy.
+    pub fn read_all(&self, gpu: &Gpu) -> Result<Vec<NamedTensor>> {
+        let all: Vec<f32> = gpu.read(&self.values, 0, self.layout.len())?;
+        Ok(self
+            .layout
+            .params
+            .iter()
+            .map(|p| {
+                let at = p.offset as usize;
+                (
+                    p.name.clone(),
+                    p.shape.clone(),
+                    all[at..at + p.len as usize].to_vec(),
+                )
+            })
+            .collect())
+    }
+
+    /// Reads every tensor's gradient of the last step (name, data): for tests and diagnostics.
+    pub fn read_grads(&self, gpu: &Gpu) -> Result<Vec<(String, Vec<f32>)>> {
+        let all: Vec<f32> = gpu.read(&self.grads, 0, self.layout.len())?;
+        Ok(self
+            .layout
+            .params
+            .iter()
+            .map(|p| {
+                let at = p.offset as usize;
+                (p.name.clone(), all[at..at + p.len as usize].to_vec())
+            })
+            .collect())
+    }
+}

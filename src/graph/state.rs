@@ -1,0 +1,100 @@
+//! A graph's whole training state as named tensors, for checkpoints and for interchange with
+//! PyTorch (`safetensors`): every embedding table (`emb.{m}.{feature}` `[rows, width]`) with its
+//! sparse optimizer state (`….state` `[rows, floats]`, row-wise Adagrad's accumulator in column 0),
+//! every dense tensor by name (`mlp.0.weight` `[out, in]`, …), the dense optimizer's state as one
+//! flat tensor (`optim.dense.state`, Adam's `m` then `v` over the flat parameter layout), BatchNorm's
+//! running statistics, and the step counter. Restoring all of it continues a run bit for bit.
+
+use super::Graph;
+use crate::checkpoint::Checkpoint;
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+
+/// Metadata key of the step counter.
+pub const STEP_KEY: &str = "graph.step";
+
+impl Graph {
+    /// Writes every tensor of the model into `ckpt` (waits for the GPU).
+    pub fn save_state(&self, gpu: &Gpu, ckpt: &mut Checkpoint) -> Result<()> {
+        let layout = &self.storage.layout;
+        for (t, info) in self.tables.iter().enumerate() {
+            let raw = self.storage.read_raw(gpu, t)?;
+            let p = layout.tables[t];
+            let (w, s) = (p.width4 as usize * 4, p.stride4 as usize * 4);
+            let rows = info.rows as usize;
+            let weights: Vec<f32> = raw.chunks(s).flat_map(|r| &r[..w]).copied().collect();
+            ckpt.insert_tensor(&info.name, &[rows, w], weights)?;
+            if s > w {
+                let state: Vec<f32> = raw.chunks(s).flat_map(|r| &r[w..]).copied().collect();
+                ckpt.insert_tensor(&format!("{}.state", info.name), &[rows, s - w], state)?;
+            }
+        }
+        for (name, shape, data) in self.params.read_all(gpu)? {
+            ckpt.insert_tensor(&name, &shape, data)?;
+        }
+        let state: Vec<f32> = gpu.read_all(&self.optimizer_state)?;
+        ckpt.insert_tensor("optim.dense.state", &[state.len()], state)?;
+        if let Some((_, _, bn)) = &self.bn {
+            let shape = [
+                self.config.model.tables as usize,
+                self.config.model.expert_width as usize,
+            ];
+            let n = shape[0] * shape[1];
+            let mean: Vec<f32> = gpu.read(&bn.running_mean, 0, n as u64)?;
+            let var: Vec<f32> = gpu.read(&bn.running_var, 0, n as u64)?;
+            ckpt.insert_tensor("proj.bn.running_mean", &shape, mean)?;
+            ckpt.insert_tensor("proj.bn.running_var", &shape, var)?;
+        }
+        ckpt.insert_json(STEP_KEY, &self.step)?;
+        Ok(())
+    }
+
+    /// Restores what [`save_state`](Self::save_state) wrote. Every tensor must be present with
+    /// its shape (an error names the first that is not); `weights_only` skips optimizer state and
+    /// the step (a model imported from elsewhere, or a Predictor).
+    pub fn load_state(&mut self, gpu: &Gpu, ckpt: &Checkpoint, weights_only: bool) -> Result<()> {
+        let layout = &self.storage.layout;
+        for (t, info) in self.tables.iter().enumerate() {
+            let p = layout.tables[t];
+            let (w, s) = (p.width4 as usize * 4, p.stride4 as usize * 4);
+            let rows = info.rows as usize;
+            let weights = ckpt.tensor(&info.name, &[rows, w])?;
+            let mut raw = vec![0f32; rows * s];
+            for (dst, src) in raw.chunks_mut(s).zip(weights.chunks(w)) {
+                dst[..w].copy_from_slice(src);
+            }
+            if s > w && !weights_only {
+                let state = ckpt.tensor(&format!("{}.state", info.name), &[rows, s - w])?;
+                for (dst, src) in raw.chunks_mut(s).zip(state.chunks(s - w)) {
+                    dst[w..].copy_from_slice(src);
+                }
+            }
+            self.storage.write_raw(gpu, t, &raw)?;
+        }
+        for p in &self.params.layout.params {
+            let data = ckpt.tensor(&p.name, &p.shape)?;
+            self.params.write(gpu, &p.name, data)?;
+        }
+        if let Some((_, _, bn)) = &self.bn {
+            let shape = [
+                self.config.model.tables as usize,
+                self.config.model.expert_width as usize,
+            ];
+            let mean = ckpt.tensor("proj.bn.running_mean", &shape)?;
+            let var = ckpt.tensor("proj.bn.running_var", &shape)?;
+            gpu.queue
+                .write_buffer(&bn.running_mean, 0, bytemuck::cast_slice(mean));
+            gpu.queue
+                .write_buffer(&bn.running_var, 0, bytemuck::cast_slice(var));
+        }
+        if !weights_only {
+            let n = (self.optimizer_state.size() / 4) as usize;
+            let state = ckpt.tensor("optim.dense.state", &[n])?;
+            gpu.queue
+                .write_buffer(&self.optimizer_state, 0, bytemuck::cast_slice(state));
+            self.step = ckpt.json(STEP_KEY)?;
+        }
+        gpu.sync()
+            .map_err(|e| Error::Layout(format!("restoring the model: {e}")))
+    }
+}
