@@ -48,6 +48,8 @@
 //! [`ReadOptions::skip_bad_rows`] bad rows are counted in [`BadRows`] instead.
 
 pub mod batch;
+pub mod encode;
+pub mod loader;
 mod record;
 pub mod schema;
 pub mod table;
@@ -57,6 +59,8 @@ pub mod vocab;
 mod tests;
 
 pub use batch::{Batch, ColumnData, Ragged, Tokens, MISSING};
+pub use encode::{Encoder, FeatureInput, ModelBatch};
+pub use loader::Loader;
 pub use schema::{Column, ColumnKind, Schema};
 pub use table::{BadRows, ReadOptions, TableReader};
 pub use vocab::{stable_hash, Vocabulary, VocabularyCounter, OOV_ROW};
