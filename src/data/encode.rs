@@ -21,7 +21,8 @@
 //!   Behaviours: the sequence column's ids through the item feature's vocabulary, each side column's
 //!   ids through its side feature's vocabulary, oldest first, the most recent `max_len` kept.
 //!   Buckets from [`TemporalBuckets`]: by position, or by log time delta between the `timestamp`
-//!   column and the `times` column.
+//!   column (default: the schema's only one) and the `times` column (default: the sequence_times
+//!   column linked to the sequence column, or else to one of its side columns).
 //!
 //! # Errors
 //! Columns that do not exist or have the wrong type are [`Error::Config`] naming the model key
@@ -217,12 +218,22 @@ pub(crate) fn resolve(model: &ModelConfig, schema: &Schema, file: &str) -> Resul
                         }
                     },
                     None => {
-                        let linked: Vec<usize> = (0..schema.columns.len())
-                            .filter(|&c| {
-                                matches!(schema.columns[c].kind,
-                                    ColumnKind::SequenceTimes { sequence, .. } if sequence == column)
-                            })
-                            .collect();
+                        // Linked to the sequence column, or else to one of its side columns
+                        // (as long as the sequence: the ml-100k and synthetic schemas link
+                        // `hist_time` to the nearest sequence before it, a side column).
+                        let linked_to = |owners: &[usize]| -> Vec<usize> {
+                            (0..schema.columns.len())
+                                .filter(|&c| {
+                                    matches!(schema.columns[c].kind,
+                                        ColumnKind::SequenceTimes { sequence, .. }
+                                            if owners.contains(&sequence))
+                                })
+                                .collect()
+                        };
+                        let mut linked = linked_to(&[column]);
+                        if linked.is_empty() {
+                            linked = linked_to(&sides);
+                        }
                         match linked.as_slice() {
                             [c] => Some(*c),
                             [] if needs_times => {
@@ -437,7 +448,7 @@ impl NumericFit {
     fn finish(&mut self, radices: &[u32], step: f64) -> std::result::Result<(), String> {
         self.top = if self.seen() {
             let span = ((self.max - self.min) / step).floor();
-            if !(span < f64::from(u32::MAX - 1)) {
+            if span >= f64::from(u32::MAX - 1) {
                 return Err(format!(
                     "training values from {} to {} span {span} steps of {step}; at most {} fit: \
                      raise step",
@@ -575,11 +586,15 @@ impl Encoder {
     fn fit_rows(&mut self, batch: &Batch, rows: &[usize]) {
         for (input, state) in self.resolved.inputs.iter().zip(&mut self.states) {
             match (input, state) {
-                (Input::Categorical { column, .. }, State::Ids { counter, vocab }) => {
-                    if vocab.is_none() {
-                        if let ColumnData::Categorical(tokens) = &batch.columns[*column] {
-                            rows.iter().for_each(|&r| counter.add(tokens.get(r)));
-                        }
+                (
+                    Input::Categorical { column, .. },
+                    State::Ids {
+                        counter,
+                        vocab: None,
+                    },
+                ) => {
+                    if let ColumnData::Categorical(tokens) = &batch.columns[*column] {
+                        rows.iter().for_each(|&r| counter.add(tokens.get(r)));
                     }
                 }
                 (Input::Bag { column, .. }, State::Ids { counter, .. }) => {
