@@ -15,6 +15,7 @@ pub mod data;
 pub mod error;
 pub mod gpu;
 pub mod graph;
+pub mod train;
 pub mod kernels;
 pub mod metrics;
 pub mod rng;

@@ -49,6 +49,7 @@
 
 pub mod batch;
 pub mod encode;
+pub mod loader;
 mod record;
 pub mod schema;
 pub mod table;
@@ -58,6 +59,8 @@ pub mod vocab;
 mod tests;
 
 pub use batch::{Batch, ColumnData, Ragged, Tokens, MISSING};
+pub use encode::{Encoder, FeatureInput, ModelBatch};
+pub use loader::Loader;
 pub use schema::{Column, ColumnKind, Schema};
 pub use table::{BadRows, ReadOptions, TableReader};
 pub use vocab::{stable_hash, Vocabulary, VocabularyCounter, OOV_ROW};

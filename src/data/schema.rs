@@ -194,9 +194,17 @@ impl Schema {
 
     /// Checks that every feature and task of `model` reads a column of a fitting type: categorical
     /// features a categorical column, bags a multi-hot column with the same separator, numeric
-    /// features a numeric column, sequence features a sequence column, task labels a label column.
+    /// features a numeric column, sequence features a sequence column (their `side_columns`
+    /// sequence columns, `times` a sequence_times column and `timestamp` a timestamp column, found
+    /// by default when log-delta buckets need them), task labels a label column, `train.group` a
+    /// categorical, numeric or timestamp column, `train.weights.column` a numeric or weight column.
     /// `file` (the schema's) names it in errors; the key is the model file's.
     pub fn check_model(&self, model: &ModelConfig, file: &str) -> Result<()> {
+        super::encode::resolve(model, self, file).map(|_| ())
+    }
+
+    /// The per-feature and per-task part of [`Self::check_model`].
+    pub(crate) fn check_feature_columns(&self, model: &ModelConfig, file: &str) -> Result<()> {
         for (i, feature) in model.features.iter().enumerate() {
             let key = format!("feature[{i}].column");
             let wanted = feature.column();

@@ -80,7 +80,8 @@ pub struct FeatureShape {
     pub rows: u32,
     /// MNS bases of a numeric feature (its values are encoded on the GPU); empty otherwise.
     pub mns: Vec<MnsBase>,
-    /// Ids per sample at most: 1 for categorical and numeric features, a bag's longest bag.
+    /// Ids per sample the buffers are sized for: 1 for categorical and numeric features; for a
+    /// bag, an average over the batch (a batch's total must fit `max_batch` times it).
     pub max_ids: u32,
 }
 

@@ -80,7 +80,7 @@ fn schema_errors_name_the_key() {
 fn check_model_matches_features_and_tasks_to_columns() {
     let schema = Schema::parse(
         "columns = \"label:click, categorical:user_id, multi_hot:genres, numeric:age, \
-         sequence:history, categorical:item_id\"",
+         sequence:history, sequence_times:history_times, timestamp:ts, categorical:item_id\"",
         "schema.toml",
     )
     .unwrap();

@@ -1,0 +1,477 @@
+//! The trainer: a model file and a data folder in, a trained model and its metrics out.
+//!
+//! # Files
+//! The data folder holds `schema.toml` and the splits `train.tsv`, `valid.tsv`, `test.tsv` (what
+//! `wgrec data fetch` and `wgrec data synth` write). The output folder receives, in this order:
+//! `config.toml` and `schema.toml` (copies), `encoder/` (vocabularies and numeric fits, written once
+//! after fitting on the training split and never changed), then per epoch `last.safetensors` (the
+//! whole training state: tables with their Adagrad accumulators, dense weights, Adam moments,
+//! BatchNorm statistics, step and epoch counters) and, when validation AUC improves,
+//! `best.safetensors`. Each `.safetensors` is written to a temporary file, fsynced and renamed
+//! (`checkpoint::write_atomically`), so a crash leaves the previous one intact.
+//!
+//! # Schedule
+//! Epochs walk the training split in file order (time order for the bundled protocol: the model
+//! sees the past before the future, as online learning would), `batch_size` rows per step; the
+//! last batch of an epoch may be smaller. After each epoch the validation split is scored;
+//! training stops early after `patience` epochs without a better validation AUC (of the first
+//! task), or after `steps` steps in all. The test split is scored with the best checkpoint.
+//!
+//! # Resume
+//! [`TrainOptions::resume`] continues from `last.safetensors`: the state it restores is everything a
+//! step reads, dropout masks are keyed by (seed, step) and the data order is the file's, so
+//! 1 epoch + stop + resume 1 epoch gives the same bits as 2 epochs straight (a test checks it).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::checkpoint::Checkpoint;
+use crate::config::{FeatureKind, ModelConfig};
+use crate::data::encode::Encoder;
+use crate::data::loader::Loader;
+use crate::data::{ReadOptions, Schema};
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::graph::{FeatureShape, Graph, Prepared};
+use crate::metrics::{self, GroupIds, MetricsAccumulator, TaskMetrics};
+
+/// The split files of a data folder.
+pub const SPLITS: [&str; 3] = ["train.tsv", "valid.tsv", "test.tsv"];
+/// Ids per sample a bag feature's buffers are sized for, on average over a batch (a batch of `B`
+/// rows holds up to `B · BAG_IDS` ids per bag feature; single bags may be longer). 64 × 4 bytes per
+/// row and table: small beside the activations.
+pub const BAG_IDS: u32 = 64;
+/// Batches the loader thread prepares ahead of the GPU.
+pub const PREFETCH: usize = 4;
+
+/// Run-level choices that are not part of the model file.
+#[derive(Debug, Clone, Default)]
+pub struct TrainOptions {
+    /// Count malformed rows and go on instead of failing on the first.
+    pub skip_bad_rows: bool,
+    /// Continue from `out/last.safetensors`.
+    pub resume: bool,
+    /// Stop after this many epochs of this invocation (as if interrupted), keeping the checkpoint.
+    pub stop_after_epochs: Option<u32>,
+}
+
+/// Counters of a run, stored in every checkpoint.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunState {
+    /// Epochs completed.
+    pub epochs_done: u32,
+    /// Best validation AUC so far (first task).
+    pub best_auc: Option<f64>,
+    /// Epoch (1-based) of the best validation AUC.
+    pub best_epoch: u32,
+    /// Epochs since the best.
+    pub since_best: u32,
+    /// Training samples seen.
+    pub samples: u64,
+    /// Seconds spent in training epochs (excluding evaluation).
+    pub train_seconds: f64,
+    /// Whether the run is over (early stop, step budget or all epochs).
+    pub finished: bool,
+}
+
+/// What happens during a run, for a progress display.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// The model is compiled.
+    Compiled {
+        /// Dispatches per training step.
+        dispatches: u64,
+        /// Dense parameters.
+        dense_params: u64,
+        /// Embedding rows in all tables.
+        embedding_rows: u64,
+    },
+    /// A training step finished (reported every `log_every` steps, with the loss read back).
+    Step {
+        /// 1-based epoch.
+        epoch: u32,
+        /// Global step.
+        step: u64,
+        /// Samples this epoch so far.
+        samples: u64,
+        /// Training throughput this epoch.
+        samples_per_sec: f64,
+        /// Loss per task of this step.
+        loss: &'a [f32],
+    },
+    /// An epoch ended and the validation split was scored.
+    Epoch {
+        /// 1-based epoch.
+        epoch: u32,
+        /// Validation metrics per task.
+        valid: &'a [TaskMetrics],
+        /// Whether this is the best so far (checkpoint kept).
+        best: bool,
+        /// Training throughput of the epoch.
+        samples_per_sec: f64,
+    },
+}
+
+/// Receives [`Event`]s (the CLI draws a progress bar or prints lines).
+pub trait Observer {
+    /// One event.
+    fn event(&mut self, event: Event<'_>);
+}
+
+/// An observer that ignores everything.
+pub struct Quiet;
+
+impl Observer for Quiet {
+    fn event(&mut self, _: Event<'_>) {}
+}
+
+/// The outcome of a run.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// Task names, in head order.
+    pub tasks: Vec<String>,
+    /// Test metrics of the best checkpoint, per task (absent when training stopped before).
+    pub test: Option<Vec<TaskMetrics>>,
+    /// Validation metrics of the best epoch.
+    pub valid: Option<Vec<TaskMetrics>>,
+    /// Run counters.
+    pub state: RunState,
+    /// Training samples per second over the whole run (excluding evaluation).
+    pub train_samples_per_sec: f64,
+    /// The adapter it ran on.
+    pub adapter: String,
+    /// Dispatches per training step.
+    pub dispatches_per_step: u64,
+    /// Steps taken.
+    pub steps: u64,
+    /// Rows skipped as malformed (with `skip_bad_rows`).
+    pub bad_rows: u64,
+}
+
+/// A training run over a data folder.
+pub struct Trainer<'g> {
+    gpu: &'g Gpu,
+    config: ModelConfig,
+    schema: Schema,
+    data: PathBuf,
+    out: PathBuf,
+    options: TrainOptions,
+    encoder: Arc<Encoder>,
+    graph: Graph,
+    state: RunState,
+    bad_rows: u64,
+}
+
+fn io_error(path: &Path, e: std::io::Error) -> Error {
+    Error::Dataset(format!("{}: {e}", path.display()))
+}
+
+/// The graph's feature shapes from a fitted encoder.
+pub fn shapes(config: &ModelConfig, encoder: &Encoder) -> Vec<FeatureShape> {
+    config
+        .features
+        .iter()
+        .enumerate()
+        .map(|(f, feature)| FeatureShape {
+            rows: encoder.table_rows(f),
+            mns: encoder.mns(f),
+            max_ids: match feature.kind {
+                FeatureKind::Bag { .. } => BAG_IDS,
+                FeatureKind::Sequence { .. } => 0,
+                _ => 1,
+            },
+        })
+        .collect()
+}
+
+impl<'g> Trainer<'g> {
+    /// Parses the model file's text (`config_file` names it in errors), reads the schema, fits
+    /// the encoder on the training split (or reloads it when resuming), compiles the model and,
+    /// when resuming, restores the last checkpoint.
+    pub fn new(
+        gpu: &'g Gpu,
+        config_text: &str,
+        config_file: &str,
+        data: &Path,
+        out: &Path,
+        options: TrainOptions,
+    ) -> Result<Self> {
+        let config = ModelConfig::parse(config_text, config_file)?;
+        let schema_path = data.join("schema.toml");
+        let schema_file = schema_path.display().to_string();
+        let schema = Schema::load(&schema_path)?;
+        schema.check_model(&config, &schema_file)?;
+        for split in SPLITS {
+            let p = data.join(split);
+            if !p.is_file() {
+                return Err(Error::Dataset(format!(
+                    "{}: missing (a data folder holds schema.toml, {})",
+                    p.display(),
+                    SPLITS.join(", ")
+                )));
+            }
+        }
+        std::fs::create_dir_all(out).map_err(|e| io_error(out, e))?;
+        let read = ReadOptions {
+            batch_rows: config.train.batch_size as usize,
+            skip_bad_rows: options.skip_bad_rows,
+            ..ReadOptions::default()
+        };
+        let encoder_dir = out.join("encoder");
+        let last = out.join("last.safetensors");
+        let encoder = if options.resume {
+            if !last.is_file() {
+                return Err(Error::checkpoint(
+                    &last,
+                    None,
+                    "nothing to resume: no last checkpoint in the output folder",
+                ));
+            }
+            Encoder::load(&encoder_dir, &config, &schema, &schema_file)?
+        } else {
+            let encoder =
+                Encoder::fit_file(&config, &schema, &schema_file, &data.join(SPLITS[0]), read)?;
+            encoder.save(&encoder_dir)?;
+            encoder
+        };
+        std::fs::copy(&schema_path, out.join("schema.toml"))
+            .map_err(|e| io_error(&out.join("schema.toml"), e))?;
+        std::fs::write(out.join("config.toml"), config_text)
+            .map_err(|e| io_error(&out.join("config.toml"), e))?;
+        let graph = Graph::new(
+            gpu,
+            &config,
+            &shapes(&config, &encoder),
+            config.train.batch_size,
+            encoder.logit_correction(),
+        )?;
+        let mut trainer = Trainer {
+            gpu,
+            config,
+            schema,
+            data: data.to_path_buf(),
+            out: out.to_path_buf(),
+            options,
+            encoder: Arc::new(encoder),
+            graph,
+            state: RunState::default(),
+            bad_rows: 0,
+        };
+        if trainer.options.resume {
+            let ckpt = Checkpoint::read(&last)?;
+            trainer.graph.load_state(gpu, &ckpt, false)?;
+            trainer.state = ckpt.json(RUN_KEY)?;
+        }
+        Ok(trainer)
+    }
+
+    /// The compiled graph.
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    /// The fitted encoder.
+    pub fn encoder(&self) -> &Encoder {
+        &self.encoder
+    }
+
+    fn read_options(&self) -> ReadOptions {
+        ReadOptions {
+            batch_rows: self.config.train.batch_size as usize,
+            skip_bad_rows: self.options.skip_bad_rows,
+            ..ReadOptions::default()
+        }
+    }
+
+    fn loader(&self, path: &Path) -> Result<Loader<Prepared>> {
+        let preparer = self.graph.preparer();
+        Loader::spawn(
+            path.to_path_buf(),
+            self.schema.clone(),
+            self.read_options(),
+            Arc::clone(&self.encoder),
+            PREFETCH,
+            move |batch| preparer.prepare(&batch),
+        )
+    }
+
+    fn checkpoint(&self, path: &Path) -> Result<()> {
+        let mut ckpt = Checkpoint::new();
+        self.graph.save_state(self.gpu, &mut ckpt)?;
+        ckpt.insert_json(RUN_KEY, &self.state)?;
+        ckpt.insert_metadata(CONFIG_KEY, self.config_text());
+        ckpt.write(path)
+    }
+
+    fn config_text(&self) -> String {
+        std::fs::read_to_string(self.out.join("config.toml")).unwrap_or_default()
+    }
+
+    /// Scores `path` with the current weights (evaluation mode) and returns its metrics per task.
+    pub fn evaluate(&mut self, path: &Path) -> Result<Vec<TaskMetrics>> {
+        let loader = self.loader(path)?;
+        let tasks = self.tasks();
+        let (metrics, bad) = evaluate(self.gpu, &mut self.graph, loader, tasks)?;
+        self.bad_rows += bad;
+        Ok(metrics)
+    }
+
+    fn tasks(&self) -> usize {
+        self.config.tasks.len()
+    }
+
+    /// Trains until the epochs, the step budget or patience run out, then scores the test split
+    /// with the best checkpoint.
+    pub fn run(&mut self, observer: &mut dyn Observer) -> Result<Report> {
+        observer.event(Event::Compiled {
+            dispatches: self.graph.dispatches().train,
+            dense_params: self.graph.params().layout.len(),
+            embedding_rows: self.graph.tables().iter().map(|t| t.rows as u64).sum(),
+        });
+        let train_path = self.data.join(SPLITS[0]);
+        let valid_path = self.data.join(SPLITS[1]);
+        let log_every = self.config.train.log_every;
+        let mut best_valid = None;
+        let mut epochs_now = 0u32;
+        while !self.state.finished && self.state.epochs_done < self.config.train.epochs {
+            if self
+                .options
+                .stop_after_epochs
+                .is_some_and(|n| epochs_now >= n)
+            {
+                break;
+            }
+            let epoch = self.state.epochs_done + 1;
+            let start = Instant::now();
+            let mut samples = 0u64;
+            let mut loader = self.loader(&train_path)?;
+            let mut budget_hit = false;
+            for prepared in loader.by_ref() {
+                let prepared = prepared?;
+                self.graph.train_step(self.gpu, &prepared)?;
+                samples += prepared.rows as u64;
+                let step = self.graph.step();
+                if step % log_every == 0 {
+                    let loss = self.graph.last_loss(self.gpu)?;
+                    check_finite(&loss, step, &prepared)?;
+                    observer.event(Event::Step {
+                        epoch,
+                        step,
+                        samples,
+                        samples_per_sec: samples as f64 / start.elapsed().as_secs_f64(),
+                        loss: &loss,
+                    });
+                }
+                if self.config.train.steps.is_some_and(|s| step >= s) {
+                    budget_hit = true;
+                    break;
+                }
+            }
+            self.gpu.sync()?;
+            let seconds = start.elapsed().as_secs_f64();
+            if !budget_hit {
+                self.bad_rows += loader.finish()?.count;
+            } else {
+                drop(loader);
+            }
+            self.state.samples += samples;
+            self.state.train_seconds += seconds;
+            self.state.epochs_done = epoch;
+            epochs_now += 1;
+            let valid = self.evaluate(&valid_path)?;
+            let auc = valid.first().and_then(|m| m.auc);
+            let best = match (auc, self.state.best_auc) {
+                (Some(a), Some(b)) => a > b,
+                (Some(_), None) => true,
+                (None, _) => self.state.best_auc.is_none(),
+            };
+            if best {
+                self.state.best_auc = auc;
+                self.state.best_epoch = epoch;
+                self.state.since_best = 0;
+                best_valid = Some(valid.clone());
+            } else {
+                self.state.since_best += 1;
+            }
+            let patience = self.config.train.patience;
+            if budget_hit
+                || (patience > 0 && self.state.since_best >= patience)
+                || epoch >= self.config.train.epochs
+            {
+                self.state.finished = true;
+            }
+            if best {
+                self.checkpoint(&self.out.join("best.safetensors"))?;
+            }
+            self.checkpoint(&self.out.join("last.safetensors"))?;
+            observer.event(Event::Epoch {
+                epoch,
+                valid: &valid,
+                best,
+                samples_per_sec: samples as f64 / seconds.max(1e-9),
+            });
+        }
+        let test = if self.state.finished {
+            let best = Checkpoint::read(&self.out.join("best.safetensors"))?;
+            self.graph.load_state(self.gpu, &best, true)?;
+            Some(self.evaluate(&self.data.join(SPLITS[2]))?)
+        } else {
+            None
+        };
+        Ok(Report {
+            tasks: self.config.tasks.iter().map(|t| t.name.clone()).collect(),
+            test,
+            valid: best_valid,
+            state: self.state.clone(),
+            train_samples_per_sec: self.state.samples as f64 / self.state.train_seconds.max(1e-9),
+            adapter: self.gpu.describe(),
+            dispatches_per_step: self.graph.dispatches().train,
+            steps: self.graph.step(),
+            bad_rows: self.bad_rows,
+        })
+    }
+}
+
+/// Metadata key of the run counters in a checkpoint.
+pub const RUN_KEY: &str = "train.run";
+/// Metadata key of the model file's text in a checkpoint.
+pub const CONFIG_KEY: &str = "train.config";
+
+/// A NaN or infinite loss stops the run with the step and the batch's first line.
+fn check_finite(loss: &[f32], step: u64, batch: &Prepared) -> Result<()> {
+    if let Some(t) = loss.iter().position(|l| !l.is_finite()) {
+        return Err(Error::Dataset(format!(
+            "step {step}: the loss of task {t} is {} (batch starting at line {}); lower the \
+             learning rates or set train.clip_norm",
+            loss[t],
+            batch.lines.first().copied().unwrap_or(0)
+        )));
+    }
+    Ok(())
+}
+
+/// Scores every batch of `loader` with `graph` and accumulates the metrics; also returns the rows
+/// the loader skipped as malformed.
+pub fn evaluate(
+    gpu: &Gpu,
+    graph: &mut Graph,
+    mut loader: Loader<Prepared>,
+    tasks: usize,
+) -> Result<(Vec<TaskMetrics>, u64)> {
+    let mut acc = MetricsAccumulator::new(tasks);
+    for prepared in loader.by_ref() {
+        let prepared = prepared?;
+        let probs = graph.predict(gpu, &prepared)?;
+        acc.push(&metrics::Batch {
+            predictions: &probs,
+            labels: &prepared.labels,
+            weights: None,
+            groups: prepared.groups.as_deref().map(GroupIds::U64),
+        })?;
+    }
+    let bad = loader.finish()?.count;
+    Ok((acc.finish(), bad))
+}
