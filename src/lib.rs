@@ -15,11 +15,12 @@ pub mod data;
 pub mod error;
 pub mod gpu;
 pub mod graph;
-pub mod train;
 pub mod kernels;
 pub mod metrics;
 pub mod rng;
+pub mod serve;
 pub mod shaders;
+pub mod train;
 
 pub use error::{Error, Result};
 pub use gpu::Gpu;

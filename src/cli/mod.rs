@@ -3,6 +3,7 @@
 mod bench;
 mod data;
 mod devices;
+mod train;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -37,6 +38,65 @@ enum Command {
         /// Print one JSON object on stdout.
         #[arg(long)]
         json: bool,
+    },
+    /// Train a model file on a data folder (schema.toml, train.tsv, valid.tsv, test.tsv); checkpoints
+    /// and metrics go to --out.
+    Train {
+        /// The model file (TOML; see docs/config.md).
+        #[arg(long)]
+        config: PathBuf,
+        /// The data folder (default: data/<config file stem>/).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Output folder for checkpoints, vocabularies and copies of the config and schema.
+        #[arg(long, default_value = "runs/latest")]
+        out: PathBuf,
+        /// Print one JSON object (test_auc, test_gauc, test_logloss, train_samples_per_sec,
+        /// adapter, …) as the last line of stdout.
+        #[arg(long)]
+        json: bool,
+        /// Report the compiled step (dispatches per step, parameters).
+        #[arg(long)]
+        verbose: bool,
+        /// Count malformed rows and go on (reported at the end) instead of stopping at the first.
+        #[arg(long)]
+        skip_bad_rows: bool,
+        /// Continue the run in --out from its last checkpoint.
+        #[arg(long)]
+        resume: bool,
+    },
+    /// Score a split (or any file in the model's schema) with a trained model and print its metrics.
+    Eval {
+        /// The training output folder.
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// train, valid, test, or a file path.
+        #[arg(long, default_value = "test")]
+        split: String,
+        /// The data folder (default: the one the model was trained on).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Print one JSON object as the last line of stdout.
+        #[arg(long)]
+        json: bool,
+        /// Count malformed rows and go on.
+        #[arg(long)]
+        skip_bad_rows: bool,
+    },
+    /// Write the predicted probabilities (one column per task) of every row of a file.
+    Predict {
+        /// The training output folder.
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// Rows in the model's schema.
+        #[arg(long)]
+        input: PathBuf,
+        /// Where the probabilities go (TSV with a header p_<task>…).
+        #[arg(long)]
+        output: PathBuf,
+        /// Count malformed rows and go on.
+        #[arg(long)]
+        skip_bad_rows: bool,
     },
     /// Datasets: fetch the bundled one, write synthetic ones.
     Data {
@@ -105,6 +165,36 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             },
             json,
         ),
+        Command::Train {
+            config,
+            data,
+            out,
+            json,
+            verbose,
+            skip_bad_rows,
+            resume,
+        } => train::train(train::TrainArgs {
+            config,
+            data,
+            out,
+            json,
+            verbose,
+            skip_bad_rows,
+            resume,
+        }),
+        Command::Eval {
+            checkpoint,
+            split,
+            data,
+            json,
+            skip_bad_rows,
+        } => train::eval(&checkpoint, data, &split, json, skip_bad_rows),
+        Command::Predict {
+            checkpoint,
+            input,
+            output,
+            skip_bad_rows,
+        } => train::predict(&checkpoint, &input, &output, skip_bad_rows),
         Command::Data { command } => match command {
             DataCommand::Fetch {
                 dataset: Bundled::Ml100k,

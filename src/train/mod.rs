@@ -354,7 +354,7 @@ impl<'g> Trainer<'g> {
                 self.graph.train_step(self.gpu, &prepared)?;
                 samples += prepared.rows as u64;
                 let step = self.graph.step();
-                if step % log_every == 0 {
+                if step.is_multiple_of(log_every) {
                     let loss = self.graph.last_loss(self.gpu)?;
                     check_finite(&loss, step, &prepared)?;
                     observer.event(Event::Step {

@@ -1,0 +1,184 @@
+//! Serving: a [`Predictor`] loads what training wrote (`config.toml`, `schema.toml`, `encoder/`,
+//! `best.safetensors` or, failing that, `last.safetensors`) and scores batches with the same
+//! compiled forward the trainer's evaluation runs — BatchNorm's running statistics, no dropout, the
+//! class-weight logit correction — so its probabilities are the evaluation's, bit for bit.
+//!
+//! A program that already owns a wgpu device hands it in through
+//! [`Gpu::from_wgpu`](crate::Gpu::from_wgpu) (see `examples/host_device.rs`).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::checkpoint::Checkpoint;
+use crate::config::ModelConfig;
+use crate::data::encode::{Encoder, ModelBatch};
+use crate::data::loader::Loader;
+use crate::data::{BadRows, ReadOptions, Schema};
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::graph::{Graph, Prepared};
+use crate::metrics::TaskMetrics;
+use crate::train::shapes;
+
+/// A trained model ready to score.
+pub struct Predictor {
+    config: ModelConfig,
+    schema: Schema,
+    encoder: Arc<Encoder>,
+    graph: Graph,
+    checkpoint: PathBuf,
+}
+
+impl Predictor {
+    /// Loads the training output folder `dir` onto `gpu`.
+    pub fn load(gpu: &Gpu, dir: &Path) -> Result<Self> {
+        let config = ModelConfig::load(&dir.join("config.toml"))?;
+        let schema_path = dir.join("schema.toml");
+        let schema_file = schema_path.display().to_string();
+        let schema = Schema::load(&schema_path)?;
+        let encoder = Encoder::load(&dir.join("encoder"), &config, &schema, &schema_file)?;
+        let checkpoint = ["best.safetensors", "last.safetensors"]
+            .iter()
+            .map(|f| dir.join(f))
+            .find(|p| p.is_file())
+            .ok_or_else(|| {
+                Error::checkpoint(
+                    dir.join("best.safetensors"),
+                    None,
+                    "no best.safetensors or last.safetensors in the folder: train first",
+                )
+            })?;
+        let mut graph = Graph::new(
+            gpu,
+            &config,
+            &shapes(&config, &encoder),
+            config.train.batch_size,
+            encoder.logit_correction(),
+        )?;
+        graph.load_state(gpu, &Checkpoint::read(&checkpoint)?, true)?;
+        Ok(Predictor {
+            config,
+            schema,
+            encoder: Arc::new(encoder),
+            graph,
+            checkpoint,
+        })
+    }
+
+    /// The model file.
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    /// The data schema the model reads.
+    pub fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    /// The encoder (vocabularies) of the model.
+    pub fn encoder(&self) -> &Encoder {
+        &self.encoder
+    }
+
+    /// The checkpoint file the weights came from.
+    pub fn checkpoint(&self) -> &Path {
+        &self.checkpoint
+    }
+
+    /// Task names, in the order of the probabilities' columns.
+    pub fn tasks(&self) -> Vec<&str> {
+        self.config.tasks.iter().map(|t| t.name.as_str()).collect()
+    }
+
+    /// Largest batch [`predict`](Self::predict) takes.
+    pub fn max_batch(&self) -> u32 {
+        self.graph.max_batch()
+    }
+
+    /// Probabilities `[rows, tasks]` of an encoded batch.
+    pub fn predict(&mut self, gpu: &Gpu, batch: &ModelBatch) -> Result<Vec<f32>> {
+        let prepared = self.graph.prepare(batch)?;
+        self.graph.predict(gpu, &prepared)
+    }
+
+    /// Probabilities of a prepared batch (see [`Graph::preparer`]).
+    pub fn predict_prepared(&mut self, gpu: &Gpu, batch: &Prepared) -> Result<Vec<f32>> {
+        self.graph.predict(gpu, batch)
+    }
+
+    /// Scores `path` (a file in the model's schema) and returns its metrics per task with the
+    /// number of bad rows skipped: the trainer's evaluation path.
+    pub fn evaluate_file(
+        &mut self,
+        gpu: &Gpu,
+        path: &Path,
+        options: ReadOptions,
+    ) -> Result<(Vec<TaskMetrics>, u64)> {
+        let preparer = self.graph.preparer();
+        let loader = Loader::spawn(
+            path.to_path_buf(),
+            self.schema.clone(),
+            options,
+            Arc::clone(&self.encoder),
+            4,
+            move |b| preparer.prepare(&b),
+        )?;
+        let tasks = self.config.tasks.len();
+        crate::train::evaluate(gpu, &mut self.graph, loader, tasks)
+    }
+
+    /// Scores every row of `input` (a file in the model's schema) and writes `output`: a header
+    /// `p_<task>…` and one line per input row, each probability in the shortest form that reads
+    /// back as the same f32. Returns the rows scored and the bad rows skipped.
+    pub fn predict_file(
+        &mut self,
+        gpu: &Gpu,
+        input: &Path,
+        output: &Path,
+        skip_bad_rows: bool,
+    ) -> Result<(u64, BadRows)> {
+        let options = ReadOptions {
+            batch_rows: self.graph.max_batch() as usize,
+            skip_bad_rows,
+            ..ReadOptions::default()
+        };
+        let preparer = self.graph.preparer();
+        let mut loader = Loader::spawn(
+            input.to_path_buf(),
+            self.schema.clone(),
+            options,
+            Arc::clone(&self.encoder),
+            4,
+            move |b| preparer.prepare(&b),
+        )?;
+        let io = |e: std::io::Error| Error::Dataset(format!("{}: {e}", output.display()));
+        let tasks = self.config.tasks.len();
+        let header: Vec<String> = self
+            .config
+            .tasks
+            .iter()
+            .map(|t| format!("p_{}", t.name))
+            .collect();
+        let mut rows = 0u64;
+        crate::checkpoint::write_atomically(output, |tmp| {
+            let file = std::fs::File::create(tmp).map_err(io)?;
+            let mut w = std::io::BufWriter::new(file);
+            writeln!(w, "{}", header.join("\t")).map_err(io)?;
+            for prepared in loader.by_ref() {
+                let prepared = prepared?;
+                let p = self.graph.predict(gpu, &prepared)?;
+                for row in p.chunks(tasks) {
+                    let line: Vec<String> = row.iter().map(|v| v.to_string()).collect();
+                    writeln!(w, "{}", line.join("\t")).map_err(io)?;
+                }
+                rows += prepared.rows as u64;
+            }
+            w.flush().map_err(io)?;
+            w.get_ref().sync_all().map_err(io)?;
+            Ok(())
+        })?;
+        let bad = loader.finish()?;
+        Ok((rows, bad))
+    }
+}
