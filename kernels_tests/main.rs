@@ -29,3 +29,4 @@ mod loss;
 mod registry;
 mod tim;
 mod tim_reference;
+mod train;

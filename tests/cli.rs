@@ -224,3 +224,239 @@ fn data_fetch_without_pip_is_a_clear_error() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A small model for the synthetic sample table (`wgrec data synth` without --criteo).
+const SYNTH_MODEL: &str = r#"
+[model]
+tables = 2
+dim = 8
+experts = [{ type = "dcn", layers = 1 }, { type = "gwpfm", groups = [["user_id"], ["item_id", "item_cat", "history"]] }]
+expert_width = 16
+hidden = [16]
+
+[[feature]]
+name = "user_id"
+kind = "categorical"
+
+[[feature]]
+name = "item_id"
+kind = "categorical"
+
+[[feature]]
+name = "item_cat"
+kind = "categorical"
+
+[[feature]]
+name = "n0"
+kind = "numeric"
+
+[[feature]]
+name = "history"
+kind = "sequence"
+column = "hist_item"
+item = "item_id"
+side = ["item_cat"]
+side_columns = ["hist_cat"]
+max_len = 10
+buckets = 16
+
+[[task]]
+name = "click"
+
+[train]
+batch_size = 256
+epochs = 2
+group = "user_id"
+"#;
+
+fn temp(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("wgrec-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+fn ok(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).expect("utf-8")
+}
+
+/// The last line of stdout as one JSON object.
+fn last_json(stdout: &str) -> serde_json::Value {
+    let line = stdout.lines().last().expect("a line on stdout");
+    serde_json::from_str(line).expect("the last line is one JSON object")
+}
+
+#[test]
+fn train_eval_predict_end_to_end_on_synthetic_data() {
+    let dir = temp("e2e");
+    let data = dir.join("data");
+    ok(&wgrec()
+        .args(["data", "synth", "--rows", "3000", "--out"])
+        .arg(&data)
+        .output()
+        .expect("run"));
+    let model = dir.join("model.toml");
+    std::fs::write(&model, SYNTH_MODEL).unwrap();
+    let run = dir.join("run");
+    let out = wgrec()
+        .args(["train", "--json", "--verbose", "--config"])
+        .arg(&model)
+        .arg("--data")
+        .arg(&data)
+        .arg("--out")
+        .arg(&run)
+        .output()
+        .expect("run");
+    let stdout = ok(&out);
+    let report = last_json(&stdout);
+    for key in [
+        "test_auc",
+        "test_gauc",
+        "test_logloss",
+        "train_samples_per_sec",
+        "adapter",
+    ] {
+        assert!(report.get(key).is_some(), "missing {key} in {report}");
+    }
+    let auc = report["test_auc"].as_f64().expect("one task: a number");
+    assert!((0.0..=1.0).contains(&auc));
+    assert!(report["train_samples_per_sec"].as_f64().unwrap() > 0.0);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("dispatches and 1 submit per training step"),
+        "{stderr}"
+    );
+    for f in [
+        "config.toml",
+        "schema.toml",
+        "best.safetensors",
+        "last.safetensors",
+        "encoder",
+    ] {
+        assert!(run.join(f).exists(), "{f} written");
+    }
+
+    // eval finds the data the run used and reproduces the test metrics.
+    let eval = last_json(&ok(&wgrec()
+        .args(["eval", "--json", "--checkpoint"])
+        .arg(&run)
+        .output()
+        .expect("run")));
+    assert_eq!(eval["test_auc"], report["test_auc"]);
+    assert_eq!(eval["test_logloss"], report["test_logloss"]);
+
+    let scores = dir.join("scores.tsv");
+    ok(&wgrec()
+        .args(["predict", "--checkpoint"])
+        .arg(&run)
+        .arg("--input")
+        .arg(data.join("test.tsv"))
+        .arg("--output")
+        .arg(&scores)
+        .output()
+        .expect("run"));
+    let text = std::fs::read_to_string(&scores).unwrap();
+    assert_eq!(
+        text.lines().count(),
+        1 + 300,
+        "header + one line per test row"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn train_json_on_a_criteo_layout_file_from_its_three_line_schema() {
+    let dir = temp("criteo");
+    let data = dir.join("data");
+    ok(&wgrec()
+        .args(["data", "synth", "--criteo", "--rows", "2000", "--out"])
+        .arg(&data)
+        .output()
+        .expect("run"));
+    let schema = std::fs::read_to_string(data.join("schema.toml")).unwrap();
+    let lines: Vec<&str> = schema
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .collect();
+    assert_eq!(lines.len(), 3, "the three-line schema: {schema}");
+    let mut model = String::from(
+        "[model]\ntables = 2\ndim = 8\nexperts = [{ type = \"dcn\", layers = 1 }, { type = \"ipnn\" }]\nexpert_width = 16\nhidden = [16]\n",
+    );
+    for j in 1..=13 {
+        model.push_str(&format!(
+            "[[feature]]\nname = \"I{j}\"\nkind = \"numeric\"\n"
+        ));
+    }
+    for f in 1..=26 {
+        model.push_str(&format!(
+            "[[feature]]\nname = \"C{f}\"\nkind = \"categorical\"\nhash_rows = 512\n"
+        ));
+    }
+    model.push_str("[train]\nbatch_size = 256\nepochs = 1\n");
+    let path = dir.join("criteo.toml");
+    std::fs::write(&path, model).unwrap();
+    let report = last_json(&ok(&wgrec()
+        .args(["train", "--json", "--config"])
+        .arg(&path)
+        .arg("--data")
+        .arg(&data)
+        .arg("--out")
+        .arg(dir.join("run"))
+        .output()
+        .expect("run")));
+    assert!(report["test_auc"].as_f64().is_some(), "{report}");
+    assert!(report["test_gauc"].is_null(), "no group column: no GAUC");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_bad_row_names_file_line_and_column_and_skip_bad_rows_counts_it() {
+    let dir = temp("badrow");
+    let data = dir.join("data");
+    ok(&wgrec()
+        .args(["data", "synth", "--rows", "2000", "--out"])
+        .arg(&data)
+        .output()
+        .expect("run"));
+    // Break the n1 value (0-based field 13, column 14) of the 5th data row (line 6) of train.
+    let train = data.join("train.tsv");
+    let text = std::fs::read_to_string(&train).unwrap();
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    let mut fields: Vec<String> = lines[5].split('\t').map(String::from).collect();
+    fields[13] = "twelve".into();
+    lines[5] = fields.join("\t");
+    std::fs::write(&train, lines.join("\n") + "\n").unwrap();
+    let model = dir.join("model.toml");
+    std::fs::write(&model, SYNTH_MODEL.replace("epochs = 2", "epochs = 1")).unwrap();
+    let out = wgrec()
+        .args(["train", "--config"])
+        .arg(&model)
+        .arg("--data")
+        .arg(&data)
+        .arg("--out")
+        .arg(dir.join("run"))
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("train.tsv:6"), "{stderr}");
+    assert!(stderr.contains("column 14 \"n1\""), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let report = last_json(&ok(&wgrec()
+        .args(["train", "--json", "--skip-bad-rows", "--config"])
+        .arg(&model)
+        .arg("--data")
+        .arg(&data)
+        .arg("--out")
+        .arg(dir.join("run2"))
+        .output()
+        .expect("run")));
+    assert_eq!(report["bad_rows"], 1, "{report}");
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -487,28 +487,30 @@ pub fn write(synth: &Synth, rows: u64, layout: Layout, out: &Path) -> Result<Wri
 
 /// The `schema.toml` for a layout.
 pub fn schema_toml(synth: &Synth, layout: Layout) -> String {
-    let (header, cols): (bool, Vec<(String, &str)>) = match layout {
-        Layout::Table => (true, synth.columns()),
-        Layout::Criteo => {
-            let mut cols = vec![("click".to_owned(), "label")];
-            cols.extend((1..=synth.config.numeric).map(|j| (format!("I{j}"), "numeric")));
-            cols.extend((1..=synth.config.vocabs.len()).map(|f| (format!("C{f}"), "categorical")));
-            (false, cols)
-        }
-    };
-    let mut s = format!(
-        "# Synthetic data (DATA.md §3), seed {}.\ndelimiter = \"\\t\"\nheader = {header}\n",
+    let head = format!(
+        "# Synthetic data (DATA.md §3), seed {}.\ndelimiter = \"\\t\"\n",
         synth.config.seed
     );
-    for (name, kind) in cols {
-        s.push_str(&format!(
-            "\n[[column]]\nname = \"{name}\"\ntype = \"{kind}\"\n"
-        ));
-        if matches!(kind, "sequence" | "sequence_times") {
-            s.push_str("separator = \"|\"\n");
+    match layout {
+        // The Criteo layout from its three-line compact schema (DATA.md §2).
+        Layout::Criteo => format!(
+            "{head}header = false\ncolumns = \"label:click, numeric:I1-I{}, categorical:C1-C{}\"\n",
+            synth.config.numeric,
+            synth.config.vocabs.len()
+        ),
+        Layout::Table => {
+            let mut s = format!("{head}header = true\n");
+            for (name, kind) in synth.columns() {
+                s.push_str(&format!(
+                    "\n[[column]]\nname = \"{name}\"\ntype = \"{kind}\"\n"
+                ));
+                if matches!(kind, "sequence" | "sequence_times") {
+                    s.push_str("separator = \"|\"\n");
+                }
+            }
+            s
         }
     }
-    s
 }
 
 fn push_u64(line: &mut Vec<u8>, mut x: u64) {
