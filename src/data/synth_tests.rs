@@ -151,7 +151,13 @@ fn criteo_layout_has_40_columns_8_hex_digit_ids_and_empty_values() {
     let schema: toml::Value =
         toml::from_str(&fs::read_to_string(dir.join("schema.toml")).unwrap()).unwrap();
     assert_eq!(schema["header"].as_bool(), Some(false));
-    assert_eq!(schema["column"].as_array().unwrap().len(), 40);
+    assert_eq!(
+        schema["columns"].as_str(),
+        Some("label:click, numeric:I1-I13, categorical:C1-C26"),
+        "the three-line compact schema"
+    );
+    let parsed = crate::data::Schema::load(&dir.join("schema.toml")).unwrap();
+    assert_eq!(parsed.columns.len(), 40);
     fs::remove_dir_all(dir).unwrap();
 }
 
