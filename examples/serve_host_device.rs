@@ -68,7 +68,11 @@ fn main() -> anyhow::Result<()> {
     let report = trainer.run(&mut Quiet)?;
     println!(
         "trained: test AUC {:.4} at {:.0} samples/s",
-        report.test.as_ref().and_then(|t| t[0].auc).unwrap_or(f64::NAN),
+        report
+            .test
+            .as_ref()
+            .and_then(|t| t[0].auc)
+            .unwrap_or(f64::NAN),
         report.train_samples_per_sec
     );
     drop(trainer);

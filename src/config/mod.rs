@@ -444,6 +444,29 @@ pub struct Train {
     pub group: Option<String>,
     /// Per-sample loss weights from a data column (METHODS.md §4.2; absent: every sample weighs 1).
     pub weights: Option<Weights>,
+    /// Learning-rate decay after the warm-up, applied to both rates (absent: constant).
+    pub lr_decay: Option<LrDecay>,
+}
+
+/// A learning-rate schedule after the linear warm-up, as a factor on `sparse_lr` and `dense_lr`.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum LrDecay {
+    /// Half a cosine from 1 down to `floor` over `steps` steps after the warm-up, then `floor`.
+    Cosine {
+        /// Steps from the end of the warm-up to the floor.
+        steps: u64,
+        /// The final factor (0 ≤ floor ≤ 1).
+        #[serde(default)]
+        floor: f32,
+    },
+    /// `gamma^⌊(s − 1) / every⌋` (torch's StepLR stepped every step); no warm-up.
+    Step {
+        /// Steps between decays.
+        every: u64,
+        /// Factor per decay (0 < gamma ≤ 1).
+        gamma: f32,
+    },
 }
 
 /// The optimizer of the embedding tables.
@@ -506,6 +529,7 @@ impl Default for Train {
             dense_optimizer: DenseOptimizerName::Adam,
             group: None,
             weights: None,
+            lr_decay: None,
         }
     }
 }
@@ -804,6 +828,40 @@ impl ModelConfig {
                     "gamma > 0 weights by an exposure count: name its column",
                 ));
             }
+        }
+        match tr.lr_decay {
+            Some(LrDecay::Cosine { steps, floor }) => {
+                if steps == 0 {
+                    return Err(bad(file, "train.lr_decay.steps", "0: must be at least 1"));
+                }
+                if !(0.0..=1.0).contains(&floor) {
+                    return Err(bad(
+                        file,
+                        "train.lr_decay.floor",
+                        format!("{floor}: must be in [0, 1]"),
+                    ));
+                }
+            }
+            Some(LrDecay::Step { every, gamma }) => {
+                if every == 0 {
+                    return Err(bad(file, "train.lr_decay.every", "0: must be at least 1"));
+                }
+                if !(gamma > 0.0 && gamma <= 1.0) {
+                    return Err(bad(
+                        file,
+                        "train.lr_decay.gamma",
+                        format!("{gamma}: must be in (0, 1]"),
+                    ));
+                }
+                if tr.warmup_steps > 0 {
+                    return Err(bad(
+                        file,
+                        "train.lr_decay",
+                        "step decay has no warm-up: drop train.warmup_steps or use kind = \"cosine\"",
+                    ));
+                }
+            }
+            None => {}
         }
         if let Some(c) = tr.clip_norm {
             if !(c.is_finite() && c > 0.0) {

@@ -218,3 +218,34 @@ fn train_keys_are_checked() {
     assert_eq!(c.train.group.as_deref(), Some("user_id"));
     assert_eq!(c.train.weights.as_ref().unwrap().negative, 0.5);
 }
+
+#[test]
+fn lr_decay_parses_and_is_checked() {
+    let c = ModelConfig::parse(
+        &GOOD.replace(
+            "clip_norm = 1.0",
+            "lr_decay = { kind = \"cosine\", steps = 100, floor = 0.1 }",
+        ),
+        "m.toml",
+    )
+    .expect("valid");
+    assert_eq!(
+        c.train.lr_decay,
+        Some(LrDecay::Cosine {
+            steps: 100,
+            floor: 0.1
+        })
+    );
+    let e = err(&GOOD.replace(
+        "clip_norm = 1.0",
+        "lr_decay = { kind = \"cosine\", steps = 0 }",
+    ));
+    assert!(e.contains("train.lr_decay.steps"), "{e}");
+    let e = err(&GOOD.replace(
+        "clip_norm = 1.0",
+        "warmup_steps = 10\nlr_decay = { kind = \"step\", every = 5, gamma = 0.5 }",
+    ));
+    assert!(e.contains("train.lr_decay") && e.contains("warm-up"), "{e}");
+    let e = err(&GOOD.replace("clip_norm = 1.0", "lr_decay = { kind = \"linear\" }"));
+    assert!(e.contains("linear"), "{e}");
+}

@@ -51,7 +51,7 @@ use std::collections::HashMap;
 
 use crate::config::{
     BagPooling, Combine as CombineConfig, DenseOptimizerName, Expert as ExpertConfig, FeatureKind,
-    Loss as LossConfig, ModelConfig, SparseOptimizerName,
+    Loss as LossConfig, LrDecay, ModelConfig, SparseOptimizerName,
 };
 use crate::data::encode::ModelBatch;
 use crate::error::{Error, Result};
@@ -188,6 +188,7 @@ pub struct Graph {
     loss_value: wgpu::Buffer,
     logits: wgpu::Buffer,
     probs: wgpu::Buffer,
+    /// Learning-rate factor per step (warm-up and decay), applied to both rates.
     schedule: Schedule,
     rows: u32,
     /// Training steps taken (the next is `step + 1`).
@@ -856,13 +857,26 @@ impl Graph {
             &optimizer_state,
             config.train.clip_norm,
         )?;
-        let lr = config.train.dense_lr;
+        // The schedule as a factor (peak 1) applied to both learning rates.
         let warmup = config.train.warmup_steps;
-        let schedule = Schedule::WarmupCosine {
-            peak: lr,
-            floor: lr,
-            warmup,
-            total: warmup,
+        let schedule = match config.train.lr_decay {
+            None => Schedule::WarmupCosine {
+                peak: 1.0,
+                floor: 1.0,
+                warmup,
+                total: warmup,
+            },
+            Some(LrDecay::Cosine { steps, floor }) => Schedule::WarmupCosine {
+                peak: 1.0,
+                floor,
+                warmup,
+                total: warmup + steps,
+            },
+            Some(LrDecay::Step { every, gamma }) => Schedule::StepDecay {
+                lr: 1.0,
+                gamma,
+                every,
+            },
         };
 
         // Initial dense weights: Xavier-uniform weights, zero biases; the experts wrote theirs.
@@ -1225,8 +1239,9 @@ impl Graph {
     /// into one encoder and submitted once. Returns without waiting for the GPU.
     pub fn train_step(&mut self, gpu: &Gpu, batch: &Prepared) -> Result<()> {
         let step = self.step + 1;
+        let factor = self.schedule.lr(step);
         let sparse = SparseStep {
-            lr: self.config.train.sparse_lr,
+            lr: self.config.train.sparse_lr * factor,
             weight_decay: 0.0,
             step,
         };
