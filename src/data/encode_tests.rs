@@ -151,6 +151,30 @@ fn categorical_bag_and_numeric_rows_are_exact_with_oov_min_count_and_hashing() {
     assert_eq!(ids(&b.features[2]), (&[0, 2, 2, 3][..], &[0, 3, 1][..]));
     assert_eq!(ids(&b.features[3]).1, [1, 11, 10]);
 
+    // A subset of rows, in the order asked; a row past the batch or another schema's batch is an
+    // error.
+    let batch = read_all(&train, &schema);
+    let sub = e.encode_rows(&batch, "train.tsv", &[3, 0]).unwrap();
+    assert_eq!((sub.rows, sub.lines.clone()), (2, vec![5, 2]));
+    assert_eq!(
+        ids(&sub.features[2]),
+        (&[0, 3, 5][..], &[2, 3, 1, 2, 1][..])
+    );
+    assert_eq!(
+        e.encode_rows(&batch, "train.tsv", &[4])
+            .unwrap_err()
+            .to_string(),
+        "train.tsv: row 4 of a batch of 4 rows"
+    );
+    let other = Schema::parse(NUMBERED_SCHEMA, "s").unwrap();
+    let numbered_file = write(&d, "n.tsv", &numbered(3));
+    assert_eq!(
+        e.encode(&read_all(&numbered_file, &other), "n.tsv")
+            .unwrap_err()
+            .to_string(),
+        "n.tsv: the batch was not read with the encoder's schema"
+    );
+
     // min_count 2: only a keeps a row.
     let e = Encoder::fit_file(
         &flat_config("min_count = 2"),
