@@ -119,6 +119,37 @@ fn histories_are_the_users_earlier_events_in_time_then_file_order() {
         schema.columns[8].kind,
         crate::data::ColumnKind::SequenceTimes { sequence: 6, .. }
     ));
+    // And the encoder reads it: histories, side ids and log-delta buckets.
+    let config = crate::config::ModelConfig::parse(
+        "[[feature]]\nname = \"item\"\nkind = \"categorical\"\n\
+         [[feature]]\nname = \"genre\"\nkind = \"bag\"\ncolumn = \"genres\"\nseparator = \";\"\n\
+         [[feature]]\nname = \"history\"\nkind = \"sequence\"\ncolumn = \"hist_item\"\n\
+         item = \"item\"\nside = [\"genre\"]\nside_columns = [\"hist_genres\"]\n\
+         time = { by = \"log_delta\", unit_seconds = 10 }\n",
+        "model.toml",
+    )
+    .unwrap();
+    let mut encoder = crate::data::Encoder::new(&config, &schema, "samples.schema.toml").unwrap();
+    encoder.fit(&batch);
+    encoder.finish_fit().unwrap();
+    let b = encoder.encode(&batch, "samples.tsv").unwrap();
+    let crate::data::FeatureInput::Sequence(t) = &b.features[2] else {
+        panic!("not a sequence")
+    };
+    assert_eq!(t.lengths, [0, 1, 0, 2, 3, 1]);
+    // Δt 0 → 1; 50, 50 → 1 + ⌊log2 6⌋ = 3; 150, 150, 100 → 5, 5, 4; 230 → 5.
+    assert_eq!(t.buckets, [1, 3, 3, 5, 5, 4, 5]);
+    let item = encoder.vocabulary(0).unwrap();
+    let genre = encoder.vocabulary(1).unwrap();
+    assert_eq!(
+        t.behaviours[..4],
+        [
+            item.row("i2"),
+            genre.row("g2"),
+            item.row("i2"),
+            genre.row("g2")
+        ]
+    );
 }
 
 #[test]
