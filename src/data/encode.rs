@@ -979,7 +979,9 @@ impl Encoder {
                     rows: rows.iter().map(|&r| fit.value(x[r], *step)).collect(),
                 }
             }
-            Input::Sequence(s) => FeatureInput::Sequence(self.encode_sequence(s, batch, rows)?),
+            Input::Sequence(s) => {
+                FeatureInput::Sequence(self.encode_sequence(s, batch, file, rows)?)
+            }
         })
     }
 
@@ -1000,6 +1002,7 @@ impl Encoder {
         &self,
         s: &SequenceInput,
         batch: &Batch,
+        file: &str,
         rows: &[usize],
     ) -> Result<TimBatch> {
         let seq = sequence(batch, s.column);
@@ -1056,11 +1059,11 @@ impl Encoder {
                     0
                 }
             };
-            let buckets = s.buckets.assign(target, &times).map_err(|e| {
-                Error::data(
-                    "encoder",
-                    format!("line {}: {e} (rows must pass check_row)", batch.lines[r]),
-                )
+            let buckets = s.buckets.assign(target, &times).map_err(|e| Error::Data {
+                file: file.to_string(),
+                line: Some(batch.lines[r]),
+                column: None,
+                message: e.to_string(),
             })?;
             out.buckets.extend(buckets);
         }
