@@ -460,3 +460,66 @@ fn a_bad_row_names_file_line_and_column_and_skip_bad_rows_counts_it() {
     assert_eq!(report["bad_rows"], 1, "{report}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn data_sequences_turns_a_log_into_a_sample_table_with_histories() {
+    let dir = std::env::temp_dir().join(format!("wgrec-cli-sequences-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch");
+    std::fs::write(
+        dir.join("log.csv"),
+        "user,item,t,click\nu1,a,5,1\nu2,b,3,0\nu1,c,1,1\nu1,d,9,0\n",
+    )
+    .expect("log");
+    std::fs::write(
+        dir.join("schema.toml"),
+        "delimiter = \",\"\ncolumns = \"categorical:user, categorical:item, timestamp:t, label:click\"\n",
+    )
+    .expect("schema");
+    let run = |extra: &[&str]| {
+        wgrec()
+            .args([
+                "data",
+                "sequences",
+                "--user",
+                "user",
+                "--item",
+                "item",
+                "--time",
+                "t",
+            ])
+            .arg("--events")
+            .arg(dir.join("log.csv"))
+            .arg("--schema")
+            .arg(dir.join("schema.toml"))
+            .arg("--out")
+            .arg(dir.join("samples.csv"))
+            .args(extra)
+            .output()
+            .expect("run wgrec")
+    };
+    let out = run(&["--behaviours", "positive", "--label", "click"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.starts_with("sequences: 4 rows, 2 users, mean history 0.75"),
+        "{stdout}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("samples.csv")).expect("samples"),
+        "user,item,t,click,hist_item,hist_time\nu1,c,1,1,,\nu2,b,3,0,,\nu1,a,5,1,c,1\nu1,d,9,0,c|a,1|5\n"
+    );
+    assert!(dir.join("samples.schema.toml").is_file());
+    let out = run(&["--behaviours", "positive"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .starts_with("error: --behaviours positive needs --label <column>"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::remove_dir_all(&dir).expect("clean up");
+}

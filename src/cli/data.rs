@@ -92,3 +92,81 @@ pub fn synth(args: SynthArgs) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// The options of `wgrec data sequences`.
+#[derive(Debug)]
+pub struct SequencesArgs {
+    /// The event log.
+    pub events: std::path::PathBuf,
+    /// Its schema.
+    pub schema: std::path::PathBuf,
+    /// User column.
+    pub user: String,
+    /// Item column.
+    pub item: String,
+    /// Time column.
+    pub time: String,
+    /// Side columns.
+    pub side: Vec<String>,
+    /// Only positive events are behaviours.
+    pub positive: bool,
+    /// The label column for `positive`.
+    pub label: Option<String>,
+    /// Longest history.
+    pub max_len: usize,
+    /// The sample table to write.
+    pub out: std::path::PathBuf,
+    /// Skip malformed rows.
+    pub skip_bad_rows: bool,
+}
+
+/// Builds the sample table and its schema from an event log and prints what was written.
+pub fn sequences(args: SequencesArgs) -> anyhow::Result<()> {
+    use wgrec::data::events::{build_sequences, Behaviours, SequenceOptions};
+    let behaviours = match (args.positive, args.label) {
+        (false, None) => Behaviours::All,
+        (true, Some(label)) => Behaviours::Positive { label },
+        (true, None) => anyhow::bail!("--behaviours positive needs --label <column>"),
+        (false, Some(_)) => {
+            anyhow::bail!("--label only goes with --behaviours positive")
+        }
+    };
+    let schema = wgrec::data::Schema::load(&args.schema)?;
+    let stem = args
+        .out
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "samples".into());
+    let schema_out = args.out.with_file_name(format!("{stem}.schema.toml"));
+    let stats = build_sequences(
+        &args.events,
+        &schema,
+        &args.schema.display().to_string(),
+        &SequenceOptions {
+            user: args.user,
+            item: args.item,
+            time: args.time,
+            side: args.side,
+            behaviours,
+            max_len: args.max_len,
+        },
+        wgrec::data::ReadOptions {
+            skip_bad_rows: args.skip_bad_rows,
+            ..wgrec::data::ReadOptions::default()
+        },
+        &args.out,
+        &schema_out,
+    )?;
+    println!(
+        "sequences: {} rows, {} users, mean history {:.2} in {} (schema {})",
+        stats.rows,
+        stats.users,
+        stats.mean_history,
+        args.out.display(),
+        schema_out.display()
+    );
+    if stats.bad_rows.count > 0 {
+        println!("{}", stats.bad_rows);
+    }
+    Ok(())
+}

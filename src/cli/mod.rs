@@ -139,6 +139,52 @@ enum DataCommand {
         #[arg(long)]
         second_task: Option<f64>,
     },
+    /// Turn an event log into a sample table with per-user behaviour sequences (hist_<item>,
+    /// hist_<side>…, hist_time: the user's events strictly before each one, most recent last).
+    Sequences {
+        /// The event log (delimited text).
+        #[arg(long)]
+        events: PathBuf,
+        /// The log's schema.toml.
+        #[arg(long)]
+        schema: PathBuf,
+        /// The user column (categorical).
+        #[arg(long)]
+        user: String,
+        /// The item column (categorical).
+        #[arg(long)]
+        item: String,
+        /// The event time column (timestamp).
+        #[arg(long)]
+        time: String,
+        /// An item attribute carried into each behaviour (categorical, or multi_hot: first id).
+        #[arg(long)]
+        side: Vec<String>,
+        /// Which events are behaviours; `positive` needs --label.
+        #[arg(long, value_enum, default_value_t = BehaviourChoice::All)]
+        behaviours: BehaviourChoice,
+        /// The label column deciding positive behaviours.
+        #[arg(long)]
+        label: Option<String>,
+        /// Longest history kept.
+        #[arg(long, default_value_t = 50)]
+        max_len: usize,
+        /// The sample table to write; its schema goes beside it as `<stem>.schema.toml`.
+        #[arg(long)]
+        out: PathBuf,
+        /// Count malformed rows and go on instead of failing on the first.
+        #[arg(long)]
+        skip_bad_rows: bool,
+    },
+}
+
+/// Which events of a log count as behaviours.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum BehaviourChoice {
+    /// Every event.
+    All,
+    /// Events whose --label is 1.
+    Positive,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -216,6 +262,31 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 positive_rate,
                 missing_rate,
                 second_task,
+            }),
+            DataCommand::Sequences {
+                events,
+                schema,
+                user,
+                item,
+                time,
+                side,
+                behaviours,
+                label,
+                max_len,
+                out,
+                skip_bad_rows,
+            } => data::sequences(data::SequencesArgs {
+                events,
+                schema,
+                user,
+                item,
+                time,
+                side,
+                positive: matches!(behaviours, BehaviourChoice::Positive),
+                label,
+                max_len,
+                out,
+                skip_bad_rows,
             }),
         },
     }

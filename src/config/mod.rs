@@ -165,7 +165,8 @@ pub enum FeatureKind {
     Numeric {
         /// Radices of the numeral systems, e.g. `[2, 3, 10]`.
         radices: Vec<u32>,
-        /// Quantisation step before encoding (the value is `⌊x / step⌋`).
+        /// Quantisation step before encoding: the value is `1 + ⌊(x − min)/step⌋` with `min` from
+        /// training, 0 when missing (see `wgrec::data::encode`).
         step: f64,
     },
     /// A behaviour sequence read by TIM (METHODS.md §1.1).

@@ -565,7 +565,9 @@ impl Encoder {
                 let good: Vec<usize> = (0..batch.rows)
                     .filter(|&r| encoder.check_row(&batch, &file, r).is_ok())
                     .collect();
-                encoder.fit_rows(&batch, &good);
+                if !encoder.fitted {
+                    encoder.fit_rows(&batch, &good);
+                }
             } else {
                 for r in 0..batch.rows {
                     encoder.check_row(&batch, &file, r)?;
@@ -578,7 +580,12 @@ impl Encoder {
     }
 
     /// Counts the ids and numeric ranges of one training batch (read with this encoder's schema).
+    /// Fitting is one pass: once [`Self::finish_fit`] has run (or the encoder was loaded), further
+    /// batches are ignored.
     pub fn fit(&mut self, batch: &Batch) {
+        if self.fitted {
+            return;
+        }
         let all: Vec<usize> = (0..batch.rows).collect();
         self.fit_rows(batch, &all);
     }
@@ -623,6 +630,9 @@ impl Encoder {
     /// Builds the vocabularies and the numeric fits from what [`Self::fit`] counted. A numeric
     /// feature whose training values span more than 2^32 − 3 steps is an error naming its `step`.
     pub fn finish_fit(&mut self) -> Result<()> {
+        if self.fitted {
+            return Ok(());
+        }
         for (i, (input, state)) in self
             .resolved
             .inputs
@@ -716,10 +726,35 @@ impl Encoder {
         }
     }
 
+    /// `Err` unless `batch` has this encoder's schema's columns and row `r` (if any) exists.
+    fn check_batch(&self, batch: &Batch, file: &str, r: Option<usize>) -> Result<()> {
+        let same = batch.columns.len() == self.schema.columns.len()
+            && batch
+                .columns
+                .iter()
+                .zip(&self.schema.columns)
+                .all(|(data, column)| data.type_name() == column.kind.name());
+        if !same || batch.lines.len() != batch.rows {
+            return Err(Error::data(
+                file,
+                "the batch was not read with the encoder's schema",
+            ));
+        }
+        if let Some(r) = r.filter(|&r| r >= batch.rows) {
+            return Err(Error::data(
+                file,
+                format!("row {r} of a batch of {} rows", batch.rows),
+            ));
+        }
+        Ok(())
+    }
+
     /// Checks that row `r` of `batch` can be encoded (`file` names it in errors): sequence side
     /// and times columns as long as the sequence, integer behaviour times not after the target,
-    /// exposure counts ≥ 0. [`Self::encode`] runs this on every row.
+    /// exposure counts ≥ 0 (and that `batch` was read with the encoder's schema and has row `r`).
+    /// [`Self::encode`] runs this on every row.
     pub fn check_row(&self, batch: &Batch, file: &str, r: usize) -> Result<()> {
+        self.check_batch(batch, file, Some(r))?;
         let line = batch.lines[r];
         for input in &self.resolved.inputs {
             let Input::Sequence(s) = input else { continue };
@@ -800,27 +835,32 @@ impl Encoder {
             self.check_row(batch, file, r)?;
         }
         let all: Vec<usize> = (0..batch.rows).collect();
-        self.encode_rows(batch, file, &all)
+        self.encode_checked(batch, file, &all)
     }
 
-    /// Encodes the rows `rows` of `batch`, in that order, after [`Self::check_row`] accepted them.
+    /// Encodes the rows `rows` of `batch`, in that order (a row [`Self::check_row`] rejects is an
+    /// error).
     pub fn encode_rows(&self, batch: &Batch, file: &str, rows: &[usize]) -> Result<ModelBatch> {
+        for &r in rows {
+            self.check_row(batch, file, r)?;
+        }
+        self.encode_checked(batch, file, rows)
+    }
+
+    /// [`Self::encode_rows`] for rows that passed [`Self::check_row`].
+    pub(crate) fn encode_checked(
+        &self,
+        batch: &Batch,
+        file: &str,
+        rows: &[usize],
+    ) -> Result<ModelBatch> {
         if !self.fitted {
             return Err(Error::data(
                 file,
                 "the encoder is not fitted: fit it on the training split (or load it) first",
             ));
         }
-        if batch.columns.len() != self.schema.columns.len() {
-            return Err(Error::data(
-                file,
-                format!(
-                    "a batch of {} columns for a schema of {}",
-                    batch.columns.len(),
-                    self.schema.columns.len()
-                ),
-            ));
-        }
+        self.check_batch(batch, file, None)?;
         let features = self
             .resolved
             .inputs
@@ -939,7 +979,9 @@ impl Encoder {
                     rows: rows.iter().map(|&r| fit.value(x[r], *step)).collect(),
                 }
             }
-            Input::Sequence(s) => FeatureInput::Sequence(self.encode_sequence(s, batch, rows)?),
+            Input::Sequence(s) => {
+                FeatureInput::Sequence(self.encode_sequence(s, batch, file, rows)?)
+            }
         })
     }
 
@@ -960,6 +1002,7 @@ impl Encoder {
         &self,
         s: &SequenceInput,
         batch: &Batch,
+        file: &str,
         rows: &[usize],
     ) -> Result<TimBatch> {
         let seq = sequence(batch, s.column);
@@ -1016,11 +1059,11 @@ impl Encoder {
                     0
                 }
             };
-            let buckets = s.buckets.assign(target, &times).map_err(|e| {
-                Error::data(
-                    "encoder",
-                    format!("line {}: {e} (rows must pass check_row)", batch.lines[r]),
-                )
+            let buckets = s.buckets.assign(target, &times).map_err(|e| Error::Data {
+                file: file.to_string(),
+                line: Some(batch.lines[r]),
+                column: None,
+                message: e.to_string(),
             })?;
             out.buckets.extend(buckets);
         }

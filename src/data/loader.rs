@@ -78,7 +78,7 @@ impl<T: Send + 'static> Loader<T> {
                             if good.is_empty() {
                                 continue;
                             }
-                            encoder.encode_rows(&batch, &name, &good)
+                            encoder.encode_checked(&batch, &name, &good)
                         } else {
                             encoder.encode(&batch, &name)
                         };

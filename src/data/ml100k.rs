@@ -398,6 +398,10 @@ pub fn schema_toml() -> String {
         if matches!(kind, "multi_hot" | "sequence" | "sequence_times") {
             s.push_str("separator = \"|\"\n");
         }
+        if kind == "sequence_times" {
+            // The times of the item history (the nearest sequence before is hist_genre).
+            s.push_str("sequence = \"hist_item\"\n");
+        }
     }
     s
 }

@@ -49,6 +49,7 @@
 
 pub mod batch;
 pub mod encode;
+pub mod events;
 pub mod loader;
 mod record;
 pub mod schema;

@@ -507,6 +507,10 @@ pub fn schema_toml(synth: &Synth, layout: Layout) -> String {
                 if matches!(kind, "sequence" | "sequence_times") {
                     s.push_str("separator = \"|\"\n");
                 }
+                if kind == "sequence_times" {
+                    // The times of the item history (the nearest sequence before is hist_cat).
+                    s.push_str("sequence = \"hist_item\"\n");
+                }
             }
             s
         }
