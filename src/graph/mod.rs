@@ -1261,7 +1261,8 @@ impl Graph {
                 d.set_step(gpu, seed, step as u32);
             }
         }
-        self.optimizer.set_step(gpu, self.schedule.lr(step), step)?;
+        self.optimizer
+            .set_step(gpu, self.config.train.dense_lr * factor, step)?;
         let mut encoder = gpu.device.create_command_encoder(&Default::default());
         {
             let mut pass = encoder.begin_compute_pass(&Default::default());
