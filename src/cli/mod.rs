@@ -37,6 +37,10 @@ enum Command {
         /// Print one JSON object on stdout.
         #[arg(long)]
         json: bool,
+        /// Instead of the suite, run the scaling sweeps (embedding GB/s vs table rows and batch,
+        /// TIM time vs sequence length) and write scaling.json and PNG charts into this folder.
+        #[arg(long, value_name = "DIR")]
+        scaling: Option<std::path::PathBuf>,
     },
     /// Datasets: fetch the bundled one, write synthetic ones.
     Data {
@@ -97,14 +101,18 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             repeats,
             filter,
             json,
-        } => bench::run(
-            wgrec::bench::BenchOptions {
-                quick,
-                repeats,
-                filter,
-            },
-            json,
-        ),
+            scaling,
+        } => match scaling {
+            Some(dir) => bench::scaling(&dir, quick, repeats, json),
+            None => bench::run(
+                wgrec::bench::BenchOptions {
+                    quick,
+                    repeats,
+                    filter,
+                },
+                json,
+            ),
+        },
         Command::Data { command } => match command {
             DataCommand::Fetch {
                 dataset: Bundled::Ml100k,
