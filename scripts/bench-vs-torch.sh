@@ -13,6 +13,7 @@
 #   WGREC_TORCH_COMPILE_BUDGET=S  stop compiling after S seconds of it (later kernels: "not run")
 #   WGREC_BIN=path            a prebuilt wgrec (device-bin/wgrec on the device machine); otherwise
 #                             `cargo build --release --bin wgrec` first
+# First benches/torch/check.py checks the PyTorch baselines against loops over the definitions.
 # Files: OUT/wgrec.json, OUT/torch.json, OUT/table.md (also printed), OUT/date.txt.
 #
 # On lavapipe the wgrec figures are CPU figures (a software Vulkan driver) and PyTorch runs on the
@@ -38,6 +39,8 @@ fi
 date -u +"%Y-%m-%d %H:%M UTC" >"$out/date.txt"
 wgrec_cmd=("$bin" bench --json --repeats "$repeats" "${quick[@]}")
 torch_cmd=(python3 benches/torch/suite.py "${torch_args[@]}")
+# The baselines must compute what wgrec computes before their times mean anything.
+python3 benches/torch/check.py >&2
 echo "== ${wgrec_cmd[*]}" >&2
 "${wgrec_cmd[@]}" >"$out/wgrec.json"
 echo "== ${torch_cmd[*]}" >&2
