@@ -15,9 +15,9 @@
 #   scripts/build-device-bin.sh && WGREC_DEVICE_DRY_RUN=1 scripts/device-bench.sh bench-out/dry
 # (smoke sizes, PyTorch on the CPU). The full run is sized to finish in under 8 minutes on an H100.
 #
-# Files written (at most 8 at the top, for the device tool): summary.txt (the tables), all.log (every
-# step's output), wgrec-bench.json, vs-torch/ (wgrec.json, torch.json, table.md), scaling/
-# (scaling.json, scaling_{rows,batch,tim}.png).
+# Files written (7; the device tool brings back at most 8): summary.txt (the tables), all.log (every
+# step's output), wgrec-bench.json, scaling_{rows,batch,tim}.png, results.tar.gz (vs-torch/:
+# wgrec.json, torch.json, table.md; scaling/: scaling.json and the charts).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-${OUT:-bench-out/device}}"
@@ -88,8 +88,11 @@ step devices "$bin/wgrec" devices
 step kernel-tests "$bin/kernels" --test-threads 4
 step wgrec-bench "$bin/wgrec" bench "${quick[@]}"
 "$bin/wgrec" bench --json "${quick[@]}" >"$out/wgrec-bench.json" 2>>"$log" || failed=1
-step vs-torch env WGREC_BIN="$bin/wgrec" scripts/bench-vs-torch.sh "$out/vs-torch"
-step scaling "$bin/wgrec" bench --scaling "$out/scaling" "${quick[@]}" --repeats 5
+# The device tool brings back at most 8 files: the two result folders are built outside $out and
+# come back as one archive, the charts beside it.
+work=$(mktemp -d)
+step vs-torch env WGREC_BIN="$bin/wgrec" scripts/bench-vs-torch.sh "$work/vs-torch"
+step scaling "$bin/wgrec" bench --scaling "$work/scaling" "${quick[@]}" --repeats 5
 step bench-embedding "$bin/bench-embedding" "${criterion[@]}"
 step bench-dense "$bin/bench-dense" "${criterion[@]}"
 step bench-tim "$bin/bench-tim" "${criterion[@]}"
@@ -97,5 +100,8 @@ step torch-dense python3 benches/torch/dense.py
 step torch-experts python3 benches/torch/experts.py
 step torch-tim python3 benches/torch/tim.py
 rm -f "$out/.stdout"
-echo "results: $summary, $log, $out/wgrec-bench.json"
+cp "$work"/scaling/*.png "$out"/ 2>>"$log" || failed=1
+tar -czf "$out/results.tar.gz" -C "$work" vs-torch scaling 2>>"$log" || failed=1
+rm -rf "$work"
+echo "results: $summary, $log, $out/wgrec-bench.json, $out/results.tar.gz, $out/scaling_*.png"
 exit "$failed"
