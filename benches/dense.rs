@@ -13,7 +13,7 @@
 //! M ∈ {1, 4} tables of F = 16 fields × K = 10 (F·K = 160), B = 1024 rows, ReLU after the
 //! interaction: DCNv2 full rank (2 layers) and rank 32, FM, FwFM, GwPFM (G = 4), IPNN, and an MLP
 //! 160 → 256 → 128. Reported as samples/s (rows × tables per second), and for the GEMM-based
-//! experts also as GFLOP/s against the FMA ceiling. `benches/torch_experts.py` runs the same
+//! experts also as GFLOP/s against the FMA ceiling. `benches/torch/experts.py` runs the same
 //! modules in PyTorch on the same shapes for the ratio.
 //!
 //! `WGREC_BENCH_SMOKE=1` shrinks every size so CI proves the bench runs (`cargo test --benches`).

@@ -6,7 +6,7 @@
 //! bytes (rows, then u); backward (2·B·M·K·(L+1) + B·M)·D·4 (rows read, gradient rows written, dL/du
 //! read). The kernels read the rows twice (scores, then weighted sums), so they can exceed neither.
 //! The ceiling is a vec4 copy measured in the same run. Each timed iteration records, submits and
-//! waits for the device. `benches/torch_tim.py` times the same module in PyTorch on the CPU.
+//! waits for the device. `benches/torch/tim.py` times the same module in PyTorch on the CPU.
 //!
 //! `WGREC_BENCH_SMOKE=1` shrinks every size so CI proves the bench runs.
 

@@ -97,3 +97,21 @@ fn unknown_backend_names_are_refused_with_the_variable_named() {
         "{err}"
     );
 }
+
+#[test]
+fn allocated_bytes_counts_every_buffer_as_sized() {
+    // A device of its own: tests running beside this one allocate through the shared device.
+    let gpu = Gpu::new().expect("gpu");
+    let start = gpu.allocated_bytes();
+    let _a = gpu.buffer("a", 10, storage_usage()); // padded to 16
+    assert_eq!(gpu.allocated_bytes() - start, 16);
+    let _b = gpu.buffer("b", 18, storage_usage()); // rounded up to 20
+    assert_eq!(gpu.allocated_bytes() - start, 36);
+    let _c = gpu.storage_from("c", &[1.0f32; 1000]);
+    assert_eq!(gpu.allocated_bytes() - start, 4036);
+    let _d = gpu.uniform_from("d", &[0u32; 8]);
+    assert_eq!(gpu.allocated_bytes() - start, 4068);
+    // Dropping does not decrement: the counter bounds the peak from above.
+    drop(_c);
+    assert_eq!(gpu.allocated_bytes() - start, 4068);
+}

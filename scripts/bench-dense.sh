@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The dense benches side by side in one run: wgrec (cargo bench --bench dense: GEMM and experts beside
-# the FMA ceiling) then PyTorch on the CPU (benches/torch_dense.py, benches/torch_experts.py) on the
+# the FMA ceiling) then PyTorch on the CPU (benches/torch/dense.py, benches/torch/experts.py) on the
 # same shapes, then one table with the wgrec / PyTorch ratio per shape.
 #
 #   scripts/bench-dense.sh [OUT_DIR]        (default bench-out/dense; WGREC_BENCH_SMOKE=1 for tiny sizes)
@@ -15,8 +15,8 @@ export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp/wgrec-xdg}"
 mkdir -p -m 700 "$XDG_RUNTIME_DIR"
 date -u +"%Y-%m-%dT%H:%M:%SZ" > "$out/date.txt"
 cargo bench --bench dense 2>"$out/wgrec.log" | tee "$out/wgrec.txt"
-python3 benches/torch_dense.py | tee "$out/torch_dense.txt"
-python3 benches/torch_experts.py | tee "$out/torch_experts.txt"
+python3 benches/torch/dense.py | tee "$out/torch_dense.txt"
+python3 benches/torch/experts.py | tee "$out/torch_experts.txt"
 python3 - "$out" <<'PY'
 import re, sys, pathlib
 out = pathlib.Path(sys.argv[1])

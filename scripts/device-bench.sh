@@ -2,7 +2,7 @@
 # Every GPU figure wgrec reports, and the PyTorch CUDA baseline, in one call on a bare Linux x86-64
 # machine with an NVIDIA driver, Python and PyTorch but no Rust toolchain and no network (the lent
 # device machine): the kernel tests on the real GPU, `wgrec bench --json`, the criterion sweeps
-# (embedding, dense, TIM), then benches/torch_{dense,experts,tim}.py on CUDA, same shapes.
+# (embedding, dense, TIM), then benches/torch/{dense,experts,tim}.py on CUDA, same shapes.
 #
 #   scripts/build-device-bin.sh                # here, first: fills device-bin/
 #   scripts/device-bench.sh [OUT]              # there: results under OUT (default $OUT, else bench-out/device)
@@ -15,8 +15,9 @@
 #   scripts/build-device-bin.sh && WGREC_DEVICE_DRY_RUN=1 scripts/device-bench.sh bench-out/dry
 # (smoke sizes, PyTorch on the CPU). The full run is sized to finish in under 8 minutes on an H100.
 #
-# Files written (at most 8, for the device tool): summary.txt (the tables), all.log (every step's
-# output), wgrec-bench.json.
+# Files written (7; the device tool brings back at most 8): summary.txt (the tables), all.log (every
+# step's output), wgrec-bench.json, scaling_{rows,batch,tim}.png, results.tar.gz (vs-torch/:
+# wgrec.json, torch.json, table.md; scaling/: scaling.json and the charts).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-${OUT:-bench-out/device}}"
@@ -47,10 +48,14 @@ export PYTHONUNBUFFERED=1
 quick=()
 criterion=(--bench --warm-up-time 0.3 --measurement-time 1)
 if [ "$dry" = 1 ]; then
-    export WGREC_BENCH_SMOKE=1 WGREC_TORCH_DEVICE=cpu
+    # torch.compile on the CPU costs ~20 s a kernel here: the dry run compiles one kernel's worth
+    # (the budget is checked before each kernel) to prove the path, the rest read "not run".
+    export WGREC_BENCH_SMOKE=1 WGREC_TORCH_DEVICE=cpu WGREC_BENCH_QUICK=1 WGREC_BENCH_REPEATS=3
+    export WGREC_TORCH_COMPILE_BUDGET=1
     quick=(--quick)
 else
-    export WGREC_TORCH_DEVICE=cuda
+    # CUDA compiles (Triton) take seconds each; two minutes bounds them within the 8-minute run.
+    export WGREC_TORCH_DEVICE=cuda WGREC_TORCH_COMPILE_BUDGET=120
 fi
 log="$out/all.log"
 summary="$out/summary.txt"
@@ -83,12 +88,20 @@ step devices "$bin/wgrec" devices
 step kernel-tests "$bin/kernels" --test-threads 4
 step wgrec-bench "$bin/wgrec" bench "${quick[@]}"
 "$bin/wgrec" bench --json "${quick[@]}" >"$out/wgrec-bench.json" 2>>"$log" || failed=1
+# The device tool brings back at most 8 files: the two result folders are built outside $out and
+# come back as one archive, the charts beside it.
+work=$(mktemp -d)
+step vs-torch env WGREC_BIN="$bin/wgrec" scripts/bench-vs-torch.sh "$work/vs-torch"
+step scaling "$bin/wgrec" bench --scaling "$work/scaling" "${quick[@]}" --repeats 5
 step bench-embedding "$bin/bench-embedding" "${criterion[@]}"
 step bench-dense "$bin/bench-dense" "${criterion[@]}"
 step bench-tim "$bin/bench-tim" "${criterion[@]}"
-step torch-dense python3 benches/torch_dense.py
-step torch-experts python3 benches/torch_experts.py
-step torch-tim python3 benches/torch_tim.py
+step torch-dense python3 benches/torch/dense.py
+step torch-experts python3 benches/torch/experts.py
+step torch-tim python3 benches/torch/tim.py
 rm -f "$out/.stdout"
-echo "results: $summary, $log, $out/wgrec-bench.json"
+cp "$work"/scaling/*.png "$out"/ 2>>"$log" || failed=1
+tar -czf "$out/results.tar.gz" -C "$work" vs-torch scaling 2>>"$log" || failed=1
+rm -rf "$work"
+echo "results: $summary, $log, $out/wgrec-bench.json, $out/results.tar.gz, $out/scaling_*.png"
 exit "$failed"

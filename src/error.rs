@@ -108,6 +108,15 @@ pub enum Error {
     /// the dataset and the file.
     #[error("dataset {0}")]
     Dataset(String),
+    /// A chart could not be drawn or its PNG written (`crate::bench::plot`), or its series are not
+    /// plottable (empty, non-finite, non-positive on a log axis).
+    #[error("chart {}: {message}", .file.display())]
+    Plot {
+        /// The PNG being written.
+        file: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 fn data_context(line: Option<u64>, column: &Option<String>) -> String {

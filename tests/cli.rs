@@ -99,6 +99,11 @@ fn bench_json_reports_every_kernel_beside_its_ceiling() {
         "tim_backward",
         "expert_dcn",
         "expert_gwpfm",
+        "expert_fm",
+        "expert_ipnn",
+        "loss_bce",
+        "loss_combined_pair",
+        "loss_combined_list",
     ] {
         assert!(names.contains(&kernel), "{kernel} missing from {names:?}");
     }
@@ -522,4 +527,63 @@ fn data_sequences_turns_a_log_into_a_sample_table_with_histories() {
         String::from_utf8_lossy(&out.stderr)
     );
     std::fs::remove_dir_all(&dir).expect("clean up");
+}
+
+#[test]
+fn bench_scaling_writes_json_and_three_charts_with_every_curve() {
+    let dir = std::env::temp_dir().join(format!("wgrec-cli-scaling-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = wgrec()
+        .args(["bench", "--quick", "--repeats", "1", "--scaling"])
+        .arg(&dir)
+        .output()
+        .expect("run wgrec");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for png in ["scaling_rows.png", "scaling_batch.png", "scaling_tim.png"] {
+        let bytes = std::fs::read(dir.join(png)).expect(png);
+        assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{png}");
+    }
+    let text = std::fs::read_to_string(dir.join("scaling.json")).expect("scaling.json");
+    let report: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    let limit = report["max_binding_bytes"].as_f64().expect("limit");
+    let curves = report["curves"].as_array().expect("curves");
+    let mut seen = Vec::new();
+    for c in curves {
+        let (sweep, kernel) = (c["sweep"].as_str().unwrap(), c["kernel"].as_str().unwrap());
+        seen.push(format!("{sweep}/{kernel}"));
+        let points = c["points"].as_array().expect("points");
+        assert!(points.len() >= 2, "{sweep}/{kernel}: {points:?}");
+        let xs: Vec<f64> = points.iter().map(|p| p["x"].as_f64().unwrap()).collect();
+        assert!(xs.windows(2).all(|w| w[0] < w[1]), "{xs:?}");
+        for p in points {
+            assert!(p["median_ms"].as_f64().unwrap() > 0.0, "{p}");
+            assert!(p["allocated_bytes"].as_u64().unwrap() > 0, "{p}");
+        }
+        if sweep == "rows" {
+            // The sweep goes past one storage binding: the largest table is chunked.
+            let last = points.last().unwrap()["allocated_bytes"].as_f64().unwrap();
+            assert!(
+                last > limit,
+                "largest table {last} B within the {limit} B binding"
+            );
+        }
+    }
+    for want in [
+        "rows/embedding_gather",
+        "rows/embedding_update_adagrad",
+        "batch/embedding_gather",
+        "batch/embedding_update_adagrad",
+        "tim/tim_forward",
+        "tim/tim_backward",
+    ] {
+        assert!(
+            seen.iter().any(|s| s == want),
+            "{want} missing from {seen:?}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }

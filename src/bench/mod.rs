@@ -6,12 +6,17 @@
 //! lavapipe): the copy and FMA ceilings; the batched GEMM on a CTR shape (4096 × 400 × 400); the
 //! table-batched embedding gather and its fused backward + row-wise Adagrad update (8 tables of
 //! 100,000 × 64, batch 2048, bags of 8, Zipf 1.05); TIM (B 256, L 100, D 64); and two interaction
-//! experts (DCNv2, GwPFM; 16 fields × 10, batch 1024, 4 tables). `quick` shrinks every shape about
+//! experts (DCNv2, GwPFM, FM, IPNN; 16 fields × 10, batch 1024, 4 tables); the three losses (BCE,
+//! combined-pair, combined-list; 4096 rows, one task). `quick` shrinks every shape about
 //! 16-fold. Each kernel runs once to warm up, then `repeats` times, each run its own submit and wait;
 //! the figure is the median, timed by GPU timestamps where the adapter has them (wall clock else).
 //! The criterion benches under `benches/` are the detailed sweeps; this is the one-command summary.
 //!
 //! The library measures; the CLI prints.
+
+pub mod plot;
+pub mod scaling;
+pub mod train;
 
 use std::time::Instant;
 
@@ -28,6 +33,7 @@ use crate::kernels::embedding::{
     Bags, EmbeddingStorage, FeatureSet, Pooling, SparseOptimizer, SparseStep, SparseUpdatePlan,
     TableSpec, TbeForward, TbeUpdate,
 };
+use crate::kernels::loss::{Loss, LossBuffers, LossKind};
 use crate::kernels::tim::{Tim, TimBatch, TimSet, TimSpec};
 use crate::rng::{Rng, Zipf};
 
@@ -348,6 +354,8 @@ pub fn run(gpu: &Gpu, options: &BenchOptions) -> Result<BenchReport> {
                 partition: (0..fields).map(|f| f % 4).collect(),
             }),
         ),
+        ("expert_fm", ExpertKind::Pairwise(PairwiseKind::Fm)),
+        ("expert_ipnn", ExpertKind::Pairwise(PairwiseKind::Ipnn)),
     ];
     for (name, kind) in experts {
         if !wanted(name) {
@@ -373,12 +381,16 @@ pub fn run(gpu: &Gpu, options: &BenchOptions) -> Result<BenchReport> {
             expert.record_forward(gpu, p);
             expert.record_backward(gpu, p);
         })?;
-        // Useful FLOPs: the cross network's GEMMs (forward + backward = 3 × forward); GwPFM's pair
-        // products (2 FLOPs per pair and element forward, 4 backward).
+        // Useful FLOPs: the cross network's GEMMs (forward + backward = 3 × forward); the pair
+        // products of GwPFM and IPNN (2 FLOPs per pair and element forward, 4 backward); FM's
+        // sum-square form (4 per field and element forward, 8 backward).
         let flops = match &spec.kind {
             ExpertKind::Dcn { layers, .. } => {
                 let d = spec.in_cols() as f64;
                 3.0 * 2.0 * (*layers as f64) * (tables * rows) as f64 * d * d
+            }
+            ExpertKind::Pairwise(PairwiseKind::Fm) => {
+                12.0 * (fields * dim) as f64 * (tables * rows) as f64
             }
             _ => {
                 let pairs = (fields * (fields - 1) / 2) as f64;
@@ -391,6 +403,44 @@ pub fn run(gpu: &Gpu, options: &BenchOptions) -> Result<BenchReport> {
             s,
             flops,
             Unit::GflopPerS,
+        );
+    }
+
+    let n = if q { 1024u32 } else { 4096 };
+    for (name, kind) in [
+        ("loss_bce", LossKind::Bce),
+        ("loss_combined_pair", LossKind::CombinedPair { alpha: 0.6 }),
+        ("loss_combined_list", LossKind::CombinedList { alpha: 0.9 }),
+    ] {
+        if !wanted(name) {
+            continue;
+        }
+        let logits: Vec<f32> = random(n as u64).iter().map(|z| 3.0 * z).collect();
+        let mut rng = Rng::new(9);
+        let labels: Vec<f32> = (0..n)
+            .map(|_| f32::from(rng.uniform(0.0, 1.0) < 0.25))
+            .collect();
+        let z = gpu.storage_from("bench loss z", &logits);
+        let y = gpu.storage_from("bench loss y", &labels);
+        let loss_out = gpu.buffer("bench loss", 4, storage_usage());
+        let dz = gpu.buffer("bench loss dz", n as u64 * 4, storage_usage());
+        let buffers = LossBuffers {
+            logits: &z,
+            labels: &y,
+            weights: None,
+            loss: &loss_out,
+            grad_logits: &dz,
+        };
+        let loss = Loss::new(gpu, &[kind], n, &buffers)?;
+        let s = runner.time(&|p| loss.record(gpu, p))?;
+        // Bytes: logits and labels read, d(logits) written; the pair loss's O(n²) walk re-reads
+        // the batch from cache and is not counted.
+        push(
+            name,
+            format!("{n} rows, 1 task, loss + d(logits)"),
+            s,
+            (3 * n as u64 * 4) as f64,
+            Unit::GbPerS,
         );
     }
 

@@ -40,3 +40,51 @@ pub fn run(options: BenchOptions, json: bool) -> anyhow::Result<()> {
     println!("Bandwidth figures are shares of copy_ceiling, arithmetic ones of fma_ceiling.");
     Ok(())
 }
+
+/// Runs the scaling sweeps, writes their JSON and charts under `dir`, and prints the curves (or the
+/// report as one JSON object).
+pub fn scaling(dir: &std::path::Path, quick: bool, repeats: u32, json: bool) -> anyhow::Result<()> {
+    let gpu = Gpu::new()?;
+    if !json {
+        eprintln!("scaling sweeps on {} …", gpu.describe());
+    }
+    let report = bench::scaling::run(&gpu, quick, repeats)?;
+    let written = bench::scaling::write(&report, dir)?;
+    if json {
+        println!("{}", serde_json::to_string(&report)?);
+        return Ok(());
+    }
+    println!("adapter: {}", report.adapter);
+    println!(
+        "clock:   {}, median of {repeats} runs; copy ceiling {:.2} GB/s; binding limit {} MiB",
+        report.clock,
+        report.copy_gb_per_s,
+        report.max_binding_bytes >> 20
+    );
+    println!(
+        "{:<7} {:<26} {:>10} {:>11} {:>9} {:>8} {:>12}",
+        "sweep", "kernel", "x", "median ms", "GB/s", "of copy", "alloc MiB"
+    );
+    for c in &report.curves {
+        for p in &c.points {
+            let gbs = p.gb_per_s.map_or("-".into(), |g| format!("{g:.2}"));
+            let share = p
+                .of_copy
+                .map_or("-".into(), |s| format!("{:.1}%", 100.0 * s));
+            println!(
+                "{:<7} {:<26} {:>10} {:>11.3} {:>9} {:>8} {:>12.1}",
+                c.sweep,
+                c.kernel,
+                p.x,
+                p.median_ms,
+                gbs,
+                share,
+                p.allocated_bytes as f64 / (1u64 << 20) as f64
+            );
+        }
+    }
+    for path in written {
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}

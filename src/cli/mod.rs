@@ -38,6 +38,10 @@ enum Command {
         /// Print one JSON object on stdout.
         #[arg(long)]
         json: bool,
+        /// Instead of the suite, run the scaling sweeps (embedding GB/s vs table rows and batch,
+        /// TIM time vs sequence length) and write scaling.json and PNG charts into this folder.
+        #[arg(long, value_name = "DIR")]
+        scaling: Option<std::path::PathBuf>,
     },
     /// Train a model file on a data folder (schema.toml, train.tsv, valid.tsv, test.tsv); checkpoints
     /// and metrics go to --out.
@@ -198,19 +202,6 @@ enum Bundled {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Devices { json } => devices::run(json),
-        Command::Bench {
-            quick,
-            repeats,
-            filter,
-            json,
-        } => bench::run(
-            wgrec::bench::BenchOptions {
-                quick,
-                repeats,
-                filter,
-            },
-            json,
-        ),
         Command::Train {
             config,
             data,
@@ -241,6 +232,23 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             output,
             skip_bad_rows,
         } => train::predict(&checkpoint, &input, &output, skip_bad_rows),
+        Command::Bench {
+            quick,
+            repeats,
+            filter,
+            json,
+            scaling,
+        } => match scaling {
+            Some(dir) => bench::scaling(&dir, quick, repeats, json),
+            None => bench::run(
+                wgrec::bench::BenchOptions {
+                    quick,
+                    repeats,
+                    filter,
+                },
+                json,
+            ),
+        },
         Command::Data { command } => match command {
             DataCommand::Fetch {
                 dataset: Bundled::Ml100k,

@@ -31,6 +31,7 @@ pub struct Gpu {
     uncaptured: Arc<Mutex<Option<String>>>,
     dispatches: std::sync::atomic::AtomicU64,
     submits: std::sync::atomic::AtomicU64,
+    allocated: std::sync::atomic::AtomicU64,
 }
 
 /// Optional features wgrec uses when the adapter has them.
@@ -102,6 +103,7 @@ impl Gpu {
             uncaptured,
             dispatches: std::sync::atomic::AtomicU64::new(0),
             submits: std::sync::atomic::AtomicU64::new(0),
+            allocated: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -177,9 +179,12 @@ impl Gpu {
 
     /// Creates a buffer of `size` bytes (at least 16, so empty inputs still bind).
     pub fn buffer(&self, label: &str, size: u64, usage: wgpu::BufferUsages) -> wgpu::Buffer {
+        let size = size.max(16).next_multiple_of(4);
+        self.allocated
+            .fetch_add(size, std::sync::atomic::Ordering::Relaxed);
         self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
-            size: size.max(16).next_multiple_of(4),
+            size,
             usage,
             mapped_at_creation: false,
         })
@@ -229,6 +234,15 @@ impl Gpu {
     /// submit is counted here; read-backs and uploads are not).
     pub fn submits(&self) -> u64 {
         self.submits.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Bytes of every buffer created through [`Gpu::buffer`] (and so [`Gpu::storage_from`],
+    /// [`Gpu::uniform_from`]) since the device was opened, as sized there (padded). Never decremented:
+    /// wgpu frees a dropped buffer without telling the `Gpu`, so this is the peak of wgrec's own
+    /// allocations when nothing was dropped, and an upper bound on it otherwise. Read it before and
+    /// after building something to measure what it allocated.
+    pub fn allocated_bytes(&self) -> u64 {
+        self.allocated.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub(crate) fn count_dispatch(&self) {

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The GEMM shapes of benches/dense.rs in PyTorch on the CPU, for the GPU/CPU ratio.
 
-Usage:  python3 benches/torch_dense.py        (WGREC_BENCH_SMOKE=1 for the small sizes)
+Usage:  python3 benches/torch/dense.py        (WGREC_BENCH_SMOKE=1 for the small sizes)
 
 Same shapes and FLOP count (2·M·m·n·k) as the Rust bench: forward Y = X·Wᵀ (+ b, as addmm /
 baddbmm do) for 400→400 and F·K→F·K with F·K ∈ {160, 390}, B = 4096, M ∈ {1, 2, 4, 8} tables as

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The expert benches of benches/dense.rs in PyTorch on the CPU, for the wgrec / PyTorch ratio.
 
-Usage:  python3 benches/torch_experts.py        (WGREC_BENCH_SMOKE=1 for the small sizes)
+Usage:  python3 benches/torch/experts.py        (WGREC_BENCH_SMOKE=1 for the small sizes)
 
 Same modules and shapes as `expert/<kind>/M<t>/{fwd,train}` in benches/dense.rs: M ∈ {1, 4} tables
 of F = 16 fields × K = 10, B = 1024 rows, ReLU after the interaction; each module batched over the

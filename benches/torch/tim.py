@@ -4,7 +4,7 @@ BENCHMARKS.md. The module is what a PyTorch user writes: `F.embedding(sparse=Tru
 (item + category + temporal, per set), a masked softmax over the sequence, a batched weighted sum.
 The backward of sparse embeddings yields one gradient row per lookup, as `tim_backward` does.
 
-Usage:  python3 benches/torch_tim.py [--smoke]      (medians of timed runs; float32)
+Usage:  python3 benches/torch/tim.py [--smoke]      (medians of timed runs; float32)
 Columns: forward (no autograd), forward+backward (autograd of Σ g ⊙ u), behaviours/s of each.
 """
 import math

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# wgrec against PyTorch in one run: `wgrec bench --json` (the kernel suite, src/bench/mod.rs), then
+# the same kernels on the same shapes in PyTorch (benches/torch/suite.py: eager and torch.compile),
+# then one ratio table per kernel (Markdown) with machine, adapter, command and date.
+#
+#   scripts/bench-vs-torch.sh [OUT_DIR]      (default bench-out/vs-torch)
+#
+# Environment:
+#   WGREC_BENCH_QUICK=1       both sides on the suite's small shapes (a smoke run)
+#   WGREC_BENCH_REPEATS=N     timed runs per kernel on both sides (default 10; medians)
+#   WGREC_TORCH_DEVICE=cuda   PyTorch on CUDA (default cpu)
+#   WGREC_TORCH_COMPILE=0     skip torch.compile (its column reads "not run")
+#   WGREC_TORCH_COMPILE_BUDGET=S  stop compiling after S seconds of it (later kernels: "not run")
+#   WGREC_BIN=path            a prebuilt wgrec (device-bin/wgrec on the device machine); otherwise
+#                             `cargo build --release --bin wgrec` first
+# First benches/torch/check.py checks the PyTorch baselines against loops over the definitions.
+# Files: OUT/wgrec.json, OUT/torch.json, OUT/table.md (also printed), OUT/date.txt.
+#
+# On lavapipe the wgrec figures are CPU figures (a software Vulkan driver) and PyTorch runs on the
+# same cores: the ratio then compares two CPU implementations, not a GPU with a CPU.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out="${1:-bench-out/vs-torch}"
+mkdir -p "$out"
+export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp/wgrec-xdg}"
+mkdir -p -m 700 "$XDG_RUNTIME_DIR"
+repeats="${WGREC_BENCH_REPEATS:-10}"
+device="${WGREC_TORCH_DEVICE:-cpu}"
+quick=()
+[ "${WGREC_BENCH_QUICK:-0}" = 1 ] && quick=(--quick)
+torch_args=(--json --device "$device" --repeats "$repeats" "${quick[@]}")
+[ "${WGREC_TORCH_COMPILE:-1}" = 0 ] && torch_args+=(--no-compile)
+[ -n "${WGREC_TORCH_COMPILE_BUDGET:-}" ] && torch_args+=(--compile-budget "$WGREC_TORCH_COMPILE_BUDGET")
+bin="${WGREC_BIN:-}"
+if [ -z "$bin" ]; then
+    cargo build --release --bin wgrec >&2
+    bin=target/release/wgrec
+fi
+date -u +"%Y-%m-%d %H:%M UTC" >"$out/date.txt"
+wgrec_cmd=("$bin" bench --json --repeats "$repeats" "${quick[@]}")
+torch_cmd=(python3 benches/torch/suite.py "${torch_args[@]}")
+# The baselines must compute what wgrec computes before their times mean anything.
+python3 benches/torch/check.py >&2
+echo "== ${wgrec_cmd[*]}" >&2
+"${wgrec_cmd[@]}" >"$out/wgrec.json"
+echo "== ${torch_cmd[*]}" >&2
+"${torch_cmd[@]}" >"$out/torch.json"
+python3 - "$out" "${wgrec_cmd[*]}" "${torch_cmd[*]}" <<'PY' | tee "$out/table.md"
+import json, os, pathlib, platform, sys
+out, wcmd, tcmd = pathlib.Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+w = json.loads((out / "wgrec.json").read_text())
+t = json.loads((out / "torch.json").read_text())
+cpu = platform.processor() or platform.machine()
+try:
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+except OSError:
+    pass
+try:
+    mem = next(l for l in open("/proc/meminfo") if l.startswith("MemTotal")).split()[1]
+    mem = f"{int(mem) / 2**20:.0f} GiB"
+except (OSError, StopIteration):
+    mem = "?"
+print(f"- Date: {(out / 'date.txt').read_text().strip()}")
+print(f"- Machine: {cpu}, {os.cpu_count()} cores, {mem}; {platform.system()} {platform.release()}")
+print(f"- wgrec adapter: `{w['adapter']}`, {w['clock']}")
+print(f"- PyTorch: {t['torch']} on {t['device']} ({t['device_name']}), {t['threads']} threads")
+print(f"- Commands: `{wcmd}`; `{tcmd}` (driver: `scripts/bench-vs-torch.sh`)")
+print("- Speed ratio = PyTorch ms / wgrec ms: **> 1 means wgrec is faster**. Medians of "
+      f"{t['repeats']} timed runs on both sides.")
+print()
+print("| kernel | shape | wgrec ms | of ceiling | torch eager ms | torch.compile ms | speed ratio vs eager | speed ratio vs compile |")
+print("|---|---|---:|---:|---:|---:|---:|---:|")
+torch_by = {r["kernel"]: r for r in t["results"]}
+notes = []
+for r in w["results"]:
+    k = r["kernel"]
+    share = f"{100 * r['of_ceiling']:.1f}% {'copy' if r['unit'] == 'gb_per_s' else 'FMA'}"
+    tr = torch_by.get(k)
+    if tr is None:
+        if k.endswith("_ceiling"):
+            print(f"| {k} | {r['shape']} | {r['median_ms']:.3f} | {share} | | | | |")
+        continue
+    e, c = tr["eager_ms"], tr["compile_ms"]
+    cs = "n/a" if c is None else f"{c:.3f}"
+    if c is None and tr.get("compile_note"):
+        notes.append(f"{k}: {tr['compile_note']}")
+    ratio_c = "n/a" if c is None else f"{c / r['median_ms']:.2f}×"
+    print(f"| {k} | {r['shape']} | {r['median_ms']:.3f} | {share} | {e:.3f} | {cs} "
+          f"| {e / r['median_ms']:.2f}× | {ratio_c} |")
+print()
+print("<!-- END-TO-END ROWS: `wgrec train` / inference samples/s against the PyTorch model of")
+print("     configs/ml100k.toml go here (issue 7 item 1), one row each for training and inference. -->")
+print("| end to end | shape | wgrec samples/s | torch eager samples/s | torch.compile samples/s | speed ratio vs eager | speed ratio vs compile |")
+print("|---|---|---:|---:|---:|---:|---:|")
+print("| training (not yet: `wgrec train` does not exist) | | | | | | |")
+print("| inference (not yet) | | | | | | |")
+if notes:
+    print()
+    print("torch.compile n/a:")
+    for n in notes:
+        print(f"- {n}")
+PY

@@ -1,0 +1,454 @@
+//! `wgrec bench --scaling DIR`: kernel-level scaling curves, each point timed as the suite times
+//! (median of `repeats` submissions after a warm-up), written as `scaling.json` and one PNG per sweep.
+//!
+//! - **rows**: one table of R × 64 (row-wise Adagrad state beside each row), batch 2048, bags of 8,
+//!   Zipf 1.05; R grows past the device's storage-binding limit, where the table is split into
+//!   chunks bound side by side (at most 4 chunks, and at most 1.5 GiB of table in all, so the sweep
+//!   stays within a laptop's memory). Gather and fused Adagrad update GB/s beside the copy ceiling.
+//! - **batch**: 4 tables × 100,000 × 64, bags of 8, Zipf 1.05; batch 256 … 16384. Same figures.
+//! - **tim**: TIM forward and backward milliseconds, batch 256, D 64, sequence length 10 … 1000
+//!   (lengths whose per-lookup gradient rows exceed one storage binding are left out).
+//!
+//! Each point records the bytes wgrec allocated to build it ([`Gpu::allocated_bytes`] before and
+//! after), the kernel's own storage, inputs and scratch. `quick` shrinks every sweep (a smoke run).
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::plot::{line_chart, Series};
+use super::Runner;
+use crate::error::{Error, Result};
+use crate::gpu::{storage_usage, Gpu, PassTimer};
+use crate::kernels::copy::CopyVec4;
+use crate::kernels::embedding::{
+    Bags, EmbeddingStorage, FeatureSet, Pooling, SparseOptimizer, SparseStep, SparseUpdatePlan,
+    TableSpec, TbeForward, TbeUpdate, MAX_CHUNKS,
+};
+use crate::kernels::tim::{Tim, TimBatch, TimSet, TimSpec};
+use crate::rng::{Rng, Zipf};
+
+/// Largest embedding storage the rows sweep allocates.
+pub const MAX_TABLE_BYTES: u64 = 3 << 29;
+
+/// One measured point of a curve.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScalingPoint {
+    /// The swept quantity (rows, batch, sequence length).
+    pub x: f64,
+    /// Median milliseconds per run.
+    pub median_ms: f64,
+    /// Effective bandwidth (ideal traffic / time) for the embedding kernels; `None` for TIM.
+    pub gb_per_s: Option<f64>,
+    /// `gb_per_s` as a share of the run's copy ceiling.
+    pub of_copy: Option<f64>,
+    /// Bytes wgrec allocated to build this point (storage, inputs, scratch; see
+    /// [`Gpu::allocated_bytes`]).
+    pub allocated_bytes: u64,
+}
+
+/// One kernel's curve along one sweep.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScalingCurve {
+    /// Sweep name: "rows", "batch" or "tim".
+    pub sweep: &'static str,
+    /// Kernel name ("embedding_gather", "embedding_update_adagrad", "tim_forward", "tim_backward").
+    pub kernel: &'static str,
+    /// What x is.
+    pub x_label: &'static str,
+    /// The shape held fixed, in words.
+    pub fixed: String,
+    /// Points in sweep order.
+    pub points: Vec<ScalingPoint>,
+}
+
+/// A finished scaling run.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScalingReport {
+    /// `Gpu::describe()` of the device.
+    pub adapter: String,
+    /// "gpu timestamps" or "wall clock".
+    pub clock: &'static str,
+    /// The device's largest storage binding, bytes: tables larger than this are chunked.
+    pub max_binding_bytes: u64,
+    /// The vec4 copy ceiling of this run, GB/s.
+    pub copy_gb_per_s: f64,
+    /// Every curve.
+    pub curves: Vec<ScalingCurve>,
+}
+
+/// Bytes of one row of `d` floats with its row-wise Adagrad state (one vec4).
+fn row_bytes(d: u32) -> u64 {
+    (d as u64 + 4) * 4
+}
+
+/// Table sizes of the rows sweep for a device binding `limit` bytes: a fixed list, cut where the
+/// storage (rows of `d` floats and their state) would pass [`MAX_TABLE_BYTES`] or 15/16 of
+/// [`MAX_CHUNKS`] bindings.
+fn rows_sweep(limit: u64, d: u32, quick: bool) -> Vec<u32> {
+    let cap = MAX_TABLE_BYTES.min(MAX_CHUNKS as u64 * limit * 15 / 16);
+    let candidates: &[u32] = if quick {
+        &[10_000, 100_000, 600_000]
+    } else {
+        &[
+            10_000, 30_000, 100_000, 300_000, 1_000_000, 1_500_000, 3_000_000, 5_000_000,
+        ]
+    };
+    candidates
+        .iter()
+        .copied()
+        .filter(|&r| r as u64 * row_bytes(d) <= cap)
+        .collect()
+}
+
+/// Runs the three sweeps.
+pub fn run(gpu: &Gpu, quick: bool, repeats: u32) -> Result<ScalingReport> {
+    let runner = Runner {
+        gpu,
+        timer: PassTimer::new(gpu),
+        repeats: repeats.max(1),
+    };
+    let limit = gpu.limits().max_storage_buffer_binding_size;
+    let copy_bytes: u64 = (if quick { 16u64 << 20 } else { 64 << 20 }).min(limit);
+    let copy = CopyVec4::new(gpu, copy_bytes)?;
+    let s = runner.time(&|p| copy.record(gpu, p))?;
+    let copy_gbs = copy.traffic_bytes() as f64 / s / 1e9;
+    let mut curves = Vec::new();
+
+    // Rows: past the binding limit, within MAX_CHUNKS chunks and MAX_TABLE_BYTES.
+    let d = 64;
+    let rows = rows_sweep(limit, d, quick);
+    let (batch, bag) = if quick { (512, 4) } else { (2048, 8) };
+    let mut gather = Vec::new();
+    let mut update = Vec::new();
+    for &r in &rows {
+        let (g, u) = embedding_point(gpu, &runner, 1, r, d, batch, bag, copy_gbs)?;
+        gather.push(g);
+        update.push(u);
+    }
+    let fixed = format!(
+        "1 table × R × {d} (+ Adagrad state), batch {batch}, bags of {bag}, Zipf 1.05; binding limit {} MiB",
+        limit >> 20
+    );
+    curves.push(curve(
+        "rows",
+        "embedding_gather",
+        "table rows",
+        &fixed,
+        gather,
+    ));
+    curves.push(curve(
+        "rows",
+        "embedding_update_adagrad",
+        "table rows",
+        &fixed,
+        update,
+    ));
+
+    // Batch.
+    let (t, r) = if quick { (2, 10_000) } else { (4, 100_000) };
+    let batches: &[u32] = if quick {
+        &[64, 256, 1024]
+    } else {
+        &[256, 1024, 4096, 16384]
+    };
+    let mut gather = Vec::new();
+    let mut update = Vec::new();
+    for &b in batches {
+        let (g, u) = embedding_point(gpu, &runner, t, r, d, b, bag, copy_gbs)?;
+        gather.push(g);
+        update.push(u);
+    }
+    let fixed = format!("{t} tables × {r} × {d}, bags of {bag}, Zipf 1.05");
+    curves.push(curve("batch", "embedding_gather", "batch", &fixed, gather));
+    curves.push(curve(
+        "batch",
+        "embedding_update_adagrad",
+        "batch",
+        &fixed,
+        update,
+    ));
+
+    // TIM sequence length.
+    let (b, d) = if quick { (32, 32) } else { (256, 64) };
+    let lengths: &[u32] = if quick {
+        &[10, 50, 200]
+    } else {
+        &[10, 20, 50, 100, 200, 500, 1000]
+    };
+    // The backward writes one gradient row per lookup (3 tables × b × (len + 1)) into one binding:
+    // lengths past the device's limit are left out (lavapipe: L ≤ 681 at b 256, D 64).
+    let fits = |len: u32| 3 * b as u64 * (len as u64 + 1) * d as u64 * 4 <= limit;
+    let mut forward = Vec::new();
+    let mut backward = Vec::new();
+    for &len in lengths.iter().filter(|&&len| fits(len)) {
+        let (f, bw) = tim_point(gpu, &runner, b, len, d)?;
+        forward.push(f);
+        backward.push(bw);
+    }
+    let fixed = format!(
+        "batch {b}, D {d}, one set (item + category + time rows); lengths whose gradient rows exceed the binding limit left out"
+    );
+    curves.push(curve(
+        "tim",
+        "tim_forward",
+        "sequence length",
+        &fixed,
+        forward,
+    ));
+    curves.push(curve(
+        "tim",
+        "tim_backward",
+        "sequence length",
+        &fixed,
+        backward,
+    ));
+
+    Ok(ScalingReport {
+        adapter: gpu.describe(),
+        clock: if runner.timer.is_some() {
+            "gpu timestamps"
+        } else {
+            "wall clock"
+        },
+        max_binding_bytes: limit,
+        copy_gb_per_s: copy_gbs,
+        curves,
+    })
+}
+
+fn curve(
+    sweep: &'static str,
+    kernel: &'static str,
+    x_label: &'static str,
+    fixed: &str,
+    points: Vec<ScalingPoint>,
+) -> ScalingCurve {
+    ScalingCurve {
+        sweep,
+        kernel,
+        x_label,
+        fixed: fixed.into(),
+        points,
+    }
+}
+
+/// Gather and update of `t` tables of `rows` × `d`: (gather point, update point) at x = rows for
+/// one table, x = batch otherwise.
+#[allow(clippy::too_many_arguments)]
+fn embedding_point(
+    gpu: &Gpu,
+    runner: &Runner,
+    t: u32,
+    rows: u32,
+    d: u32,
+    batch: u32,
+    bag: u32,
+    copy_gbs: f64,
+) -> Result<(ScalingPoint, ScalingPoint)> {
+    let before = gpu.allocated_bytes();
+    let tables = vec![TableSpec { rows, width: d }; t as usize];
+    // Zeroed weights: a gather's speed does not depend on the values, and skipping the upload keeps
+    // host memory at one copy of nothing.
+    let storage = EmbeddingStorage::new(
+        gpu,
+        &tables,
+        SparseOptimizer::RowwiseAdagrad { eps: 1e-8 },
+        None,
+    )?;
+    let features: Vec<_> = (0..t as usize)
+        .map(|table| (table, Pooling::Sum, vec![]))
+        .collect();
+    let fs = FeatureSet::concatenated(&storage.layout, &features, batch, 1)?;
+    let lookups = batch as u64 * t as u64 * bag as u64;
+    let mut forward = TbeForward::new(gpu, &storage, fs.clone(), lookups)?;
+    let zipf = Zipf::new(rows as u64, 1.05);
+    let mut rng = Rng::new(6);
+    let bags = Bags {
+        batch_size: batch,
+        offsets: (0..=batch * t).map(|i| i * bag).collect(),
+        indices: (0..lookups)
+            .map(|_| ((zipf.sample(&mut rng) * 2_654_435_761) % rows as u64) as u32)
+            .collect(),
+        weights: None,
+    };
+    forward.upload(gpu, &storage, &bags)?;
+    let grad: Vec<f32> = (0..fs.out_len).map(|_| rng.uniform(-1.0, 1.0)).collect();
+    let grad = gpu.storage_from("scaling grad", &grad);
+    let mut update = TbeUpdate::new(gpu, &storage, &forward, &grad, lookups)?;
+    let plan = SparseUpdatePlan::build(&fs, &bags);
+    let step = SparseStep {
+        lr: 0.01,
+        weight_decay: 0.0,
+        step: 1,
+    };
+    update.upload(gpu, &forward, &plan, step)?;
+    let allocated = gpu.allocated_bytes() - before;
+    let x = if t == 1 { rows } else { batch } as f64;
+    let bt = batch as u64 * t as u64;
+    let point = |seconds: f64, bytes: u64| {
+        let gbs = bytes as f64 / seconds / 1e9;
+        ScalingPoint {
+            x,
+            median_ms: seconds * 1e3,
+            gb_per_s: Some(gbs),
+            of_copy: Some(gbs / copy_gbs),
+            allocated_bytes: allocated,
+        }
+    };
+    let s = runner.time(&|p| forward.record(gpu, p))?;
+    let g = point(s, (bt * bag as u64 + bt) * d as u64 * 4);
+    let s = runner.time(&|p| update.record(gpu, p))?;
+    let u = point(s, (bt + 2 * bt * bag as u64) * d as u64 * 4);
+    Ok((g, u))
+}
+
+/// TIM forward and backward at batch `b`, length `len`, width `d`.
+fn tim_point(
+    gpu: &Gpu,
+    runner: &Runner,
+    b: u32,
+    len: u32,
+    d: u32,
+) -> Result<(ScalingPoint, ScalingPoint)> {
+    let before = gpu.allocated_bytes();
+    let (items, cats, buckets) = (100_000u32, 1000u32, 64u32);
+    let tables: Vec<TableSpec> = [items, cats, buckets]
+        .iter()
+        .map(|&rows| TableSpec { rows, width: d })
+        .collect();
+    let storage = EmbeddingStorage::new(
+        gpu,
+        &tables,
+        SparseOptimizer::RowwiseAdagrad { eps: 1e-8 },
+        None,
+    )?;
+    let spec = TimSpec {
+        sets: vec![TimSet {
+            semantic: vec![0, 1],
+            temporal: 2,
+        }],
+        max_batch: b,
+        max_len: len,
+    };
+    let mut rng = Rng::new(7);
+    let n = b as u64 * d as u64;
+    let u = gpu.buffer("scaling tim u", n * 4, storage_usage());
+    let du: Vec<f32> = (0..n).map(|_| rng.uniform(-1.0, 1.0)).collect();
+    let grad_u = gpu.storage_from("scaling tim du", &du);
+    let mut tim = Tim::new(gpu, &storage, spec, &u, &grad_u)?;
+    let zipf = Zipf::new(items as u64, 1.05);
+    let mut ids = |count: u32| -> Vec<u32> {
+        (0..count)
+            .flat_map(|_| {
+                [
+                    ((zipf.sample(&mut rng) * 2_654_435_761) % items as u64) as u32,
+                    rng.below(cats as u64) as u32,
+                ]
+            })
+            .collect()
+    };
+    let total = b * len;
+    let batch = TimBatch {
+        lengths: vec![len; b as usize],
+        target: ids(b),
+        behaviours: ids(total),
+        buckets: (0..total)
+            .map(|i| (len - i % len).min(buckets - 1))
+            .collect(),
+    };
+    tim.upload(gpu, &storage, &batch)?;
+    let allocated = gpu.allocated_bytes() - before;
+    let point = |seconds: f64| ScalingPoint {
+        x: len as f64,
+        median_ms: seconds * 1e3,
+        gb_per_s: None,
+        of_copy: None,
+        allocated_bytes: allocated,
+    };
+    let f = point(runner.time(&|p| tim.record_forward(gpu, p))?);
+    let bw = point(runner.time(&|p| tim.record_backward(gpu, p))?);
+    Ok((f, bw))
+}
+
+/// Writes `scaling.json` and the charts (`scaling_rows.png`, `scaling_batch.png`,
+/// `scaling_tim.png`) under `dir` (created if missing); returns the paths written.
+pub fn write(report: &ScalingReport, dir: &Path) -> Result<Vec<PathBuf>> {
+    let io = |file: &Path, e: std::io::Error| Error::Plot {
+        file: file.to_path_buf(),
+        message: e.to_string(),
+    };
+    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    let json = dir.join("scaling.json");
+    let text = serde_json::to_string_pretty(report).map_err(|e| Error::Plot {
+        file: json.clone(),
+        message: e.to_string(),
+    })?;
+    std::fs::write(&json, text).map_err(|e| io(&json, e))?;
+    let mut written = vec![json];
+    let adapter = report.adapter.split(" (").next().unwrap_or("");
+    for (sweep, x_label, what) in [
+        ("rows", "table rows (log)", "embedding GB/s vs table rows"),
+        ("batch", "batch (log)", "embedding GB/s vs batch"),
+        ("tim", "sequence length (log)", "TIM ms vs sequence length"),
+    ] {
+        let curves: Vec<&ScalingCurve> =
+            report.curves.iter().filter(|c| c.sweep == sweep).collect();
+        let Some(first) = curves.first() else {
+            continue;
+        };
+        let bandwidth = first.points.iter().all(|p| p.gb_per_s.is_some());
+        let mut series: Vec<Series> = curves
+            .iter()
+            .map(|c| {
+                Series::new(
+                    c.kernel,
+                    c.points
+                        .iter()
+                        .map(|p| (p.x, p.gb_per_s.unwrap_or(p.median_ms)))
+                        .collect(),
+                )
+            })
+            .collect();
+        if bandwidth {
+            let xs: Vec<f64> = first.points.iter().map(|p| p.x).collect();
+            series.push(Series::new(
+                "copy ceiling",
+                xs.iter().map(|&x| (x, report.copy_gb_per_s)).collect(),
+            ));
+        }
+        let path = dir.join(format!("scaling_{sweep}.png"));
+        line_chart(
+            &path,
+            &format!("{what} — {adapter}"),
+            x_label,
+            if bandwidth { "GB/s" } else { "ms" },
+            &series,
+            true,
+        )?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_sweep_passes_the_binding_limit_within_the_caps() {
+        // lavapipe: 128 MiB bindings, 4 chunks → 480 MiB cap; 272-byte rows.
+        let lavapipe = rows_sweep(128 << 20, 64, false);
+        assert_eq!(
+            lavapipe,
+            [10_000, 30_000, 100_000, 300_000, 1_000_000, 1_500_000]
+        );
+        assert!(*lavapipe.last().unwrap() as u64 * 272 > 128 << 20);
+        // The quick sweep crosses it too.
+        assert!(*rows_sweep(128 << 20, 64, true).last().unwrap() as u64 * 272 > 128 << 20);
+        // A 2 GiB binding: the 1.5 GiB memory cap rules (5M rows = 1.36 GB fits).
+        assert_eq!(rows_sweep(2 << 30, 64, false).last(), Some(&5_000_000));
+        // A tiny binding keeps only what 4 chunks hold.
+        assert_eq!(rows_sweep(1 << 20, 64, false), [10_000]);
+    }
+}
