@@ -543,7 +543,39 @@ fn bench_scaling_writes_json_and_three_charts_with_every_curve() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    for png in ["scaling_rows.png", "scaling_batch.png", "scaling_tim.png"] {
+    let training: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("training.json")).expect("training.json"),
+    )
+    .expect("JSON");
+    let sweeps = training.as_array().expect("sweeps");
+    let names: Vec<&str> = sweeps.iter().map(|s| s["sweep"].as_str().unwrap()).collect();
+    assert_eq!(names, ["batch", "tables", "seq_len", "rows"]);
+    for s in sweeps {
+        for p in s["points"].as_array().expect("points") {
+            assert!(p["train_samples_per_sec"].as_f64().unwrap() > 0.0, "{p}");
+            assert!(p["model_bytes"].as_u64().unwrap() > 0, "{p}");
+        }
+        // More tables or rows never take less memory.
+        if matches!(s["sweep"].as_str(), Some("tables" | "rows")) {
+            let mem: Vec<u64> = s["points"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["model_bytes"].as_u64().unwrap())
+                .collect();
+            assert!(mem.windows(2).all(|w| w[0] < w[1]), "{mem:?}");
+        }
+    }
+    for png in [
+        "scaling_rows.png",
+        "scaling_batch.png",
+        "scaling_tim.png",
+        "training_batch.png",
+        "training_tables.png",
+        "training_seq_len.png",
+        "training_rows.png",
+        "training_rows_memory.png",
+    ] {
         let bytes = std::fs::read(dir.join(png)).expect(png);
         assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{png}");
     }

@@ -49,9 +49,16 @@ pub fn scaling(dir: &std::path::Path, quick: bool, repeats: u32, json: bool) -> 
         eprintln!("scaling sweeps on {} …", gpu.describe());
     }
     let report = bench::scaling::run(&gpu, quick, repeats)?;
-    let written = bench::scaling::write(&report, dir)?;
+    let mut written = bench::scaling::write(&report, dir)?;
+    if !json {
+        eprintln!("whole-model training sweeps …");
+    }
+    let training = bench::train::sweep(&gpu, quick)?;
+    written.extend(bench::train::write_sweep(&training, dir)?);
     if json {
-        println!("{}", serde_json::to_string(&report)?);
+        let mut value = serde_json::to_value(&report)?;
+        value["training"] = serde_json::to_value(&training)?;
+        println!("{value}");
         return Ok(());
     }
     println!("adapter: {}", report.adapter);
@@ -80,6 +87,23 @@ pub fn scaling(dir: &std::path::Path, quick: bool, repeats: u32, json: bool) -> 
                 gbs,
                 share,
                 p.allocated_bytes as f64 / (1u64 << 20) as f64
+            );
+        }
+    }
+    println!(
+        "{:<8} {:>9} {:>14} {:>14} {:>10} {:>11}",
+        "sweep", "x", "train samp/s", "infer samp/s", "model MiB", "dispatches"
+    );
+    for s in &training {
+        for p in &s.points {
+            println!(
+                "{:<8} {:>9} {:>14.0} {:>14.0} {:>10.1} {:>11}",
+                s.sweep,
+                p.x,
+                p.train_samples_per_sec,
+                p.infer_samples_per_sec,
+                p.model_bytes as f64 / (1u64 << 20) as f64,
+                p.dispatches
             );
         }
     }
