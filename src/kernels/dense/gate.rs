@@ -10,9 +10,9 @@
 //!   `dg[b, m] = Σ_j d_out[b, j] · h[m, b, j]`, `da[b, m] = g[b, m] · (dg[b, m] − Σ_k g[b, k] ·
 //!   dg[b, k])`. Both gradients are overwritten.
 //!
-//! One dispatch each way, whatever M: the forward one invocation per output element, the backward
-//! one workgroup per row (its reductions in a fixed order, no atomics). Rows past `rows` are not
-//! touched.
+//! Dispatches, whatever M: two forward (the softmax, one invocation per row; the gated sum, one
+//! per output element), one backward (one workgroup per row, its reductions in a fixed order, no
+//! atomics). Rows past `rows` are not touched.
 
 use std::sync::Arc;
 
@@ -54,10 +54,17 @@ const BINDINGS: &[Access] = &[
     Access::Uniform,
 ];
 
-/// Softmax gate and gated sum, forward.
+/// Gated sum `out = Σ_m g_m h_m` from the saved gate (forward, second dispatch).
 pub const GATE_FORWARD: Kernel = Kernel {
     shader: shaders::GATE,
     entry: "gate_forward",
+    bindings: BINDINGS,
+};
+
+/// Softmax of each row's logits into the gate `g` (forward, first dispatch).
+pub const GATE_SOFTMAX: Kernel = Kernel {
+    shader: shaders::GATE,
+    entry: "gate_softmax",
     bindings: BINDINGS,
 };
 
@@ -91,6 +98,7 @@ pub struct GateCombine {
     params: GateParams,
     uniform: wgpu::Buffer,
     bind_group: wgpu::BindGroup,
+    softmax: (Arc<Pipeline>, u32),
     forward: (Arc<Pipeline>, u32),
     backward: (Arc<Pipeline>, u32),
 }
@@ -135,6 +143,7 @@ impl GateCombine {
         let uniform = gpu.uniform_from("gate params", &params);
         let constants = [("WG", GATE_WG as f64)];
         let forward = gpu.pipeline(&GATE_FORWARD, &constants)?;
+        let softmax = gpu.pipeline(&GATE_SOFTMAX, &constants)?;
         let backward = gpu.pipeline(&GATE_BACKWARD, &constants)?;
         let bind_group = forward.bind(
             gpu,
@@ -150,6 +159,7 @@ impl GateCombine {
             ],
         )?;
         Ok(GateCombine {
+            softmax: (softmax, rows_cap.div_ceil(GATE_WG)),
             forward: (forward, outputs.div_ceil(GATE_WG as u64) as u32),
             backward: (backward, rows_cap),
             params,
@@ -172,13 +182,15 @@ impl GateCombine {
         self.params.tables
     }
 
-    /// Dispatches recorded by (forward, backward): (1, 1), whatever M and the batch.
+    /// Dispatches recorded by (forward, backward): (2, 1), whatever M and the batch.
     pub fn dispatches(&self) -> (u64, u64) {
-        (1, 1)
+        (2, 1)
     }
 
-    /// Records g and out from h and the logits.
+    /// Records g from the logits, then out from g and h.
     pub fn record_forward(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>) {
+        let (pipeline, groups) = &self.softmax;
+        pipeline.dispatch(gpu, pass, &self.bind_group, *groups);
         let (pipeline, groups) = &self.forward;
         pipeline.dispatch(gpu, pass, &self.bind_group, *groups);
     }
