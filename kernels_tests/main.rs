@@ -12,6 +12,7 @@ mod dense_combine;
 mod dense_cross;
 mod dense_dropout;
 mod dense_expert;
+mod dense_gate;
 mod dense_gemm;
 mod dense_layernorm;
 mod dense_mlp;

@@ -34,6 +34,7 @@ shaders! {
     NORM => "norm",
     DROPOUT => "dropout",
     COMBINE => "combine",
+    GATE => "gate",
     OPTIM => "optim",
     CROSS => "cross",
     LOSS => "loss",

@@ -29,6 +29,7 @@ pub mod dropout;
 pub mod elementwise;
 pub mod expert;
 pub mod fma;
+pub mod gate;
 pub mod gemm;
 pub mod mlp;
 pub mod norm;
