@@ -243,6 +243,63 @@ fn one_submit_per_step_and_dispatches_independent_of_features() {
 }
 
 #[test]
+fn the_learned_gate_combine_compiles_counts_and_learns() {
+    let gpu = private_gpu();
+    let text = TINY.replace("hidden = [16]", "hidden = [16]\ncombine = \"gate\"");
+    let config = ModelConfig::parse(&text, "gate.toml").expect("config");
+    let mut graph = Graph::new(&gpu, &config, &tiny_shapes(0), 128, 0.0).expect("graph");
+    let names: Vec<&str> = graph
+        .params()
+        .layout
+        .params
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
+    assert!(names.contains(&"combine.gate.weight") && names.contains(&"combine.gate.bias"));
+    let mut rng = Rng::new(11);
+    let batches: Vec<_> = (0..8)
+        .map(|_| {
+            graph
+                .prepare(&tiny_batch(&mut rng, 128, 0))
+                .expect("prepare")
+        })
+        .collect();
+    graph.train_step(&gpu, &batches[0]).expect("step");
+    gpu.sync().expect("runs");
+    let d0 = gpu.dispatches();
+    graph.train_step(&gpu, &batches[1]).expect("step");
+    gpu.sync().expect("runs");
+    assert_eq!(gpu.dispatches() - d0, graph.dispatches().train);
+    let mut first = None;
+    let mut last = vec![];
+    for epoch in 0..25 {
+        for b in &batches {
+            graph.train_step(&gpu, b).expect("step");
+        }
+        last = graph.last_loss(&gpu).expect("loss");
+        if epoch == 0 {
+            first = Some(last.clone());
+        }
+    }
+    let first = first.expect("first");
+    assert!(
+        last[0] < 0.5 * first[0],
+        "click loss {} → {} with the gate",
+        first[0],
+        last[0]
+    );
+    let grads = graph.params().read_grads(&gpu).expect("grads");
+    let gate = grads
+        .iter()
+        .find(|(n, _)| n == "combine.gate.weight")
+        .expect("gate weight");
+    assert!(
+        gate.1.iter().any(|g| *g != 0.0),
+        "the gate's weights get gradients"
+    );
+}
+
+#[test]
 fn the_model_learns_a_planted_rule() {
     let gpu = gpu();
     let config = tiny_config(0);

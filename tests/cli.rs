@@ -548,7 +548,10 @@ fn bench_scaling_writes_json_and_three_charts_with_every_curve() {
     )
     .expect("JSON");
     let sweeps = training.as_array().expect("sweeps");
-    let names: Vec<&str> = sweeps.iter().map(|s| s["sweep"].as_str().unwrap()).collect();
+    let names: Vec<&str> = sweeps
+        .iter()
+        .map(|s| s["sweep"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["batch", "tables", "seq_len", "rows"]);
     for s in sweeps {
         for p in s["points"].as_array().expect("points") {

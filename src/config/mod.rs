@@ -121,6 +121,9 @@ pub enum Combine {
     Mean,
     /// Concatenation `[h^(1), …, h^(M)]`.
     Concat,
+    /// A learned gate per sample: `h = Σ_m g_m h^(m)`, `g = softmax(W_g [h^(1); …; h^(M)] + b_g)`
+    /// (MMoE-style, over the tables' outputs).
+    Gate,
 }
 
 /// One input feature.

@@ -26,7 +26,9 @@
 //!   over the batch per table and column, γ/β `proj.bn.weight`/`proj.bn.bias` `[M, W]`), or
 //!   `ReLU(W^(m) y^(m) + b^(m))` without BatchNorm. (Under BatchNorm `b` cancels exactly, so it is
 //!   not allocated.) `h` is `[M, B, W]` with groups in order.
-//! - **Combine.** Mean over the tables `(1/M) Σ_m h^(m)`, or their concatenation in group order.
+//! - **Combine.** Mean over the tables `(1/M) Σ_m h^(m)`, their concatenation in group order, or a
+//!   learned gate per sample `Σ_m g_m h^(m)` with `g = softmax(W_g concat(h) + b_g)`
+//!   (`combine.gate.weight` `[M, M·W]`, `combine.gate.bias` `[M]`).
 //! - **Shared MLP.** `ReLU(x Wᵀ + b)` per hidden width (`mlp.{l}.weight` `[out, in]`), dropout
 //!   after each (inverted; none at evaluation).
 //! - **Heads.** One logit per task: `z = x Wᵀ + b` (`head.weight` `[T, in]`).
@@ -61,6 +63,7 @@ use crate::kernels::dense::combine::{Combine, CombineBuffers, CombineKind};
 use crate::kernels::dense::dropout::{Dropout, DropoutBuffers, DropoutSpec};
 use crate::kernels::dense::elementwise::{Block, CopyColumns, Relu};
 use crate::kernels::dense::expert::{Expert, ExpertKind, ExpertSpec};
+use crate::kernels::dense::gate::{GateCombine, GateCombineBuffers};
 use crate::kernels::dense::gemm::{Epilogue, Gate, GateKind, Gemm, GemmSpec, Operand};
 use crate::kernels::dense::norm::{BatchNorm, BatchNormBuffers, BatchNormSpec};
 use crate::kernels::dense::optim::{DenseOptimizer, DenseOptimizerKind, Schedule};
@@ -165,6 +168,80 @@ struct Hidden {
     dropout: Option<Dropout>,
 }
 
+/// How the tables' outputs meet: the mean / concat kernel, or the learned gate (concat → logits
+/// GEMM → softmax-gated sum; backward: the gate's dh, the logits' weight gradients, and the logits'
+/// input gradient accumulated onto dh per table).
+enum Combiner {
+    Plain(Combine),
+    Gate {
+        concat: Combine,
+        logits: Linear,
+        gate: GateCombine,
+        to_h: Gemm,
+    },
+}
+
+impl Combiner {
+    fn set_rows(&mut self, gpu: &Gpu, rows: u32) -> Result<()> {
+        match self {
+            Combiner::Plain(c) => c.set_rows(gpu, rows),
+            Combiner::Gate {
+                concat,
+                logits,
+                gate,
+                to_h,
+            } => {
+                concat.set_rows(gpu, rows)?;
+                logits.set_rows(gpu, rows)?;
+                gate.set_rows(gpu, rows)?;
+                let (_, n, k) = to_h.dims();
+                to_h.set_dims(gpu, rows, n, k)
+            }
+        }
+    }
+
+    fn record_forward(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>) {
+        match self {
+            Combiner::Plain(c) => c.record_forward(gpu, pass),
+            Combiner::Gate {
+                concat,
+                logits,
+                gate,
+                ..
+            } => {
+                concat.record_forward(gpu, pass);
+                logits.forward.record(gpu, pass);
+                gate.record_forward(gpu, pass);
+            }
+        }
+    }
+
+    fn record_backward(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>) {
+        match self {
+            Combiner::Plain(c) => c.record_backward(gpu, pass),
+            Combiner::Gate {
+                logits, gate, to_h, ..
+            } => {
+                gate.record_backward(gpu, pass);
+                logits.grad_weight.record(gpu, pass);
+                logits.grad_bias.record(gpu, pass);
+                to_h.record(gpu, pass);
+            }
+        }
+    }
+
+    /// (forward, backward) dispatches.
+    fn dispatches(&self) -> (u64, u64) {
+        match self {
+            Combiner::Plain(_) => (1, 1),
+            Combiner::Gate { gate, .. } => {
+                let (f, b) = gate.dispatches();
+                (2 + f, 3 + b)
+            }
+        }
+    }
+}
+
 /// The compiled model (see the module docs).
 pub struct Graph {
     config: ModelConfig,
@@ -175,7 +252,7 @@ pub struct Graph {
     storage: EmbeddingStorage,
     groups: Vec<Group>,
     bn: Option<(BatchNorm, Relu, BnState)>,
-    combine: Combine,
+    combine: Combiner,
     hidden: Vec<Hidden>,
     head: Linear,
     loss: Loss,
@@ -540,9 +617,16 @@ impl Graph {
             None
         };
         let combined = match config.model.combine {
-            CombineConfig::Mean => w_proj,
+            CombineConfig::Mean | CombineConfig::Gate => w_proj,
             CombineConfig::Concat => w_proj * m_tables,
         };
+        let gate_offsets = (config.model.combine == CombineConfig::Gate).then(|| {
+            let (m, w) = (m_tables as usize, w_proj as usize);
+            (
+                layout.flat("combine.gate.weight", &[m, m * w]),
+                layout.flat("combine.gate.bias", &[m]),
+            )
+        });
         let mut widths = vec![combined];
         widths.extend(config.model.hidden.iter().copied());
         let hidden_offsets: Vec<(u64, u64)> = widths
@@ -719,22 +803,89 @@ impl Graph {
             }
             None => None,
         };
-        let combine = Combine::new(
-            gpu,
-            match config.model.combine {
-                CombineConfig::Mean => CombineKind::Mean,
-                CombineConfig::Concat => CombineKind::Concat,
-            },
-            m_tables,
-            b,
-            w_proj,
-            &CombineBuffers {
-                x: &h,
-                h: &c,
-                grad_h: &dc,
-                grad_x: &dh,
-            },
-        )?;
+        let combine = match gate_offsets {
+            None => Combiner::Plain(Combine::new(
+                gpu,
+                match config.model.combine {
+                    CombineConfig::Concat => CombineKind::Concat,
+                    _ => CombineKind::Mean,
+                },
+                m_tables,
+                b,
+                w_proj,
+                &CombineBuffers {
+                    x: &h,
+                    h: &c,
+                    grad_h: &dc,
+                    grad_x: &dh,
+                },
+            )?),
+            Some((w_off, b_off)) => {
+                let mw = m_tables * w_proj;
+                let hc = f32s("gate input", b as u64 * mw as u64);
+                // The concat's backward is never recorded (the gate's gradient reaches h through
+                // `to_h`); its bind group still needs buffers of the right sizes.
+                let concat = Combine::new(
+                    gpu,
+                    CombineKind::Concat,
+                    m_tables,
+                    b,
+                    w_proj,
+                    &CombineBuffers {
+                        x: &h,
+                        h: &hc,
+                        grad_h: &hc,
+                        grad_x: &z,
+                    },
+                )?;
+                let a = f32s("gate logits", b as u64 * m_tables as u64);
+                let da = f32s("gate logits grad", b as u64 * m_tables as u64);
+                let g = f32s("gate", b as u64 * m_tables as u64);
+                let logits = Self::linear(
+                    gpu,
+                    &params,
+                    b,
+                    (mw, m_tables),
+                    (w_off, b_off),
+                    (&hc, None, None),
+                    (&a, &da),
+                    false,
+                )?;
+                let gate = GateCombine::new(
+                    gpu,
+                    m_tables,
+                    b,
+                    w_proj,
+                    &GateCombineBuffers {
+                        h: &h,
+                        logits: &a,
+                        gate: &g,
+                        out: &c,
+                        grad_out: &dc,
+                        grad_h: &dh,
+                        grad_logits: &da,
+                    },
+                )?;
+                // dh[m] += da · W_g[:, m·W .. (m+1)·W]: table m reads its column block of W_g
+                // (stride W) and the same da (stride 0), accumulating onto the gate's own dh.
+                let spec = GemmSpec {
+                    lda: m_tables,
+                    stride_a: 0,
+                    ldb: mw,
+                    stride_b: w_proj as u64,
+                    offset_b: w_off,
+                    accumulate: true,
+                    ..GemmSpec::new(m_tables, b, w_proj, m_tables, false, false)
+                };
+                let to_h = Gemm::new(gpu, &spec, &da, &params.values, None, None, &dh)?;
+                Combiner::Gate {
+                    concat,
+                    logits,
+                    gate,
+                    to_h,
+                }
+            }
+        };
 
         // Shared MLP and heads.
         let p = config.model.dropout;
@@ -1349,8 +1500,9 @@ impl Graph {
             fwd += 2;
             bwd += 2;
         }
-        fwd += 1;
-        bwd += 1;
+        let (cf, cb) = self.combine.dispatches();
+        fwd += cf;
+        bwd += cb;
         for h in &self.hidden {
             let d = h.dropout.is_some() as u64;
             fwd += 1 + d;
