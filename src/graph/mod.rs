@@ -173,24 +173,27 @@ struct Hidden {
 /// input gradient accumulated onto dh per table).
 enum Combiner {
     Plain(Combine),
-    Gate {
-        concat: Combine,
-        logits: Linear,
-        gate: GateCombine,
-        to_h: Gemm,
-    },
+    Gate(Box<GateOps>),
+}
+
+struct GateOps {
+    concat: Combine,
+    logits: Linear,
+    gate: GateCombine,
+    to_h: Gemm,
 }
 
 impl Combiner {
     fn set_rows(&mut self, gpu: &Gpu, rows: u32) -> Result<()> {
         match self {
             Combiner::Plain(c) => c.set_rows(gpu, rows),
-            Combiner::Gate {
-                concat,
-                logits,
-                gate,
-                to_h,
-            } => {
+            Combiner::Gate(ops) => {
+                let GateOps {
+                    concat,
+                    logits,
+                    gate,
+                    to_h,
+                } = &mut **ops;
                 concat.set_rows(gpu, rows)?;
                 logits.set_rows(gpu, rows)?;
                 gate.set_rows(gpu, rows)?;
@@ -203,12 +206,13 @@ impl Combiner {
     fn record_forward(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>) {
         match self {
             Combiner::Plain(c) => c.record_forward(gpu, pass),
-            Combiner::Gate {
-                concat,
-                logits,
-                gate,
-                ..
-            } => {
+            Combiner::Gate(ops) => {
+                let GateOps {
+                    concat,
+                    logits,
+                    gate,
+                    ..
+                } = &**ops;
                 concat.record_forward(gpu, pass);
                 logits.forward.record(gpu, pass);
                 gate.record_forward(gpu, pass);
@@ -219,9 +223,10 @@ impl Combiner {
     fn record_backward(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>) {
         match self {
             Combiner::Plain(c) => c.record_backward(gpu, pass),
-            Combiner::Gate {
-                logits, gate, to_h, ..
-            } => {
+            Combiner::Gate(ops) => {
+                let GateOps {
+                    logits, gate, to_h, ..
+                } = &**ops;
                 gate.record_backward(gpu, pass);
                 logits.grad_weight.record(gpu, pass);
                 logits.grad_bias.record(gpu, pass);
@@ -234,8 +239,8 @@ impl Combiner {
     fn dispatches(&self) -> (u64, u64) {
         match self {
             Combiner::Plain(_) => (1, 1),
-            Combiner::Gate { gate, .. } => {
-                let (f, b) = gate.dispatches();
+            Combiner::Gate(ops) => {
+                let (f, b) = ops.gate.dispatches();
                 (2 + f, 3 + b)
             }
         }
@@ -878,12 +883,12 @@ impl Graph {
                     ..GemmSpec::new(m_tables, b, w_proj, m_tables, false, false)
                 };
                 let to_h = Gemm::new(gpu, &spec, &da, &params.values, None, None, &dh)?;
-                Combiner::Gate {
+                Combiner::Gate(Box::new(GateOps {
                     concat,
                     logits,
                     gate,
                     to_h,
-                }
+                }))
             }
         };
 
