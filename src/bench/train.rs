@@ -68,8 +68,9 @@ fn mns() -> Vec<MnsBase> {
     ]
 }
 
-/// The model file of a shape (also read by the PyTorch side).
-pub fn model_text(shape: &TrainShape) -> String {
+/// The model file of a shape with dropout `dropout` (the PyTorch comparison uses 0, so that both
+/// sides compute the same first loss).
+pub fn model_text(shape: &TrainShape, dropout: f32) -> String {
     let experts: Vec<&str> = (0..shape.tables)
         .map(|m| {
             if m % 2 == 0 {
@@ -81,7 +82,7 @@ pub fn model_text(shape: &TrainShape) -> String {
         .collect();
     let mut s = format!(
         "[model]\ntables = {}\ndim = 16\nexperts = [{}]\nexpert_width = 128\nhidden = [128, 64]\n\
-         dropout = 0.1\n",
+         dropout = {dropout}\n",
         shape.tables,
         experts.join(", ")
     );
@@ -233,7 +234,7 @@ pub fn measure(
     windows: usize,
     steps: usize,
 ) -> Result<TrainPoint> {
-    let config = ModelConfig::parse(&model_text(shape), "bench model")?;
+    let config = ModelConfig::parse(&model_text(shape, 0.1), "bench model")?;
     let before = gpu.allocated_bytes();
     let mut graph = Graph::new(gpu, &config, &shapes(shape), shape.batch, 0.0)?;
     let model_bytes = gpu.allocated_bytes() - before;
@@ -418,4 +419,126 @@ pub fn write_sweep(
         written.push(path);
     }
     Ok(written)
+}
+
+/// What [`export`] measured on wgrec's side.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ExportReport {
+    /// Training samples per second on the exported batches.
+    pub train_samples_per_sec: f64,
+    /// Inference samples per second.
+    pub infer_samples_per_sec: f64,
+    /// Per-task loss of one training step on batch 0 from the exported initial state.
+    pub first_loss: Vec<f32>,
+    /// The adapter.
+    pub adapter: String,
+    /// Samples per batch.
+    pub batch: u32,
+    /// Timed steps per window.
+    pub steps: usize,
+    /// Dispatches per training step.
+    pub dispatches: u64,
+}
+
+/// Writes the model of `shape` (dropout 0) for another implementation to rebuild and time on the
+/// same batches: `model.json` ([`Graph::describe`]), `init.safetensors` (the initial state),
+/// `batches.safetensors` (`batches` batches: `batch.{i}.f{f}.offsets|rows` per id feature,
+/// `.lengths|target|behaviours|buckets` per sequence feature, `batch.{i}.labels`; exact integers
+/// as f32) and `wgrec.json` (this device's samples/s on them and the first step's loss).
+pub fn export(
+    gpu: &Gpu,
+    shape: &TrainShape,
+    dir: &std::path::Path,
+    batches: usize,
+    windows: usize,
+    steps: usize,
+) -> Result<ExportReport> {
+    use crate::checkpoint::Checkpoint;
+    let io = |p: &std::path::Path, e: std::io::Error| {
+        crate::Error::Dataset(format!("{}: {e}", p.display()))
+    };
+    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    let config = ModelConfig::parse(&model_text(shape, 0.0), "bench model")?;
+    let mut graph = Graph::new(gpu, &config, &shapes(shape), shape.batch, 0.0)?;
+    let json = dir.join("model.json");
+    std::fs::write(&json, graph.describe().to_string()).map_err(|e| io(&json, e))?;
+    let mut init = Checkpoint::new();
+    graph.save_state(gpu, &mut init)?;
+    init.write(&dir.join("init.safetensors"))?;
+    let generator = synth(shape, 7)?;
+    let mut file = Checkpoint::new();
+    let mut prepared = Vec::new();
+    let f32s = |v: &[u32]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
+    for i in 0..batches.max(1) {
+        let b = generator.batch(i as u64 * shape.batch as u64..(i as u64 + 1) * shape.batch as u64);
+        let mb = model_batch(shape, &b);
+        for (f, input) in mb.features.iter().enumerate() {
+            let key = |k: &str| format!("batch.{i}.f{f}.{k}");
+            match input {
+                FeatureInput::Ids { offsets, rows } => {
+                    file.insert_tensor(&key("offsets"), &[offsets.len()], f32s(offsets))?;
+                    file.insert_tensor(&key("rows"), &[rows.len()], f32s(rows))?;
+                }
+                FeatureInput::Sequence(s) => {
+                    let width = s.target.len() / s.lengths.len().max(1);
+                    file.insert_tensor(&key("lengths"), &[s.lengths.len()], f32s(&s.lengths))?;
+                    file.insert_tensor(&key("target"), &[s.lengths.len(), width], f32s(&s.target))?;
+                    file.insert_tensor(
+                        &key("behaviours"),
+                        &[s.buckets.len(), width],
+                        f32s(&s.behaviours),
+                    )?;
+                    file.insert_tensor(&key("buckets"), &[s.buckets.len()], f32s(&s.buckets))?;
+                }
+            }
+        }
+        file.insert_tensor(
+            &format!("batch.{i}.labels"),
+            &[mb.rows, mb.labels.len() / mb.rows.max(1)],
+            mb.labels.clone(),
+        )?;
+        prepared.push(graph.prepare(&mb)?);
+    }
+    file.write(&dir.join("batches.safetensors"))?;
+    graph.train_step(gpu, &prepared[0])?;
+    let first_loss = graph.last_loss(gpu)?;
+    let mut train = Vec::new();
+    let mut k = 1usize;
+    for w in 0..=windows {
+        let start = Instant::now();
+        for _ in 0..steps {
+            graph.train_step(gpu, &prepared[k % prepared.len()])?;
+            k += 1;
+        }
+        gpu.sync()?;
+        if w > 0 {
+            train.push((steps as f64 * shape.batch as f64) / start.elapsed().as_secs_f64());
+        }
+    }
+    let mut infer = Vec::new();
+    for w in 0..=windows {
+        let start = Instant::now();
+        for i in 0..steps {
+            graph.predict(gpu, &prepared[i % prepared.len()])?;
+        }
+        if w > 0 {
+            infer.push((steps as f64 * shape.batch as f64) / start.elapsed().as_secs_f64());
+        }
+    }
+    let report = ExportReport {
+        train_samples_per_sec: median(train),
+        infer_samples_per_sec: median(infer),
+        first_loss,
+        adapter: gpu.describe(),
+        batch: shape.batch,
+        steps,
+        dispatches: graph.dispatches().train,
+    };
+    let path = dir.join("wgrec.json");
+    std::fs::write(
+        &path,
+        serde_json::to_string_pretty(&report).expect("plain data"),
+    )
+    .map_err(|e| io(&path, e))?;
+    Ok(report)
 }

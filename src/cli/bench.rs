@@ -112,3 +112,35 @@ pub fn scaling(dir: &std::path::Path, quick: bool, repeats: u32, json: bool) -> 
     }
     Ok(())
 }
+
+/// `wgrec bench --export-model DIR`: the whole bench model and its batches for the PyTorch side.
+pub fn export_model(dir: &std::path::Path, quick: bool, json: bool) -> anyhow::Result<()> {
+    let gpu = Gpu::new()?;
+    let shape = if quick {
+        bench::train::TrainShape {
+            batch: 256,
+            rows: 10_000,
+            seq_len: 20,
+            ..bench::train::TrainShape::standard()
+        }
+    } else {
+        bench::train::TrainShape::standard()
+    };
+    let (windows, steps) = if quick { (1, 2) } else { (3, 5) };
+    let report = bench::train::export(&gpu, &shape, dir, 8, windows, steps)?;
+    if json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!(
+            "wrote {} (model.json, init.safetensors, batches.safetensors, wgrec.json): training {:.0} \
+             samples/s, inference {:.0} samples/s, first loss {:?}, {} dispatches per step on {}",
+            dir.display(),
+            report.train_samples_per_sec,
+            report.infer_samples_per_sec,
+            report.first_loss,
+            report.dispatches,
+            report.adapter
+        );
+    }
+    Ok(())
+}

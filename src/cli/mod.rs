@@ -39,9 +39,15 @@ enum Command {
         #[arg(long)]
         json: bool,
         /// Instead of the suite, run the scaling sweeps (embedding GB/s vs table rows and batch,
-        /// TIM time vs sequence length) and write scaling.json and PNG charts into this folder.
+        /// TIM time vs sequence length; whole-model samples/s and memory vs batch, tables, sequence
+        /// length and table rows) and write JSON and PNG charts into this folder.
         #[arg(long, value_name = "DIR")]
         scaling: Option<std::path::PathBuf>,
+        /// Instead of the suite, write the whole bench model (model.json, initial state, batches)
+        /// and wgrec's samples/s on it into this folder, for benches/torch/model.py to rebuild and
+        /// time the same model on the same batches.
+        #[arg(long, value_name = "DIR")]
+        export_model: Option<std::path::PathBuf>,
     },
     /// Train a model file on a data folder (schema.toml, train.tsv, valid.tsv, test.tsv); checkpoints
     /// and metrics go to --out.
@@ -238,9 +244,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             filter,
             json,
             scaling,
-        } => match scaling {
-            Some(dir) => bench::scaling(&dir, quick, repeats, json),
-            None => bench::run(
+            export_model,
+        } => match (scaling, export_model) {
+            (Some(dir), _) => bench::scaling(&dir, quick, repeats, json),
+            (None, Some(dir)) => bench::export_model(&dir, quick, json),
+            (None, None) => bench::run(
                 wgrec::bench::BenchOptions {
                     quick,
                     repeats,

@@ -53,6 +53,16 @@ impl Preparer {
         })
     }
 
+    /// The MNS bases of config feature `f` as the gather encodes them (empty unless numeric).
+    pub fn mns(&self, f: usize) -> Vec<crate::kernels::embedding::MnsBase> {
+        self.groups
+            .iter()
+            .flat_map(|(set, inputs)| inputs.iter().zip(&set.features))
+            .find(|(&i, _)| i == f)
+            .map(|(_, spec)| spec.mns.clone())
+            .unwrap_or_default()
+    }
+
     /// Bags and plans of `batch`.
     pub fn prepare(&self, batch: &ModelBatch) -> Result<Prepared> {
         let rows = batch.rows;

@@ -98,3 +98,109 @@ impl Graph {
             .map_err(|e| Error::Layout(format!("restoring the model: {e}")))
     }
 }
+
+impl Graph {
+    /// The compiled model as plain data, for other implementations of the same model (the
+    /// PyTorch side of `scripts/bench-vs-torch.sh` builds itself from it): tables in storage order,
+    /// the field order, the features, the expert groups with their kinds and the dense shapes. The
+    /// tensors themselves are [`save_state`](Self::save_state)'s.
+    pub fn describe(&self) -> serde_json::Value {
+        use crate::config::{BagPooling, Combine, FeatureKind, Loss};
+        use crate::kernels::dense::expert::ExpertKind;
+        use crate::kernels::dense::pairwise::PairwiseKind;
+        use serde_json::json;
+        let c = &self.config;
+        let features: Vec<serde_json::Value> = c
+            .features
+            .iter()
+            .enumerate()
+            .map(|(f, feature)| match &feature.kind {
+                FeatureKind::Categorical { .. } => {
+                    json!({"name": feature.name, "kind": "categorical"})
+                }
+                FeatureKind::Bag { pooling, .. } => json!({
+                    "name": feature.name, "kind": "bag",
+                    "pooling": match pooling { BagPooling::Mean => "mean", BagPooling::Sum => "sum" },
+                }),
+                FeatureKind::Numeric { .. } => {
+                    let mns: Vec<[u32; 2]> = self
+                        .preparer
+                        .mns(f)
+                        .iter()
+                        .map(|b| [b.radix, b.digits])
+                        .collect();
+                    json!({"name": feature.name, "kind": "numeric", "mns": mns})
+                }
+                FeatureKind::Sequence {
+                    item,
+                    side,
+                    max_len,
+                    ..
+                } => json!({
+                    "name": feature.name, "kind": "sequence", "item": item, "side": side,
+                    "max_len": max_len,
+                }),
+            })
+            .collect();
+        let groups: Vec<serde_json::Value> = self
+            .groups
+            .iter()
+            .map(|g| {
+                let spec = g.expert.spec();
+                let expert = match &spec.kind {
+                    ExpertKind::Dcn { layers, rank } => {
+                        json!({"type": "dcn", "layers": layers, "rank": rank})
+                    }
+                    ExpertKind::Mlp { widths } => json!({"type": "mlp", "widths": widths}),
+                    ExpertKind::Pairwise(PairwiseKind::Fm) => json!({"type": "fm"}),
+                    ExpertKind::Pairwise(PairwiseKind::FwFm) => json!({"type": "fwfm"}),
+                    ExpertKind::Pairwise(PairwiseKind::Ipnn) => json!({"type": "ipnn"}),
+                    ExpertKind::Pairwise(PairwiseKind::GwPfm { groups, partition }) => {
+                        json!({"type": "gwpfm", "groups": groups, "partition": partition})
+                    }
+                };
+                json!({
+                    "tables": g.tables,
+                    "width": spec.in_cols() / spec.fields,
+                    "expert": expert,
+                })
+            })
+            .collect();
+        let tables: Vec<serde_json::Value> = self
+            .tables
+            .iter()
+            .map(|t| json!({"name": t.name, "rows": t.rows, "width": t.width}))
+            .collect();
+        let tasks: Vec<serde_json::Value> = c
+            .tasks
+            .iter()
+            .map(|t| {
+                json!({
+                    "name": t.name,
+                    "loss": match t.loss { Loss::Bce => "bce", Loss::Pair => "pair", Loss::List => "list" },
+                    "alpha": t.alpha,
+                })
+            })
+            .collect();
+        json!({
+            "dim": c.model.dim,
+            "tables": tables,
+            "fields": self.fields,
+            "features": features,
+            "groups": groups,
+            "expert_width": c.model.expert_width,
+            "batch_norm": c.model.batch_norm,
+            "combine": match c.model.combine {
+                Combine::Mean => "mean",
+                Combine::Concat => "concat",
+                Combine::Gate => "gate",
+            },
+            "hidden": c.model.hidden,
+            "dropout": c.model.dropout,
+            "tasks": tasks,
+            "sparse_lr": c.train.sparse_lr,
+            "dense_lr": c.train.dense_lr,
+            "batch": self.max_batch,
+        })
+    }
+}
