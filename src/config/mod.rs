@@ -450,6 +450,9 @@ pub struct Train {
     pub weights: Option<Weights>,
     /// Learning-rate decay after the warm-up, applied to both rates (absent: constant).
     pub lr_decay: Option<LrDecay>,
+    /// Shuffle the training split within windows of this many batches (a streaming shuffle,
+    /// reseeded each epoch; 0 keeps the file order).
+    pub shuffle_window: u32,
 }
 
 /// A learning-rate schedule after the linear warm-up, as a factor on `sparse_lr` and `dense_lr`.
@@ -534,6 +537,7 @@ impl Default for Train {
             group: None,
             weights: None,
             lr_decay: None,
+            shuffle_window: 64,
         }
     }
 }

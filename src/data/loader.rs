@@ -13,8 +13,18 @@ use super::schema::Schema;
 use super::table::{BadRows, ReadOptions, TableReader};
 use crate::error::{Error, Result};
 
+/// A streaming shuffle (see [`Loader::spawn_shuffled`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shuffle {
+    /// Rows per emitted batch.
+    pub batch: usize,
+    /// Seed (the trainer uses the run's seed and the epoch).
+    pub seed: u64,
+}
+
 /// Batches of one file, read, encoded and prepared on a thread of their own; an iterator of
-/// `Result<T>` in file order. An error ends the stream after it is yielded once. Dropping the loader
+/// `Result<T>` in file order (or shuffled within windows, see
+/// [`Loader::spawn_shuffled`]). An error ends the stream after it is yielded once. Dropping the loader
 /// early stops the thread (after the batch in hand) and joins it.
 pub struct Loader<T> {
     file: String,
@@ -38,6 +48,22 @@ impl<T: Send + 'static> Loader<T> {
         options: ReadOptions,
         encoder: Arc<Encoder>,
         prefetch: usize,
+        prepare: impl FnMut(ModelBatch) -> Result<T> + Send + 'static,
+    ) -> Result<Self> {
+        Self::spawn_shuffled(path, schema, options, encoder, prefetch, None, prepare)
+    }
+
+    /// As [`spawn`](Self::spawn), and with `shuffle` each read batch of `options.batch_rows` rows
+    /// (the shuffle window) is permuted (Fisher–Yates, seeded by `shuffle.seed` and the window's
+    /// index, so a run is reproducible) and cut into batches of `shuffle.batch` rows: a streaming
+    /// shuffle whose memory is one window.
+    pub fn spawn_shuffled(
+        path: PathBuf,
+        schema: Schema,
+        options: ReadOptions,
+        encoder: Arc<Encoder>,
+        prefetch: usize,
+        shuffle: Option<Shuffle>,
         mut prepare: impl FnMut(ModelBatch) -> Result<T> + Send + 'static,
     ) -> Result<Self> {
         let file = path.display().to_string();
@@ -53,6 +79,7 @@ impl<T: Send + 'static> Loader<T> {
                 .name("wgrec-loader".into())
                 .spawn(move || {
                     let mut rejected = BadRows::default();
+                    let mut window = 0u64;
                     while !stop.load(Ordering::Relaxed) {
                         let batch = match reader.next_batch() {
                             Ok(Some(batch)) => batch,
@@ -62,29 +89,55 @@ impl<T: Send + 'static> Loader<T> {
                                 break;
                             }
                         };
-                        let encoded = if skip {
-                            let mut good = Vec::with_capacity(batch.rows);
-                            for r in 0..batch.rows {
-                                match encoder.check_row(&batch, &name, r) {
-                                    Ok(()) => good.push(r),
-                                    Err(e) => {
-                                        rejected.count += 1;
-                                        if rejected.first.len() < kept {
-                                            rejected.first.push(e);
-                                        }
+                        let mut good = Vec::with_capacity(batch.rows);
+                        for r in 0..batch.rows {
+                            if !skip {
+                                good.push(r);
+                                continue;
+                            }
+                            match encoder.check_row(&batch, &name, r) {
+                                Ok(()) => good.push(r),
+                                Err(e) => {
+                                    rejected.count += 1;
+                                    if rejected.first.len() < kept {
+                                        rejected.first.push(e);
                                     }
                                 }
                             }
-                            if good.is_empty() {
-                                continue;
+                        }
+                        if good.is_empty() {
+                            continue;
+                        }
+                        let chunk = match &shuffle {
+                            Some(s) => {
+                                let mut rng = crate::rng::Rng::new(
+                                    s.seed ^ window.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                                );
+                                for i in (1..good.len()).rev() {
+                                    good.swap(i, rng.below(i as u64 + 1) as usize);
+                                }
+                                s.batch.max(1)
                             }
-                            encoder.encode_checked(&batch, &name, &good)
-                        } else {
-                            encoder.encode(&batch, &name)
+                            None => good.len(),
                         };
-                        let item = encoded.and_then(&mut prepare);
-                        let failed = item.is_err();
-                        if sender.send(item).is_err() || failed {
+                        window += 1;
+                        let mut stopped = false;
+                        for rows in good.chunks(chunk) {
+                            let encoded = if skip {
+                                encoder.encode_checked(&batch, &name, rows)
+                            } else if shuffle.is_some() {
+                                encoder.encode_rows(&batch, &name, rows)
+                            } else {
+                                encoder.encode(&batch, &name)
+                            };
+                            let item = encoded.and_then(&mut prepare);
+                            let failed = item.is_err();
+                            if sender.send(item).is_err() || failed {
+                                stopped = true;
+                                break;
+                            }
+                        }
+                        if stopped {
                             break;
                         }
                     }

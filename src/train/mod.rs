@@ -11,9 +11,10 @@
 //! (`checkpoint::write_atomically`), so a crash leaves the previous one intact.
 //!
 //! # Schedule
-//! Epochs walk the training split in file order (time order for the bundled protocol: the model
-//! sees the past before the future, as online learning would), `batch_size` rows per step; the
-//! last batch of an epoch may be smaller. After each epoch the validation split is scored;
+//! Epochs walk the training split `batch_size` rows per step, shuffled within windows of
+//! `shuffle_window` batches (a streaming shuffle: one window in memory, reseeded each epoch from
+//! the run's seed) or, with `shuffle_window = 0`, in file order (time order for the bundled
+//! protocol, as online learning would see it); the last batch of a window may be smaller. After each epoch the validation split is scored;
 //! training stops early after `patience` epochs without a better validation AUC (of the first
 //! task), or after `steps` steps in all. The test split is scored with the best checkpoint.
 //!
@@ -31,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use crate::checkpoint::Checkpoint;
 use crate::config::{FeatureKind, ModelConfig};
 use crate::data::encode::Encoder;
-use crate::data::loader::Loader;
+use crate::data::loader::{Loader, Shuffle};
 use crate::data::{ReadOptions, Schema};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
@@ -298,6 +299,34 @@ impl<'g> Trainer<'g> {
         )
     }
 
+    /// The training split's loader for 1-based `epoch`: shuffled within windows of
+    /// `shuffle_window` batches, seeded by the run's seed and the epoch (so a resumed run sees the
+    /// same order), or in file order.
+    fn train_loader(&self, path: &Path, epoch: u32) -> Result<Loader<Prepared>> {
+        let window = self.config.train.shuffle_window as usize;
+        if window == 0 {
+            return self.loader(path);
+        }
+        let batch = self.config.train.batch_size as usize;
+        let preparer = self.graph.preparer();
+        let options = ReadOptions {
+            batch_rows: batch * window,
+            ..self.read_options()
+        };
+        Loader::spawn_shuffled(
+            path.to_path_buf(),
+            self.schema.clone(),
+            options,
+            Arc::clone(&self.encoder),
+            PREFETCH,
+            Some(Shuffle {
+                batch,
+                seed: self.config.train.seed ^ (u64::from(epoch) << 32),
+            }),
+            move |b| preparer.prepare(&b),
+        )
+    }
+
     fn checkpoint(&self, path: &Path) -> Result<()> {
         let mut ckpt = Checkpoint::new();
         self.graph.save_state(self.gpu, &mut ckpt)?;
@@ -347,7 +376,7 @@ impl<'g> Trainer<'g> {
             let epoch = self.state.epochs_done + 1;
             let start = Instant::now();
             let mut samples = 0u64;
-            let mut loader = self.loader(&train_path)?;
+            let mut loader = self.train_loader(&train_path, epoch)?;
             let mut budget_hit = false;
             for prepared in loader.by_ref() {
                 let prepared = prepared?;
