@@ -11,6 +11,7 @@ mod common;
 mod dense_combine;
 mod dense_cross;
 mod dense_dropout;
+mod dense_elementwise;
 mod dense_expert;
 mod dense_gemm;
 mod dense_layernorm;
