@@ -26,6 +26,7 @@ mod embedding_reference;
 mod embedding_update;
 mod fixtures;
 mod graph;
+mod graph_gradcheck;
 mod loss;
 mod registry;
 mod tim;
