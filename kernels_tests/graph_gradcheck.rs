@@ -38,7 +38,7 @@ const FIELDS: [&str; 5] = ["history", "user", "item", "genre", "age"];
 /// (unlisted) → 0.
 const PARTITION: [usize; 5] = [1, 0, 1, 1, 0];
 
-fn config_text(batch_norm: bool, weighted: bool) -> String {
+pub fn config_text(batch_norm: bool, weighted: bool) -> String {
     let mut t = format!(
         r#"
 [model]

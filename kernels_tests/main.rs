@@ -27,6 +27,7 @@ mod embedding_update;
 mod fixtures;
 mod graph;
 mod graph_gradcheck;
+mod graph_trajectory;
 mod loss;
 mod registry;
 mod tim;
