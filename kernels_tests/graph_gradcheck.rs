@@ -29,7 +29,6 @@ const K: usize = 4; // dim
 const G: usize = 2; // GwPFM groups
 const W: usize = 6; // expert_width
 const HIDDEN: usize = 5;
-const DCN_LAYERS: usize = 2;
 const ALPHA: f64 = 0.7;
 const BN_EPS: f64 = 1e-5;
 /// Fields in the graph's order: the sequence first, then the others in config order.
@@ -38,17 +37,105 @@ const FIELDS: [&str; 5] = ["history", "user", "item", "genre", "age"];
 /// (unlisted) → 0.
 const PARTITION: [usize; 5] = [1, 0, 1, 1, 0];
 
-pub fn config_text(batch_norm: bool, weighted: bool) -> String {
+/// One table's expert, as the CPU model computes it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CpuExpert {
+    Dcn { layers: usize, rank: Option<usize> },
+    Gwpfm,
+    Fm,
+    Fwfm,
+    Ipnn,
+    Mlp { widths: Vec<usize> },
+}
+
+impl CpuExpert {
+    fn toml(&self) -> String {
+        match self {
+            CpuExpert::Dcn { layers, rank: None } => {
+                format!("{{ type = \"dcn\", layers = {layers} }}")
+            }
+            CpuExpert::Dcn {
+                layers,
+                rank: Some(r),
+            } => format!("{{ type = \"dcn\", layers = {layers}, rank = {r} }}"),
+            CpuExpert::Gwpfm => {
+                "{ type = \"gwpfm\", groups = [[\"user\"], [\"item\", \"genre\", \"history\"]] }"
+                    .to_string()
+            }
+            CpuExpert::Fm => "{ type = \"fm\" }".to_string(),
+            CpuExpert::Fwfm => "{ type = \"fwfm\" }".to_string(),
+            CpuExpert::Ipnn => "{ type = \"ipnn\" }".to_string(),
+            CpuExpert::Mlp { widths } => format!("{{ type = \"mlp\", widths = {widths:?} }}"),
+        }
+    }
+
+    /// Embedding width of its tables.
+    fn width(&self) -> usize {
+        if *self == CpuExpert::Gwpfm {
+            K * G
+        } else {
+            K
+        }
+    }
+}
+
+/// A model variant.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    /// Expert of each table.
+    pub experts: Vec<CpuExpert>,
+    pub batch_norm: bool,
+    /// Concatenate the tables (else their mean).
+    pub concat: bool,
+    /// Task 1's ranking loss is the list loss (else the pair loss).
+    pub list: bool,
+    pub weighted: bool,
+}
+
+impl Spec {
+    /// The default variant: DCN (2 layers) on table 0, GwPFM on table 1, mean, pair loss.
+    pub fn tiny(batch_norm: bool, weighted: bool) -> Spec {
+        Spec {
+            experts: vec![
+                CpuExpert::Dcn {
+                    layers: 2,
+                    rank: None,
+                },
+                CpuExpert::Gwpfm,
+            ],
+            batch_norm,
+            concat: false,
+            list: false,
+            weighted,
+        }
+    }
+
+    /// Expert groups (tables with equal experts, in order of first appearance): the slot order.
+    fn groups(&self) -> Vec<(CpuExpert, Vec<usize>)> {
+        let mut groups: Vec<(CpuExpert, Vec<usize>)> = Vec::new();
+        for (m, e) in self.experts.iter().enumerate() {
+            match groups.iter_mut().find(|(k, _)| k == e) {
+                Some((_, t)) => t.push(m),
+                None => groups.push((e.clone(), vec![m])),
+            }
+        }
+        groups
+    }
+}
+
+pub fn config_text(spec: &Spec) -> String {
+    let experts: Vec<String> = spec.experts.iter().map(CpuExpert::toml).collect();
     let mut t = format!(
         r#"
 [model]
-tables = 2
+tables = {tables}
 dim = {K}
-experts = [{{ type = "dcn", layers = {DCN_LAYERS} }}, {{ type = "gwpfm", groups = [["user"], ["item", "genre", "history"]] }}]
+experts = [{experts}]
 expert_width = {W}
 hidden = [{HIDDEN}]
 dropout = 0.0
 batch_norm = {batch_norm}
+combine = "{combine}"
 
 [[feature]]
 name = "user"
@@ -81,7 +168,7 @@ name = "click"
 
 [[task]]
 name = "love"
-loss = "pair"
+loss = "{rank}"
 alpha = {ALPHA}
 
 [train]
@@ -89,9 +176,14 @@ sparse_optimizer = "sgd"
 sparse_lr = 1.0
 dense_lr = 0.01
 seed = 13
-"#
+"#,
+        tables = spec.experts.len(),
+        experts = experts.join(", "),
+        batch_norm = spec.batch_norm,
+        combine = if spec.concat { "concat" } else { "mean" },
+        rank = if spec.list { "list" } else { "pair" },
     );
-    if weighted {
+    if spec.weighted {
         t.push_str("\n[train.weights]\npositive = 2.0\nnegative = 0.5\n");
     }
     t
@@ -188,37 +280,87 @@ fn relu(v: f64) -> f64 {
     v.max(0.0)
 }
 
-/// DCNv2 over `x0` (`D = F·K`), table 0 of group 0, then ReLU.
-fn dcn(p: &Params, x0: &[f64]) -> Vec<f64> {
-    let d = x0.len();
-    let (w, bias) = (&p["expert.0.w"], &p["expert.0.b"]);
-    let mut x = x0.to_vec();
-    for l in 0..DCN_LAYERS {
-        let next: Vec<f64> = (0..d)
-            .map(|o| {
-                let z: f64 =
-                    (0..d).map(|i| w[(l * d + o) * d + i] * x[i]).sum::<f64>() + bias[l * d + o];
-                x0[o] * z + x[o]
-            })
-            .collect();
-        x = next;
-    }
-    x.into_iter().map(relu).collect()
-}
-
-/// GwPFM over `v` (`[F, G, K]`), table 0 of group 1, then ReLU.
-fn gwpfm(p: &Params, v: &[f64]) -> Vec<f64> {
-    let r = &p["expert.1.r"];
+/// Expert `kind` of table `local` of group `g` over its fields `x`, ReLU after it (every layer
+/// of an MLP expert).
+fn expert(p: &Params, g: usize, local: usize, kind: &CpuExpert, x: &[f64]) -> Vec<f64> {
+    let t = |name: &str| &p[&format!("expert.{g}.{name}")];
     let f = FIELDS.len();
-    let mut out = vec![0.0; K];
-    for i in 0..f {
-        for j in i + 1..f {
-            let (pi, pj) = (PARTITION[i], PARTITION[j]);
-            for c in 0..K {
-                out[c] += r[pi * G + pj] * v[(i * G + pj) * K + c] * v[(j * G + pi) * K + c];
+    let pairs = || (0..f).flat_map(move |i| (i + 1..f).map(move |j| (i, j)));
+    let out: Vec<f64> = match kind {
+        CpuExpert::Dcn { layers, rank } => {
+            let d = x.len();
+            let bias = &t("b")[local * layers * d..];
+            let mut xl = x.to_vec();
+            for l in 0..*layers {
+                let z: Vec<f64> = match rank {
+                    None => {
+                        let w = &t("w")[(local * layers + l) * d * d..];
+                        (0..d)
+                            .map(|o| (0..d).map(|i| w[o * d + i] * xl[i]).sum::<f64>())
+                            .collect()
+                    }
+                    Some(r) => {
+                        // W = U Vᵀ, U and V [D, r].
+                        let (u, v) = (
+                            &t("u")[(local * layers + l) * d * r..],
+                            &t("v")[(local * layers + l) * d * r..],
+                        );
+                        let xv: Vec<f64> = (0..*r)
+                            .map(|k| (0..d).map(|i| v[i * r + k] * xl[i]).sum::<f64>())
+                            .collect();
+                        (0..d)
+                            .map(|o| (0..*r).map(|k| u[o * r + k] * xv[k]).sum::<f64>())
+                            .collect()
+                    }
+                };
+                xl = (0..d)
+                    .map(|o| x[o] * (z[o] + bias[l * d + o]) + xl[o])
+                    .collect();
             }
+            xl
         }
-    }
+        CpuExpert::Gwpfm => {
+            let r = &t("r")[local * G * G..];
+            let mut out = vec![0.0; K];
+            for (i, j) in pairs() {
+                let (pi, pj) = (PARTITION[i], PARTITION[j]);
+                for c in 0..K {
+                    out[c] += r[pi * G + pj] * x[(i * G + pj) * K + c] * x[(j * G + pi) * K + c];
+                }
+            }
+            out
+        }
+        CpuExpert::Fm | CpuExpert::Fwfm => {
+            let mut out = vec![0.0; K];
+            for (i, j) in pairs() {
+                let r = match kind {
+                    CpuExpert::Fwfm => t("r")[local * f * f + i * f + j],
+                    _ => 1.0,
+                };
+                for c in 0..K {
+                    out[c] += r * x[i * K + c] * x[j * K + c];
+                }
+            }
+            out
+        }
+        CpuExpert::Ipnn => pairs()
+            .map(|(i, j)| (0..K).map(|c| x[i * K + c] * x[j * K + c]).sum::<f64>())
+            .collect(),
+        CpuExpert::Mlp { widths } => {
+            let mut a = x.to_vec();
+            for (l, &out) in widths.iter().enumerate() {
+                let fan_in = a.len();
+                let w = &t(&format!("layer{l}.weight"))[local * out * fan_in..];
+                let b = &t(&format!("layer{l}.bias"))[local * out..];
+                a = (0..out)
+                    .map(|o| {
+                        relu((0..fan_in).map(|i| w[o * fan_in + i] * a[i]).sum::<f64>() + b[o])
+                    })
+                    .collect();
+            }
+            a
+        }
+    };
     out.into_iter().map(relu).collect()
 }
 
@@ -226,9 +368,9 @@ fn softplus(x: f64) -> f64 {
     x.max(0.0) + (-x.abs()).exp().ln_1p()
 }
 
-/// Per-task loss (`src/kernels/loss.rs`): weighted BCE, and for the pair task α·BCE + (1−α)·pair
-/// (BCE alone without a positive or a negative of positive weight).
-fn task_loss(pair: bool, z: &[f64], y: &[f64], w: &[f64]) -> f64 {
+/// Per-task loss (`src/kernels/loss.rs`): weighted BCE, and with `rank = Some(list)`
+/// α·BCE + (1−α)·(pair or list) (BCE alone without a positive or a negative of positive weight).
+fn task_loss(rank: Option<bool>, z: &[f64], y: &[f64], w: &[f64]) -> f64 {
     let n = z.len();
     let sw: f64 = w.iter().sum();
     let bce: f64 = (0..n)
@@ -238,8 +380,18 @@ fn task_loss(pair: bool, z: &[f64], y: &[f64], w: &[f64]) -> f64 {
     let pos: Vec<bool> = y.iter().map(|&v| v > 0.5).collect();
     let wp: f64 = (0..n).filter(|&i| pos[i]).map(|i| w[i]).sum();
     let wn: f64 = (0..n).filter(|&i| !pos[i]).map(|i| w[i]).sum();
-    if !pair || wp == 0.0 || wn == 0.0 {
+    let Some(list) = rank else { return bce };
+    if wp == 0.0 || wn == 0.0 {
         return bce;
+    }
+    if list {
+        // −Σ_{i∈P} w_i log(e^{z_i} / Σ_k w_k e^{z_k}) / W⁺
+        let log_sum = (0..n).map(|k| w[k] * z[k].exp()).sum::<f64>().ln();
+        let rank: f64 = (0..n)
+            .filter(|&i| pos[i])
+            .map(|i| -w[i] * (z[i] - log_sum))
+            .sum();
+        return ALPHA * bce + (1.0 - ALPHA) * rank / wp;
     }
     let mut rank = 0.0;
     for i in (0..n).filter(|&i| pos[i]) {
@@ -251,44 +403,54 @@ fn task_loss(pair: bool, z: &[f64], y: &[f64], w: &[f64]) -> f64 {
 }
 
 /// Logits `[B, 2]` and the summed loss of the two tasks.
-fn forward(p: &Params, batch: &ModelBatch, batch_norm: bool) -> (Vec<f64>, f64) {
+fn forward(spec: &Spec, p: &Params, batch: &ModelBatch) -> (Vec<f64>, f64) {
     let n = batch.rows;
-    // Per table m: expert output, projection pre-activation z [B, W].
-    let mut z = vec![vec![vec![0.0; W]; n]; 2];
-    for m in 0..2 {
-        let width = if m == 0 { K } else { K * G };
+    let m_all = spec.experts.len();
+    // Per slot (tables in group order): the projection's pre-activation [B, W].
+    let mut z = Vec::new();
+    for (g, (kind, tables)) in spec.groups().iter().enumerate() {
         let (weight, bias) = (
-            &p[&format!("proj.{m}.weight")],
-            p.get(&format!("proj.{m}.bias")),
+            &p[&format!("proj.{g}.weight")],
+            p.get(&format!("proj.{g}.bias")),
         );
-        for b in 0..n {
-            let x = fields(p, batch, m, width, b);
-            let y = if m == 0 { dcn(p, &x) } else { gwpfm(p, &x) };
-            for o in 0..W {
-                z[m][b][o] = (0..y.len())
-                    .map(|i| weight[o * y.len() + i] * y[i])
-                    .sum::<f64>()
-                    + bias.map_or(0.0, |bb| bb[o]);
+        for (local, &m) in tables.iter().enumerate() {
+            let mut zs = vec![vec![0.0; W]; n];
+            for b in 0..n {
+                let x = fields(p, batch, m, kind.width(), b);
+                let y = expert(p, g, local, kind, &x);
+                let out = y.len();
+                let wl = &weight[local * W * out..];
+                for o in 0..W {
+                    zs[b][o] = (0..out).map(|i| wl[o * out + i] * y[i]).sum::<f64>()
+                        + bias.map_or(0.0, |bb| bb[local * W + o]);
+                }
             }
+            z.push(zs);
         }
     }
-    // BatchNorm (batch statistics, biased variance) + ReLU, or ReLU of z + b; then the mean.
-    let mut c = vec![vec![0.0; W]; n];
-    for m in 0..2 {
+    // BatchNorm (batch statistics, biased variance) + ReLU, or ReLU of z + b; then the combine.
+    let width = if spec.concat { W * m_all } else { W };
+    let mut c = vec![vec![0.0; width]; n];
+    for slot in 0..m_all {
         for o in 0..W {
             let (mut mean, mut var) = (0.0, 0.0);
-            if batch_norm {
-                mean = (0..n).map(|b| z[m][b][o]).sum::<f64>() / n as f64;
-                var = (0..n).map(|b| (z[m][b][o] - mean).powi(2)).sum::<f64>() / n as f64;
+            if spec.batch_norm {
+                mean = (0..n).map(|b| z[slot][b][o]).sum::<f64>() / n as f64;
+                var = (0..n).map(|b| (z[slot][b][o] - mean).powi(2)).sum::<f64>() / n as f64;
             }
             for b in 0..n {
-                let h = if batch_norm {
-                    let (g, be) = (p["proj.bn.weight"][m * W + o], p["proj.bn.bias"][m * W + o]);
-                    g * (z[m][b][o] - mean) / (var + BN_EPS).sqrt() + be
+                let h = if spec.batch_norm {
+                    let i = slot * W + o;
+                    let (g, be) = (p["proj.bn.weight"][i], p["proj.bn.bias"][i]);
+                    g * (z[slot][b][o] - mean) / (var + BN_EPS).sqrt() + be
                 } else {
-                    z[m][b][o]
+                    z[slot][b][o]
                 };
-                c[b][o] += relu(h) / 2.0;
+                if spec.concat {
+                    c[b][slot * W + o] = relu(h);
+                } else {
+                    c[b][o] += relu(h) / m_all as f64;
+                }
             }
         }
     }
@@ -297,7 +459,7 @@ fn forward(p: &Params, batch: &ModelBatch, batch_norm: bool) -> (Vec<f64>, f64) 
     let mut logits = vec![0.0; n * 2];
     for b in 0..n {
         let hidden: Vec<f64> = (0..HIDDEN)
-            .map(|o| relu((0..W).map(|i| w1[o * W + i] * c[b][i]).sum::<f64>() + b1[o]))
+            .map(|o| relu((0..width).map(|i| w1[o * width + i] * c[b][i]).sum::<f64>() + b1[o]))
             .collect();
         for t in 0..2 {
             logits[b * 2 + t] = (0..HIDDEN)
@@ -314,7 +476,7 @@ fn forward(p: &Params, batch: &ModelBatch, batch_norm: bool) -> (Vec<f64>, f64) 
     for t in 0..2 {
         let zt: Vec<f64> = (0..n).map(|b| logits[b * 2 + t]).collect();
         let yt: Vec<f64> = (0..n).map(|b| batch.labels[b * 2 + t] as f64).collect();
-        loss += task_loss(t == 1, &zt, &yt, &weights);
+        loss += task_loss((t == 1).then_some(spec.list), &zt, &yt, &weights);
     }
     (logits, loss)
 }
@@ -331,16 +493,16 @@ fn learned(ckpt: &Checkpoint) -> Params {
 }
 
 /// Central differences of the CPU loss in every coordinate of tensor `name`.
-fn finite_differences(p: &Params, name: &str, batch: &ModelBatch, bn: bool) -> Vec<f64> {
+fn finite_differences(spec: &Spec, p: &Params, name: &str, batch: &ModelBatch) -> Vec<f64> {
     let h = 1e-6;
     let mut probe = p.clone();
     (0..p[name].len())
         .map(|i| {
             let x = p[name][i];
             probe.get_mut(name).expect("tensor")[i] = x + h;
-            let up = forward(&probe, batch, bn).1;
+            let up = forward(spec, &probe, batch).1;
             probe.get_mut(name).expect("tensor")[i] = x - h;
-            let down = forward(&probe, batch, bn).1;
+            let down = forward(spec, &probe, batch).1;
             probe.get_mut(name).expect("tensor")[i] = x;
             (up - down) / (2.0 * h)
         })
@@ -375,13 +537,20 @@ fn check(what: &str, got: &[f64], want: &[f64], scale: f64) -> f64 {
     worst
 }
 
-fn run_case(batch_norm: bool, weighted: bool, seed: u64) {
+fn run_case(spec: &Spec, seed: u64) {
     let gpu = gpu();
-    let config = ModelConfig::parse(&config_text(batch_norm, weighted), "gradcheck.toml")
-        .expect("gradcheck config");
+    let weighted = spec.weighted;
+    let what = format!("{spec:?}");
+    let config =
+        ModelConfig::parse(&config_text(spec), "gradcheck.toml").expect("gradcheck config");
     let mut graph = Graph::new(gpu, &config, &tiny_shapes(0), 16, 0.0).expect("graph");
     assert_eq!(graph.fields().to_vec(), vec![4, 0, 1, 2, 3], "field order");
-    assert_eq!(graph.groups(), vec![vec![0], vec![1]], "expert groups");
+    let groups: Vec<Vec<u32>> = spec
+        .groups()
+        .into_iter()
+        .map(|(_, t)| t.into_iter().map(|m| m as u32).collect())
+        .collect();
+    assert_eq!(graph.groups(), groups, "expert groups");
     let mut rng = Rng::new(seed);
     let mut batch = tiny_batch(&mut rng, 12, 0);
     if weighted {
@@ -406,18 +575,35 @@ fn run_case(batch_norm: bool, weighted: bool, seed: u64) {
     );
     let prepared = graph.prepare(&batch).expect("prepare");
 
+    // Biases start at 0, so a sample whose expert output is all 0 (every unit of a 3- or 4-wide
+    // FM, FwFM or MLP expert dead) sits exactly on the next ReLU's kink, where the GPU (like
+    // PyTorch) takes ReLU'(0) = 0 and central differences see 1/2. Random biases move every
+    // pre-activation off the kink.
+    let mut init = Checkpoint::new();
+    graph.save_state(gpu, &mut init).expect("state");
+    let biases: Vec<(String, Vec<usize>, usize)> = init
+        .tensors()
+        .iter()
+        .filter(|(k, _)| k.ends_with("bias") || k.ends_with(".b"))
+        .map(|(k, t)| (k.clone(), t.shape.clone(), t.data.len()))
+        .collect();
+    for (name, shape, n) in biases {
+        let values = (0..n).map(|_| rng.uniform(-0.2, 0.2)).collect();
+        init.insert_tensor(&name, &shape, values).expect("bias");
+    }
+    graph.load_state(gpu, &init, false).expect("load");
     let mut before = Checkpoint::new();
     graph.save_state(gpu, &mut before).expect("state");
     let p = learned(&before);
 
     // (a) Logits: f32 through the same ops; 1e-4 of the logit scale (+1e-5) covers the rounding.
     let gpu_logits = graph.train_logits(gpu, &prepared).expect("logits");
-    let (cpu_logits, _) = forward(&p, &batch, batch_norm);
+    let (cpu_logits, _) = forward(spec, &p, &batch);
     let scale = cpu_logits.iter().fold(0.0f64, |a, v| a.max(v.abs()));
     for (i, (&g, &c)) in gpu_logits.iter().zip(&cpu_logits).enumerate() {
         assert!(
             (g as f64 - c).abs() <= 1e-4 * scale + 1e-5,
-            "bn {batch_norm} w {weighted}: logit {i}: gpu {g} vs cpu {c}"
+            "{what}: logit {i}: gpu {g} vs cpu {c}"
         );
     }
 
@@ -430,22 +616,14 @@ fn run_case(batch_norm: bool, weighted: bool, seed: u64) {
 
     let mut fd: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for name in p.keys() {
-        fd.insert(
-            name.clone(),
-            finite_differences(&p, name, &batch, batch_norm),
-        );
+        fd.insert(name.clone(), finite_differences(spec, &p, name, &batch));
     }
     let scale = fd.values().flatten().fold(0.0f64, |a, v| a.max(v.abs()));
     let mut worst = 0.0f64;
     let mut dense = 0;
     for (name, g) in &grads {
         let got: Vec<f64> = g.iter().map(|&v| v as f64).collect();
-        worst = worst.max(check(
-            &format!("bn {batch_norm} w {weighted}: {name}"),
-            &got,
-            &fd[name],
-            scale,
-        ));
+        worst = worst.max(check(&format!("{what}: {name}"), &got, &fd[name], scale));
         dense += 1;
     }
     assert_eq!(
@@ -466,33 +644,60 @@ fn run_case(batch_norm: bool, weighted: bool, seed: u64) {
             .chunks(info.width as usize)
             .filter(|r| r.iter().any(|&v| v != 0.0))
             .count();
-        worst = worst.max(check(
-            &format!("bn {batch_norm} w {weighted}: {name}"),
-            &delta,
-            &fd[name],
-            scale,
-        ));
+        worst = worst.max(check(&format!("{what}: {name}"), &delta, &fd[name], scale));
     }
     assert!(
         nonzero_rows > 40,
         "the batch touches rows of every table ({nonzero_rows})"
     );
     eprintln!(
-        "gradcheck bn {batch_norm} weighted {weighted}: worst |gpu − fd| / (|fd| + max|fd|) = {worst:.2e}, max|fd| = {scale:.3e}"
+        "gradcheck {what}: worst |gpu − fd| / (|fd| + max|fd|) = {worst:.2e}, max|fd| = {scale:.3e}"
     );
 }
 
 #[test]
 fn whole_model_gradients_match_finite_differences_with_batch_norm() {
-    run_case(true, false, 21);
+    run_case(&Spec::tiny(true, false), 21);
 }
 
 #[test]
 fn whole_model_gradients_match_finite_differences_without_batch_norm() {
-    run_case(false, false, 24);
+    run_case(&Spec::tiny(false, false), 24);
 }
 
 #[test]
 fn whole_model_gradients_match_finite_differences_with_sample_weights() {
-    run_case(true, true, 23);
+    run_case(&Spec::tiny(true, true), 23);
+}
+
+/// Every other expert kind, two tables sharing one expert group (table-major parameters, slots
+/// out of table order), concatenation, and the list loss; with and without BatchNorm.
+fn every_expert(batch_norm: bool) -> Spec {
+    Spec {
+        experts: vec![
+            CpuExpert::Fwfm,
+            CpuExpert::Mlp { widths: vec![7, 3] },
+            CpuExpert::Fwfm,
+            CpuExpert::Dcn {
+                layers: 1,
+                rank: Some(2),
+            },
+            CpuExpert::Ipnn,
+            CpuExpert::Fm,
+        ],
+        batch_norm,
+        concat: true,
+        list: true,
+        weighted: true,
+    }
+}
+
+#[test]
+fn whole_model_gradients_match_finite_differences_for_every_expert_kind() {
+    run_case(&every_expert(true), 25);
+}
+
+#[test]
+fn whole_model_gradients_match_finite_differences_concat_without_batch_norm() {
+    run_case(&every_expert(false), 26);
 }

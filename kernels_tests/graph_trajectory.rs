@@ -22,7 +22,7 @@ use wgrec::rng::Rng;
 use crate::common::gpu;
 use crate::fixtures::Fixture;
 use crate::graph::{tiny_batch, tiny_shapes};
-use crate::graph_gradcheck::config_text;
+use crate::graph_gradcheck::{config_text, Spec};
 
 const STEPS: usize = 50;
 const BATCHES: usize = 4;
@@ -32,7 +32,7 @@ const MAX_BATCH: u32 = 16;
 /// The gradient check's model (all feature kinds, M = 2, DCN + GwPFM, TIM, BatchNorm, BCE +
 /// combined-pair) with the default optimizers: row-wise Adagrad at `sparse_lr`, Adam at `dense_lr`.
 fn config(sparse_lr: f64, dense_lr: f64) -> ModelConfig {
-    let text = config_text(true, false)
+    let text = config_text(&Spec::tiny(true, false))
         .replace(
             "sparse_optimizer = \"sgd\"",
             "sparse_optimizer = \"adagrad\"",
