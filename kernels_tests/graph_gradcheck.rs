@@ -4,9 +4,12 @@
 //! change is −gradient) — against central finite differences of the CPU loss.
 //!
 //! The CPU model follows `src/graph/mod.rs`'s module docs for the [`graph::TINY`] feature set (user,
-//! item, genre bag, MNS age, a TIM history over item + genre), M = 2 with a DCN expert on table 0
-//! and a GwPFM expert on table 1, reading every weight from `save_state` by its checkpoint name.
-//! Variants: BatchNorm on (batch statistics) and off (projection bias), and per-sample weights.
+//! item, genre bag, MNS age, a TIM history over item + genre), reading every weight from
+//! `save_state` by its checkpoint name. Variants ([`Spec`]): M = 2 with a DCN expert on table 0
+//! and a GwPFM expert on table 1 (mean combine, BCE + combined-pair), BatchNorm on (batch
+//! statistics) and off (projection bias), with and without per-sample weights; and M = 6 with
+//! FwFM, MLP, FwFM, low-rank DCN, IPNN, FM (tables 0 and 2 one group, so slots are not in table
+//! order), concat combine and the combined-list loss, BatchNorm on and off.
 //!
 //! [`graph::TINY`]: crate::graph::TINY
 
