@@ -90,6 +90,8 @@ pub struct Spec {
     pub batch_norm: bool,
     /// Concatenate the tables (else their mean).
     pub concat: bool,
+    /// The learned gate over the tables (overrides `concat`).
+    pub gate: bool,
     /// Task 1's ranking loss is the list loss (else the pair loss).
     pub list: bool,
     pub weighted: bool,
@@ -108,6 +110,7 @@ impl Spec {
             ],
             batch_norm,
             concat: false,
+            gate: false,
             list: false,
             weighted,
         }
@@ -183,7 +186,13 @@ seed = 13
         tables = spec.experts.len(),
         experts = experts.join(", "),
         batch_norm = spec.batch_norm,
-        combine = if spec.concat { "concat" } else { "mean" },
+        combine = if spec.gate {
+            "gate"
+        } else if spec.concat {
+            "concat"
+        } else {
+            "mean"
+        },
         rank = if spec.list { "list" } else { "pair" },
     );
     if spec.weighted {
@@ -432,8 +441,14 @@ fn forward(spec: &Spec, p: &Params, batch: &ModelBatch) -> (Vec<f64>, f64) {
         }
     }
     // BatchNorm (batch statistics, biased variance) + ReLU, or ReLU of z + b; then the combine.
-    let width = if spec.concat { W * m_all } else { W };
+    let width = if spec.concat && !spec.gate {
+        W * m_all
+    } else {
+        W
+    };
     let mut c = vec![vec![0.0; width]; n];
+    // With the gate: every table's activated output, slot-major, for the gate's logits.
+    let mut hs = vec![vec![vec![0.0; W]; n]; m_all];
     for slot in 0..m_all {
         for o in 0..W {
             let (mut mean, mut var) = (0.0, 0.0);
@@ -449,11 +464,34 @@ fn forward(spec: &Spec, p: &Params, batch: &ModelBatch) -> (Vec<f64>, f64) {
                 } else {
                     z[slot][b][o]
                 };
-                if spec.concat {
+                if spec.gate {
+                    hs[slot][b][o] = relu(h);
+                } else if spec.concat {
                     c[b][slot * W + o] = relu(h);
                 } else {
                     c[b][o] += relu(h) / m_all as f64;
                 }
+            }
+        }
+    }
+    if spec.gate {
+        // g = softmax(W_g [h_0; …; h_{M−1}] + b_g) per sample, c = Σ_m g_m h_m.
+        let (wg, bg) = (&p["combine.gate.weight"], &p["combine.gate.bias"]);
+        for b in 0..n {
+            let a: Vec<f64> = (0..m_all)
+                .map(|k| {
+                    (0..m_all)
+                        .flat_map(|slot| (0..W).map(move |o| (slot, o)))
+                        .map(|(slot, o)| wg[k * m_all * W + slot * W + o] * hs[slot][b][o])
+                        .sum::<f64>()
+                        + bg[k]
+                })
+                .collect();
+            let max = a.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let e: Vec<f64> = a.iter().map(|v| (v - max).exp()).collect();
+            let sum: f64 = e.iter().sum();
+            for o in 0..W {
+                c[b][o] = (0..m_all).map(|k| e[k] / sum * hs[k][b][o]).sum();
             }
         }
     }
@@ -690,9 +728,22 @@ fn every_expert(batch_norm: bool) -> Spec {
         ],
         batch_norm,
         concat: true,
+        gate: false,
         list: true,
         weighted: true,
     }
+}
+
+/// The learned gate over the tables: its gradient reaches h through the gated sum and through
+/// the gate's logits (a stride-0 GEMM accumulating onto the gate's dh).
+#[test]
+fn whole_model_gradients_match_finite_differences_with_the_learned_gate() {
+    let mut spec = Spec::tiny(true, false);
+    spec.gate = true;
+    run_case(&spec, 27);
+    let mut spec = every_expert(false);
+    spec.gate = true;
+    run_case(&spec, 28);
 }
 
 #[test]
