@@ -15,9 +15,9 @@
 #   scripts/build-device-bin.sh && WGREC_DEVICE_DRY_RUN=1 scripts/device-bench.sh bench-out/dry
 # (smoke sizes, PyTorch on the CPU). The full run is sized to finish in under 8 minutes on an H100.
 #
-# Files written (7; the device tool brings back at most 8): summary.txt (the tables), all.log (every
-# step's output), wgrec-bench.json, scaling_{rows,batch,tim}.png, results.tar.gz (vs-torch/:
-# wgrec.json, torch.json, table.md; scaling/: scaling.json and the charts).
+# Files written (8; the device tool brings back at most 8): summary.txt (the tables), all.log (every
+# step's output), wgrec-bench.json, scaling_{rows,tim}.png, training_{batch,tables}.png, results.tar.gz (vs-torch/:
+# wgrec.json, torch.json, table.md, the whole-model comparison; scaling/: the JSON and every chart).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-${OUT:-bench-out/device}}"
@@ -100,8 +100,11 @@ step torch-dense python3 benches/torch/dense.py
 step torch-experts python3 benches/torch/experts.py
 step torch-tim python3 benches/torch/tim.py
 rm -f "$out/.stdout"
-cp "$work"/scaling/*.png "$out"/ 2>>"$log" || failed=1
+# The device tool returns at most 8 files: 4 charts here, every chart and JSON in the archive.
+for png in scaling_rows scaling_tim training_batch training_tables; do
+    cp "$work/scaling/$png.png" "$out"/ 2>>"$log" || failed=1
+done
 tar -czf "$out/results.tar.gz" -C "$work" vs-torch scaling 2>>"$log" || failed=1
 rm -rf "$work"
-echo "results: $summary, $log, $out/wgrec-bench.json, $out/results.tar.gz, $out/scaling_*.png"
+echo "results: $summary, $log, $out/wgrec-bench.json, $out/results.tar.gz, 4 charts (*.png)"
 exit "$failed"
