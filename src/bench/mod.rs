@@ -297,26 +297,7 @@ pub fn run(gpu: &Gpu, options: &BenchOptions) -> Result<BenchReport> {
         let grad_u = gpu.storage_from("bench tim du", &random(n));
         let mut tim = Tim::new(gpu, &storage, spec, &u, &grad_u)?;
         let mut rng = Rng::new(7);
-        let zipf = Zipf::new(items as u64, 1.05);
-        let mut ids = |count: u32| -> Vec<u32> {
-            (0..count)
-                .flat_map(|_| {
-                    [
-                        ((zipf.sample(&mut rng) * 2_654_435_761) % items as u64) as u32,
-                        rng.below(cats as u64) as u32,
-                    ]
-                })
-                .collect()
-        };
-        let total = batch * len;
-        let tim_batch = TimBatch {
-            lengths: vec![len; batch as usize],
-            target: ids(batch),
-            behaviours: ids(total),
-            buckets: (0..total)
-                .map(|i| (len - i % len).min(buckets - 1))
-                .collect(),
-        };
+        let tim_batch = tim_batch(&mut rng, items, cats, buckets, batch, len);
         tim.upload(gpu, &storage, &tim_batch)?;
         let lookups = batch as u64 * 3 * (len as u64 + 1);
         let shape = format!("batch {batch}, length {len}, D {d}, item + category + time rows");
@@ -470,4 +451,37 @@ pub fn run(gpu: &Gpu, options: &BenchOptions) -> Result<BenchReport> {
         },
         results,
     })
+}
+
+/// A TIM batch for the benches: `batch` sequences of `len` behaviours, Zipf-distributed items
+/// (scattered over `items` rows), uniform categories, position buckets (most recent 1, clamped to
+/// `buckets − 1`).
+pub(crate) fn tim_batch(
+    rng: &mut Rng,
+    items: u32,
+    cats: u32,
+    buckets: u32,
+    batch: u32,
+    len: u32,
+) -> TimBatch {
+    let zipf = Zipf::new(items as u64, 1.05);
+    let mut ids = |count: u32| -> Vec<u32> {
+        (0..count)
+            .flat_map(|_| {
+                [
+                    ((zipf.sample(rng) * 2_654_435_761) % items as u64) as u32,
+                    rng.below(cats as u64) as u32,
+                ]
+            })
+            .collect()
+    };
+    let total = batch * len;
+    TimBatch {
+        lengths: vec![len; batch as usize],
+        target: ids(batch),
+        behaviours: ids(total),
+        buckets: (0..total)
+            .map(|i| (len - i % len).min(buckets - 1))
+            .collect(),
+    }
 }

@@ -25,7 +25,7 @@ use crate::kernels::embedding::{
     Bags, EmbeddingStorage, FeatureSet, Pooling, SparseOptimizer, SparseStep, SparseUpdatePlan,
     TableSpec, TbeForward, TbeUpdate, MAX_CHUNKS,
 };
-use crate::kernels::tim::{Tim, TimBatch, TimSet, TimSpec};
+use crate::kernels::tim::{Tim, TimSet, TimSpec};
 use crate::rng::{Rng, Zipf};
 
 /// Largest embedding storage the rows sweep allocates.
@@ -337,26 +337,7 @@ fn tim_point(
     let du: Vec<f32> = (0..n).map(|_| rng.uniform(-1.0, 1.0)).collect();
     let grad_u = gpu.storage_from("scaling tim du", &du);
     let mut tim = Tim::new(gpu, &storage, spec, &u, &grad_u)?;
-    let zipf = Zipf::new(items as u64, 1.05);
-    let mut ids = |count: u32| -> Vec<u32> {
-        (0..count)
-            .flat_map(|_| {
-                [
-                    ((zipf.sample(&mut rng) * 2_654_435_761) % items as u64) as u32,
-                    rng.below(cats as u64) as u32,
-                ]
-            })
-            .collect()
-    };
-    let total = b * len;
-    let batch = TimBatch {
-        lengths: vec![len; b as usize],
-        target: ids(b),
-        behaviours: ids(total),
-        buckets: (0..total)
-            .map(|i| (len - i % len).min(buckets - 1))
-            .collect(),
-    };
+    let batch = super::tim_batch(&mut rng, items, cats, buckets, b, len);
     tim.upload(gpu, &storage, &batch)?;
     let allocated = gpu.allocated_bytes() - before;
     let point = |seconds: f64| ScalingPoint {

@@ -225,6 +225,50 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// Median training and inference samples/s over `windows` windows of `steps` steps each (after
+/// one warm-up window), cycling through `prepared` from batch `first`.
+fn time_steps(
+    gpu: &Gpu,
+    graph: &mut Graph,
+    prepared: &[Prepared],
+    first: usize,
+    windows: usize,
+    steps: usize,
+) -> Result<(f64, f64)> {
+    let rate = |start: Instant, rows: f64| rows / start.elapsed().as_secs_f64();
+    let rows = |n: usize| {
+        (0..n)
+            .map(|i| prepared[i % prepared.len()].rows as f64)
+            .sum::<f64>()
+    };
+    let (mut train, mut infer) = (Vec::new(), Vec::new());
+    let mut k = first;
+    for w in 0..=windows {
+        let start = Instant::now();
+        let mut n = 0.0;
+        for _ in 0..steps {
+            let b = &prepared[k % prepared.len()];
+            graph.train_step(gpu, b)?;
+            n += b.rows as f64;
+            k += 1;
+        }
+        gpu.sync()?;
+        if w > 0 {
+            train.push(rate(start, n));
+        }
+    }
+    for w in 0..=windows {
+        let start = Instant::now();
+        for i in 0..steps {
+            graph.predict(gpu, &prepared[i % prepared.len()])?;
+        }
+        if w > 0 {
+            infer.push(rate(start, rows(steps)));
+        }
+    }
+    Ok((median(train), median(infer)))
+}
+
 /// Compiles the shape's model and times `windows` windows of `steps` training steps (and as many
 /// inference batches), after one warm-up window, over `batches` distinct pre-built batches.
 pub fn measure(
@@ -245,33 +289,11 @@ pub fn measure(
             graph.prepare(&model_batch(shape, &b))
         })
         .collect::<Result<_>>()?;
-    let mut train = Vec::new();
-    let mut k = 0usize;
-    for w in 0..=windows {
-        let start = Instant::now();
-        for _ in 0..steps {
-            graph.train_step(gpu, &prepared[k % prepared.len()])?;
-            k += 1;
-        }
-        gpu.sync()?;
-        if w > 0 {
-            train.push((steps as f64 * shape.batch as f64) / start.elapsed().as_secs_f64());
-        }
-    }
-    let mut infer = Vec::new();
-    for w in 0..=windows {
-        let start = Instant::now();
-        for i in 0..steps {
-            graph.predict(gpu, &prepared[i % prepared.len()])?;
-        }
-        if w > 0 {
-            infer.push((steps as f64 * shape.batch as f64) / start.elapsed().as_secs_f64());
-        }
-    }
+    let (train, infer) = time_steps(gpu, &mut graph, &prepared, 0, windows, steps)?;
     Ok(TrainPoint {
         shape: *shape,
-        train_samples_per_sec: median(train),
-        infer_samples_per_sec: median(infer),
+        train_samples_per_sec: train,
+        infer_samples_per_sec: infer,
         model_bytes,
         dispatches: graph.dispatches().train,
     })
@@ -502,32 +524,11 @@ pub fn export(
     file.write(&dir.join("batches.safetensors"))?;
     graph.train_step(gpu, &prepared[0])?;
     let first_loss = graph.last_loss(gpu)?;
-    let mut train = Vec::new();
-    let mut k = 1usize;
-    for w in 0..=windows {
-        let start = Instant::now();
-        for _ in 0..steps {
-            graph.train_step(gpu, &prepared[k % prepared.len()])?;
-            k += 1;
-        }
-        gpu.sync()?;
-        if w > 0 {
-            train.push((steps as f64 * shape.batch as f64) / start.elapsed().as_secs_f64());
-        }
-    }
-    let mut infer = Vec::new();
-    for w in 0..=windows {
-        let start = Instant::now();
-        for i in 0..steps {
-            graph.predict(gpu, &prepared[i % prepared.len()])?;
-        }
-        if w > 0 {
-            infer.push((steps as f64 * shape.batch as f64) / start.elapsed().as_secs_f64());
-        }
-    }
+    // Batch 0's step is the first-loss check; timing goes on from batch 1.
+    let (train, infer) = time_steps(gpu, &mut graph, &prepared, 1, windows, steps)?;
     let report = ExportReport {
-        train_samples_per_sec: median(train),
-        infer_samples_per_sec: median(infer),
+        train_samples_per_sec: train,
+        infer_samples_per_sec: infer,
         first_loss,
         adapter: gpu.describe(),
         batch: shape.batch,
