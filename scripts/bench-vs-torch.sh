@@ -14,7 +14,8 @@
 #   WGREC_BIN=path            a prebuilt wgrec (device-bin/wgrec on the device machine); otherwise
 #                             `cargo build --release --bin wgrec` first
 # First benches/torch/check.py checks the PyTorch baselines against loops over the definitions.
-# Files: OUT/wgrec.json, OUT/torch.json, OUT/table.md (also printed), OUT/date.txt.
+# Files: OUT/wgrec.json, OUT/torch.json, OUT/table.md (also printed), OUT/date.txt, and the whole-model
+# comparison under OUT/model/ (the export, wgrec.json, torch.json).
 #
 # On lavapipe the wgrec figures are CPU figures (a software Vulkan driver) and PyTorch runs on the
 # same cores: the ratio then compares two CPU implementations, not a GPU with a CPU.
@@ -45,9 +46,22 @@ echo "== ${wgrec_cmd[*]}" >&2
 "${wgrec_cmd[@]}" >"$out/wgrec.json"
 echo "== ${torch_cmd[*]}" >&2
 "${torch_cmd[@]}" >"$out/torch.json"
-python3 - "$out" "${wgrec_cmd[*]}" "${torch_cmd[*]}" <<'PY' | tee "$out/table.md"
+# The whole model: wgrec writes the bench model (src/bench/train.rs: M = 2 tables with DCNv2 and
+# GwPFM, TIM, MNS, BatchNorm, MLP 128-64; dropout 0), its initial state and 8 batches, and times
+# training and inference on them; benches/torch/model.py rebuilds the same model from that export,
+# checks that its first training step gives wgrec's loss, and times it eager and compiled.
+mkdir -p "$out/model"
+model_cmd=("$bin" bench --export-model "$out/model" --json "${quick[@]}")
+echo "== ${model_cmd[*]}" >&2
+"${model_cmd[@]}" >"$out/model/wgrec-run.json"
+model_torch=(python3 benches/torch/model.py "$out/model" --device "$device" --json)
+[ "${WGREC_TORCH_COMPILE:-1}" = 0 ] || model_torch+=(--compile)
+echo "== ${model_torch[*]}" >&2
+"${model_torch[@]}" >"$out/model/torch.json"
+python3 - "$out" "${wgrec_cmd[*]}" "${torch_cmd[*]}" "${model_cmd[*]}" "${model_torch[*]}" <<'PY' | tee "$out/table.md"
 import json, os, pathlib, platform, sys
 out, wcmd, tcmd = pathlib.Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+mcmd, mtcmd = sys.argv[4], sys.argv[5]
 w = json.loads((out / "wgrec.json").read_text())
 t = json.loads((out / "torch.json").read_text())
 cpu = platform.processor() or platform.machine()
@@ -91,12 +105,29 @@ for r in w["results"]:
     print(f"| {k} | {r['shape']} | {r['median_ms']:.3f} | {share} | {e:.3f} | {cs} "
           f"| {e / r['median_ms']:.2f}× | {ratio_c} |")
 print()
-print("<!-- END-TO-END ROWS: `wgrec train` / inference samples/s against the PyTorch model of")
-print("     configs/ml100k.toml go here (issue 7 item 1), one row each for training and inference. -->")
-print("| end to end | shape | wgrec samples/s | torch eager samples/s | torch.compile samples/s | speed ratio vs eager | speed ratio vs compile |")
+wm = json.loads((out / "model" / "wgrec.json").read_text())
+tm = json.loads((out / "model" / "torch.json").read_text())
+desc = json.loads((out / "model" / "model.json").read_text())
+shape = (f"batch {wm['batch']}, M = {len(desc['groups'])} groups / "
+         f"{sum(len(g['tables']) for g in desc['groups'])} tables, {len(desc['features'])} features, "
+         f"{sum(t['rows'] for t in desc['tables']):,} embedding rows")
+print(f"Whole model (`{mcmd}`; `{mtcmd}`): same model, same initial weights, same batches; "
+      f"first-step loss wgrec {wm['first_loss']} vs PyTorch {tm.get('first_loss')}.")
+print()
+print("| whole model | shape | wgrec samples/s | torch eager samples/s | torch.compile samples/s | speed ratio vs eager | speed ratio vs compile |")
 print("|---|---|---:|---:|---:|---:|---:|")
-print("| training (not yet: `wgrec train` does not exist) | | | | | | |")
-print("| inference (not yet) | | | | | | |")
+def fmt(v):
+    return "n/a" if v is None else f"{v:,.0f}"
+def ratio(w, t):
+    return "n/a" if t is None else f"{w / t:.2f}×"
+for what, wk, tk, ck in [("training", "train_samples_per_sec", "train_samples_per_sec",
+                          "compile_train_samples_per_sec"),
+                         ("inference", "infer_samples_per_sec", "infer_samples_per_sec",
+                          "compile_infer_samples_per_sec")]:
+    w_, t_, c_ = wm[wk], tm.get(tk), tm.get(ck)
+    print(f"| {what} | {shape} | {fmt(w_)} | {fmt(t_)} | {fmt(c_)} | {ratio(w_, t_)} | {ratio(w_, c_)} |")
+print()
+print("Whole-model speed ratio = wgrec samples/s / PyTorch samples/s (> 1: wgrec faster).")
 if notes:
     print()
     print("torch.compile n/a:")

@@ -104,7 +104,7 @@ rm -f "$out/.stdout"
 for png in scaling_rows scaling_tim training_batch training_tables; do
     cp "$work/scaling/$png.png" "$out"/ 2>>"$log" || failed=1
 done
-tar -czf "$out/results.tar.gz" -C "$work" vs-torch scaling 2>>"$log" || failed=1
+tar -czf "$out/results.tar.gz" --exclude='*.safetensors' -C "$work" vs-torch scaling 2>>"$log" || failed=1
 rm -rf "$work"
 echo "results: $summary, $log, $out/wgrec-bench.json, $out/results.tar.gz, 4 charts (*.png)"
 exit "$failed"
