@@ -11,7 +11,8 @@ use wgrec::train::{Quiet, TrainOptions, Trainer};
 use crate::common::gpu;
 
 /// A small model over the synthetic sample table: every feature kind, M = 2 with two experts,
-/// TIM, BatchNorm, dropout (so resume must restore its step), Adagrad + Adam state.
+/// TIM, BatchNorm, dropout (so resume must restore its step), Adagrad + Adam state, and the
+/// shuffled loader (so resume must reproduce the epoch's order).
 const MODEL: &str = r#"
 [model]
 tables = 2
@@ -63,6 +64,7 @@ loss = "pair"
 batch_size = 200
 epochs = 2
 patience = 0
+shuffle_window = 3
 group = "user_id"
 log_every = 3
 "#;

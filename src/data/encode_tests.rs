@@ -1348,3 +1348,53 @@ fn seeded_random_sequences_match_a_direct_reference_in_batches_of_any_size() {
     }
     fs::remove_dir_all(d).unwrap();
 }
+
+#[test]
+fn shuffled_loader_permutes_within_windows_reproducibly() {
+    use crate::data::loader::Shuffle;
+    let d = dir("loader-shuffle");
+    let schema = Schema::parse(NUMBERED_SCHEMA, "schema.toml").unwrap();
+    let path = write(&d, "rows.tsv", &numbered(50));
+    // Windows of 20 rows (the read batch), cut into batches of 6: 6, 6, 6, 2 per full window.
+    let options = ReadOptions {
+        batch_rows: 20,
+        ..ReadOptions::default()
+    };
+    let encoder = Arc::new(
+        Encoder::fit_file(&numbered_config(), &schema, "s", &path, options.clone()).unwrap(),
+    );
+    let run = |seed: u64| -> Vec<Vec<u64>> {
+        let mut loader = Loader::spawn_shuffled(
+            path.clone(),
+            schema.clone(),
+            options.clone(),
+            Arc::clone(&encoder),
+            2,
+            Some(Shuffle { batch: 6, seed }),
+            |b: ModelBatch| Ok(b.lines),
+        )
+        .unwrap();
+        let batches: Vec<Vec<u64>> = loader.by_ref().map(|b| b.unwrap()).collect();
+        loader.finish().unwrap();
+        batches
+    };
+    let a = run(1);
+    let sizes: Vec<usize> = a.iter().map(Vec::len).collect();
+    assert_eq!(sizes, [6, 6, 6, 2, 6, 6, 6, 2, 6, 4]);
+    // Every row exactly once, and each window's rows stay in their window (lines 2..=21 first).
+    let mut all: Vec<u64> = a.concat();
+    let first_window: Vec<u64> = a[..4].concat();
+    assert!(
+        first_window.iter().all(|l| (2..=21).contains(l)),
+        "{first_window:?}"
+    );
+    all.sort();
+    assert_eq!(all, (2..=51).collect::<Vec<u64>>());
+    assert_ne!(
+        a.concat(),
+        (2..=51).collect::<Vec<u64>>(),
+        "the order changed"
+    );
+    assert_eq!(run(1), a, "one seed, one order");
+    assert_ne!(run(2), a, "another seed, another order");
+}

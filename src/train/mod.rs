@@ -11,10 +11,10 @@
 //! (`checkpoint::write_atomically`), so a crash leaves the previous one intact.
 //!
 //! # Schedule
-//! Epochs walk the training split `batch_size` rows per step, shuffled within windows of
-//! `shuffle_window` batches (a streaming shuffle: one window in memory, reseeded each epoch from
-//! the run's seed) or, with `shuffle_window = 0`, in file order (time order for the bundled
-//! protocol, as online learning would see it); the last batch of a window may be smaller. After each epoch the validation split is scored;
+//! Epochs walk the training split `batch_size` rows per step, in file order (time order for the
+//! bundled protocol, as online learning would see it) or, with `shuffle_window > 0`, shuffled
+//! within windows of that many batches (a streaming shuffle: one window in memory, reseeded each
+//! epoch from the run's seed); the last batch of a window may be smaller. After each epoch the validation split is scored;
 //! training stops early after `patience` epochs without a better validation AUC (of the first
 //! task), or after `steps` steps in all. The test split is scored with the best checkpoint.
 //!
