@@ -346,10 +346,9 @@ def task_loss(task, z, y):
     return torch.where(both, alpha * bce + (1 - alpha) * rank, bce)
 
 
-def load_batches(path, desc, device):
-    """Every batch in batches.safetensors on the device: per feature index (rows, offsets) or for a
-    sequence (target, behaviours, buckets, mask) padded to max_len, plus labels."""
-    raw = load_file(path)
+def load_batches(raw, desc, device, path="batches.safetensors"):
+    """Every batch of `raw` (batches.safetensors' tensors) on the device: per feature index (rows,
+    offsets) or for a sequence (target, behaviours, buckets, mask) padded to max_len, plus labels."""
     n = 0
     while f"batch.{n}.labels" in raw:
         n += 1
@@ -506,7 +505,8 @@ def main():
     steps = args.steps or int(wg.get("steps", 5))
     device = torch.device(args.device)
     init = load_file(os.path.join(d, "init.safetensors"))
-    batches = load_batches(os.path.join(d, "batches.safetensors"), desc, device)
+    path = os.path.join(d, "batches.safetensors")
+    batches = load_batches(load_file(path), desc, device, path)
 
     runner = Runner(Model(desc, init).to(device), args.sparse_optim)
     ours = first_loss(runner, batches[0])
