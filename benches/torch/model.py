@@ -365,13 +365,21 @@ def load_batches(raw, desc, device, path="batches.safetensors"):
             if feat["kind"] != "sequence":
                 b[f] = (ids(f"f{f}.rows").to(device), ids(f"f{f}.offsets").to(device))
                 if b[f][1].numel() != rows + 1:
-                    fail(f"batch {i} feature {f}: {b[f][1].numel()} offsets for {rows} rows")
+                    fail(f"{path}: batch {i} feature {f}: {b[f][1].numel()} offsets for {rows} rows")
                 continue
             lengths, target = ids(f"f{f}.lengths"), ids(f"f{f}.target")
             beh, buckets = ids(f"f{f}.behaviours"), ids(f"f{f}.buckets")
+            width = 1 + len(feat["side"])  # item + side ids per behaviour (flat or [n, S])
+            if target.numel() != rows * width or beh.numel() != buckets.numel() * width:
+                fail(f"{path}: batch {i} feature {f}: target {tuple(target.shape)} / behaviours "
+                     f"{tuple(beh.shape)} are not [{rows}, {width}] / [{buckets.numel()}, {width}]")
+            target, beh = target.reshape(rows, width), beh.reshape(-1, width)
+            if int(lengths.sum()) != buckets.numel():
+                fail(f"{path}: batch {i} feature {f}: lengths sum to {int(lengths.sum())}, "
+                     f"{buckets.numel()} buckets")
             max_len = max(1, int(feat["max_len"]))
             if lengths.numel() and int(lengths.max()) > max_len:
-                fail(f"batch {i} feature {f}: a sequence of {int(lengths.max())} > max_len {max_len}")
+                fail(f"{path}: batch {i} feature {f}: a sequence of {int(lengths.max())} > max_len {max_len}")
             sample = torch.repeat_interleave(torch.arange(rows), lengths)
             starts = torch.cumsum(lengths, 0) - lengths
             pos = torch.arange(beh.shape[0]) - starts[sample]
@@ -494,6 +502,8 @@ def main():
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    # With --json, stdout is the one JSON object; the readable lines go to stderr.
+    say = (lambda *a: print(*a, file=sys.stderr)) if args.json else print
     torch.sparse.check_sparse_tensor_invariants.disable()  # opted out explicitly (no warning)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         fail("--device cuda: CUDA is not available")
@@ -518,7 +528,7 @@ def main():
     label = f"{args.device} ({torch.get_num_threads()} threads), torch {torch.__version__}, batch " \
             f"{batches[0]['labels'].shape[0]}, {steps} steps × {args.windows} windows, tables: " \
             f"{args.sparse_optim}"
-    print(f"eager   train {train:12.0f} samples/s   infer {infer:12.0f} samples/s   ({label})")
+    say(f"eager   train {train:12.0f} samples/s   infer {infer:12.0f} samples/s   ({label})")
     compiled = {"train": None, "infer": None}
     notes = {}
     if args.compile:
@@ -542,9 +552,9 @@ def main():
                     notes.setdefault(what, []).append(f"{mode} n/a: {short_error(e)}")
                     print(f"compile {what} {notes[what][-1]}", file=sys.stderr)
         fmt = lambda v: f"{v:12.0f}" if v is not None else f"{'n/a':>12}"
-        print(f"compile train {fmt(compiled['train'])} samples/s   infer {fmt(compiled['infer'])} "
+        say(f"compile train {fmt(compiled['train'])} samples/s   infer {fmt(compiled['infer'])} "
               f"samples/s   (train: {'; '.join(notes['train'])}; infer: {'; '.join(notes['infer'])})")
-    print(f"wgrec   train {wg['train_samples_per_sec']:12.0f} samples/s   infer "
+    say(f"wgrec   train {wg['train_samples_per_sec']:12.0f} samples/s   infer "
           f"{wg['infer_samples_per_sec']:12.0f} samples/s   ({wg.get('adapter', '?')})")
     if args.json:
         print(json.dumps({
