@@ -25,7 +25,14 @@ backward, torch.optim.Adam at dense_lr on the dense tensors, and on the tables t
 (element-wise, sparse gradients; wgrec's own is row-wise) or SparseAdam at sparse_lr); inference
 (eval forward + sigmoid under inference_mode) cycling from batch 0. Batches are moved to the device
 and the sequences padded before timing (a DataLoader's collate; wgrec's timing likewise starts from
-prepared batches). `--compile` adds the same under torch.compile (n/a with the reason when it fails).
+prepared batches). `--compile` adds the same under torch.compile: training first with the whole
+model compiled, and when that fails (torch 2.x Inductor: "Cannot access storage of SparseTensorImpl",
+the lookups' sparse gradients) with the dense part compiled and the lookups eager; inference with the
+whole model compiled. Each attempt is checked against wgrec's first loss; what failed and what ran
+is in `compile_notes`; a figure is null (n/a) when every attempt failed.
+--json: stdout is one JSON object (train/infer samples/s, compile_* of them, compile_notes,
+first_loss, first_loss_wgrec, sparse_optimizer, device, torch, threads, steps, windows); the readable
+lines go to stderr. On a shared CPU, --threads 1 avoids OpenMP threads spinning against other load.
 """
 import argparse
 import json
