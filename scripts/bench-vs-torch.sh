@@ -11,6 +11,7 @@
 #   WGREC_TORCH_DEVICE=cuda   PyTorch on CUDA (default cpu)
 #   WGREC_TORCH_COMPILE=0     skip torch.compile (its column reads "not run")
 #   WGREC_TORCH_COMPILE_BUDGET=S  stop compiling after S seconds of it (later kernels: "not run")
+#   WGREC_TORCH_THREADS=N     torch threads of the whole-model comparison (CPU; default PyTorch's)
 #   WGREC_BIN=path            a prebuilt wgrec (device-bin/wgrec on the device machine); otherwise
 #                             `cargo build --release --bin wgrec` first
 # First benches/torch/check.py checks the PyTorch baselines against loops over the definitions.
@@ -56,6 +57,7 @@ echo "== ${model_cmd[*]}" >&2
 "${model_cmd[@]}" >"$out/model/wgrec-run.json"
 model_torch=(python3 benches/torch/model.py "$out/model" --device "$device" --json)
 [ "${WGREC_TORCH_COMPILE:-1}" = 0 ] || model_torch+=(--compile)
+[ -n "${WGREC_TORCH_THREADS:-}" ] && model_torch+=(--threads "$WGREC_TORCH_THREADS")
 echo "== ${model_torch[*]}" >&2
 "${model_torch[@]}" >"$out/model/torch.json"
 python3 - "$out" "${wgrec_cmd[*]}" "${torch_cmd[*]}" "${model_cmd[*]}" "${model_torch[*]}" <<'PY' | tee "$out/table.md"
@@ -127,7 +129,11 @@ for what, wk, tk, ck in [("training", "train_samples_per_sec", "train_samples_pe
     w_, t_, c_ = wm[wk], tm.get(tk), tm.get(ck)
     print(f"| {what} | {shape} | {fmt(w_)} | {fmt(t_)} | {fmt(c_)} | {ratio(w_, t_)} | {ratio(w_, c_)} |")
 print()
-print("Whole-model speed ratio = wgrec samples/s / PyTorch samples/s (> 1: wgrec faster).")
+print("Whole-model speed ratio = wgrec samples/s / PyTorch samples/s (> 1: wgrec faster). "
+      f"PyTorch tables: {tm.get('sparse_optimizer')} on sparse gradients (wgrec: row-wise Adagrad), "
+      f"{tm.get('threads')} threads.")
+for n in tm.get("compile_notes") or []:
+    print(f"- torch.compile: {n}")
 if notes:
     print()
     print("torch.compile n/a:")
