@@ -132,8 +132,9 @@ print()
 print("Whole-model speed ratio = wgrec samples/s / PyTorch samples/s (> 1: wgrec faster). "
       f"PyTorch tables: {tm.get('sparse_optimizer')} on sparse gradients (wgrec: row-wise Adagrad), "
       f"{tm.get('threads')} threads.")
-for n in tm.get("compile_notes") or []:
-    print(f"- torch.compile: {n}")
+notes_m = tm.get("compile_notes") or {}
+for k, n in (notes_m.items() if isinstance(notes_m, dict) else enumerate(notes_m)):
+    print(f"- torch.compile, {k}: {'; '.join(n) if isinstance(n, list) else n}")
 if notes:
     print()
     print("torch.compile n/a:")
