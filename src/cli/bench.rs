@@ -95,6 +95,9 @@ pub fn scaling(dir: &std::path::Path, quick: bool, repeats: u32, json: bool) -> 
         "sweep", "x", "train samp/s", "infer samp/s", "model MiB", "dispatches"
     );
     for s in &training {
+        for why in &s.skipped {
+            println!("skipped {why}");
+        }
         for p in &s.points {
             println!(
                 "{:<8} {:>9} {:>14.0} {:>14.0} {:>10.1} {:>11}",
