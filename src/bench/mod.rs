@@ -206,33 +206,9 @@ pub fn run(gpu: &Gpu, options: &BenchOptions) -> Result<BenchReport> {
         } else {
             (8, 100_000, 64, 2048, 8)
         };
-        let tables = vec![TableSpec { rows, width: d }; t as usize];
-        let storage = EmbeddingStorage::new(
-            gpu,
-            &tables,
-            SparseOptimizer::RowwiseAdagrad { eps: 1e-8 },
-            None,
-        )?;
-        for table in 0..t as usize {
-            storage.write_weights(gpu, table, &random(rows as u64 * d as u64))?;
-        }
-        let features: Vec<_> = (0..t as usize)
-            .map(|table| (table, Pooling::Sum, vec![]))
-            .collect();
-        let fs = FeatureSet::concatenated(&storage.layout, &features, batch, 1)?;
+        let (storage, fs, forward, bags) =
+            gather_setup(gpu, t, rows, d, batch, bag, Some(&mut random))?;
         let lookups = batch as u64 * t as u64 * bag as u64;
-        let mut forward = TbeForward::new(gpu, &storage, fs.clone(), lookups)?;
-        let zipf = Zipf::new(rows as u64, 1.05);
-        let mut rng = Rng::new(6);
-        let bags = Bags {
-            batch_size: batch,
-            offsets: (0..=batch * t).map(|i| i * bag).collect(),
-            indices: (0..lookups)
-                .map(|_| ((zipf.sample(&mut rng) * 2_654_435_761) % rows as u64) as u32)
-                .collect(),
-            weights: None,
-        };
-        forward.upload(gpu, &storage, &bags)?;
         let shape = format!("{t} tables × {rows} × {d}, batch {batch}, bags of {bag}, Zipf 1.05");
         let bt = batch as u64 * t as u64;
         let s = runner.time(&|p| forward.record(gpu, p))?;
@@ -484,4 +460,49 @@ pub(crate) fn tim_batch(
             .map(|i| (len - i % len).min(buckets - 1))
             .collect(),
     }
+}
+
+/// The embedding benches' setup: `t` tables of `rows × d` (row-wise Adagrad state), one summed
+/// feature per table, Zipf(1.05) bags of `bag` ids scattered over the rows, uploaded. `weights`
+/// fills the tables (none: zeroed — a gather's speed does not depend on the values).
+#[allow(clippy::type_complexity)]
+pub(crate) fn gather_setup(
+    gpu: &Gpu,
+    t: u32,
+    rows: u32,
+    d: u32,
+    batch: u32,
+    bag: u32,
+    weights: Option<&mut dyn FnMut(u64) -> Vec<f32>>,
+) -> Result<(EmbeddingStorage, FeatureSet, TbeForward, Bags)> {
+    let tables = vec![TableSpec { rows, width: d }; t as usize];
+    let storage = EmbeddingStorage::new(
+        gpu,
+        &tables,
+        SparseOptimizer::RowwiseAdagrad { eps: 1e-8 },
+        None,
+    )?;
+    if let Some(fill) = weights {
+        for table in 0..t as usize {
+            storage.write_weights(gpu, table, &fill(rows as u64 * d as u64))?;
+        }
+    }
+    let features: Vec<_> = (0..t as usize)
+        .map(|table| (table, Pooling::Sum, vec![]))
+        .collect();
+    let fs = FeatureSet::concatenated(&storage.layout, &features, batch, 1)?;
+    let lookups = batch as u64 * t as u64 * bag as u64;
+    let mut forward = TbeForward::new(gpu, &storage, fs.clone(), lookups)?;
+    let zipf = Zipf::new(rows as u64, 1.05);
+    let mut rng = Rng::new(6);
+    let bags = Bags {
+        batch_size: batch,
+        offsets: (0..=batch * t).map(|i| i * bag).collect(),
+        indices: (0..lookups)
+            .map(|_| ((zipf.sample(&mut rng) * 2_654_435_761) % rows as u64) as u32)
+            .collect(),
+        weights: None,
+    };
+    forward.upload(gpu, &storage, &bags)?;
+    Ok((storage, fs, forward, bags))
 }

@@ -22,11 +22,11 @@ use crate::error::{Error, Result};
 use crate::gpu::{storage_usage, Gpu, PassTimer};
 use crate::kernels::copy::CopyVec4;
 use crate::kernels::embedding::{
-    Bags, EmbeddingStorage, FeatureSet, Pooling, SparseOptimizer, SparseStep, SparseUpdatePlan,
-    TableSpec, TbeForward, TbeUpdate, MAX_CHUNKS,
+    EmbeddingStorage, SparseOptimizer, SparseStep, SparseUpdatePlan, TableSpec, TbeUpdate,
+    MAX_CHUNKS,
 };
 use crate::kernels::tim::{Tim, TimSet, TimSpec};
-use crate::rng::{Rng, Zipf};
+use crate::rng::Rng;
 
 /// Largest embedding storage the rows sweep allocates.
 pub const MAX_TABLE_BYTES: u64 = 3 << 29;
@@ -247,32 +247,11 @@ fn embedding_point(
     copy_gbs: f64,
 ) -> Result<(ScalingPoint, ScalingPoint)> {
     let before = gpu.allocated_bytes();
-    let tables = vec![TableSpec { rows, width: d }; t as usize];
     // Zeroed weights: a gather's speed does not depend on the values, and skipping the upload keeps
     // host memory at one copy of nothing.
-    let storage = EmbeddingStorage::new(
-        gpu,
-        &tables,
-        SparseOptimizer::RowwiseAdagrad { eps: 1e-8 },
-        None,
-    )?;
-    let features: Vec<_> = (0..t as usize)
-        .map(|table| (table, Pooling::Sum, vec![]))
-        .collect();
-    let fs = FeatureSet::concatenated(&storage.layout, &features, batch, 1)?;
+    let (storage, fs, forward, bags) = super::gather_setup(gpu, t, rows, d, batch, bag, None)?;
     let lookups = batch as u64 * t as u64 * bag as u64;
-    let mut forward = TbeForward::new(gpu, &storage, fs.clone(), lookups)?;
-    let zipf = Zipf::new(rows as u64, 1.05);
     let mut rng = Rng::new(6);
-    let bags = Bags {
-        batch_size: batch,
-        offsets: (0..=batch * t).map(|i| i * bag).collect(),
-        indices: (0..lookups)
-            .map(|_| ((zipf.sample(&mut rng) * 2_654_435_761) % rows as u64) as u32)
-            .collect(),
-        weights: None,
-    };
-    forward.upload(gpu, &storage, &bags)?;
     let grad: Vec<f32> = (0..fs.out_len).map(|_| rng.uniform(-1.0, 1.0)).collect();
     let grad = gpu.storage_from("scaling grad", &grad);
     let mut update = TbeUpdate::new(gpu, &storage, &forward, &grad, lookups)?;
