@@ -148,7 +148,8 @@ pub struct Report {
     pub dispatches_per_step: u64,
     /// Steps taken.
     pub steps: u64,
-    /// Rows skipped as malformed (with `skip_bad_rows`).
+    /// Rows skipped as malformed (with `skip_bad_rows`), each counted once however many epochs
+    /// read it.
     pub bad_rows: u64,
 }
 
@@ -163,7 +164,8 @@ pub struct Trainer<'g> {
     encoder: Arc<Encoder>,
     graph: Graph,
     state: RunState,
-    bad_rows: u64,
+    /// Bad rows skipped per file (a file read every epoch counts its bad rows once).
+    bad_rows: std::collections::BTreeMap<PathBuf, u64>,
 }
 
 fn io_error(path: &Path, e: std::io::Error) -> Error {
@@ -259,7 +261,7 @@ impl<'g> Trainer<'g> {
             encoder: Arc::new(encoder),
             graph,
             state: RunState::default(),
-            bad_rows: 0,
+            bad_rows: Default::default(),
         };
         if trainer.options.resume {
             let ckpt = Checkpoint::read(&last)?;
@@ -344,8 +346,13 @@ impl<'g> Trainer<'g> {
         let loader = self.loader(path)?;
         let tasks = self.tasks();
         let (metrics, bad) = evaluate(self.gpu, &mut self.graph, loader, tasks)?;
-        self.bad_rows += bad;
+        self.count_bad_rows(path, bad);
         Ok(metrics)
+    }
+
+    fn count_bad_rows(&mut self, path: &Path, count: u64) {
+        let seen = self.bad_rows.entry(path.to_path_buf()).or_default();
+        *seen = (*seen).max(count);
     }
 
     fn tasks(&self) -> usize {
@@ -402,7 +409,8 @@ impl<'g> Trainer<'g> {
             self.gpu.sync()?;
             let seconds = start.elapsed().as_secs_f64();
             if !budget_hit {
-                self.bad_rows += loader.finish()?.count;
+                let count = loader.finish()?.count;
+                self.count_bad_rows(&train_path, count);
             } else {
                 drop(loader);
             }
@@ -459,7 +467,7 @@ impl<'g> Trainer<'g> {
             adapter: self.gpu.describe(),
             dispatches_per_step: self.graph.dispatches().train,
             steps: self.graph.step(),
-            bad_rows: self.bad_rows,
+            bad_rows: self.bad_rows.values().sum(),
         })
     }
 }
