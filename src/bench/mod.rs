@@ -246,35 +246,7 @@ pub fn run(gpu: &Gpu, options: &BenchOptions) -> Result<BenchReport> {
         } else {
             (256, 100, 64)
         };
-        let (items, cats, buckets) = (100_000u32, 1000u32, 64u32);
-        let tables: Vec<TableSpec> = [items, cats, buckets]
-            .iter()
-            .map(|&rows| TableSpec { rows, width: d })
-            .collect();
-        let storage = EmbeddingStorage::new(
-            gpu,
-            &tables,
-            SparseOptimizer::RowwiseAdagrad { eps: 1e-8 },
-            None,
-        )?;
-        for (table, spec) in tables.iter().enumerate() {
-            storage.write_weights(gpu, table, &random(spec.rows as u64 * d as u64))?;
-        }
-        let spec = TimSpec {
-            sets: vec![TimSet {
-                semantic: vec![0, 1],
-                temporal: 2,
-            }],
-            max_batch: batch,
-            max_len: len,
-        };
-        let n = batch as u64 * d as u64;
-        let u = gpu.buffer("bench tim u", n * 4, storage_usage());
-        let grad_u = gpu.storage_from("bench tim du", &random(n));
-        let mut tim = Tim::new(gpu, &storage, spec, &u, &grad_u)?;
-        let mut rng = Rng::new(7);
-        let tim_batch = tim_batch(&mut rng, items, cats, buckets, batch, len);
-        tim.upload(gpu, &storage, &tim_batch)?;
+        let (_storage, tim) = tim_setup(gpu, batch, len, d, Some(&mut random))?;
         let lookups = batch as u64 * 3 * (len as u64 + 1);
         let shape = format!("batch {batch}, length {len}, D {d}, item + category + time rows");
         let s = runner.time(&|p| tim.record_forward(gpu, p))?;
@@ -429,37 +401,69 @@ pub fn run(gpu: &Gpu, options: &BenchOptions) -> Result<BenchReport> {
     })
 }
 
-/// A TIM batch for the benches: `batch` sequences of `len` behaviours, Zipf-distributed items
-/// (scattered over `items` rows), uniform categories, position buckets (most recent 1, clamped to
-/// `buckets − 1`).
-pub(crate) fn tim_batch(
-    rng: &mut Rng,
-    items: u32,
-    cats: u32,
-    buckets: u32,
+/// The TIM benches' setup: item (100,000 rows), category (1,000) and temporal (64) tables of width
+/// `d` (`weights` fills them; none: zeroed), one table set, `batch` sequences of `len` Zipf-
+/// distributed items with uniform categories and position buckets (most recent 1), uploaded, and a
+/// random dL/du.
+pub(crate) fn tim_setup(
+    gpu: &Gpu,
     batch: u32,
     len: u32,
-) -> TimBatch {
+    d: u32,
+    weights: Option<&mut dyn FnMut(u64) -> Vec<f32>>,
+) -> Result<(EmbeddingStorage, Tim)> {
+    let (items, cats, buckets) = (100_000u32, 1000u32, 64u32);
+    let tables: Vec<TableSpec> = [items, cats, buckets]
+        .iter()
+        .map(|&rows| TableSpec { rows, width: d })
+        .collect();
+    let storage = EmbeddingStorage::new(
+        gpu,
+        &tables,
+        SparseOptimizer::RowwiseAdagrad { eps: 1e-8 },
+        None,
+    )?;
+    if let Some(fill) = weights {
+        for (table, spec) in tables.iter().enumerate() {
+            storage.write_weights(gpu, table, &fill(spec.rows as u64 * d as u64))?;
+        }
+    }
+    let spec = TimSpec {
+        sets: vec![TimSet {
+            semantic: vec![0, 1],
+            temporal: 2,
+        }],
+        max_batch: batch,
+        max_len: len,
+    };
+    let mut rng = Rng::new(7);
+    let n = batch as u64 * d as u64;
+    let u = gpu.buffer("bench tim u", n * 4, storage_usage());
+    let du: Vec<f32> = (0..n).map(|_| rng.uniform(-1.0, 1.0)).collect();
+    let grad_u = gpu.storage_from("bench tim du", &du);
+    let mut tim = Tim::new(gpu, &storage, spec, &u, &grad_u)?;
     let zipf = Zipf::new(items as u64, 1.05);
     let mut ids = |count: u32| -> Vec<u32> {
         (0..count)
             .flat_map(|_| {
                 [
-                    ((zipf.sample(rng) * 2_654_435_761) % items as u64) as u32,
+                    ((zipf.sample(&mut rng) * 2_654_435_761) % items as u64) as u32,
                     rng.below(cats as u64) as u32,
                 ]
             })
             .collect()
     };
     let total = batch * len;
-    TimBatch {
+    let tim_batch = TimBatch {
         lengths: vec![len; batch as usize],
         target: ids(batch),
         behaviours: ids(total),
         buckets: (0..total)
             .map(|i| (len - i % len).min(buckets - 1))
             .collect(),
-    }
+    };
+    tim.upload(gpu, &storage, &tim_batch)?;
+    Ok((storage, tim))
 }
 
 /// The embedding benches' setup: `t` tables of `rows × d` (row-wise Adagrad state), one summed

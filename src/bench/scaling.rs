@@ -19,13 +19,9 @@ use serde::Serialize;
 use super::plot::{line_chart, Series};
 use super::Runner;
 use crate::error::{Error, Result};
-use crate::gpu::{storage_usage, Gpu, PassTimer};
+use crate::gpu::{Gpu, PassTimer};
 use crate::kernels::copy::CopyVec4;
-use crate::kernels::embedding::{
-    EmbeddingStorage, SparseOptimizer, SparseStep, SparseUpdatePlan, TableSpec, TbeUpdate,
-    MAX_CHUNKS,
-};
-use crate::kernels::tim::{Tim, TimSet, TimSpec};
+use crate::kernels::embedding::{SparseStep, SparseUpdatePlan, TbeUpdate, MAX_CHUNKS};
 use crate::rng::Rng;
 
 /// Largest embedding storage the rows sweep allocates.
@@ -291,33 +287,8 @@ fn tim_point(
     d: u32,
 ) -> Result<(ScalingPoint, ScalingPoint)> {
     let before = gpu.allocated_bytes();
-    let (items, cats, buckets) = (100_000u32, 1000u32, 64u32);
-    let tables: Vec<TableSpec> = [items, cats, buckets]
-        .iter()
-        .map(|&rows| TableSpec { rows, width: d })
-        .collect();
-    let storage = EmbeddingStorage::new(
-        gpu,
-        &tables,
-        SparseOptimizer::RowwiseAdagrad { eps: 1e-8 },
-        None,
-    )?;
-    let spec = TimSpec {
-        sets: vec![TimSet {
-            semantic: vec![0, 1],
-            temporal: 2,
-        }],
-        max_batch: b,
-        max_len: len,
-    };
-    let mut rng = Rng::new(7);
-    let n = b as u64 * d as u64;
-    let u = gpu.buffer("scaling tim u", n * 4, storage_usage());
-    let du: Vec<f32> = (0..n).map(|_| rng.uniform(-1.0, 1.0)).collect();
-    let grad_u = gpu.storage_from("scaling tim du", &du);
-    let mut tim = Tim::new(gpu, &storage, spec, &u, &grad_u)?;
-    let batch = super::tim_batch(&mut rng, items, cats, buckets, b, len);
-    tim.upload(gpu, &storage, &batch)?;
+    // Zeroed tables: TIM's speed does not depend on the values.
+    let (_storage, tim) = super::tim_setup(gpu, b, len, d, None)?;
     let allocated = gpu.allocated_bytes() - before;
     let point = |seconds: f64| ScalingPoint {
         x: len as f64,

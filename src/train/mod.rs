@@ -157,6 +157,8 @@ pub struct Report {
 pub struct Trainer<'g> {
     gpu: &'g Gpu,
     config: ModelConfig,
+    /// The model file as given (stored in every checkpoint).
+    config_text: String,
     schema: Schema,
     data: PathBuf,
     out: PathBuf,
@@ -254,6 +256,7 @@ impl<'g> Trainer<'g> {
         let mut trainer = Trainer {
             gpu,
             config,
+            config_text: config_text.to_string(),
             schema,
             data: data.to_path_buf(),
             out: out.to_path_buf(),
@@ -333,12 +336,8 @@ impl<'g> Trainer<'g> {
         let mut ckpt = Checkpoint::new();
         self.graph.save_state(self.gpu, &mut ckpt)?;
         ckpt.insert_json(RUN_KEY, &self.state)?;
-        ckpt.insert_metadata(CONFIG_KEY, self.config_text());
+        ckpt.insert_metadata(CONFIG_KEY, self.config_text.as_str());
         ckpt.write(path)
-    }
-
-    fn config_text(&self) -> String {
-        std::fs::read_to_string(self.out.join("config.toml")).unwrap_or_default()
     }
 
     /// Scores `path` with the current weights (evaluation mode) and returns its metrics per task.
