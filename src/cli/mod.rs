@@ -74,6 +74,9 @@ enum Command {
         /// Continue the run in --out from its last checkpoint.
         #[arg(long)]
         resume: bool,
+        /// Replace the run --out holds (a best or last checkpoint); refused without it.
+        #[arg(long, conflicts_with = "resume")]
+        overwrite: bool,
     },
     /// Score a split (or any file in the model's schema) with a trained model and print its metrics.
     Eval {
@@ -216,6 +219,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             verbose,
             skip_bad_rows,
             resume,
+            overwrite,
         } => train::train(train::TrainArgs {
             config,
             data,
@@ -224,6 +228,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             verbose,
             skip_bad_rows,
             resume,
+            overwrite,
         }),
         Command::Eval {
             checkpoint,
