@@ -58,7 +58,8 @@ enum Command {
         /// The data folder (default: data/<config file stem>/).
         #[arg(long)]
         data: Option<PathBuf>,
-        /// Output folder for checkpoints, vocabularies and copies of the config and schema.
+        /// Output folder for checkpoints, vocabularies, copies of the config and schema, and the
+        /// run log (timings.json); locked while the run writes it.
         #[arg(long, default_value = "runs/latest")]
         out: PathBuf,
         /// Print one JSON object (test_auc, test_gauc, test_logloss, train_samples_per_sec,
@@ -104,7 +105,8 @@ enum Command {
         /// Rows in the model's schema.
         #[arg(long)]
         input: PathBuf,
-        /// Where the probabilities go (TSV with a header p_<task>…).
+        /// Where the probabilities go (TSV with a header p_<task>…), written atomically; refused
+        /// when it is the input or lies inside a run folder.
         #[arg(long)]
         output: PathBuf,
         /// Count malformed rows and go on.

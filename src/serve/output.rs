@@ -25,9 +25,9 @@ pub fn check_output(output: &Path, input: &Path, run: &Path) -> Result<()> {
         )));
     }
     let run = std::fs::canonicalize(run).unwrap_or_else(|_| run.to_path_buf());
+    // The target itself too: `--output <run dir>` names the folder.
     let inside = target
         .ancestors()
-        .skip(1)
         .find(|dir| *dir == run || is_run_folder(dir));
     if let Some(dir) = inside {
         return Err(refuse(format!(
