@@ -250,3 +250,49 @@ pub fn is_run_folder(dir: &Path) -> bool {
             .any(|e| e.path().extension().is_some_and(|x| x == "safetensors"))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("wgrec-run-folder-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[test]
+    fn a_second_lock_on_a_folder_is_refused_naming_the_holder_until_the_first_is_dropped() {
+        let dir = scratch("lock");
+        let first = RunLock::acquire(&dir).expect("a fresh folder locks");
+        let e = RunLock::acquire(&dir).expect_err("held").to_string();
+        let pid = format!("pid {}", std::process::id());
+        assert!(
+            e.contains("in use by another training run") && e.contains(&pid),
+            "{e}"
+        );
+        drop(first);
+        assert!(
+            !dir.join(LOCK).exists(),
+            "the lock file goes with its holder"
+        );
+        let again = RunLock::acquire(&dir).expect("free again");
+        drop(again);
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_folder_holding_a_checkpoint_is_refused_without_overwrite() {
+        let dir = scratch("fresh");
+        check_fresh(&dir, false).expect("a missing folder is fresh");
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join(LAST), b"x").unwrap();
+        let e = check_fresh(&dir, false)
+            .expect_err("holds a run")
+            .to_string();
+        assert!(e.contains("--overwrite") && e.contains(LAST), "{e}");
+        check_fresh(&dir, true).expect("overwrite allows it");
+        let _ = fs::remove_dir_all(&dir);
+    }
+}

@@ -71,3 +71,27 @@ impl Timings {
         samples as f64 / seconds.max(1e-9)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_log_reads_back_cut_to_the_checkpoints_epochs_and_a_missing_one_is_empty() {
+        let dir = std::env::temp_dir().join(format!("wgrec-timings-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("timings.json");
+        assert_eq!(Timings::load(&path, 3).unwrap(), Timings::default());
+        let mut t = Timings::default();
+        t.record(1, 100, 1.0);
+        t.record(2, 100, 3.0);
+        t.save(&path).unwrap();
+        let back = Timings::load(&path, 1).unwrap();
+        assert_eq!(back.epochs, t.epochs[..1]);
+        assert_eq!(Timings::load(&path, 2).unwrap().samples_per_sec(), 50.0);
+        std::fs::write(&path, b"{").unwrap();
+        let e = Timings::load(&path, 2).unwrap_err().to_string();
+        assert!(e.contains("timings.json") && e.contains("remove it"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

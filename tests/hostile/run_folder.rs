@@ -115,7 +115,7 @@ fn predict_refuses_an_output_that_is_its_input_or_inside_a_run_folder() {
 fn a_second_train_on_a_folder_in_use_is_refused_naming_the_holder_and_the_first_finishes() {
     let dir = temp("lock");
     let data = synth_data(&dir, 60_000);
-    let model = SMALL_MODEL.replace("epochs = 1", "epochs = 3\npatience = 0");
+    let model = SMALL_MODEL.replace("epochs = 1", "epochs = 4\npatience = 0");
     let model = model_file(&dir, "model.toml", &model);
     let out = dir.join("run");
     let mut first = train(&model, &data, &out, &[])
