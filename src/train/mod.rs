@@ -205,20 +205,6 @@ fn check_splits(data: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Takes the run folder's lock, checks again under it that a fresh run replaces nothing it
-/// must not (another run may have finished since the first check), clears what interrupted
-/// writes and, with `overwrite`, the previous run left. Returns the lock and the leftovers
-/// removed.
-fn claim(out: &Path, options: &TrainOptions) -> Result<(RunLock, Vec<PathBuf>)> {
-    let lock = RunLock::acquire(out)?;
-    let removed = run_folder::remove_leftovers(out)?;
-    if !options.resume {
-        run_folder::check_fresh(out, options.overwrite)?;
-        run_folder::remove_previous_run(out)?;
-    }
-    Ok((lock, removed))
-}
-
 /// The graph's feature shapes from a fitted encoder.
 pub fn shapes(config: &ModelConfig, encoder: &Encoder) -> Vec<FeatureShape> {
     config
@@ -281,11 +267,12 @@ impl<'g> Trainer<'g> {
         let correction = encoder.logit_correction();
         let mut graph = Graph::new(gpu, &config, &shapes, config.train.batch_size, correction)?;
         let mut state = RunState::default();
-        if let Some(ckpt) = &resumed {
-            graph.load_state(gpu, ckpt, false)?;
-            state = ckpt.json(RUN_KEY)?;
+        if let Some(resume) = &resumed {
+            graph.load_state(gpu, &resume.checkpoint, false)?;
+            state = resume.checkpoint.json(RUN_KEY)?;
         }
-        let (lock, removed_leftovers) = claim(out, &options)?;
+        let (lock, removed_leftovers) =
+            run_folder::claim(out, resumed.as_ref(), options.overwrite)?;
         let timings = match resumed {
             Some(_) => {
                 run_folder::write_data_path(out, data)?;

@@ -60,10 +60,27 @@ pub fn check_fresh(dir: &Path, overwrite: bool) -> Result<()> {
     ))
 }
 
+/// A file's length and modification time: enough to see that another process replaced it.
+type Stamp = Option<(u64, SystemTime)>;
+
+fn stamp(path: &Path) -> Stamp {
+    let meta = fs::metadata(path).ok()?;
+    Some((meta.len(), meta.modified().ok()?))
+}
+
+/// The last checkpoint a resume continues, read before the folder is locked.
+pub struct Resume {
+    /// The checkpoint.
+    pub checkpoint: Checkpoint,
+    /// Its file's stamp when read, checked again under the lock.
+    stamp: Stamp,
+}
+
 /// Reads the last checkpoint of the run in `dir` for `--resume` and refuses a model file that is
 /// not the run's (compared as parsed, so comments and layout may differ). Reads only.
-pub fn read_resume(dir: &Path, config: &ModelConfig, config_file: &str) -> Result<Checkpoint> {
+pub fn read_resume(dir: &Path, config: &ModelConfig, config_file: &str) -> Result<Resume> {
     let last = dir.join(LAST);
+    let stamp = stamp(&last);
     if !last.is_file() {
         let message = "nothing to resume: no last checkpoint in the output folder";
         return Err(Error::checkpoint(&last, None, message));
@@ -82,7 +99,36 @@ pub fn read_resume(dir: &Path, config: &ModelConfig, config_file: &str) -> Resul
             ),
         ));
     }
-    Ok(ckpt)
+    Ok(Resume {
+        checkpoint: ckpt,
+        stamp,
+    })
+}
+
+/// Takes the run folder's lock, removes what interrupted writes left, then checks again under
+/// the lock what was checked before it without writing: a resume's checkpoint is still the one
+/// read (no other run wrote it meanwhile); a fresh run still replaces nothing it must not, and
+/// clears the previous run's files when it may (`overwrite`). Returns the lock and the leftovers
+/// removed.
+pub fn claim(
+    dir: &Path,
+    resume: Option<&Resume>,
+    overwrite: bool,
+) -> Result<(RunLock, Vec<PathBuf>)> {
+    let lock = RunLock::acquire(dir)?;
+    let removed = remove_leftovers(dir)?;
+    match resume {
+        Some(r) if stamp(&dir.join(LAST)) != r.stamp => {
+            let message = format!("{LAST} changed while this run was starting; start it again");
+            return Err(Error::run_folder(dir, message));
+        }
+        Some(_) => {}
+        None => {
+            check_fresh(dir, overwrite)?;
+            remove_previous_run(dir)?;
+        }
+    }
+    Ok((lock, removed))
 }
 
 /// The exclusive right to write a run folder, released on drop (and by the OS if the process
