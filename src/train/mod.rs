@@ -205,6 +205,22 @@ fn check_splits(data: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Fits the encoder on the training split, in memory (the run folder is written later).
+fn fit_encoder(
+    config: &ModelConfig,
+    schema: &Schema,
+    schema_file: &str,
+    data: &Path,
+    skip_bad_rows: bool,
+) -> Result<Encoder> {
+    let read = ReadOptions {
+        batch_rows: config.train.batch_size as usize,
+        skip_bad_rows,
+        ..ReadOptions::default()
+    };
+    Encoder::fit_file(config, schema, schema_file, &data.join(SPLITS[0]), read)
+}
+
 /// The graph's feature shapes from a fitted encoder.
 pub fn shapes(config: &ModelConfig, encoder: &Encoder) -> Vec<FeatureShape> {
     config
@@ -248,20 +264,11 @@ impl<'g> Trainer<'g> {
             run_folder::check_fresh(out, options.overwrite)?;
             None
         };
-        let encoder = match resumed {
-            Some(_) => {
-                let dir = out.join(run_folder::ENCODER_DIR);
-                Encoder::load(&dir, &config, &schema, &schema_file)?
-            }
-            None => {
-                let read = ReadOptions {
-                    batch_rows: config.train.batch_size as usize,
-                    skip_bad_rows: options.skip_bad_rows,
-                    ..ReadOptions::default()
-                };
-                let train = data.join(SPLITS[0]);
-                Encoder::fit_file(&config, &schema, &schema_file, &train, read)?
-            }
+        let encoder = if resumed.is_some() {
+            let dir = out.join(run_folder::ENCODER_DIR);
+            Encoder::load(&dir, &config, &schema, &schema_file)?
+        } else {
+            fit_encoder(&config, &schema, &schema_file, data, options.skip_bad_rows)?
         };
         let shapes = shapes(&config, &encoder);
         let correction = encoder.logit_correction();
