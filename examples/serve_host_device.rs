@@ -63,7 +63,11 @@ fn main() -> anyhow::Result<()> {
         "example.toml",
         &dir.join("data"),
         &run,
-        TrainOptions::default(),
+        // The example reuses one folder; a second run replaces the first's.
+        TrainOptions {
+            overwrite: true,
+            ..TrainOptions::default()
+        },
     )?;
     let report = trainer.run(&mut Quiet)?;
     println!(

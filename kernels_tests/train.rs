@@ -133,6 +133,19 @@ fn two_epochs_straight_equal_one_epoch_stop_and_resume() {
         assert_eq!(na, nb);
         assert!(va == vb, "tensor {na} differs after resume");
     }
+    // Whole files, byte for byte (as `cmp` compares them): header, metadata and counters too.
+    for file in ["last.safetensors", "best.safetensors"] {
+        let same =
+            std::fs::read(straight.join(file)).ok() == std::fs::read(resumed.join(file)).ok();
+        assert!(
+            same,
+            "{file} differs between the straight and the resumed run"
+        );
+    }
+    // Timings stay out of the checkpoints, in the run log, which covers both invocations.
+    assert!(report.train_samples_per_sec > 0.0);
+    let log = std::fs::read_to_string(resumed.join("timings.json")).expect("run log");
+    assert_eq!(log.matches("\"epoch\"").count(), 2, "{log}");
     // And the checkpoint really moved: epoch 1's weights are not epoch 2's.
     let straight_again = Trainer::new(
         gpu,

@@ -108,6 +108,25 @@ pub enum Error {
     /// the dataset and the file.
     #[error("dataset {0}")]
     Dataset(String),
+    /// A run folder (`train --out`) cannot be used as asked: it holds a run that would be
+    /// replaced, another run holds its lock, or a resume does not match the run. The message says
+    /// what to do instead.
+    #[error("run folder {}: {message}", .dir.display())]
+    RunFolder {
+        /// The folder.
+        dir: PathBuf,
+        /// What is wrong and what to do.
+        message: String,
+    },
+    /// A file the user named as an output cannot be written without destroying something: it is
+    /// the input, or a file of a run folder.
+    #[error("output {}: {message}", .file.display())]
+    Output {
+        /// The output path as given.
+        file: PathBuf,
+        /// Why it is refused.
+        message: String,
+    },
     /// A chart could not be drawn or its PNG written (`crate::bench::plot`), or its series are not
     /// plottable (empty, non-finite, non-positive on a log axis).
     #[error("chart {}: {message}", .file.display())]
@@ -149,6 +168,14 @@ impl Error {
             file: file.to_string(),
             line: None,
             column: None,
+            message: message.to_string(),
+        }
+    }
+
+    /// A run folder error about `dir`.
+    pub fn run_folder(dir: impl Into<PathBuf>, message: impl fmt::Display) -> Self {
+        Error::RunFolder {
+            dir: dir.into(),
             message: message.to_string(),
         }
     }

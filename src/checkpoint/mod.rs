@@ -9,17 +9,17 @@
 //! the trainer decides the names.
 
 mod atomic;
+mod header;
 #[cfg(test)]
 mod tests;
 
-use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use safetensors::tensor::Metadata;
-use safetensors::{Dtype, View};
+use safetensors::Dtype;
 use serde::{de::DeserializeOwned, Serialize};
 
 use crate::{Error, Result};
@@ -141,16 +141,11 @@ impl Checkpoint {
     }
 
     /// Writes the checkpoint to `path` atomically: the previous file at `path`, if any, stays
-    /// readable until the new one is complete and durable.
+    /// readable until the new one is complete and durable. The same checkpoint always gives the
+    /// same bytes (sorted header; see `header.rs`), so two identical runs give identical files.
     pub fn write(&self, path: &Path) -> Result<()> {
-        let views = self
-            .tensors
-            .iter()
-            .map(|(name, t)| (name.as_str(), F32View(t)));
-        let metadata: HashMap<String, String> = self.metadata.clone().into_iter().collect();
         write_atomically(path, |temporary| {
-            safetensors::serialize_to_file(views, Some(metadata), temporary)
-                .map_err(|e| Error::checkpoint(temporary, None, format!("writing failed: {e}")))
+            header::write_file(temporary, &self.tensors, &self.metadata)
         })
     }
 
@@ -223,29 +218,4 @@ fn read_header(file: &mut File, file_len: u64) -> std::result::Result<Metadata, 
         return Err(format!("the header promises {promised} bytes"));
     }
     Ok(metadata)
-}
-
-/// A tensor as safetensors serializes it: little-endian f32 bytes.
-struct F32View<'a>(&'a Tensor);
-
-impl View for F32View<'_> {
-    fn dtype(&self) -> Dtype {
-        Dtype::F32
-    }
-
-    fn shape(&self) -> &[usize] {
-        &self.0.shape
-    }
-
-    fn data(&self) -> Cow<'_, [u8]> {
-        if cfg!(target_endian = "little") {
-            Cow::Borrowed(bytemuck::cast_slice(&self.0.data))
-        } else {
-            Cow::Owned(self.0.data.iter().flat_map(|v| v.to_le_bytes()).collect())
-        }
-    }
-
-    fn data_len(&self) -> usize {
-        self.0.data.len() * 4
-    }
 }

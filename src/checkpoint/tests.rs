@@ -300,3 +300,46 @@ fn a_writer_killed_mid_write_leaves_the_previous_checkpoint_identical() {
     sample_checkpoint(7).write(&path).unwrap();
     assert_bit_identical(&sample_checkpoint(7), &Checkpoint::read(&path).unwrap());
 }
+
+#[test]
+fn the_same_checkpoint_written_twice_gives_identical_bytes_whatever_the_metadata() {
+    let dir = ScratchDir::new("deterministic");
+    let mut c = sample_checkpoint(3);
+    // Enough keys that a hash map's random order would show in the header.
+    for k in 0..24 {
+        c.insert_metadata(&format!("key.{k}"), format!("value {k}"));
+    }
+    c.write(&dir.path("a.safetensors")).unwrap();
+    c.write(&dir.path("b.safetensors")).unwrap();
+    let a = fs::read(dir.path("a.safetensors")).unwrap();
+    assert!(a == fs::read(dir.path("b.safetensors")).unwrap());
+    assert_bit_identical(&c, &Checkpoint::read(&dir.path("a.safetensors")).unwrap());
+}
+
+#[test]
+fn the_header_is_the_one_safetensors_writes_for_the_same_tensors() {
+    let dir = ScratchDir::new("compatible");
+    // One metadata key: safetensors' own order cannot differ from the sorted one.
+    let mut c = Checkpoint::new();
+    c.insert_tensor("b", &[2, 3], (0..6).map(|v| v as f32).collect())
+        .unwrap();
+    c.insert_tensor("a", &[], vec![-1.5]).unwrap();
+    c.insert_tensor("e", &[0], vec![]).unwrap();
+    c.insert_metadata("config", "[model]");
+    c.write(&dir.path("ours.safetensors")).unwrap();
+    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = c
+        .tensors()
+        .iter()
+        .map(|(n, t)| {
+            let b = t.data.iter().flat_map(|v| v.to_le_bytes()).collect();
+            (n.clone(), t.shape.clone(), b)
+        })
+        .collect();
+    let views = bytes.iter().map(|(n, shape, b)| {
+        let view = safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), b).unwrap();
+        (n.as_str(), view)
+    });
+    let metadata = std::collections::HashMap::from([("config".into(), "[model]".into())]);
+    let theirs = safetensors::serialize(views, Some(metadata)).unwrap();
+    assert!(fs::read(dir.path("ours.safetensors")).unwrap() == theirs);
+}

@@ -58,7 +58,8 @@ enum Command {
         /// The data folder (default: data/<config file stem>/).
         #[arg(long)]
         data: Option<PathBuf>,
-        /// Output folder for checkpoints, vocabularies and copies of the config and schema.
+        /// Output folder for checkpoints, vocabularies, copies of the config and schema, and the
+        /// run log (timings.json); locked while the run writes it.
         #[arg(long, default_value = "runs/latest")]
         out: PathBuf,
         /// Print one JSON object (test_auc, test_gauc, test_logloss, train_samples_per_sec,
@@ -74,6 +75,9 @@ enum Command {
         /// Continue the run in --out from its last checkpoint.
         #[arg(long)]
         resume: bool,
+        /// Replace the run --out holds (a best or last checkpoint); refused without it.
+        #[arg(long, conflicts_with = "resume")]
+        overwrite: bool,
     },
     /// Score a split (or any file in the model's schema) with a trained model and print its metrics.
     Eval {
@@ -101,7 +105,8 @@ enum Command {
         /// Rows in the model's schema.
         #[arg(long)]
         input: PathBuf,
-        /// Where the probabilities go (TSV with a header p_<task>…).
+        /// Where the probabilities go (TSV with a header p_<task>…), written atomically; refused
+        /// when it is the input or lies inside a run folder.
         #[arg(long)]
         output: PathBuf,
         /// Count malformed rows and go on.
@@ -216,6 +221,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             verbose,
             skip_bad_rows,
             resume,
+            overwrite,
         } => train::train(train::TrainArgs {
             config,
             data,
@@ -224,6 +230,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             verbose,
             skip_bad_rows,
             resume,
+            overwrite,
         }),
         Command::Eval {
             checkpoint,

@@ -10,6 +10,7 @@ use serde_json::{json, Map, Value};
 use wgrec::data::ReadOptions;
 use wgrec::metrics::TaskMetrics;
 use wgrec::serve::Predictor;
+use wgrec::train::run_folder::DATA_FILE;
 use wgrec::train::{Event, Observer, Report, TrainOptions, Trainer, SPLITS};
 use wgrec::Gpu;
 
@@ -22,6 +23,7 @@ pub struct TrainArgs {
     pub verbose: bool,
     pub skip_bad_rows: bool,
     pub resume: bool,
+    pub overwrite: bool,
 }
 
 /// Draws a progress bar on a terminal, prints plain lines otherwise (all on stderr).
@@ -186,9 +188,6 @@ fn report_json(report: &Report) -> Value {
     Value::Object(out)
 }
 
-/// Where the data of a training output folder came from (written by `train`, read by `eval`).
-const DATA_FILE: &str = "data-path.txt";
-
 /// `wgrec train`.
 pub fn train(args: TrainArgs) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(&args.config)
@@ -207,12 +206,19 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
         TrainOptions {
             skip_bad_rows: args.skip_bad_rows,
             resume: args.resume,
+            overwrite: args.overwrite,
             stop_after_epochs: None,
         },
     )?;
-    let abs = std::fs::canonicalize(&data).unwrap_or(data.clone());
-    std::fs::write(args.out.join(DATA_FILE), abs.display().to_string())
-        .with_context(|| format!("writing {}", args.out.join(DATA_FILE).display()))?;
+    let leftovers = trainer.removed_leftovers();
+    if !leftovers.is_empty() {
+        let names: Vec<String> = leftovers.iter().map(|p| p.display().to_string()).collect();
+        eprintln!(
+            "removed {} temporary file(s) left by an interrupted write: {}",
+            names.len(),
+            names.join(", ")
+        );
+    }
     let tasks: Vec<String> = trainer
         .graph()
         .config()
@@ -316,13 +322,24 @@ pub fn eval(
     }
     if json_out {
         let mut out = Map::new();
-        metrics_json("test", &tasks, &metrics, &mut out);
+        metrics_json(metric_prefix(split, &file), &tasks, &metrics, &mut out);
         out.insert("split".into(), json!(split));
         out.insert("adapter".into(), json!(gpu.describe()));
         out.insert("bad_rows".into(), json!(bad));
         println!("{}", Value::Object(out));
     }
     Ok(())
+}
+
+/// The prefix of `eval`'s JSON metrics: the split's name (`test_auc`, `valid_auc`,
+/// `train_auc`), or `file` for a file given by path, whose role wgrec cannot know.
+fn metric_prefix(split: &str, file: &Path) -> &'static str {
+    match split {
+        _ if Path::new(split) == file => "file",
+        "train" => "train",
+        "valid" => "valid",
+        _ => "test",
+    }
 }
 
 /// `wgrec predict`.

@@ -6,6 +6,8 @@
 //! A program that already owns a wgpu device hands it in through
 //! [`Gpu::from_wgpu`](crate::Gpu::from_wgpu) (see `examples/host_device.rs`).
 
+mod output;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -130,7 +132,9 @@ impl Predictor {
 
     /// Scores every row of `input` (a file in the model's schema) and writes `output`: a header
     /// `p_<task>…` and one line per input row, each probability in the shortest form that reads
-    /// back as the same f32. Returns the rows scored and the bad rows skipped.
+    /// back as the same f32, atomically (a temporary beside it, renamed when complete). An
+    /// `output` that is `input` or lies inside a run folder is refused before anything is read
+    /// ([`Error::Output`]). Returns the rows scored and the bad rows skipped.
     pub fn predict_file(
         &mut self,
         gpu: &Gpu,
@@ -138,6 +142,8 @@ impl Predictor {
         output: &Path,
         skip_bad_rows: bool,
     ) -> Result<(u64, BadRows)> {
+        let run = self.checkpoint.parent().unwrap_or(Path::new("."));
+        output::check_output(output, input, run)?;
         let options = ReadOptions {
             batch_rows: self.graph.max_batch() as usize,
             skip_bad_rows,

@@ -2,13 +2,19 @@
 //!
 //! # Files
 //! The data folder holds `schema.toml` and the splits `train.tsv`, `valid.tsv`, `test.tsv` (what
-//! `wgrec data fetch` and `wgrec data synth` write). The output folder receives, in this order:
-//! `config.toml` and `schema.toml` (copies), `encoder/` (vocabularies and numeric fits, written once
-//! after fitting on the training split and never changed), then per epoch `last.safetensors` (the
-//! whole training state: tables with their Adagrad accumulators, dense weights, Adam moments,
-//! BatchNorm statistics, step and epoch counters) and, when validation AUC improves,
-//! `best.safetensors`. Each `.safetensors` is written to a temporary file, fsynced and renamed
-//! (`checkpoint::write_atomically`), so a crash leaves the previous one intact.
+//! `wgrec data fetch` and `wgrec data synth` write). The output folder (the run folder, see
+//! [`run_folder`]) is not touched until everything that can fail before training has succeeded:
+//! the encoder is fitted in memory and the graph built first. Then [`Trainer::new`] takes the
+//! folder's `lock` (one writer per folder; held until the trainer is dropped), removes
+//! temporaries of interrupted writes, and writes `config.toml` and `schema.toml` (copies),
+//! `encoder/` (vocabularies and numeric fits, fitted on the training split and never changed) and
+//! `data-path.txt` (the data folder, for `eval`). Per epoch [`Trainer::run`] writes
+//! `last.safetensors` (the whole training state: tables with their Adagrad accumulators, dense
+//! weights, Adam moments, BatchNorm statistics, step and epoch counters), `best.safetensors` when
+//! validation AUC improves, and `timings.json` (wall-clock seconds per epoch, kept out of the
+//! checkpoints so that identical runs give byte-identical checkpoints). Each of these is written
+//! to a temporary file, fsynced and renamed (`checkpoint::write_atomically`), so a crash leaves
+//! the previous one intact.
 //!
 //! # Schedule
 //! Epochs walk the training split `batch_size` rows per step, in file order (time order for the
@@ -21,13 +27,20 @@
 //! # Resume
 //! [`TrainOptions::resume`] continues from `last.safetensors`: the state it restores is everything a
 //! step reads, dropout masks are keyed by (seed, step) and the data order is the file's, so
-//! 1 epoch + stop + resume 1 epoch gives the same bits as 2 epochs straight (a test checks it).
+//! 1 epoch + stop + resume 1 epoch gives the same bytes as 2 epochs straight (a test checks it).
+//! A resume with a model file other than the run's is refused before anything is written.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
+
+pub mod run_folder;
+pub mod timings;
+
+use run_folder::{RunLock, BEST, LAST, TIMINGS};
+use timings::Timings;
 
 use crate::checkpoint::Checkpoint;
 use crate::config::{FeatureKind, ModelConfig};
@@ -55,6 +68,8 @@ pub struct TrainOptions {
     pub skip_bad_rows: bool,
     /// Continue from `out/last.safetensors`.
     pub resume: bool,
+    /// Replace a run the output folder already holds (otherwise refused).
+    pub overwrite: bool,
     /// Stop after this many epochs of this invocation (as if interrupted), keeping the checkpoint.
     pub stop_after_epochs: Option<u32>,
 }
@@ -72,8 +87,6 @@ pub struct RunState {
     pub since_best: u32,
     /// Training samples seen.
     pub samples: u64,
-    /// Seconds spent in training epochs (excluding evaluation).
-    pub train_seconds: f64,
     /// Whether the run is over (early stop, step budget or all epochs).
     pub finished: bool,
 }
@@ -140,7 +153,8 @@ pub struct Report {
     pub valid: Option<Vec<TaskMetrics>>,
     /// Run counters.
     pub state: RunState,
-    /// Training samples per second over the whole run (excluding evaluation).
+    /// Training samples per second over the whole run, resumed parts included (from the run
+    /// folder's `timings.json`; evaluation excluded).
     pub train_samples_per_sec: f64,
     /// The adapter it ran on.
     pub adapter: String,
@@ -168,10 +182,43 @@ pub struct Trainer<'g> {
     state: RunState,
     /// Bad rows skipped per file (a file read every epoch counts its bad rows once).
     bad_rows: std::collections::BTreeMap<PathBuf, u64>,
+    /// Wall-clock seconds per epoch of the whole run (read back on resume).
+    timings: Timings,
+    /// Temporaries of interrupted writes removed from the run folder when this run took it.
+    removed_leftovers: Vec<PathBuf>,
+    /// The run folder's lock, held for the trainer's life.
+    _lock: RunLock,
 }
 
-fn io_error(path: &Path, e: std::io::Error) -> Error {
-    Error::Dataset(format!("{}: {e}", path.display()))
+/// Refuses a data folder that lacks a split.
+fn check_splits(data: &Path) -> Result<()> {
+    for split in SPLITS {
+        let p = data.join(split);
+        if !p.is_file() {
+            return Err(Error::Dataset(format!(
+                "{}: missing (a data folder holds schema.toml, {})",
+                p.display(),
+                SPLITS.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Fits the encoder on the training split, in memory (the run folder is written later).
+fn fit_encoder(
+    config: &ModelConfig,
+    schema: &Schema,
+    schema_file: &str,
+    data: &Path,
+    skip_bad_rows: bool,
+) -> Result<Encoder> {
+    let read = ReadOptions {
+        batch_rows: config.train.batch_size as usize,
+        skip_bad_rows,
+        ..ReadOptions::default()
+    };
+    Encoder::fit_file(config, schema, schema_file, &data.join(SPLITS[0]), read)
 }
 
 /// The graph's feature shapes from a fitted encoder.
@@ -195,7 +242,8 @@ pub fn shapes(config: &ModelConfig, encoder: &Encoder) -> Vec<FeatureShape> {
 impl<'g> Trainer<'g> {
     /// Parses the model file's text (`config_file` names it in errors), reads the schema, fits
     /// the encoder on the training split (or reloads it when resuming), compiles the model and,
-    /// when resuming, restores the last checkpoint.
+    /// when resuming, restores the last checkpoint; only then takes the run folder and writes
+    /// its files (see the module docs), so a failure before leaves the folder as it was.
     pub fn new(
         gpu: &'g Gpu,
         config_text: &str,
@@ -209,51 +257,40 @@ impl<'g> Trainer<'g> {
         let schema_file = schema_path.display().to_string();
         let schema = Schema::load(&schema_path)?;
         schema.check_model(&config, &schema_file)?;
-        for split in SPLITS {
-            let p = data.join(split);
-            if !p.is_file() {
-                return Err(Error::Dataset(format!(
-                    "{}: missing (a data folder holds schema.toml, {})",
-                    p.display(),
-                    SPLITS.join(", ")
-                )));
-            }
-        }
-        std::fs::create_dir_all(out).map_err(|e| io_error(out, e))?;
-        let read = ReadOptions {
-            batch_rows: config.train.batch_size as usize,
-            skip_bad_rows: options.skip_bad_rows,
-            ..ReadOptions::default()
-        };
-        let encoder_dir = out.join("encoder");
-        let last = out.join("last.safetensors");
-        let encoder = if options.resume {
-            if !last.is_file() {
-                return Err(Error::checkpoint(
-                    &last,
-                    None,
-                    "nothing to resume: no last checkpoint in the output folder",
-                ));
-            }
-            Encoder::load(&encoder_dir, &config, &schema, &schema_file)?
+        check_splits(data)?;
+        let resumed = if options.resume {
+            Some(run_folder::read_resume(out, &config, config_file)?)
         } else {
-            let encoder =
-                Encoder::fit_file(&config, &schema, &schema_file, &data.join(SPLITS[0]), read)?;
-            encoder.save(&encoder_dir)?;
-            encoder
+            run_folder::check_fresh(out, options.overwrite)?;
+            None
         };
-        std::fs::copy(&schema_path, out.join("schema.toml"))
-            .map_err(|e| io_error(&out.join("schema.toml"), e))?;
-        std::fs::write(out.join("config.toml"), config_text)
-            .map_err(|e| io_error(&out.join("config.toml"), e))?;
-        let graph = Graph::new(
-            gpu,
-            &config,
-            &shapes(&config, &encoder),
-            config.train.batch_size,
-            encoder.logit_correction(),
-        )?;
-        let mut trainer = Trainer {
+        let encoder = if resumed.is_some() {
+            let dir = out.join(run_folder::ENCODER_DIR);
+            Encoder::load(&dir, &config, &schema, &schema_file)?
+        } else {
+            fit_encoder(&config, &schema, &schema_file, data, options.skip_bad_rows)?
+        };
+        let shapes = shapes(&config, &encoder);
+        let correction = encoder.logit_correction();
+        let mut graph = Graph::new(gpu, &config, &shapes, config.train.batch_size, correction)?;
+        let mut state = RunState::default();
+        if let Some(resume) = &resumed {
+            graph.load_state(gpu, &resume.checkpoint, false)?;
+            state = resume.checkpoint.json(RUN_KEY)?;
+        }
+        let (lock, removed_leftovers) =
+            run_folder::claim(out, resumed.as_ref(), options.overwrite)?;
+        let timings = match resumed {
+            Some(_) => {
+                run_folder::write_data_path(out, data)?;
+                Timings::load(&out.join(TIMINGS), state.epochs_done)?
+            }
+            None => {
+                run_folder::write_inputs(out, config_text, &schema_path, &encoder, data)?;
+                Timings::default()
+            }
+        };
+        Ok(Trainer {
             gpu,
             config,
             config_text: config_text.to_string(),
@@ -263,15 +300,17 @@ impl<'g> Trainer<'g> {
             options,
             encoder: Arc::new(encoder),
             graph,
-            state: RunState::default(),
+            state,
             bad_rows: Default::default(),
-        };
-        if trainer.options.resume {
-            let ckpt = Checkpoint::read(&last)?;
-            trainer.graph.load_state(gpu, &ckpt, false)?;
-            trainer.state = ckpt.json(RUN_KEY)?;
-        }
-        Ok(trainer)
+            timings,
+            removed_leftovers,
+            _lock: lock,
+        })
+    }
+
+    /// Temporaries of interrupted checkpoint writes that starting this run removed.
+    pub fn removed_leftovers(&self) -> &[PathBuf] {
+        &self.removed_leftovers
     }
 
     /// The compiled graph.
@@ -414,7 +453,7 @@ impl<'g> Trainer<'g> {
                 drop(loader);
             }
             self.state.samples += samples;
-            self.state.train_seconds += seconds;
+            self.timings.record(epoch, samples, seconds);
             self.state.epochs_done = epoch;
             epochs_now += 1;
             let valid = self.evaluate(&valid_path)?;
@@ -440,9 +479,10 @@ impl<'g> Trainer<'g> {
                 self.state.finished = true;
             }
             if best {
-                self.checkpoint(&self.out.join("best.safetensors"))?;
+                self.checkpoint(&self.out.join(BEST))?;
             }
-            self.checkpoint(&self.out.join("last.safetensors"))?;
+            self.checkpoint(&self.out.join(LAST))?;
+            self.timings.save(&self.out.join(TIMINGS))?;
             observer.event(Event::Epoch {
                 epoch,
                 valid: &valid,
@@ -451,7 +491,7 @@ impl<'g> Trainer<'g> {
             });
         }
         let test = if self.state.finished {
-            let best = Checkpoint::read(&self.out.join("best.safetensors"))?;
+            let best = Checkpoint::read(&self.out.join(BEST))?;
             self.graph.load_state(self.gpu, &best, true)?;
             Some(self.evaluate(&self.data.join(SPLITS[2]))?)
         } else {
@@ -462,7 +502,7 @@ impl<'g> Trainer<'g> {
             test,
             valid: best_valid,
             state: self.state.clone(),
-            train_samples_per_sec: self.state.samples as f64 / self.state.train_seconds.max(1e-9),
+            train_samples_per_sec: self.timings.samples_per_sec(),
             adapter: self.gpu.describe(),
             dispatches_per_step: self.graph.dispatches().train,
             steps: self.graph.step(),
