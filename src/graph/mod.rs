@@ -41,10 +41,12 @@
 //! Adagrad two accumulator steps. (STEM routing later is the same mechanism: which backward writes
 //! into which tables' gradients.)
 
+mod budget;
 mod params;
 mod prepare;
 mod state;
 
+pub use budget::{check_memory, MemoryLimits};
 pub use params::{FlatParams, NamedTensor, Param, ParamLayout};
 pub use prepare::{Prepared, Preparer};
 pub use state::STEP_KEY;
@@ -318,6 +320,7 @@ impl Graph {
                 config.features.len()
             )));
         }
+        check_memory(config, shapes, max_batch, &MemoryLimits::of(gpu))?;
         let is_seq = |f: usize| matches!(config.features[f].kind, FeatureKind::Sequence { .. });
         let n_features = config.features.len();
         let mut fields: Vec<usize> = (0..n_features).filter(|&f| is_seq(f)).collect();
