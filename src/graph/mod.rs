@@ -42,6 +42,7 @@
 //! into which tables' gradients.)
 
 mod budget;
+mod divergence;
 mod params;
 mod prepare;
 mod state;
@@ -74,7 +75,7 @@ use crate::kernels::embedding::{
     EmbeddingStorage, FeatureSet, FeatureSpec, MnsBase, Pooling, SparseOptimizer, SparseStep,
     TableSpec, TbeForward, TbeUpdate,
 };
-use crate::kernels::loss::{Loss, LossBuffers, LossKind, Predict, STATS_PER_TASK};
+use crate::kernels::loss::{Loss, LossBuffers, LossKind, Predict, LOSS_WITH_FLAG, STATS_PER_TASK};
 use crate::kernels::tim::{Tim, TimSet, TimSpec};
 use crate::rng::Rng;
 
@@ -277,6 +278,10 @@ pub struct Graph {
     rows: u32,
     /// Training steps taken (the next is `step + 1`).
     step: u64,
+    /// The step at which the loss kernel's divergence counts were zeroed (see `divergence`).
+    flag_base: u64,
+    /// The last step whose divergence flag was read (evaluation reads it if training moved on).
+    checked_step: std::cell::Cell<u64>,
     preparer: Preparer,
 }
 
@@ -971,7 +976,8 @@ impl Graph {
             .weights
             .is_some()
             .then(|| f32s("weights", b as u64));
-        let loss_value = f32s("loss", tasks as u64);
+        // The loss and the kernel's divergence flag, read back together (zeroed at creation).
+        let loss_value = f32s("loss", LOSS_WITH_FLAG as u64 * tasks as u64);
         let loss = Loss::new(
             gpu,
             &kinds,
@@ -1084,6 +1090,8 @@ impl Graph {
             schedule,
             rows: u32::MAX,
             step: 0,
+            flag_base: 0,
+            checked_step: std::cell::Cell::new(0),
             preparer,
         };
         drop(acts);
@@ -1446,11 +1454,6 @@ impl Graph {
         Ok(())
     }
 
-    /// The per-task loss of the last step (waits for it).
-    pub fn last_loss(&self, gpu: &Gpu) -> Result<Vec<f32>> {
-        gpu.read(&self.loss_value, 0, self.tasks() as u64)
-    }
-
     /// The loss statistics of the last step (`[tasks, 8]`, see [`Loss::stats`]).
     pub fn last_loss_stats(&self, gpu: &Gpu) -> Result<Vec<f32>> {
         gpu.read(self.loss.stats(), 0, (self.tasks() * STATS_PER_TASK) as u64)
@@ -1459,6 +1462,7 @@ impl Graph {
     /// Probabilities `[rows, tasks]` of `batch` (evaluation mode: BatchNorm's running statistics,
     /// no dropout, the class-weight logit correction applied). One submit, then a read-back.
     pub fn predict(&mut self, gpu: &Gpu, batch: &Prepared) -> Result<Vec<f32>> {
+        self.check_trained(gpu)?;
         self.upload(gpu, batch, None)?;
         let mut encoder = gpu.device.create_command_encoder(&Default::default());
         {
