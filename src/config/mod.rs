@@ -15,7 +15,7 @@
 mod feature_file;
 mod limits;
 
-pub use limits::{human_bytes, MAX_FILE_BYTES};
+pub use limits::{human_bytes, MAX_FILE_BYTES, MAX_STEPS};
 
 use std::collections::HashSet;
 use std::io::Read;
