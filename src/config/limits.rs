@@ -193,7 +193,7 @@ impl ModelConfig {
     }
 
     /// TIM's kernel limits: every table it reads at most [`MAX_DIM`] floats wide, and the tables ×
-    /// (item + side features) it looks up per behaviour at most [`MAX_FEATURES`].
+    /// (item + side features + time) it looks up per behaviour at most [`MAX_FEATURES`].
     fn check_tim_shape(&self, file: &str, i: usize, sides: usize) -> Result<()> {
         let groups = |t: u32| match self.expert(t) {
             Expert::Gwpfm { groups } => groups.len().max(1) as u32,
@@ -213,8 +213,12 @@ impl ModelConfig {
             MAX_DIM as u64,
             &why,
         )?;
-        let lookups = self.model.tables as u64 * (1 + sides as u64);
-        let why = format!("tables × (item + side features) of feature[{i}]; TIM reads at most that many rows per behaviour");
+        // Per behaviour, each table reads the item, each side feature and the temporal table.
+        let lookups = self.model.tables as u64 * (2 + sides as u64);
+        let why = format!(
+            "tables × (item + side features + time) of feature[{i}]: TIM reads at most \
+             {MAX_FEATURES} rows per behaviour"
+        );
         at_most(
             file,
             format!("feature[{i}].side"),

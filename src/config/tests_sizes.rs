@@ -150,3 +150,26 @@ fn sizes_read_as_people_write_them() {
     assert_eq!(human_bytes(3_435_973_837), "3.2 GiB");
     assert_eq!(human_bytes(1 << 20), "1 MiB");
 }
+
+#[test]
+fn a_sequence_feature_bounds_the_rows_tim_reads_per_behaviour() {
+    // 11 tables × (item + genre + time) = 33 rows per behaviour, one past TIM's 32.
+    let many = GOOD.replace("tables = 3", "tables = 11").replace(
+        "experts = [",
+        "experts = [{ type = \"fm\" }]\nold_experts = [",
+    );
+    let many = drop_key(&many, "old_experts");
+    let e = err(&many);
+    assert!(
+        e.contains("feature[4].side") && e.contains("at most 32"),
+        "{e}"
+    );
+    ModelConfig::parse(&many.replace("tables = 11", "tables = 10"), "m.toml").expect("30 rows");
+}
+
+/// `text` without the (possibly multi-line) array value of `key`.
+fn drop_key(text: &str, key: &str) -> String {
+    let start = text.find(&format!("{key} = [")).expect("key");
+    let end = start + text[start..].find("\n]\n").expect("end") + 3;
+    format!("{}{}", &text[..start], &text[end..])
+}

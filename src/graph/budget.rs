@@ -329,7 +329,9 @@ fn sequences(
 ) {
     for (i, f) in config.features.iter().enumerate() {
         if let FeatureKind::Sequence { side, max_len, .. } = &f.kind {
-            let rows = tables * (1 + side.len() as u64) * (*max_len as u64 + 1) * width;
+            // TIM gathers, per table, the item, each side feature and the temporal row of the
+            // target and of every behaviour.
+            let rows = tables * (2 + side.len() as u64) * (*max_len as u64 + 1) * width;
             push(
                 format!("the behaviour rows of {:?}", f.name),
                 format!("feature[{i}].max_len"),

@@ -174,3 +174,19 @@ fn a_110_mb_model_file_is_refused_before_training_and_leaves_a_finished_run_unch
     refused(&out, &["over 1 MiB", "huge.toml"]);
     unchanged(&run, &before);
 }
+
+#[test]
+fn a_long_sequence_times_the_batch_is_refused_before_tim_is_built() {
+    let (dir, data) = scratch("max-len");
+    let text = small_with("max_len = 10", "max_len = 1000")
+        .replace("batch_size = 256", "batch_size = 2095");
+    let err = refused(
+        &train(&dir, &data, &text),
+        &[
+            "train.batch_size",
+            "behaviour rows of \"history\"",
+            "at most 1047 samples fit",
+        ],
+    );
+    assert!(!err.contains("kernel"), "{err}");
+}
