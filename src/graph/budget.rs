@@ -53,12 +53,15 @@ fn host_memory() -> Option<u64> {
     Some(kib * 1024)
 }
 
-/// One buffer: what it is, the key that sizes it, its bytes for the whole batch and per sample.
+/// One buffer: what it is, the key that sizes it, its bytes for the whole batch and per sample,
+/// and how many buffers of that size the graph makes (for the host total; 0 when it is part of
+/// another buffer, as a hidden layer's weights are of the dense parameters).
 struct Need {
     what: String,
     key: String,
     bytes: u64,
     per_sample: u64,
+    copies: u64,
 }
 
 /// Refuses `config` when a buffer of its graph for `max_batch` samples exceeds `limits` (module
@@ -81,7 +84,7 @@ pub fn check_memory(
             ));
         }
     }
-    let total = storage + needs.iter().map(|n| n.bytes).sum::<u64>();
+    let total = storage + needs.iter().map(|n| n.bytes * n.copies).sum::<u64>();
     if let Some(host) = limits.host.filter(|&h| total > h) {
         let n = needs
             .iter()
@@ -161,9 +164,11 @@ fn check_storage(
     }
     let chunk = 16u64 << (63 - (limits.binding / 16).leading_zeros());
     let limit = (MAX_CHUNKS as u64 * chunk).min(16 << 32);
+    // The largest table, the first of equals (the feature the user wrote first).
     let (t, largest) = specs
         .iter()
         .enumerate()
+        .rev()
         .max_by_key(|(_, s)| bytes_of(s))
         .expect("a table");
     let f = owner[t];
@@ -198,12 +203,13 @@ fn buffers(config: &ModelConfig, shapes: &[FeatureShape], max_batch: u32) -> Vec
     let m = &config.model;
     let fields = config.features.len() as u64;
     let mut out = Vec::new();
-    let mut push = |what: String, key: String, per_sample: u64, fixed: u64| {
+    let mut push = |what: String, key: String, per_sample: u64, fixed: u64, copies: u64| {
         out.push(Need {
             what,
             key,
             bytes: (fixed + per_sample * b) * 4,
             per_sample: per_sample * 4,
+            copies,
         });
     };
     // Dense parameter floats by the key that sizes them; the largest is blamed.
@@ -224,6 +230,7 @@ fn buffers(config: &ModelConfig, shapes: &[FeatureShape], max_batch: u32) -> Vec
             "model.dim".into(),
             tables * in_cols,
             0,
+            2,
         );
         // Bags::capacity_words is linear in the batch: its words for one sample, plus the fixed 1.
         let per_sample =
@@ -233,21 +240,25 @@ fn buffers(config: &ModelConfig, shapes: &[FeatureShape], max_batch: u32) -> Vec
             "train.batch_size".into(),
             per_sample,
             1,
+            1,
         );
         sequences(config, tables, width as u64, &mut push);
-        let (acts, weights, out_cols) = expert_sizes(expert, tables, in_cols, fields, m.dim as u64);
+        let e = expert_sizes(expert, tables, in_cols, fields, m.dim as u64);
         push(
             format!("expert group {g}'s activations"),
             format!("model.experts[{g}]"),
-            acts,
+            e.act,
             0,
+            e.act_copies,
         );
         push(
             format!("expert group {g}'s weights"),
             "model.dim".into(),
             0,
-            weights,
+            e.weight,
+            e.weight_copies,
         );
+        let (weights, out_cols) = (e.weight * e.weight_copies / 2, e.out_cols);
         params.push(("model.dim".into(), weights));
         params.push((
             "model.expert_width".into(),
@@ -260,6 +271,7 @@ fn buffers(config: &ModelConfig, shapes: &[FeatureShape], max_batch: u32) -> Vec
         "model.expert_width".into(),
         m.tables as u64 * w,
         0,
+        4,
     );
     let combined = if m.combine == crate::config::Combine::Concat {
         w * m.tables as u64
@@ -271,6 +283,7 @@ fn buffers(config: &ModelConfig, shapes: &[FeatureShape], max_batch: u32) -> Vec
         "model.expert_width".into(),
         combined,
         0,
+        2,
     );
     let mut fan_in = combined;
     for (l, &width) in m.hidden.iter().enumerate() {
@@ -279,12 +292,14 @@ fn buffers(config: &ModelConfig, shapes: &[FeatureShape], max_batch: u32) -> Vec
             format!("model.hidden[{l}]"),
             width as u64,
             0,
+            3,
         );
         push(
             format!("hidden layer {l}'s weights"),
             format!("model.hidden[{l}]"),
             0,
             fan_in * width as u64,
+            0,
         );
         params.push((
             format!("model.hidden[{l}]"),
@@ -299,6 +314,7 @@ fn buffers(config: &ModelConfig, shapes: &[FeatureShape], max_batch: u32) -> Vec
         "train.batch_size".into(),
         2 * config.tasks.len() as u64,
         0,
+        1,
     );
     let state = match config.train.dense_optimizer {
         crate::config::DenseOptimizerName::Adam => 2,
@@ -310,12 +326,13 @@ fn buffers(config: &ModelConfig, shapes: &[FeatureShape], max_batch: u32) -> Vec
         .max_by_key(|p| p.1)
         .map(|p| p.0)
         .unwrap_or_default();
-    push("the dense parameters".into(), widest.clone(), 0, total);
+    push("the dense parameters".into(), widest.clone(), 0, total, 2);
     push(
         "the dense optimizer's state".into(),
         widest,
         0,
         total * state,
+        1,
     );
     out
 }
@@ -325,7 +342,7 @@ fn sequences(
     config: &ModelConfig,
     tables: u64,
     width: u64,
-    push: &mut impl FnMut(String, String, u64, u64),
+    push: &mut impl FnMut(String, String, u64, u64, u64),
 ) {
     for (i, f) in config.features.iter().enumerate() {
         if let FeatureKind::Sequence { side, max_len, .. } = &f.kind {
@@ -337,19 +354,31 @@ fn sequences(
                 format!("feature[{i}].max_len"),
                 rows,
                 0,
+                2,
             );
         }
     }
 }
 
-/// (activation floats per sample, weight floats, output columns) of one expert group.
-fn expert_sizes(
-    e: &ExpertConfig,
-    tables: u64,
-    in_cols: u64,
-    fields: u64,
-    dim: u64,
-) -> (u64, u64, u64) {
+/// One expert group's buffers: the largest activation buffer (floats per sample) and how many
+/// there are, the largest weight buffer and how many (values and gradients), its output columns.
+struct ExpertSizes {
+    act: u64,
+    act_copies: u64,
+    weight: u64,
+    weight_copies: u64,
+    out_cols: u64,
+}
+
+/// [`ExpertSizes`] as `Expert::new` allocates them (`kernels::dense::{expert, cross, mlp}`).
+fn expert_sizes(e: &ExpertConfig, tables: u64, in_cols: u64, fields: u64, dim: u64) -> ExpertSizes {
+    let pair = |act: u64, weight: u64, out_cols: u64| ExpertSizes {
+        act: tables * act,
+        act_copies: 2,
+        weight: tables * weight,
+        weight_copies: 2 * (weight > 0) as u64,
+        out_cols,
+    };
     match e {
         ExpertConfig::Dcn { layers, rank } => {
             let cs = CrossSpec {
@@ -360,28 +389,41 @@ fn expert_sizes(
                 rank: *rank,
                 relu: true,
             };
-            let w = cs.weight_len() * if rank.is_some() { 2 } else { 1 };
-            (
-                2 * tables * in_cols * (*layers as u64 + 1),
-                w + cs.bias_len(),
-                in_cols,
-            )
+            // y, dy, u, two g, x_1 … x_{L−1} and z_0 … z_{L−1}; w (or u and v), values and grads.
+            ExpertSizes {
+                act: cs.act_len(),
+                act_copies: 2 * *layers as u64 + 4,
+                weight: cs.weight_len(),
+                weight_copies: if rank.is_some() { 4 } else { 2 },
+                out_cols: in_cols,
+            }
         }
         ExpertConfig::Mlp { widths } => {
             let mut fan_in = in_cols;
-            let (mut acts, mut weights) = (0, 0);
+            let (mut act, mut weight) = (0, 0);
             for &w in widths {
-                acts += 2 * tables * w as u64;
-                weights += tables * (fan_in * w as u64 + w as u64);
+                act = act.max(w as u64);
+                weight = weight.max(fan_in * w as u64);
                 fan_in = w as u64;
             }
-            (acts, weights, fan_in)
+            let n = widths.len() as u64;
+            ExpertSizes {
+                act: tables * act,
+                act_copies: 2 * n,
+                weight: tables * weight,
+                weight_copies: 2 * n,
+                out_cols: fan_in,
+            }
         }
-        ExpertConfig::Ipnn => (
-            2 * tables * fields * fields,
-            0,
-            fields * fields.saturating_sub(1) / 2,
-        ),
-        _ => (2 * tables * dim, tables * fields * fields, dim),
+        ExpertConfig::Ipnn => {
+            let pairs = fields * fields.saturating_sub(1) / 2;
+            pair(pairs, 0, pairs)
+        }
+        ExpertConfig::Fm => pair(dim, 0, dim),
+        ExpertConfig::Fwfm | ExpertConfig::Gwpfm { .. } => pair(dim, fields * fields, dim),
     }
 }
+
+#[cfg(test)]
+#[path = "budget_tests.rs"]
+mod tests;
