@@ -110,3 +110,22 @@ fn buffers_over_the_host_memory_are_refused_naming_the_largest() {
     let e = refusal(MODEL, 100_000, &small_host);
     assert!(e.contains("host memory") && e.contains("1 MiB"), "{e}");
 }
+
+#[test]
+fn the_shipped_ml100k_and_synth_models_fit_lavapipe() {
+    for (name, text) in [
+        ("ml100k", include_str!("../../configs/ml100k.toml")),
+        ("synth", include_str!("../../configs/synth.toml")),
+    ] {
+        let c = config(text);
+        // Vocabularies a little larger than MovieLens-100K's (1,682 items) and bags of 6 ids.
+        let shape = FeatureShape {
+            rows: 5000,
+            mns: Vec::new(),
+            max_ids: 6,
+        };
+        let shapes = vec![shape; c.features.len()];
+        check_memory(&c, &shapes, c.train.batch_size, &LAVAPIPE)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+}
