@@ -24,9 +24,12 @@ pub struct MemoryLimits {
     pub binding: u64,
     /// Largest buffer.
     pub buffer: u64,
-    /// Host memory for all buffers together (lavapipe keeps them there; the host also stages the
-    /// tables for initialisation and checkpoints); `None` when unknown.
+    /// Host memory (`None` when unknown): it must hold every buffer when the device is the CPU
+    /// (lavapipe), else the embedding tables, which the host stages for initialisation and
+    /// checkpoints.
     pub host: Option<u64>,
+    /// Whether the device's buffers live in host memory (a CPU adapter).
+    pub buffers_on_host: bool,
 }
 
 impl MemoryLimits {
@@ -37,6 +40,7 @@ impl MemoryLimits {
             binding: l.max_storage_buffer_binding_size,
             buffer: l.max_buffer_size,
             host: host_memory(),
+            buffers_on_host: gpu.info().device_type == wgpu::DeviceType::Cpu,
         }
     }
 
@@ -84,18 +88,22 @@ pub fn check_memory(
             ));
         }
     }
-    let total = storage + needs.iter().map(|n| n.bytes * n.copies).sum::<u64>();
+    let device: u64 = needs.iter().map(|n| n.bytes * n.copies).sum();
+    let total = storage.bytes + if limits.buffers_on_host { device } else { 0 };
     if let Some(host) = limits.host.filter(|&h| total > h) {
-        let n = needs
-            .iter()
-            .max_by_key(|n| n.bytes)
-            .expect("at least the logits");
+        let n = needs.iter().max_by_key(|n| n.bytes * n.copies);
+        let (key, what) = match n {
+            Some(n) if limits.buffers_on_host && n.bytes * n.copies > storage.bytes => {
+                (n.key.clone(), n.what.clone())
+            }
+            _ => (storage.key, "the embedding tables".to_string()),
+        };
         return Err(Error::TooLarge {
-            key: n.key.clone(),
-            what: format!("the model's buffers together (largest: {})", n.what),
+            what: format!("the model's buffers together (the largest: {what})"),
             needed: human_bytes(total),
             limit: format!("{} of host memory", human_bytes(host)),
-            hint: format!("lower {}", n.key),
+            hint: format!("lower {key}"),
+            key,
         });
     }
     Ok(())
@@ -130,13 +138,20 @@ fn table_width(config: &ModelConfig, m: u32) -> u32 {
     }
 }
 
+/// The embedding tables' bytes, and the key of the largest table (blamed when they are what does
+/// not fit the host).
+struct Tables {
+    bytes: u64,
+    key: String,
+}
+
 /// Packs the tables as [`EmbeddingStorage`](crate::kernels::embedding::EmbeddingStorage) will
 /// and returns their bytes; refuses naming the feature with the largest table.
 fn check_storage(
     config: &ModelConfig,
     shapes: &[FeatureShape],
     limits: &MemoryLimits,
-) -> Result<u64> {
+) -> Result<Tables> {
     let mut specs = Vec::new();
     let mut owner = Vec::new();
     for m in 0..config.model.tables {
@@ -159,11 +174,6 @@ fn check_storage(
         s.rows as u64 * (w4 + optimizer.state4(w4)) as u64 * 16
     };
     let total: u64 = specs.iter().map(bytes_of).sum();
-    if StorageLayout::new(&specs, optimizer, limits.binding).is_ok() {
-        return Ok(total);
-    }
-    let chunk = 16u64 << (63 - (limits.binding / 16).leading_zeros());
-    let limit = (MAX_CHUNKS as u64 * chunk).min(16 << 32);
     // The largest table, the first of equals (the feature the user wrote first).
     let (t, largest) = specs
         .iter()
@@ -180,6 +190,11 @@ fn check_storage(
         FeatureKind::Sequence { .. } => format!("feature[{f}].buckets"),
         _ => format!("feature[{f}]"),
     };
+    if StorageLayout::new(&specs, optimizer, limits.binding).is_ok() {
+        return Ok(Tables { bytes: total, key });
+    }
+    let chunk = 16u64 << (63 - (limits.binding / 16).leading_zeros());
+    let limit = (MAX_CHUNKS as u64 * chunk).min(16 << 32);
     Err(Error::TooLarge {
         key,
         what: format!(

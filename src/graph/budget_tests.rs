@@ -7,6 +7,7 @@ const LAVAPIPE: MemoryLimits = MemoryLimits {
     binding: 128 << 20,
     buffer: 2 << 30,
     host: None,
+    buffers_on_host: true,
 };
 
 const MODEL: &str = r#"
@@ -107,8 +108,35 @@ fn buffers_over_the_host_memory_are_refused_naming_the_largest() {
         host: Some(1 << 20),
         ..LAVAPIPE
     };
+    // 2 tables × 2 features × 100,000 rows × 12 floats: 18 MiB of tables, over a 1 MiB host.
     let e = refusal(MODEL, 100_000, &small_host);
     assert!(e.contains("host memory") && e.contains("1 MiB"), "{e}");
+    assert!(
+        e.contains("feature[0]: ") && e.contains("the embedding tables"),
+        "{e}"
+    );
+    // On a CPU adapter the activations live on the host too: 256 × 65,536 floats per batch.
+    let wide = MODEL.replace("hidden = [16]", "hidden = [65536]");
+    let e = refusal(
+        &wide,
+        10,
+        &MemoryLimits {
+            host: Some(64 << 20),
+            ..LAVAPIPE
+        },
+    );
+    assert!(
+        e.contains("model.hidden[0]: ") && e.contains("hidden layer 0"),
+        "{e}"
+    );
+    // On a GPU they live in device memory: the host only stages the tables.
+    let gpu = MemoryLimits {
+        host: Some(64 << 20),
+        buffers_on_host: false,
+        ..LAVAPIPE
+    };
+    let c = config(&wide);
+    check_memory(&c, &shapes(10), 256, &gpu).expect("fits a GPU");
 }
 
 #[test]
