@@ -30,6 +30,7 @@ mod graph;
 mod graph_gradcheck;
 mod graph_trajectory;
 mod loss;
+mod loss_flag;
 mod registry;
 mod tim;
 mod tim_reference;

@@ -37,7 +37,15 @@
 // (read); 2 p [rows_cap, tasks] (read_write); 3 params. Rows past `rows` are not written.
 //
 // Bindings (loss_stats, loss_rows, loss_reduce): 0 z, 1 y, 2 w, 3 tasks' kind and α (read);
-// 4 stats, 5 partial, 6 loss [tasks], 7 dz (read_write); 8 params.
+// 4 stats, 5 partial, 6 loss [tasks] or [5 · tasks], 7 dz (read_write); 8 params.
+//
+// Divergence flag: when the loss buffer holds 5 · tasks floats, loss_reduce also keeps, per task,
+// a count of its runs at [tasks + 2t, +1] and, sticky, the count at the first run whose loss was
+// NaN or infinite at [3 · tasks + 2t, +1] (0 = never). So the caller reading the loss every N steps
+// learns whether any step since was non-finite, and which, with no extra dispatch or read-back.
+// Counts are (lo, hi) f32 pairs, lo < 2^16: exact to 2^40 runs, with no bitcast integer (a
+// denormal) to be flushed. Only the task's own workgroup, one thread, touches its slots: no atomics.
+// The flag reads the loss's bits (exponent all ones), as a NaN test may be folded by the compiler.
 
 override WG: u32 = 64u; // loss_rows / loss_predict invocations per workgroup (lavapipe 8, GPUs 32–64)
 const RWG: u32 = 256u;  // loss_stats / loss_reduce: threads of the one workgroup per task
@@ -46,6 +54,9 @@ const KIND_BCE: u32 = 0u;
 const KIND_PAIR: u32 = 1u;
 const KIND_LIST: u32 = 2u;
 const LOWEST: f32 = -3.4028235e38;
+const FLAG_FLOATS: u32 = 5u;        // loss buffer floats per task that keep the divergence flag
+const COUNT_BASE: f32 = 65536.0;    // lo of a (lo, hi) count wraps here
+const EXPONENT: u32 = 0x7f800000u;  // an f32 whose exponent bits are all set is ±inf or NaN
 
 struct LossParams {
     rows: u32,     // actual batch this step, ≤ rows_cap
@@ -254,6 +265,28 @@ fn loss_reduce(
         stats[o + 6u] = l_bce;
         stats[o + 7u] = l_rank;
         loss[t] = l;
+        if arrayLength(&loss) >= FLAG_FLOATS * p.tasks {
+            flag_step(t, p.tasks, l);
+        }
+    }
+}
+
+// Counts this run of task t and, the first time its loss `l` is not finite, keeps the count.
+fn flag_step(t: u32, tasks: u32, l: f32) {
+    let c = tasks + 2u * t;
+    var lo = loss[c] + 1.0;
+    var hi = loss[c + 1u];
+    if lo >= COUNT_BASE {
+        lo = 0.0;
+        hi += 1.0;
+    }
+    loss[c] = lo;
+    loss[c + 1u] = hi;
+    let f = 3u * tasks + 2u * t;
+    let bad = (bitcast<u32>(l) & EXPONENT) == EXPONENT;
+    if bad && loss[f] == 0.0 && loss[f + 1u] == 0.0 {
+        loss[f] = lo;
+        loss[f + 1u] = hi;
     }
 }
 

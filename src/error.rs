@@ -64,6 +64,35 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// A model that cannot fit the device or the host, found before anything is allocated: `key`
+    /// is the config key to change, `needed` and `limit` are human-readable sizes.
+    #[error("the model does not fit: {key}: {what}: {needed} needed, limit {limit}; {hint}")]
+    TooLarge {
+        /// The config key responsible, e.g. `train.batch_size` or `feature[0].hash_rows`.
+        key: String,
+        /// The buffer or buffers, in words.
+        what: String,
+        /// Bytes needed, e.g. `3.2 GiB`.
+        needed: String,
+        /// The limit met, with what it is, e.g. `128 MiB (one buffer binding)`.
+        limit: String,
+        /// What to change.
+        hint: String,
+    },
+    /// Training diverged: the loss (or its gradient) of `task` was not finite at `step`, found by
+    /// the loss kernel's flag and reported at the next loss read-back.
+    #[error(
+        "training diverged: the loss of task {task} ({name}) was not finite at step {step}; lower \
+         train.dense_lr / train.sparse_lr, or set train.clip_norm"
+    )]
+    Diverged {
+        /// The first step whose loss was NaN or infinite.
+        step: u64,
+        /// The task's index.
+        task: usize,
+        /// The task's name.
+        name: String,
+    },
     /// An embedding layout or storage could not be built as asked.
     #[error("embedding layout: {0}")]
     Layout(String),

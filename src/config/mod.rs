@@ -12,7 +12,13 @@
 //!
 //! The graph compiler (issue 5) turns a validated [`ModelConfig`] into buffers and recorded steps.
 
+mod feature_file;
+mod limits;
+
+pub use limits::{human_bytes, MAX_FILE_BYTES, MAX_STEPS};
+
 use std::collections::HashSet;
+use std::io::Read;
 use std::path::Path;
 
 use serde::Deserialize;
@@ -128,7 +134,7 @@ pub enum Combine {
 
 /// One input feature.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(from = "RawFeature")]
+#[serde(from = "feature_file::RawFeature")]
 pub struct Feature {
     /// Unique name (also the default data column).
     pub name: String,
@@ -195,129 +201,6 @@ pub enum FeatureKind {
     },
 }
 
-/// The file's form of a feature: `kind` selects the variant, `name` and `column` are common.
-/// (serde cannot combine `flatten` with `deny_unknown_fields`, so the common keys repeat here.)
-#[derive(Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
-enum RawFeature {
-    Categorical {
-        name: String,
-        #[serde(default)]
-        column: Option<String>,
-        #[serde(default = "one")]
-        min_count: u32,
-        #[serde(default)]
-        hash_rows: Option<u64>,
-    },
-    Bag {
-        name: String,
-        #[serde(default)]
-        column: Option<String>,
-        #[serde(default = "bar")]
-        separator: String,
-        #[serde(default)]
-        pooling: BagPooling,
-        #[serde(default = "one")]
-        min_count: u32,
-    },
-    Numeric {
-        name: String,
-        #[serde(default)]
-        column: Option<String>,
-        #[serde(default = "default_radices")]
-        radices: Vec<u32>,
-        #[serde(default = "unit")]
-        step: f64,
-    },
-    Sequence {
-        name: String,
-        #[serde(default)]
-        column: Option<String>,
-        item: String,
-        #[serde(default)]
-        side: Vec<String>,
-        #[serde(default = "fifty")]
-        max_len: u32,
-        #[serde(default = "sixty_four")]
-        buckets: u32,
-        #[serde(default)]
-        time: TimeBucket,
-        #[serde(default)]
-        side_columns: Vec<String>,
-        #[serde(default)]
-        times: Option<String>,
-        #[serde(default)]
-        timestamp: Option<String>,
-    },
-}
-
-impl From<RawFeature> for Feature {
-    fn from(raw: RawFeature) -> Self {
-        let (name, column, kind) = match raw {
-            RawFeature::Categorical {
-                name,
-                column,
-                min_count,
-                hash_rows,
-            } => (
-                name,
-                column,
-                FeatureKind::Categorical {
-                    min_count,
-                    hash_rows,
-                },
-            ),
-            RawFeature::Bag {
-                name,
-                column,
-                separator,
-                pooling,
-                min_count,
-            } => (
-                name,
-                column,
-                FeatureKind::Bag {
-                    separator,
-                    pooling,
-                    min_count,
-                },
-            ),
-            RawFeature::Numeric {
-                name,
-                column,
-                radices,
-                step,
-            } => (name, column, FeatureKind::Numeric { radices, step }),
-            RawFeature::Sequence {
-                name,
-                column,
-                item,
-                side,
-                max_len,
-                buckets,
-                time,
-                side_columns,
-                times,
-                timestamp,
-            } => (
-                name,
-                column,
-                FeatureKind::Sequence {
-                    item,
-                    side,
-                    max_len,
-                    buckets,
-                    time,
-                    side_columns,
-                    times,
-                    timestamp,
-                },
-            ),
-        };
-        Feature { name, column, kind }
-    }
-}
-
 /// Pooling of a bag feature.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -349,6 +232,22 @@ impl Default for TimeBucket {
             unit_seconds: 3600.0,
         }
     }
+}
+
+/// An error when a model file of `bytes` is over [`MAX_FILE_BYTES`].
+fn check_file_size(file: &str, bytes: u64) -> Result<()> {
+    if bytes > MAX_FILE_BYTES {
+        return Err(bad(
+            file,
+            "",
+            format!(
+                "the model file is over {} (a model file is a few KiB; checkpoints embed its \
+                 text): is this the right file?",
+                human_bytes(MAX_FILE_BYTES)
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn one() -> u32 {
@@ -553,18 +452,54 @@ fn bad(file: &str, key: impl Into<String>, message: impl Into<String>) -> Error 
     }
 }
 
+/// The file as read: the features kept as raw tables, so that each is read on its own with
+/// positions (see `feature_file`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    #[serde(default)]
+    model: Model,
+    #[serde(rename = "feature", default)]
+    features: Vec<feature_file::FeatureTable>,
+    #[serde(rename = "task", default = "default_tasks")]
+    tasks: Vec<Task>,
+    #[serde(default)]
+    train: Train,
+}
+
 impl ModelConfig {
     /// Reads and validates a model file.
     pub fn load(path: &Path) -> Result<Self> {
         let name = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| bad(&name, "", e.to_string()))?;
-        Self::parse(&text, &name)
+        Self::parse(&Self::read_text(path)?, &name)
+    }
+
+    /// Reads a model file's text, refusing one over [`MAX_FILE_BYTES`] before reading it (the
+    /// checkpoint embeds the text, and its header has a limit; a model file is a few KiB).
+    pub fn read_text(path: &Path) -> Result<String> {
+        let name = path.display().to_string();
+        let io = |e: std::io::Error| bad(&name, "", e.to_string());
+        let file = std::fs::File::open(path).map_err(io)?;
+        let mut text = String::new();
+        // One byte past the limit is enough to know it is too large.
+        file.take(MAX_FILE_BYTES + 1)
+            .read_to_string(&mut text)
+            .map_err(io)?;
+        check_file_size(&name, text.len() as u64)?;
+        Ok(text)
     }
 
     /// Parses and validates TOML text; `file` names it in errors.
     pub fn parse(text: &str, file: &str) -> Result<Self> {
-        let config: ModelConfig =
+        check_file_size(file, text.len() as u64)?;
+        let raw: FileConfig =
             toml::from_str(text).map_err(|e| bad(file, "", e.to_string().trim_end()))?;
+        let config = ModelConfig {
+            model: raw.model,
+            features: feature_file::parse_features(text, file, raw.features)?,
+            tasks: raw.tasks,
+            train: raw.train,
+        };
         config.validate(file)?;
         Ok(config)
     }
@@ -878,9 +813,11 @@ impl ModelConfig {
                 return Err(bad(file, "train.clip_norm", format!("{c}: must be > 0")));
             }
         }
-        Ok(())
+        self.check_sizes(file)
     }
 }
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_sizes;

@@ -41,10 +41,13 @@
 //! Adagrad two accumulator steps. (STEM routing later is the same mechanism: which backward writes
 //! into which tables' gradients.)
 
+mod budget;
+mod divergence;
 mod params;
 mod prepare;
 mod state;
 
+pub use budget::{check_memory, MemoryLimits};
 pub use params::{FlatParams, NamedTensor, Param, ParamLayout};
 pub use prepare::{Prepared, Preparer};
 pub use state::STEP_KEY;
@@ -72,7 +75,7 @@ use crate::kernels::embedding::{
     EmbeddingStorage, FeatureSet, FeatureSpec, MnsBase, Pooling, SparseOptimizer, SparseStep,
     TableSpec, TbeForward, TbeUpdate,
 };
-use crate::kernels::loss::{Loss, LossBuffers, LossKind, Predict, STATS_PER_TASK};
+use crate::kernels::loss::{Loss, LossBuffers, LossKind, Predict, LOSS_WITH_FLAG, STATS_PER_TASK};
 use crate::kernels::tim::{Tim, TimSet, TimSpec};
 use crate::rng::Rng;
 
@@ -275,6 +278,10 @@ pub struct Graph {
     rows: u32,
     /// Training steps taken (the next is `step + 1`).
     step: u64,
+    /// The step at which the loss kernel's divergence counts were zeroed (see `divergence`).
+    flag_base: u64,
+    /// The last step whose divergence flag was read (evaluation reads it if training moved on).
+    checked_step: std::cell::Cell<u64>,
     preparer: Preparer,
 }
 
@@ -318,6 +325,7 @@ impl Graph {
                 config.features.len()
             )));
         }
+        check_memory(config, shapes, max_batch, &MemoryLimits::of(gpu))?;
         let is_seq = |f: usize| matches!(config.features[f].kind, FeatureKind::Sequence { .. });
         let n_features = config.features.len();
         let mut fields: Vec<usize> = (0..n_features).filter(|&f| is_seq(f)).collect();
@@ -968,7 +976,8 @@ impl Graph {
             .weights
             .is_some()
             .then(|| f32s("weights", b as u64));
-        let loss_value = f32s("loss", tasks as u64);
+        // The loss and the kernel's divergence flag, read back together (zeroed at creation).
+        let loss_value = f32s("loss", LOSS_WITH_FLAG as u64 * tasks as u64);
         let loss = Loss::new(
             gpu,
             &kinds,
@@ -1081,6 +1090,8 @@ impl Graph {
             schedule,
             rows: u32::MAX,
             step: 0,
+            flag_base: 0,
+            checked_step: std::cell::Cell::new(0),
             preparer,
         };
         drop(acts);
@@ -1443,11 +1454,6 @@ impl Graph {
         Ok(())
     }
 
-    /// The per-task loss of the last step (waits for it).
-    pub fn last_loss(&self, gpu: &Gpu) -> Result<Vec<f32>> {
-        gpu.read(&self.loss_value, 0, self.tasks() as u64)
-    }
-
     /// The loss statistics of the last step (`[tasks, 8]`, see [`Loss::stats`]).
     pub fn last_loss_stats(&self, gpu: &Gpu) -> Result<Vec<f32>> {
         gpu.read(self.loss.stats(), 0, (self.tasks() * STATS_PER_TASK) as u64)
@@ -1456,6 +1462,7 @@ impl Graph {
     /// Probabilities `[rows, tasks]` of `batch` (evaluation mode: BatchNorm's running statistics,
     /// no dropout, the class-weight logit correction applied). One submit, then a read-back.
     pub fn predict(&mut self, gpu: &Gpu, batch: &Prepared) -> Result<Vec<f32>> {
+        self.check_trained(gpu)?;
         self.upload(gpu, batch, None)?;
         let mut encoder = gpu.device.create_command_encoder(&Default::default());
         {

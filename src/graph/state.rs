@@ -7,11 +7,30 @@
 
 use super::Graph;
 use crate::checkpoint::Checkpoint;
+use crate::config::MAX_STEPS;
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 
 /// Metadata key of the step counter.
 pub const STEP_KEY: &str = "graph.step";
+
+/// A step counter as a checkpoint holds it, refused past [`MAX_STEPS`]: a counter of 2^64 − 1
+/// would wrap to 0 at the next step (and no run reaches 2^48 steps). Refused while decoding, so the
+/// checkpoint's error names its file and the key.
+struct StepCount(u64);
+
+impl<'de> serde::Deserialize<'de> for StepCount {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let step = u64::deserialize(d)?;
+        if step > MAX_STEPS {
+            return Err(serde::de::Error::custom(format!(
+                "step {step} is past the largest a run reaches ({MAX_STEPS}); the checkpoint is \
+                 damaged or not wgrec's"
+            )));
+        }
+        Ok(StepCount(step))
+    }
+}
 
 impl Graph {
     /// Writes every tensor of the model into `ckpt` (waits for the GPU).
@@ -92,7 +111,8 @@ impl Graph {
             let state = ckpt.tensor("optim.dense.state", &[n])?;
             gpu.queue
                 .write_buffer(&self.optimizer_state, 0, bytemuck::cast_slice(state));
-            self.step = ckpt.json(STEP_KEY)?;
+            self.step = ckpt.json::<StepCount>(STEP_KEY)?.0;
+            self.reset_divergence(gpu);
         }
         gpu.sync()
             .map_err(|e| Error::Layout(format!("restoring the model: {e}")))

@@ -40,6 +40,23 @@ pub const LOSS_WG: u32 = 64;
 pub const LOSS_REDUCE_WG: u32 = 256;
 /// f32 per task in the [`Loss::stats`] buffer.
 pub const STATS_PER_TASK: usize = 8;
+/// f32s per task of a loss buffer that keeps the divergence flag (`loss.wgsl`): the loss, the
+/// count of steps as (lo, hi), and the count at the first non-finite loss as (lo, hi).
+pub const LOSS_WITH_FLAG: usize = 5;
+
+/// The first task whose loss went NaN or infinite, and at which of the kernel's runs (1-based,
+/// counted since the flag part was zeroed), from a read-back of a `[LOSS_WITH_FLAG · tasks]` loss
+/// buffer; `None` when every loss was finite. The earliest run wins; among equal runs the lowest
+/// task.
+pub fn first_non_finite(values: &[f32], tasks: usize) -> Option<(usize, u64)> {
+    let flags = values.get(3 * tasks..LOSS_WITH_FLAG * tasks)?;
+    flags
+        .chunks_exact(2)
+        .map(|c| c[1] as u64 * 65536 + c[0] as u64)
+        .enumerate()
+        .filter(|&(_, run)| run > 0)
+        .min_by_key(|&(t, run)| (run, t))
+}
 
 /// Mirrors `LossParams` in `loss.wgsl` (also the params of `loss_predict`).
 #[repr(C)]
@@ -142,7 +159,8 @@ pub struct LossBuffers<'a> {
     pub labels: &'a wgpu::Buffer,
     /// Per-sample weights `[rows_cap]` (≥ 0); `None` for all ones.
     pub weights: Option<&'a wgpu::Buffer>,
-    /// Loss per task `[tasks]`.
+    /// Loss per task `[tasks]`, or `[LOSS_WITH_FLAG · tasks]` to keep the divergence flag (see
+    /// [`first_non_finite`]); zero the flag part before the first step.
     pub loss: &'a wgpu::Buffer,
     /// Gradient of the logits `[rows_cap, tasks]`.
     pub grad_logits: &'a wgpu::Buffer,
