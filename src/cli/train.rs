@@ -190,8 +190,8 @@ fn report_json(report: &Report) -> Value {
 
 /// `wgrec train`.
 pub fn train(args: TrainArgs) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(&args.config)
-        .with_context(|| format!("reading the model file {}", args.config.display()))?;
+    // Bounded read: a model file over the size limit is refused before it is read whole.
+    let text = wgrec::config::ModelConfig::read_text(&args.config)?;
     let data = match args.data {
         Some(d) => d,
         None => default_data(&args.config)?,

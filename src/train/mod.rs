@@ -430,7 +430,6 @@ impl<'g> Trainer<'g> {
                 let step = self.graph.step();
                 if step.is_multiple_of(log_every) {
                     let loss = self.graph.last_loss(self.gpu)?;
-                    check_finite(&loss, step, &prepared)?;
                     observer.event(Event::Step {
                         epoch,
                         step,
@@ -515,19 +514,6 @@ impl<'g> Trainer<'g> {
 pub const RUN_KEY: &str = "train.run";
 /// Metadata key of the model file's text in a checkpoint.
 pub const CONFIG_KEY: &str = "train.config";
-
-/// A NaN or infinite loss stops the run with the step and the batch's first line.
-fn check_finite(loss: &[f32], step: u64, batch: &Prepared) -> Result<()> {
-    if let Some(t) = loss.iter().position(|l| !l.is_finite()) {
-        return Err(Error::Dataset(format!(
-            "step {step}: the loss of task {t} is {} (batch starting at line {}); lower the \
-             learning rates or set train.clip_norm",
-            loss[t],
-            batch.lines.first().copied().unwrap_or(0)
-        )));
-    }
-    Ok(())
-}
 
 /// Scores every batch of `loader` with `graph` and accumulates the metrics; also returns the rows
 /// the loader skipped as malformed.
