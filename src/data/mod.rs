@@ -53,6 +53,7 @@ pub mod events;
 pub mod loader;
 mod record;
 pub mod schema;
+mod schema_columns;
 pub mod table;
 pub mod vocab;
 

@@ -1,6 +1,7 @@
 //! Tests of the data readers: schemas, hostile tables, vocabularies.
 
 mod schema;
+mod schema_limits;
 mod table;
 mod vocab;
 
