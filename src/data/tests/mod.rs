@@ -1,5 +1,6 @@
 //! Tests of the data readers: schemas, hostile tables, vocabularies.
 
+mod quotes;
 mod schema;
 mod schema_limits;
 mod table;
