@@ -171,6 +171,8 @@ pub enum FeatureKind {
         /// Quantisation step before encoding: the value is `1 + ⌊(x − min)/step⌋` with `min` from
         /// training, 0 when missing (see `wgrec::data::encode`).
         step: f64,
+        /// Applied to the value before quantising (`"linear"`, the default, or `"log"`).
+        transform: crate::data::numeric::NumericTransform,
     },
     /// A behaviour sequence read by TIM (METHODS.md §1.1).
     Sequence {
@@ -228,6 +230,8 @@ enum RawFeature {
         radices: Vec<u32>,
         #[serde(default = "unit")]
         step: f64,
+        #[serde(default)]
+        transform: crate::data::numeric::NumericTransform,
     },
     Sequence {
         name: String,
@@ -287,7 +291,16 @@ impl From<RawFeature> for Feature {
                 column,
                 radices,
                 step,
-            } => (name, column, FeatureKind::Numeric { radices, step }),
+                transform,
+            } => (
+                name,
+                column,
+                FeatureKind::Numeric {
+                    radices,
+                    step,
+                    transform,
+                },
+            ),
             RawFeature::Sequence {
                 name,
                 column,
@@ -651,7 +664,7 @@ impl ModelConfig {
                         return Err(bad(file, key("separator"), "empty"));
                     }
                 }
-                FeatureKind::Numeric { radices, step } => {
+                FeatureKind::Numeric { radices, step, .. } => {
                     if radices.is_empty() || radices.iter().any(|&r| r < 2) {
                         return Err(bad(
                             file,

@@ -51,6 +51,7 @@ pub mod batch;
 pub mod encode;
 pub mod events;
 pub mod loader;
+pub mod numeric;
 mod record;
 pub mod schema;
 mod schema_columns;
