@@ -1429,6 +1429,7 @@ pub(crate) fn merge_bad_rows(a: BadRows, b: BadRows, kept: usize) -> BadRows {
     }
     BadRows {
         count: a.count + b.count,
+        rows_read: a.rows_read + b.rows_read,
         first: first.into_values().take(kept).collect(),
     }
 }

@@ -55,6 +55,7 @@ pub mod numeric;
 mod record;
 pub mod schema;
 mod schema_columns;
+pub mod splits;
 pub mod table;
 pub mod vocab;
 
@@ -65,6 +66,7 @@ pub use batch::{Batch, ColumnData, Ragged, Tokens, MISSING};
 pub use encode::{Encoder, FeatureInput, ModelBatch};
 pub use loader::Loader;
 pub use schema::{Column, ColumnKind, Schema};
+pub use splits::{split_path, SplitRows, SPLIT_NAMES};
 pub use table::{BadRows, ReadOptions, TableReader};
 pub use vocab::{stable_hash, Vocabulary, VocabularyCounter, OOV_ROW};
 

@@ -39,6 +39,9 @@ impl Default for ReadOptions {
 pub struct BadRows {
     /// How many.
     pub count: u64,
+    /// Rows read from the file, the bad ones included (set when the reader hands over its bad
+    /// rows), so a report can say how many of a split's rows were used.
+    pub rows_read: u64,
     /// The first few errors (file, line, column, reason).
     pub first: Vec<Error>,
 }
@@ -114,7 +117,8 @@ impl<R: BufRead> TableReader<R> {
     }
 
     /// Ends reading and hands over the skipped rows (call after the last batch to report them).
-    pub fn into_bad_rows(self) -> BadRows {
+    pub fn into_bad_rows(mut self) -> BadRows {
+        self.bad.rows_read = self.good_rows + self.bad.count;
         self.bad
     }
 
