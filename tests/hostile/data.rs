@@ -34,9 +34,12 @@ fn train(dir: &Path, data: &Path, extra: &[&str]) -> std::process::Output {
 }
 
 #[test]
-fn a_trillion_column_schema_is_refused_naming_the_columns_key() {
+fn a_trillion_column_schema_is_refused_naming_the_columns_key_and_the_run_is_untouched() {
     let dir = temp("data-wide-schema");
     let data = synth_data(&dir, 200);
+    let model = model_file(&dir, "model.toml", SMALL_MODEL);
+    let run = finished_run(&model, &data, &dir.join("run"));
+    let before = snapshot(&run);
     std::fs::write(
         data.join("schema.toml"),
         "columns = \"label:click, numeric:I1-I1099511627776\"\n",
@@ -46,6 +49,7 @@ fn a_trillion_column_schema_is_refused_naming_the_columns_key() {
         &train(&dir, &data, &[]),
         &["schema.toml", "columns", "over the limit of 100000"],
     );
+    unchanged(&run, &before);
 }
 
 #[test]
