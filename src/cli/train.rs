@@ -253,9 +253,9 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
             String::new()
         }
     );
-    let rows: Vec<String> = report
-        .rows
+    let rows: Vec<String> = wgrec::data::SPLIT_NAMES
         .iter()
+        .filter_map(|split| report.rows.get(*split).map(|r| (split, r)))
         .map(|(split, r)| format!("{split} {}/{}/{}", r.read, r.used(), r.skipped))
         .collect();
     eprintln!("rows read/used/skipped: {}", rows.join(", "));
