@@ -185,6 +185,15 @@ fn report_json(report: &Report) -> Value {
         json!(report.dispatches_per_step),
     );
     out.insert("bad_rows".into(), json!(report.bad_rows));
+    let rows: serde_json::Map<String, Value> = report
+        .rows
+        .iter()
+        .map(|(split, r)| {
+            let counts = json!({"read": r.read, "used": r.used(), "skipped": r.skipped});
+            (split.clone(), counts)
+        })
+        .collect();
+    out.insert("rows".into(), Value::Object(rows));
     Value::Object(out)
 }
 
@@ -250,6 +259,12 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
             String::new()
         }
     );
+    let rows: Vec<String> = wgrec::data::SPLIT_NAMES
+        .iter()
+        .filter_map(|split| report.rows.get(*split).map(|r| (split, r)))
+        .map(|(split, r)| format!("{split} {}/{}/{}", r.read, r.used(), r.skipped))
+        .collect();
+    eprintln!("rows read/used/skipped: {}", rows.join(", "));
     if args.json {
         println!("{}", report_json(&report));
     }
@@ -287,8 +302,8 @@ pub fn eval(
     let file = if Path::new(split).is_file() {
         PathBuf::from(split)
     } else {
-        let name = match split {
-            "train" | "valid" | "test" => format!("{split}.tsv"),
+        match split {
+            "train" | "valid" | "test" => {}
             other => anyhow::bail!(
                 "--split {other:?}: train, valid, test or a file in the model's schema"
             ),
@@ -302,7 +317,7 @@ pub fn eval(
                 })?)
             }
         };
-        data.join(name)
+        wgrec::data::split_path(&data, split)?
     };
     let tasks: Vec<String> = predictor.tasks().iter().map(|s| s.to_string()).collect();
     let options = ReadOptions {

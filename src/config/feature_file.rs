@@ -62,6 +62,8 @@ pub(super) struct NumericFile {
     radices: Vec<u32>,
     #[serde(default = "unit")]
     step: f64,
+    #[serde(default)]
+    transform: crate::data::numeric::NumericTransform,
 }
 
 #[derive(Deserialize)]
@@ -127,6 +129,7 @@ impl From<RawFeature> for Feature {
                 FeatureKind::Numeric {
                     radices: f.radices,
                     step: f.step,
+                    transform: f.transform,
                 },
             ),
             RawFeature::Sequence(f) => (

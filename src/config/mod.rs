@@ -177,6 +177,8 @@ pub enum FeatureKind {
         /// Quantisation step before encoding: the value is `1 + ⌊(x − min)/step⌋` with `min` from
         /// training, 0 when missing (see `wgrec::data::encode`).
         step: f64,
+        /// Applied to the value before quantising (`"linear"`, the default, or `"log"`).
+        transform: crate::data::numeric::NumericTransform,
     },
     /// A behaviour sequence read by TIM (METHODS.md §1.1).
     Sequence {
@@ -586,7 +588,7 @@ impl ModelConfig {
                         return Err(bad(file, key("separator"), "empty"));
                     }
                 }
-                FeatureKind::Numeric { radices, step } => {
+                FeatureKind::Numeric { radices, step, .. } => {
                     if radices.is_empty() || radices.iter().any(|&r| r < 2) {
                         return Err(bad(
                             file,

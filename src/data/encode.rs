@@ -36,6 +36,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::batch::{Batch, ColumnData, Ragged, Tokens};
+use super::numeric::{NumericTransform, SpanTooWide};
 use super::schema::{ColumnKind, Schema};
 use super::table::{BadRows, ReadOptions, TableReader};
 use super::vocab::{stable_hash, Vocabulary, VocabularyCounter, OOV_ROW};
@@ -97,6 +98,7 @@ enum Input {
         column: usize,
         radices: Vec<u32>,
         step: f64,
+        transform: NumericTransform,
     },
     Sequence(SequenceInput),
 }
@@ -163,10 +165,15 @@ pub(crate) fn resolve(model: &ModelConfig, schema: &Schema, file: &str) -> Resul
                 column,
                 min_count: *min_count,
             },
-            FeatureKind::Numeric { radices, step } => Input::Numeric {
+            FeatureKind::Numeric {
+                radices,
+                step,
+                transform,
+            } => Input::Numeric {
                 column,
                 radices: radices.clone(),
                 step: *step,
+                transform: *transform,
             },
             FeatureKind::Sequence {
                 item,
@@ -425,6 +432,9 @@ pub(crate) fn resolve(model: &ModelConfig, schema: &Schema, file: &str) -> Resul
 struct NumericFit {
     min: f64,
     max: f64,
+    /// The data lines of `min` and `max` (0 when unknown), to name a corrupt extreme.
+    min_line: u64,
+    max_line: u64,
     /// `v_max`, the largest value (set by `finish_fit`).
     top: u32,
     bases: Vec<MnsBase>,
@@ -435,6 +445,8 @@ impl NumericFit {
         NumericFit {
             min: f64::INFINITY,
             max: f64::NEG_INFINITY,
+            min_line: 0,
+            max_line: 0,
             top: 0,
             bases: Vec::new(),
         }
@@ -445,17 +457,11 @@ impl NumericFit {
     }
 
     /// Sets `top` and the digits per radix from `min` and `max`.
-    fn finish(&mut self, radices: &[u32], step: f64) -> std::result::Result<(), String> {
+    fn finish(&mut self, radices: &[u32], step: f64) -> std::result::Result<(), SpanTooWide> {
         self.top = if self.seen() {
             let span = ((self.max - self.min) / step).floor();
             if span >= f64::from(u32::MAX - 1) {
-                return Err(format!(
-                    "training values from {} to {} span {span} steps of {step}; at most {} fit: \
-                     raise step",
-                    self.min,
-                    self.max,
-                    u32::MAX - 2
-                ));
+                return Err(self.span_too_wide(span, step));
             }
             1 + span as u32
         } else {
@@ -472,6 +478,35 @@ impl NumericFit {
             })
             .collect();
         Ok(())
+    }
+
+    fn span_too_wide(&self, span: f64, step: f64) -> SpanTooWide {
+        let ((x, line), (other, other_line)) = if self.max.abs() >= self.min.abs() {
+            ((self.max, self.max_line), (self.min, self.min_line))
+        } else {
+            ((self.min, self.min_line), (self.max, self.max_line))
+        };
+        SpanTooWide {
+            line,
+            message: format!(
+                "value {x:e} is {span:e} steps of {step} from the other end of the training range \
+                 ({other:e}, line {other_line}); at most {} steps fit: fix the value, or raise the \
+                 feature's step or give it transform = \"log\"",
+                u32::MAX - 2
+            ),
+        }
+    }
+
+    /// Widens the range to `x` (not NaN), read on data line `line`.
+    fn see(&mut self, x: f64, line: u64) {
+        if x < self.min {
+            self.min_line = line;
+        }
+        if x > self.max {
+            self.max_line = line;
+        }
+        self.min = self.min.min(x);
+        self.max = self.max.max(x);
     }
 
     /// The value of `x` (see the module docs).
@@ -575,7 +610,7 @@ impl Encoder {
                 encoder.fit(&batch);
             }
         }
-        encoder.finish_fit()?;
+        encoder.finish_fit_of(Some(&file))?;
         Ok(encoder)
     }
 
@@ -611,13 +646,17 @@ impl Encoder {
                         }
                     }
                 }
-                (Input::Numeric { column, .. }, State::Numeric(fit)) => {
+                (
+                    Input::Numeric {
+                        column, transform, ..
+                    },
+                    State::Numeric(fit),
+                ) => {
                     if let ColumnData::Numeric(x) = &batch.columns[*column] {
                         for &r in rows {
-                            let x = x[r];
+                            let x = transform.apply(x[r]);
                             if !x.is_nan() {
-                                fit.min = fit.min.min(x);
-                                fit.max = fit.max.max(x);
+                                fit.see(x, batch.lines.get(r).copied().unwrap_or(0));
                             }
                         }
                     }
@@ -630,6 +669,12 @@ impl Encoder {
     /// Builds the vocabularies and the numeric fits from what [`Self::fit`] counted. A numeric
     /// feature whose training values span more than 2^32 − 3 steps is an error naming its `step`.
     pub fn finish_fit(&mut self) -> Result<()> {
+        self.finish_fit_of(None)
+    }
+
+    /// [`Self::finish_fit`]; with the training file's name a numeric range too wide for its step is
+    /// an [`Error::Data`] naming the file, line and column of the offending value.
+    fn finish_fit_of(&mut self, data_file: Option<&str>) -> Result<()> {
         if self.fitted {
             return Ok(());
         }
@@ -648,9 +693,31 @@ impl Encoder {
                     }
                     *counter = VocabularyCounter::new();
                 }
-                (Input::Numeric { radices, step, .. }, State::Numeric(fit)) => {
-                    fit.finish(radices, *step).map_err(|m| {
-                        config_error(&self.schema_file, format!("feature[{i}].step"), m)
+                (
+                    Input::Numeric {
+                        radices,
+                        step,
+                        column,
+                        ..
+                    },
+                    State::Numeric(fit),
+                ) => {
+                    fit.finish(radices, *step).map_err(|e| match data_file {
+                        Some(file) => Error::Data {
+                            file: file.to_string(),
+                            line: Some(e.line),
+                            column: Some(format!(
+                                "{} {:?}",
+                                column + 1,
+                                self.schema.columns[*column].name
+                            )),
+                            message: e.message,
+                        },
+                        None => config_error(
+                            &self.schema_file,
+                            format!("feature[{i}].step"),
+                            format!("line {}: {}", e.line, e.message),
+                        ),
                     })?;
                 }
                 _ => {}
@@ -967,7 +1034,12 @@ impl Encoder {
                 }
                 FeatureInput::Ids { offsets, rows: ids }
             }
-            Input::Numeric { column, step, .. } => {
+            Input::Numeric {
+                column,
+                step,
+                transform,
+                ..
+            } => {
                 let State::Numeric(fit) = &self.states[f] else {
                     unreachable!("numeric state")
                 };
@@ -976,7 +1048,10 @@ impl Encoder {
                 };
                 FeatureInput::Ids {
                     offsets: (0..=rows.len() as u32).collect(),
-                    rows: rows.iter().map(|&r| fit.value(x[r], *step)).collect(),
+                    rows: rows
+                        .iter()
+                        .map(|&r| fit.value(transform.apply(x[r]), *step))
+                        .collect(),
                 }
             }
             Input::Sequence(s) => {
@@ -1312,7 +1387,7 @@ impl Encoder {
                         }
                     }
                     fit.finish(radices, *step)
-                        .map_err(|m| Error::checkpoint(&file, Some(&key), m))?;
+                        .map_err(|m| Error::checkpoint(&file, Some(&key), m.message))?;
                     State::Numeric(fit)
                 }
                 Input::Sequence(_) => State::Sequence,
@@ -1354,6 +1429,7 @@ pub(crate) fn merge_bad_rows(a: BadRows, b: BadRows, kept: usize) -> BadRows {
     }
     BadRows {
         count: a.count + b.count,
+        rows_read: a.rows_read + b.rows_read,
         first: first.into_values().take(kept).collect(),
     }
 }
@@ -1361,3 +1437,7 @@ pub(crate) fn merge_bad_rows(a: BadRows, b: BadRows, kept: usize) -> BadRows {
 #[cfg(test)]
 #[path = "encode_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "numeric_tests.rs"]
+mod numeric_tests;

@@ -224,7 +224,11 @@ fn numeric_digits_are_the_fewest_that_hold_the_top_value() {
     let mut wide = NumericFit::new();
     wide.min = 0.0;
     wide.max = 1e12;
-    assert!(wide.finish(&[2], 1.0).unwrap_err().contains("raise step"));
+    assert!(wide
+        .finish(&[2], 1.0)
+        .unwrap_err()
+        .message
+        .contains("raise the feature's step"));
 }
 
 const SEQ_SCHEMA: &str = r#"

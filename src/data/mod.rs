@@ -18,12 +18,14 @@
 //! [[column]]
 //! name = "history_times"
 //! type = "sequence_times"
-//! sequence = "history"  # the sequence these are the times of (default: the nearest sequence column before)
+//! sequence = "history"  # the sequence these are the times of (default: the only sequence column
+//!                       # before; an error if several)
 //! ```
 //! Wide files take the compact form instead of `[[column]]` tables: `columns` is a comma-separated
 //! list of `type:name` or `type:PREFIXa-PREFIXb` items, the latter standing for the names `PREFIXa`
 //! … `PREFIXb` (same prefix, decimal bounds, `a ≤ b`; anything else is one literal name), each
-//! column with the defaults of its type. The Criteo layout in three lines:
+//! column with the defaults of its type; `sequence_times:T@S` links times `T` to sequence `S`.
+//! At most [`MAX_COLUMNS`] columns. The Criteo layout in three lines:
 //! ```toml
 //! delimiter = "\t"
 //! header = false
@@ -51,8 +53,11 @@ pub mod batch;
 pub mod encode;
 pub mod events;
 pub mod loader;
+pub mod numeric;
 mod record;
 pub mod schema;
+mod schema_columns;
+pub mod splits;
 pub mod table;
 pub mod vocab;
 
@@ -63,6 +68,8 @@ pub use batch::{Batch, ColumnData, Ragged, Tokens, MISSING};
 pub use encode::{Encoder, FeatureInput, ModelBatch};
 pub use loader::Loader;
 pub use schema::{Column, ColumnKind, Schema};
+pub use schema_columns::MAX_COLUMNS;
+pub use splits::{split_path, SplitRows, SPLIT_NAMES};
 pub use table::{BadRows, ReadOptions, TableReader};
 pub use vocab::{stable_hash, Vocabulary, VocabularyCounter, OOV_ROW};
 

@@ -4,8 +4,22 @@
 //! character, so TSV files with stray quotes read as written. A UTF-8 byte-order mark at the start
 //! of the file is dropped. Reads one line at a time through a `BufRead`, so memory is bounded by
 //! the longest record.
+//!
+//! A quoted field may cross at most [`MAX_QUOTED_LINES`] line breaks and a record may hold at most
+//! [`MAX_QUOTED_BYTES`] bytes once a quoted field crosses a line: past either bound, or at the end
+//! of the file, the record is [`Syntax::Unclosed`] and the splitter resumes at the line after the
+//! record's first, so one stray quote costs one row rather than the rest of the file.
 
+use std::collections::VecDeque;
 use std::io::{self, BufRead};
+
+/// The most line breaks one quoted field may cross. Real multi-line fields (addresses, short
+/// texts) cross a handful; a stray opening quote crosses every line to the end of the file.
+pub const MAX_QUOTED_LINES: usize = 1000;
+
+/// The most bytes a record whose quoted field crosses a line may hold (1 MiB), which also bounds
+/// the lines kept to resume after an unclosed quote.
+pub const MAX_QUOTED_BYTES: usize = 1 << 20;
 
 /// One record's fields, borrowed from the splitter's buffers.
 pub(crate) struct Fields<'a> {
@@ -32,8 +46,9 @@ pub(crate) enum Syntax {
     /// A closing quote followed by something other than a delimiter or the end of the record, in
     /// field `field` (0-based).
     AfterClosingQuote { field: usize },
-    /// The file ended inside a quoted field.
-    Unclosed,
+    /// The quoted field `field` (0-based) reached the end of the file or crossed more than
+    /// [`MAX_QUOTED_LINES`] lines or [`MAX_QUOTED_BYTES`] bytes.
+    Unclosed { field: usize },
 }
 
 /// A record: its first line (1-based) and whether its syntax was sound.
@@ -59,6 +74,11 @@ pub(crate) struct RecordSplitter<R> {
     line: Vec<u8>,
     bytes: Vec<u8>,
     ends: Vec<usize>,
+    /// The lines after the first of the record being split (kept only while a quoted field
+    /// crosses lines), to be read again if the quote turns out unclosed.
+    spilled: Vec<Vec<u8>>,
+    /// Lines handed back after an unclosed quote, read before the input.
+    pending: VecDeque<Vec<u8>>,
 }
 
 impl<R: BufRead> RecordSplitter<R> {
@@ -71,6 +91,8 @@ impl<R: BufRead> RecordSplitter<R> {
             line: Vec::new(),
             bytes: Vec::new(),
             ends: Vec::new(),
+            spilled: Vec::new(),
+            pending: VecDeque::new(),
         }
     }
 
@@ -88,6 +110,11 @@ impl<R: BufRead> RecordSplitter<R> {
     }
 
     fn read_line(&mut self) -> io::Result<bool> {
+        if let Some(line) = self.pending.pop_front() {
+            self.line = line;
+            self.lines += 1;
+            return Ok(true);
+        }
         self.line.clear();
         let n = self.input.read_until(b'\n', &mut self.line)?;
         if n == 0 {
@@ -108,6 +135,8 @@ impl<R: BufRead> RecordSplitter<R> {
             return Ok(None);
         }
         let first_line = self.lines;
+        self.spilled.clear();
+        let mut spilled_bytes = self.line.len();
         let mut syntax = Syntax::Ok;
         let mut state = State::FieldStart;
         let mut i = 0;
@@ -116,10 +145,19 @@ impl<R: BufRead> RecordSplitter<R> {
                 if state != State::Quoted {
                     break; // the last line of a file without a final line break
                 }
-                if !self.read_line()? {
-                    syntax = Syntax::Unclosed;
-                    break;
+                let field = self.ends.len();
+                if self.spilled.len() >= MAX_QUOTED_LINES
+                    || spilled_bytes > MAX_QUOTED_BYTES
+                    || !self.read_line()?
+                {
+                    self.resume_after(first_line);
+                    return Ok(Some(Record {
+                        line: first_line,
+                        syntax: Syntax::Unclosed { field },
+                    }));
                 }
+                spilled_bytes += self.line.len();
+                self.spilled.push(self.line.clone());
                 i = 0;
             }
             let b = self.line[i];
@@ -168,9 +206,24 @@ impl<R: BufRead> RecordSplitter<R> {
             }
         }
         self.ends.push(self.bytes.len());
+        self.spilled.clear();
         Ok(Some(Record {
             line: first_line,
             syntax,
         }))
+    }
+}
+
+impl<R> RecordSplitter<R> {
+    /// Hands the record's later lines back so the next record starts at the line after
+    /// `first_line`, and drops the record's fields.
+    fn resume_after(&mut self, first_line: u64) {
+        for line in self.spilled.drain(..).rev() {
+            self.pending.push_front(line);
+        }
+        self.lines = first_line;
+        self.bytes.clear();
+        self.ends.clear();
+        self.ends.push(0);
     }
 }

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use super::schema_columns::{expand_compact, resolve_columns};
 use crate::config::{FeatureKind, ModelConfig};
 use crate::error::{Error, Result};
 
@@ -100,14 +101,14 @@ struct RawSchema {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawColumn {
-    name: String,
+pub(super) struct RawColumn {
+    pub(super) name: String,
     #[serde(rename = "type")]
-    kind: String,
+    pub(super) kind: String,
     #[serde(default)]
-    separator: Option<String>,
+    pub(super) separator: Option<String>,
     #[serde(default)]
-    sequence: Option<String>,
+    pub(super) sequence: Option<String>,
 }
 
 fn tab() -> String {
@@ -120,7 +121,7 @@ fn yes() -> bool {
     true
 }
 
-fn bad(file: &str, key: impl Into<String>, message: impl Into<String>) -> Error {
+pub(super) fn bad(file: &str, key: impl Into<String>, message: impl Into<String>) -> Error {
     Error::Config {
         file: file.to_string(),
         key: key.into(),
@@ -269,131 +270,4 @@ impl Schema {
         }
         Ok(())
     }
-}
-
-/// `"label:click, numeric:I1-I13, categorical:C1-C26"` → one raw column per name.
-fn expand_compact(file: &str, compact: &str) -> Result<Vec<RawColumn>> {
-    let mut out = Vec::new();
-    for (n, item) in compact.split(',').enumerate() {
-        let item = item.trim();
-        let Some((kind, names)) = item.split_once(':') else {
-            return Err(bad(
-                file,
-                "columns",
-                format!("item {} {item:?} is not `type:name` or `type:A1-A9`", n + 1),
-            ));
-        };
-        for name in expand_range(names.trim()) {
-            out.push(RawColumn {
-                name,
-                kind: kind.trim().to_string(),
-                separator: None,
-                sequence: None,
-            });
-        }
-    }
-    Ok(out)
-}
-
-/// `I1-I13` → I1 … I13 (same prefix, decimal bounds, first ≤ last); anything else is one name.
-fn expand_range(names: &str) -> Vec<String> {
-    let split_number = |s: &str| {
-        let digits = s.len() - s.trim_end_matches(|c: char| c.is_ascii_digit()).len();
-        let (prefix, number) = s.split_at(s.len() - digits);
-        number.parse::<u64>().ok().map(|n| (prefix.to_string(), n))
-    };
-    if let Some((a, b)) = names.split_once('-') {
-        if let (Some((pa, first)), Some((pb, last))) = (split_number(a), split_number(b)) {
-            if pa == pb && first <= last {
-                return (first..=last).map(|i| format!("{pa}{i}")).collect();
-            }
-        }
-    }
-    vec![names.to_string()]
-}
-
-fn resolve_columns(file: &str, raw: Vec<RawColumn>) -> Result<Vec<Column>> {
-    let mut columns: Vec<Column> = Vec::with_capacity(raw.len());
-    for (i, c) in raw.into_iter().enumerate() {
-        let key = |k: &str| format!("column[{i}].{k}");
-        if c.name.is_empty() {
-            return Err(bad(file, key("name"), "is empty"));
-        }
-        if columns.iter().any(|o| o.name == c.name) {
-            return Err(bad(
-                file,
-                key("name"),
-                format!("{:?} appears twice", c.name),
-            ));
-        }
-        let separator = match c.separator {
-            Some(s) if s.is_empty() => return Err(bad(file, key("separator"), "is empty")),
-            Some(s) => s,
-            None => "|".to_string(),
-        };
-        let takes_separator =
-            matches!(c.kind.as_str(), "multi_hot" | "sequence" | "sequence_times");
-        if !takes_separator && separator != "|" {
-            return Err(bad(
-                file,
-                key("separator"),
-                format!("a {} column has none", c.kind),
-            ));
-        }
-        if c.sequence.is_some() && c.kind != "sequence_times" {
-            return Err(bad(
-                file,
-                key("sequence"),
-                "only sequence_times columns name a sequence",
-            ));
-        }
-        let kind = match c.kind.as_str() {
-            "label" => ColumnKind::Label,
-            "categorical" => ColumnKind::Categorical,
-            "numeric" => ColumnKind::Numeric,
-            "multi_hot" => ColumnKind::MultiHot { separator },
-            "timestamp" => ColumnKind::Timestamp,
-            "weight" => ColumnKind::Weight,
-            "sequence" => ColumnKind::Sequence { separator },
-            "skip" => ColumnKind::Skip,
-            "sequence_times" => {
-                let is_sequence = |o: &Column| matches!(o.kind, ColumnKind::Sequence { .. });
-                let sequence = match &c.sequence {
-                    Some(name) => match columns.iter().position(|o| &o.name == name) {
-                        Some(s) if is_sequence(&columns[s]) => s,
-                        _ => {
-                            return Err(bad(
-                                file,
-                                key("sequence"),
-                                format!("{name:?} is not an earlier sequence column"),
-                            ))
-                        }
-                    },
-                    None => columns.iter().rposition(is_sequence).ok_or_else(|| {
-                        bad(
-                            file,
-                            key("type"),
-                            "sequence_times needs a sequence column before it",
-                        )
-                    })?,
-                };
-                ColumnKind::SequenceTimes {
-                    separator,
-                    sequence,
-                }
-            }
-            other => {
-                return Err(bad(
-                    file,
-                    key("type"),
-                    format!(
-                        "unknown type {other:?} (label, categorical, numeric, multi_hot, \
-                         timestamp, weight, sequence, sequence_times, skip)"
-                    ),
-                ))
-            }
-        };
-        columns.push(Column { name: c.name, kind });
-    }
-    Ok(columns)
 }

@@ -39,6 +39,9 @@ impl Default for ReadOptions {
 pub struct BadRows {
     /// How many.
     pub count: u64,
+    /// Rows read from the file, the bad ones included (set when the reader hands over its bad
+    /// rows), so a report can say how many of a split's rows were used.
+    pub rows_read: u64,
     /// The first few errors (file, line, column, reason).
     pub first: Vec<Error>,
 }
@@ -114,7 +117,8 @@ impl<R: BufRead> TableReader<R> {
     }
 
     /// Ends reading and hands over the skipped rows (call after the last batch to report them).
-    pub fn into_bad_rows(self) -> BadRows {
+    pub fn into_bad_rows(mut self) -> BadRows {
+        self.bad.rows_read = self.good_rows + self.bad.count;
         self.bad
     }
 
@@ -138,8 +142,8 @@ impl<R: BufRead> TableReader<R> {
             Ok(None) => return Err(Error::data(&self.file, "empty file: no header line")),
             Err(e) => return Err(self.io_error(e)),
         };
-        if let Some(message) = syntax_message(&record.syntax) {
-            return Err(self.error(record.line, None, format!("header: {message}")));
+        if let Some((column, message)) = syntax_problem(&record.syntax, self.schema.columns.len()) {
+            return Err(self.error(record.line, column, format!("header: {message}")));
         }
         let fields = self.splitter.fields();
         let want = self.schema.columns.len();
@@ -235,13 +239,24 @@ impl<R: BufRead> Iterator for TableReader<R> {
     }
 }
 
-fn syntax_message(syntax: &Syntax) -> Option<String> {
+/// What is wrong with a record's syntax, and the field it is about (when that is a schema column).
+fn syntax_problem(syntax: &Syntax, columns: usize) -> Option<(Option<usize>, String)> {
     match syntax {
         Syntax::Ok => None,
-        Syntax::Unclosed => Some("a quoted field is not closed before the end of the file".into()),
-        Syntax::AfterClosingQuote { field } => Some(format!(
-            "field {}: a closing quote must be followed by the delimiter or the end of the line",
-            field + 1
+        Syntax::Unclosed { field } => Some((
+            (*field < columns).then_some(*field),
+            format!(
+                "a quoted field is not closed before the end of the file or within {} lines ({} bytes); reading resumes at the next line",
+                super::record::MAX_QUOTED_LINES,
+                super::record::MAX_QUOTED_BYTES
+            ),
+        )),
+        Syntax::AfterClosingQuote { field } => Some((
+            None,
+            format!(
+                "field {}: a closing quote must be followed by the delimiter or the end of the line",
+                field + 1
+            ),
         )),
     }
 }
@@ -250,8 +265,8 @@ impl<R: BufRead> TableReader<R> {
     /// Appends one record to `batch` (each column may hold a partial row on error: the caller
     /// truncates).
     fn parse_row(&self, line: u64, syntax: &Syntax, batch: &mut Batch) -> Result<()> {
-        if let Some(message) = syntax_message(syntax) {
-            return Err(self.error(line, None, message));
+        if let Some((column, message)) = syntax_problem(syntax, self.schema.columns.len()) {
+            return Err(self.error(line, column, message));
         }
         let fields = self.splitter.fields();
         let want = self.schema.columns.len();

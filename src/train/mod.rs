@@ -47,7 +47,7 @@ use crate::config::{FeatureKind, ModelConfig};
 use crate::data::encode::Encoder;
 use crate::data::loader::{Loader, Shuffle};
 use crate::data::{ReadOptions, Schema};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::graph::{FeatureShape, Graph, Prepared};
 use crate::metrics::{self, GroupIds, MetricsAccumulator, TaskMetrics};
@@ -165,6 +165,8 @@ pub struct Report {
     /// Rows skipped as malformed (with `skip_bad_rows`), each counted once however many epochs
     /// read it.
     pub bad_rows: u64,
+    /// Rows read, used and skipped per split file (keyed by its stem: train, valid, test).
+    pub rows: std::collections::BTreeMap<String, crate::data::SplitRows>,
 }
 
 /// A training run over a data folder.
@@ -180,29 +182,14 @@ pub struct Trainer<'g> {
     encoder: Arc<Encoder>,
     graph: Graph,
     state: RunState,
-    /// Bad rows skipped per file (a file read every epoch counts its bad rows once).
-    bad_rows: std::collections::BTreeMap<PathBuf, u64>,
+    /// Rows read and skipped per file (a file read every epoch counts its rows once).
+    bad_rows: std::collections::BTreeMap<PathBuf, crate::data::SplitRows>,
     /// Wall-clock seconds per epoch of the whole run (read back on resume).
     timings: Timings,
     /// Temporaries of interrupted writes removed from the run folder when this run took it.
     removed_leftovers: Vec<PathBuf>,
     /// The run folder's lock, held for the trainer's life.
     _lock: RunLock,
-}
-
-/// Refuses a data folder that lacks a split.
-fn check_splits(data: &Path) -> Result<()> {
-    for split in SPLITS {
-        let p = data.join(split);
-        if !p.is_file() {
-            return Err(Error::Dataset(format!(
-                "{}: missing (a data folder holds schema.toml, {})",
-                p.display(),
-                SPLITS.join(", ")
-            )));
-        }
-    }
-    Ok(())
 }
 
 /// Fits the encoder on the training split, in memory (the run folder is written later).
@@ -218,7 +205,13 @@ fn fit_encoder(
         skip_bad_rows,
         ..ReadOptions::default()
     };
-    Encoder::fit_file(config, schema, schema_file, &data.join(SPLITS[0]), read)
+    Encoder::fit_file(
+        config,
+        schema,
+        schema_file,
+        &crate::data::split_path(data, "train")?,
+        read,
+    )
 }
 
 /// The graph's feature shapes from a fitted encoder.
@@ -257,7 +250,9 @@ impl<'g> Trainer<'g> {
         let schema_file = schema_path.display().to_string();
         let schema = Schema::load(&schema_path)?;
         schema.check_model(&config, &schema_file)?;
-        check_splits(data)?;
+        for split in crate::data::SPLIT_NAMES {
+            crate::data::split_path(data, split)?;
+        }
         let resumed = if options.resume {
             Some(run_folder::read_resume(out, &config, config_file)?)
         } else {
@@ -383,14 +378,25 @@ impl<'g> Trainer<'g> {
     pub fn evaluate(&mut self, path: &Path) -> Result<Vec<TaskMetrics>> {
         let loader = self.loader(path)?;
         let tasks = self.tasks();
-        let (metrics, bad) = evaluate(self.gpu, &mut self.graph, loader, tasks)?;
-        self.count_bad_rows(path, bad);
+        let (metrics, bad) = evaluate_counted(self.gpu, &mut self.graph, loader, tasks)?;
+        self.count_bad_rows(path, &bad);
         Ok(metrics)
     }
 
-    fn count_bad_rows(&mut self, path: &Path, count: u64) {
+    fn count_bad_rows(&mut self, path: &Path, bad: &crate::data::BadRows) {
         let seen = self.bad_rows.entry(path.to_path_buf()).or_default();
-        *seen = (*seen).max(count);
+        seen.count_pass(bad);
+    }
+
+    /// The per-split counts for the report, keyed by file stem.
+    fn split_rows(&self) -> std::collections::BTreeMap<String, crate::data::SplitRows> {
+        self.bad_rows
+            .iter()
+            .map(|(p, rows)| {
+                let stem = p.file_stem().unwrap_or_default().to_string_lossy();
+                (stem.into_owned(), *rows)
+            })
+            .collect()
     }
 
     fn tasks(&self) -> usize {
@@ -405,8 +411,8 @@ impl<'g> Trainer<'g> {
             dense_params: self.graph.params().layout.len(),
             embedding_rows: self.graph.tables().iter().map(|t| t.rows as u64).sum(),
         });
-        let train_path = self.data.join(SPLITS[0]);
-        let valid_path = self.data.join(SPLITS[1]);
+        let train_path = crate::data::split_path(&self.data, "train")?;
+        let valid_path = crate::data::split_path(&self.data, "valid")?;
         let log_every = self.config.train.log_every;
         let mut best_valid = None;
         let mut epochs_now = 0u32;
@@ -446,8 +452,8 @@ impl<'g> Trainer<'g> {
             self.gpu.sync()?;
             let seconds = start.elapsed().as_secs_f64();
             if !budget_hit {
-                let count = loader.finish()?.count;
-                self.count_bad_rows(&train_path, count);
+                let bad = loader.finish()?;
+                self.count_bad_rows(&train_path, &bad);
             } else {
                 drop(loader);
             }
@@ -492,7 +498,7 @@ impl<'g> Trainer<'g> {
         let test = if self.state.finished {
             let best = Checkpoint::read(&self.out.join(BEST))?;
             self.graph.load_state(self.gpu, &best, true)?;
-            Some(self.evaluate(&self.data.join(SPLITS[2]))?)
+            Some(self.evaluate(&crate::data::split_path(&self.data, "test")?)?)
         } else {
             None
         };
@@ -505,7 +511,8 @@ impl<'g> Trainer<'g> {
             adapter: self.gpu.describe(),
             dispatches_per_step: self.graph.dispatches().train,
             steps: self.graph.step(),
-            bad_rows: self.bad_rows.values().sum(),
+            bad_rows: self.bad_rows.values().map(|r| r.skipped).sum(),
+            rows: self.split_rows(),
         })
     }
 }
@@ -520,9 +527,19 @@ pub const CONFIG_KEY: &str = "train.config";
 pub fn evaluate(
     gpu: &Gpu,
     graph: &mut Graph,
-    mut loader: Loader<Prepared>,
+    loader: Loader<Prepared>,
     tasks: usize,
 ) -> Result<(Vec<TaskMetrics>, u64)> {
+    evaluate_counted(gpu, graph, loader, tasks).map(|(m, bad)| (m, bad.count))
+}
+
+/// [`evaluate`], handing over the loader's rows read and skipped.
+fn evaluate_counted(
+    gpu: &Gpu,
+    graph: &mut Graph,
+    mut loader: Loader<Prepared>,
+    tasks: usize,
+) -> Result<(Vec<TaskMetrics>, crate::data::BadRows)> {
     let mut acc = MetricsAccumulator::new(tasks);
     for prepared in loader.by_ref() {
         let prepared = prepared?;
@@ -534,6 +551,6 @@ pub fn evaluate(
             groups: prepared.groups.as_deref().map(GroupIds::U64),
         })?;
     }
-    let bad = loader.finish()?.count;
+    let bad = loader.finish()?;
     Ok((acc.finish(), bad))
 }

@@ -1,6 +1,8 @@
 //! Tests of the data readers: schemas, hostile tables, vocabularies.
 
+mod quotes;
 mod schema;
+mod schema_limits;
 mod table;
 mod vocab;
 

@@ -12,7 +12,7 @@ fn the_full_form_parses_with_defaults() {
          [[column]]\nname = \"hist\"\ntype = \"sequence\"\nseparator = \";\"\n\
          [[column]]\nname = \"other\"\ntype = \"sequence\"\n\
          [[column]]\nname = \"hist_t\"\ntype = \"sequence_times\"\nsequence = \"hist\"\n\
-         [[column]]\nname = \"other_t\"\ntype = \"sequence_times\"\n",
+         [[column]]\nname = \"other_t\"\ntype = \"sequence_times\"\nsequence = \"other\"\n",
         "schema.toml",
     )
     .unwrap();
@@ -27,11 +27,7 @@ fn the_full_form_parses_with_defaults() {
         ColumnKind::SequenceTimes { sequence, .. } => *sequence,
         k => panic!("{k:?}"),
     };
-    assert_eq!(
-        (times(3), times(4)),
-        (1, 2),
-        "named, then the nearest sequence before"
-    );
+    assert_eq!((times(3), times(4)), (1, 2), "each names its sequence");
     assert_eq!(s.index("hist_t"), Some(3));
 }
 

@@ -152,7 +152,8 @@ fn bad_quoting_is_an_error_naming_the_line() {
     let s = schema(CSV3);
     assert_eq!(
         read_error("unclosed.csv", &s, b"y,id,x\n1,a,1\n0,\"open,2\n1,b,3\n"),
-        "unclosed.csv:3: a quoted field is not closed before the end of the file"
+        "unclosed.csv:3: column 2 \"id\": a quoted field is not closed before the end of the file \
+         or within 1000 lines (1048576 bytes); reading resumes at the next line"
     );
     assert_eq!(
         read_error("after_quote.csv", &s, b"y,id,x\n1,\"a\"b,1\n"),
