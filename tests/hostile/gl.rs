@@ -2,7 +2,7 @@
 //! through Vulkan and through GL with slightly different floats), GL training works and matches
 //! Vulkan, and Mesa's runtime-dir complaint stays off the screen.
 
-use crate::common::{model_file, ok, stderr, synth_data, temp, wgrec, SMALL_MODEL};
+use crate::common::{model_file, ok, refused, stderr, synth_data, temp, wgrec, SMALL_MODEL};
 
 /// Whether `wgrec devices` sees an adapter on `backend`; under CI=true a missing one fails.
 fn has_backend(backend: &str) -> bool {
@@ -83,5 +83,18 @@ fn no_runtime_dir_complaint_when_xdg_runtime_dir_is_unset() {
         !stderr(&out).contains("XDG_RUNTIME_DIR"),
         "{}",
         stderr(&out)
+    );
+}
+
+#[test]
+fn an_unknown_backend_is_refused_naming_the_variable_and_the_choices() {
+    let out = wgrec()
+        .arg("devices")
+        .env("WGREC_BACKEND", "opengles-ish")
+        .output()
+        .expect("run");
+    refused(
+        &out,
+        &["WGREC_BACKEND", "opengles-ish", "vulkan, metal, dx12, gl"],
     );
 }
