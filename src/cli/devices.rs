@@ -22,7 +22,7 @@ pub struct DeviceReport {
     features: Vec<String>,
 }
 
-fn report(adapter: &wgpu::Adapter) -> DeviceReport {
+fn report(adapter: &wgpu::Adapter) -> (String, DeviceReport) {
     let info = adapter.get_info();
     let limits = adapter.limits();
     let have = adapter.features();
@@ -36,7 +36,8 @@ fn report(adapter: &wgpu::Adapter) -> DeviceReport {
         ),
         (wgpu::Features::SHADER_F64, "shader-f64"),
     ];
-    DeviceReport {
+    let line = adapter::describe(&info);
+    let report = DeviceReport {
         name: info.name,
         backend: format!("{:?}", info.backend),
         device_type: format!("{:?}", info.device_type),
@@ -55,18 +56,19 @@ fn report(adapter: &wgpu::Adapter) -> DeviceReport {
             .filter(|(f, _)| have.contains(*f))
             .map(|(_, n)| n.to_string())
             .collect(),
-    }
+    };
+    (line, report)
 }
 
 /// Lists adapters (best first); an error when there are none.
 pub fn run(json: bool) -> anyhow::Result<()> {
     let choice = AdapterChoice::from_env()?;
     let (_instance, adapters) = adapter::enumerate(&choice);
-    let reports: Vec<DeviceReport> = adapters
+    let (lines, reports): (Vec<String>, Vec<DeviceReport>) = adapters
         .iter()
         .filter(|a| choice.accepts(&a.get_info()))
         .map(report)
-        .collect();
+        .unzip();
     if reports.is_empty() {
         return Err(adapter::no_adapter(&choice).into());
     }
@@ -76,10 +78,7 @@ pub fn run(json: bool) -> anyhow::Result<()> {
     }
     for (i, r) in reports.iter().enumerate() {
         let mark = if i == 0 { "*" } else { " " };
-        println!(
-            "{mark} {} — {} {} (driver {} {})",
-            r.name, r.backend, r.device_type, r.driver, r.driver_info
-        );
+        println!("{mark} {}", lines[i]);
         println!(
             "    buffer ≤ {} MiB, storage binding ≤ {} MiB, {} storage buffers/stage, \
              {} invocations/workgroup, {} KiB workgroup memory",

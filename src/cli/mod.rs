@@ -209,6 +209,31 @@ enum Bundled {
     Ml100k,
 }
 
+/// Mesa prints "XDG_RUNTIME_DIR is invalid or not set" twice on stderr when the variable is unset,
+/// which reads as a wgrec error. Point it at a private 0700 folder under the temp dir (only one we
+/// own and nobody else can enter, so no other user can plant a display socket there). Called first
+/// in `main`, before any thread exists, which is what makes `set_var` sound.
+pub fn quiet_mesa_runtime_dir() {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+        let usable = |p: &std::path::Path| p.is_dir();
+        if std::env::var_os("XDG_RUNTIME_DIR").is_some_and(|v| usable(std::path::Path::new(&v))) {
+            return;
+        }
+        let Ok(me) = std::fs::metadata("/proc/self") else {
+            return;
+        };
+        let dir = std::env::temp_dir().join(format!("wgrec-runtime-{}", me.uid()));
+        let _ = std::fs::DirBuilder::new().mode(0o700).create(&dir);
+        let private = std::fs::symlink_metadata(&dir)
+            .is_ok_and(|m| m.is_dir() && m.uid() == me.uid() && m.mode() & 0o077 == 0);
+        if private {
+            std::env::set_var("XDG_RUNTIME_DIR", &dir);
+        }
+    }
+}
+
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {

@@ -85,6 +85,32 @@ fn backend_names(backends: wgpu::Backends) -> String {
     names.join(", ")
 }
 
+/// One line naming the adapter, its backend and device type, and the driver: the same adapter can
+/// train through two backends (llvmpipe under Vulkan and under GL) with slightly different floats, so
+/// every report says which one ran, e.g. `llvmpipe (LLVM 15.0.6, 256 bits) · Vulkan · cpu · …`.
+pub fn describe(info: &wgpu::AdapterInfo) -> String {
+    let backend = match info.backend {
+        wgpu::Backend::Vulkan => "Vulkan",
+        wgpu::Backend::Metal => "Metal",
+        wgpu::Backend::Dx12 => "DX12",
+        wgpu::Backend::Gl => "GL",
+        wgpu::Backend::BrowserWebGpu => "WebGPU",
+        _ => "no backend",
+    };
+    let device = match info.device_type {
+        wgpu::DeviceType::DiscreteGpu => "discrete gpu",
+        wgpu::DeviceType::IntegratedGpu => "integrated gpu",
+        wgpu::DeviceType::VirtualGpu => "virtual gpu",
+        wgpu::DeviceType::Cpu => "cpu",
+        wgpu::DeviceType::Other => "other",
+    };
+    let driver = format!("{} {}", info.driver, info.driver_info);
+    match driver.trim() {
+        "" => format!("{} · {backend} · {device}", info.name),
+        d => format!("{} · {backend} · {device} · driver {d}", info.name),
+    }
+}
+
 /// Lower is better: discrete > integrated > virtual > CPU, and a native API before GL.
 pub fn preference(info: &wgpu::AdapterInfo) -> (u8, u8) {
     let device = match info.device_type {

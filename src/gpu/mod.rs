@@ -119,14 +119,7 @@ impl Gpu {
 
     /// One line naming the adapter, backend and device type.
     pub fn describe(&self) -> String {
-        format!(
-            "{} ({:?}, {:?}, driver {} {})",
-            self.info.name,
-            self.info.backend,
-            self.info.device_type,
-            self.info.driver,
-            self.info.driver_info
-        )
+        adapter::describe(&self.info)
     }
 
     /// Whether GPU timestamps can be written around compute passes.
