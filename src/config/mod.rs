@@ -136,6 +136,8 @@ pub struct Feature {
     pub column: Option<String>,
     /// What it is.
     pub kind: FeatureKind,
+    /// L2 weight decay of this feature's tables, overriding `train.sparse_weight_decay`.
+    pub embedding_l2: Option<f32>,
 }
 
 impl Feature {
@@ -204,6 +206,8 @@ enum RawFeature {
         name: String,
         #[serde(default)]
         column: Option<String>,
+        #[serde(default)]
+        embedding_l2: Option<f32>,
         #[serde(default = "one")]
         min_count: u32,
         #[serde(default)]
@@ -213,6 +217,8 @@ enum RawFeature {
         name: String,
         #[serde(default)]
         column: Option<String>,
+        #[serde(default)]
+        embedding_l2: Option<f32>,
         #[serde(default = "bar")]
         separator: String,
         #[serde(default)]
@@ -224,6 +230,8 @@ enum RawFeature {
         name: String,
         #[serde(default)]
         column: Option<String>,
+        #[serde(default)]
+        embedding_l2: Option<f32>,
         #[serde(default = "default_radices")]
         radices: Vec<u32>,
         #[serde(default = "unit")]
@@ -233,6 +241,8 @@ enum RawFeature {
         name: String,
         #[serde(default)]
         column: Option<String>,
+        #[serde(default)]
+        embedding_l2: Option<f32>,
         item: String,
         #[serde(default)]
         side: Vec<String>,
@@ -253,15 +263,17 @@ enum RawFeature {
 
 impl From<RawFeature> for Feature {
     fn from(raw: RawFeature) -> Self {
-        let (name, column, kind) = match raw {
+        let (name, column, embedding_l2, kind) = match raw {
             RawFeature::Categorical {
                 name,
                 column,
+                embedding_l2,
                 min_count,
                 hash_rows,
             } => (
                 name,
                 column,
+                embedding_l2,
                 FeatureKind::Categorical {
                     min_count,
                     hash_rows,
@@ -270,12 +282,14 @@ impl From<RawFeature> for Feature {
             RawFeature::Bag {
                 name,
                 column,
+                embedding_l2,
                 separator,
                 pooling,
                 min_count,
             } => (
                 name,
                 column,
+                embedding_l2,
                 FeatureKind::Bag {
                     separator,
                     pooling,
@@ -285,12 +299,19 @@ impl From<RawFeature> for Feature {
             RawFeature::Numeric {
                 name,
                 column,
+                embedding_l2,
                 radices,
                 step,
-            } => (name, column, FeatureKind::Numeric { radices, step }),
+            } => (
+                name,
+                column,
+                embedding_l2,
+                FeatureKind::Numeric { radices, step },
+            ),
             RawFeature::Sequence {
                 name,
                 column,
+                embedding_l2,
                 item,
                 side,
                 max_len,
@@ -302,6 +323,7 @@ impl From<RawFeature> for Feature {
             } => (
                 name,
                 column,
+                embedding_l2,
                 FeatureKind::Sequence {
                     item,
                     side,
@@ -314,7 +336,12 @@ impl From<RawFeature> for Feature {
                 },
             ),
         };
-        Feature { name, column, kind }
+        Feature {
+            name,
+            column,
+            kind,
+            embedding_l2,
+        }
     }
 }
 
@@ -442,6 +469,13 @@ pub struct Train {
     pub log_every: u64,
     /// The optimizer of the embedding tables.
     pub sparse_optimizer: SparseOptimizerName,
+    /// L2 weight decay λ of the embedding tables, applied to the rows a step touches (added to
+    /// the gradient for SGD and Adagrad, decoupled for Adam); `[[feature]] embedding_l2` overrides
+    /// it per feature.
+    pub sparse_weight_decay: f32,
+    /// How λ applies to a touched row: `row` (once per step) or `frequency` (λ over the row's
+    /// lookups in the batch).
+    pub sparse_weight_decay_mode: SparseDecayMode,
     /// The optimizer of the dense parameters.
     pub dense_optimizer: DenseOptimizerName,
     /// The column grouping samples for GAUC (e.g. `user_id`; absent: no GAUC).
@@ -487,6 +521,20 @@ pub enum SparseOptimizerName {
     Adagrad,
     /// Plain SGD.
     Sgd,
+    /// Adam with per-element moments beside each row (3× the table memory), lazy: only touched
+    /// rows move (β = 0.9, 0.999; ε = 1e-8).
+    Adam,
+}
+
+/// How the embedding weight decay applies to a touched row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SparseDecayMode {
+    /// λ once per touched row and step.
+    #[default]
+    Row,
+    /// λ / n, n the row's lookups in the batch.
+    Frequency,
 }
 
 /// The optimizer of the dense parameters.
@@ -535,6 +583,8 @@ impl Default for Train {
             steps: None,
             log_every: 100,
             sparse_optimizer: SparseOptimizerName::Adagrad,
+            sparse_weight_decay: 0.0,
+            sparse_weight_decay_mode: SparseDecayMode::Row,
             dense_optimizer: DenseOptimizerName::Adam,
             group: None,
             weights: None,
@@ -876,6 +926,25 @@ impl ModelConfig {
         if let Some(c) = tr.clip_norm {
             if !(c.is_finite() && c > 0.0) {
                 return Err(bad(file, "train.clip_norm", format!("{c}: must be > 0")));
+            }
+        }
+        self.validate_weight_decay(file)
+    }
+
+    /// Every embedding weight decay (the train default and each feature's) is finite and ≥ 0.
+    fn validate_weight_decay(&self, file: &str) -> Result<()> {
+        let per_feature = self.features.iter().enumerate().filter_map(|(i, f)| {
+            f.embedding_l2
+                .map(|l2| (format!("feature[{i}].embedding_l2"), l2))
+        });
+        let all = std::iter::once((
+            "train.sparse_weight_decay".to_string(),
+            self.train.sparse_weight_decay,
+        ))
+        .chain(per_feature);
+        for (key, l2) in all {
+            if !(l2.is_finite() && l2 >= 0.0) {
+                return Err(bad(file, key, format!("{l2}: must be ≥ 0")));
             }
         }
         Ok(())
