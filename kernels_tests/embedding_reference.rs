@@ -202,6 +202,34 @@ pub fn row_gradients(
     rows
 }
 
+/// Reference weight decay of every touched row: its table's λ (`table_decay`), divided by the
+/// row's lookups in the batch (MNS digits each count) when `frequency` is set.
+pub fn row_decay(
+    fs: &FeatureSet,
+    bags: &Bags,
+    table_decay: &[f64],
+    frequency: bool,
+) -> BTreeMap<(usize, u32), f64> {
+    let mut lookups: BTreeMap<(usize, u32), u32> = BTreeMap::new();
+    let batch = bags.batch_size as usize;
+    for (f, spec) in fs.features.iter().enumerate() {
+        for bag in f * batch..(f + 1) * batch {
+            for l in bags.offsets[bag] as usize..bags.offsets[bag + 1] as usize {
+                for row in touched_rows(&spec.mns, bags.indices[l]) {
+                    *lookups.entry((spec.table, row)).or_default() += 1;
+                }
+            }
+        }
+    }
+    lookups
+        .into_iter()
+        .map(|((t, row), n)| {
+            let per_lookup = if frequency { n as f64 } else { 1.0 };
+            ((t, row), table_decay[t] / per_lookup)
+        })
+        .collect()
+}
+
 /// A table and its optimizer state in f64, updated as the kernel should.
 #[derive(Debug, Clone)]
 pub struct RefTable {
@@ -227,16 +255,17 @@ impl RefTable {
     }
 }
 
-/// One reference step of `optimizer` on the touched rows.
+/// One reference step of `optimizer` on the touched rows, each with its weight decay `decay`.
 pub fn apply_update(
     tables: &mut [RefTable],
     grads: &BTreeMap<(usize, u32), Vec<(f64, f64)>>,
     optimizer: SparseOptimizer,
     lr: f64,
-    wd: f64,
+    decay: &BTreeMap<(usize, u32), f64>,
     step: i32,
 ) {
     for (&(t, row), g) in grads {
+        let wd = decay[&(t, row)];
         let table = &mut tables[t];
         let width = table.width;
         let w = &mut table.w[row as usize * width..(row as usize + 1) * width];

@@ -2,8 +2,8 @@
 //! determinism.
 
 use wgrec::kernels::embedding::{
-    EmbeddingStorage, FeatureSet, MnsBase, Pooling, SparseOptimizer, SparseStep, SparseUpdatePlan,
-    TableSpec, TbeForward, TbeUpdate,
+    DecayMode, EmbeddingStorage, FeatureSet, MnsBase, Pooling, SparseOptimizer, SparseStep,
+    SparseUpdatePlan, TableSpec, TbeForward, TbeUpdate,
 };
 use wgrec::kernels::run_once;
 use wgrec::rng::Rng;
@@ -26,11 +26,48 @@ pub const ADAM: SparseOptimizer = SparseOptimizer::Adam {
     eps: 1e-8,
 };
 
-/// Trains `steps` random batches with random upstream gradients on the GPU and in the reference;
-/// compares every weight and every state value; returns the raw GPU tables (weights + state).
+/// The weight decay of a run: the step's λ, each table's own (`None`: the step's), and the mode.
+#[derive(Debug, Clone)]
+pub struct Decay {
+    pub step: f32,
+    pub per_table: Vec<Option<f32>>,
+    pub mode: DecayMode,
+}
+
+impl Decay {
+    /// λ = 0.01 on every table, once per touched row.
+    pub fn uniform(tables: usize) -> Self {
+        Decay {
+            step: 0.01,
+            per_table: vec![None; tables],
+            mode: DecayMode::Row,
+        }
+    }
+
+    fn of_tables(&self) -> Vec<f64> {
+        let own = self.per_table.iter();
+        own.map(|d| d.unwrap_or(self.step) as f64).collect()
+    }
+}
+
+/// [`check_update_with`] at λ = 0.01 on every table.
 pub fn check_update(
     problem: &Problem,
     optimizer: SparseOptimizer,
+    steps: u64,
+    seed: u64,
+    small_chunks: bool,
+) -> Vec<Vec<f32>> {
+    let decay = Decay::uniform(problem.tables.len());
+    check_update_with(problem, optimizer, &decay, steps, seed, small_chunks)
+}
+
+/// Trains `steps` random batches with random upstream gradients on the GPU and in the reference;
+/// compares every weight and every state value; returns the raw GPU tables (weights + state).
+pub fn check_update_with(
+    problem: &Problem,
+    optimizer: SparseOptimizer,
+    decay: &Decay,
     steps: u64,
     seed: u64,
     small_chunks: bool,
@@ -61,7 +98,11 @@ pub fn check_update(
     let grad_buffer = gpu.buffer("grad", fs.out_len * 4, wgrec::gpu::storage_usage());
     let mut update = TbeUpdate::new(gpu, &storage, &forward, &grad_buffer, problem.max_touches())
         .expect("update");
-    let (lr, wd) = (0.05f32, 0.01f32);
+    update
+        .set_table_decay(&decay.per_table, decay.mode)
+        .expect("table decay");
+    let lr = 0.05f32;
+    let frequency = decay.mode == DecayMode::Frequency;
     for step in 1..=steps {
         let batch = 1 + rng.below(problem.max_batch as u64) as u32;
         let bags = problem.bags(&storage.layout, batch, &mut rng);
@@ -72,7 +113,7 @@ pub fn check_update(
         let plan = SparseUpdatePlan::build(&fs, &bags);
         let hyper = SparseStep {
             lr,
-            weight_decay: wd,
+            weight_decay: decay.step,
             step,
         };
         update
@@ -80,14 +121,8 @@ pub fn check_update(
             .expect("upload plan");
         run_once(gpu, |pass| update.record(gpu, pass));
         let grads = reference::row_gradients(&fs, &bags, &grad);
-        reference::apply_update(
-            &mut want,
-            &grads,
-            optimizer,
-            lr as f64,
-            wd as f64,
-            step as i32,
-        );
+        let wd = reference::row_decay(&fs, &bags, &decay.of_tables(), frequency);
+        reference::apply_update(&mut want, &grads, optimizer, lr as f64, &wd, step as i32);
     }
     gpu.sync().expect("gpu");
     let raw: Vec<Vec<f32>> = (0..problem.tables.len())
@@ -200,9 +235,8 @@ fn update_with_a_hot_row_taking_half_the_lookups_matches_reference() {
     check_update(&update_problem(Ids::Hot, false), ADAM, 3, 16, false);
 }
 
-#[test]
-fn update_of_wide_rows_uses_a_full_team_and_matches_reference() {
-    let problem = Problem {
+fn wide_problem() -> Problem {
+    Problem {
         tables: vec![
             TableSpec {
                 rows: 9,
@@ -218,16 +252,130 @@ fn update_of_wide_rows_uses_a_full_team_and_matches_reference() {
         max_bag: 3,
         weighted: true,
         ids: Ids::Uniform,
+    }
+}
+
+#[test]
+fn update_of_wide_rows_uses_a_full_team_and_matches_reference() {
+    check_update(&wide_problem(), ADAGRAD, 4, 17, true);
+}
+
+/// Four tables, four decays: none, the step's, a strong one, a mild one.
+fn per_table_decay(mode: DecayMode) -> Decay {
+    Decay {
+        step: 0.01,
+        per_table: vec![Some(0.0), None, Some(0.2), Some(0.05)],
+        mode,
+    }
+}
+
+#[test]
+fn per_table_weight_decay_matches_reference_for_every_optimizer() {
+    let decay = per_table_decay(DecayMode::Row);
+    for (optimizer, seed) in [(SGD, 31), (ADAGRAD, 32), (ADAM, 33)] {
+        let problem = update_problem(Ids::Uniform, true);
+        check_update_with(&problem, optimizer, &decay, 10, seed, true);
+    }
+}
+
+#[test]
+fn frequency_decay_divides_by_the_row_lookups_and_matches_reference_with_a_hot_row() {
+    // Row 0 takes half the lookups: λ and λ / n differ by far more than the tolerance there.
+    let decay = per_table_decay(DecayMode::Frequency);
+    for (optimizer, seed) in [(SGD, 34), (ADAGRAD, 35), (ADAM, 36)] {
+        let problem = update_problem(Ids::Hot, seed % 2 == 0);
+        check_update_with(&problem, optimizer, &decay, 10, seed, seed % 2 == 1);
+    }
+}
+
+#[test]
+fn frequency_decay_on_rows_of_1024_and_4_floats_matches_reference() {
+    let decay = Decay {
+        step: 0.3,
+        per_table: vec![None, Some(0.1)],
+        mode: DecayMode::Frequency,
     };
-    check_update(&problem, ADAGRAD, 4, 17, true);
+    check_update_with(&wide_problem(), ADAGRAD, &decay, 4, 37, true);
+    check_update_with(&wide_problem(), ADAM, &decay, 3, 38, false);
+}
+
+#[test]
+fn an_update_touching_no_row_leaves_tables_and_state_bit_identical_under_decay() {
+    let gpu = gpu();
+    let problem = update_problem(Ids::Uniform, false);
+    let storage = EmbeddingStorage::new(gpu, &problem.tables, ADAM, None).expect("storage");
+    let mut rng = Rng::new(39);
+    for (t, w) in reference::random_tables(&problem.tables, &mut rng)
+        .iter()
+        .enumerate()
+    {
+        storage.write_weights(gpu, t, w).expect("write table");
+    }
+    let fs = FeatureSet::concatenated(&storage.layout, &problem.features, 37, 148).expect("fs");
+    let mut forward = TbeForward::new(gpu, &storage, fs.clone(), 148).expect("forward");
+    let grad = gpu.buffer("grad", fs.out_len * 4, wgrec::gpu::storage_usage());
+    crate::common::poison(gpu, &grad);
+    let mut update = TbeUpdate::new(gpu, &storage, &forward, &grad, 200).expect("update");
+    let decay = per_table_decay(DecayMode::Frequency);
+    update
+        .set_table_decay(&decay.per_table, decay.mode)
+        .expect("decay");
+    let empty = wgrec::kernels::embedding::Bags {
+        batch_size: 37,
+        offsets: vec![0; problem.features.len() * 37 + 1],
+        ..Default::default()
+    };
+    forward.upload(gpu, &storage, &empty).expect("upload bags");
+    let plan = SparseUpdatePlan::build(&fs, &empty);
+    assert!(plan.rows.is_empty(), "no lookup, no row");
+    let step = SparseStep {
+        lr: 0.5,
+        weight_decay: 0.9,
+        step: 1,
+    };
+    let before: Vec<Vec<f32>> = (0..4)
+        .map(|t| storage.read_raw(gpu, t).expect("read"))
+        .collect();
+    update
+        .upload(gpu, &forward, &plan, step)
+        .expect("upload plan");
+    run_once(gpu, |pass| update.record(gpu, pass));
+    for (t, was) in before.iter().enumerate() {
+        let now = storage.read_raw(gpu, t).expect("read");
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&now), bits(was), "table {t} moved without a lookup");
+    }
+}
+
+#[test]
+fn table_decay_for_the_wrong_number_of_tables_is_an_error_naming_both() {
+    let gpu = gpu();
+    let problem = update_problem(Ids::Uniform, false);
+    let storage = EmbeddingStorage::new(gpu, &problem.tables, SGD, None).expect("storage");
+    let fs = FeatureSet::concatenated(&storage.layout, &problem.features, 37, 148).expect("fs");
+    let forward = TbeForward::new(gpu, &storage, fs.clone(), 148).expect("forward");
+    let grad = gpu.buffer("grad", fs.out_len * 4, wgrec::gpu::storage_usage());
+    let mut update = TbeUpdate::new(gpu, &storage, &forward, &grad, 200).expect("update");
+    let e = update
+        .set_table_decay(&[None, Some(0.1)], DecayMode::Row)
+        .expect_err("two decays for four tables")
+        .to_string();
+    assert!(
+        e.contains("tbe_update") && e.contains("2 weight decays for 4 tables"),
+        "{e}"
+    );
 }
 
 #[test]
 fn two_runs_give_bit_identical_tables_and_optimizer_state() {
-    for optimizer in [ADAGRAD, ADAM] {
+    let decays = [Decay::uniform(4), per_table_decay(DecayMode::Frequency)];
+    for (optimizer, decay) in [ADAGRAD, ADAM]
+        .into_iter()
+        .flat_map(|o| decays.iter().map(move |d| (o, d)))
+    {
         let problem = update_problem(Ids::Hot, true);
-        let first = check_update(&problem, optimizer, 10, 21, true);
-        let second = check_update(&problem, optimizer, 10, 21, true);
+        let first = check_update_with(&problem, optimizer, decay, 10, 21, true);
+        let second = check_update_with(&problem, optimizer, decay, 10, 21, true);
         for (a, b) in first.iter().zip(&second) {
             let (a, b): (Vec<u32>, Vec<u32>) = (
                 a.iter().map(|x| x.to_bits()).collect(),

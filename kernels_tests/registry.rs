@@ -102,7 +102,7 @@ fn params_structs_match_their_wgsl_layouts() {
         "UpdateParams",
         size_of::<UpdateParams>(),
         offsets!(UpdateParams: batch_size, unique_rows, features_at, offsets_at, weights_at,
-                 entry_offsets_at, entries_at, chunk_shift, chunk_mask, lr, weight_decay, eps,
-                 beta1, beta2, bias1, bias2),
+                 entry_offsets_at, entries_at, chunk_shift, chunk_mask, lr, decay_at, eps,
+                 beta1, beta2, bias1, bias2, decay_mode),
     );
 }

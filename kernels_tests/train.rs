@@ -88,16 +88,16 @@ fn bits(path: &Path) -> Vec<(String, Vec<u32>)> {
         .collect()
 }
 
-#[test]
-fn two_epochs_straight_equal_one_epoch_stop_and_resume() {
+/// Trains `model` two epochs straight and one + one with a resume between; every tensor of the
+/// two last checkpoints must have the same bits. Returns the straight run's tensors.
+fn assert_resume_is_bit_identical(model: &str, dir: &Path) -> Vec<(String, Vec<u32>)> {
     let gpu = gpu();
-    let dir = data("resume", 1500);
     let straight = dir.join("straight");
     let mut t = Trainer::new(
         gpu,
-        MODEL,
+        model,
         "m.toml",
-        &dir,
+        dir,
         &straight,
         TrainOptions::default(),
     )
@@ -111,7 +111,7 @@ fn two_epochs_straight_equal_one_epoch_stop_and_resume() {
         stop_after_epochs: Some(1),
         ..TrainOptions::default()
     };
-    let mut t = Trainer::new(gpu, MODEL, "m.toml", &dir, &resumed, first).expect("trainer");
+    let mut t = Trainer::new(gpu, model, "m.toml", dir, &resumed, first).expect("trainer");
     let report = t.run(&mut Quiet).expect("1 epoch");
     assert_eq!(report.state.epochs_done, 1);
     assert!(
@@ -123,7 +123,7 @@ fn two_epochs_straight_equal_one_epoch_stop_and_resume() {
         resume: true,
         ..TrainOptions::default()
     };
-    let mut t = Trainer::new(gpu, MODEL, "m.toml", &dir, &resumed, again).expect("resume");
+    let mut t = Trainer::new(gpu, model, "m.toml", dir, &resumed, again).expect("resume");
     let report = t.run(&mut Quiet).expect("resumed epoch");
     assert_eq!(report.state.epochs_done, 2);
     let a = bits(&straight.join("last.safetensors"));
@@ -146,6 +146,14 @@ fn two_epochs_straight_equal_one_epoch_stop_and_resume() {
     assert!(report.train_samples_per_sec > 0.0);
     let log = std::fs::read_to_string(resumed.join("timings.json")).expect("run log");
     assert_eq!(log.matches("\"epoch\"").count(), 2, "{log}");
+    a
+}
+
+#[test]
+fn two_epochs_straight_equal_one_epoch_stop_and_resume() {
+    let gpu = gpu();
+    let dir = data("resume", 1500);
+    let a = assert_resume_is_bit_identical(MODEL, &dir);
     // And the checkpoint really moved: epoch 1's weights are not epoch 2's.
     let straight_again = Trainer::new(
         gpu,
@@ -162,6 +170,33 @@ fn two_epochs_straight_equal_one_epoch_stop_and_resume() {
     .expect("one epoch");
     assert_eq!(straight_again.state.epochs_done, 1);
     assert_ne!(bits(&dir.join("one").join("last.safetensors")), a);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn resume_with_sparse_adam_and_per_feature_frequency_decay_is_bit_identical() {
+    let model = MODEL
+        .replace(
+            "[train]\n",
+            "[train]\nsparse_optimizer = \"adam\"\nsparse_lr = 0.01\n\
+             sparse_weight_decay = 0.001\nsparse_weight_decay_mode = \"frequency\"\n",
+        )
+        .replace(
+            "name = \"item_id\"\nkind = \"categorical\"\n",
+            "name = \"item_id\"\nkind = \"categorical\"\nembedding_l2 = 0.05\n",
+        );
+    assert!(model.contains("embedding_l2") && model.contains("\"adam\""));
+    let dir = data("resume_adam", 1500);
+    let tensors = assert_resume_is_bit_identical(&model, &dir);
+    // Adam keeps m and v beside each row: the state tensor holds twice the weights.
+    let len = |name: &str| {
+        tensors
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.len())
+    };
+    let weights = len("emb.0.item_id").expect("item table saved");
+    assert_eq!(len("emb.0.item_id.state"), Some(2 * weights));
     let _ = std::fs::remove_dir_all(dir);
 }
 

@@ -6,6 +6,8 @@
 //   coef(l) = w_l (or 1) * (1 / bag length for mean pooling)
 //   slot = the sample's pooled output row, or the lookup's own row for pooling none
 // then applies the optimizer to the row in place (state stored beside the row, after its width4 vec4s):
+// with wd = this table's L2 weight decay (the plan's decay section, one f32 per table), divided by
+// the row's lookups in the batch (its CSR segment length) when DECAY_FREQUENCY is set:
 //   OPT_SGD:     w -= lr * (g + wd * w)
 //   OPT_ADAGRAD: FBGEMM EXACT_ROWWISE_ADAGRAD: g += wd * w; acc += mean(g^2) over the row;
 //                w -= lr * g / (sqrt(acc) + eps); one accumulator per row (state vec4 .x)
@@ -13,7 +15,7 @@
 //                decoupled weight decay (AdamW): w -= lr * (m^ / (sqrt(v^) + eps) + wd * w)
 //
 // Bindings: 0 tables_meta (read), 1 batch (read), 2 plan (read: rows as (table,row) pairs, CSR offsets,
-// entries as (lookup,bag) pairs), 3 grad (read: dOut, same layout as the forward output),
+// entries as (lookup,bag) pairs, per-table weight decay as f32 bits), 3 grad (read: dOut, same layout as the forward output),
 // 4..7 chunk0..3 (read_write), 8 params (uniform).
 // Geometry: a team of TEAM lanes per unique row (TEAM = next power of two >= the widest width4),
 // WG / TEAM rows per workgroup; lane c owns vec4 column c. The row-wise Adagrad sum is a tree
@@ -29,6 +31,8 @@ const POOL_MEAN: u32 = 2u;
 const TABLE_WORDS: u32 = 4u;
 const FEATURE_WORDS: u32 = 8u;
 const NO_WEIGHTS: u32 = 0xffffffffu;
+const DECAY_ROW: u32 = 0u;       // wd once per touched row
+const DECAY_FREQUENCY: u32 = 1u; // wd / (the row's lookups in the batch)
 
 struct UpdateParams {
     batch_size: u32,
@@ -41,12 +45,16 @@ struct UpdateParams {
     chunk_shift: u32,
     chunk_mask: u32,
     lr: f32,
-    weight_decay: f32,
+    decay_at: u32,         // plan section of the per-table weight decay (f32 bits)
     eps: f32,
     beta1: f32,
     beta2: f32,
     bias1: f32,            // 1 / (1 - beta1^step)
     bias2: f32,            // 1 / (1 - beta2^step)
+    decay_mode: u32,       // DECAY_ROW or DECAY_FREQUENCY
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<storage, read> tables_meta: array<u32>;
@@ -115,6 +123,16 @@ fn row_gradient(u: u32, col: u32) -> vec4<f32> {
     return g;
 }
 
+// The weight decay of unique row u of `table`: the table's, or that over the row's lookup count.
+fn row_decay(u: u32, table: u32) -> f32 {
+    let wd = bitcast<f32>(plan[params.decay_at + table]);
+    if params.decay_mode == DECAY_FREQUENCY {
+        let lookups = plan[params.entry_offsets_at + u + 1u] - plan[params.entry_offsets_at + u];
+        return wd / f32(max(lookups, 1u));
+    }
+    return wd;
+}
+
 @compute @workgroup_size(WG)
 fn tbe_update(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -128,8 +146,10 @@ fn tbe_update(
     var w = vec4<f32>(0.0);
     var g = vec4<f32>(0.0);
     var acc = 0.0;
+    var wd = 0.0;
     if u < params.unique_rows {
         let table = plan[2u * u];
+        wd = row_decay(u, table);
         width4 = tables_meta[table * TABLE_WORDS + 2u];
         let row_at = tables_meta[table * TABLE_WORDS] + plan[2u * u + 1u] * tables_meta[table * TABLE_WORDS + 1u];
         a = row_at + lane;
@@ -144,10 +164,10 @@ fn tbe_update(
     let owns_column = u < params.unique_rows && lane < width4;
     if OPTIMIZER == 0u {
         if owns_column {
-            store4(a, w - params.lr * (g + params.weight_decay * w));
+            store4(a, w - params.lr * (g + wd * w));
         }
     } else if OPTIMIZER == 1u {
-        g += params.weight_decay * w;
+        g += wd * w;
         partial[lid] = dot(g, g);
         for (var s = TEAM / 2u; s > 0u; s >>= 1u) {
             workgroupBarrier();
@@ -170,7 +190,7 @@ fn tbe_update(
             store4(a + width4, m);
             store4(a + 2u * width4, v);
             let step = (m * params.bias1) / (sqrt(v * params.bias2) + params.eps);
-            store4(a, w - params.lr * (step + params.weight_decay * w));
+            store4(a, w - params.lr * (step + wd * w));
         }
     }
 }

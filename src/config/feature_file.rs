@@ -26,6 +26,9 @@ pub(super) struct CategoricalFile {
     _kind: Option<serde::de::IgnoredAny>,
     #[serde(default)]
     column: Option<String>,
+    /// This feature's embedding weight decay (overrides `train.sparse_weight_decay`).
+    #[serde(default)]
+    embedding_l2: Option<f32>,
     #[serde(default = "one")]
     min_count: u32,
     #[serde(default)]
@@ -41,6 +44,9 @@ pub(super) struct BagFile {
     _kind: Option<serde::de::IgnoredAny>,
     #[serde(default)]
     column: Option<String>,
+    /// This feature's embedding weight decay (overrides `train.sparse_weight_decay`).
+    #[serde(default)]
+    embedding_l2: Option<f32>,
     #[serde(default = "bar")]
     separator: String,
     #[serde(default)]
@@ -58,6 +64,9 @@ pub(super) struct NumericFile {
     _kind: Option<serde::de::IgnoredAny>,
     #[serde(default)]
     column: Option<String>,
+    /// This feature's embedding weight decay (overrides `train.sparse_weight_decay`).
+    #[serde(default)]
+    embedding_l2: Option<f32>,
     #[serde(default = "default_radices")]
     radices: Vec<u32>,
     #[serde(default = "unit")]
@@ -75,6 +84,9 @@ pub(super) struct SequenceFile {
     _kind: Option<serde::de::IgnoredAny>,
     #[serde(default)]
     column: Option<String>,
+    /// This feature's embedding weight decay (overrides `train.sparse_weight_decay`).
+    #[serde(default)]
+    embedding_l2: Option<f32>,
     item: String,
     #[serde(default)]
     side: Vec<String>,
@@ -105,10 +117,11 @@ pub(super) enum RawFeature {
 
 impl From<RawFeature> for Feature {
     fn from(raw: RawFeature) -> Self {
-        let (name, column, kind) = match raw {
+        let (name, column, embedding_l2, kind) = match raw {
             RawFeature::Categorical(f) => (
                 f.name,
                 f.column,
+                f.embedding_l2,
                 FeatureKind::Categorical {
                     min_count: f.min_count,
                     hash_rows: f.hash_rows,
@@ -117,6 +130,7 @@ impl From<RawFeature> for Feature {
             RawFeature::Bag(f) => (
                 f.name,
                 f.column,
+                f.embedding_l2,
                 FeatureKind::Bag {
                     separator: f.separator,
                     pooling: f.pooling,
@@ -126,6 +140,7 @@ impl From<RawFeature> for Feature {
             RawFeature::Numeric(f) => (
                 f.name,
                 f.column,
+                f.embedding_l2,
                 FeatureKind::Numeric {
                     radices: f.radices,
                     step: f.step,
@@ -135,6 +150,7 @@ impl From<RawFeature> for Feature {
             RawFeature::Sequence(f) => (
                 f.name,
                 f.column,
+                f.embedding_l2,
                 FeatureKind::Sequence {
                     item: f.item,
                     side: f.side,
@@ -147,7 +163,12 @@ impl From<RawFeature> for Feature {
                 },
             ),
         };
-        Feature { name, column, kind }
+        Feature {
+            name,
+            column,
+            kind,
+            embedding_l2,
+        }
     }
 }
 

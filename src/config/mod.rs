@@ -142,6 +142,8 @@ pub struct Feature {
     pub column: Option<String>,
     /// What it is.
     pub kind: FeatureKind,
+    /// L2 weight decay of this feature's tables, overriding `train.sparse_weight_decay`.
+    pub embedding_l2: Option<f32>,
 }
 
 impl Feature {
@@ -343,6 +345,13 @@ pub struct Train {
     pub log_every: u64,
     /// The optimizer of the embedding tables.
     pub sparse_optimizer: SparseOptimizerName,
+    /// L2 weight decay λ of the embedding tables, applied to the rows a step touches (added to
+    /// the gradient for SGD and Adagrad, decoupled for Adam); `[[feature]] embedding_l2` overrides
+    /// it per feature.
+    pub sparse_weight_decay: f32,
+    /// How λ applies to a touched row: `row` (once per step) or `frequency` (λ over the row's
+    /// lookups in the batch).
+    pub sparse_weight_decay_mode: SparseDecayMode,
     /// The optimizer of the dense parameters.
     pub dense_optimizer: DenseOptimizerName,
     /// The column grouping samples for GAUC (e.g. `user_id`; absent: no GAUC).
@@ -388,6 +397,20 @@ pub enum SparseOptimizerName {
     Adagrad,
     /// Plain SGD.
     Sgd,
+    /// Adam with per-element moments beside each row (3× the table memory), lazy: only touched
+    /// rows move (β = 0.9, 0.999; ε = 1e-8).
+    Adam,
+}
+
+/// How the embedding weight decay applies to a touched row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SparseDecayMode {
+    /// λ once per touched row and step.
+    #[default]
+    Row,
+    /// λ / n, n the row's lookups in the batch.
+    Frequency,
 }
 
 /// The optimizer of the dense parameters.
@@ -436,6 +459,8 @@ impl Default for Train {
             steps: None,
             log_every: 100,
             sparse_optimizer: SparseOptimizerName::Adagrad,
+            sparse_weight_decay: 0.0,
+            sparse_weight_decay_mode: SparseDecayMode::Row,
             dense_optimizer: DenseOptimizerName::Adam,
             group: None,
             weights: None,
@@ -815,7 +840,27 @@ impl ModelConfig {
                 return Err(bad(file, "train.clip_norm", format!("{c}: must be > 0")));
             }
         }
-        self.check_sizes(file)
+        self.check_sizes(file)?;
+        self.validate_weight_decay(file)
+    }
+
+    /// Every embedding weight decay (the train default and each feature's) is finite and ≥ 0.
+    fn validate_weight_decay(&self, file: &str) -> Result<()> {
+        let per_feature = self.features.iter().enumerate().filter_map(|(i, f)| {
+            f.embedding_l2
+                .map(|l2| (format!("feature[{i}].embedding_l2"), l2))
+        });
+        let all = std::iter::once((
+            "train.sparse_weight_decay".to_string(),
+            self.train.sparse_weight_decay,
+        ))
+        .chain(per_feature);
+        for (key, l2) in all {
+            if !(l2.is_finite() && l2 >= 0.0) {
+                return Err(bad(file, key, format!("{l2}: must be ≥ 0")));
+            }
+        }
+        Ok(())
     }
 }
 

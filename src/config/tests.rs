@@ -249,3 +249,32 @@ fn lr_decay_parses_and_is_checked() {
     let e = err(&GOOD.replace("clip_norm = 1.0", "lr_decay = { kind = \"linear\" }"));
     assert!(e.contains("linear"), "{e}");
 }
+
+#[test]
+fn embedding_weight_decay_keys_parse_and_a_negative_or_infinite_one_is_refused_by_key() {
+    let text = GOOD
+        .replace(
+            "clip_norm = 1.0",
+            "sparse_optimizer = \"adam\"\nsparse_weight_decay = 0.001\n\
+             sparse_weight_decay_mode = \"frequency\"",
+        )
+        .replace("min_count = 2", "min_count = 2\nembedding_l2 = 0.01");
+    let c = ModelConfig::parse(&text, "m.toml").expect("valid");
+    assert_eq!(c.train.sparse_optimizer, SparseOptimizerName::Adam);
+    assert_eq!(c.train.sparse_weight_decay, 0.001);
+    assert_eq!(c.train.sparse_weight_decay_mode, SparseDecayMode::Frequency);
+    assert_eq!(c.features[0].embedding_l2, Some(0.01));
+    assert_eq!(c.features[1].embedding_l2, None);
+    let e = err(&GOOD.replace("clip_norm = 1.0", "sparse_weight_decay = -0.1"));
+    assert!(
+        e.contains("train.sparse_weight_decay") && e.contains("≥ 0"),
+        "{e}"
+    );
+    let e = err(&GOOD.replace("min_count = 2", "embedding_l2 = inf"));
+    assert!(e.contains("feature[0].embedding_l2"), "{e}");
+    let e = err(&GOOD.replace("clip_norm = 1.0", "sparse_weight_decay_mode = \"sample\""));
+    assert!(
+        e.contains("sparse_weight_decay_mode") || e.contains("sample"),
+        "{e}"
+    );
+}

@@ -10,12 +10,10 @@
 //! otherwise on the width key that makes even one sample too large.
 
 use super::FeatureShape;
-use crate::config::{
-    human_bytes, Expert as ExpertConfig, FeatureKind, ModelConfig, SparseOptimizerName,
-};
+use crate::config::{human_bytes, Expert as ExpertConfig, FeatureKind, ModelConfig};
 use crate::error::{Error, Result};
 use crate::kernels::dense::cross::CrossSpec;
-use crate::kernels::embedding::{Bags, SparseOptimizer, StorageLayout, TableSpec, MAX_CHUNKS};
+use crate::kernels::embedding::{Bags, StorageLayout, TableSpec, MAX_CHUNKS};
 
 /// What the device and the host allow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,10 +163,7 @@ fn check_storage(
             owner.push(f);
         }
     }
-    let optimizer = match config.train.sparse_optimizer {
-        SparseOptimizerName::Adagrad => SparseOptimizer::RowwiseAdagrad { eps: 1e-8 },
-        SparseOptimizerName::Sgd => SparseOptimizer::Sgd,
-    };
+    let optimizer = super::sparse_optimizer(config.train.sparse_optimizer);
     let bytes_of = |s: &TableSpec| {
         let w4 = s.width / 4;
         s.rows as u64 * (w4 + optimizer.state4(w4)) as u64 * 16

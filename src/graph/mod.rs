@@ -56,7 +56,7 @@ use std::collections::HashMap;
 
 use crate::config::{
     BagPooling, Combine as CombineConfig, DenseOptimizerName, Expert as ExpertConfig, FeatureKind,
-    Loss as LossConfig, LrDecay, ModelConfig, SparseOptimizerName,
+    Loss as LossConfig, LrDecay, ModelConfig, SparseDecayMode, SparseOptimizerName,
 };
 use crate::data::encode::ModelBatch;
 use crate::error::{Error, Result};
@@ -72,8 +72,8 @@ use crate::kernels::dense::norm::{BatchNorm, BatchNormBuffers, BatchNormSpec};
 use crate::kernels::dense::optim::{DenseOptimizer, DenseOptimizerKind, Schedule};
 use crate::kernels::dense::pairwise::PairwiseKind;
 use crate::kernels::embedding::{
-    EmbeddingStorage, FeatureSet, FeatureSpec, MnsBase, Pooling, SparseOptimizer, SparseStep,
-    TableSpec, TbeForward, TbeUpdate,
+    DecayMode, EmbeddingStorage, FeatureSet, FeatureSpec, MnsBase, Pooling, SparseOptimizer,
+    SparseStep, TableSpec, TbeForward, TbeUpdate,
 };
 use crate::kernels::loss::{Loss, LossBuffers, LossKind, Predict, LOSS_WITH_FLAG, STATS_PER_TASK};
 use crate::kernels::tim::{Tim, TimSet, TimSpec};
@@ -393,6 +393,7 @@ impl Graph {
         // The storage group: every table of every m.
         let mut tables = Vec::new();
         let mut specs = Vec::new();
+        let mut table_l2 = Vec::new(); // each table's own weight decay, from its feature
         let mut table_of: HashMap<(u32, usize), usize> = HashMap::new();
         let mut time_table_of: HashMap<(u32, usize), usize> = HashMap::new();
         for m in 0..m_tables {
@@ -415,6 +416,7 @@ impl Graph {
                     }
                 };
                 specs.push(TableSpec { rows, width: w });
+                table_l2.push(feature.embedding_l2);
                 tables.push(TableInfo {
                     name,
                     rows,
@@ -422,9 +424,10 @@ impl Graph {
                 });
             }
         }
-        let sparse = match config.train.sparse_optimizer {
-            SparseOptimizerName::Adagrad => SparseOptimizer::RowwiseAdagrad { eps: 1e-8 },
-            SparseOptimizerName::Sgd => SparseOptimizer::Sgd,
+        let sparse = sparse_optimizer(config.train.sparse_optimizer);
+        let decay_mode = match config.train.sparse_weight_decay_mode {
+            SparseDecayMode::Row => DecayMode::Row,
+            SparseDecayMode::Frequency => DecayMode::Frequency,
         };
         let storage = EmbeddingStorage::new(gpu, &specs, sparse, None)?;
         let mut rng = Rng::new(config.train.seed);
@@ -504,7 +507,8 @@ impl Graph {
             let gather = TbeForward::new(gpu, &storage, feature_set.clone(), lookups)?;
             let x = gather.output().clone();
             let dx = gpu.buffer("dx", x.size(), storage_usage());
-            let update = TbeUpdate::new(gpu, &storage, &gather, &dx, touches)?;
+            let mut update = TbeUpdate::new(gpu, &storage, &gather, &dx, touches)?;
+            update.set_table_decay(&table_l2, decay_mode)?;
             preparer_groups.push((feature_set, inputs));
 
             let mut tims = Vec::new();
@@ -540,13 +544,14 @@ impl Graph {
                 let u = gpu.buffer("tim u", u_len * 4, storage_usage());
                 let du = gpu.buffer("tim du", u_len * 4, storage_usage());
                 let tim = Tim::new(gpu, &storage, spec.clone(), &u, &du)?;
-                let tim_update = TbeUpdate::new(
+                let mut tim_update = TbeUpdate::new(
                     gpu,
                     &storage,
                     tim.gather(),
                     tim.row_grads(),
                     tim.max_touches(),
                 )?;
+                tim_update.set_table_decay(&table_l2, decay_mode)?;
                 let field_block = Block {
                     at: field_of[&f] as u64 * w as u64,
                     ld: row_len as u64,
@@ -1409,7 +1414,7 @@ impl Graph {
         let factor = self.schedule.lr(step);
         let sparse = SparseStep {
             lr: self.config.train.sparse_lr * factor,
-            weight_decay: 0.0,
+            weight_decay: self.config.train.sparse_weight_decay,
             step,
         };
         self.upload(gpu, batch, Some(sparse))?;
@@ -1532,5 +1537,19 @@ impl Graph {
             train: fwd + self.loss.dispatches() as u64 + bwd + updates + optimizer,
             eval: eval_fwd + 1,
         }
+    }
+}
+
+/// The table optimizer a config names, with its fixed hyper-parameters (one place for the graph
+/// and its memory check).
+pub(crate) fn sparse_optimizer(name: SparseOptimizerName) -> SparseOptimizer {
+    match name {
+        SparseOptimizerName::Adagrad => SparseOptimizer::RowwiseAdagrad { eps: 1e-8 },
+        SparseOptimizerName::Sgd => SparseOptimizer::Sgd,
+        SparseOptimizerName::Adam => SparseOptimizer::Adam {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+        },
     }
 }

@@ -22,4 +22,4 @@ pub use layout::{
 };
 pub use plan::SparseUpdatePlan;
 pub use storage::EmbeddingStorage;
-pub use update::{SparseStep, TbeUpdate, UpdateParams, TBE_UPDATE};
+pub use update::{DecayMode, SparseStep, TbeUpdate, UpdateParams, TBE_UPDATE};

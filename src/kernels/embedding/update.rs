@@ -37,8 +37,9 @@ pub struct UpdateParams {
     pub chunk_mask: u32,
     /// Learning rate.
     pub lr: f32,
-    /// Weight decay (L2 for SGD and Adagrad, decoupled for Adam).
-    pub weight_decay: f32,
+    /// Plan section start of the per-table weight decay (f32 bits; L2 for SGD and Adagrad,
+    /// decoupled for Adam).
+    pub decay_at: u32,
     /// Optimizer epsilon.
     pub eps: f32,
     /// Adam β1.
@@ -49,6 +50,22 @@ pub struct UpdateParams {
     pub bias1: f32,
     /// 1 / (1 − β2^step).
     pub bias2: f32,
+    /// [`DecayMode`] code: 0 once per touched row, 1 over the row's lookups in the batch.
+    pub decay_mode: u32,
+    /// Padding to 16 bytes.
+    pub _pad: [u32; 3],
+}
+
+/// How a table's weight decay λ applies to a row the batch touched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DecayMode {
+    /// λ once per touched row and step, however many lookups touched it (DCN-style: the penalty
+    /// on the rows in the batch).
+    #[default]
+    Row,
+    /// λ / n, n the row's lookups in the batch: frequent rows, whose summed gradient is already
+    /// n lookups strong, are held back less than rare ones (frequency-adaptive regularisation).
+    Frequency,
 }
 
 /// The fused update kernel's description.
@@ -74,7 +91,7 @@ pub const TBE_UPDATE: Kernel = Kernel {
 pub struct SparseStep {
     /// Learning rate.
     pub lr: f32,
-    /// Weight decay.
+    /// Weight decay of every table without its own (see [`TbeUpdate::set_table_decay`]).
     pub weight_decay: f32,
     /// 1-based step number (Adam's bias correction).
     pub step: u64,
@@ -89,6 +106,7 @@ pub struct TbeUpdate {
     plan_capacity: u64,
     rows_per_group: u32,
     state: UpdateParams,
+    table_decay: Vec<Option<f32>>,
 }
 
 impl TbeUpdate {
@@ -126,7 +144,9 @@ impl TbeUpdate {
             ));
         }
         let plan_capacity = SparseUpdatePlan::capacity_words(max_touches);
-        let plan = gpu.buffer("tbe plan", plan_capacity * 4, storage_usage());
+        let tables = layout.tables.len() as u64;
+        // The per-table weight decay rides after the largest plan: no extra binding.
+        let plan = gpu.buffer("tbe plan", (plan_capacity + tables) * 4, storage_usage());
         let params = gpu.uniform_from("tbe_update params", &UpdateParams::default());
         let c = &storage.chunks;
         let bind_group = pipeline.bind(
@@ -155,6 +175,7 @@ impl TbeUpdate {
             eps,
             beta1,
             beta2,
+            decay_at: plan_capacity as u32,
             ..Default::default()
         };
         Ok(TbeUpdate {
@@ -165,7 +186,28 @@ impl TbeUpdate {
             plan_capacity,
             rows_per_group: wg / team,
             state,
+            table_decay: vec![None; tables as usize],
         })
+    }
+
+    /// Gives tables their own weight decay (`None`: the step's) and sets how it applies.
+    pub fn set_table_decay(&mut self, per_table: &[Option<f32>], mode: DecayMode) -> Result<()> {
+        if per_table.len() != self.table_decay.len() {
+            return Err(Error::kernel(
+                TBE_UPDATE.entry,
+                format!(
+                    "{} weight decays for {} tables",
+                    per_table.len(),
+                    self.table_decay.len()
+                ),
+            ));
+        }
+        self.table_decay = per_table.to_vec();
+        self.state.decay_mode = match mode {
+            DecayMode::Row => 0,
+            DecayMode::Frequency => 1,
+        };
+        Ok(())
     }
 
     /// Writes the plan of the batch last uploaded to the forward, and the step's hyper-parameters.
@@ -192,6 +234,16 @@ impl TbeUpdate {
         }
         gpu.queue
             .write_buffer(&self.plan, 0, bytemuck::cast_slice(&words));
+        let decay: Vec<f32> = self
+            .table_decay
+            .iter()
+            .map(|d| d.unwrap_or(step.weight_decay))
+            .collect();
+        gpu.queue.write_buffer(
+            &self.plan,
+            self.plan_capacity * 4,
+            bytemuck::cast_slice(&decay),
+        );
         let f = forward.params();
         let s = &mut self.state;
         s.batch_size = f.batch_size;
@@ -201,7 +253,6 @@ impl TbeUpdate {
         s.entry_offsets_at = entry_offsets_at;
         s.entries_at = entries_at;
         s.lr = step.lr;
-        s.weight_decay = step.weight_decay;
         // Bias corrections in f64 on the host: exact for any step count.
         let t = step.step.min(i32::MAX as u64) as i32;
         s.bias1 = (1.0 / (1.0 - (s.beta1 as f64).powi(t))) as f32;
