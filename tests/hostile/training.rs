@@ -62,11 +62,12 @@ fn a_checkpoint_step_counter_of_2_64_minus_1_is_refused_on_resume_naming_file_an
         "m.toml",
         &SMALL_MODEL.replace("epochs = 1", "epochs = 2"),
     );
-    let one = model_file(&dir, "one.toml", SMALL_MODEL);
-    let run = finished_run(&one, &data, &dir.join("run"));
+    // The run's own model (a resume with another file is refused before the counter is read).
+    let run = finished_run(&model, &data, &dir.join("run"));
     let last = run.join("last.safetensors");
     set_metadata(&last, "graph.step", &u64::MAX.to_string());
-    // An unfinished run of two epochs, one done: resuming takes the next step from the counter.
+    // Rewound to an unfinished run of two epochs, one done: resuming takes the next step from
+    // the counter.
     let state = r#"{"epochs_done":1,"best_auc":0.5,"best_epoch":1,"since_best":0,"samples":600,"train_seconds":1.0,"finished":false}"#;
     set_metadata(&last, "train.run", state);
     let out = wgrec()
