@@ -93,6 +93,10 @@ pub enum Error {
         /// The task's name.
         name: String,
     },
+    /// The model cannot be compiled as asked (a plan invariant, a batch for another graph, a
+    /// batch larger than the graph's maximum). The message names the table, group or key.
+    #[error("model graph: {0}")]
+    Graph(String),
     /// An embedding layout or storage could not be built as asked.
     #[error("embedding layout: {0}")]
     Layout(String),

@@ -293,7 +293,7 @@ struct BnState {
 }
 
 fn bad(message: impl Into<String>) -> Error {
-    Error::Layout(message.into())
+    Error::Graph(message.into())
 }
 
 /// Xavier-uniform values for a `[fan_out, fan_in]` weight (`n` values, several tables).

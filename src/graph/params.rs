@@ -146,9 +146,9 @@ impl FlatParams {
         let p = self
             .layout
             .get(name)
-            .ok_or_else(|| Error::Layout(format!("no dense parameter {name:?}")))?;
+            .ok_or_else(|| Error::Graph(format!("no dense parameter {name:?}")))?;
         if data.len() as u64 != p.len {
-            return Err(Error::Layout(format!(
+            return Err(Error::Graph(format!(
                 "parameter {name:?} holds {} values, {} given",
                 p.len,
                 data.len()

@@ -66,7 +66,7 @@ impl Preparer {
     /// Bags and plans of `batch`.
     pub fn prepare(&self, batch: &ModelBatch) -> Result<Prepared> {
         let rows = batch.rows;
-        let bad = |m: String| Error::Layout(m);
+        let bad = |m: String| Error::Graph(m);
         if rows > self.max_batch as usize {
             return Err(bad(format!(
                 "batch of {rows} rows exceeds the graph's maximum {}",
