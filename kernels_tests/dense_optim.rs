@@ -6,10 +6,11 @@ use std::sync::OnceLock;
 
 use wgrec::gpu::{adapter, storage_usage, AdapterChoice};
 use wgrec::kernels::dense::optim::{
-    DenseOptimizer, DenseOptimizerKind as Kind, OptimParams, Schedule, MAX_PARTIALS,
+    DenseOptimizer, DenseOptimizerKind as Kind, OptimParams, MAX_PARTIALS,
 };
 use wgrec::kernels::run_once;
 use wgrec::rng::Rng;
+use wgrec::train::policy::Schedule;
 use wgrec::{shaders, Gpu};
 
 use crate::common::{download, gpu, poison, random_f32, upload, Tolerance};

@@ -219,10 +219,12 @@ fn one_submit_per_step_and_dispatches_independent_of_features() {
         let batch = graph
             .prepare(&tiny_batch(&mut rng, 50, extra))
             .expect("prepare");
-        graph.train_step(&gpu, &batch).expect("warm-up step");
+        graph
+            .train_step(&gpu, &batch, rates(&graph))
+            .expect("warm-up step");
         gpu.sync().expect("step runs");
         let (d0, s0, p0) = (gpu.dispatches(), gpu.submits(), gpu.pipelines_compiled());
-        graph.train_step(&gpu, &batch).expect("step");
+        graph.train_step(&gpu, &batch, rates(&graph)).expect("step");
         gpu.sync().expect("step runs");
         let (d1, s1, p1) = (gpu.dispatches(), gpu.submits(), gpu.pipelines_compiled());
         assert_eq!(s1 - s0, 1, "one submit per training step");
@@ -264,17 +266,21 @@ fn the_learned_gate_combine_compiles_counts_and_learns() {
                 .expect("prepare")
         })
         .collect();
-    graph.train_step(&gpu, &batches[0]).expect("step");
+    graph
+        .train_step(&gpu, &batches[0], rates(&graph))
+        .expect("step");
     gpu.sync().expect("runs");
     let d0 = gpu.dispatches();
-    graph.train_step(&gpu, &batches[1]).expect("step");
+    graph
+        .train_step(&gpu, &batches[1], rates(&graph))
+        .expect("step");
     gpu.sync().expect("runs");
     assert_eq!(gpu.dispatches() - d0, graph.dispatches().train);
     let mut first = None;
     let mut last = vec![];
     for epoch in 0..25 {
         for b in &batches {
-            graph.train_step(&gpu, b).expect("step");
+            graph.train_step(&gpu, b, rates(&graph)).expect("step");
         }
         last = graph.last_loss(&gpu).expect("loss");
         if epoch == 0 {
@@ -316,7 +322,7 @@ fn the_model_learns_a_planted_rule() {
     let mut last = vec![];
     for epoch in 0..25 {
         for b in &batches {
-            graph.train_step(gpu, b).expect("step");
+            graph.train_step(gpu, b, rates(&graph)).expect("step");
         }
         last = graph.last_loss(gpu).expect("loss");
         if epoch == 0 {
@@ -346,7 +352,7 @@ fn one_seed_gives_bit_identical_weights() {
             let b = graph
                 .prepare(&tiny_batch(&mut rng, 61, 0))
                 .expect("prepare");
-            graph.train_step(gpu, &b).expect("step");
+            graph.train_step(gpu, &b, rates(&graph)).expect("step");
         }
         let mut ckpt = wgrec::checkpoint::Checkpoint::new();
         graph.save_state(gpu, &mut ckpt).expect("state");
@@ -361,4 +367,9 @@ fn one_seed_gives_bit_identical_weights() {
             .collect::<Vec<_>>()
     };
     assert_eq!(run(), run());
+}
+
+/// The rates of the graph's next step, as the trainer's policy gives them.
+fn rates(graph: &wgrec::graph::Graph) -> wgrec::train::policy::StepRates {
+    wgrec::train::policy::TrainPolicy::new(&graph.config().train).rates(graph.step() + 1)
 }

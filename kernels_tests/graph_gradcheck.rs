@@ -649,7 +649,9 @@ fn run_case(spec: &Spec, seed: u64) {
     }
 
     // (b) Gradients of one step.
-    graph.train_step(gpu, &prepared).expect("step");
+    graph
+        .train_step(gpu, &prepared, rates(&graph))
+        .expect("step");
     let grads = graph.params().read_grads(gpu).expect("grads");
     let mut after = Checkpoint::new();
     graph.save_state(gpu, &mut after).expect("state");
@@ -754,4 +756,9 @@ fn whole_model_gradients_match_finite_differences_for_every_expert_kind() {
 #[test]
 fn whole_model_gradients_match_finite_differences_concat_without_batch_norm() {
     run_case(&every_expert(false), 26);
+}
+
+/// The rates of the graph's next step, as the trainer's policy gives them.
+fn rates(graph: &wgrec::graph::Graph) -> wgrec::train::policy::StepRates {
+    wgrec::train::policy::TrainPolicy::new(&graph.config().train).rates(graph.step() + 1)
 }

@@ -166,7 +166,9 @@ fn train(sparse_lr: f64, dense_lr: f64) -> (Vec<f32>, Checkpoint) {
         .collect();
     let mut losses = Vec::new();
     for s in 0..STEPS {
-        graph.train_step(gpu, &batches[s % BATCHES]).expect("step");
+        graph
+            .train_step(gpu, &batches[s % BATCHES], rates(&graph))
+            .expect("step");
         losses.extend(graph.last_loss(gpu).expect("loss"));
     }
     let mut out = Checkpoint::new();
@@ -268,4 +270,9 @@ fn a_different_learning_rate_leaves_the_trajectory() {
     let (losses, state) = train(SPARSE_LR, DENSE_LR * 1.02);
     let e = compare(&losses, &state).expect_err("dense lr × 1.02 passed");
     eprintln!("dense lr × 1.02: {e}");
+}
+
+/// The rates of the graph's next step, as the trainer's policy gives them.
+fn rates(graph: &wgrec::graph::Graph) -> wgrec::train::policy::StepRates {
+    wgrec::train::policy::TrainPolicy::new(&graph.config().train).rates(graph.step() + 1)
 }

@@ -17,6 +17,7 @@ pub mod gpu;
 pub mod graph;
 pub mod kernels;
 pub mod metrics;
+pub mod model;
 pub mod rng;
 pub mod serve;
 pub mod shaders;

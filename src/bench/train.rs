@@ -19,6 +19,7 @@ use crate::gpu::Gpu;
 use crate::graph::{FeatureShape, Graph, Prepared};
 use crate::kernels::embedding::MnsBase;
 use crate::kernels::tim::TimBatch;
+use crate::train::policy::TrainPolicy;
 
 /// The knobs of the end-to-end sweeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -248,7 +249,8 @@ fn time_steps(
         let mut n = 0.0;
         for _ in 0..steps {
             let b = &prepared[k % prepared.len()];
-            graph.train_step(gpu, b)?;
+            let rates = TrainPolicy::new(&graph.config().train).rates(graph.step() + 1);
+            graph.train_step(gpu, b, rates)?;
             n += b.rows as f64;
             k += 1;
         }
@@ -528,7 +530,8 @@ pub fn export(
         prepared.push(graph.prepare(&mb)?);
     }
     file.write(&dir.join("batches.safetensors"))?;
-    graph.train_step(gpu, &prepared[0])?;
+    let rates = TrainPolicy::new(&graph.config().train).rates(1);
+    graph.train_step(gpu, &prepared[0], rates)?;
     let first_loss = graph.last_loss(gpu)?;
     // Batch 0's step is the first-loss check; timing goes on from batch 1.
     let (train, infer) = time_steps(gpu, &mut graph, &prepared, 1, windows, steps)?;

@@ -163,7 +163,7 @@ fn check_storage(
             owner.push(f);
         }
     }
-    let optimizer = super::sparse_optimizer(config.train.sparse_optimizer);
+    let optimizer = crate::train::policy::sparse_optimizer(config.train.sparse_optimizer);
     let bytes_of = |s: &TableSpec| {
         let w4 = s.width / 4;
         s.rows as u64 * (w4 + optimizer.state4(w4)) as u64 * 16

@@ -13,12 +13,16 @@ impl Graph {
     /// the graph was built or restored had a non-finite loss.
     pub fn last_loss(&self, gpu: &Gpu) -> Result<Vec<f32>> {
         let tasks = self.tasks();
-        let mut values = gpu.read(&self.loss_value, 0, (LOSS_WITH_FLAG * tasks) as u64)?;
+        let mut values = gpu.read(
+            &self.objective.loss_value,
+            0,
+            (LOSS_WITH_FLAG * tasks) as u64,
+        )?;
         if let Some((task, run)) = first_non_finite(&values, tasks) {
             return Err(Error::Diverged {
                 step: self.flag_base + run,
                 task,
-                name: self.config.tasks[task].name.clone(),
+                name: self.plan.config.tasks[task].name.clone(),
             });
         }
         self.checked_step.set(self.step);
@@ -39,7 +43,7 @@ impl Graph {
         let tasks = self.tasks();
         let zeros = vec![0f32; (LOSS_WITH_FLAG - 1) * tasks];
         gpu.queue.write_buffer(
-            &self.loss_value,
+            &self.objective.loss_value,
             (tasks * 4) as u64,
             bytemuck::cast_slice(&zeros),
         );

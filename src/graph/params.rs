@@ -14,6 +14,7 @@
 
 use crate::error::{Error, Result};
 use crate::gpu::{storage_usage, Gpu};
+use crate::model::ModelPlan;
 
 /// One named tensor of the flat buffer.
 #[derive(Debug, Clone)]
@@ -112,6 +113,34 @@ impl FlatParams {
             values: gpu.buffer("dense params", len * 4, storage_usage()),
             grads: gpu.buffer("dense grads", len * 4, storage_usage()),
         }
+    }
+
+    /// Zeroed buffers laid out as `plan`'s dense tensors; the owners of owned tensors attach
+    /// their buffers with [`FlatParams::own`].
+    pub fn for_plan(gpu: &Gpu, plan: &ModelPlan) -> Self {
+        let mut layout = ParamLayout::default();
+        for p in &plan.dense {
+            let offset = layout.flat(p.name.clone(), &p.shape);
+            debug_assert_eq!(offset, p.offset, "the plan and the layout place {}", p.name);
+        }
+        Self::new(gpu, layout)
+    }
+
+    /// Makes tensor `name` an owned one: `value` and `grad` are its owner's buffers, copied to and
+    /// from the flat ones around the optimizer.
+    pub fn own(&mut self, name: &str, value: &wgpu::Buffer, grad: &wgpu::Buffer) -> Result<()> {
+        let p = (self.layout.params.iter_mut())
+            .find(|p| p.name == name)
+            .ok_or_else(|| Error::Graph(format!("no dense parameter {name:?}")))?;
+        let need = p.len * 4;
+        if value.size() < need || grad.size() < need {
+            return Err(Error::Graph(format!(
+                "the buffers of {name:?} hold {} bytes, {need} needed",
+                value.size().min(grad.size())
+            )));
+        }
+        p.owned = Some((value.clone(), grad.clone()));
+        Ok(())
     }
 
     /// Records the copies of owned gradients into the flat gradient buffer.

@@ -36,7 +36,7 @@ impl Graph {
     /// Writes every tensor of the model into `ckpt` (waits for the GPU).
     pub fn save_state(&self, gpu: &Gpu, ckpt: &mut Checkpoint) -> Result<()> {
         let layout = &self.storage.layout;
-        for (t, info) in self.tables.iter().enumerate() {
+        for (t, info) in self.plan.tables.iter().enumerate() {
             let raw = self.storage.read_raw(gpu, t)?;
             let p = layout.tables[t];
             let (w, s) = (p.width4 as usize * 4, p.stride4 as usize * 4);
@@ -53,14 +53,14 @@ impl Graph {
         }
         let state: Vec<f32> = gpu.read_all(&self.optimizer_state)?;
         ckpt.insert_tensor("optim.dense.state", &[state.len()], state)?;
-        if let Some((_, _, bn)) = &self.bn {
+        if let Some(bn) = &self.bn_stats {
             let shape = [
-                self.config.model.tables as usize,
-                self.config.model.expert_width as usize,
+                self.plan.config.model.tables as usize,
+                self.plan.config.model.expert_width as usize,
             ];
             let n = shape[0] * shape[1];
-            let mean: Vec<f32> = gpu.read(&bn.running_mean, 0, n as u64)?;
-            let var: Vec<f32> = gpu.read(&bn.running_var, 0, n as u64)?;
+            let mean: Vec<f32> = gpu.read(&bn.mean, 0, n as u64)?;
+            let var: Vec<f32> = gpu.read(&bn.var, 0, n as u64)?;
             ckpt.insert_tensor("proj.bn.running_mean", &shape, mean)?;
             ckpt.insert_tensor("proj.bn.running_var", &shape, var)?;
         }
@@ -73,7 +73,7 @@ impl Graph {
     /// the step (a model imported from elsewhere, or a Predictor).
     pub fn load_state(&mut self, gpu: &Gpu, ckpt: &Checkpoint, weights_only: bool) -> Result<()> {
         let layout = &self.storage.layout;
-        for (t, info) in self.tables.iter().enumerate() {
+        for (t, info) in self.plan.tables.iter().enumerate() {
             let p = layout.tables[t];
             let (w, s) = (p.width4 as usize * 4, p.stride4 as usize * 4);
             let rows = info.rows as usize;
@@ -94,17 +94,17 @@ impl Graph {
             let data = ckpt.tensor(&p.name, &p.shape)?;
             self.params.write(gpu, &p.name, data)?;
         }
-        if let Some((_, _, bn)) = &self.bn {
+        if let Some(bn) = &self.bn_stats {
             let shape = [
-                self.config.model.tables as usize,
-                self.config.model.expert_width as usize,
+                self.plan.config.model.tables as usize,
+                self.plan.config.model.expert_width as usize,
             ];
             let mean = ckpt.tensor("proj.bn.running_mean", &shape)?;
             let var = ckpt.tensor("proj.bn.running_var", &shape)?;
             gpu.queue
-                .write_buffer(&bn.running_mean, 0, bytemuck::cast_slice(mean));
+                .write_buffer(&bn.mean, 0, bytemuck::cast_slice(mean));
             gpu.queue
-                .write_buffer(&bn.running_var, 0, bytemuck::cast_slice(var));
+                .write_buffer(&bn.var, 0, bytemuck::cast_slice(var));
         }
         if !weights_only {
             let n = (self.optimizer_state.size() / 4) as usize;
@@ -115,112 +115,6 @@ impl Graph {
             self.reset_divergence(gpu);
         }
         gpu.sync()
-            .map_err(|e| Error::Layout(format!("restoring the model: {e}")))
-    }
-}
-
-impl Graph {
-    /// The compiled model as plain data, for other implementations of the same model (the
-    /// PyTorch side of `scripts/bench-vs-torch.sh` builds itself from it): tables in storage order,
-    /// the field order, the features, the expert groups with their kinds and the dense shapes. The
-    /// tensors themselves are [`save_state`](Self::save_state)'s.
-    pub fn describe(&self) -> serde_json::Value {
-        use crate::config::{BagPooling, Combine, FeatureKind, Loss};
-        use crate::kernels::dense::expert::ExpertKind;
-        use crate::kernels::dense::pairwise::PairwiseKind;
-        use serde_json::json;
-        let c = &self.config;
-        let features: Vec<serde_json::Value> = c
-            .features
-            .iter()
-            .enumerate()
-            .map(|(f, feature)| match &feature.kind {
-                FeatureKind::Categorical { .. } => {
-                    json!({"name": feature.name, "kind": "categorical"})
-                }
-                FeatureKind::Bag { pooling, .. } => json!({
-                    "name": feature.name, "kind": "bag",
-                    "pooling": match pooling { BagPooling::Mean => "mean", BagPooling::Sum => "sum" },
-                }),
-                FeatureKind::Numeric { .. } => {
-                    let mns: Vec<[u32; 2]> = self
-                        .preparer
-                        .mns(f)
-                        .iter()
-                        .map(|b| [b.radix, b.digits])
-                        .collect();
-                    json!({"name": feature.name, "kind": "numeric", "mns": mns})
-                }
-                FeatureKind::Sequence {
-                    item,
-                    side,
-                    max_len,
-                    ..
-                } => json!({
-                    "name": feature.name, "kind": "sequence", "item": item, "side": side,
-                    "max_len": max_len,
-                }),
-            })
-            .collect();
-        let groups: Vec<serde_json::Value> = self
-            .groups
-            .iter()
-            .map(|g| {
-                let spec = g.expert.spec();
-                let expert = match &spec.kind {
-                    ExpertKind::Dcn { layers, rank } => {
-                        json!({"type": "dcn", "layers": layers, "rank": rank})
-                    }
-                    ExpertKind::Mlp { widths } => json!({"type": "mlp", "widths": widths}),
-                    ExpertKind::Pairwise(PairwiseKind::Fm) => json!({"type": "fm"}),
-                    ExpertKind::Pairwise(PairwiseKind::FwFm) => json!({"type": "fwfm"}),
-                    ExpertKind::Pairwise(PairwiseKind::Ipnn) => json!({"type": "ipnn"}),
-                    ExpertKind::Pairwise(PairwiseKind::GwPfm { groups, partition }) => {
-                        json!({"type": "gwpfm", "groups": groups, "partition": partition})
-                    }
-                };
-                json!({
-                    "tables": g.tables,
-                    "width": spec.in_cols() / spec.fields,
-                    "expert": expert,
-                })
-            })
-            .collect();
-        let tables: Vec<serde_json::Value> = self
-            .tables
-            .iter()
-            .map(|t| json!({"name": t.name, "rows": t.rows, "width": t.width}))
-            .collect();
-        let tasks: Vec<serde_json::Value> = c
-            .tasks
-            .iter()
-            .map(|t| {
-                json!({
-                    "name": t.name,
-                    "loss": match t.loss { Loss::Bce => "bce", Loss::Pair => "pair", Loss::List => "list" },
-                    "alpha": t.alpha,
-                })
-            })
-            .collect();
-        json!({
-            "dim": c.model.dim,
-            "tables": tables,
-            "fields": self.fields,
-            "features": features,
-            "groups": groups,
-            "expert_width": c.model.expert_width,
-            "batch_norm": c.model.batch_norm,
-            "combine": match c.model.combine {
-                Combine::Mean => "mean",
-                Combine::Concat => "concat",
-                Combine::Gate => "gate",
-            },
-            "hidden": c.model.hidden,
-            "dropout": c.model.dropout,
-            "tasks": tasks,
-            "sparse_lr": c.train.sparse_lr,
-            "dense_lr": c.train.dense_lr,
-            "batch": self.max_batch,
-        })
+            .map_err(|e| Error::Graph(format!("restoring the model: {e}")))
     }
 }

@@ -36,6 +36,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+pub mod policy;
 pub mod run_folder;
 pub mod timings;
 
@@ -431,7 +432,9 @@ impl<'g> Trainer<'g> {
             let mut budget_hit = false;
             for prepared in loader.by_ref() {
                 let prepared = prepared?;
-                self.graph.train_step(self.gpu, &prepared)?;
+                let rates = policy::TrainPolicy::new(&self.graph.config().train)
+                    .rates(self.graph.step() + 1);
+                self.graph.train_step(self.gpu, &prepared, rates)?;
                 samples += prepared.rows as u64;
                 let step = self.graph.step();
                 if step.is_multiple_of(log_every) {

@@ -92,6 +92,60 @@ impl ExpertSpec {
         }
     }
 
+    /// Every learned tensor's name and length (f32s, table-major), in [`Expert::parameters`]'s
+    /// order — without a GPU, so a model plan can lay them out before anything is allocated.
+    pub fn parameter_lens(&self) -> Vec<(String, u64)> {
+        let t = self.tables as u64;
+        match &self.kind {
+            ExpertKind::Dcn { rank, .. } => {
+                let cs = self.cross();
+                let mut names = match rank {
+                    None => vec!["w"],
+                    Some(_) => vec!["u", "v"],
+                };
+                names.push("b");
+                let len = |n: &str| match n {
+                    "b" => cs.bias_len(),
+                    _ => cs.weight_len(),
+                };
+                names.into_iter().map(|n| (n.to_string(), len(n))).collect()
+            }
+            ExpertKind::Pairwise(kind) => {
+                let r = self.pairwise(kind).r_len();
+                (r > 0)
+                    .then(|| ("r".to_string(), t * r))
+                    .into_iter()
+                    .collect()
+            }
+            ExpertKind::Mlp { widths } => {
+                let mut fan_in = self.in_cols() as u64;
+                let mut lens = Vec::new();
+                for (l, &out) in widths.iter().enumerate() {
+                    let out = out as u64;
+                    lens.push((format!("layer{l}.weight"), t * out * fan_in));
+                    lens.push((format!("layer{l}.bias"), t * out));
+                    fan_in = out;
+                }
+                lens
+            }
+        }
+    }
+
+    fn cross(&self) -> CrossSpec {
+        let (layers, rank) = match &self.kind {
+            ExpertKind::Dcn { layers, rank } => (*layers, *rank),
+            _ => (0, None),
+        };
+        CrossSpec {
+            tables: self.tables,
+            rows_cap: self.rows_cap,
+            dim: self.in_cols(),
+            layers,
+            rank,
+            relu: self.relu,
+        }
+    }
+
     fn pairwise(&self, kind: &PairwiseKind) -> PairwiseSpec {
         PairwiseSpec {
             kind: kind.clone(),
@@ -174,15 +228,8 @@ impl Expert {
             grad: f32s(len),
         };
         let inner = match &spec.kind {
-            ExpertKind::Dcn { layers, rank } => {
-                let cs = CrossSpec {
-                    tables: spec.tables,
-                    rows_cap: spec.rows_cap,
-                    dim: spec.in_cols(),
-                    layers: *layers,
-                    rank: *rank,
-                    relu: spec.relu,
-                };
+            ExpertKind::Dcn { rank, .. } => {
+                let cs = spec.cross();
                 let y = f32s(act(spec.out_cols()));
                 let dy = f32s(act(spec.out_cols()));
                 let mut params = match rank {

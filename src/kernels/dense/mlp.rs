@@ -1,5 +1,5 @@
-//! `MlpStack`: Linear layers (ReLU after each, optionally not after the last) batched over tables,
-//! built from [`Gemm`] and [`ColumnSum`]: forward keeps every layer's output, backward writes the
+//! `MlpStack`: [`Linear`] layers (ReLU after each, optionally not after the last) batched over
+//! tables, each owning its tensors: forward keeps every layer's output, backward writes the
 //! input gradient and every weight and bias gradient.
 //!
 //! # Layouts (all `f32`, table-major)
@@ -15,7 +15,7 @@
 //! never stored: it is the ReLU-mask gate on the `dY` operand, gated by the stored output `Y`. The
 //! first layer's `dX` is skipped when no `grad_x` is given. Parameter gradients are overwritten.
 
-use super::gemm::{ColumnSum, Epilogue, Gate, GateKind, Gemm, GemmSpec, Operand};
+use super::linear::{At, Linear, LinearBuffers, LinearSpec};
 use crate::error::{Error, Result};
 use crate::gpu::{storage_usage, Gpu};
 
@@ -53,18 +53,11 @@ pub struct MlpLayer {
     pub relu: bool,
 }
 
-struct Backward {
-    grad_weight: Gemm,
-    grad_bias: ColumnSum,
-    grad_input: Option<Gemm>,
-}
-
 /// A prepared MLP stack over the caller's input buffer (see the module docs).
 pub struct MlpStack {
     /// The layers, input side first.
     pub layers: Vec<MlpLayer>,
-    forward: Vec<Gemm>,
-    backward: Vec<Backward>,
+    ops: Vec<Linear>,
     spec: MlpSpec,
 }
 
@@ -86,128 +79,57 @@ impl MlpStack {
                 ),
             ));
         }
-        let (t, cap) = (spec.tables, spec.batch_cap);
         let count = spec.widths.len() - 1;
-        let f32s = |n: u64| n * 4;
-        let mut layers: Vec<MlpLayer> = Vec::with_capacity(count);
-        let mut forward = Vec::with_capacity(count);
-        for l in 0..count {
-            let (fan_in, out) = (spec.widths[l], spec.widths[l + 1]);
-            let params = t as u64 * out as u64 * fan_in as u64;
-            let acts = t as u64 * cap as u64 * out as u64;
-            let relu = l + 1 < count || spec.relu_last;
-            let layer = MlpLayer {
-                weight: gpu.buffer("mlp weight", f32s(params), storage_usage()),
-                bias: gpu.buffer("mlp bias", f32s(t as u64 * out as u64), storage_usage()),
-                grad_weight: gpu.buffer("mlp grad weight", f32s(params), storage_usage()),
-                grad_bias: gpu.buffer(
-                    "mlp grad bias",
-                    f32s(t as u64 * out as u64),
-                    storage_usage(),
-                ),
-                output: gpu.buffer("mlp output", f32s(acts), storage_usage()),
-                grad_output: gpu.buffer("mlp grad output", f32s(acts), storage_usage()),
-                shape: (fan_in, out),
-                relu,
-            };
-            let input = if l == 0 { x } else { &layers[l - 1].output };
-            // Y = act(X · Wᵀ + b): X [cap, in], W stored [out, in].
-            let fwd = GemmSpec {
-                bias: true,
-                epilogue: if relu {
-                    Epilogue::Relu
-                } else {
-                    Epilogue::Identity
-                },
-                ..GemmSpec::new(t, cap, out, fan_in, false, true)
-            };
-            let op = Gemm::new(
-                gpu,
-                &fwd,
-                input,
-                &layer.weight,
-                Some(&layer.bias),
-                None,
-                &layer.output,
-            )?;
-            forward.push(op);
-            layers.push(layer);
-        }
-        let mut backward = Vec::with_capacity(count);
-        for l in 0..count {
-            let layer = &layers[l];
+        let layers: Vec<MlpLayer> = (0..count).map(|l| Self::layer(gpu, spec, l)).collect();
+        let mut ops = Vec::with_capacity(count);
+        for (l, layer) in layers.iter().enumerate() {
             let (fan_in, out) = layer.shape;
-            let input = if l == 0 { x } else { &layers[l - 1].output };
-            let gate = layer.relu.then_some(&layer.output);
-            let mask = |operand| {
-                layer.relu.then_some(Gate {
-                    operand,
-                    kind: GateKind::ReluMask,
-                })
-            };
-            // dW [out, in] = dZᵀ · X: dY stored [cap, out] = k × m (trans_a), X [cap, in] = k × n.
-            let dw = GemmSpec {
-                gate: mask(Operand::A),
-                ..GemmSpec::new(t, out, fan_in, cap, true, false)
-            };
-            let grad_weight = Gemm::new(
-                gpu,
-                &dw,
-                &layer.grad_output,
-                input,
-                None,
-                gate,
-                &layer.grad_weight,
-            )?;
-            let grad_bias = ColumnSum::new(
-                gpu,
-                t,
-                cap,
+            let linear = LinearSpec {
+                tables: spec.tables,
+                batch_cap: spec.batch_cap,
+                fan_in,
                 out,
-                out,
-                cap as u64 * out as u64,
-                false,
-                layer.relu.then_some(GateKind::ReluMask),
-                &layer.grad_output,
-                gate,
-                &layer.grad_bias,
-            )?;
-            // dX [cap, in] = dZ · W: dY [cap, out] = m × k, W [out, in] = k × n.
-            let target = if l == 0 {
-                grad_x
-            } else {
-                Some(&layers[l - 1].grad_output)
+                relu: layer.relu,
             };
-            let grad_input = match target {
-                Some(dx) => {
-                    let spec = GemmSpec {
-                        gate: mask(Operand::A),
-                        ..GemmSpec::new(t, cap, fan_in, out, false, false)
-                    };
-                    Some(Gemm::new(
-                        gpu,
-                        &spec,
-                        &layer.grad_output,
-                        &layer.weight,
-                        None,
-                        gate,
-                        dx,
-                    )?)
-                }
-                None => None,
+            let buffers = LinearBuffers {
+                x: if l == 0 { x } else { &layers[l - 1].output },
+                x_eval: None,
+                dx: if l == 0 {
+                    grad_x
+                } else {
+                    Some(&layers[l - 1].grad_output)
+                },
+                y: At::start(&layer.output),
+                dy: &layer.grad_output,
+                weight: (At::start(&layer.weight), At::start(&layer.grad_weight)),
+                bias: Some((At::start(&layer.bias), At::start(&layer.grad_bias))),
             };
-            backward.push(Backward {
-                grad_weight,
-                grad_bias,
-                grad_input,
-            });
+            ops.push(Linear::new(gpu, linear, &buffers)?);
         }
         Ok(MlpStack {
             layers,
-            forward,
-            backward,
+            ops,
             spec: spec.clone(),
         })
+    }
+
+    /// Layer `l`'s zeroed tensors.
+    fn layer(gpu: &Gpu, spec: &MlpSpec, l: usize) -> MlpLayer {
+        let (t, cap) = (spec.tables as u64, spec.batch_cap as u64);
+        let (fan_in, out) = (spec.widths[l], spec.widths[l + 1]);
+        let params = t * out as u64 * fan_in as u64;
+        let acts = t * cap * out as u64;
+        let f32s = |label: &str, n: u64| gpu.buffer(label, n * 4, storage_usage());
+        MlpLayer {
+            weight: f32s("mlp weight", params),
+            bias: f32s("mlp bias", t * out as u64),
+            grad_weight: f32s("mlp grad weight", params),
+            grad_bias: f32s("mlp grad bias", t * out as u64),
+            output: f32s("mlp output", acts),
+            grad_output: f32s("mlp grad output", acts),
+            shape: (fan_in, out),
+            relu: l + 2 < spec.widths.len() || spec.relu_last,
+        }
     }
 
     /// The spec it was built with.
@@ -223,38 +145,28 @@ impl MlpStack {
                 format!("{rows} rows exceed the capacity {}", self.spec.batch_cap),
             ));
         }
-        for ((op, back), layer) in self.forward.iter().zip(&self.backward).zip(&self.layers) {
-            let (fan_in, out) = layer.shape;
-            op.set_dims(gpu, rows, out, fan_in)?;
-            back.grad_weight.set_dims(gpu, out, fan_in, rows)?;
-            back.grad_bias.set_rows(gpu, rows)?;
-            if let Some(dx) = &back.grad_input {
-                dx.set_dims(gpu, rows, fan_in, out)?;
-            }
+        for op in &self.ops {
+            op.set_rows(gpu, rows)?;
         }
         Ok(())
     }
 
     /// Records the forward pass: one dispatch per layer.
     pub fn record_forward(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>) {
-        for op in &self.forward {
+        for op in &self.ops {
             op.record(gpu, pass);
         }
     }
 
     /// Records the backward pass from the last layer's `grad_output` (written by the caller).
     pub fn record_backward(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>) {
-        for back in self.backward.iter().rev() {
-            back.grad_weight.record(gpu, pass);
-            back.grad_bias.record(gpu, pass);
-            if let Some(dx) = &back.grad_input {
-                dx.record(gpu, pass);
-            }
+        for op in self.ops.iter().rev() {
+            op.record_backward(gpu, pass);
         }
     }
 
     /// Floating-point operations of one forward run at the current batch.
     pub fn forward_flops(&self) -> u64 {
-        self.forward.iter().map(Gemm::flops).sum()
+        self.ops.iter().map(Linear::forward_flops).sum()
     }
 }

@@ -1,5 +1,6 @@
 //! Launchers of `optim.wgsl`: Adam, AdamW and SGD with momentum over flat buffers, global-norm
-//! gradient clipping without a host round trip, and the host-side learning-rate [`Schedule`].
+//! gradient clipping without a host round trip (the learning-rate schedule that feeds it is the
+//! trainer's: `crate::train::policy::Schedule`).
 //!
 //! # Buffers
 //! The graph compiler places every dense tensor of a model at an offset in one flat f32 buffer of
@@ -393,69 +394,5 @@ impl DenseOptimizer {
     /// Partial sums the first reduction stage writes (0 without clipping).
     pub fn reduction_groups(&self) -> u32 {
         self.reduction.as_ref().map_or(0, |r| r.groups)
-    }
-}
-
-/// A learning-rate schedule over 1-based steps, evaluated on the host (in f64) each step and
-/// written with [`DenseOptimizer::set_step`].
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Schedule {
-    /// The same rate every step.
-    Constant {
-        /// The rate.
-        lr: f32,
-    },
-    /// Linear warm-up to `peak` over steps 1..=`warmup` (step s gets peak·s/warmup, so no step is
-    /// wasted at rate 0), then half a cosine from `peak` down to `floor`, reached at step `total`
-    /// and held after it.
-    WarmupCosine {
-        /// Rate at the end of the warm-up.
-        peak: f32,
-        /// Rate from step `total` on.
-        floor: f32,
-        /// Warm-up steps (0: start at the peak).
-        warmup: u64,
-        /// Step at which the floor is reached.
-        total: u64,
-    },
-    /// `lr · gamma^⌊(s − 1) / every⌋` (torch's StepLR stepped once per step); `every = 0` never
-    /// decays.
-    StepDecay {
-        /// Initial rate.
-        lr: f32,
-        /// Factor per decay.
-        gamma: f32,
-        /// Steps between decays.
-        every: u64,
-    },
-}
-
-impl Schedule {
-    /// The rate at 1-based step `step`.
-    pub fn lr(&self, step: u64) -> f32 {
-        let rate = match *self {
-            Schedule::Constant { lr } => lr as f64,
-            Schedule::WarmupCosine {
-                peak,
-                floor,
-                warmup,
-                total,
-            } => {
-                let (peak, floor) = (peak as f64, floor as f64);
-                if warmup > 0 && step <= warmup {
-                    peak * step as f64 / warmup as f64
-                } else if step >= total {
-                    floor
-                } else {
-                    let progress = (step - warmup) as f64 / (total - warmup) as f64;
-                    floor + (peak - floor) * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
-                }
-            }
-            Schedule::StepDecay { lr, gamma, every } => {
-                let decays = step.saturating_sub(1).checked_div(every).unwrap_or(0);
-                lr as f64 * (gamma as f64).powf(decays as f64)
-            }
-        };
-        rate as f32
     }
 }

@@ -1,0 +1,96 @@
+//! The one interface every stage of a compiled model implements. A training step is the layer
+//! list walked forward, the loss, the list walked in reverse for the backward, then each layer's
+//! sparse updates; evaluation is the forward walk in evaluation mode. What a step records and how
+//! many dispatches it counts therefore cannot drift apart: [`Graph::dispatches`] is the sum of the
+//! layers' [`Layer::dispatches`], and a test compares it to the device's own count.
+//!
+//! A new layer is one file implementing this trait plus one line in `Graph::new` placing it in
+//! the list (`docs/graph.md` has a worked example).
+//!
+//! [`Graph::dispatches`]: super::Graph::dispatches
+
+use super::prepare::Prepared;
+use crate::error::Result;
+use crate::gpu::Gpu;
+use crate::kernels::embedding::{EmbeddingStorage, SparseStep};
+
+/// Training (batch statistics, dropout) or evaluation (running statistics, no dropout).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// A training step (or its forward alone).
+    Train,
+    /// Evaluation and prediction.
+    Eval,
+}
+
+/// Dispatches one layer records per program.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LayerDispatches {
+    /// Forward in training mode.
+    pub train_forward: u64,
+    /// Forward in evaluation mode.
+    pub eval_forward: u64,
+    /// Backward.
+    pub backward: u64,
+    /// Sparse updates after the backward.
+    pub update: u64,
+}
+
+impl LayerDispatches {
+    /// Forward counts equal in both modes, `backward` after them.
+    pub fn same(forward: u64, backward: u64) -> Self {
+        LayerDispatches {
+            train_forward: forward,
+            eval_forward: forward,
+            backward,
+            update: 0,
+        }
+    }
+}
+
+impl std::ops::Add for LayerDispatches {
+    type Output = Self;
+    fn add(self, o: Self) -> Self {
+        LayerDispatches {
+            train_forward: self.train_forward + o.train_forward,
+            eval_forward: self.eval_forward + o.eval_forward,
+            backward: self.backward + o.backward,
+            update: self.update + o.update,
+        }
+    }
+}
+
+/// What a step hands each layer before it is recorded.
+pub struct StepInputs<'a> {
+    /// The batch, prepared on the loader thread.
+    pub batch: &'a Prepared,
+    /// The embedding storage the batch's ids index.
+    pub storage: &'a EmbeddingStorage,
+    /// The sparse step (rate, decay, step), when the step trains.
+    pub sparse: Option<SparseStep>,
+    /// The run's seed and the 1-based step (dropout masks), when the step trains.
+    pub seed_step: Option<(u64, u64)>,
+}
+
+/// One stage of the recorded step (see the module docs).
+pub trait Layer {
+    /// Rewrites the uniforms that hold the batch size (only called when it changes).
+    fn set_rows(&mut self, gpu: &Gpu, rows: u32) -> Result<()>;
+
+    /// Uploads what this layer needs of the step's inputs (ids, plans, dropout seeds).
+    fn upload(&mut self, _gpu: &Gpu, _inputs: &StepInputs<'_>) -> Result<()> {
+        Ok(())
+    }
+
+    /// Records the forward.
+    fn record_forward(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>, mode: Mode);
+
+    /// Records the backward (its output gradient is written by the layer after it).
+    fn record_backward(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>);
+
+    /// Records the sparse updates that follow the whole backward.
+    fn record_update(&self, _gpu: &Gpu, _pass: &mut wgpu::ComputePass<'_>) {}
+
+    /// Dispatches of each program.
+    fn dispatches(&self) -> LayerDispatches;
+}

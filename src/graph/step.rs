@@ -1,0 +1,154 @@
+//! The recorded programs: a training step, an evaluation forward (prediction), and a training
+//! forward alone (for gradient tests). Each uploads its inputs, records the layer walk into one
+//! encoder and submits once.
+
+use super::layer::{LayerDispatches, Mode, StepInputs};
+use super::prepare::Prepared;
+use super::{bad, Dispatches, Graph};
+use crate::data::encode::ModelBatch;
+use crate::error::Result;
+use crate::gpu::Gpu;
+use crate::kernels::embedding::SparseStep;
+use crate::kernels::loss::STATS_PER_TASK;
+use crate::train::policy::StepRates;
+
+impl Graph {
+    pub(super) fn set_rows(&mut self, gpu: &Gpu, rows: u32) -> Result<()> {
+        if rows == self.rows {
+            return Ok(());
+        }
+        if rows > self.max_batch {
+            return Err(bad(format!(
+                "batch of {rows} samples exceeds the graph's maximum {}",
+                self.max_batch
+            )));
+        }
+        for layer in &mut self.layers {
+            layer.set_rows(gpu, rows)?;
+        }
+        self.objective.set_rows(gpu, rows)?;
+        self.rows = rows;
+        Ok(())
+    }
+
+    /// Uploads a prepared batch to every layer; `sparse` (training) also uploads the sparse update
+    /// plans, and `seed_step` the dropout masks' step.
+    fn upload(
+        &mut self,
+        gpu: &Gpu,
+        batch: &Prepared,
+        sparse: Option<SparseStep>,
+        seed_step: Option<(u64, u64)>,
+    ) -> Result<()> {
+        self.set_rows(gpu, batch.rows)?;
+        let inputs = StepInputs {
+            batch,
+            storage: &self.storage,
+            sparse,
+            seed_step,
+        };
+        for layer in &mut self.layers {
+            layer.upload(gpu, &inputs)?;
+        }
+        Ok(())
+    }
+
+    fn record_forward(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>, mode: Mode) {
+        for layer in &self.layers {
+            layer.record_forward(gpu, pass, mode);
+        }
+    }
+
+    /// One training step on `batch` at `rates` (from the trainer's
+    /// [`TrainPolicy`](crate::train::policy::TrainPolicy)): forward, loss, backward, sparse and
+    /// dense updates, recorded into one encoder and submitted once. Returns without waiting.
+    pub fn train_step(&mut self, gpu: &Gpu, batch: &Prepared, rates: StepRates) -> Result<()> {
+        let step = self.step + 1;
+        let sparse = SparseStep {
+            lr: rates.sparse_lr,
+            weight_decay: rates.sparse_weight_decay,
+            step,
+        };
+        let seed = self.plan.config.train.seed;
+        self.upload(gpu, batch, Some(sparse), Some((seed, step)))?;
+        self.objective.upload(gpu, batch)?;
+        self.optimizer.set_step(gpu, rates.dense_lr, step)?;
+        let mut encoder = gpu.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = encoder.begin_compute_pass(&Default::default());
+            self.record_forward(gpu, &mut pass, Mode::Train);
+            self.objective.loss.record(gpu, &mut pass);
+            for layer in self.layers.iter().rev() {
+                layer.record_backward(gpu, &mut pass);
+            }
+            for layer in &self.layers {
+                layer.record_update(gpu, &mut pass);
+            }
+        }
+        self.params.gather_grads(&mut encoder);
+        {
+            let mut pass = encoder.begin_compute_pass(&Default::default());
+            self.optimizer.record(gpu, &mut pass);
+        }
+        self.params.scatter_values(&mut encoder);
+        gpu.submit(encoder);
+        self.step = step;
+        Ok(())
+    }
+
+    /// The loss statistics of the last step (`[tasks, 8]`, see [`Loss::stats`]).
+    ///
+    /// [`Loss::stats`]: crate::kernels::loss::Loss::stats
+    pub fn last_loss_stats(&self, gpu: &Gpu) -> Result<Vec<f32>> {
+        let n = (self.tasks() * STATS_PER_TASK) as u64;
+        gpu.read(self.objective.loss.stats(), 0, n)
+    }
+
+    /// Probabilities `[rows, tasks]` of `batch` (evaluation mode: BatchNorm's running statistics,
+    /// no dropout, the class-weight logit correction applied). One submit, then a read-back.
+    pub fn predict(&mut self, gpu: &Gpu, batch: &Prepared) -> Result<Vec<f32>> {
+        self.check_trained(gpu)?;
+        self.upload(gpu, batch, None, None)?;
+        let mut encoder = gpu.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = encoder.begin_compute_pass(&Default::default());
+            self.record_forward(gpu, &mut pass, Mode::Eval);
+            self.objective.predict.record(gpu, &mut pass);
+        }
+        gpu.submit(encoder);
+        let n = batch.rows as u64 * self.tasks() as u64;
+        gpu.read(&self.objective.probs, 0, n)
+    }
+
+    /// Logits `[rows, tasks]` of `batch` in training mode without updating anything (batch
+    /// statistics, the dropout masks of the last step): for gradient tests.
+    pub fn train_logits(&mut self, gpu: &Gpu, batch: &Prepared) -> Result<Vec<f32>> {
+        self.upload(gpu, batch, None, None)?;
+        let mut encoder = gpu.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = encoder.begin_compute_pass(&Default::default());
+            self.record_forward(gpu, &mut pass, Mode::Train);
+        }
+        gpu.submit(encoder);
+        let n = batch.rows as u64 * self.tasks() as u64;
+        gpu.read(&self.objective.logits, 0, n)
+    }
+
+    /// Prepares `batch` on this thread (the loader thread uses [`Graph::preparer`]).
+    pub fn prepare(&self, batch: &ModelBatch) -> Result<Prepared> {
+        self.preparer.prepare(batch)
+    }
+
+    /// Dispatches each program records: the sum of the layers' counts, the loss, the optimizer.
+    pub fn dispatches(&self) -> Dispatches {
+        let sum = (self.layers.iter())
+            .map(|l| l.dispatches())
+            .fold(LayerDispatches::default(), |a, b| a + b);
+        let optimizer = 1 + 2 * self.optimizer.norm_buffer().is_some() as u64;
+        let loss = self.objective.loss.dispatches() as u64;
+        Dispatches {
+            train: sum.train_forward + loss + sum.backward + sum.update + optimizer,
+            eval: sum.eval_forward + 1,
+        }
+    }
+}

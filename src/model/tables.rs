@@ -1,0 +1,174 @@
+//! The embedding matrices of a plan: one per (table `m`, feature), a temporal one per (table `m`,
+//! sequence feature), each in one storage slab.
+
+use super::{bad, FeatureShape, GroupPlan, ModelPlan};
+use crate::config::{FeatureKind, ModelConfig};
+use crate::error::Result;
+
+/// The element type a matrix is stored in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Element {
+    /// 32-bit float.
+    F32,
+}
+
+/// Who a matrix belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    /// Read by every tower (today's only kind of feature matrix).
+    Shared,
+    /// A sequence feature's temporal (time-bucket) matrix, read by TIM beside its item's matrix
+    /// (`item`: the item matrix's storage index).
+    Temporal {
+        /// The storage index of the item feature's matrix of the same table `m`.
+        item: usize,
+    },
+}
+
+/// One embedding matrix.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TablePlan {
+    /// Checkpoint name: `emb.{m}.{feature}` or `emb.{m}.{feature}.time`.
+    pub name: String,
+    /// Rows.
+    pub rows: u32,
+    /// Floats per row (the group's width).
+    pub width: u32,
+    /// Storage element type.
+    pub element: Element,
+    /// Who reads it.
+    pub owner: Owner,
+    /// The table `m` it belongs to.
+    pub table: u32,
+    /// The config feature.
+    pub feature: usize,
+    /// The slab it is stored in.
+    pub slab: usize,
+    /// Its own L2 weight decay (the feature's `embedding_l2`; `None`: `train.sparse_weight_decay`).
+    pub l2: Option<f32>,
+}
+
+/// One storage allocation of matrices (chunked, one sparse optimizer over it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlabPlan {
+    /// A name for messages.
+    pub name: String,
+    /// Storage indices of its matrices, in storage order.
+    pub tables: Vec<usize>,
+}
+
+/// For each `m`, each config feature in config order: its matrix, or for a sequence feature its
+/// temporal matrix of `buckets` rows (a sequence reads its item's and side features' matrices).
+pub(super) fn plan_tables(
+    config: &ModelConfig,
+    shapes: &[FeatureShape],
+    groups: &[GroupPlan],
+) -> Result<Vec<TablePlan>> {
+    let mut width_of = vec![0u32; config.model.tables as usize];
+    for g in groups {
+        for &m in &g.tables {
+            width_of[m as usize] = g.width;
+        }
+    }
+    let mut tables = Vec::new();
+    for m in 0..config.model.tables {
+        let first = tables.len();
+        for (f, feature) in config.features.iter().enumerate() {
+            let (name, rows, owner) = match &feature.kind {
+                FeatureKind::Sequence { item, .. } => {
+                    let item = config.features.iter().position(|x| &x.name == item);
+                    let item = first
+                        + item.ok_or_else(|| {
+                            bad(format!("sequence {:?}: no item feature", feature.name))
+                        })?;
+                    let name = format!("emb.{m}.{}.time", feature.name);
+                    (
+                        name,
+                        sequence_buckets(&feature.kind),
+                        Owner::Temporal { item },
+                    )
+                }
+                _ if shapes[f].rows == 0 => {
+                    return Err(bad(format!(
+                        "feature {:?} has a table of 0 rows",
+                        feature.name
+                    )));
+                }
+                _ => (
+                    format!("emb.{m}.{}", feature.name),
+                    shapes[f].rows,
+                    Owner::Shared,
+                ),
+            };
+            tables.push(TablePlan {
+                name,
+                rows,
+                width: width_of[m as usize],
+                element: Element::F32,
+                owner,
+                table: m,
+                feature: f,
+                slab: 0,
+                l2: feature.embedding_l2,
+            });
+        }
+    }
+    Ok(tables)
+}
+
+fn sequence_buckets(kind: &FeatureKind) -> u32 {
+    match kind {
+        FeatureKind::Sequence { buckets, .. } => *buckets,
+        _ => 0,
+    }
+}
+
+/// Every matrix in exactly one slab (and the slab it names); a temporal matrix beside its item's:
+/// same table `m`, same slab, the item a shared matrix.
+pub(super) fn check_tables(plan: &ModelPlan) -> Result<()> {
+    let mut count = vec![0u32; plan.tables.len()];
+    for (s, slab) in plan.slabs.iter().enumerate() {
+        for &t in &slab.tables {
+            let table = plan
+                .tables
+                .get(t)
+                .ok_or_else(|| bad(format!("slab {s} lists table {t}, which does not exist")))?;
+            if table.slab != s {
+                return Err(bad(format!(
+                    "{} is listed by slab {s} but says slab {}",
+                    table.name, table.slab
+                )));
+            }
+            count[t] += 1;
+        }
+    }
+    for (t, table) in plan.tables.iter().enumerate() {
+        if count[t] != 1 {
+            return Err(bad(format!(
+                "{} is in {} slabs, not exactly 1",
+                table.name, count[t]
+            )));
+        }
+        if table.rows == 0 || table.width == 0 {
+            return Err(bad(format!(
+                "{} has {} rows of width {}",
+                table.name, table.rows, table.width
+            )));
+        }
+        if let Owner::Temporal { item } = table.owner {
+            let i = plan.tables.get(item).ok_or_else(|| {
+                bad(format!(
+                    "{}: its item matrix {item} does not exist",
+                    table.name
+                ))
+            })?;
+            if i.table != table.table || i.slab != table.slab || i.owner != Owner::Shared {
+                return Err(bad(format!(
+                    "{} must live beside its item matrix {} (same table and slab)",
+                    table.name, i.name
+                )));
+            }
+        }
+    }
+    Ok(())
+}
