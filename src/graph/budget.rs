@@ -207,23 +207,34 @@ fn check_storage(
     })
 }
 
-/// Every batch-sized or weight buffer the graph creates, with the key that sizes it.
-fn buffers(config: &ModelConfig, shapes: &[FeatureShape], max_batch: u32) -> Vec<Need> {
-    let b = max_batch as u64;
-    let m = &config.model;
-    let fields = config.features.len() as u64;
-    let mut out = Vec::new();
-    let mut push = |what: String, key: String, per_sample: u64, fixed: u64, copies: u64| {
-        out.push(Need {
+/// The needs being collected: buffers, and dense parameter floats by the key that sizes them
+/// (the largest is blamed for the parameter buffers).
+struct Needs {
+    b: u64,
+    out: Vec<Need>,
+    params: Vec<(String, u64)>,
+}
+
+impl Needs {
+    fn push(&mut self, what: String, key: String, per_sample: u64, fixed: u64, copies: u64) {
+        self.out.push(Need {
             what,
             key,
-            bytes: (fixed + per_sample * b) * 4,
+            bytes: (fixed + per_sample * self.b) * 4,
             per_sample: per_sample * 4,
             copies,
         });
+    }
+}
+
+/// Every batch-sized or weight buffer the graph creates, with the key that sizes it.
+fn buffers(config: &ModelConfig, shapes: &[FeatureShape], max_batch: u32) -> Vec<Need> {
+    let mut needs = Needs {
+        b: max_batch as u64,
+        out: Vec::new(),
+        params: Vec::new(),
     };
-    // Dense parameter floats by the key that sizes them; the largest is blamed.
-    let mut params: Vec<(String, u64)> = Vec::new();
+    let m = &config.model;
     let mut groups: Vec<(&ExpertConfig, u64, u32)> = Vec::new();
     for t in 0..m.tables {
         let e = config.expert(t);
@@ -232,53 +243,61 @@ fn buffers(config: &ModelConfig, shapes: &[FeatureShape], max_batch: u32) -> Vec
             None => groups.push((e, 1, table_width(config, t))),
         }
     }
-    let ids: u64 = shapes.iter().map(|s| s.max_ids.max(1) as u64).sum();
     for (g, &(expert, tables, width)) in groups.iter().enumerate() {
-        let in_cols = fields * width as u64;
-        push(
-            format!("expert group {g}'s gathered fields"),
-            "model.dim".into(),
-            tables * in_cols,
-            0,
-            2,
-        );
-        // Bags::capacity_words is linear in the batch: its words for one sample, plus the fixed 1.
-        let per_sample =
-            Bags::capacity_words(config.features.len() * tables as usize, 1, tables * ids) - 1;
-        push(
-            format!("expert group {g}'s lookups"),
-            "train.batch_size".into(),
-            per_sample,
-            1,
-            1,
-        );
-        sequences(config, tables, width as u64, &mut push);
-        let e = expert_sizes(expert, tables, in_cols, fields, m.dim as u64);
-        push(
-            format!("expert group {g}'s activations"),
-            format!("model.experts[{g}]"),
-            e.act,
-            0,
-            e.act_copies,
-        );
-        push(
-            format!("expert group {g}'s weights"),
-            "model.dim".into(),
-            0,
-            e.weight,
-            e.weight_copies,
-        );
-        let (weights, out_cols) = (e.weight * e.weight_copies / 2, e.out_cols);
-        params.push(("model.dim".into(), weights));
-        params.push((
-            "model.expert_width".into(),
-            tables * m.expert_width as u64 * out_cols,
-        ));
+        group_buffers(config, shapes, (g, expert, tables, width), &mut needs);
     }
+    let fan_in = tower_buffers(config, &mut needs);
+    dense_buffers(config, fan_in, needs)
+}
+
+/// Expert group `g`'s gathered fields, lookups, sequences, activations and weights.
+fn group_buffers(
+    config: &ModelConfig,
+    shapes: &[FeatureShape],
+    (g, expert, tables, width): (usize, &ExpertConfig, u64, u32),
+    needs: &mut Needs,
+) {
+    let m = &config.model;
+    let fields = config.features.len() as u64;
+    let ids: u64 = shapes.iter().map(|s| s.max_ids.max(1) as u64).sum();
+    let in_cols = fields * width as u64;
+    let what = |thing: &str| format!("expert group {g}'s {thing}");
+    needs.push(
+        what("gathered fields"),
+        "model.dim".into(),
+        tables * in_cols,
+        0,
+        2,
+    );
+    // Bags::capacity_words is linear in the batch: its words for one sample, plus the fixed 1.
+    let per_sample =
+        Bags::capacity_words(config.features.len() * tables as usize, 1, tables * ids) - 1;
+    needs.push(what("lookups"), "train.batch_size".into(), per_sample, 1, 1);
+    sequences(config, tables, width as u64, needs);
+    let e = expert_sizes(expert, tables, in_cols, fields, m.dim as u64);
+    let key = format!("model.experts[{g}]");
+    needs.push(what("activations"), key, e.act, 0, e.act_copies);
+    needs.push(
+        what("weights"),
+        "model.dim".into(),
+        0,
+        e.weight,
+        e.weight_copies,
+    );
+    let (weights, out_cols) = (e.weight * e.weight_copies / 2, e.out_cols);
+    needs.params.push(("model.dim".into(), weights));
+    let projection = tables * m.expert_width as u64 * out_cols;
+    needs.params.push(("model.expert_width".into(), projection));
+}
+
+/// The projections, the combine and the hidden layers; returns the head's fan-in.
+fn tower_buffers(config: &ModelConfig, needs: &mut Needs) -> u64 {
+    let m = &config.model;
     let w = m.expert_width as u64;
-    push(
+    let key = || "model.expert_width".to_string();
+    needs.push(
         "the per-table projections".into(),
-        "model.expert_width".into(),
+        key(),
         m.tables as u64 * w,
         0,
         4,
@@ -288,41 +307,32 @@ fn buffers(config: &ModelConfig, shapes: &[FeatureShape], max_batch: u32) -> Vec
     } else {
         w
     };
-    push(
-        "the combined tables".into(),
-        "model.expert_width".into(),
-        combined,
-        0,
-        2,
-    );
+    needs.push("the combined tables".into(), key(), combined, 0, 2);
     let mut fan_in = combined;
     for (l, &width) in m.hidden.iter().enumerate() {
-        push(
-            format!("hidden layer {l}'s activations"),
-            format!("model.hidden[{l}]"),
-            width as u64,
-            0,
-            3,
-        );
-        push(
-            format!("hidden layer {l}'s weights"),
-            format!("model.hidden[{l}]"),
-            0,
-            fan_in * width as u64,
-            0,
-        );
-        params.push((
-            format!("model.hidden[{l}]"),
-            fan_in * width as u64 + width as u64,
-        ));
-        fan_in = width as u64;
+        let (key, width) = (format!("model.hidden[{l}]"), width as u64);
+        let acts = format!("hidden layer {l}'s activations");
+        needs.push(acts, key.clone(), width, 0, 3);
+        let weights = format!("hidden layer {l}'s weights");
+        needs.push(weights, key.clone(), 0, fan_in * width, 0);
+        needs.params.push((key, fan_in * width + width));
+        fan_in = width;
     }
-    params.push(("task".into(), (fan_in + 1) * config.tasks.len() as u64));
-    params.push(("model.expert_width".into(), 4 * m.tables as u64 * w));
-    push(
+    fan_in
+}
+
+/// The head, the loss partials, the flat dense parameters and the dense optimizer's state.
+fn dense_buffers(config: &ModelConfig, fan_in: u64, mut needs: Needs) -> Vec<Need> {
+    let (m, tasks) = (&config.model, config.tasks.len() as u64);
+    let w = m.expert_width as u64;
+    needs.params.push(("task".into(), (fan_in + 1) * tasks));
+    needs
+        .params
+        .push(("model.expert_width".into(), 4 * m.tables as u64 * w));
+    needs.push(
         "the loss partials".into(),
         "train.batch_size".into(),
-        2 * config.tasks.len() as u64,
+        2 * tasks,
         0,
         1,
     );
@@ -330,36 +340,25 @@ fn buffers(config: &ModelConfig, shapes: &[FeatureShape], max_batch: u32) -> Vec
         crate::config::DenseOptimizerName::Adam => 2,
         crate::config::DenseOptimizerName::Sgd => 0,
     };
-    let total: u64 = params.iter().map(|p| p.1).sum();
-    let widest = params
-        .into_iter()
+    let total: u64 = needs.params.iter().map(|p| p.1).sum();
+    let widest = (needs.params.iter())
         .max_by_key(|p| p.1)
-        .map(|p| p.0)
+        .map(|p| p.0.clone())
         .unwrap_or_default();
-    push("the dense parameters".into(), widest.clone(), 0, total, 2);
-    push(
-        "the dense optimizer's state".into(),
-        widest,
-        0,
-        total * state,
-        1,
-    );
-    out
+    needs.push("the dense parameters".into(), widest.clone(), 0, total, 2);
+    let what = "the dense optimizer's state".to_string();
+    needs.push(what, widest, 0, total * state, 1);
+    needs.out
 }
 
 /// TIM's buffers for every sequence feature: its output and the gathered behaviour rows.
-fn sequences(
-    config: &ModelConfig,
-    tables: u64,
-    width: u64,
-    push: &mut impl FnMut(String, String, u64, u64, u64),
-) {
+fn sequences(config: &ModelConfig, tables: u64, width: u64, needs: &mut Needs) {
     for (i, f) in config.features.iter().enumerate() {
         if let FeatureKind::Sequence { side, max_len, .. } = &f.kind {
             // TIM gathers, per table, the item, each side feature and the temporal row of the
             // target and of every behaviour.
             let rows = tables * (2 + side.len() as u64) * (*max_len as u64 + 1) * width;
-            push(
+            needs.push(
                 format!("the behaviour rows of {:?}", f.name),
                 format!("feature[{i}].max_len"),
                 rows,
