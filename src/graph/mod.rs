@@ -134,6 +134,7 @@ impl Graph {
         if b == 0 {
             return Err(bad("max_batch must be at least 1"));
         }
+        plan.check()?;
         check_memory(&plan.config, &plan.shapes, b, &MemoryLimits::of(gpu))?;
         let specs: Vec<TableSpec> = (plan.tables.iter())
             .map(|t| TableSpec {
@@ -142,7 +143,7 @@ impl Graph {
             })
             .collect();
         let storage = EmbeddingStorage::new(gpu, &specs, optimizers.sparse, None)?;
-        let mut params = FlatParams::for_plan(gpu, &plan);
+        let mut params = FlatParams::for_plan(gpu, &plan)?;
         let acts = Activations::new(gpu, &plan, b);
         let (embedding, parts) = Embedding::new(gpu, &plan, &storage, b, optimizers.decay_mode)?;
         let group_io: Vec<_> = (embedding.groups.iter())

@@ -2,8 +2,9 @@
 //! [`DenseOptimizer`](crate::kernels::dense::optim::DenseOptimizer) dispatch updates them all and
 //! global-norm clipping sees every gradient.
 //!
-//! Layers the graph builds from `Gemm` and `ColumnSum` (the per-table projections, the shared MLP,
-//! the heads) read and write the flat buffers in place at element offsets. Ops that own their
+//! The layout is the model plan's (`crate::model`, `ModelPlan::dense`). The graph's
+//! [`Linear`](crate::kernels::dense::linear::Linear) layers (the per-table projections, the gate
+//! logits, the tower, the head) read and write the flat buffers in place at element offsets. Ops that own their
 //! tensors (the experts, BatchNorm's γ and β) keep them: the step copies their gradients into the
 //! flat gradient buffer before the optimizer and the updated values back after it — copy commands in
 //! the same encoder, no dispatch and no host round trip. The flat buffer is the master copy: a
@@ -40,37 +41,18 @@ pub struct ParamLayout {
 }
 
 impl ParamLayout {
-    /// Reserves `shape` under `name` in the flat buffer and returns its element offset.
+    /// Reserves `shape` under `name` in the flat buffer and returns its element offset (the next
+    /// multiple of 4 floats). [`FlatParams::own`] later makes it an owned tensor.
     pub fn flat(&mut self, name: impl Into<String>, shape: &[usize]) -> u64 {
-        self.push(name.into(), shape, None)
-    }
-
-    /// Registers a tensor an op owns (value, gradient) and returns its offset in the flat buffers.
-    pub fn owned(
-        &mut self,
-        name: impl Into<String>,
-        shape: &[usize],
-        value: &wgpu::Buffer,
-        grad: &wgpu::Buffer,
-    ) -> u64 {
-        self.push(name.into(), shape, Some((value.clone(), grad.clone())))
-    }
-
-    fn push(
-        &mut self,
-        name: String,
-        shape: &[usize],
-        owned: Option<(wgpu::Buffer, wgpu::Buffer)>,
-    ) -> u64 {
         let len = shape.iter().product::<usize>() as u64;
         let offset = self.len.next_multiple_of(4);
         self.len = offset + len;
         self.params.push(Param {
-            name,
+            name: name.into(),
             shape: shape.to_vec(),
             offset,
             len,
-            owned,
+            owned: None,
         });
         offset
     }
@@ -117,13 +99,18 @@ impl FlatParams {
 
     /// Zeroed buffers laid out as `plan`'s dense tensors; the owners of owned tensors attach
     /// their buffers with [`FlatParams::own`].
-    pub fn for_plan(gpu: &Gpu, plan: &ModelPlan) -> Self {
+    pub fn for_plan(gpu: &Gpu, plan: &ModelPlan) -> Result<Self> {
         let mut layout = ParamLayout::default();
         for p in &plan.dense {
             let offset = layout.flat(p.name.clone(), &p.shape);
-            debug_assert_eq!(offset, p.offset, "the plan and the layout place {}", p.name);
+            if offset != p.offset {
+                return Err(Error::Graph(format!(
+                    "dense tensor {} is planned at offset {}, packed at {offset}",
+                    p.name, p.offset
+                )));
+            }
         }
-        Self::new(gpu, layout)
+        Ok(Self::new(gpu, layout))
     }
 
     /// Makes tensor `name` an owned one: `value` and `grad` are its owner's buffers, copied to and
