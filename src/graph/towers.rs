@@ -43,6 +43,12 @@ impl Towers {
         params: &FlatParams,
         b: u32,
     ) -> Result<Self> {
+        let build = Build {
+            gpu,
+            plan,
+            params,
+            b,
+        };
         let tower = &plan.towers[0];
         let mut input = Input {
             x: c.clone(),
@@ -52,82 +58,15 @@ impl Towers {
         let mut layers = Vec::new();
         let mut fan_in = tower.input;
         for (l, &out) in tower.hidden.iter().enumerate() {
-            let y = f32s(gpu, "mlp out", b as u64 * out as u64);
-            let dy = f32s(gpu, "mlp out grad", b as u64 * out as u64);
-            let spec = LinearSpec {
-                tables: 1,
-                batch_cap: b,
-                fan_in,
-                out,
-                relu: true,
-            };
-            let linear = linear(
-                gpu,
-                plan,
-                params,
-                &format!("mlp.{l}"),
-                spec,
-                &input,
-                (&y, &dy),
-            )?;
-            let (next, dropout) = if tower.dropout > 0.0 {
-                let yd = f32s(gpu, "dropout out", b as u64 * out as u64);
-                let dyd = f32s(gpu, "dropout out grad", b as u64 * out as u64);
-                let spec = DropoutSpec {
-                    tables: 1,
-                    rows_cap: b,
-                    cols: out,
-                    p: tower.dropout,
-                    stream: l as u32,
-                };
-                let buffers = DropoutBuffers {
-                    x: &y,
-                    y: &yd,
-                    grad_y: &dyd,
-                    grad_x: &dy,
-                };
-                let d = Dropout::new(gpu, spec, &buffers)?;
-                (
-                    Input {
-                        x: yd,
-                        x_eval: Some(y),
-                        dx: dyd,
-                    },
-                    Some(d),
-                )
-            } else {
-                (
-                    Input {
-                        x: y,
-                        x_eval: None,
-                        dx: dy,
-                    },
-                    None,
-                )
-            };
-            layers.push(DenseLayer { linear, dropout });
-            input = next;
-            fan_in = out;
+            let (layer, next) = build.hidden(l, (fan_in, out), &input)?;
+            layers.push(layer);
+            (input, fan_in) = (next, out);
         }
         let tasks = plan.heads[0].tasks.len() as u32;
         let logits = f32s(gpu, "logits", b as u64 * tasks as u64);
         let grad_logits = f32s(gpu, "logits grad", b as u64 * tasks as u64);
-        let spec = LinearSpec {
-            tables: 1,
-            batch_cap: b,
-            fan_in,
-            out: tasks,
-            relu: false,
-        };
-        let head = linear(
-            gpu,
-            plan,
-            params,
-            "head",
-            spec,
-            &input,
-            (&logits, &grad_logits),
-        )?;
+        let spec = build.spec(fan_in, tasks, false);
+        let head = build.linear("head", spec, &input, (&logits, &grad_logits))?;
         layers.push(DenseLayer {
             linear: head,
             dropout: None,
@@ -140,42 +79,111 @@ impl Towers {
     }
 }
 
-/// The linear layer `{name}.weight` / `{name}.bias` of the flat parameters.
-fn linear(
-    gpu: &Gpu,
-    plan: &ModelPlan,
-    params: &FlatParams,
-    name: &str,
-    spec: LinearSpec,
-    input: &Input,
-    (y, dy): (&wgpu::Buffer, &wgpu::Buffer),
-) -> Result<Linear> {
-    let flat = |tensor: &str| {
-        let offset = plan
-            .dense_param(&format!("{name}.{tensor}"))
-            .expect("planned")
-            .offset;
-        (
-            At {
-                buffer: &params.values,
-                offset,
-            },
-            At {
-                buffer: &params.grads,
-                offset,
-            },
-        )
-    };
-    let buffers = LinearBuffers {
-        x: &input.x,
-        x_eval: input.x_eval.as_ref(),
-        dx: Some(&input.dx),
-        y: At::start(y),
-        dy,
-        weight: flat("weight"),
-        bias: Some(flat("bias")),
-    };
-    Linear::new(gpu, spec, &buffers)
+/// What building a tower's layers reads.
+struct Build<'a> {
+    gpu: &'a Gpu,
+    plan: &'a ModelPlan,
+    params: &'a FlatParams,
+    b: u32,
+}
+
+impl Build<'_> {
+    fn spec(&self, fan_in: u32, out: u32, relu: bool) -> LinearSpec {
+        LinearSpec {
+            tables: 1,
+            batch_cap: self.b,
+            fan_in,
+            out,
+            relu,
+        }
+    }
+
+    /// Hidden layer `l` (`mlp.{l}`) over `input`, with dropout after it when the tower has it;
+    /// returns it and the next layer's input.
+    fn hidden(
+        &self,
+        l: usize,
+        (fan_in, out): (u32, u32),
+        input: &Input,
+    ) -> Result<(DenseLayer, Input)> {
+        let (gpu, n) = (self.gpu, self.b as u64 * out as u64);
+        let y = f32s(gpu, "mlp out", n);
+        let dy = f32s(gpu, "mlp out grad", n);
+        let spec = self.spec(fan_in, out, true);
+        let linear = self.linear(&format!("mlp.{l}"), spec, input, (&y, &dy))?;
+        let p = self.plan.towers[0].dropout;
+        if p <= 0.0 {
+            let next = Input {
+                x: y,
+                x_eval: None,
+                dx: dy,
+            };
+            return Ok((
+                DenseLayer {
+                    linear,
+                    dropout: None,
+                },
+                next,
+            ));
+        }
+        let yd = f32s(gpu, "dropout out", n);
+        let dyd = f32s(gpu, "dropout out grad", n);
+        let spec = DropoutSpec {
+            tables: 1,
+            rows_cap: self.b,
+            cols: out,
+            p,
+            stream: l as u32,
+        };
+        let buffers = DropoutBuffers {
+            x: &y,
+            y: &yd,
+            grad_y: &dyd,
+            grad_x: &dy,
+        };
+        let dropout = Some(Dropout::new(gpu, spec, &buffers)?);
+        let next = Input {
+            x: yd,
+            x_eval: Some(y),
+            dx: dyd,
+        };
+        Ok((DenseLayer { linear, dropout }, next))
+    }
+
+    /// The linear layer `{name}.weight` / `{name}.bias` of the flat parameters over `input`.
+    fn linear(
+        &self,
+        name: &str,
+        spec: LinearSpec,
+        input: &Input,
+        (y, dy): (&wgpu::Buffer, &wgpu::Buffer),
+    ) -> Result<Linear> {
+        let flat = |tensor: &str| {
+            let offset = (self.plan.dense_param(&format!("{name}.{tensor}")))
+                .expect("the plan has every tower tensor")
+                .offset;
+            (
+                At {
+                    buffer: &self.params.values,
+                    offset,
+                },
+                At {
+                    buffer: &self.params.grads,
+                    offset,
+                },
+            )
+        };
+        let buffers = LinearBuffers {
+            x: &input.x,
+            x_eval: input.x_eval.as_ref(),
+            dx: Some(&input.dx),
+            y: At::start(y),
+            dy,
+            weight: flat("weight"),
+            bias: Some(flat("bias")),
+        };
+        Linear::new(self.gpu, spec, &buffers)
+    }
 }
 
 impl Layer for DenseLayer {
