@@ -356,7 +356,7 @@ impl Graph {
                 ExpertConfig::Mlp { widths } => ExpertKind::Mlp {
                     widths: widths.clone(),
                 },
-                ExpertConfig::Gwpfm { groups } => {
+                ExpertConfig::Gwpfm { blocks: groups } => {
                     let mut partition = vec![0u32; fields.len()];
                     for (g, names) in groups.iter().enumerate() {
                         for n in names {
