@@ -252,7 +252,7 @@ fn the_predictor_scores_what_evaluation_scored() {
             predictions: &probs,
             labels: &labels,
             weights: None,
-            groups: None,
+            users: None,
         },
         2,
     )

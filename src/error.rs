@@ -1,5 +1,12 @@
 //! The library's one error type. Every variant carries the context a user needs to act on it
 //! (which adapter was looked for, which kernel and which shapes, which table and row).
+//!
+//! One variant per kind of failure, named for what went wrong rather than for the module that
+//! noticed it: a graph that cannot be built is [`Error::Graph`] even when the embedding code finds
+//! it, a loss that turns NaN is [`Error::Diverged`], not a data error, and a file the user asked
+//! for that cannot be written is [`Error::Output`] whatever module writes it. Each variant's doc
+//! says what it means and who raises it; a new kind of failure gets a new variant rather than a
+//! near one.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -11,7 +18,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// of these.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// No adapter matched the request (or none exists at all).
+    /// No adapter matched the request (or none exists at all). Raised by adapter selection
+    /// (`gpu::adapter`) before any device exists.
     #[error("no usable GPU adapter: {looked_for}.\n{hint}")]
     NoAdapter {
         /// What was searched for (backends, name filter).
@@ -19,7 +27,8 @@ pub enum Error {
         /// How to get one (e.g. install lavapipe).
         hint: String,
     },
-    /// An environment variable that steers wgrec holds a value it cannot use.
+    /// An environment variable that steers wgrec (the adapter filters read by `gpu::adapter`)
+    /// holds a value it cannot use.
     #[error("environment variable {name}={value:?} is not valid: {reason}")]
     BadEnv {
         /// The variable.
@@ -29,7 +38,7 @@ pub enum Error {
         /// Why it was rejected.
         reason: String,
     },
-    /// The adapter refused to create a device.
+    /// The adapter refused to create a device (`gpu`, when opening one).
     #[error("adapter {adapter:?} refused to create a device: {message}")]
     RequestDevice {
         /// Adapter name.
@@ -37,7 +46,9 @@ pub enum Error {
         /// wgpu's reason.
         message: String,
     },
-    /// wgpu reported a validation or out-of-memory error inside an error scope.
+    /// wgpu reported a validation or out-of-memory error inside an error scope, or the device was
+    /// lost while wgrec waited on it (`gpu`'s scopes and `sync`). Inputs are checked before
+    /// anything reaches wgpu, so this is a driver limit or a bug, not bad input.
     #[error("GPU error while {context}: {message}")]
     Gpu {
         /// What wgrec was doing.
@@ -45,7 +56,8 @@ pub enum Error {
         /// wgpu's message.
         message: String,
     },
-    /// A kernel launcher rejected its inputs (shapes, sizes, ids out of range).
+    /// A kernel launcher rejected its inputs (shapes, sizes, ids out of range) before recording
+    /// anything; raised by the launchers in `kernels` and by pipeline creation in `gpu`.
     #[error("kernel {kernel}: {message}")]
     Kernel {
         /// Kernel (WGSL entry point) name.
@@ -53,8 +65,11 @@ pub enum Error {
         /// What is wrong, with the numbers.
         message: String,
     },
-    /// A model configuration is malformed or makes no model: `key` is the TOML key path (empty
-    /// when the parser's message names the key, line and column itself).
+    /// A settings file is unreadable, malformed or makes no model: the model file (`config`, which
+    /// also checks every size against its bound), a data schema (`data::schema`), or a model key
+    /// that the schema cannot serve (`data::encode`, `data::events`: a column the schema lacks or
+    /// types otherwise). `key` is the TOML key path (empty when the parser's message names the
+    /// key, line and column itself, or when the file cannot be read at all).
     #[error("{file}: {}{message}", if key.is_empty() { String::new() } else { format!("{key}: ") })]
     Config {
         /// The configuration file.
@@ -64,8 +79,9 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
-    /// A model that cannot fit the device or the host, found before anything is allocated: `key`
-    /// is the config key to change, `needed` and `limit` are human-readable sizes.
+    /// A valid model that cannot fit the device or the host, found by the graph's memory check
+    /// (`graph::budget`) before anything is allocated: `key` is the config key to change, `needed`
+    /// and `limit` are human-readable sizes.
     #[error("the model does not fit: {key}: {what}: {needed} needed, limit {limit}; {hint}")]
     TooLarge {
         /// The config key responsible, e.g. `train.batch_size` or `feature[0].hash_rows`.
@@ -80,7 +96,8 @@ pub enum Error {
         hint: String,
     },
     /// Training diverged: the loss (or its gradient) of `task` was not finite at `step`, found by
-    /// the loss kernel's flag and reported at the next loss read-back.
+    /// the loss kernel's flag and reported by the graph (`graph::divergence`) at the next loss
+    /// read-back. A NaN loss is this, never a data or metrics error.
     #[error(
         "training diverged: the loss of task {task} ({name}) was not finite at step {step}; lower \
          train.dense_lr / train.sparse_lr, or set train.clip_norm"
@@ -93,14 +110,18 @@ pub enum Error {
         /// The task's name.
         name: String,
     },
-    /// The model cannot be compiled as asked (a plan invariant, a batch for another graph, a
-    /// batch larger than the graph's maximum). The message names the table, group or key.
+    /// The model graph cannot be compiled or fed as asked (`graph`): a plan invariant, a batch
+    /// for another graph, a batch larger than the graph's maximum, a dense parameter that is not
+    /// there. The message names the table, expert group or key. A model that is merely too large
+    /// is [`Error::TooLarge`].
     #[error("model graph: {0}")]
     Graph(String),
-    /// An embedding layout or storage could not be built as asked.
+    /// An embedding layout or its storage could not be built or addressed as asked
+    /// (`kernels::embedding`: a table that does not exist, rows or offsets past 32 bits, a feature
+    /// set that does not match the layout).
     #[error("embedding layout: {0}")]
     Layout(String),
-    /// Mapping a buffer for readback failed.
+    /// Mapping a buffer for readback failed (`gpu::readback`).
     #[error("readback of {label} failed: {message}")]
     Readback {
         /// Buffer label.
@@ -108,12 +129,14 @@ pub enum Error {
         /// wgpu's reason.
         message: String,
     },
-    /// Evaluation inputs were unusable: a NaN prediction, a label that is not 0 or 1, mismatched
-    /// lengths. The message names the row and the task.
+    /// Evaluation inputs were unusable (`metrics`): a NaN prediction, a label that is not 0 or 1, a
+    /// bad weight, mismatched lengths. The message names the row and the task.
     #[error("metrics: {0}")]
     Metrics(String),
-    /// A checkpoint could not be written or read back: missing or truncated file, wrong dtype, a
-    /// tensor or key that is absent or has another shape than the caller expects.
+    /// A checkpoint could not be written or read back (`checkpoint`, the fitted encoder files of
+    /// `data::encode`, a run folder's or a served model's missing checkpoint): missing or
+    /// truncated file, wrong dtype, a tensor or key that is absent or has another shape than the
+    /// caller expects.
     #[error("checkpoint {}{}: {message}", .file.display(), key_context(.key))]
     Checkpoint {
         /// The checkpoint file.
@@ -123,9 +146,10 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
-    /// A data file (sample table, schema, vocabulary) is missing or malformed: `line` is the 1-based
-    /// line of the file where the bad record starts, `column` the schema column, as
-    /// `3 "I2"` (1-based index and name), when the error is about one.
+    /// A data file (sample table, vocabulary, event log) is missing or malformed, raised while
+    /// reading it (`data`): `line` is the 1-based line of the file where the bad record starts,
+    /// `column` the schema column, as `3 "I2"` (1-based index and name), when the error is about
+    /// one. A schema file's errors are [`Error::Config`].
     #[error("{file}{}: {message}", data_context(*.line, .column))]
     Data {
         /// The file.
@@ -137,13 +161,14 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
-    /// A bundled or synthetic dataset could not be fetched, prepared or written; the message names
-    /// the dataset and the file.
+    /// A bundled or synthetic dataset could not be fetched, prepared or written, or its parameters
+    /// make none (`data::ml100k`, `data::synth`, `data::splits`); the message names the dataset
+    /// and the file. Not for files the user asked wgrec to write ([`Error::Output`]).
     #[error("dataset {0}")]
     Dataset(String),
-    /// A run folder (`train --out`) cannot be used as asked: it holds a run that would be
-    /// replaced, another run holds its lock, or a resume does not match the run. The message says
-    /// what to do instead.
+    /// A run folder (`train --out`) cannot be used as asked (`train::run_folder`): it holds a run
+    /// that would be replaced, another run holds its lock, a resume does not match the run, or
+    /// one of its files cannot be created. The message says what to do instead.
     #[error("run folder {}: {message}", .dir.display())]
     RunFolder {
         /// The folder.
@@ -151,8 +176,9 @@ pub enum Error {
         /// What is wrong and what to do.
         message: String,
     },
-    /// A file the user named as an output cannot be written without destroying something: it is
-    /// the input, or a file of a run folder.
+    /// A file the user asked for cannot be written: it would destroy something (it is the input,
+    /// or a file of a run folder; `serve::output`), or writing it failed (I/O). Raised by whoever
+    /// writes the file: predictions, reports and exports.
     #[error("output {}: {message}", .file.display())]
     Output {
         /// The output path as given.
@@ -161,12 +187,23 @@ pub enum Error {
         message: String,
     },
     /// A chart could not be drawn or its PNG written (`crate::bench::plot`), or its series are not
-    /// plottable (empty, non-finite, non-positive on a log axis).
+    /// plottable (empty, non-finite, non-positive on a log axis). A report's JSON beside the
+    /// chart is an [`Error::Output`].
     #[error("chart {}: {message}", .file.display())]
     Plot {
         /// The PNG being written.
         file: PathBuf,
         /// What is wrong.
+        message: String,
+    },
+    /// A worker thread wgrec starts (the data loader's, `data::loader`) could not be started, or
+    /// it panicked: not a problem with the data. The message names the thread and what it was
+    /// doing; a panic is a bug in wgrec.
+    #[error("{thread} thread: {message}")]
+    Thread {
+        /// The thread, e.g. `the loader`.
+        thread: &'static str,
+        /// What went wrong.
         message: String,
     },
 }
@@ -201,6 +238,14 @@ impl Error {
             file: file.to_string(),
             line: None,
             column: None,
+            message: message.to_string(),
+        }
+    }
+
+    /// An output error about `file`: refused, or its write failed.
+    pub fn output(file: impl Into<PathBuf>, message: impl fmt::Display) -> Self {
+        Error::Output {
+            file: file.into(),
             message: message.to_string(),
         }
     }

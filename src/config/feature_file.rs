@@ -11,10 +11,8 @@ use std::ops::Range;
 
 use serde::Deserialize;
 
-use super::{
-    bad, bar, default_radices, fifty, one, sixty_four, unit, BagPooling, Feature, FeatureKind,
-    TimeBucket,
-};
+use super::feature::{bar, default_radices, fifty, one, sixty_four};
+use super::{bad, unit, BagPooling, Feature, FeatureKind, TimeBucket};
 use crate::error::{Error, Result};
 
 #[derive(Deserialize)]

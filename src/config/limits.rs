@@ -8,7 +8,7 @@
 //! device, so a real model never meets it; whether a model within them fits the device is the
 //! graph's memory check (`wgrec::graph::budget`), which names the key and the bytes.
 
-use super::{bad, Expert, FeatureKind, ModelConfig};
+use super::{bad, Expert, FeatureKind, LrDecay, ModelConfig};
 use crate::error::Result;
 use crate::kernels::embedding::MAX_WIDTH;
 use crate::kernels::tim::{MAX_DIM, MAX_FEATURES, MAX_LEN};
@@ -122,9 +122,9 @@ impl ModelConfig {
                 }
                 Ok(())
             }
-            Expert::Gwpfm { groups } => {
-                // A GwPFM table's rows are `dim` floats per group.
-                let width = self.model.dim as u64 * groups.len().max(1) as u64;
+            Expert::Gwpfm { .. } => {
+                // A GwPFM table's rows are `dim` floats per block.
+                let width = self.model.dim as u64 * e.parts_per_row() as u64;
                 let why = format!(
                     "model.dim × groups = {width} floats per row; rows are at most {MAX_WIDTH}"
                 );
@@ -195,12 +195,8 @@ impl ModelConfig {
     /// TIM's kernel limits: every table it reads at most [`MAX_DIM`] floats wide, and the tables ×
     /// (item + side features + time) it looks up per behaviour at most [`MAX_FEATURES`].
     fn check_tim_shape(&self, file: &str, i: usize, sides: usize) -> Result<()> {
-        let groups = |t: u32| match self.expert(t) {
-            Expert::Gwpfm { groups } => groups.len().max(1) as u32,
-            _ => 1,
-        };
         let widest = (0..self.model.tables)
-            .map(|t| self.model.dim * groups(t))
+            .map(|t| self.model.dim * self.expert(t).parts_per_row())
             .max();
         let why = format!(
             "feature[{i}] is a sequence: TIM holds a row of at most {MAX_DIM} floats (dim × GwPFM \
@@ -265,10 +261,10 @@ impl ModelConfig {
             window,
         )?;
         match t.lr_decay {
-            Some(super::LrDecay::Cosine { steps, .. }) => {
+            Some(LrDecay::Cosine { steps, .. }) => {
                 at_most(file, "train.lr_decay.steps", steps, MAX_STEPS, "steps")
             }
-            Some(super::LrDecay::Step { every, .. }) => {
+            Some(LrDecay::Step { every, .. }) => {
                 at_most(file, "train.lr_decay.every", every, MAX_STEPS, "steps")
             }
             None => Ok(()),

@@ -278,3 +278,69 @@ fn embedding_weight_decay_keys_parse_and_a_negative_or_infinite_one_is_refused_b
         "{e}"
     );
 }
+
+#[test]
+fn gwpfm_blocks_are_read_from_the_groups_key() {
+    let c = ModelConfig::parse(GOOD, "m.toml").expect("valid");
+    assert_eq!(
+        c.expert(1),
+        &Expert::Gwpfm {
+            blocks: vec![
+                vec!["user_id".into()],
+                vec!["item_id".into(), "genre".into()]
+            ]
+        }
+    );
+    // The Rust name is not a key: model files keep the paper's `groups`.
+    let e = err(&GOOD.replace("groups = [", "blocks = ["));
+    assert!(
+        e.contains("unknown field `blocks`, expected `groups`"),
+        "{e}"
+    );
+}
+
+/// Sections are checked in file order (model, features, experts, tasks, train, sizes, weight
+/// decay) and the first error wins, whatever module checks it.
+#[test]
+fn with_errors_in_two_sections_the_earlier_check_is_reported() {
+    let layers = ("layers = 3, rank = 4", "layers = 0");
+    let cases = [
+        (
+            ("dim = 8", "dim = 6"),
+            ("name = \"genre\"", "name = \"user_id\""),
+            "model.dim",
+        ),
+        (
+            ("radices = [2, 10]", "radices = [1]"),
+            layers,
+            "feature[3].radices",
+        ),
+        (
+            layers,
+            ("alpha = 0.6", "alpha = 1.5"),
+            "model.experts[0].layers",
+        ),
+        (
+            ("alpha = 0.6", "alpha = 1.5"),
+            ("batch_size = 512", "batch_size = 0"),
+            "task[0].alpha",
+        ),
+        (
+            ("batch_size = 512", "batch_size = 0"),
+            ("hidden = [64, 32]", "hidden = [64, 100000]"),
+            "train.batch_size",
+        ),
+        (
+            ("hidden = [64, 32]", "hidden = [64, 100000]"),
+            ("clip_norm = 1.0", "sparse_weight_decay = -1.0"),
+            "model.hidden[1]",
+        ),
+    ];
+    for ((a, b), (c, d), key) in cases {
+        let e = err(&GOOD.replace(a, b).replace(c, d));
+        assert!(
+            e.starts_with(&format!("m.toml: {key}: ")),
+            "expected {key} first: {e}"
+        );
+    }
+}

@@ -125,7 +125,7 @@ fn every_size_key_has_an_upper_bound_naming_it() {
 fn a_sequence_feature_bounds_dim_by_what_tim_holds() {
     let e = err(&GOOD.replace("dim = 8", "dim = 512"));
     assert!(e.contains("model.dim") && e.contains("at most 256"), "{e}");
-    // GwPFM's two groups make rows of 2 × 128 = 256 floats: still within TIM's limit.
+    // GwPFM's two blocks make rows of 2 × 128 = 256 floats: still within TIM's limit.
     ModelConfig::parse(&GOOD.replace("dim = 8", "dim = 128"), "m.toml").expect("valid");
 }
 

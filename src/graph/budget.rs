@@ -131,7 +131,7 @@ fn too_large(n: &Need, batch: u32, limit: u64, what_limit: &str) -> Error {
 /// Floats per row of table `m`: `dim`, times the groups of a GwPFM expert (as the graph builds it).
 fn table_width(config: &ModelConfig, m: u32) -> u32 {
     match config.expert(m) {
-        ExpertConfig::Gwpfm { groups } => config.model.dim * groups.len().max(1) as u32,
+        ExpertConfig::Gwpfm { blocks } => config.model.dim * blocks.len().max(1) as u32,
         _ => config.model.dim,
     }
 }

@@ -1,7 +1,7 @@
 //! The streaming evaluator: push batches of `[rows, tasks]` predictions and labels (with optional
-//! per-row weights and group ids) as they come off the device, then `finish()` for every task's
+//! per-row weights and user ids for GAUC) as they come off the device, then `finish()` for every task's
 //! metrics. Exact AUC needs every score, so the accumulator keeps them (4 bytes of score and 1 of
-//! label per row and task, plus 4 of weight and 8 of group per row); `finish` sorts copies.
+//! label per row and task, plus 4 of weight and 8 of user id per row); `finish` sorts copies.
 
 use super::probability::{calibration_of, logloss_of, rates_of};
 use super::ranking::{auc_of, gauc_of};
@@ -17,7 +17,7 @@ pub struct MetricsAccumulator {
     predictions: Vec<Vec<f32>>,
     labels: Vec<Vec<bool>>,
     weights: Option<Vec<f32>>,
-    groups: Option<Vec<u64>>,
+    users: Option<Vec<u64>>,
 }
 
 impl MetricsAccumulator {
@@ -29,7 +29,7 @@ impl MetricsAccumulator {
             predictions: vec![Vec::new(); tasks],
             labels: vec![Vec::new(); tasks],
             weights: None,
-            groups: None,
+            users: None,
         }
     }
 
@@ -38,7 +38,7 @@ impl MetricsAccumulator {
         self.rows
     }
 
-    /// Validates a batch and appends it. On error nothing is appended. Weights and groups must be
+    /// Validates a batch and appends it. On error nothing is appended. Weights and user ids must be
     /// given in every batch or in none (decided by the first non-empty batch).
     pub fn push(&mut self, batch: &Batch) -> Result<()> {
         let rows = self.check_batch(batch)?;
@@ -72,15 +72,16 @@ impl MetricsAccumulator {
                 .get_or_insert_with(Vec::new)
                 .extend_from_slice(w);
         }
-        if let Some(g) = &batch.groups {
-            let all = self.groups.get_or_insert_with(Vec::new);
-            all.extend((0..rows).map(|i| g.get(i)));
+        if let Some(ids) = &batch.users {
+            let all = self.users.get_or_insert_with(Vec::new);
+            all.extend((0..rows).map(|i| ids.get(i)));
         }
         self.rows += rows;
         Ok(())
     }
 
-    /// Checks shapes and that weights/groups are given consistently; returns the batch's rows.
+    /// Checks shapes and that weights and user ids are given consistently; returns the batch's
+    /// rows. (Two messages keep the old word "groups" for user ids: behaviour is unchanged.)
     fn check_batch(&self, batch: &Batch) -> Result<usize> {
         if self.tasks == 0 {
             return Err(Error::Metrics(
@@ -93,12 +94,12 @@ impl MetricsAccumulator {
         if let Some(w) = batch.weights {
             check_len("weights", w.len(), rows)?;
         }
-        if let Some(g) = &batch.groups {
-            check_len("groups", g.len(), rows)?;
+        if let Some(ids) = &batch.users {
+            check_len("groups", ids.len(), rows)?;
         }
         if self.rows > 0 && rows > 0 {
             let consistent = (batch.weights.is_some() == self.weights.is_some())
-                && (batch.groups.is_some() == self.groups.is_some());
+                && (batch.users.is_some() == self.users.is_some());
             if !consistent {
                 return Err(Error::Metrics(format!(
                     "batch starting at row {} changes whether weights or groups are given",
@@ -119,7 +120,7 @@ impl MetricsAccumulator {
                     labels: &self.labels[task],
                     weights: self.weights.as_deref(),
                 };
-                task_metrics(&samples, self.groups.as_deref())
+                task_metrics(&samples, self.users.as_deref())
             })
             .collect()
     }
@@ -130,13 +131,14 @@ fn column(matrix: &[f32], tasks: usize, task: usize) -> Vec<f32> {
     matrix.iter().skip(task).step_by(tasks).copied().collect()
 }
 
-pub(crate) fn task_metrics(samples: &Samples, groups: Option<&[u64]>) -> TaskMetrics {
+/// One task's metrics over validated samples (GAUC when `users` holds each row's user id).
+pub(crate) fn task_metrics(samples: &Samples, users: Option<&[u64]>) -> TaskMetrics {
     let rates = rates_of(samples);
     TaskMetrics {
         rows: samples.len(),
         positives: samples.labels.iter().filter(|&&y| y).count(),
         auc: auc_of(samples),
-        gauc: groups.and_then(|g| gauc_of(samples, g)),
+        gauc: users.and_then(|ids| gauc_of(samples, ids)),
         logloss: logloss_of(samples),
         mean_prediction: rates.map(|r| r.0),
         positive_rate: rates.map(|r| r.1),

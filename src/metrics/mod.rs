@@ -1,15 +1,21 @@
-//! Offline evaluation metrics, per task: exact AUC (ties count half), GAUC by a group column, logloss
-//! and calibration (METHODS.md §5). Host-side f64 code over predictions read back from the device.
+//! Offline evaluation metrics, per task: exact AUC (ties count half), GAUC, logloss and calibration
+//! (METHODS.md §5). Host-side f64 code over predictions read back from the device.
+//!
+//! Words: GAUC is the AUC of each *user*, averaged. A user here is the set of rows that share one
+//! id of the column `train.group` names (usually a user id; any id such as a query's works the
+//! same); [`UserIds`] carries those ids. "Group" is kept for expert groups elsewhere in wgrec, so
+//! this module does not use it for users, except in GAUC's name and in two unchanged error
+//! messages (`groups has N values`, `changes whether weights or groups are given`).
 //!
 //! Conventions shared by every function here:
 //! - predictions are `f32` probabilities in [0, 1] (AUC alone accepts any non-NaN score); labels are
 //!   `f32` and must be exactly 0 or 1; weights, when given, are finite and ≥ 0 and weight every metric
-//!   (AUC pairs by `w_i · w_j`, GAUC groups by their total weight, logloss and calibration as
+//!   (AUC pairs by `w_i · w_j`, GAUC users by their total weight, logloss and calibration as
 //!   weighted means);
 //! - a NaN prediction, a label other than 0/1 or a bad weight is an [`Error::Metrics`](crate::Error)
 //!   that names the row (and the task);
 //! - a metric that is undefined on the input is `None`, never a panic: AUC with one class (or no
-//!   rows), GAUC when no group has both labels, logloss and rates on empty input, calibration
+//!   rows), GAUC when no user has both labels, logloss and rates on empty input, calibration
 //!   without positives.
 //!
 //! [`MetricsAccumulator`] is the streaming form used by evaluation loops; [`auc`], [`gauc`],
@@ -28,21 +34,21 @@ pub use ranking::Gauc;
 use crate::Result;
 use samples::{check_labels, check_len, check_scores, check_weights, RowContext, Samples};
 
-/// Group ids of a batch, one per row (a user id, a query id…).
+/// The user id of each row of a batch, for GAUC (a user id, a query id…: the `train.group` column).
 #[derive(Debug, Clone, Copy)]
-pub enum GroupIds<'a> {
+pub enum UserIds<'a> {
     /// 32-bit ids.
     U32(&'a [u32]),
     /// 64-bit ids.
     U64(&'a [u64]),
 }
 
-impl GroupIds<'_> {
+impl UserIds<'_> {
     /// Number of ids.
     pub fn len(&self) -> usize {
         match self {
-            GroupIds::U32(g) => g.len(),
-            GroupIds::U64(g) => g.len(),
+            UserIds::U32(ids) => ids.len(),
+            UserIds::U64(ids) => ids.len(),
         }
     }
 
@@ -53,8 +59,8 @@ impl GroupIds<'_> {
 
     fn get(&self, i: usize) -> u64 {
         match self {
-            GroupIds::U32(g) => u64::from(g[i]),
-            GroupIds::U64(g) => g[i],
+            UserIds::U32(ids) => u64::from(ids[i]),
+            UserIds::U64(ids) => ids[i],
         }
     }
 
@@ -72,8 +78,8 @@ pub struct Batch<'a> {
     pub labels: &'a [f32],
     /// Per-row sample weights (shared by all tasks), or `None` for weight 1.
     pub weights: Option<&'a [f32]>,
-    /// Per-row group ids for GAUC, or `None` to skip GAUC.
-    pub groups: Option<GroupIds<'a>>,
+    /// Per-row user ids for GAUC, or `None` to skip GAUC.
+    pub users: Option<UserIds<'a>>,
 }
 
 /// One task's metrics. Each `Option` is `None` where the metric is undefined on the input.
@@ -85,7 +91,7 @@ pub struct TaskMetrics {
     pub positives: usize,
     /// Exact AUC; `None` with a single class.
     pub auc: Option<f64>,
-    /// GAUC; `None` without groups or when no group has both labels.
+    /// GAUC; `None` without user ids or when no user has both labels.
     pub gauc: Option<Gauc>,
     /// Mean binary cross-entropy; `None` without rows (or without weight).
     pub logloss: Option<f64>,
@@ -135,22 +141,23 @@ pub fn auc(scores: &[f32], labels: &[f32], weights: Option<&[f32]>) -> Result<Op
     }))
 }
 
-/// GAUC: per-group AUC over the groups with both labels, averaged weighted by group size (rows, or
-/// total weight when weighted); `None` when no group has both labels.
+/// GAUC: per-user AUC over the users with both labels, averaged weighted by each user's rows (or
+/// total weight when weighted); `None` when no user has both labels.
 pub fn gauc(
     scores: &[f32],
     labels: &[f32],
-    groups: GroupIds,
+    users: UserIds,
     weights: Option<&[f32]>,
 ) -> Result<Option<Gauc>> {
     let labels = validated(scores, labels, weights, false)?;
-    check_len("groups", groups.len(), scores.len())?;
+    // The message keeps its old word (behaviour is unchanged by the issue 13 renames).
+    check_len("groups", users.len(), scores.len())?;
     let samples = Samples {
         scores,
         labels: &labels,
         weights,
     };
-    Ok(ranking::gauc_of(&samples, &groups.to_u64()))
+    Ok(ranking::gauc_of(&samples, &users.to_u64()))
 }
 
 /// Mean binary cross-entropy of probabilities, clipped as scikit-learn clips them (see

@@ -1,4 +1,5 @@
-//! Exact AUC and GAUC by sorting: O(n log n), ties counted as half a correctly ordered pair.
+//! Exact AUC and GAUC by sorting: O(n log n), ties counted as half a correctly ordered pair. GAUC
+//! sorts by user id, then score, and takes each user's AUC from its run of rows.
 //!
 //! AUC is the weighted Mann–Whitney statistic
 //! `Σ_{i pos, j neg} w_i w_j ([s_i > s_j] + ½[s_i = s_j]) / (W_pos · W_neg)`, which is exactly the
@@ -61,16 +62,16 @@ impl PairCounts {
 /// One row as the sort sees it.
 #[derive(Debug, Clone, Copy)]
 struct Ranked {
-    group: u64,
+    user: u64,
     score: f32,
     positive: bool,
     weight: f64,
 }
 
-fn ranked(samples: &Samples, groups: Option<&[u64]>) -> Vec<Ranked> {
+fn ranked(samples: &Samples, users: Option<&[u64]>) -> Vec<Ranked> {
     (0..samples.len())
         .map(|i| Ranked {
-            group: groups.map_or(0, |g| g[i]),
+            user: users.map_or(0, |ids| ids[i]),
             // Adding 0.0 turns -0.0 into +0.0 so that the two zeros sort as one tie.
             score: samples.scores[i] + 0.0,
             positive: samples.labels[i],
@@ -86,27 +87,28 @@ pub(crate) fn auc_of(samples: &Samples) -> Option<f64> {
     PairCounts::from_sorted(&rows).auc()
 }
 
-/// Group AUC: the mean of per-group AUCs over the groups that have both labels, each weighted by
-/// its size (its number of rows, or its total weight when samples are weighted).
+/// GAUC (group AUC, named for its users): the mean of per-user AUCs over the users that have both
+/// labels, each weighted by its size (its number of rows, or its total weight when samples are
+/// weighted).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Gauc {
-    /// The weighted mean of per-group AUCs.
+    /// The weighted mean of per-user AUCs.
     pub value: f64,
-    /// Groups that had both labels and entered the mean.
-    pub groups_used: usize,
-    /// Groups skipped because they had a single class (or zero weight in one class).
-    pub groups_skipped: usize,
+    /// Users that had both labels and entered the mean.
+    pub users_used: usize,
+    /// Users skipped because they had a single class (or zero weight in one class).
+    pub users_skipped: usize,
 }
 
-/// GAUC of validated samples grouped by `groups` (one id per row); `None` when no group has both
-/// labels.
-pub(crate) fn gauc_of(samples: &Samples, groups: &[u64]) -> Option<Gauc> {
-    let mut rows = ranked(samples, Some(groups));
-    rows.sort_unstable_by(|a, b| a.group.cmp(&b.group).then(a.score.total_cmp(&b.score)));
+/// GAUC of validated samples whose rows belong to `users` (one id per row); `None` when no user
+/// has both labels.
+pub(crate) fn gauc_of(samples: &Samples, users: &[u64]) -> Option<Gauc> {
+    let mut rows = ranked(samples, Some(users));
+    rows.sort_unstable_by(|a, b| a.user.cmp(&b.user).then(a.score.total_cmp(&b.score)));
     let (mut weighted, mut total) = (Sum::default(), Sum::default());
     let (mut used, mut skipped) = (0, 0);
-    for group in rows.chunk_by(|a, b| a.group == b.group) {
-        let counts = PairCounts::from_sorted(group);
+    for user in rows.chunk_by(|a, b| a.user == b.user) {
+        let counts = PairCounts::from_sorted(user);
         match counts.auc() {
             Some(auc) => {
                 let size = counts.positive.value() + counts.negative.value();
@@ -119,7 +121,7 @@ pub(crate) fn gauc_of(samples: &Samples, groups: &[u64]) -> Option<Gauc> {
     }
     (used > 0).then(|| Gauc {
         value: weighted.value() / total.value(),
-        groups_used: used,
-        groups_skipped: skipped,
+        users_used: used,
+        users_skipped: skipped,
     })
 }

@@ -19,7 +19,9 @@ struct Case {
     predictions: Vec<f64>,
     labels: Vec<f64>,
     weights: Option<Vec<f64>>,
-    groups: Option<Vec<u64>>,
+    /// Each row's user id for GAUC (the fixture's key is `groups`, sklearn-side wording).
+    #[serde(rename = "groups")]
+    users: Option<Vec<u64>>,
     expected: Vec<Expected>,
 }
 
@@ -27,8 +29,10 @@ struct Case {
 struct Expected {
     auc: Option<f64>,
     gauc: Option<f64>,
-    gauc_groups_used: Option<usize>,
-    gauc_groups_skipped: Option<usize>,
+    #[serde(rename = "gauc_groups_used")]
+    gauc_users_used: Option<usize>,
+    #[serde(rename = "gauc_groups_skipped")]
+    gauc_users_skipped: Option<usize>,
     logloss: Option<f64>,
     calibration: Option<f64>,
 }
@@ -65,18 +69,14 @@ fn check_task(case: &Case, task: usize, got: &TaskMetrics) {
     assert_close(&name, "auc", got.auc, e.auc);
     assert_close(&name, "logloss", got.logloss, e.logloss);
     assert_close(&name, "calibration", got.calibration, e.calibration);
-    if case.groups.is_some() {
+    if case.users.is_some() {
         assert_close(&name, "gauc", got.gauc.map(|g| g.value), e.gauc);
         if let Some(g) = got.gauc {
+            assert_eq!(Some(g.users_used), e.gauc_users_used, "{name}: users used");
             assert_eq!(
-                Some(g.groups_used),
-                e.gauc_groups_used,
-                "{name}: groups used"
-            );
-            assert_eq!(
-                Some(g.groups_skipped),
-                e.gauc_groups_skipped,
-                "{name}: groups skipped"
+                Some(g.users_skipped),
+                e.gauc_users_skipped,
+                "{name}: users skipped"
             );
         }
     }
@@ -88,7 +88,7 @@ fn accumulator_matches_scikit_learn_over_uneven_batches() {
         let (p, y) = (f32s(&case.predictions), f32s(&case.labels));
         let w = case.weights.as_deref().map(f32s);
         let narrow: Option<Vec<u32>> = case
-            .groups
+            .users
             .as_ref()
             .and_then(|g| g.iter().map(|&id| u32::try_from(id).ok()).collect());
         let mut acc = MetricsAccumulator::new(case.tasks);
@@ -97,16 +97,16 @@ fn accumulator_matches_scikit_learn_over_uneven_batches() {
         for start in (0..case.rows).step_by(batch_rows) {
             let end = (start + batch_rows).min(case.rows);
             let (a, b) = (start * case.tasks, end * case.tasks);
-            let groups = match (&narrow, &case.groups) {
-                (Some(g32), _) => Some(GroupIds::U32(&g32[start..end])),
-                (None, Some(g64)) => Some(GroupIds::U64(&g64[start..end])),
+            let users = match (&narrow, &case.users) {
+                (Some(g32), _) => Some(UserIds::U32(&g32[start..end])),
+                (None, Some(g64)) => Some(UserIds::U64(&g64[start..end])),
                 (None, None) => None,
             };
             acc.push(&Batch {
                 predictions: &p[a..b],
                 labels: &y[a..b],
                 weights: w.as_deref().map(|w| &w[start..end]),
-                groups,
+                users,
             })
             .unwrap();
         }
@@ -131,8 +131,8 @@ fn one_shot_functions_match_scikit_learn() {
             calibration(&p, &y, w).unwrap(),
             e.calibration,
         );
-        if let Some(g) = &case.groups {
-            let got = gauc(&p, &y, GroupIds::U64(g), w).unwrap();
+        if let Some(ids) = &case.users {
+            let got = gauc(&p, &y, UserIds::U64(ids), w).unwrap();
             assert_close(name, "gauc", got.map(|g| g.value), e.gauc);
         }
     }
@@ -176,12 +176,12 @@ fn empty_and_single_class_inputs_give_none_not_panics() {
         predictions: &[],
         labels: &[],
         weights: None,
-        groups: None,
+        users: None,
     })
     .unwrap();
     assert_eq!(acc.finish()[0].rows, 0);
     assert_eq!(auc(&[], &[], None).unwrap(), None);
-    assert_eq!(gauc(&[], &[], GroupIds::U32(&[]), None).unwrap(), None);
+    assert_eq!(gauc(&[], &[], UserIds::U32(&[]), None).unwrap(), None);
     assert_eq!(logloss(&[], &[], None).unwrap(), None);
     let ones = [1.0; 5];
     assert_eq!(auc(&[0.1, 0.2, 0.3, 0.4, 0.5], &ones, None).unwrap(), None);
@@ -203,7 +203,7 @@ fn a_nan_prediction_is_an_error_naming_its_row_and_task() {
         predictions: &[0.5; 10],
         labels: &[0.0, 1.0, 1.0, 0.0, 0.0, 0.0, 1.0, 1.0, 0.0, 1.0],
         weights: None,
-        groups: None,
+        users: None,
     };
     acc.push(&ok).unwrap();
     let mut p = [0.5f32; 6];
@@ -238,7 +238,7 @@ fn bad_labels_weights_shapes_and_probabilities_are_errors() {
         predictions: &[0.5; 7],
         labels: &[0.0; 7],
         weights: None,
-        groups: None,
+        users: None,
     }));
     assert!(e.contains("predictions has 7 values, expected 6"), "{e}");
     let mut acc = MetricsAccumulator::new(1);
@@ -246,7 +246,7 @@ fn bad_labels_weights_shapes_and_probabilities_are_errors() {
         predictions: &[0.5, 0.2],
         labels: &[0.0, 1.0],
         weights: Some(&[1.0, 2.0]),
-        groups: None,
+        users: None,
     };
     acc.push(&first).unwrap();
     let e = message(acc.push(&Batch {
@@ -338,19 +338,19 @@ proptest! {
 }
 
 #[test]
-fn gauc_of_one_group_is_its_auc_and_u32_ids_equal_u64_ids() {
+fn gauc_of_one_user_is_its_auc_and_u32_ids_equal_u64_ids() {
     let mut rng = Rng::new(5);
     let n = 777;
     let p: Vec<f32> = (0..n).map(|_| rng.uniform(0.0, 1.0)).collect();
     let y: Vec<f32> = (0..n).map(|_| (rng.below(3) == 0) as u8 as f32).collect();
     let g32: Vec<u32> = (0..n).map(|_| rng.below(30) as u32).collect();
     let g64: Vec<u64> = g32.iter().map(|&g| u64::from(g)).collect();
-    let one = gauc(&p, &y, GroupIds::U32(&vec![7; n]), None)
+    let one = gauc(&p, &y, UserIds::U32(&vec![7; n]), None)
         .unwrap()
         .unwrap();
     assert_eq!(Some(one.value), auc(&p, &y, None).unwrap());
-    assert_eq!((one.groups_used, one.groups_skipped), (1, 0));
-    let a = gauc(&p, &y, GroupIds::U32(&g32), None).unwrap();
-    let b = gauc(&p, &y, GroupIds::U64(&g64), None).unwrap();
+    assert_eq!((one.users_used, one.users_skipped), (1, 0));
+    let a = gauc(&p, &y, UserIds::U32(&g32), None).unwrap();
+    let b = gauc(&p, &y, UserIds::U64(&g64), None).unwrap();
     assert_eq!(a, b);
 }

@@ -344,7 +344,7 @@ fn expert_kind(config: &ModelConfig, fields: &[usize], e: &ExpertConfig) -> Expe
         ExpertConfig::Mlp { widths } => ExpertKind::Mlp {
             widths: widths.clone(),
         },
-        ExpertConfig::Gwpfm { groups: blocks } => {
+        ExpertConfig::Gwpfm { blocks } => {
             let feature: HashMap<&str, usize> = (config.features.iter().enumerate())
                 .map(|(i, f)| (f.name.as_str(), i))
                 .collect();

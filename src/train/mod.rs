@@ -51,7 +51,7 @@ use crate::data::{ReadOptions, Schema};
 use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::graph::{FeatureShape, Graph, Prepared};
-use crate::metrics::{self, GroupIds, MetricsAccumulator, TaskMetrics};
+use crate::metrics::{self, MetricsAccumulator, TaskMetrics, UserIds};
 
 /// The split files of a data folder.
 pub const SPLITS: [&str; 3] = ["train.tsv", "valid.tsv", "test.tsv"];
@@ -551,7 +551,7 @@ fn evaluate_counted(
             predictions: &probs,
             labels: &prepared.labels,
             weights: None,
-            groups: prepared.groups.as_deref().map(GroupIds::U64),
+            users: prepared.groups.as_deref().map(UserIds::U64),
         })?;
     }
     let bad = loader.finish()?;

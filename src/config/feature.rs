@@ -1,0 +1,259 @@
+//! The `[[feature]]` section: the input features and their kinds, and the checks on them. Reading a
+//! feature table (with its line and column in errors) is `feature_file`'s.
+
+use std::collections::HashSet;
+
+use serde::Deserialize;
+
+use super::{bad, feature_file};
+use crate::error::Result;
+
+/// One input feature.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(from = "feature_file::RawFeature")]
+pub struct Feature {
+    /// Unique name (also the default data column).
+    pub name: String,
+    /// The data column it reads (defaults to `name`).
+    pub column: Option<String>,
+    /// What it is.
+    pub kind: FeatureKind,
+    /// L2 weight decay of this feature's tables, overriding `train.sparse_weight_decay`.
+    pub embedding_l2: Option<f32>,
+}
+
+impl Feature {
+    /// The data column it reads.
+    pub fn column(&self) -> &str {
+        self.column.as_deref().unwrap_or(&self.name)
+    }
+}
+
+/// The kinds of input features.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FeatureKind {
+    /// One id per sample.
+    Categorical {
+        /// Ids seen fewer times in training share the out-of-vocabulary row.
+        min_count: u32,
+        /// Hash into this many rows instead of building a vocabulary.
+        hash_rows: Option<u64>,
+    },
+    /// Several ids per sample (multi-hot), pooled.
+    Bag {
+        /// Separator inside the field.
+        separator: String,
+        /// Pooling of the bag's rows.
+        pooling: BagPooling,
+        /// As for categorical features.
+        min_count: u32,
+    },
+    /// A number, encoded by MNS digits (METHODS.md §1.2).
+    Numeric {
+        /// Radices of the numeral systems, e.g. `[2, 3, 10]`.
+        radices: Vec<u32>,
+        /// Quantisation step before encoding: the value is `1 + ⌊(x − min)/step⌋` with `min` from
+        /// training, 0 when missing (see `wgrec::data::encode`).
+        step: f64,
+        /// Applied to the value before quantising (`"linear"`, the default, or `"log"`).
+        transform: crate::data::numeric::NumericTransform,
+    },
+    /// A behaviour sequence read by TIM (METHODS.md §1.1).
+    Sequence {
+        /// The feature whose table holds the behaviour ids (e.g. `item_id`).
+        item: String,
+        /// Side features summed into each behaviour (e.g. `genre`).
+        side: Vec<String>,
+        /// Longest history kept (most recent last).
+        max_len: u32,
+        /// Temporal buckets `N_T` (bucket 0 is the target).
+        buckets: u32,
+        /// Bucketing of a behaviour's time relative to the target.
+        time: TimeBucket,
+        /// Per side feature, the sequence column holding each behaviour's side id (e.g.
+        /// `hist_genre`); as long as `side`.
+        side_columns: Vec<String>,
+        /// The `sequence_times` column of the behaviours (default: the one the schema links to
+        /// this feature's column).
+        times: Option<String>,
+        /// The target's `timestamp` column (default: the schema's only timestamp column).
+        timestamp: Option<String>,
+    },
+}
+
+/// Pooling of a bag feature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BagPooling {
+    /// Sum of the rows.
+    Sum,
+    /// Mean of the rows (empty bag: zeros).
+    #[default]
+    Mean,
+}
+
+/// Temporal bucketing for TIM.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(tag = "by", rename_all = "snake_case", deny_unknown_fields)]
+pub enum TimeBucket {
+    /// Reverse position (most recent = 1), as the official TIN code.
+    Position,
+    /// `min(N_T − 1, 1 + ⌊log2(1 + Δt / unit)⌋)` (DATA.md §1).
+    LogDelta {
+        /// Seconds per unit of Δt.
+        #[serde(default = "hour")]
+        unit_seconds: f64,
+    },
+}
+
+impl Default for TimeBucket {
+    fn default() -> Self {
+        TimeBucket::LogDelta {
+            unit_seconds: hour(),
+        }
+    }
+}
+
+// The file's defaults of a feature's keys (serde's `default = "…"` takes a function).
+pub(super) fn one() -> u32 {
+    1
+}
+pub(super) fn fifty() -> u32 {
+    50
+}
+pub(super) fn sixty_four() -> u32 {
+    64
+}
+fn hour() -> f64 {
+    3600.0
+}
+pub(super) fn bar() -> String {
+    "|".into()
+}
+pub(super) fn default_radices() -> Vec<u32> {
+    vec![2, 3, 10]
+}
+
+/// There is at least one feature, names are unique, and each feature's keys make that feature.
+pub(super) fn validate_features(features: &[Feature], file: &str) -> Result<()> {
+    if features.is_empty() {
+        return Err(bad(
+            file,
+            "feature",
+            "no [[feature]]: a model needs at least one",
+        ));
+    }
+    let mut seen = HashSet::new();
+    for (i, f) in features.iter().enumerate() {
+        if !seen.insert(f.name.as_str()) {
+            return Err(bad(
+                file,
+                format!("feature[{i}].name"),
+                format!("{:?} is used twice", f.name),
+            ));
+        }
+        f.validate(file, i, features)?;
+    }
+    Ok(())
+}
+
+impl Feature {
+    /// The keys of `feature[i]` make a feature of its kind; `all` are every feature, which a
+    /// sequence's item and side features must be among.
+    fn validate(&self, file: &str, i: usize, all: &[Feature]) -> Result<()> {
+        let key = |k: &str| format!("feature[{i}].{k}");
+        match &self.kind {
+            FeatureKind::Categorical { hash_rows, .. } => {
+                if *hash_rows == Some(0) {
+                    return Err(bad(file, key("hash_rows"), "0: needs at least one row"));
+                }
+            }
+            FeatureKind::Bag { separator, .. } => {
+                if separator.is_empty() {
+                    return Err(bad(file, key("separator"), "empty"));
+                }
+            }
+            FeatureKind::Numeric { radices, step, .. } => {
+                if radices.is_empty() || radices.iter().any(|&r| r < 2) {
+                    return Err(bad(
+                        file,
+                        key("radices"),
+                        format!("{radices:?}: at least one radix, each ≥ 2"),
+                    ));
+                }
+                if !(step.is_finite() && *step > 0.0) {
+                    return Err(bad(file, key("step"), format!("{step}: must be > 0")));
+                }
+            }
+            FeatureKind::Sequence { .. } => validate_sequence(file, i, &self.kind, all)?,
+        }
+        Ok(())
+    }
+}
+
+/// A sequence feature reads id tables that exist, names a column per side feature, and keeps a
+/// history and buckets TIM can hold.
+fn validate_sequence(file: &str, i: usize, kind: &FeatureKind, all: &[Feature]) -> Result<()> {
+    let FeatureKind::Sequence {
+        item,
+        side,
+        max_len,
+        buckets,
+        time,
+        side_columns,
+        ..
+    } = kind
+    else {
+        // Only `Feature::validate`'s sequence arm calls this.
+        return Ok(());
+    };
+    let key = |k: &str| format!("feature[{i}].{k}");
+    for (k, target) in std::iter::once(("item", item)).chain(side.iter().map(|s| ("side", s))) {
+        // A behaviour reads one row of the item's table and one of each side feature's table:
+        // categorical ones, or a bag's (e.g. an item's first genre).
+        match all.iter().find(|g| &g.name == target).map(|g| &g.kind) {
+            Some(FeatureKind::Categorical { .. }) => {}
+            Some(FeatureKind::Bag { .. }) if k == "side" => {}
+            Some(_) => {
+                return Err(bad(
+                    file,
+                    key(k),
+                    format!("{target:?} has no id table a behaviour can read"),
+                ))
+            }
+            None => return Err(bad(file, key(k), format!("no feature named {target:?}"))),
+        }
+    }
+    if side_columns.len() != side.len() {
+        return Err(bad(
+            file,
+            key("side_columns"),
+            format!(
+                "{} columns for {} side features: name the sequence column of each side \
+                 feature, in order",
+                side_columns.len(),
+                side.len()
+            ),
+        ));
+    }
+    if *max_len == 0 || *max_len > 1000 {
+        return Err(bad(file, key("max_len"), format!("{max_len}: 1 to 1000")));
+    }
+    if *buckets < 2 {
+        return Err(bad(
+            file,
+            key("buckets"),
+            format!("{buckets}: bucket 0 is the target, so at least 2"),
+        ));
+    }
+    if let TimeBucket::LogDelta { unit_seconds } = time {
+        if !(unit_seconds.is_finite() && *unit_seconds > 0.0) {
+            return Err(bad(
+                file,
+                key("time.unit_seconds"),
+                format!("{unit_seconds}: must be > 0"),
+            ));
+        }
+    }
+    Ok(())
+}
