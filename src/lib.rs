@@ -18,6 +18,7 @@ pub mod graph;
 pub mod kernels;
 pub mod metrics;
 pub mod rng;
+pub mod run;
 pub mod serve;
 pub mod shaders;
 pub mod train;

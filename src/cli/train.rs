@@ -9,9 +9,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Map, Value};
 use wgrec::data::ReadOptions;
 use wgrec::metrics::TaskMetrics;
+use wgrec::run::RunFolder;
 use wgrec::serve::Predictor;
-use wgrec::train::run_folder::DATA_FILE;
-use wgrec::train::{Event, Observer, Report, TrainOptions, Trainer, SPLITS};
+use wgrec::train::{Event, Observer, Report, TrainOptions, Trainer};
 use wgrec::Gpu;
 
 /// The arguments of `wgrec train`.
@@ -279,14 +279,17 @@ fn default_data(config: &Path) -> anyhow::Result<PathBuf> {
         .unwrap_or_default();
     let guess = PathBuf::from("data").join(&stem);
     if guess.join("schema.toml").is_file() {
-        Ok(guess)
-    } else {
-        anyhow::bail!(
-            "no --data given and {} has no schema.toml: pass --data <folder with schema.toml, {}>",
-            guess.display(),
-            SPLITS.join(", ")
-        )
+        return Ok(guess);
     }
+    let splits: Vec<String> = wgrec::data::SPLIT_NAMES
+        .iter()
+        .map(|s| format!("{s}.tsv"))
+        .collect();
+    anyhow::bail!(
+        "no --data given and {} has no schema.toml: pass --data <folder with schema.toml, {}>",
+        guess.display(),
+        splits.join(", ")
+    )
 }
 
 /// `wgrec eval`.
@@ -311,7 +314,7 @@ pub fn eval(
         let data = match data {
             Some(d) => d,
             None => {
-                let recorded = checkpoint.join(DATA_FILE);
+                let recorded = RunFolder::new(checkpoint).data_path_file();
                 PathBuf::from(std::fs::read_to_string(&recorded).with_context(|| {
                     format!("no --data given and {} is unreadable", recorded.display())
                 })?)
