@@ -293,16 +293,13 @@ fn tim_point(runner: &Runner, b: u32, len: u32, d: u32) -> Result<(ScalingPoint,
 /// Writes `scaling.json` and the charts (`scaling_rows.png`, `scaling_batch.png`,
 /// `scaling_tim.png`) under `dir` (created if missing); returns the paths written.
 pub fn write(report: &ScalingReport, dir: &Path) -> Result<Vec<PathBuf>> {
-    let io = |file: &Path, e: std::io::Error| Error::Plot {
+    let io = |file: &Path, e: std::io::Error| Error::Output {
         file: file.to_path_buf(),
         message: e.to_string(),
     };
     std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
     let json = dir.join("scaling.json");
-    let text = serde_json::to_string_pretty(report).map_err(|e| Error::Plot {
-        file: json.clone(),
-        message: e.to_string(),
-    })?;
+    let text = serde_json::to_string_pretty(report).expect("plain data serialises");
     std::fs::write(&json, text).map_err(|e| io(&json, e))?;
     let mut written = vec![json];
     let adapter = report.adapter.split(" (").next().unwrap_or("");

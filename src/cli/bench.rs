@@ -120,12 +120,7 @@ pub fn scaling(dir: &std::path::Path, quick: bool, repeats: u32, json: bool) -> 
 pub fn export_model(dir: &std::path::Path, quick: bool, json: bool) -> anyhow::Result<()> {
     let gpu = Gpu::new()?;
     let shape = if quick {
-        bench::train::TrainShape {
-            batch: 256,
-            rows: 10_000,
-            seq_len: 20,
-            ..bench::train::TrainShape::standard()
-        }
+        bench::train::TrainShape::quick()
     } else {
         bench::train::TrainShape::standard()
     };
