@@ -61,55 +61,8 @@ pub fn scaling(dir: &std::path::Path, quick: bool, repeats: u32, json: bool) -> 
         println!("{value}");
         return Ok(());
     }
-    println!("adapter: {}", report.adapter);
-    println!(
-        "clock:   {}, median of {repeats} runs; copy ceiling {:.2} GB/s; binding limit {} MiB",
-        report.clock,
-        report.copy_gb_per_s,
-        report.max_binding_bytes >> 20
-    );
-    println!(
-        "{:<7} {:<26} {:>10} {:>11} {:>9} {:>8} {:>12}",
-        "sweep", "kernel", "x", "median ms", "GB/s", "of copy", "alloc MiB"
-    );
-    for c in &report.curves {
-        for p in &c.points {
-            let gbs = p.gb_per_s.map_or("-".into(), |g| format!("{g:.2}"));
-            let share = p
-                .of_copy
-                .map_or("-".into(), |s| format!("{:.1}%", 100.0 * s));
-            println!(
-                "{:<7} {:<26} {:>10} {:>11.3} {:>9} {:>8} {:>12.1}",
-                c.sweep,
-                c.kernel,
-                p.x,
-                p.median_ms,
-                gbs,
-                share,
-                p.allocated_bytes as f64 / (1u64 << 20) as f64
-            );
-        }
-    }
-    println!(
-        "{:<8} {:>9} {:>14} {:>14} {:>10} {:>11}",
-        "sweep", "x", "train samp/s", "infer samp/s", "model MiB", "dispatches"
-    );
-    for s in &training {
-        for why in &s.skipped {
-            println!("skipped {why}");
-        }
-        for p in &s.points {
-            println!(
-                "{:<8} {:>9} {:>14.0} {:>14.0} {:>10.1} {:>11}",
-                s.sweep,
-                p.x,
-                p.train_samples_per_sec,
-                p.infer_samples_per_sec,
-                p.model_bytes as f64 / (1u64 << 20) as f64,
-                p.dispatches
-            );
-        }
-    }
+    print_kernel_curves(&report, repeats);
+    print_training_sweeps(&training);
     for path in written {
         println!("wrote {}", path.display());
     }
@@ -141,4 +94,61 @@ pub fn export_model(dir: &std::path::Path, quick: bool, json: bool) -> anyhow::R
         );
     }
     Ok(())
+}
+
+/// The kernel curves of a scaling run, one line per point.
+fn print_kernel_curves(report: &bench::scaling::ScalingReport, repeats: u32) {
+    println!("adapter: {}", report.adapter);
+    println!(
+        "clock:   {}, median of {repeats} runs; copy ceiling {:.2} GB/s; binding limit {} MiB",
+        report.clock,
+        report.copy_gb_per_s,
+        report.max_binding_bytes >> 20
+    );
+    println!(
+        "{:<7} {:<26} {:>10} {:>11} {:>9} {:>8} {:>12}",
+        "sweep", "kernel", "x", "median ms", "GB/s", "of copy", "alloc MiB"
+    );
+    for c in &report.curves {
+        for p in &c.points {
+            let gbs = p.gb_per_s.map_or("-".into(), |g| format!("{g:.2}"));
+            let share = p
+                .of_copy
+                .map_or("-".into(), |s| format!("{:.1}%", 100.0 * s));
+            println!(
+                "{:<7} {:<26} {:>10} {:>11.3} {:>9} {:>8} {:>12.1}",
+                c.sweep,
+                c.kernel,
+                p.x,
+                p.median_ms,
+                gbs,
+                share,
+                p.allocated_bytes as f64 / (1u64 << 20) as f64
+            );
+        }
+    }
+}
+
+/// The whole-model sweeps, one line per point, with the values left out.
+fn print_training_sweeps(training: &[bench::train::TrainSweep]) {
+    println!(
+        "{:<8} {:>9} {:>14} {:>14} {:>10} {:>11}",
+        "sweep", "x", "train samp/s", "infer samp/s", "model MiB", "dispatches"
+    );
+    for s in training {
+        for why in &s.skipped {
+            println!("skipped {why}");
+        }
+        for p in &s.points {
+            println!(
+                "{:<8} {:>9} {:>14.0} {:>14.0} {:>10.1} {:>11}",
+                s.sweep,
+                p.x,
+                p.train_samples_per_sec,
+                p.infer_samples_per_sec,
+                p.model_bytes as f64 / (1u64 << 20) as f64,
+                p.dispatches
+            );
+        }
+    }
 }
