@@ -15,7 +15,7 @@ pub struct TrainSweep {
     pub sweep: &'static str,
     /// The knob's values with their measurements.
     pub points: Vec<TrainSweepPoint>,
-    /// Values left out, with why (a storage group past the 4 chunks a kernel binds).
+    /// Values left out, with why (tables whose storage passes the 4 chunks a kernel binds).
     pub skipped: Vec<String>,
 }
 
