@@ -37,19 +37,9 @@ pub fn feature_shapes(config: &ModelConfig, encoder: &Encoder) -> Vec<FeatureSha
         .collect()
 }
 
-/// Scores every batch of `loader` with `graph` and accumulates the metrics; also returns the rows
-/// the loader skipped as malformed.
+/// Scores every batch of `loader` with `graph` (evaluation mode) and accumulates the metrics per
+/// task; also returns the rows the loader read and skipped as malformed.
 pub fn evaluate(
-    gpu: &Gpu,
-    graph: &mut Graph,
-    loader: Loader<Prepared>,
-    tasks: usize,
-) -> Result<(Vec<TaskMetrics>, u64)> {
-    evaluate_counted(gpu, graph, loader, tasks).map(|(m, bad)| (m, bad.count))
-}
-
-/// [`evaluate`], handing over the loader's rows read and skipped.
-pub fn evaluate_counted(
     gpu: &Gpu,
     graph: &mut Graph,
     mut loader: Loader<Prepared>,

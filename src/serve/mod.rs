@@ -124,7 +124,8 @@ impl Predictor {
     ) -> Result<(Vec<TaskMetrics>, u64)> {
         let loader = self.loader(path, options)?;
         let tasks = self.config.tasks.len();
-        evaluate(gpu, &mut self.graph, loader, tasks)
+        let (metrics, bad) = evaluate(gpu, &mut self.graph, loader, tasks)?;
+        Ok((metrics, bad.count))
     }
 
     /// Scores every row of `input` (a file in the model's schema) and writes `output`: a header

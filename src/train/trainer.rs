@@ -17,7 +17,7 @@ use crate::gpu::Gpu;
 use crate::graph::{Graph, Prepared};
 use crate::metrics::TaskMetrics;
 use crate::run::{
-    evaluate_counted, feature_shapes, RunFolder, RunLock, Timings, CONFIG_KEY, PREFETCH, RUN_KEY,
+    evaluate, feature_shapes, RunFolder, RunLock, Timings, CONFIG_KEY, PREFETCH, RUN_KEY,
 };
 
 /// A training run over a data folder.
@@ -41,6 +41,17 @@ pub struct Trainer<'g> {
     removed_leftovers: Vec<PathBuf>,
     /// The run folder's lock, held for the trainer's life.
     _lock: RunLock,
+}
+
+/// Reads the data folder's schema at `schema_path`, checks it against the model and checks that
+/// every split file is there.
+fn read_schema(config: &ModelConfig, schema_path: &Path, data: &Path) -> Result<Schema> {
+    let schema = Schema::load(schema_path)?;
+    schema.check_model(config, &schema_path.display().to_string())?;
+    for split in crate::data::SPLIT_NAMES {
+        crate::data::split_path(data, split)?;
+    }
+    Ok(schema)
 }
 
 /// Fits the encoder on the training split, in memory (the run folder is written later).
@@ -81,11 +92,7 @@ impl<'g> Trainer<'g> {
         let config = ModelConfig::parse(config_text, config_file)?;
         let schema_path = data.join("schema.toml");
         let schema_file = schema_path.display().to_string();
-        let schema = Schema::load(&schema_path)?;
-        schema.check_model(&config, &schema_file)?;
-        for split in crate::data::SPLIT_NAMES {
-            crate::data::split_path(data, split)?;
-        }
+        let schema = read_schema(&config, &schema_path, data)?;
         let folder = RunFolder::new(out);
         let resumed = if options.resume {
             Some(folder.read_resume(&config, config_file)?)
@@ -211,7 +218,7 @@ impl<'g> Trainer<'g> {
     pub fn evaluate(&mut self, path: &Path) -> Result<Vec<TaskMetrics>> {
         let loader = self.loader(path)?;
         let tasks = self.config.tasks.len();
-        let (metrics, bad) = evaluate_counted(self.gpu, &mut self.graph, loader, tasks)?;
+        let (metrics, bad) = evaluate(self.gpu, &mut self.graph, loader, tasks)?;
         self.count_bad_rows(path, &bad);
         Ok(metrics)
     }
