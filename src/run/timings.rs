@@ -97,7 +97,12 @@ mod tests {
         assert_eq!(back.epochs, t.epochs[..1]);
         assert_eq!(Timings::load(&path, 2).unwrap().samples_per_sec(), 50.0);
         std::fs::write(&path, b"{").unwrap();
-        let e = Timings::load(&path, 2).unwrap_err().to_string();
+        let e = Timings::load(&path, 2).unwrap_err();
+        assert!(
+            matches!(e, Error::RunFolder { .. }),
+            "a run folder's file: {e}"
+        );
+        let e = e.to_string();
         assert!(e.contains("timings.json") && e.contains("remove it"), "{e}");
         let _ = std::fs::remove_dir_all(&dir);
     }
