@@ -2,7 +2,7 @@
 //! generator (DATA.md §3) so no file or parser limits the measurement: the model of
 //! [`model_text`] (M tables alternating DCNv2 and GwPFM experts, TIM over the behaviour sequence,
 //! MNS numeric features, BatchNorm, a two-layer MLP), batches converted straight from
-//! [`SynthBatch`]es with every id folded into its table (`id mod rows`, as hashing would).
+//! [`SynthBatch`](crate::data::synth::SynthBatch)es with every id folded into its table (`id mod rows`, as hashing would).
 //!
 //! Used by the scaling sweeps (samples/s and memory as the batch, the number of tables, the
 //! sequence length and the table rows grow; [`sweep`]), and by `wgrec bench --export-model`
