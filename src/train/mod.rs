@@ -58,7 +58,7 @@ pub struct TrainOptions {
     pub stop_after_epochs: Option<u32>,
 }
 
-/// Counters of a run, stored in every checkpoint.
+/// Counters of a run, stored in every checkpoint (under [`crate::run::RUN_KEY`]).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunState {
     /// Epochs completed.
