@@ -109,39 +109,57 @@ pub fn run(gpu: &Gpu, quick: bool, repeats: u32) -> Result<ScalingReport> {
     let copy = CopyVec4::new(gpu, copy_bytes)?;
     let s = runner.time(&|p| copy.record(gpu, p))?;
     let copy_gbs = copy.traffic_bytes() as f64 / s / 1e9;
-    let mut curves = Vec::new();
+    let mut curves = rows_curves(&runner, quick, copy_gbs)?;
+    curves.extend(batch_curves(&runner, quick, copy_gbs)?);
+    curves.extend(tim_curves(&runner, quick)?);
+    Ok(ScalingReport {
+        adapter: gpu.describe(),
+        clock: if runner.timer.is_some() {
+            "gpu timestamps"
+        } else {
+            "wall clock"
+        },
+        max_binding_bytes: limit,
+        copy_gb_per_s: copy_gbs,
+        curves,
+    })
+}
 
-    // Rows: past the binding limit, within MAX_CHUNKS chunks and MAX_TABLE_BYTES.
-    let d = 64;
-    let rows = rows_sweep(limit, d, quick);
+/// Embedding width of the rows and batch sweeps.
+const D: u32 = 64;
+
+/// Gather and update against table rows: past the binding limit, within [`MAX_CHUNKS`] chunks
+/// and [`MAX_TABLE_BYTES`].
+fn rows_curves(runner: &Runner, quick: bool, copy_gbs: f64) -> Result<Vec<ScalingCurve>> {
+    let limit = runner.gpu.limits().max_storage_buffer_binding_size;
+    let rows = rows_sweep(limit, D, quick);
     let (batch, bag) = if quick { (512, 4) } else { (2048, 8) };
     let mut gather = Vec::new();
     let mut update = Vec::new();
     for &r in &rows {
-        let (g, u) = embedding_point(gpu, &runner, 1, r, d, batch, bag, copy_gbs)?;
+        let (g, u) = embedding_point(runner, 1, r, batch, bag, copy_gbs)?;
         gather.push(g);
         update.push(u);
     }
     let fixed = format!(
-        "1 table × R × {d} (+ Adagrad state), batch {batch}, bags of {bag}, Zipf 1.05; binding limit {} MiB",
+        "1 table × R × {D} (+ Adagrad state), batch {batch}, bags of {bag}, Zipf 1.05; binding limit {} MiB",
         limit >> 20
     );
-    curves.push(curve(
-        "rows",
-        "embedding_gather",
-        "table rows",
-        &fixed,
-        gather,
-    ));
-    curves.push(curve(
-        "rows",
-        "embedding_update_adagrad",
-        "table rows",
-        &fixed,
-        update,
-    ));
+    Ok(vec![
+        curve("rows", "embedding_gather", "table rows", &fixed, gather),
+        curve(
+            "rows",
+            "embedding_update_adagrad",
+            "table rows",
+            &fixed,
+            update,
+        ),
+    ])
+}
 
-    // Batch.
+/// Gather and update against the batch size.
+fn batch_curves(runner: &Runner, quick: bool, copy_gbs: f64) -> Result<Vec<ScalingCurve>> {
+    let bag = if quick { 4 } else { 8 };
     let (t, r) = if quick { (2, 10_000) } else { (4, 100_000) };
     let batches: &[u32] = if quick {
         &[64, 256, 1024]
@@ -151,21 +169,20 @@ pub fn run(gpu: &Gpu, quick: bool, repeats: u32) -> Result<ScalingReport> {
     let mut gather = Vec::new();
     let mut update = Vec::new();
     for &b in batches {
-        let (g, u) = embedding_point(gpu, &runner, t, r, d, b, bag, copy_gbs)?;
+        let (g, u) = embedding_point(runner, t, r, b, bag, copy_gbs)?;
         gather.push(g);
         update.push(u);
     }
-    let fixed = format!("{t} tables × {r} × {d}, bags of {bag}, Zipf 1.05");
-    curves.push(curve("batch", "embedding_gather", "batch", &fixed, gather));
-    curves.push(curve(
-        "batch",
-        "embedding_update_adagrad",
-        "batch",
-        &fixed,
-        update,
-    ));
+    let fixed = format!("{t} tables × {r} × {D}, bags of {bag}, Zipf 1.05");
+    Ok(vec![
+        curve("batch", "embedding_gather", "batch", &fixed, gather),
+        curve("batch", "embedding_update_adagrad", "batch", &fixed, update),
+    ])
+}
 
-    // TIM sequence length.
+/// TIM forward and backward against the sequence length.
+fn tim_curves(runner: &Runner, quick: bool) -> Result<Vec<ScalingCurve>> {
+    let limit = runner.gpu.limits().max_storage_buffer_binding_size;
     let (b, d) = if quick { (32, 32) } else { (256, 64) };
     let lengths: &[u32] = if quick {
         &[10, 50, 200]
@@ -178,39 +195,17 @@ pub fn run(gpu: &Gpu, quick: bool, repeats: u32) -> Result<ScalingReport> {
     let mut forward = Vec::new();
     let mut backward = Vec::new();
     for &len in lengths.iter().filter(|&&len| fits(len)) {
-        let (f, bw) = tim_point(gpu, &runner, b, len, d)?;
+        let (f, bw) = tim_point(runner, b, len, d)?;
         forward.push(f);
         backward.push(bw);
     }
     let fixed = format!(
         "batch {b}, D {d}, one set (item + category + time rows); lengths whose gradient rows exceed the binding limit left out"
     );
-    curves.push(curve(
-        "tim",
-        "tim_forward",
-        "sequence length",
-        &fixed,
-        forward,
-    ));
-    curves.push(curve(
-        "tim",
-        "tim_backward",
-        "sequence length",
-        &fixed,
-        backward,
-    ));
-
-    Ok(ScalingReport {
-        adapter: gpu.describe(),
-        clock: if runner.timer.is_some() {
-            "gpu timestamps"
-        } else {
-            "wall clock"
-        },
-        max_binding_bytes: limit,
-        copy_gb_per_s: copy_gbs,
-        curves,
-    })
+    Ok(vec![
+        curve("tim", "tim_forward", "sequence length", &fixed, forward),
+        curve("tim", "tim_backward", "sequence length", &fixed, backward),
+    ])
 }
 
 fn curve(
@@ -229,19 +224,17 @@ fn curve(
     }
 }
 
-/// Gather and update of `t` tables of `rows` × `d`: (gather point, update point) at x = rows for
-/// one table, x = batch otherwise.
-#[allow(clippy::too_many_arguments)]
+/// Gather and update of `t` tables of `rows` × [`D`]: (gather point, update point) at x = rows
+/// for one table, x = batch otherwise.
 fn embedding_point(
-    gpu: &Gpu,
     runner: &Runner,
     t: u32,
     rows: u32,
-    d: u32,
     batch: u32,
     bag: u32,
     copy_gbs: f64,
 ) -> Result<(ScalingPoint, ScalingPoint)> {
+    let (gpu, d) = (runner.gpu, D);
     let before = gpu.allocated_bytes();
     // Zeroed weights: a gather's speed does not depend on the values, and skipping the upload keeps
     // host memory at one copy of nothing.
@@ -279,13 +272,8 @@ fn embedding_point(
 }
 
 /// TIM forward and backward at batch `b`, length `len`, width `d`.
-fn tim_point(
-    gpu: &Gpu,
-    runner: &Runner,
-    b: u32,
-    len: u32,
-    d: u32,
-) -> Result<(ScalingPoint, ScalingPoint)> {
+fn tim_point(runner: &Runner, b: u32, len: u32, d: u32) -> Result<(ScalingPoint, ScalingPoint)> {
+    let gpu = runner.gpu;
     let before = gpu.allocated_bytes();
     // Zeroed tables: TIM's speed does not depend on the values.
     let (_storage, tim) = super::tim_setup(gpu, b, len, d, None)?;
@@ -305,16 +293,13 @@ fn tim_point(
 /// Writes `scaling.json` and the charts (`scaling_rows.png`, `scaling_batch.png`,
 /// `scaling_tim.png`) under `dir` (created if missing); returns the paths written.
 pub fn write(report: &ScalingReport, dir: &Path) -> Result<Vec<PathBuf>> {
-    let io = |file: &Path, e: std::io::Error| Error::Plot {
+    let io = |file: &Path, e: std::io::Error| Error::Output {
         file: file.to_path_buf(),
         message: e.to_string(),
     };
     std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
     let json = dir.join("scaling.json");
-    let text = serde_json::to_string_pretty(report).map_err(|e| Error::Plot {
-        file: json.clone(),
-        message: e.to_string(),
-    })?;
+    let text = serde_json::to_string_pretty(report).expect("plain data serialises");
     std::fs::write(&json, text).map_err(|e| io(&json, e))?;
     let mut written = vec![json];
     let adapter = report.adapter.split(" (").next().unwrap_or("");

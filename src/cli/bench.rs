@@ -61,6 +61,43 @@ pub fn scaling(dir: &std::path::Path, quick: bool, repeats: u32, json: bool) -> 
         println!("{value}");
         return Ok(());
     }
+    print_kernel_curves(&report, repeats);
+    print_training_sweeps(&training);
+    for path in written {
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+/// `wgrec bench --export-model DIR`: the whole bench model and its batches for the PyTorch side.
+pub fn export_model(dir: &std::path::Path, quick: bool, json: bool) -> anyhow::Result<()> {
+    let gpu = Gpu::new()?;
+    let shape = if quick {
+        bench::train::TrainShape::quick()
+    } else {
+        bench::train::TrainShape::standard()
+    };
+    let (windows, steps) = if quick { (1, 2) } else { (3, 5) };
+    let report = bench::train::export(&gpu, &shape, dir, 8, windows, steps)?;
+    if json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!(
+            "wrote {} (model.json, init.safetensors, batches.safetensors, wgrec.json): training {:.0} \
+             samples/s, inference {:.0} samples/s, first loss {:?}, {} dispatches per step on {}",
+            dir.display(),
+            report.train_samples_per_sec,
+            report.infer_samples_per_sec,
+            report.first_loss,
+            report.dispatches,
+            report.adapter
+        );
+    }
+    Ok(())
+}
+
+/// The kernel curves of a scaling run, one line per point.
+fn print_kernel_curves(report: &bench::scaling::ScalingReport, repeats: u32) {
     println!("adapter: {}", report.adapter);
     println!(
         "clock:   {}, median of {repeats} runs; copy ceiling {:.2} GB/s; binding limit {} MiB",
@@ -90,11 +127,15 @@ pub fn scaling(dir: &std::path::Path, quick: bool, repeats: u32, json: bool) -> 
             );
         }
     }
+}
+
+/// The whole-model sweeps, one line per point, with the values left out.
+fn print_training_sweeps(training: &[bench::train::TrainSweep]) {
     println!(
         "{:<8} {:>9} {:>14} {:>14} {:>10} {:>11}",
         "sweep", "x", "train samp/s", "infer samp/s", "model MiB", "dispatches"
     );
-    for s in &training {
+    for s in training {
         for why in &s.skipped {
             println!("skipped {why}");
         }
@@ -110,40 +151,4 @@ pub fn scaling(dir: &std::path::Path, quick: bool, repeats: u32, json: bool) -> 
             );
         }
     }
-    for path in written {
-        println!("wrote {}", path.display());
-    }
-    Ok(())
-}
-
-/// `wgrec bench --export-model DIR`: the whole bench model and its batches for the PyTorch side.
-pub fn export_model(dir: &std::path::Path, quick: bool, json: bool) -> anyhow::Result<()> {
-    let gpu = Gpu::new()?;
-    let shape = if quick {
-        bench::train::TrainShape {
-            batch: 256,
-            rows: 10_000,
-            seq_len: 20,
-            ..bench::train::TrainShape::standard()
-        }
-    } else {
-        bench::train::TrainShape::standard()
-    };
-    let (windows, steps) = if quick { (1, 2) } else { (3, 5) };
-    let report = bench::train::export(&gpu, &shape, dir, 8, windows, steps)?;
-    if json {
-        println!("{}", serde_json::to_string(&report)?);
-    } else {
-        println!(
-            "wrote {} (model.json, init.safetensors, batches.safetensors, wgrec.json): training {:.0} \
-             samples/s, inference {:.0} samples/s, first loss {:?}, {} dispatches per step on {}",
-            dir.display(),
-            report.train_samples_per_sec,
-            report.infer_samples_per_sec,
-            report.first_loss,
-            report.dispatches,
-            report.adapter
-        );
-    }
-    Ok(())
 }

@@ -3,6 +3,9 @@
 mod bench;
 mod data;
 mod devices;
+mod eval;
+mod progress;
+mod report;
 mod train;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -263,13 +266,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             data,
             json,
             skip_bad_rows,
-        } => train::eval(&checkpoint, data, &split, json, skip_bad_rows),
+        } => eval::eval(&checkpoint, data, &split, json, skip_bad_rows),
         Command::Predict {
             checkpoint,
             input,
             output,
             skip_bad_rows,
-        } => train::predict(&checkpoint, &input, &output, skip_bad_rows),
+        } => eval::predict(&checkpoint, &input, &output, skip_bad_rows),
         Command::Bench {
             quick,
             repeats,
@@ -289,53 +292,58 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 json,
             ),
         },
-        Command::Data { command } => match command {
-            DataCommand::Fetch {
-                dataset: Bundled::Ml100k,
-                into,
-            } => data::fetch_ml100k(&into),
-            DataCommand::Synth {
-                rows,
-                out,
-                criteo,
-                seed,
-                positive_rate,
-                missing_rate,
-                second_task,
-            } => data::synth(data::SynthArgs {
-                rows,
-                out,
-                criteo,
-                seed,
-                positive_rate,
-                missing_rate,
-                second_task,
-            }),
-            DataCommand::Sequences {
-                events,
-                schema,
-                user,
-                item,
-                time,
-                side,
-                behaviours,
-                label,
-                max_len,
-                out,
-                skip_bad_rows,
-            } => data::sequences(data::SequencesArgs {
-                events,
-                schema,
-                user,
-                item,
-                time,
-                side,
-                positive: matches!(behaviours, BehaviourChoice::Positive),
-                label,
-                max_len,
-                out,
-                skip_bad_rows,
-            }),
-        },
+        Command::Data { command } => run_data(command),
+    }
+}
+
+/// Runs a `wgrec data` command.
+fn run_data(command: DataCommand) -> anyhow::Result<()> {
+    match command {
+        DataCommand::Fetch {
+            dataset: Bundled::Ml100k,
+            into,
+        } => data::fetch_ml100k(&into),
+        DataCommand::Synth {
+            rows,
+            out,
+            criteo,
+            seed,
+            positive_rate,
+            missing_rate,
+            second_task,
+        } => data::synth(data::SynthArgs {
+            rows,
+            out,
+            criteo,
+            seed,
+            positive_rate,
+            missing_rate,
+            second_task,
+        }),
+        DataCommand::Sequences {
+            events,
+            schema,
+            user,
+            item,
+            time,
+            side,
+            behaviours,
+            label,
+            max_len,
+            out,
+            skip_bad_rows,
+        } => data::sequences(data::SequencesArgs {
+            events,
+            schema,
+            user,
+            item,
+            time,
+            side,
+            positive: matches!(behaviours, BehaviourChoice::Positive),
+            label,
+            max_len,
+            out,
+            skip_bad_rows,
+        }),
     }
 }

@@ -1,7 +1,9 @@
-//! Serving: a [`Predictor`] loads what training wrote (`config.toml`, `schema.toml`, `encoder/`,
-//! `best.safetensors` or, failing that, `last.safetensors`) and scores batches with the same
-//! compiled forward the trainer's evaluation runs — BatchNorm's running statistics, no dropout, the
-//! class-weight logit correction — so its probabilities are the evaluation's, bit for bit.
+//! Serving: a [`Predictor`] loads what training wrote into a run folder (`config.toml`,
+//! `schema.toml`, `encoder/`, `best.safetensors` or, failing that, `last.safetensors`; see
+//! [`crate::run`]) and scores batches with the same compiled forward the trainer's evaluation
+//! runs — BatchNorm's running statistics, no dropout, the class-weight logit correction — so its
+//! probabilities are the evaluation's, bit for bit. Serving reads the run folder and never writes
+//! it: `predict` refuses an output inside one (`output.rs`).
 //!
 //! A program that already owns a wgpu device hands it in through
 //! [`Gpu::from_wgpu`](crate::Gpu::from_wgpu) (see `examples/host_device.rs`).
@@ -21,7 +23,7 @@ use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::graph::{Graph, Prepared};
 use crate::metrics::TaskMetrics;
-use crate::train::shapes;
+use crate::run::{evaluate, feature_shapes, RunFolder, PREFETCH};
 
 /// A trained model ready to score.
 pub struct Predictor {
@@ -35,26 +37,17 @@ pub struct Predictor {
 impl Predictor {
     /// Loads the training output folder `dir` onto `gpu`.
     pub fn load(gpu: &Gpu, dir: &Path) -> Result<Self> {
-        let config = ModelConfig::load(&dir.join("config.toml"))?;
-        let schema_path = dir.join("schema.toml");
+        let folder = RunFolder::new(dir);
+        let config = ModelConfig::load(&folder.config_file())?;
+        let schema_path = folder.schema_file();
         let schema_file = schema_path.display().to_string();
         let schema = Schema::load(&schema_path)?;
-        let encoder = Encoder::load(&dir.join("encoder"), &config, &schema, &schema_file)?;
-        let checkpoint = ["best.safetensors", "last.safetensors"]
-            .iter()
-            .map(|f| dir.join(f))
-            .find(|p| p.is_file())
-            .ok_or_else(|| {
-                Error::checkpoint(
-                    dir.join("best.safetensors"),
-                    None,
-                    "no best.safetensors or last.safetensors in the folder: train first",
-                )
-            })?;
+        let encoder = Encoder::load(&folder.encoder_dir(), &config, &schema, &schema_file)?;
+        let checkpoint = folder.serving_checkpoint()?;
         let mut graph = Graph::new(
             gpu,
             &config,
-            &shapes(&config, &encoder),
+            &feature_shapes(&config, &encoder),
             config.train.batch_size,
             encoder.logit_correction(),
         )?;
@@ -109,6 +102,19 @@ impl Predictor {
         self.graph.predict(gpu, batch)
     }
 
+    /// A loader that prepares the batches of `path` for this model's graph.
+    fn loader(&self, path: &Path, options: ReadOptions) -> Result<Loader<Prepared>> {
+        let preparer = self.graph.preparer();
+        Loader::spawn(
+            path.to_path_buf(),
+            self.schema.clone(),
+            options,
+            Arc::clone(&self.encoder),
+            PREFETCH,
+            move |b| preparer.prepare(&b),
+        )
+    }
+
     /// Scores `path` (a file in the model's schema) and returns its metrics per task with the
     /// number of bad rows skipped: the trainer's evaluation path.
     pub fn evaluate_file(
@@ -117,17 +123,10 @@ impl Predictor {
         path: &Path,
         options: ReadOptions,
     ) -> Result<(Vec<TaskMetrics>, u64)> {
-        let preparer = self.graph.preparer();
-        let loader = Loader::spawn(
-            path.to_path_buf(),
-            self.schema.clone(),
-            options,
-            Arc::clone(&self.encoder),
-            4,
-            move |b| preparer.prepare(&b),
-        )?;
+        let loader = self.loader(path, options)?;
         let tasks = self.config.tasks.len();
-        crate::train::evaluate(gpu, &mut self.graph, loader, tasks)
+        let (metrics, bad) = evaluate(gpu, &mut self.graph, loader, tasks)?;
+        Ok((metrics, bad.count))
     }
 
     /// Scores every row of `input` (a file in the model's schema) and writes `output`: a header
@@ -149,42 +148,45 @@ impl Predictor {
             skip_bad_rows,
             ..ReadOptions::default()
         };
-        let preparer = self.graph.preparer();
-        let mut loader = Loader::spawn(
-            input.to_path_buf(),
-            self.schema.clone(),
-            options,
-            Arc::clone(&self.encoder),
-            4,
-            move |b| preparer.prepare(&b),
-        )?;
-        let io = |e: std::io::Error| Error::Dataset(format!("{}: {e}", output.display()));
-        let tasks = self.config.tasks.len();
-        let header: Vec<String> = self
-            .config
-            .tasks
-            .iter()
-            .map(|t| format!("p_{}", t.name))
-            .collect();
+        let mut loader = self.loader(input, options)?;
         let mut rows = 0u64;
         crate::checkpoint::write_atomically(output, |tmp| {
-            let file = std::fs::File::create(tmp).map_err(io)?;
-            let mut w = std::io::BufWriter::new(file);
-            writeln!(w, "{}", header.join("\t")).map_err(io)?;
-            for prepared in loader.by_ref() {
-                let prepared = prepared?;
-                let p = self.graph.predict(gpu, &prepared)?;
-                for row in p.chunks(tasks) {
-                    let line: Vec<String> = row.iter().map(|v| v.to_string()).collect();
-                    writeln!(w, "{}", line.join("\t")).map_err(io)?;
-                }
-                rows += prepared.rows as u64;
-            }
-            w.flush().map_err(io)?;
-            w.get_ref().sync_all().map_err(io)?;
+            rows = self.write_predictions(gpu, &mut loader, tmp, output)?;
             Ok(())
         })?;
         let bad = loader.finish()?;
         Ok((rows, bad))
+    }
+
+    /// Writes the probabilities of every batch of `loader` to `file` (the temporary of
+    /// `output`, which errors name), synced; returns the rows written.
+    fn write_predictions(
+        &mut self,
+        gpu: &Gpu,
+        loader: &mut Loader<Prepared>,
+        file: &Path,
+        output: &Path,
+    ) -> Result<u64> {
+        let io = |e: std::io::Error| Error::Output {
+            file: output.to_path_buf(),
+            message: e.to_string(),
+        };
+        let tasks = self.config.tasks.len();
+        let header: Vec<String> = self.tasks().iter().map(|t| format!("p_{t}")).collect();
+        let mut w = std::io::BufWriter::new(std::fs::File::create(file).map_err(io)?);
+        writeln!(w, "{}", header.join("\t")).map_err(io)?;
+        let mut rows = 0u64;
+        for prepared in loader.by_ref() {
+            let prepared = prepared?;
+            let p = self.graph.predict(gpu, &prepared)?;
+            for row in p.chunks(tasks) {
+                let line: Vec<String> = row.iter().map(|v| v.to_string()).collect();
+                writeln!(w, "{}", line.join("\t")).map_err(io)?;
+            }
+            rows += prepared.rows as u64;
+        }
+        w.flush().map_err(io)?;
+        w.get_ref().sync_all().map_err(io)?;
+        Ok(rows)
     }
 }

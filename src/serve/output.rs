@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::train::run_folder::is_run_folder;
+use crate::run::is_run_folder;
 
 /// Refuses an `output` that is `input` or lies inside a run folder (`run`, the one the model
 /// came from, or any folder holding a run's checkpoint or model copy).

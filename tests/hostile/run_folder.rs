@@ -108,6 +108,10 @@ fn predict_refuses_an_output_that_is_its_input_or_inside_a_run_folder() {
         std::fs::read(&input).expect("rows") == rows,
         "the input changed"
     );
+    // An output that cannot be written is an output error naming it, not a data error.
+    let missing = dir.join("missing").join("scores.tsv");
+    let err = refused(&predict(&missing), &["error: output "]);
+    assert!(err.contains(&missing.display().to_string()), "{err}");
     ok(&predict(&dir.join("scores.tsv")));
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -1,5 +1,5 @@
-//! The run's wall-clock log, `timings.json` in the run folder: samples and seconds of each
-//! training epoch. Timings live here and not in the checkpoints because they differ between two
+//! The run's wall-clock log, `timings.json` in the run folder (written by `train` every epoch,
+//! read by a resumed `train`): samples and seconds of each training epoch. Timings live here and not in the checkpoints because they differ between two
 //! otherwise identical runs, and checkpoints must not. A resumed run reads the log back, so the
 //! throughput it reports covers every epoch of the run, not only this invocation's.
 
@@ -35,11 +35,11 @@ impl Timings {
         let text = match std::fs::read(path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Timings::default()),
-            Err(e) => return Err(Error::data(path.display(), format!("cannot read: {e}"))),
+            Err(e) => return Err(folder_error(path, format!("cannot read: {e}"))),
         };
         let mut timings: Timings = serde_json::from_slice(&text).map_err(|e| {
             let message = format!("not a run's timings ({e}); remove it to resume without them");
-            Error::data(path.display(), message)
+            folder_error(path, message)
         })?;
         timings.epochs.retain(|t| t.epoch <= epochs_done);
         Ok(timings)
@@ -57,10 +57,10 @@ impl Timings {
     /// Writes the log to `path` atomically.
     pub fn save(&self, path: &Path) -> Result<()> {
         let json = serde_json::to_vec_pretty(self)
-            .map_err(|e| Error::data(path.display(), format!("cannot encode: {e}")))?;
+            .map_err(|e| folder_error(path, format!("cannot encode: {e}")))?;
         write_atomically(path, |temporary| {
             std::fs::write(temporary, &json)
-                .map_err(|e| Error::data(temporary.display(), format!("cannot write: {e}")))
+                .map_err(|e| folder_error(temporary, format!("cannot write: {e}")))
         })
     }
 
@@ -70,6 +70,13 @@ impl Timings {
         let seconds: f64 = self.epochs.iter().map(|t| t.seconds).sum();
         samples as f64 / seconds.max(1e-9)
     }
+}
+
+/// An error about the log `path` (or its temporary) of the run folder it lies in.
+fn folder_error(path: &Path, message: String) -> Error {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().unwrap_or(path.as_os_str());
+    Error::run_folder(dir, format!("{}: {message}", name.to_string_lossy()))
 }
 
 #[cfg(test)]
@@ -90,7 +97,12 @@ mod tests {
         assert_eq!(back.epochs, t.epochs[..1]);
         assert_eq!(Timings::load(&path, 2).unwrap().samples_per_sec(), 50.0);
         std::fs::write(&path, b"{").unwrap();
-        let e = Timings::load(&path, 2).unwrap_err().to_string();
+        let e = Timings::load(&path, 2).unwrap_err();
+        assert!(
+            matches!(e, Error::RunFolder { .. }),
+            "a run folder's file: {e}"
+        );
+        let e = e.to_string();
         assert!(e.contains("timings.json") && e.contains("remove it"), "{e}");
         let _ = std::fs::remove_dir_all(&dir);
     }

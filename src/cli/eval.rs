@@ -1,0 +1,110 @@
+//! `wgrec eval` and `wgrec predict`: a trained run folder's model on files.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+use serde_json::{json, Map, Value};
+use wgrec::data::ReadOptions;
+use wgrec::run::RunFolder;
+use wgrec::serve::Predictor;
+use wgrec::Gpu;
+
+use super::report::{metric_line, metrics_json};
+
+/// `wgrec eval`.
+pub fn eval(
+    checkpoint: &Path,
+    data: Option<PathBuf>,
+    split: &str,
+    json_out: bool,
+    skip_bad_rows: bool,
+) -> anyhow::Result<()> {
+    let gpu = Gpu::new()?;
+    let mut predictor = Predictor::load(&gpu, checkpoint)?;
+    let file = eval_file(checkpoint, data, split)?;
+    let tasks: Vec<String> = predictor.tasks().iter().map(|s| s.to_string()).collect();
+    let options = ReadOptions {
+        batch_rows: predictor.max_batch() as usize,
+        skip_bad_rows,
+        ..ReadOptions::default()
+    };
+    let (metrics, bad) = predictor.evaluate_file(&gpu, &file, options)?;
+    eprintln!(
+        "{} ({}): {}",
+        file.display(),
+        predictor.checkpoint().display(),
+        metric_line(&tasks, &metrics)
+    );
+    if bad > 0 {
+        eprintln!("{bad} bad rows skipped");
+    }
+    if json_out {
+        let mut out = Map::new();
+        metrics_json(metric_prefix(split, &file), &tasks, &metrics, &mut out);
+        out.insert("split".into(), json!(split));
+        out.insert("adapter".into(), json!(gpu.describe()));
+        out.insert("bad_rows".into(), json!(bad));
+        println!("{}", Value::Object(out));
+    }
+    Ok(())
+}
+
+/// The file `--split` names: a file path as given, or the split of `data` (by default the data
+/// folder the run recorded).
+fn eval_file(checkpoint: &Path, data: Option<PathBuf>, split: &str) -> anyhow::Result<PathBuf> {
+    if Path::new(split).is_file() {
+        return Ok(PathBuf::from(split));
+    }
+    match split {
+        "train" | "valid" | "test" => {}
+        other => {
+            anyhow::bail!("--split {other:?}: train, valid, test or a file in the model's schema")
+        }
+    };
+    let data = match data {
+        Some(d) => d,
+        None => {
+            let recorded = RunFolder::new(checkpoint).data_path_file();
+            PathBuf::from(std::fs::read_to_string(&recorded).with_context(|| {
+                format!("no --data given and {} is unreadable", recorded.display())
+            })?)
+        }
+    };
+    Ok(wgrec::data::split_path(&data, split)?)
+}
+
+/// The prefix of `eval`'s JSON metrics: the split's name (`test_auc`, `valid_auc`,
+/// `train_auc`), or `file` for a file given by path, whose role wgrec cannot know.
+fn metric_prefix(split: &str, file: &Path) -> &'static str {
+    match split {
+        _ if Path::new(split) == file => "file",
+        "train" => "train",
+        "valid" => "valid",
+        _ => "test",
+    }
+}
+
+/// `wgrec predict`.
+pub fn predict(
+    checkpoint: &Path,
+    input: &Path,
+    output: &Path,
+    skip_bad_rows: bool,
+) -> anyhow::Result<()> {
+    let gpu = Gpu::new()?;
+    let mut predictor = Predictor::load(&gpu, checkpoint)?;
+    let start = Instant::now();
+    let (rows, bad) = predictor.predict_file(&gpu, input, output, skip_bad_rows)?;
+    eprintln!(
+        "{rows} rows scored into {} ({:.0} rows/s){}",
+        output.display(),
+        rows as f64 / start.elapsed().as_secs_f64().max(1e-9),
+        if bad.count > 0 {
+            format!("; {} bad rows skipped", bad.count)
+        } else {
+            String::new()
+        }
+    );
+    Ok(())
+}

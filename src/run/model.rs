@@ -1,0 +1,61 @@
+//! The model a run folder holds, as training builds it and serving loads it: the feature shapes
+//! the graph is compiled for (from the fitted encoder), and the evaluation pass over a file. Both
+//! sides call the same code, so `eval` on a finished run reproduces the trainer's test metrics
+//! bit for bit.
+
+use crate::config::{FeatureKind, ModelConfig};
+use crate::data::encode::Encoder;
+use crate::data::loader::Loader;
+use crate::data::BadRows;
+use crate::error::Result;
+use crate::gpu::Gpu;
+use crate::graph::{FeatureShape, Graph, Prepared};
+use crate::metrics::{self, MetricsAccumulator, TaskMetrics, UserIds};
+
+/// Ids per sample a bag feature's buffers are sized for, on average over a batch (a batch of `B`
+/// rows holds up to `B · BAG_IDS` ids per bag feature; single bags may be longer). 64 × 4 bytes per
+/// row and table: small beside the activations.
+pub const BAG_IDS: u32 = 64;
+/// Batches a loader thread prepares ahead of the GPU.
+pub const PREFETCH: usize = 4;
+
+/// The graph's feature shapes from a fitted encoder.
+pub fn feature_shapes(config: &ModelConfig, encoder: &Encoder) -> Vec<FeatureShape> {
+    config
+        .features
+        .iter()
+        .enumerate()
+        .map(|(f, feature)| FeatureShape {
+            rows: encoder.table_rows(f),
+            mns: encoder.mns(f),
+            max_ids: match feature.kind {
+                FeatureKind::Bag { .. } => BAG_IDS,
+                FeatureKind::Sequence { .. } => 0,
+                _ => 1,
+            },
+        })
+        .collect()
+}
+
+/// Scores every batch of `loader` with `graph` (evaluation mode) and accumulates the metrics per
+/// task; also returns the rows the loader read and skipped as malformed.
+pub fn evaluate(
+    gpu: &Gpu,
+    graph: &mut Graph,
+    mut loader: Loader<Prepared>,
+    tasks: usize,
+) -> Result<(Vec<TaskMetrics>, BadRows)> {
+    let mut acc = MetricsAccumulator::new(tasks);
+    for prepared in loader.by_ref() {
+        let prepared = prepared?;
+        let probs = graph.predict(gpu, &prepared)?;
+        acc.push(&metrics::Batch {
+            predictions: &probs,
+            labels: &prepared.labels,
+            weights: None,
+            users: prepared.groups.as_deref().map(UserIds::U64),
+        })?;
+    }
+    let bad = loader.finish()?;
+    Ok((acc.finish(), bad))
+}
