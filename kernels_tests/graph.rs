@@ -213,8 +213,15 @@ fn one_submit_per_step_and_dispatches_independent_of_features() {
     let mut counts = Vec::new();
     for extra in [0usize, 27] {
         let config = tiny_config(extra);
-        let mut graph =
-            Graph::new(&gpu, &config, &tiny_shapes(extra), 64, 0.0).expect("graph compiles");
+        let mut graph = Graph::new(
+            &gpu,
+            &config,
+            &tiny_shapes(extra),
+            64,
+            0.0,
+            optimizers(&config),
+        )
+        .expect("graph compiles");
         let mut rng = Rng::new(3);
         let batch = graph
             .prepare(&tiny_batch(&mut rng, 50, extra))
@@ -249,7 +256,15 @@ fn the_learned_gate_combine_compiles_counts_and_learns() {
     let gpu = private_gpu();
     let text = TINY.replace("hidden = [16]", "hidden = [16]\ncombine = \"gate\"");
     let config = ModelConfig::parse(&text, "gate.toml").expect("config");
-    let mut graph = Graph::new(&gpu, &config, &tiny_shapes(0), 128, 0.0).expect("graph");
+    let mut graph = Graph::new(
+        &gpu,
+        &config,
+        &tiny_shapes(0),
+        128,
+        0.0,
+        optimizers(&config),
+    )
+    .expect("graph");
     let names: Vec<&str> = graph
         .params()
         .layout
@@ -309,7 +324,8 @@ fn the_learned_gate_combine_compiles_counts_and_learns() {
 fn the_model_learns_a_planted_rule() {
     let gpu = gpu();
     let config = tiny_config(0);
-    let mut graph = Graph::new(gpu, &config, &tiny_shapes(0), 128, 0.0).expect("graph");
+    let mut graph =
+        Graph::new(gpu, &config, &tiny_shapes(0), 128, 0.0, optimizers(&config)).expect("graph");
     let mut rng = Rng::new(11);
     let batches: Vec<_> = (0..8)
         .map(|_| {
@@ -346,7 +362,8 @@ fn one_seed_gives_bit_identical_weights() {
     let gpu = gpu();
     let run = || {
         let config = tiny_config(0);
-        let mut graph = Graph::new(gpu, &config, &tiny_shapes(0), 64, 0.0).expect("graph");
+        let mut graph =
+            Graph::new(gpu, &config, &tiny_shapes(0), 64, 0.0, optimizers(&config)).expect("graph");
         let mut rng = Rng::new(5);
         for _ in 0..4 {
             let b = graph
@@ -372,4 +389,9 @@ fn one_seed_gives_bit_identical_weights() {
 /// The rates of the graph's next step, as the trainer's policy gives them.
 fn rates(graph: &wgrec::graph::Graph) -> wgrec::train::policy::StepRates {
     wgrec::train::policy::TrainPolicy::new(&graph.config().train).rates(graph.step() + 1)
+}
+
+/// The optimizers the trainer compiles `config` with.
+fn optimizers(config: &wgrec::config::ModelConfig) -> wgrec::graph::Optimizers {
+    wgrec::train::policy::TrainPolicy::new(&config.train).optimizers()
 }

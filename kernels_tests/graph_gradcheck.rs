@@ -584,7 +584,8 @@ fn run_case(spec: &Spec, seed: u64) {
     let what = format!("{spec:?}");
     let config =
         ModelConfig::parse(&config_text(spec), "gradcheck.toml").expect("gradcheck config");
-    let mut graph = Graph::new(gpu, &config, &tiny_shapes(0), 16, 0.0).expect("graph");
+    let mut graph =
+        Graph::new(gpu, &config, &tiny_shapes(0), 16, 0.0, optimizers(&config)).expect("graph");
     assert_eq!(graph.fields().to_vec(), vec![4, 0, 1, 2, 3], "field order");
     let groups: Vec<Vec<u32>> = spec
         .groups()
@@ -761,4 +762,9 @@ fn whole_model_gradients_match_finite_differences_concat_without_batch_norm() {
 /// The rates of the graph's next step, as the trainer's policy gives them.
 fn rates(graph: &wgrec::graph::Graph) -> wgrec::train::policy::StepRates {
     wgrec::train::policy::TrainPolicy::new(&graph.config().train).rates(graph.step() + 1)
+}
+
+/// The optimizers the trainer compiles `config` with.
+fn optimizers(config: &wgrec::config::ModelConfig) -> wgrec::graph::Optimizers {
+    wgrec::train::policy::TrainPolicy::new(&config.train).optimizers()
 }

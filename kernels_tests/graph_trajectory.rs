@@ -70,6 +70,7 @@ fn export_trajectory_init() {
         &tiny_shapes(0),
         MAX_BATCH,
         0.0,
+        optimizers(&config(SPARSE_LR, DENSE_LR)),
     )
     .expect("graph");
     let mut ckpt = Checkpoint::new();
@@ -157,6 +158,7 @@ fn train(sparse_lr: f64, dense_lr: f64) -> (Vec<f32>, Checkpoint) {
         &tiny_shapes(0),
         MAX_BATCH,
         0.0,
+        optimizers(&config(sparse_lr, dense_lr)),
     )
     .expect("graph");
     let state = Checkpoint::read(&init_path()).expect("init state");
@@ -275,4 +277,9 @@ fn a_different_learning_rate_leaves_the_trajectory() {
 /// The rates of the graph's next step, as the trainer's policy gives them.
 fn rates(graph: &wgrec::graph::Graph) -> wgrec::train::policy::StepRates {
     wgrec::train::policy::TrainPolicy::new(&graph.config().train).rates(graph.step() + 1)
+}
+
+/// The optimizers the trainer compiles `config` with.
+fn optimizers(config: &wgrec::config::ModelConfig) -> wgrec::graph::Optimizers {
+    wgrec::train::policy::TrainPolicy::new(&config.train).optimizers()
 }

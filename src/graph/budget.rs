@@ -9,11 +9,12 @@
 //! batch is blamed on `train.batch_size` when one sample fits (with the largest batch that does),
 //! otherwise on the width key that makes even one sample too large.
 
-use super::FeatureShape;
+use super::{FeatureShape, Optimizers};
 use crate::config::{human_bytes, Expert as ExpertConfig, FeatureKind, ModelConfig};
 use crate::error::{Error, Result};
 use crate::kernels::dense::cross::CrossSpec;
-use crate::kernels::embedding::{Bags, StorageLayout, TableSpec, MAX_CHUNKS};
+use crate::kernels::dense::optim::{DenseOptimizer, DenseOptimizerKind};
+use crate::kernels::embedding::{Bags, SparseOptimizer, StorageLayout, TableSpec, MAX_CHUNKS};
 
 /// What the device and the host allow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,16 +67,17 @@ struct Need {
     copies: u64,
 }
 
-/// Refuses `config` when a buffer of its graph for `max_batch` samples exceeds `limits` (module
-/// docs). `shapes` are the data's table sizes, one per feature.
+/// Refuses `config` when a buffer of its graph for `max_batch` samples, with `optimizers`' state,
+/// exceeds `limits` (module docs). `shapes` are the data's table sizes, one per feature.
 pub fn check_memory(
     config: &ModelConfig,
     shapes: &[FeatureShape],
     max_batch: u32,
+    optimizers: &Optimizers,
     limits: &MemoryLimits,
 ) -> Result<()> {
-    let storage = check_storage(config, shapes, limits)?;
-    let needs = buffers(config, shapes, max_batch);
+    let storage = check_storage(config, shapes, optimizers.sparse, limits)?;
+    let needs = buffers(config, shapes, max_batch, optimizers.dense);
     for n in &needs {
         if n.bytes > limits.per_buffer() {
             return Err(too_large(
@@ -148,6 +150,7 @@ struct Tables {
 fn check_storage(
     config: &ModelConfig,
     shapes: &[FeatureShape],
+    optimizer: SparseOptimizer,
     limits: &MemoryLimits,
 ) -> Result<Tables> {
     let mut specs = Vec::new();
@@ -163,7 +166,6 @@ fn check_storage(
             owner.push(f);
         }
     }
-    let optimizer = crate::train::policy::sparse_optimizer(config.train.sparse_optimizer);
     let bytes_of = |s: &TableSpec| {
         let w4 = s.width / 4;
         s.rows as u64 * (w4 + optimizer.state4(w4)) as u64 * 16
@@ -228,7 +230,12 @@ impl Needs {
 }
 
 /// Every batch-sized or weight buffer the graph creates, with the key that sizes it.
-fn buffers(config: &ModelConfig, shapes: &[FeatureShape], max_batch: u32) -> Vec<Need> {
+fn buffers(
+    config: &ModelConfig,
+    shapes: &[FeatureShape],
+    max_batch: u32,
+    dense: DenseOptimizerKind,
+) -> Vec<Need> {
     let mut needs = Needs {
         b: max_batch as u64,
         out: Vec::new(),
@@ -247,7 +254,7 @@ fn buffers(config: &ModelConfig, shapes: &[FeatureShape], max_batch: u32) -> Vec
         group_buffers(config, shapes, (g, expert, tables, width), &mut needs);
     }
     let fan_in = tower_buffers(config, &mut needs);
-    dense_buffers(config, fan_in, needs)
+    dense_buffers(config, fan_in, dense, needs)
 }
 
 /// Expert group `g`'s gathered fields, lookups, sequences, activations and weights.
@@ -322,7 +329,12 @@ fn tower_buffers(config: &ModelConfig, needs: &mut Needs) -> u64 {
 }
 
 /// The head, the loss partials, the flat dense parameters and the dense optimizer's state.
-fn dense_buffers(config: &ModelConfig, fan_in: u64, mut needs: Needs) -> Vec<Need> {
+fn dense_buffers(
+    config: &ModelConfig,
+    fan_in: u64,
+    dense: DenseOptimizerKind,
+    mut needs: Needs,
+) -> Vec<Need> {
     let (m, tasks) = (&config.model, config.tasks.len() as u64);
     let w = m.expert_width as u64;
     needs.params.push(("task".into(), (fan_in + 1) * tasks));
@@ -336,10 +348,8 @@ fn dense_buffers(config: &ModelConfig, fan_in: u64, mut needs: Needs) -> Vec<Nee
         0,
         1,
     );
-    let state = match config.train.dense_optimizer {
-        crate::config::DenseOptimizerName::Adam => 2,
-        crate::config::DenseOptimizerName::Sgd => 0,
-    };
+    // Copies of the parameters the optimizer keeps: Adam's m and v, SGD's momentum buffer.
+    let state = DenseOptimizer::state_len(dense, 1);
     let total: u64 = needs.params.iter().map(|p| p.1).sum();
     let widest = (needs.params.iter())
         .max_by_key(|p| p.1)

@@ -44,15 +44,21 @@ fn shapes(rows: u32) -> Vec<FeatureShape> {
 
 fn refusal(text: &str, rows: u32, limits: &MemoryLimits) -> String {
     let c = config(text);
-    check_memory(&c, &shapes(rows), c.train.batch_size, limits)
-        .expect_err("must not fit")
-        .to_string()
+    check_memory(
+        &c,
+        &shapes(rows),
+        c.train.batch_size,
+        &optimizers(&c),
+        limits,
+    )
+    .expect_err("must not fit")
+    .to_string()
 }
 
 #[test]
 fn a_small_model_fits_lavapipe() {
     let c = config(MODEL);
-    check_memory(&c, &shapes(1000), 256, &LAVAPIPE).expect("fits");
+    check_memory(&c, &shapes(1000), 256, &optimizers(&c), &LAVAPIPE).expect("fits");
 }
 
 #[test]
@@ -136,7 +142,7 @@ fn buffers_over_the_host_memory_are_refused_naming_the_largest() {
         ..LAVAPIPE
     };
     let c = config(&wide);
-    check_memory(&c, &shapes(10), 256, &gpu).expect("fits a GPU");
+    check_memory(&c, &shapes(10), 256, &optimizers(&c), &gpu).expect("fits a GPU");
 }
 
 #[test]
@@ -153,7 +159,12 @@ fn the_shipped_ml100k_and_synth_models_fit_lavapipe() {
             max_ids: 6,
         };
         let shapes = vec![shape; c.features.len()];
-        check_memory(&c, &shapes, c.train.batch_size, &LAVAPIPE)
+        check_memory(&c, &shapes, c.train.batch_size, &optimizers(&c), &LAVAPIPE)
             .unwrap_or_else(|e| panic!("{name}: {e}"));
     }
+}
+
+/// The optimizers the trainer compiles `c` with.
+fn optimizers(c: &ModelConfig) -> crate::graph::Optimizers {
+    crate::train::policy::TrainPolicy::new(&c.train).optimizers()
 }

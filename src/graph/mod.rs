@@ -39,6 +39,7 @@ mod experts;
 mod init;
 mod layer;
 mod objective;
+mod optimizers;
 mod params;
 mod prepare;
 mod projection;
@@ -49,6 +50,7 @@ mod towers;
 pub use crate::model::FeatureShape;
 pub use budget::{check_memory, MemoryLimits};
 pub use layer::{Layer, LayerDispatches, Mode, StepInputs};
+pub use optimizers::{Optimizers, StepRates};
 pub use params::{FlatParams, NamedTensor, Param, ParamLayout};
 pub use prepare::{Prepared, Preparer};
 pub use state::STEP_KEY;
@@ -60,7 +62,6 @@ use crate::kernels::dense::expert::Expert;
 use crate::kernels::dense::optim::DenseOptimizer;
 use crate::kernels::embedding::{EmbeddingStorage, TableSpec};
 use crate::model::{ModelPlan, TablePlan};
-use crate::train::policy::{Optimizers, TrainPolicy};
 
 use embedding::Embedding;
 use experts::ExpertLayer;
@@ -107,18 +108,19 @@ fn bad(message: impl Into<String>) -> Error {
 }
 
 impl Graph {
-    /// Compiles `config` for batches of at most `max_batch` samples, `shapes` holding one entry per
-    /// config feature, with the optimizers its `[train]` section names. Parameters are initialised
-    /// from `config.train.seed`.
+    /// Plans `config` for the data's `shapes` (one per config feature) and compiles it for
+    /// batches of at most `max_batch` samples with `optimizers` (a trainer's
+    /// `TrainPolicy::optimizers`, or [`Optimizers::inference`]). Parameters are initialised from
+    /// `config.train.seed`.
     pub fn new(
         gpu: &Gpu,
         config: &ModelConfig,
         shapes: &[FeatureShape],
         max_batch: u32,
         logit_correction: f64,
+        optimizers: Optimizers,
     ) -> Result<Self> {
         let plan = ModelPlan::new(config, shapes)?;
-        let optimizers = TrainPolicy::new(&config.train).optimizers();
         Self::compile(gpu, plan, optimizers, max_batch, logit_correction)
     }
 
@@ -135,7 +137,8 @@ impl Graph {
             return Err(bad("max_batch must be at least 1"));
         }
         plan.check()?;
-        check_memory(&plan.config, &plan.shapes, b, &MemoryLimits::of(gpu))?;
+        let limits = MemoryLimits::of(gpu);
+        check_memory(&plan.config, &plan.shapes, b, &optimizers, &limits)?;
         let specs: Vec<TableSpec> = (plan.tables.iter())
             .map(|t| TableSpec {
                 rows: t.rows,

@@ -4,13 +4,12 @@
 
 use super::layer::{LayerDispatches, Mode, StepInputs};
 use super::prepare::Prepared;
-use super::{bad, Dispatches, Graph};
+use super::{bad, Dispatches, Graph, StepRates};
 use crate::data::encode::ModelBatch;
 use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::kernels::embedding::SparseStep;
 use crate::kernels::loss::STATS_PER_TASK;
-use crate::train::policy::StepRates;
 
 impl Graph {
     pub(super) fn set_rows(&mut self, gpu: &Gpu, rows: u32) -> Result<()> {
@@ -59,8 +58,7 @@ impl Graph {
         }
     }
 
-    /// One training step on `batch` at `rates` (from the trainer's
-    /// [`TrainPolicy`](crate::train::policy::TrainPolicy)): forward, loss, backward, sparse and
+    /// One training step on `batch` at `rates` (from the trainer's `TrainPolicy`): forward, loss, backward, sparse and
     /// dense updates, recorded into one encoder and submitted once. Returns without waiting.
     pub fn train_step(&mut self, gpu: &Gpu, batch: &Prepared, rates: StepRates) -> Result<()> {
         let step = self.step + 1;

@@ -21,6 +21,7 @@ use crate::data::loader::Loader;
 use crate::data::{BadRows, ReadOptions, Schema};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
+use crate::graph::Optimizers;
 use crate::graph::{Graph, Prepared};
 use crate::metrics::TaskMetrics;
 use crate::run::{evaluate, feature_shapes, RunFolder, PREFETCH};
@@ -50,6 +51,7 @@ impl Predictor {
             &feature_shapes(&config, &encoder),
             config.train.batch_size,
             encoder.logit_correction(),
+            Optimizers::inference(),
         )?;
         graph.load_state(gpu, &Checkpoint::read(&checkpoint)?, true)?;
         Ok(Predictor {

@@ -7,33 +7,11 @@
 //! A caller that drives [`Graph::train_step`](crate::graph::Graph::train_step) itself (a test, a
 //! bench, an online learner) builds one `TrainPolicy` and asks it for each step's rates.
 
+pub use crate::graph::{Optimizers, StepRates};
+
 use crate::config::{DenseOptimizerName, LrDecay, SparseDecayMode, SparseOptimizerName, Train};
 use crate::kernels::dense::optim::DenseOptimizerKind;
 use crate::kernels::embedding::{DecayMode, SparseOptimizer};
-
-/// The optimizers a graph is compiled with (their state buffers depend on them).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Optimizers {
-    /// The dense optimizer over the flat parameters.
-    pub dense: DenseOptimizerKind,
-    /// Global-norm clipping of the dense gradients.
-    pub clip_norm: Option<f32>,
-    /// The table optimizer, fused into the sparse update.
-    pub sparse: SparseOptimizer,
-    /// How the tables' weight decay scales with a row's frequency.
-    pub decay_mode: DecayMode,
-}
-
-/// One step's rates, as the graph applies them.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct StepRates {
-    /// The dense learning rate.
-    pub dense_lr: f32,
-    /// The table learning rate.
-    pub sparse_lr: f32,
-    /// The tables' L2 weight decay (a table's own `embedding_l2` overrides it).
-    pub sparse_weight_decay: f32,
-}
 
 /// The policy of a `[train]` section.
 #[derive(Debug, Clone, PartialEq)]

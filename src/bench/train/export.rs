@@ -50,7 +50,14 @@ pub fn export(
     };
     std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
     let config = ModelConfig::parse(&model_text(shape, 0.0), "bench model")?;
-    let mut graph = Graph::new(gpu, &config, &shapes(shape), shape.batch, 0.0)?;
+    let mut graph = Graph::new(
+        gpu,
+        &config,
+        &shapes(shape),
+        shape.batch,
+        0.0,
+        TrainPolicy::new(&config.train).optimizers(),
+    )?;
     let json = dir.join("model.json");
     std::fs::write(&json, graph.describe().to_string()).map_err(|e| io(&json, e))?;
     let mut init = Checkpoint::new();

@@ -141,7 +141,14 @@ pub fn measure(
 ) -> Result<TrainPoint> {
     let config = ModelConfig::parse(&model_text(shape, 0.1), "bench model")?;
     let before = gpu.allocated_bytes();
-    let mut graph = Graph::new(gpu, &config, &shapes(shape), shape.batch, 0.0)?;
+    let mut graph = Graph::new(
+        gpu,
+        &config,
+        &shapes(shape),
+        shape.batch,
+        0.0,
+        TrainPolicy::new(&config.train).optimizers(),
+    )?;
     let model_bytes = gpu.allocated_bytes() - before;
     let generator = synth(shape, 7)?;
     let prepared: Vec<Prepared> = (0..batches.max(1) as u64)

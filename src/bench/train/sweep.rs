@@ -93,8 +93,10 @@ fn sweep_knob(
         }
         let p = match measure(gpu, &shape, 4, windows, steps) {
             Ok(p) => p,
-            Err(Error::Layout(why)) => {
-                skipped.push(format!("{name} = {v}: {why}"));
+            // A point the device cannot hold is skipped with the reason: the memory check refuses
+            // it before anything is allocated (TooLarge), the storage layout after (Layout).
+            Err(e @ (Error::TooLarge { .. } | Error::Layout(_))) => {
+                skipped.push(format!("{name} = {v}: {e}"));
                 continue;
             }
             Err(e) => return Err(e),
