@@ -279,7 +279,7 @@ pub fn run(gpu: &Gpu, options: &BenchOptions) -> Result<BenchReport> {
         (
             "expert_gwpfm",
             ExpertKind::Pairwise(PairwiseKind::GwPfm {
-                groups: 4,
+                blocks: 4,
                 partition: (0..fields).map(|f| f % 4).collect(),
             }),
         ),

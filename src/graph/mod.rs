@@ -365,14 +365,14 @@ impl Graph {
                         }
                     }
                     ExpertKind::Pairwise(PairwiseKind::GwPfm {
-                        groups: groups.len().max(1) as u32,
+                        blocks: groups.len().max(1) as u32,
                         partition,
                     })
                 }
             }
         };
         let groups_of = |kind: &ExpertKind| match kind {
-            ExpertKind::Pairwise(PairwiseKind::GwPfm { groups, .. }) => *groups,
+            ExpertKind::Pairwise(PairwiseKind::GwPfm { blocks, .. }) => *blocks,
             _ => 1,
         };
         let mut group_tables: Vec<(ExpertKind, Vec<u32>)> = Vec::new();

@@ -175,8 +175,8 @@ impl Graph {
                     ExpertKind::Pairwise(PairwiseKind::Fm) => json!({"type": "fm"}),
                     ExpertKind::Pairwise(PairwiseKind::FwFm) => json!({"type": "fwfm"}),
                     ExpertKind::Pairwise(PairwiseKind::Ipnn) => json!({"type": "ipnn"}),
-                    ExpertKind::Pairwise(PairwiseKind::GwPfm { groups, partition }) => {
-                        json!({"type": "gwpfm", "groups": groups, "partition": partition})
+                    ExpertKind::Pairwise(PairwiseKind::GwPfm { blocks, partition }) => {
+                        json!({"type": "gwpfm", "groups": blocks, "partition": partition})
                     }
                 };
                 json!({

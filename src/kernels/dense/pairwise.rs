@@ -35,8 +35,8 @@ pub struct PairwiseParams {
     pub fields: u32,
     /// Embedding width K.
     pub dim: u32,
-    /// Groups G (1 unless GwPFM).
-    pub groups: u32,
+    /// Field blocks G (1 unless GwPFM).
+    pub blocks: u32,
     /// Columns read per row: F·G·K.
     pub in_cols: u32,
     /// Columns written per row.
@@ -94,9 +94,9 @@ pub enum PairwiseKind {
     FwFm,
     /// φ = Σ_{i<j} R_{P(i)P(j)} v_{i,P(j)} ⊙ v_{j,P(i)}, `R` learnable `[G, G]` per table.
     GwPfm {
-        /// Number of groups G.
-        groups: u32,
-        /// P: the group of each field (F entries, each < G), shared by all tables.
+        /// Number of field blocks G.
+        blocks: u32,
+        /// P: the block of each field (F entries, each < G), shared by all tables.
         partition: Vec<u32>,
     },
     /// p_ij = ⟨v_i, v_j⟩ for i < j, F(F−1)/2 outputs.
@@ -140,17 +140,17 @@ pub struct PairwiseSpec {
 }
 
 impl PairwiseSpec {
-    /// Groups G: 1 except GwPFM.
-    pub fn groups(&self) -> u32 {
+    /// Field blocks G: 1 except GwPFM.
+    pub fn blocks(&self) -> u32 {
         match &self.kind {
-            PairwiseKind::GwPfm { groups, .. } => *groups,
+            PairwiseKind::GwPfm { blocks, .. } => *blocks,
             _ => 1,
         }
     }
 
     /// Columns of `x` the expert reads: F·G·K.
     pub fn in_cols(&self) -> u64 {
-        self.fields as u64 * self.groups() as u64 * self.dim as u64
+        self.fields as u64 * self.blocks() as u64 * self.dim as u64
     }
 
     /// Columns of `out` the expert writes: K, or F(F−1)/2 for IPNN.
@@ -165,7 +165,7 @@ impl PairwiseSpec {
     pub fn r_len(&self) -> u64 {
         match self.kind {
             PairwiseKind::FwFm => self.fields as u64 * self.fields as u64,
-            PairwiseKind::GwPfm { groups, .. } => groups as u64 * groups as u64,
+            PairwiseKind::GwPfm { blocks, .. } => blocks as u64 * blocks as u64,
             _ => 0,
         }
     }
@@ -194,16 +194,16 @@ impl PairwiseSpec {
                 self.tables, self.fields, self.dim
             ));
         }
-        if let PairwiseKind::GwPfm { groups, partition } = &self.kind {
-            if *groups == 0 || partition.len() != self.fields as usize {
+        if let PairwiseKind::GwPfm { blocks, partition } = &self.kind {
+            if *blocks == 0 || partition.len() != self.fields as usize {
                 return fail(format!(
-                    "GwPFM with {groups} groups and a partition of {} entries for {} fields",
+                    "GwPFM with {blocks} blocks and a partition of {} entries for {} fields",
                     partition.len(),
                     self.fields
                 ));
             }
-            if let Some((i, g)) = partition.iter().enumerate().find(|(_, &g)| g >= *groups) {
-                return fail(format!("field {i} in group {g}, only {groups} groups"));
+            if let Some((i, g)) = partition.iter().enumerate().find(|(_, &g)| g >= *blocks) {
+                return fail(format!("field {i} in block {g}, only {blocks} blocks"));
             }
         }
         if self.x_offset as u64 + self.in_cols() > self.x_ld as u64 {
@@ -241,7 +241,7 @@ impl PairwiseSpec {
             rows_cap: self.rows_cap,
             fields: self.fields,
             dim: self.dim,
-            groups: self.groups(),
+            blocks: self.blocks(),
             in_cols: self.in_cols() as u32,
             out_cols: self.out_cols() as u32,
             r_len: self.r_len() as u32,
@@ -265,8 +265,8 @@ impl Prepared {
     fn new(gpu: &Gpu, spec: &PairwiseSpec, kernel: &'static str) -> Result<Self> {
         spec.validate(kernel)?;
         let partition = match &spec.kind {
-            PairwiseKind::GwPfm { groups, partition } => {
-                gpu.storage_from("pairwise partition", &partition_words(*groups, partition))
+            PairwiseKind::GwPfm { blocks, partition } => {
+                gpu.storage_from("pairwise partition", &partition_words(*blocks, partition))
             }
             _ => placeholder(gpu, "pairwise partition (unused)"),
         };
@@ -306,8 +306,11 @@ impl Prepared {
 
     /// The (x, y, tables) grid covering `cols` columns of every row this step.
     fn row_grid(&self, gpu: &Gpu, cols: u32) -> [u32; 3] {
-        let groups = (self.state.rows as u64 * cols as u64).div_ceil(PAIRWISE_WG as u64) as u32;
-        let (x, y) = grid(groups, gpu.limits().max_compute_workgroups_per_dimension);
+        let workgroups = (self.state.rows as u64 * cols as u64).div_ceil(PAIRWISE_WG as u64) as u32;
+        let (x, y) = grid(
+            workgroups,
+            gpu.limits().max_compute_workgroups_per_dimension,
+        );
         [x, y, self.spec.tables]
     }
 
@@ -324,13 +327,13 @@ impl Prepared {
     }
 }
 
-/// P, then each group's first position in the list of fields ordered by group, then that list
+/// P, then each block's first position in the list of fields ordered by block, then that list
 /// (the shader's `part`).
-fn partition_words(groups: u32, partition: &[u32]) -> Vec<u32> {
+fn partition_words(blocks: u32, partition: &[u32]) -> Vec<u32> {
     let mut words = partition.to_vec();
     let mut members: Vec<u32> = (0..partition.len() as u32).collect();
     members.sort_by_key(|&i| (partition[i as usize], i));
-    words.extend((0..=groups).map(|g| partition.iter().filter(|&&p| p < g).count() as u32));
+    words.extend((0..=blocks).map(|g| partition.iter().filter(|&&p| p < g).count() as u32));
     words.extend(members);
     words
 }
