@@ -17,7 +17,9 @@ use std::sync::Arc;
 
 use super::check_len;
 use crate::error::{Error, Result};
-use crate::gpu::{grid, storage_usage, Access, Gpu, Kernel, Pipeline};
+use crate::gpu::{
+    grid, rows_field, storage_usage, Access, Gpu, Grid, Kernel, Launch, Pipeline, Uniform,
+};
 use crate::shaders;
 
 /// Invocations per workgroup of the row-parallel entries (the WGSL `WG` override).
@@ -53,6 +55,8 @@ pub struct PairwiseParams {
     pub out_offset: u32,
 }
 
+rows_field!(PairwiseParams);
+
 const BINDINGS: &[Access] = &[
     Access::Read,
     Access::Read,
@@ -65,25 +69,15 @@ const BINDINGS: &[Access] = &[
 ];
 
 /// `pairwise_forward`: one invocation per (row, output column).
-pub const PAIRWISE_FORWARD: Kernel = Kernel {
-    shader: shaders::PAIRWISE,
-    entry: "pairwise_forward",
-    bindings: BINDINGS,
-};
+pub const PAIRWISE_FORWARD: Kernel = Kernel::new(shaders::PAIRWISE, "pairwise_forward", BINDINGS);
 
 /// `pairwise_backward_x`: one invocation per (row, input column).
-pub const PAIRWISE_BACKWARD_X: Kernel = Kernel {
-    shader: shaders::PAIRWISE,
-    entry: "pairwise_backward_x",
-    bindings: BINDINGS,
-};
+pub const PAIRWISE_BACKWARD_X: Kernel =
+    Kernel::new(shaders::PAIRWISE, "pairwise_backward_x", BINDINGS);
 
 /// `pairwise_backward_r`: one workgroup per (entry of `r`, table).
-pub const PAIRWISE_BACKWARD_R: Kernel = Kernel {
-    shader: shaders::PAIRWISE,
-    entry: "pairwise_backward_r",
-    bindings: BINDINGS,
-};
+pub const PAIRWISE_BACKWARD_R: Kernel =
+    Kernel::new(shaders::PAIRWISE, "pairwise_backward_r", BINDINGS);
 
 /// Which interaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -257,7 +251,7 @@ impl PairwiseSpec {
 struct Prepared {
     spec: PairwiseSpec,
     state: PairwiseParams,
-    params: wgpu::Buffer,
+    params: Uniform<PairwiseParams>,
     partition: wgpu::Buffer,
 }
 
@@ -274,7 +268,7 @@ impl Prepared {
         Ok(Prepared {
             spec: spec.clone(),
             state,
-            params: gpu.uniform_from("pairwise params", &state),
+            params: Uniform::new(gpu, "pairwise params", &state),
             partition,
         })
     }
@@ -292,26 +286,19 @@ impl Prepared {
     }
 
     fn set_rows(&mut self, gpu: &Gpu, kernel: &'static str, rows: u32) -> Result<()> {
-        if rows > self.spec.rows_cap {
-            return Err(Error::kernel(
-                kernel,
-                format!("{rows} rows, buffers hold {}", self.spec.rows_cap),
-            ));
-        }
-        self.state.rows = rows;
-        gpu.queue
-            .write_buffer(&self.params, 0, bytemuck::bytes_of(&self.state));
-        Ok(())
+        let cap = self.spec.rows_cap;
+        self.params
+            .set_rows(gpu, kernel, &mut self.state, rows, cap)
     }
 
     /// The (x, y, tables) grid covering `cols` columns of every row this step.
-    fn row_grid(&self, gpu: &Gpu, cols: u32) -> [u32; 3] {
+    fn row_grid(&self, gpu: &Gpu, cols: u32) -> Grid {
         let workgroups = (self.state.rows as u64 * cols as u64).div_ceil(PAIRWISE_WG as u64) as u32;
         let (x, y) = grid(
             workgroups,
             gpu.limits().max_compute_workgroups_per_dimension,
         );
-        [x, y, self.spec.tables]
+        Grid::Dims([x, y, self.spec.tables])
     }
 
     fn check_r(&self, kernel: &'static str, what: &str, r: Option<&wgpu::Buffer>) -> Result<()> {
@@ -345,8 +332,7 @@ fn placeholder(gpu: &Gpu, label: &str) -> wgpu::Buffer {
 /// A prepared forward of one pairwise expert over all tables: one dispatch.
 pub struct PairwiseForward {
     prepared: Prepared,
-    pipeline: Arc<Pipeline>,
-    bind_group: wgpu::BindGroup,
+    launch: Launch,
 }
 
 impl PairwiseForward {
@@ -369,35 +355,32 @@ impl PairwiseForward {
         let dout = placeholder(gpu, "pairwise dout (unused)");
         let dx = placeholder(gpu, "pairwise dx (unused)");
         let dr = placeholder(gpu, "pairwise dr (unused)");
-        let bind_group = pipeline.bind(
-            gpu,
-            &[
-                x,
-                r.unwrap_or(&unused_r),
-                &prepared.partition,
-                &dout,
-                out,
-                &dx,
-                &dr,
-                &prepared.params,
-            ],
-        )?;
-        Ok(PairwiseForward {
-            prepared,
-            pipeline,
-            bind_group,
-        })
+        let buffers = [
+            x,
+            r.unwrap_or(&unused_r),
+            &prepared.partition,
+            &dout,
+            out,
+            &dx,
+            &dr,
+            prepared.params.buffer(),
+        ];
+        let grid = prepared.row_grid(gpu, prepared.state.out_cols);
+        let launch = Launch::new(gpu, &pipeline, &buffers, grid)?;
+        Ok(PairwiseForward { prepared, launch })
     }
 
     /// Sets the rows of the next steps (≤ `rows_cap`).
     pub fn set_rows(&mut self, gpu: &Gpu, rows: u32) -> Result<()> {
-        self.prepared.set_rows(gpu, PAIRWISE_FORWARD.entry, rows)
+        self.prepared.set_rows(gpu, PAIRWISE_FORWARD.entry, rows)?;
+        let grid = self.prepared.row_grid(gpu, self.prepared.state.out_cols);
+        self.launch.set_grid(grid);
+        Ok(())
     }
 
     /// Records the forward: one dispatch (none when there are no rows or no output columns).
     pub fn record(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>) {
-        let grid = self.prepared.row_grid(gpu, self.prepared.state.out_cols);
-        self.pipeline.dispatch_3d(gpu, pass, &self.bind_group, grid);
+        self.launch.record(gpu, pass);
     }
 }
 
@@ -421,9 +404,8 @@ pub struct PairwiseGradients<'a> {
 /// (FwFM and GwPFM), whatever the number of tables.
 pub struct PairwiseBackward {
     prepared: Prepared,
-    dx_pipeline: Arc<Pipeline>,
-    dr_pipeline: Option<Arc<Pipeline>>,
-    bind_group: wgpu::BindGroup,
+    dx: Launch,
+    dr: Option<Launch>,
 }
 
 impl PairwiseBackward {
@@ -459,41 +441,40 @@ impl PairwiseBackward {
         };
         let unused_r = placeholder(gpu, "pairwise r (unused)");
         let unused_dr = placeholder(gpu, "pairwise dr (unused)");
-        let bind_group = dx_pipeline.bind(
-            gpu,
-            &[
-                bufs.x,
-                bufs.r.unwrap_or(&unused_r),
-                &prepared.partition,
-                bufs.dout,
-                out,
-                bufs.dx,
-                bufs.dr.unwrap_or(&unused_dr),
-                &prepared.params,
-            ],
-        )?;
-        Ok(PairwiseBackward {
-            prepared,
-            dx_pipeline,
-            dr_pipeline,
-            bind_group,
-        })
+        let buffers = [
+            bufs.x,
+            bufs.r.unwrap_or(&unused_r),
+            &prepared.partition,
+            bufs.dout,
+            out,
+            bufs.dx,
+            bufs.dr.unwrap_or(&unused_dr),
+            prepared.params.buffer(),
+        ];
+        let grid = prepared.row_grid(gpu, prepared.state.in_cols);
+        let dx = Launch::new(gpu, &dx_pipeline, &buffers, grid)?;
+        let dr_grid = Grid::Dims([prepared.state.r_len, 1, spec.tables]);
+        let dr = dr_pipeline
+            .map(|p| Launch::new(gpu, &p, &buffers, dr_grid))
+            .transpose()?;
+        Ok(PairwiseBackward { prepared, dx, dr })
     }
 
     /// Sets the rows of the next steps (≤ `rows_cap`).
     pub fn set_rows(&mut self, gpu: &Gpu, rows: u32) -> Result<()> {
-        self.prepared.set_rows(gpu, PAIRWISE_BACKWARD_X.entry, rows)
+        self.prepared
+            .set_rows(gpu, PAIRWISE_BACKWARD_X.entry, rows)?;
+        let grid = self.prepared.row_grid(gpu, self.prepared.state.in_cols);
+        self.dx.set_grid(grid);
+        Ok(())
     }
 
     /// Records the backward: `dx` (no dispatch when there are no rows), then `dr` (always, so that
     /// an empty batch writes `dr = 0`).
     pub fn record(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>) {
-        let grid = self.prepared.row_grid(gpu, self.prepared.state.in_cols);
-        self.dx_pipeline
-            .dispatch_3d(gpu, pass, &self.bind_group, grid);
-        if let Some(dr) = &self.dr_pipeline {
-            let grid = [self.prepared.state.r_len, 1, self.prepared.spec.tables];
-            dr.dispatch_3d(gpu, pass, &self.bind_group, grid);
+        self.dx.record(gpu, pass);
+        if let Some(dr) = &self.dr {
+            dr.record(gpu, pass);
         }
     }
 }
