@@ -1,7 +1,8 @@
 //! Launcher of `column_sum` (in `shaders/gemm.wgsl`): the fixed-order bias gradient
 //! `out[t, j] (= or +=) Σ_{i < rows} gate(X[t, i, j])`.
 
-use super::gemm::{check_matrix, extent, fits, gate_code, GateKind};
+use super::gemm::{gate_code, GateKind};
+use super::matrix::{check_matrix, extent, fits};
 use crate::error::{Error, Result};
 use crate::gpu::{check_rows, storage_usage, Access, Gpu, Grid, Kernel, Launch, Uniform};
 use crate::shaders;

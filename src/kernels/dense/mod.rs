@@ -31,6 +31,7 @@ pub mod expert;
 pub mod fma;
 pub mod gate;
 pub mod gemm;
+mod matrix;
 pub mod mlp;
 pub mod norm;
 pub mod optim;
