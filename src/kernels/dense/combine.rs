@@ -38,18 +38,15 @@ pub enum CombineKind {
 
 const BINDINGS: &[Access] = &[Access::Read, Access::ReadWrite, Access::Uniform];
 
-const fn kernel(entry: &'static str) -> Kernel {
-    Kernel::new(shaders::COMBINE, entry, BINDINGS)
-}
-
 /// Mean over tables, forward.
-pub const COMBINE_MEAN: Kernel = kernel("combine_mean");
+pub const COMBINE_MEAN: Kernel = Kernel::new(shaders::COMBINE, "combine_mean", BINDINGS);
 /// Mean over tables, backward (g / M to every table).
-pub const COMBINE_MEAN_BACKWARD: Kernel = kernel("combine_mean_backward");
+pub const COMBINE_MEAN_BACKWARD: Kernel =
+    Kernel::new(shaders::COMBINE, "combine_mean_backward", BINDINGS);
 /// Concatenation of the tables along columns.
-pub const CONCAT: Kernel = kernel("concat");
+pub const CONCAT: Kernel = Kernel::new(shaders::COMBINE, "concat", BINDINGS);
 /// The split back into tables.
-pub const CONCAT_BACKWARD: Kernel = kernel("concat_backward");
+pub const CONCAT_BACKWARD: Kernel = Kernel::new(shaders::COMBINE, "concat_backward", BINDINGS);
 
 /// The caller's buffers of a [`Combine`] (f32).
 pub struct CombineBuffers<'a> {

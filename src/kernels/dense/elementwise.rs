@@ -42,16 +42,13 @@ rows_field!(ElementwiseParams);
 
 const BINDINGS: &[Access] = &[Access::Read, Access::ReadWrite, Access::Uniform];
 
-const fn kernel(entry: &'static str) -> Kernel {
-    Kernel::new(shaders::ELEMENTWISE, entry, BINDINGS)
-}
-
 /// `y = max(y, 0)` in place.
-pub const RELU_INPLACE: Kernel = kernel("relu_inplace");
+pub const RELU_INPLACE: Kernel = Kernel::new(shaders::ELEMENTWISE, "relu_inplace", BINDINGS);
 /// `g = g · (y > 0)` in place.
-pub const RELU_GRAD_INPLACE: Kernel = kernel("relu_grad_inplace");
+pub const RELU_GRAD_INPLACE: Kernel =
+    Kernel::new(shaders::ELEMENTWISE, "relu_grad_inplace", BINDINGS);
 /// A strided block copy.
-pub const COPY_COLUMNS: Kernel = kernel("copy_columns");
+pub const COPY_COLUMNS: Kernel = Kernel::new(shaders::ELEMENTWISE, "copy_columns", BINDINGS);
 
 /// A strided `[tables, rows, cols]` block: element `(t, r, j)` at `at + t·stride + r·ld + j`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -97,10 +97,7 @@ pub const GEMM: Kernel = Kernel::new(
 
 /// The GEMM kernel's vec4-load variant (both operands' leading dimensions and strides multiples
 /// of 4).
-pub const GEMM_VEC4: Kernel = Kernel {
-    entry: "gemm_vec4",
-    ..GEMM
-};
+pub const GEMM_VEC4: Kernel = Kernel::new(GEMM.shader, "gemm_vec4", GEMM.bindings);
 
 /// The activation applied after the bias.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -43,21 +43,17 @@ const FORWARD: &[Access] = &[R, R, R, W, W, W, W, W, U];
 const BACKWARD: &[Access] = &[R, R, R, R, R, W, W, W, U];
 
 /// BatchNorm training forward.
-pub const BN_TRAIN: Kernel = kernel("bn_train", FORWARD);
+pub const BN_TRAIN: Kernel = Kernel::new(shaders::NORM, "bn_train", FORWARD);
 /// BatchNorm inference forward (running statistics).
-pub const BN_EVAL: Kernel = kernel("bn_eval", FORWARD);
+pub const BN_EVAL: Kernel = Kernel::new(shaders::NORM, "bn_eval", FORWARD);
 /// BatchNorm backward: dx, dγ, dβ.
-pub const BN_BACKWARD: Kernel = kernel("bn_backward", BACKWARD);
+pub const BN_BACKWARD: Kernel = Kernel::new(shaders::NORM, "bn_backward", BACKWARD);
 /// LayerNorm forward.
-pub const LN_FORWARD: Kernel = kernel("ln_forward", &[R, R, R, W, W, W, U]);
+pub const LN_FORWARD: Kernel = Kernel::new(shaders::NORM, "ln_forward", &[R, R, R, W, W, W, U]);
 /// LayerNorm backward, dx (one invocation per row).
-pub const LN_BACKWARD_DX: Kernel = kernel("ln_backward_dx", BACKWARD);
+pub const LN_BACKWARD_DX: Kernel = Kernel::new(shaders::NORM, "ln_backward_dx", BACKWARD);
 /// LayerNorm backward, dγ and dβ (one invocation per column).
-pub const LN_BACKWARD_PARAMS: Kernel = kernel("ln_backward_params", BACKWARD);
-
-const fn kernel(entry: &'static str, bindings: &'static [Access]) -> Kernel {
-    Kernel::new(shaders::NORM, entry, bindings)
-}
+pub const LN_BACKWARD_PARAMS: Kernel = Kernel::new(shaders::NORM, "ln_backward_params", BACKWARD);
 
 /// `Err` unless `tables, cols ≥ 1` and `tables · rows_cap · cols` elements index in u32.
 pub(crate) fn check_shape(

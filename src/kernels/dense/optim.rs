@@ -18,11 +18,9 @@
 //! as it reads it. Gradients are never written. Write the uniform once per submission: a queue write
 //! lands before every command buffer submitted after it.
 
-use std::sync::Arc;
-
 use super::check_len;
 use crate::error::{Error, Result};
-use crate::gpu::{storage_usage, Access, Gpu, Kernel, Pipeline};
+use crate::gpu::{storage_usage, Access, Gpu, Grid, Kernel, Launch, Uniform};
 use crate::shaders;
 
 /// Invocations per workgroup of `dense_step` (one element each).
@@ -81,23 +79,11 @@ const BINDINGS: &[Access] = &[
 ];
 
 /// The update kernel.
-pub const DENSE_STEP: Kernel = Kernel {
-    shader: shaders::OPTIM,
-    entry: "dense_step",
-    bindings: BINDINGS,
-};
+pub const DENSE_STEP: Kernel = Kernel::new(shaders::OPTIM, "dense_step", BINDINGS);
 /// First stage of the gradient norm: per-workgroup sums of squares.
-pub const NORM_PARTIALS: Kernel = Kernel {
-    shader: shaders::OPTIM,
-    entry: "norm_partials",
-    bindings: BINDINGS,
-};
+pub const NORM_PARTIALS: Kernel = Kernel::new(shaders::OPTIM, "norm_partials", BINDINGS);
 /// Second stage: one workgroup sums the partials into the norm and the clip factor.
-pub const NORM_FINISH: Kernel = Kernel {
-    shader: shaders::OPTIM,
-    entry: "norm_finish",
-    bindings: BINDINGS,
-};
+pub const NORM_FINISH: Kernel = Kernel::new(shaders::OPTIM, "norm_finish", BINDINGS);
 
 /// A dense optimizer and its hyper-parameters, with PyTorch's semantics (f64 here: the kernel gets
 /// 1 − β and the bias corrections computed in f64, so an f32 β does not cost digits).
@@ -185,11 +171,11 @@ impl DenseOptimizerKind {
     }
 }
 
+/// The global gradient norm for clipping: partial sums, then their fixed-order total.
 struct NormReduction {
-    partials: Arc<Pipeline>,
-    finish: Arc<Pipeline>,
-    partials_group: wgpu::BindGroup,
-    finish_group: wgpu::BindGroup,
+    partials: Launch,
+    finish: Launch,
+    /// Workgroups of the first stage (partial sums).
     groups: u32,
 }
 
@@ -198,10 +184,9 @@ pub struct DenseOptimizer {
     kind: DenseOptimizerKind,
     len: u32,
     clip: Option<f32>,
-    step: Arc<Pipeline>,
-    step_group: wgpu::BindGroup,
+    step: Launch,
     reduction: Option<NormReduction>,
-    uniform: wgpu::Buffer,
+    uniform: Uniform<OptimParams>,
     norm: wgpu::Buffer,
 }
 
@@ -268,8 +253,8 @@ impl DenseOptimizer {
             partials_len * 4,
             storage_usage(),
         );
-        let uniform = gpu.uniform_from("dense optimizer params", &OptimParams::default());
-        let buffers: [&wgpu::Buffer; 6] = [grads, params, state, &partials, &norm, &uniform];
+        let uniform = Uniform::new(gpu, "dense optimizer params", &OptimParams::default());
+        let buffers = [grads, params, state, &partials, &norm, uniform.buffer()];
         let step = gpu.pipeline(
             &DENSE_STEP,
             &[
@@ -278,20 +263,20 @@ impl DenseOptimizer {
                 ("CLIP", clip.is_some() as u32 as f64),
             ],
         )?;
-        let step_group = step.bind(gpu, &buffers)?;
+        let step_grid = Grid::Folded((len as u32).div_ceil(STEP_WG));
+        let step = Launch::new(gpu, &step, &buffers, step_grid)?;
         let reduction = match clip {
             None => None,
             Some(_) => {
                 let constants = [("RED_WG", RED_WG as f64)];
                 let partials = gpu.pipeline(&NORM_PARTIALS, &constants)?;
                 let finish = gpu.pipeline(&NORM_FINISH, &constants)?;
+                // At least one workgroup, so an empty model logs a norm of 0.
+                let groups = (len.div_ceil(RED_WG as u64) as u32).clamp(1, MAX_PARTIALS);
                 Some(NormReduction {
-                    partials_group: partials.bind(gpu, &buffers)?,
-                    finish_group: finish.bind(gpu, &buffers)?,
-                    partials,
-                    finish,
-                    // At least one group, so an empty model logs a norm of 0.
-                    groups: (len.div_ceil(RED_WG as u64) as u32).clamp(1, MAX_PARTIALS),
+                    partials: Launch::new(gpu, &partials, &buffers, Grid::Folded(groups))?,
+                    finish: Launch::new(gpu, &finish, &buffers, Grid::Folded(1))?,
+                    groups,
                 })
             }
         };
@@ -300,7 +285,6 @@ impl DenseOptimizer {
             len: len as u32,
             clip,
             step,
-            step_group,
             reduction,
             uniform,
             norm,
@@ -367,9 +351,7 @@ impl DenseOptimizer {
     /// Writes step `step`'s learning rate and bias corrections into the uniform (no recompilation,
     /// no new bind groups). Call once per submission, before submitting the recorded step.
     pub fn set_step(&self, gpu: &Gpu, lr: f32, step: u64) -> Result<()> {
-        let p = self.step_params(lr, step)?;
-        gpu.queue
-            .write_buffer(&self.uniform, 0, bytemuck::bytes_of(&p));
+        self.uniform.write(gpu, &self.step_params(lr, step)?);
         Ok(())
     }
 
@@ -377,11 +359,10 @@ impl DenseOptimizer {
     /// empty buffer). The count does not depend on `len`.
     pub fn record(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>) {
         if let Some(r) = &self.reduction {
-            r.partials.dispatch(gpu, pass, &r.partials_group, r.groups);
-            r.finish.dispatch(gpu, pass, &r.finish_group, 1);
+            r.partials.record(gpu, pass);
+            r.finish.record(gpu, pass);
         }
-        let groups = self.len.div_ceil(STEP_WG);
-        self.step.dispatch(gpu, pass, &self.step_group, groups);
+        self.step.record(gpu, pass);
     }
 
     /// With clipping, the buffer of 4 f32 whose first two are the last step's gradient norm

@@ -131,16 +131,12 @@ const BINDINGS: &[Access] = &[
     Access::Uniform,
 ];
 
-const fn kernel(entry: &'static str) -> Kernel {
-    Kernel::new(shaders::LOSS, entry, BINDINGS)
-}
-
 /// Per-task sums of the batch (Σw, W⁺, W⁻, the max logit, the list denominator).
-pub const LOSS_STATS: Kernel = kernel("loss_stats");
+pub const LOSS_STATS: Kernel = Kernel::new(shaders::LOSS, "loss_stats", BINDINGS);
 /// Per-(row, task) gradient and loss partials.
-pub const LOSS_ROWS: Kernel = kernel("loss_rows");
+pub const LOSS_ROWS: Kernel = Kernel::new(shaders::LOSS, "loss_rows", BINDINGS);
 /// Per-task fixed-order sum of the partials into the loss.
-pub const LOSS_REDUCE: Kernel = kernel("loss_reduce");
+pub const LOSS_REDUCE: Kernel = Kernel::new(shaders::LOSS, "loss_reduce", BINDINGS);
 /// `p = σ(z − correction)` at inference.
 pub const LOSS_PREDICT: Kernel = Kernel::new(
     shaders::LOSS,
