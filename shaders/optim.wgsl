@@ -1,5 +1,7 @@
 // optim.wgsl — dense optimizers over flat buffers, with global-norm gradient clipping.
 //
+// Launcher: src/kernels/dense/optim.rs. Tests: kernels_tests/dense_optim.rs.
+//
 // The graph compiler places every dense tensor of a model at an offset in one flat f32 buffer of
 // parameters; the gradients sit at the same offsets in a second buffer and the optimizer state in a
 // third, planar (Adam: m at [0, len), v at [len, 2·len); SGD: the momentum buffer at [0, len)), so one

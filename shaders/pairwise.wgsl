@@ -1,6 +1,8 @@
 // pairwise.wgsl — pairwise interaction experts of the multi-embedding model (METHODS.md §2.2), forward
 // and backward, every table in one dispatch, with an optional fused ReLU on the output.
 //
+// Launcher: src/kernels/dense/pairwise.rs. Tests: kernels_tests/dense_pairwise.rs.
+//
 // Table t, row n: field i's G sub-embeddings v_{i,g} ∈ R^K sit at x[xrow + (i·G + g)·K + k], with
 //   xrow = (t·rows_cap + n)·x_ld + x_offset; outputs at out[(t·rows_cap + n)·out_ld + out_offset + c].
 //   FM    φ_k = Σ_{i<j} v_ik v_jk                                    (G = 1, out_cols = K)
