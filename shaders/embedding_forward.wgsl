@@ -1,5 +1,5 @@
 // embedding_forward.wgsl — table-batched embedding gather with pooling and MNS, one dispatch for
-// every feature of a storage group (FBGEMM's TBE forward, in WGSL).
+// every feature of an embedding storage (FBGEMM's TBE forward, in WGSL).
 //
 // Launcher: src/kernels/embedding/forward.rs. Tests: kernels_tests/embedding_forward.rs (reference:
 // embedding_reference.rs; properties: embedding_props.rs). Prelude: prelude/chunks.wgsl (load4, the

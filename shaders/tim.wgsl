@@ -23,7 +23,7 @@
 // every lane busy for any D <= 256 and need only three short tree reductions (barriers are costly on
 // llvmpipe; one barrier per behaviour would dominate). Measured on lavapipe: WG = 64 beats 128 and 256
 // (up to 1.3x and 1.8x slower); staging row addresses in workgroup memory gained nothing; skipping
-// the chunk switch for one-chunk groups (CHUNKS = 1) saves ~25%.
+// the chunk switch for one-chunk storages (CHUNKS = 1) saves ~25%.
 
 override WG: u32 = 64u;        // a power of two >= MAX_WIDTH4 (the tree reductions need it)
 const MAX_LEN: u32 = 1024u;    // behaviours per sequence: scores and c_i live in workgroup memory

@@ -1,5 +1,5 @@
 //! Launcher of `tbe_forward`: buffers and bind group built once; per batch one upload and one
-//! dispatch for every feature of the group.
+//! dispatch for every feature of the storage.
 
 use super::bags::Bags;
 use super::features::FeatureSet;
@@ -55,7 +55,7 @@ pub const TBE_FORWARD: Kernel = Kernel::new(
     ],
 );
 
-/// A prepared table-batched gather for one feature set over one storage group.
+/// A prepared table-batched gather for one feature set over one embedding storage.
 pub struct TbeForward {
     /// The validated features.
     pub features: FeatureSet,

@@ -59,7 +59,7 @@ pub const TIM_FORWARD: Kernel = Kernel::new(shaders::TIM, "tim_forward", BINDING
 /// The backward kernel's description (same bindings; `out` is the per-lookup gradient rows).
 pub const TIM_BACKWARD: Kernel = Kernel::new(shaders::TIM, "tim_backward", BINDINGS);
 
-/// A prepared TIM over one storage group: forward into the caller's `u` (`[M, max_batch, D]`),
+/// A prepared TIM over one embedding storage: forward into the caller's `u` (`[M, max_batch, D]`),
 /// backward from the caller's dL/du (same layout) into per-lookup gradient rows that a
 /// [`TbeUpdate`](crate::kernels::embedding::TbeUpdate) built on [`Tim::gather`] and
 /// [`Tim::row_grads`] applies.
