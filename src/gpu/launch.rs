@@ -50,11 +50,6 @@ impl Launch {
         })
     }
 
-    /// The grid the next [`record`](Self::record) dispatches.
-    pub fn grid(&self) -> Grid {
-        self.grid
-    }
-
     /// Replaces the grid (for example after a new batch size).
     pub fn set_grid(&mut self, grid: Grid) {
         self.grid = grid;

@@ -6,8 +6,9 @@
 //!   embedding table (the multi-embedding paradigm, METHODS.md §2.2): `[tables, rows_cap, cols]`,
 //!   slab `t` starting at `t · rows_cap · cols`. `rows_cap` is the maximum batch size the buffers were
 //!   allocated for; the actual batch (≤ `rows_cap`) is a uniform that [`set_rows`]-style methods
-//!   rewrite per step, so a smaller last batch needs no new buffers, bind groups or pipelines. A
-//!   new op runs at capacity until its first `set_rows`.
+//!   rewrite per step ([`Uniform::set_rows`](crate::gpu::Uniform::set_rows): checked against
+//!   `rows_cap`, then written), so a smaller last batch needs no new buffers, bind groups or
+//!   pipelines. A new op runs at capacity until its first `set_rows`.
 //! - **Prepared ops**: `Op::new(gpu, spec, buffers…)` validates shapes and buffer sizes (returning
 //!   [`Error::Kernel`](crate::Error::Kernel) with the kernel name and the numbers, never panicking),
 //!   compiles its pipelines once and builds its bind groups once; `record(&self, gpu, pass)` only

@@ -129,21 +129,6 @@ impl CrossSpec {
         self.tables as u64 * self.rows_cap as u64 * self.dim as u64
     }
 
-    /// Floating-point operations of one forward at `rows` rows (GEMMs and element-wise).
-    pub fn forward_flops(&self, rows: u32) -> u64 {
-        let (t, b, d, l) = (
-            self.tables as u64,
-            rows as u64,
-            self.dim as u64,
-            self.layers as u64,
-        );
-        let gemm = match self.rank {
-            None => 2 * b * d * d,
-            Some(r) => 4 * b * d * r as u64,
-        };
-        t * l * (gemm + 3 * b * d)
-    }
-
     /// The element-wise kernels' params at `rows` rows.
     fn params(&self, rows: u32, flags: u32) -> CrossParams {
         CrossParams {
