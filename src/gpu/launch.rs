@@ -2,8 +2,8 @@
 //!
 //! - a [`Launch`] is what one dispatch needs: a compiled pipeline, the bind group over the caller's
 //!   buffers, and the workgroup [`Grid`]; `record(gpu, pass)` records it;
-//! - a [`Uniform<T>`] is a params uniform typed by the `#[repr(C)]` struct that mirrors the WGSL one,
-//!   so a launcher cannot write the wrong struct into it;
+//! - a [`Uniform<T>`] is a params uniform typed by the `#[repr(C)]` struct that mirrors the WGSL
+//!   one, so a launcher cannot write the wrong struct into it;
 //! - [`Uniform::set_rows`] is the per-step batch rewrite that every dense launcher shares (checked
 //!   against the capacity the buffers were built for, then written), over params that say where
 //!   their row count lives ([`Rows`]).

@@ -38,7 +38,7 @@ pub struct OptimParams {
     /// Elements of the parameter and gradient buffers.
     pub len: u32,
     /// Partial sums written by `norm_partials` (its workgroup count).
-    pub groups: u32,
+    pub partial_count: u32,
     /// 1 on step 1: the state's old contents are ignored.
     pub first: u32,
     /// Clipping threshold (global L2 norm).
@@ -175,8 +175,8 @@ impl DenseOptimizerKind {
 struct NormReduction {
     partials: Launch,
     finish: Launch,
-    /// Workgroups of the first stage (partial sums).
-    groups: u32,
+    /// Workgroups of the first stage, one partial sum each.
+    partial_count: u32,
 }
 
 /// A prepared dense optimizer over caller-owned parameter, gradient and state buffers.
@@ -272,11 +272,11 @@ impl DenseOptimizer {
                 let partials = gpu.pipeline(&NORM_PARTIALS, &constants)?;
                 let finish = gpu.pipeline(&NORM_FINISH, &constants)?;
                 // At least one workgroup, so an empty model logs a norm of 0.
-                let groups = (len.div_ceil(RED_WG as u64) as u32).clamp(1, MAX_PARTIALS);
+                let partial_count = (len.div_ceil(RED_WG as u64) as u32).clamp(1, MAX_PARTIALS);
                 Some(NormReduction {
-                    partials: Launch::new(gpu, &partials, &buffers, Grid::Folded(groups))?,
+                    partials: Launch::new(gpu, &partials, &buffers, Grid::Folded(partial_count))?,
                     finish: Launch::new(gpu, &finish, &buffers, Grid::Folded(1))?,
-                    groups,
+                    partial_count,
                 })
             }
         };
@@ -302,7 +302,7 @@ impl DenseOptimizer {
         let lr64 = lr as f64;
         let mut p = OptimParams {
             len: self.len,
-            groups: self.reduction.as_ref().map_or(0, |r| r.groups),
+            partial_count: self.reduction.as_ref().map_or(0, |r| r.partial_count),
             first: (step == 1) as u32,
             max_norm: self.clip.unwrap_or(0.0),
             lr,
@@ -372,8 +372,8 @@ impl DenseOptimizer {
     }
 
     /// Partial sums the first reduction stage writes (0 without clipping).
-    pub fn reduction_groups(&self) -> u32 {
-        self.reduction.as_ref().map_or(0, |r| r.groups)
+    pub fn reduction_partials(&self) -> u32 {
+        self.reduction.as_ref().map_or(0, |r| r.partial_count)
     }
 }
 
