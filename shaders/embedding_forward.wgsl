@@ -13,8 +13,8 @@
 //   pooling none:  out[l']  = w_l * row(l), l' = l - offsets[f*B] (one output row per lookup)
 // with w_l the optional per-lookup weight. Accumulation is f32 in lookup order: deterministic.
 //
-// Storage: rows live in up to four chunk buffers (each under the device's max binding size); a row's
-// vec4 address a maps to chunk a >> chunk_shift, element a & chunk_mask, so a table may span chunks.
+// Storage: rows live in up to four chunk buffers, read through load4 (prelude/chunks.wgsl, which
+// describes the addressing and holds the CHUNKS override), so a table may span chunks.
 //
 // Bindings: 0 tables_meta (read: tables, features, column map, MNS bases), 1 batch (read: offsets, indices,
 // weight bits), 2..5 chunk0..3 (read), 6 out (read_write, vec4), 7 params (uniform).
