@@ -10,7 +10,7 @@
 //!   `rows_cap`, then written), so a smaller last batch needs no new buffers, bind groups or
 //!   pipelines. A new op runs at capacity until its first `set_rows`.
 //! - **Prepared ops**: `Op::new(gpu, spec, buffers…)` validates shapes and buffer sizes (returning
-//!   [`Error::Kernel`](crate::Error::Kernel) with the kernel name and the numbers, never panicking),
+//!   [`Error::Kernel`] with the kernel name and the numbers, never panicking),
 //!   compiles its pipelines once and builds its bind groups once; `record(&self, gpu, pass)` only
 //!   records dispatches. Buffers belong to the caller (the graph compiler assigns them).
 //! - **One dispatch for all tables**: tables are a grid dimension (usually `z`), never a host loop.
