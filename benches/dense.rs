@@ -58,7 +58,7 @@ fn shapes() -> Vec<Shape> {
 
 /// The expert benches: (name, kind), F = 16, K = 10, B = 1024, M ∈ {1, 4}.
 fn experts() -> Vec<(&'static str, ExpertKind)> {
-    let (fields, groups) = if smoke() { (5, 2) } else { (16, 4) };
+    let (fields, blocks) = if smoke() { (5, 2) } else { (16, 4) };
     vec![
         (
             "dcn_l2",
@@ -79,8 +79,8 @@ fn experts() -> Vec<(&'static str, ExpertKind)> {
         (
             "gwpfm_g4",
             ExpertKind::Pairwise(PairwiseKind::GwPfm {
-                groups,
-                partition: (0..fields).map(|f| f % groups).collect(),
+                blocks,
+                partition: (0..fields).map(|f| f % blocks).collect(),
             }),
         ),
         ("ipnn", ExpertKind::Pairwise(PairwiseKind::Ipnn)),

@@ -28,7 +28,7 @@ fn kinds() -> Vec<ExpertKind> {
         ExpertKind::Pairwise(PairwiseKind::Fm),
         ExpertKind::Pairwise(PairwiseKind::FwFm),
         ExpertKind::Pairwise(PairwiseKind::GwPfm {
-            groups: 2,
+            blocks: 2,
             partition: vec![0, 1, 1, 0, 1],
         }),
         ExpertKind::Pairwise(PairwiseKind::Ipnn),
@@ -199,7 +199,7 @@ fn shapes_and_errors() {
     assert_eq!((s.in_cols(), s.out_cols()), (FIELDS * DIM, 10));
     let g = spec(
         &ExpertKind::Pairwise(PairwiseKind::GwPfm {
-            groups: 2,
+            blocks: 2,
             partition: vec![0, 1, 1, 0, 1],
         }),
         2,

@@ -564,7 +564,7 @@ fn empty_buffer_updates_nothing_and_logs_a_zero_norm() {
     assert_eq!(dispatches_of(gpu, &plain), 0);
     let clipped = DenseOptimizer::new(gpu, sgd(false, 0.0), 0, &params, &grads, &state, Some(1.0))
         .expect("new");
-    assert_eq!(clipped.reduction_groups(), 1);
+    assert_eq!(clipped.reduction_partials(), 1);
     let norm = clipped.norm_buffer().expect("norm buffer");
     poison(gpu, norm);
     clipped.set_step(gpu, 0.1, 1).expect("set_step");
@@ -597,9 +597,9 @@ fn reduction_caps_its_partial_sums() {
     let buf = |n: u64| gpu.buffer("b", n * 4, storage_usage());
     let (p, g, s) = (buf(len), buf(len), buf(2 * len));
     let opt = DenseOptimizer::new(gpu, adam(0.0), len, &p, &g, &s, Some(1.0)).expect("new");
-    assert_eq!(opt.reduction_groups(), MAX_PARTIALS);
+    assert_eq!(opt.reduction_partials(), MAX_PARTIALS);
     let opt = DenseOptimizer::new(gpu, adam(0.0), 4099, &p, &g, &s, Some(1.0)).expect("new");
-    assert_eq!(opt.reduction_groups(), 17);
+    assert_eq!(opt.reduction_partials(), 17);
 }
 
 #[test]
@@ -734,7 +734,7 @@ fn optim_params_struct_matches_its_wgsl_layout() {
         &shaders::OPTIM,
         "OptimParams",
         std::mem::size_of::<OptimParams>(),
-        offsets!(OptimParams: len, groups, first, max_norm, lr, weight_decay, decay, beta1, beta2,
+        offsets!(OptimParams: len, partial_count, first, max_norm, lr, weight_decay, decay, beta1, beta2,
                  one_minus_beta1, one_minus_beta2, eps, step_size, inv_sqrt_bc2, momentum),
     );
 }

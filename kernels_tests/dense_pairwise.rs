@@ -47,7 +47,7 @@ fn partition(spec: &PairwiseSpec) -> Vec<usize> {
 fn for_each_term(spec: &PairwiseSpec, mut term: impl FnMut(usize, usize, Option<usize>, usize)) {
     let (f, g, k) = (
         spec.fields as usize,
-        spec.groups() as usize,
+        spec.blocks() as usize,
         spec.dim as usize,
     );
     let p = partition(spec);
@@ -138,9 +138,9 @@ fn spec(
     s
 }
 
-fn gwpfm(groups: u32, partition: &[u32]) -> PairwiseKind {
+fn gwpfm(blocks: u32, partition: &[u32]) -> PairwiseKind {
     PairwiseKind::GwPfm {
-        groups,
+        blocks,
         partition: partition.to_vec(),
     }
 }
@@ -341,7 +341,7 @@ fn reference_backward_matches_finite_differences() {
 }
 
 #[test]
-fn reference_gwpfm_with_one_group_is_weighted_fm() {
+fn reference_gwpfm_with_one_block_is_weighted_fm() {
     let mut rng = Rng::new(5);
     let fm = spec(PairwiseKind::Fm, 1, 6, 4, false, false);
     let g1 = spec(gwpfm(1, &[0; 6]), 1, 6, 4, false, false);
@@ -364,8 +364,8 @@ fn fwfm_matches_reference() {
 }
 
 #[test]
-fn gwpfm_matches_reference_with_uneven_groups() {
-    // Three groups of unequal sizes (the last field alone in group 1), and one group.
+fn gwpfm_matches_reference_with_uneven_blocks() {
+    // Three blocks of unequal sizes (the last field alone in block 1), and one block.
     let uneven = |f: u32| -> Vec<u32> {
         (0..f)
             .map(|i| {
@@ -391,10 +391,10 @@ fn gwpfm_matches_pytorch_fixture() {
     let fx = Fixture::load("gwpfm");
     for case in ["m2", "m1"] {
         let shape = fx.u32(&format!("{case}.shape"));
-        let [tables, rows, fields, groups, dim, relu] = shape[..] else {
+        let [tables, rows, fields, blocks, dim, relu] = shape[..] else {
             panic!("{case}.shape: {shape:?}");
         };
-        let kind = gwpfm(groups, &fx.u32(&format!("{case}.part")));
+        let kind = gwpfm(blocks, &fx.u32(&format!("{case}.part")));
         check_fixture(
             &fx,
             case,
@@ -612,7 +612,7 @@ fn launchers_reject_bad_shapes() {
     fails(&s, &big, Some(&r), "slice past x_ld");
     let mut s = good.clone();
     s.kind = gwpfm(2, &[0, 2, 1]);
-    fails(&s, &big, Some(&r), "group out of range");
+    fails(&s, &big, Some(&r), "block out of range");
     let mut s = good.clone();
     s.kind = gwpfm(2, &[0, 1]);
     fails(&s, &big, Some(&r), "partition too short");
@@ -632,7 +632,7 @@ fn params_struct_matches_wgsl() {
         &shaders::PAIRWISE,
         "PairwiseParams",
         size_of::<PairwiseParams>(),
-        offsets!(PairwiseParams: rows, rows_cap, fields, dim, groups, in_cols, out_cols, r_len,
+        offsets!(PairwiseParams: rows, rows_cap, fields, dim, blocks, in_cols, out_cols, r_len,
                  x_ld, x_offset, out_ld, out_offset),
     );
 }

@@ -1,4 +1,5 @@
-//! The device layer: host-owned devices, errors caught as `Err`, the copy ceiling kernel, grid folding.
+//! The device layer: host-owned devices, errors caught as `Err`, the copy ceiling kernel, grid folding,
+//! and the launch scaffolding (`Launch`, `Uniform::set_rows`).
 
 use wgrec::gpu::{grid, storage_usage, AdapterChoice};
 use wgrec::kernels::copy::CopyVec4;
@@ -6,7 +7,7 @@ use wgrec::kernels::run_once;
 use wgrec::rng::Rng;
 use wgrec::Gpu;
 
-use crate::common::{gpu, poison};
+use crate::common::{gpu, poison, private_gpu};
 
 /// Copies random data (never zeros) and checks every element, destination poisoned first.
 fn check_copy(gpu: &Gpu, bytes: u64) {
@@ -114,4 +115,72 @@ fn allocated_bytes_counts_every_buffer_as_sized() {
     // Dropping does not decrement: the counter bounds the peak from above.
     drop(_c);
     assert_eq!(gpu.allocated_bytes() - start, 4068);
+}
+
+#[test]
+fn launch_records_one_dispatch_per_non_empty_grid_and_none_for_an_empty_one() {
+    use wgrec::gpu::{Grid, Launch, Uniform};
+    use wgrec::kernels::copy::{CopyParams, COPY_VEC4, COPY_WG};
+    let gpu = private_gpu();
+    let pipeline = gpu
+        .pipeline(&COPY_VEC4, &[("WG", COPY_WG as f64)])
+        .expect("pipeline");
+    let src = gpu.storage_from("src", &[1.0f32; 4]);
+    let dst = gpu.buffer("dst", 16, storage_usage());
+    let params = Uniform::new(
+        &gpu,
+        "copy params",
+        &CopyParams {
+            n4: 1,
+            _pad: [0; 3],
+        },
+    );
+    let buffers = [&src, &dst, params.buffer()];
+    let mut launch = Launch::new(&gpu, &pipeline, &buffers, Grid::Folded(0)).expect("launch");
+    let count = |launch: &Launch| {
+        let before = gpu.dispatches();
+        run_once(&gpu, |pass| launch.record(&gpu, pass));
+        gpu.sync().expect("sync");
+        gpu.dispatches() - before
+    };
+    assert_eq!(count(&launch), 0, "empty folded grid");
+    launch.set_grid(Grid::Dims([1, 0, 1]));
+    assert_eq!(count(&launch), 0, "3-D grid with an empty dimension");
+    launch.set_grid(Grid::Folded(1));
+    assert_eq!(count(&launch), 1, "one workgroup");
+    let got: Vec<f32> = gpu.read(&dst, 0, 4).expect("read");
+    assert_eq!(got, [1.0; 4], "the launch ran the copy");
+    assert!(
+        Launch::new(&gpu, &pipeline, &buffers[..2], Grid::Folded(1)).is_err(),
+        "a binding short"
+    );
+}
+
+#[test]
+fn uniform_set_rows_takes_rows_up_to_capacity_and_refuses_more() {
+    use wgrec::gpu::Uniform;
+    use wgrec::kernels::dense::combine::CombineParams;
+    let gpu = gpu();
+    let mut params = CombineParams {
+        tables: 2,
+        rows: 8,
+        rows_cap: 8,
+        cols: 3,
+    };
+    let uniform = Uniform::new(gpu, "combine params", &params);
+    uniform
+        .set_rows(gpu, "combine_mean", &mut params, 5, 8)
+        .expect("5 of 8 rows");
+    assert_eq!(params.rows, 5);
+    uniform
+        .set_rows(gpu, "combine_mean", &mut params, 8, 8)
+        .expect("all 8 rows");
+    let err = uniform
+        .set_rows(gpu, "combine_mean", &mut params, 9, 8)
+        .expect_err("9 of 8 rows");
+    assert!(err.to_string().contains("combine_mean"), "{err}");
+    assert_eq!(
+        params.rows, 8,
+        "a refused batch leaves the params as they were"
+    );
 }

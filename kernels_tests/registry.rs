@@ -41,12 +41,56 @@ fn registry_lists_exactly_the_files_in_shaders_dir() {
     registered.sort();
     assert_eq!(on_disk, registered);
     for shader in shaders::ALL {
-        let text = std::fs::read_to_string(format!("{dir}/{}.wgsl", shader.name)).expect("read");
+        let mut text = String::new();
+        for prelude in shader.preludes {
+            text += &std::fs::read_to_string(format!("{dir}/prelude/{prelude}.wgsl"))
+                .expect("read prelude");
+        }
+        text += &std::fs::read_to_string(format!("{dir}/{}.wgsl", shader.name)).expect("read");
         assert_eq!(
             text, shader.source,
-            "{} is stale in the binary",
+            "{} is stale in the binary (or its preludes are)",
             shader.name
         );
+    }
+}
+
+#[test]
+fn every_prelude_on_disk_is_prepended_somewhere() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/shaders/prelude");
+    let mut on_disk: Vec<String> = std::fs::read_dir(dir)
+        .expect("shaders/prelude/ exists")
+        .filter_map(|e| {
+            let path = e.ok()?.path();
+            (path.extension()? == "wgsl").then(|| path.file_stem()?.to_str().map(String::from))?
+        })
+        .collect();
+    on_disk.sort();
+    let mut used: Vec<String> = shaders::ALL
+        .iter()
+        .flat_map(|s| s.preludes.iter().map(|p| p.to_string()))
+        .collect();
+    used.sort();
+    used.dedup();
+    assert_eq!(on_disk, used);
+}
+
+#[test]
+fn chunked_storage_shaders_share_one_load4() {
+    // The prelude is the only definition: a shader that defined its own load4 would not validate
+    // (naga rejects a redefinition), and each one that reads chunks has the prelude.
+    for shader in [
+        &shaders::EMBEDDING_FORWARD,
+        &shaders::EMBEDDING_UPDATE,
+        &shaders::TIM,
+    ] {
+        assert_eq!(
+            shader.source.matches("fn load4(").count(),
+            1,
+            "{}",
+            shader.name
+        );
+        assert_eq!(shader.preludes.first(), Some(&"chunks"), "{}", shader.name);
     }
 }
 

@@ -1,5 +1,6 @@
 //! The f64 CPU reference of TIM (METHODS.md §1.1) and the GPU harness the TIM tests share: random
-//! table sets in a storage group, a prepared `Tim`, poisoned runs, and the element-wise comparison.
+//! table sets in an embedding storage, a prepared `Tim`, poisoned runs, and the element-wise
+//! comparison.
 
 use wgrec::gpu::storage_usage;
 use wgrec::kernels::embedding::{Bags, EmbeddingStorage, FeatureSet, SparseOptimizer, TableSpec};

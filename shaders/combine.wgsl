@@ -1,5 +1,7 @@
 // combine.wgsl — combining the M tables' outputs [M, rows_cap, cols] into one tensor, and back.
 //
+// Launcher: src/kernels/dense/combine.rs. Tests: kernels_tests/dense_combine.rs.
+//
 //   combine_mean:          h[b, j] = (1/M) · Σ_{m = 0..M−1} x[m, b, j]      h: [rows_cap, cols]
 //   combine_mean_backward: dx[m, b, j] = g[b, j] / M
 //   concat:                h[b, m·cols + j] = x[m, b, j]                    h: [rows_cap, M·cols]

@@ -1,5 +1,7 @@
 // copy.wgsl — the bandwidth ceiling: dst[i] = src[i] over vec4s.
 //
+// Launcher: src/kernels/copy.rs. Tests: kernels_tests/device.rs.
+//
 // Benches divide every kernel's effective GB/s by this kernel's GB/s, measured in the same run on the
 // same device, so the ratio is a property of the kernel rather than of the machine.
 //

@@ -1,6 +1,8 @@
 // cross.wgsl — the element-wise halves of a DCNv2 cross layer (METHODS.md §2.2); the matrix halves
 // (z_l = x_l W_lᵀ + b_l, dW_l = uᵀ x_l, u W_l) are GEMMs (gemm.wgsl), recorded by
-// src/kernels/dense/cross.rs around these kernels.
+// src/kernels/dense/cross/ around these kernels.
+//
+// Launcher: src/kernels/dense/cross/mod.rs. Tests: kernels_tests/dense_cross.rs.
 //
 //   cross_forward:  x_{l+1} = x_0 ⊙ z_l + x_l            (ReLU on the result when RELU is set:
 //                                                        the expert's fused output non-linearity)

@@ -1,5 +1,7 @@
 // dropout.wgsl — inverted dropout over table-batched tensors [tables, rows_cap, cols], no mask buffer.
 //
+// Launcher: src/kernels/dense/dropout.rs. Tests: kernels_tests/dense_dropout.rs.
+//
 //   dst[e] = keep(e) ? src[e] · scale : 0,   scale = 1 / (1 − p),   keep(e) = draw(e) ≥ threshold
 // with threshold = floor(p · 2³²) (p = 0: threshold 0, every element kept, scale 1: the identity).
 // Forward (src = x, dst = y) and backward (src = dy, dst = dx) are this same kernel: the mask is

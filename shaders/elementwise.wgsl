@@ -1,5 +1,7 @@
 // elementwise.wgsl — the small glue ops of the training graph, table-batched over [tables, rows_cap, ·].
 //
+// Launcher: src/kernels/dense/elementwise.rs. Tests: kernels_tests/dense_elementwise.rs.
+//
 //   relu_inplace:       y[t, b, j] = max(y[t, b, j], 0)                       (forward, in place)
 //   relu_grad_inplace:  g[t, b, j] = g[t, b, j] · (y[t, b, j] > 0)            (backward, in place;
 //                       y is the ReLU's output, so the mask is the forward's)

@@ -1,5 +1,9 @@
 // embedding_forward.wgsl — table-batched embedding gather with pooling and MNS, one dispatch for
-// every feature of a storage group (FBGEMM's TBE forward, in WGSL).
+// every feature of an embedding storage (FBGEMM's TBE forward, in WGSL).
+//
+// Launcher: src/kernels/embedding/forward.rs. Tests: kernels_tests/embedding_forward.rs (reference:
+// embedding_reference.rs; properties: embedding_props.rs). Prelude: prelude/chunks.wgsl (load4, the
+// storage element type).
 //
 // Computes, for every feature f and sample b, the bag of lookups l in [offsets[f*B+b], offsets[f*B+b+1]):
 //   plain feature: row(l)   = T_f[indices[l]]
@@ -9,8 +13,8 @@
 //   pooling none:  out[l']  = w_l * row(l), l' = l - offsets[f*B] (one output row per lookup)
 // with w_l the optional per-lookup weight. Accumulation is f32 in lookup order: deterministic.
 //
-// Storage: rows live in up to four chunk buffers (each under the device's max binding size); a row's
-// vec4 address a maps to chunk a >> chunk_shift, element a & chunk_mask, so a table may span chunks.
+// Storage: rows live in up to four chunk buffers, read through load4 (prelude/chunks.wgsl, which
+// describes the addressing and holds the CHUNKS override), so a table may span chunks.
 //
 // Bindings: 0 tables_meta (read: tables, features, column map, MNS bases), 1 batch (read: offsets, indices,
 // weight bits), 2..5 chunk0..3 (read), 6 out (read_write, vec4), 7 params (uniform).
@@ -18,7 +22,6 @@
 // so consecutive invocations read consecutive vec4s of one row. Workgroups fold into (x, y).
 
 override WG: u32 = 64u; // two NVIDIA warps; measured no slower than 128/256 on lavapipe
-override CHUNKS: u32 = 4u; // chunks the storage group uses; 1 compiles the chunk switch away
 
 const POOL_NONE: u32 = 0u;
 const POOL_SUM: u32 = 1u;
@@ -44,26 +47,12 @@ struct ForwardParams {
 
 @group(0) @binding(0) var<storage, read> tables_meta: array<u32>;
 @group(0) @binding(1) var<storage, read> batch: array<u32>;
-@group(0) @binding(2) var<storage, read> chunk0: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> chunk1: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read> chunk2: array<vec4<f32>>;
-@group(0) @binding(5) var<storage, read> chunk3: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> chunk0: array<Chunk4>;
+@group(0) @binding(3) var<storage, read> chunk1: array<Chunk4>;
+@group(0) @binding(4) var<storage, read> chunk2: array<Chunk4>;
+@group(0) @binding(5) var<storage, read> chunk3: array<Chunk4>;
 @group(0) @binding(6) var<storage, read_write> out: array<vec4<f32>>;
 @group(0) @binding(7) var<uniform> params: ForwardParams;
-
-// A divergent switch costs every case on SIMD lanes (llvmpipe); a one-chunk group skips it.
-fn load4(a: u32) -> vec4<f32> {
-    if CHUNKS == 1u {
-        return chunk0[a];
-    }
-    let o = a & params.chunk_mask;
-    switch a >> params.chunk_shift {
-        case 0u: { return chunk0[o]; }
-        case 1u: { return chunk1[o]; }
-        case 2u: { return chunk2[o]; }
-        default: { return chunk3[o]; }
-    }
-}
 
 // Sum of the rows one lookup selects at vec4 column `col`; the table and MNS words are read once
 // per invocation by the caller, not once per lookup.

@@ -1,5 +1,9 @@
 // embedding_update.wgsl — fused embedding backward + optimizer, one writer per touched row, no atomics.
 //
+// Launcher: src/kernels/embedding/update.rs. Tests: kernels_tests/embedding_update.rs (reference:
+// embedding_reference.rs). Prelude: prelude/chunks.wgsl, prelude/chunks_store.wgsl (load4, the
+// storage element type).
+//
 // The host's SparseUpdatePlan lists the unique (table, row) pairs a batch touched and, for each, the
 // lookups that touched it (CSR, in lookup order). For unique row u and vec4 column c:
 //   g = sum over its entries (l, bag) of coef(l) * dOut[slot(l, bag)][c]   (fixed order: deterministic)
@@ -22,7 +26,6 @@
 // reduction inside the team through workgroup memory (fixed order: deterministic).
 
 override WG: u32 = 64u;      // invocations per workgroup, a multiple of TEAM
-override CHUNKS: u32 = 4u; // chunks the storage group uses; 1 compiles the chunk switch away
 override TEAM: u32 = 16u;    // lanes per row; power of two >= widest width4
 override OPTIMIZER: u32 = 1u; // 0 SGD, 1 row-wise Adagrad, 2 Adam
 
@@ -61,41 +64,13 @@ struct UpdateParams {
 @group(0) @binding(1) var<storage, read> batch: array<u32>;
 @group(0) @binding(2) var<storage, read> plan: array<u32>;
 @group(0) @binding(3) var<storage, read> grad: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read_write> chunk0: array<vec4<f32>>;
-@group(0) @binding(5) var<storage, read_write> chunk1: array<vec4<f32>>;
-@group(0) @binding(6) var<storage, read_write> chunk2: array<vec4<f32>>;
-@group(0) @binding(7) var<storage, read_write> chunk3: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> chunk0: array<Chunk4>;
+@group(0) @binding(5) var<storage, read_write> chunk1: array<Chunk4>;
+@group(0) @binding(6) var<storage, read_write> chunk2: array<Chunk4>;
+@group(0) @binding(7) var<storage, read_write> chunk3: array<Chunk4>;
 @group(0) @binding(8) var<uniform> params: UpdateParams;
 
 var<workgroup> partial: array<f32, WG>;
-
-// A divergent switch costs every case on SIMD lanes (llvmpipe); a one-chunk group skips it.
-fn load4(a: u32) -> vec4<f32> {
-    if CHUNKS == 1u {
-        return chunk0[a];
-    }
-    let o = a & params.chunk_mask;
-    switch a >> params.chunk_shift {
-        case 0u: { return chunk0[o]; }
-        case 1u: { return chunk1[o]; }
-        case 2u: { return chunk2[o]; }
-        default: { return chunk3[o]; }
-    }
-}
-
-fn store4(a: u32, v: vec4<f32>) {
-    if CHUNKS == 1u {
-        chunk0[a] = v;
-        return;
-    }
-    let o = a & params.chunk_mask;
-    switch a >> params.chunk_shift {
-        case 0u: { chunk0[o] = v; }
-        case 1u: { chunk1[o] = v; }
-        case 2u: { chunk2[o] = v; }
-        default: { chunk3[o] = v; }
-    }
-}
 
 // Reduced gradient of unique row u at vec4 column col.
 fn row_gradient(u: u32, col: u32) -> vec4<f32> {

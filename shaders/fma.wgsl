@@ -1,5 +1,7 @@
 // fma.wgsl — the arithmetic ceiling: independent FMA chains, no memory traffic in the loop.
 //
+// Launcher: src/kernels/dense/fma.rs. Tests: kernels_tests/dense_gemm.rs.
+//
 // Benches divide the GEMM's GFLOP/s by this kernel's, measured in the same run on the same device.
 // Each invocation runs `iters` rounds of CHAINS independent vec4 chains x = x·mul + add (4 vec4
 // chains = 16 scalar chains: enough to cover FMA latency × issue width on a GPU and on llvmpipe's

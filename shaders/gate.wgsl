@@ -1,5 +1,7 @@
 // gate.wgsl — the learned (MMoE-style) gate combine of the M tables' outputs, per sample.
 //
+// Launcher: src/kernels/dense/gate.rs. Tests: kernels_tests/dense_gate.rs.
+//
 //   h: [M, rows_cap, cols] (table-batched), a: gate logits [rows_cap, M] (the caller's GEMM),
 //   gate_softmax:  g[b, :] = softmax(a[b, :]) (shifted by the row's max)      g: [rows_cap, M]
 //                  (saved for the backward)

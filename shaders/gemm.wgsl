@@ -1,5 +1,8 @@
 // gemm.wgsl — strided-batched GEMM with fused epilogues, and the fixed-order column sum.
 //
+// Launcher: src/kernels/dense/gemm.rs (gemm, gemm_vec4) and src/kernels/dense/column_sum.rs
+// (column_sum). Tests: kernels_tests/dense_gemm.rs.
+//
 // gemm:       C[t] = act(op(A[t]) · op(B[t]) + bias[t]) (+ C[t] if ACCUMULATE), t = workgroup_id.z
 //             A element (t, i, p) at offset_a + t·stride_a + i·a_row + p·a_step; B element (t, p, j) at
 //             t·stride_b + p·b_step + j·b_col. The host turns (trans, ld) into these four strides, so

@@ -19,6 +19,10 @@
 // dz is the gradient of Σ_t L_t: column t is dL_t/dz[:, t]. Only the first `rows` rows of dz are
 // written.
 //
+// Launcher: src/kernels/loss/mod.rs (loss_stats, loss_rows, loss_reduce) and
+// src/kernels/loss/predict.rs (loss_predict). Tests: kernels_tests/loss.rs and
+// kernels_tests/loss_flag.rs.
+//
 // Three dispatches per step, whatever the batch and the number of tasks (all entries share one
 // bind group):
 //   loss_stats:  one workgroup per task: Σw, W⁺, W⁻, m (fixed-order strided sums, then a fixed tree

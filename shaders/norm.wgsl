@@ -1,5 +1,8 @@
 // norm.wgsl — BatchNorm1d and LayerNorm over table-batched tensors [tables, rows_cap, cols].
 //
+// Launcher: src/kernels/dense/norm.rs. Tests: kernels_tests/dense_norm.rs (BatchNorm) and
+// kernels_tests/dense_layernorm.rs.
+//
 // BatchNorm normalises each (table, column) over the batch rows; LayerNorm each (table, row) over its
 // cols. γ, β and the statistics are per table: [tables, cols] (BN) and the saved LN statistics
 // [tables, rows_cap]. x̂ = (x − mean) · inv_std, inv_std = 1 / sqrt(var_biased + eps), y = γ·x̂ + β.

@@ -1,11 +1,13 @@
 // optim.wgsl — dense optimizers over flat buffers, with global-norm gradient clipping.
 //
+// Launcher: src/kernels/dense/optim.rs. Tests: kernels_tests/dense_optim.rs.
+//
 // The graph compiler places every dense tensor of a model at an offset in one flat f32 buffer of
 // parameters; the gradients sit at the same offsets in a second buffer and the optimizer state in a
 // third, planar (Adam: m at [0, len), v at [len, 2·len); SGD: the momentum buffer at [0, len)), so one
 // dispatch updates the whole model and a checkpoint slices each state tensor like its parameter.
 //
-// norm_partials  partials[w] = Σ g[i]² for i = w·RED_WG + lid + k·groups·RED_WG, k = 0, 1, … (each
+// norm_partials  partials[w] = Σ g[i]² for i = w·RED_WG + lid + k·partial_count·RED_WG, k = 0, 1, … (each
 //                invocation in index order), then a fixed tree over the workgroup;
 // norm_finish    one workgroup: total = sqrt(Σ partials), fixed order; norm[0] = total,
 //                norm[1] = min(1, max_norm / (total + 1e-6))      (torch.nn.utils.clip_grad_norm_)
@@ -20,7 +22,7 @@
 //
 // Bindings (one layout for all three entry points): 0 grad (read), 1 param, 2 state, 3 partials,
 // 4 norm (read_write), 5 params (uniform).
-// Geometry: dense_step one element per invocation, WG per workgroup; norm_partials `groups` workgroups
+// Geometry: dense_step one element per invocation, WG per workgroup; norm_partials `partial_count` workgroups
 // of RED_WG; norm_finish one workgroup of RED_WG. Grids fold into (x, y) past 65,535 (gpu::grid).
 
 override WG: u32 = 256u;      // dense_step: memory-bound, wide enough to keep memory pipes busy
@@ -35,7 +37,7 @@ const CLIP_EPS: f32 = 1e-6; // torch's guard against a zero norm
 
 struct OptimParams {
     len: u32,             // elements of param and grad
-    groups: u32,          // partial sums written by norm_partials (its workgroup count)
+    partial_count: u32,   // partial sums written by norm_partials (its workgroup count)
     first: u32,           // 1 on step 1: ignore the state's old contents
     max_norm: f32,        // clipping threshold
     lr: f32,
@@ -79,11 +81,11 @@ fn norm_partials(
     @builtin(local_invocation_index) lid: u32,
 ) {
     let w = wid.x + wid.y * nwg.x;
-    if w >= params.groups {
+    if w >= params.partial_count {
         return; // the padding of a folded grid: uniform per workgroup
     }
     var s = 0.0;
-    let stride = params.groups * RED_WG;
+    let stride = params.partial_count * RED_WG;
     for (var i = w * RED_WG + lid; i < params.len; i += stride) {
         let g = grad[i];
         s += g * g;
@@ -98,7 +100,7 @@ fn norm_partials(
 @compute @workgroup_size(RED_WG)
 fn norm_finish(@builtin(local_invocation_index) lid: u32) {
     var s = 0.0;
-    for (var i = lid; i < params.groups; i += RED_WG) {
+    for (var i = lid; i < params.partial_count; i += RED_WG) {
         s += partials[i];
     }
     sums[lid] = s;

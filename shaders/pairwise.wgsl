@@ -1,6 +1,8 @@
 // pairwise.wgsl — pairwise interaction experts of the multi-embedding model (METHODS.md §2.2), forward
 // and backward, every table in one dispatch, with an optional fused ReLU on the output.
 //
+// Launcher: src/kernels/dense/pairwise.rs. Tests: kernels_tests/dense_pairwise.rs.
+//
 // Table t, row n: field i's G sub-embeddings v_{i,g} ∈ R^K sit at x[xrow + (i·G + g)·K + k], with
 //   xrow = (t·rows_cap + n)·x_ld + x_offset; outputs at out[(t·rows_cap + n)·out_ld + out_offset + c].
 //   FM    φ_k = Σ_{i<j} v_ik v_jk                                    (G = 1, out_cols = K)
@@ -20,7 +22,7 @@
 //   pairwise_backward_r one workgroup per (entry of r, table): its RED_WG lanes stride over the rows,
 //                       then a tree in workgroup memory: fixed order, no atomics; dr overwritten
 //                       (FwFM entries i ≥ j are written 0)
-// Bindings: 0 x, 1 r, 2 part (P and its members by group), 3 dout (read); 4 out, 5 dx, 6 dr
+// Bindings: 0 x, 1 r, 2 part (P and its members by block), 3 dout (read); 4 out, 5 dx, 6 dr
 // (read_write; the backward only reads out, bound read_write because the layout is shared); 7 params.
 // Variants: override KIND (0 FM, 1 FwFM, 2 GwPFM, 3 IPNN), RELU (0/1), WG.
 
@@ -39,7 +41,7 @@ struct PairwiseParams {
     rows_cap: u32,  // rows per table slab
     fields: u32,    // F
     dim: u32,       // K
-    groups: u32,    // G (1 unless GwPFM)
+    blocks: u32,    // G field blocks (1 unless GwPFM)
     in_cols: u32,   // F·G·K
     out_cols: u32,  // K, or F(F−1)/2 for IPNN
     r_len: u32,     // r entries per table: F² (FwFM), G² (GwPFM), 0
@@ -74,7 +76,7 @@ fn weight(t: u32, a: u32, b: u32) -> f32 {
         return r[t * params.r_len + a * params.fields + b];
     }
     if KIND == GWPFM {
-        return r[t * params.r_len + part[a] * params.groups + part[b]];
+        return r[t * params.r_len + part[a] * params.blocks + part[b]];
     }
     return 1.0;
 }
@@ -82,7 +84,7 @@ fn weight(t: u32, a: u32, b: u32) -> f32 {
 // Column (within the row) of the sub-embedding of field a that meets field b.
 fn meets(a: u32, b: u32) -> u32 {
     if KIND == GWPFM {
-        return (a * params.groups + part[b]) * params.dim;
+        return (a * params.blocks + part[b]) * params.dim;
     }
     return a * params.dim;
 }
@@ -95,16 +97,16 @@ fn delta(o: u32) -> f32 {
     return dout[o];
 }
 
-// GwPFM's part holds P (F words), then each group's first position (G + 1 words) in the list of
-// fields ordered by group (F words, ascending within a group), so loops visit only a group's members.
-fn group_start(g: u32) -> u32 {
+// GwPFM's part holds P (F words), then each block's first position (G + 1 words) in the list of
+// fields ordered by block (F words, ascending within a block), so loops visit only a block's members.
+fn block_start(g: u32) -> u32 {
     return part[params.fields + g];
 }
 
 // The field at position m of that list (FM, FwFM, IPNN: field m itself).
 fn member(m: u32) -> u32 {
     if KIND == GWPFM {
-        return part[params.fields + params.groups + 1u + m];
+        return part[params.fields + params.blocks + 1u + m];
     }
     return m;
 }
@@ -202,7 +204,7 @@ fn pairwise_backward_x(
     let orow = out_row(t, n);
     let kk = params.dim;
     let k = c % kk;
-    let i = c / (params.groups * kk);
+    let i = c / (params.blocks * kk);
     var acc = 0.0;
     if KIND == IPNN {
         // dv_ik = Σ_{j≠i} g_{pair(i,j)} v_jk
@@ -217,9 +219,9 @@ fn pairwise_backward_x(
         var first = 0u;
         var end = params.fields;
         if KIND == GWPFM {
-            let g = (c / kk) % params.groups;
-            first = group_start(g);
-            end = group_start(g + 1u);
+            let g = (c / kk) % params.blocks;
+            first = block_start(g);
+            end = block_start(g + 1u);
         }
         for (var m = first; m < end; m++) {
             let j = member(m);
@@ -242,7 +244,7 @@ fn pairwise_backward_r(
     // Entry e = (ea, eb) of an [F, F] (FwFM) or [G, G] (GwPFM) matrix.
     var side = params.fields;
     if KIND == GWPFM {
-        side = params.groups;
+        side = params.blocks;
     }
     let ea = e / side;
     let eb = e % side;
@@ -258,15 +260,15 @@ fn pairwise_backward_r(
                 }
             } else {
                 // pairs i < j with (P(i), P(j)) = (ea, eb): δ · (v_{i,eb} ⊙ v_{j,ea})
-                for (var mi = group_start(ea); mi < group_start(ea + 1u); mi++) {
+                for (var mi = block_start(ea); mi < block_start(ea + 1u); mi++) {
                     let i = member(mi);
-                    for (var mj = group_start(eb); mj < group_start(eb + 1u); mj++) {
+                    for (var mj = block_start(eb); mj < block_start(eb + 1u); mj++) {
                         let j = member(mj);
                         if j <= i {
                             continue;
                         }
-                        let vi = xr + (i * params.groups + eb) * kk;
-                        let vj = xr + (j * params.groups + ea) * kk;
+                        let vi = xr + (i * params.blocks + eb) * kk;
+                        let vj = xr + (j * params.blocks + ea) * kk;
                         for (var k = 0u; k < kk; k++) {
                             acc += delta(orow + k) * (x[vi + k] * x[vj + k]);
                         }

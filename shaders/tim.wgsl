@@ -1,5 +1,8 @@
 // tim.wgsl — TIM, temporal interest attention (METHODS.md §1.1), fused with the behaviour gather.
 //
+// Launcher: src/kernels/tim/launch.rs. Tests: kernels_tests/tim.rs (reference: tim_reference.rs).
+// Prelude: prelude/chunks.wgsl (load4, the storage element type).
+//
 // For table set m and sample b, with K components per set (semantic tables, then the temporal table)
 // and bag (f = m*K + k, b) = [target id, behaviour ids 1..L] of component k:
 //   e~_p = sum_k T_k[id_k(p)]                   (p = 0 the target v~, p = 1..L the behaviours)
@@ -20,13 +23,12 @@
 // every lane busy for any D <= 256 and need only three short tree reductions (barriers are costly on
 // llvmpipe; one barrier per behaviour would dominate). Measured on lavapipe: WG = 64 beats 128 and 256
 // (up to 1.3x and 1.8x slower); staging row addresses in workgroup memory gained nothing; skipping
-// the chunk switch for one-chunk groups (CHUNKS = 1) saves ~25%.
+// the chunk switch for one-chunk storages (CHUNKS = 1) saves ~25%.
 
 override WG: u32 = 64u;        // a power of two >= MAX_WIDTH4 (the tree reductions need it)
 const MAX_LEN: u32 = 1024u;    // behaviours per sequence: scores and c_i live in workgroup memory
 const MAX_WIDTH4: u32 = 64u;   // D <= 256
 const MAX_FEATURES: u32 = 32u; // sets * components
-override CHUNKS: u32 = 4u;     // chunks the storage group uses: 1 folds the chunk switch away
 const NEG_INF: u32 = 0xff800000u;
 
 struct TimParams {
@@ -46,10 +48,10 @@ struct TimParams {
 }
 
 @group(0) @binding(0) var<storage, read> batch: array<u32>;
-@group(0) @binding(1) var<storage, read> chunk0: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> chunk1: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> chunk2: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read> chunk3: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> chunk0: array<Chunk4>;
+@group(0) @binding(2) var<storage, read> chunk1: array<Chunk4>;
+@group(0) @binding(3) var<storage, read> chunk2: array<Chunk4>;
+@group(0) @binding(4) var<storage, read> chunk3: array<Chunk4>;
 @group(0) @binding(5) var<storage, read> grad_u: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read_write> stats: array<vec2<f32>>;
 @group(0) @binding(7) var<storage, read_write> out: array<vec4<f32>>;
@@ -62,20 +64,6 @@ var<workgroup> wv: array<vec4<f32>, MAX_WIDTH4>;  // g * v~
 var<workgroup> red_a: array<vec4<f32>, WG>;
 var<workgroup> red_b: array<vec4<f32>, WG>;
 var<workgroup> red_s: array<f32, WG>;
-
-// A divergent switch costs every case on llvmpipe's SIMD lanes; a one-chunk group skips it.
-fn load4(a: u32) -> vec4<f32> {
-    if CHUNKS == 1u {
-        return chunk0[a];
-    }
-    let o = a & params.chunk_mask;
-    switch a >> params.chunk_shift {
-        case 0u: { return chunk0[o]; }
-        case 1u: { return chunk1[o]; }
-        case 2u: { return chunk2[o]; }
-        default: { return chunk3[o]; }
-    }
-}
 
 // Word index of bag (m*K + k, b) in the offsets section.
 fn bag_at(m: u32, k: u32, b: u32) -> u32 {

@@ -171,7 +171,7 @@ pub(super) fn experts(
         (
             "expert_gwpfm",
             ExpertKind::Pairwise(PairwiseKind::GwPfm {
-                groups: 4,
+                blocks: 4,
                 partition: (0..fields).map(|f| f % 4).collect(),
             }),
         ),

@@ -1,5 +1,6 @@
 //! The device layer: adapter choice, the negotiated device, the pipeline cache, buffers, readback,
-//! error capture and GPU timestamps. Everything above this layer talks to the GPU through [`Gpu`].
+//! error capture and GPU timestamps, and the scaffolding every kernel launcher is built from
+//! ([`Launch`], [`Uniform`]). Everything above this layer talks to the GPU through [`Gpu`].
 //!
 //! Two ways in: [`Gpu::new`] picks an adapter itself (best type first, environment overrides), and
 //! [`Gpu::from_wgpu`] wraps a device a host program already owns. wgpu's default uncaptured-error
@@ -7,6 +8,7 @@
 //! an [`Error`], so a bad dispatch never takes the host process down.
 
 pub mod adapter;
+mod launch;
 mod pipeline;
 mod readback;
 mod timer;
@@ -14,6 +16,8 @@ mod timer;
 use std::sync::{Arc, Mutex};
 
 pub use adapter::AdapterChoice;
+pub(crate) use launch::rows_field;
+pub use launch::{check_rows, Grid, Launch, Rows, Uniform};
 pub use pipeline::{Access, Kernel, Pipeline};
 pub use timer::PassTimer;
 

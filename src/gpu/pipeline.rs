@@ -31,6 +31,18 @@ pub struct Kernel {
     pub bindings: &'static [Access],
 }
 
+impl Kernel {
+    /// The kernel `entry` of `shader` over `bindings`: a `const fn`, so every launcher declares its
+    /// kernels as constants.
+    pub const fn new(shader: Shader, entry: &'static str, bindings: &'static [Access]) -> Self {
+        Kernel {
+            shader,
+            entry,
+            bindings,
+        }
+    }
+}
+
 /// A compiled pipeline and its bind-group layout.
 pub struct Pipeline {
     /// The wgpu pipeline.

@@ -1,9 +1,7 @@
 //! Launcher of `copy_vec4`, the bandwidth ceiling every memory-bound bench is measured against.
 
-use std::sync::Arc;
-
 use crate::error::{Error, Result};
-use crate::gpu::{storage_usage, Access, Gpu, Kernel, Pipeline};
+use crate::gpu::{storage_usage, Access, Gpu, Grid, Kernel, Launch, Uniform};
 use crate::shaders;
 
 /// Invocations per workgroup of the copy.
@@ -20,16 +18,15 @@ pub struct CopyParams {
 }
 
 /// The copy kernel's description.
-pub const COPY_VEC4: Kernel = Kernel {
-    shader: shaders::COPY,
-    entry: "copy_vec4",
-    bindings: &[Access::Read, Access::ReadWrite, Access::Uniform],
-};
+pub const COPY_VEC4: Kernel = Kernel::new(
+    shaders::COPY,
+    "copy_vec4",
+    &[Access::Read, Access::ReadWrite, Access::Uniform],
+);
 
 /// A prepared copy between two buffers of `n4` vec4s.
 pub struct CopyVec4 {
-    pipeline: Arc<Pipeline>,
-    bind_group: wgpu::BindGroup,
+    launch: Launch,
     /// Source buffer.
     pub src: wgpu::Buffer,
     /// Destination buffer.
@@ -51,17 +48,18 @@ impl CopyVec4 {
         let src = gpu.buffer("copy src", bytes, storage_usage());
         let dst = gpu.buffer("copy dst", bytes, storage_usage());
         let n4 = (bytes / 16) as u32;
-        let params = gpu.uniform_from(
+        let params = Uniform::new(
+            gpu,
             "copy params",
             &CopyParams {
                 n4,
                 ..Default::default()
             },
         );
-        let bind_group = pipeline.bind(gpu, &[&src, &dst, &params])?;
+        let grid = Grid::Folded(n4.div_ceil(COPY_WG));
+        let launch = Launch::new(gpu, &pipeline, &[&src, &dst, params.buffer()], grid)?;
         Ok(CopyVec4 {
-            pipeline,
-            bind_group,
+            launch,
             src,
             dst,
             n4,
@@ -75,7 +73,6 @@ impl CopyVec4 {
 
     /// Records one copy.
     pub fn record(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>) {
-        let groups = self.n4.div_ceil(COPY_WG);
-        self.pipeline.dispatch(gpu, pass, &self.bind_group, groups);
+        self.launch.record(gpu, pass);
     }
 }

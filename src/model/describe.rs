@@ -92,8 +92,8 @@ fn describe_expert(kind: &ExpertKind) -> Value {
         ExpertKind::Pairwise(PairwiseKind::FwFm) => json!({"type": "fwfm"}),
         ExpertKind::Pairwise(PairwiseKind::Ipnn) => json!({"type": "ipnn"}),
         // The JSON keeps the key "groups" (benches/torch/model.py reads it): GwPFM's blocks.
-        ExpertKind::Pairwise(PairwiseKind::GwPfm { groups, partition }) => {
-            json!({"type": "gwpfm", "groups": groups, "partition": partition})
+        ExpertKind::Pairwise(PairwiseKind::GwPfm { blocks, partition }) => {
+            json!({"type": "gwpfm", "groups": blocks, "partition": partition})
         }
     }
 }

@@ -360,7 +360,7 @@ fn expert_kind(config: &ModelConfig, fields: &[usize], e: &ExpertConfig) -> Expe
                 }
             }
             ExpertKind::Pairwise(PairwiseKind::GwPfm {
-                groups: blocks.len().max(1) as u32,
+                blocks: blocks.len().max(1) as u32,
                 partition,
             })
         }
@@ -370,7 +370,7 @@ fn expert_kind(config: &ModelConfig, fields: &[usize], e: &ExpertConfig) -> Expe
 /// Sub-embeddings per field an expert reads (GwPFM's blocks), else 1.
 fn blocks_of(kind: &ExpertKind) -> u32 {
     match kind {
-        ExpertKind::Pairwise(PairwiseKind::GwPfm { groups, .. }) => *groups,
+        ExpertKind::Pairwise(PairwiseKind::GwPfm { blocks, .. }) => *blocks,
         _ => 1,
     }
 }

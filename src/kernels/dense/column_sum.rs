@@ -1,11 +1,10 @@
 //! Launcher of `column_sum` (in `shaders/gemm.wgsl`): the fixed-order bias gradient
 //! `out[t, j] (= or +=) Σ_{i < rows} gate(X[t, i, j])`.
 
-use std::sync::Arc;
-
-use super::gemm::{check_matrix, extent, fits, gate_code, GateKind};
+use super::gemm::{gate_code, GateKind};
+use super::matrix::{check_matrix, extent, fits};
 use crate::error::{Error, Result};
-use crate::gpu::{storage_usage, Access, Gpu, Kernel, Pipeline};
+use crate::gpu::{check_rows, storage_usage, Access, Gpu, Grid, Kernel, Launch, Uniform};
 use crate::shaders;
 
 /// Invocations per workgroup of `column_sum`.
@@ -43,25 +42,24 @@ pub struct SumOutput {
 }
 
 /// The column-sum kernel's description.
-pub const COLUMN_SUM: Kernel = Kernel {
-    shader: shaders::GEMM,
-    entry: "column_sum",
-    bindings: &[
+pub const COLUMN_SUM: Kernel = Kernel::new(
+    shaders::GEMM,
+    "column_sum",
+    &[
         Access::Read,
         Access::Read,
         Access::ReadWrite,
         Access::Uniform,
     ],
-};
+);
 
 /// A prepared fixed-order column sum `out[t, j] (= or +=) Σ_{i < rows} gate(X[t, i, j])`: the bias
 /// gradient. `X[t, i, j]` sits at `t · stride + i · ld + j`; the gate buffer has X's layout; `out`
 /// is `[tables, cols]` contiguous. Rows are summed in ascending order by one invocation per
 /// (column, table): the result's bits do not depend on the device's scheduling.
 pub struct ColumnSum {
-    pipeline: Arc<Pipeline>,
-    bind_group: wgpu::BindGroup,
-    params: wgpu::Buffer,
+    launch: Launch,
+    params: Uniform<ColumnSumParams>,
     base: ColumnSumParams,
     tables: u32,
     rows_cap: u32,
@@ -155,7 +153,8 @@ impl ColumnSum {
             ("GATE", gate_code(gate)),
         ];
         let pipeline = gpu.pipeline(&COLUMN_SUM, &constants)?;
-        pipeline.check_grid(gpu, [cols.div_ceil(COLUMN_SUM_WG), tables, 1])?;
+        let grid = [cols.div_ceil(COLUMN_SUM_WG), tables, 1];
+        pipeline.check_grid(gpu, grid)?;
         let base = ColumnSumParams {
             rows: rows_cap,
             cols,
@@ -166,12 +165,12 @@ impl ColumnSum {
             in_offset: 0,
             _pad: [0; 1],
         };
-        let params = gpu.uniform_from("column_sum params", &base);
+        let params = Uniform::new(gpu, "column_sum params", &base);
         let dummy = gpu.buffer("column_sum unused gate", 16, storage_usage());
-        let bind_group = pipeline.bind(gpu, &[x, gate_buf.unwrap_or(&dummy), out, &params])?;
+        let buffers = [x, gate_buf.unwrap_or(&dummy), out, params.buffer()];
+        let launch = Launch::new(gpu, &pipeline, &buffers, Grid::Dims(grid))?;
         Ok(ColumnSum {
-            pipeline,
-            bind_group,
+            launch,
             params,
             base,
             tables,
@@ -201,28 +200,20 @@ impl ColumnSum {
             }
         }
         self.base.in_offset = offset as u32;
-        gpu.queue
-            .write_buffer(&self.params, 0, bytemuck::bytes_of(&self.base));
+        self.params.write(gpu, &self.base);
         Ok(self)
     }
 
     /// Sets the rows summed by the next runs (≤ `rows_cap`).
     pub fn set_rows(&self, gpu: &Gpu, rows: u32) -> Result<()> {
-        if rows > self.rows_cap {
-            return Err(Error::kernel(
-                COLUMN_SUM.entry,
-                format!("{rows} rows exceed the capacity {}", self.rows_cap),
-            ));
-        }
-        let params = ColumnSumParams { rows, ..self.base };
-        gpu.queue
-            .write_buffer(&self.params, 0, bytemuck::bytes_of(&params));
+        check_rows(COLUMN_SUM.entry, rows, self.rows_cap)?;
+        self.params
+            .write(gpu, &ColumnSumParams { rows, ..self.base });
         Ok(())
     }
 
     /// Records one dispatch over (columns, tables).
     pub fn record(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>) {
-        let grid = [self.base.cols.div_ceil(COLUMN_SUM_WG), self.tables, 1];
-        self.pipeline.dispatch_3d(gpu, pass, &self.bind_group, grid);
+        self.launch.record(gpu, pass);
     }
 }

@@ -2,12 +2,10 @@
 //! (the mean, `[rows_cap, cols]`, or the concatenation, `[rows_cap, M·cols]`) and the backward of
 //! each. One dispatch per call; the mean sums m = 0..M−1 in order.
 
-use std::sync::Arc;
-
 use super::check_len;
-use super::norm::{check_rows, check_shape};
+use super::norm::check_shape;
 use crate::error::Result;
-use crate::gpu::{Access, Gpu, Kernel, Pipeline};
+use crate::gpu::{rows_field, Access, Gpu, Grid, Kernel, Launch, Uniform};
 use crate::shaders;
 
 /// Invocations per workgroup (the WGSL `WG` override).
@@ -27,6 +25,8 @@ pub struct CombineParams {
     pub cols: u32,
 }
 
+rows_field!(CombineParams);
+
 /// How the tables are combined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CombineKind {
@@ -38,22 +38,15 @@ pub enum CombineKind {
 
 const BINDINGS: &[Access] = &[Access::Read, Access::ReadWrite, Access::Uniform];
 
-const fn kernel(entry: &'static str) -> Kernel {
-    Kernel {
-        shader: shaders::COMBINE,
-        entry,
-        bindings: BINDINGS,
-    }
-}
-
 /// Mean over tables, forward.
-pub const COMBINE_MEAN: Kernel = kernel("combine_mean");
+pub const COMBINE_MEAN: Kernel = Kernel::new(shaders::COMBINE, "combine_mean", BINDINGS);
 /// Mean over tables, backward (g / M to every table).
-pub const COMBINE_MEAN_BACKWARD: Kernel = kernel("combine_mean_backward");
+pub const COMBINE_MEAN_BACKWARD: Kernel =
+    Kernel::new(shaders::COMBINE, "combine_mean_backward", BINDINGS);
 /// Concatenation of the tables along columns.
-pub const CONCAT: Kernel = kernel("concat");
+pub const CONCAT: Kernel = Kernel::new(shaders::COMBINE, "concat", BINDINGS);
 /// The split back into tables.
-pub const CONCAT_BACKWARD: Kernel = kernel("concat_backward");
+pub const CONCAT_BACKWARD: Kernel = Kernel::new(shaders::COMBINE, "concat_backward", BINDINGS);
 
 /// The caller's buffers of a [`Combine`] (f32).
 pub struct CombineBuffers<'a> {
@@ -71,9 +64,9 @@ pub struct CombineBuffers<'a> {
 pub struct Combine {
     kind: CombineKind,
     params: CombineParams,
-    uniform: wgpu::Buffer,
-    forward: (Arc<Pipeline>, wgpu::BindGroup, u32),
-    backward: (Arc<Pipeline>, wgpu::BindGroup, u32),
+    uniform: Uniform<CombineParams>,
+    forward: Launch,
+    backward: Launch,
 }
 
 impl Combine {
@@ -110,22 +103,24 @@ impl Combine {
             rows_cap,
             cols,
         };
-        let uniform = gpu.uniform_from("combine params", &params);
+        let uniform = Uniform::new(gpu, "combine params", &params);
         let constants = [("WG", COMBINE_WG as f64)];
         let forward = gpu.pipeline(&fwd, &constants)?;
         let backward = gpu.pipeline(&bwd, &constants)?;
-        let groups = |n: u64| n.div_ceil(COMBINE_WG as u64) as u32;
+        let groups = |n: u64| Grid::Folded(n.div_ceil(COMBINE_WG as u64) as u32);
         Ok(Combine {
-            forward: (
-                Arc::clone(&forward),
-                forward.bind(gpu, &[b.x, b.h, &uniform])?,
+            forward: Launch::new(
+                gpu,
+                &forward,
+                &[b.x, b.h, uniform.buffer()],
                 groups(combined),
-            ),
-            backward: (
-                Arc::clone(&backward),
-                backward.bind(gpu, &[b.grad_h, b.grad_x, &uniform])?,
+            )?,
+            backward: Launch::new(
+                gpu,
+                &backward,
+                &[b.grad_h, b.grad_x, uniform.buffer()],
                 groups(elems),
-            ),
+            )?,
             kind,
             params,
             uniform,
@@ -138,11 +133,9 @@ impl Combine {
             CombineKind::Mean => COMBINE_MEAN.entry,
             CombineKind::Concat => CONCAT.entry,
         };
-        check_rows(entry, rows, self.params.rows_cap)?;
-        self.params.rows = rows;
-        gpu.queue
-            .write_buffer(&self.uniform, 0, bytemuck::bytes_of(&self.params));
-        Ok(())
+        let cap = self.params.rows_cap;
+        self.uniform
+            .set_rows(gpu, entry, &mut self.params, rows, cap)
     }
 
     /// Mean or concatenation.
@@ -152,13 +145,11 @@ impl Combine {
 
     /// Records h from x.
     pub fn record_forward(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>) {
-        let (pipeline, bind_group, groups) = &self.forward;
-        pipeline.dispatch(gpu, pass, bind_group, *groups);
+        self.forward.record(gpu, pass);
     }
 
     /// Records dx from dh.
     pub fn record_backward(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>) {
-        let (pipeline, bind_group, groups) = &self.backward;
-        pipeline.dispatch(gpu, pass, bind_group, *groups);
+        self.backward.record(gpu, pass);
     }
 }

@@ -3,12 +3,10 @@
 //! state buffer, no mask buffer. Backward recomputes the forward's mask from the same uniform, so
 //! [`Dropout::record_forward`] and [`Dropout::record_backward`] must see the same [`Dropout::set_step`].
 
-use std::sync::Arc;
-
 use super::check_len;
-use super::norm::{check_rows, check_shape};
+use super::norm::check_shape;
 use crate::error::{Error, Result};
-use crate::gpu::{Access, Gpu, Kernel, Pipeline};
+use crate::gpu::{rows_field, Access, Gpu, Grid, Kernel, Launch, Uniform};
 use crate::shaders;
 
 /// Invocations per workgroup (the WGSL `WG` override); each handles four elements.
@@ -42,12 +40,14 @@ pub struct DropoutParams {
     pub _pad: [u32; 2],
 }
 
+rows_field!(DropoutParams);
+
 /// The dropout kernel (forward and backward alike).
-pub const DROPOUT: Kernel = Kernel {
-    shader: shaders::DROPOUT,
-    entry: "dropout",
-    bindings: &[Access::Read, Access::ReadWrite, Access::Uniform],
-};
+pub const DROPOUT: Kernel = Kernel::new(
+    shaders::DROPOUT,
+    "dropout",
+    &[Access::Read, Access::ReadWrite, Access::Uniform],
+);
 
 /// Shape and rate of a [`Dropout`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -80,11 +80,9 @@ pub struct DropoutBuffers<'a> {
 pub struct Dropout {
     spec: DropoutSpec,
     params: DropoutParams,
-    uniform: wgpu::Buffer,
-    pipeline: Arc<Pipeline>,
-    forward: wgpu::BindGroup,
-    backward: wgpu::BindGroup,
-    workgroups: u32,
+    uniform: Uniform<DropoutParams>,
+    forward: Launch,
+    backward: Launch,
 }
 
 /// floor(p · 2³²) and 1 / (1 − p), the threshold and scale the shader applies.
@@ -124,27 +122,25 @@ impl Dropout {
             scale,
             ..Default::default()
         };
-        let uniform = gpu.uniform_from("dropout params", &params);
+        let uniform = Uniform::new(gpu, "dropout params", &params);
         let pipeline = gpu.pipeline(&DROPOUT, &[("WG", DROPOUT_WG as f64)])?;
         let quads = (spec.rows_cap as u64 * spec.cols as u64).div_ceil(4) * spec.tables as u64;
-        let workgroups = quads.div_ceil(DROPOUT_WG as u64) as u32;
+        let grid = Grid::Folded(quads.div_ceil(DROPOUT_WG as u64) as u32);
+        let u = uniform.buffer();
         Ok(Dropout {
-            forward: pipeline.bind(gpu, &[b.x, b.y, &uniform])?,
-            backward: pipeline.bind(gpu, &[b.grad_y, b.grad_x, &uniform])?,
-            pipeline,
+            forward: Launch::new(gpu, &pipeline, &[b.x, b.y, u], grid)?,
+            backward: Launch::new(gpu, &pipeline, &[b.grad_y, b.grad_x, u], grid)?,
             spec,
             params,
             uniform,
-            workgroups,
         })
     }
 
     /// Sets this step's batch (≤ `rows_cap`); takes effect at the next submission.
     pub fn set_rows(&mut self, gpu: &Gpu, rows: u32) -> Result<()> {
-        check_rows(DROPOUT.entry, rows, self.spec.rows_cap)?;
-        self.params.rows = rows;
-        self.write(gpu);
-        Ok(())
+        let cap = self.spec.rows_cap;
+        self.uniform
+            .set_rows(gpu, DROPOUT.entry, &mut self.params, rows, cap)
     }
 
     /// Sets the seed and step the next submission's masks are drawn from.
@@ -152,12 +148,7 @@ impl Dropout {
         self.params.seed_lo = seed as u32;
         self.params.seed_hi = (seed >> 32) as u32;
         self.params.step = step;
-        self.write(gpu);
-    }
-
-    fn write(&self, gpu: &Gpu) {
-        gpu.queue
-            .write_buffer(&self.uniform, 0, bytemuck::bytes_of(&self.params));
+        self.uniform.write(gpu, &self.params);
     }
 
     /// The spec it was built with.
@@ -167,13 +158,11 @@ impl Dropout {
 
     /// Records y = mask · x / (1 − p).
     pub fn record_forward(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>) {
-        self.pipeline
-            .dispatch(gpu, pass, &self.forward, self.workgroups);
+        self.forward.record(gpu, pass);
     }
 
     /// Records dx = mask · dy / (1 − p), the forward's mask recomputed.
     pub fn record_backward(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>) {
-        self.pipeline
-            .dispatch(gpu, pass, &self.backward, self.workgroups);
+        self.backward.record(gpu, pass);
     }
 }

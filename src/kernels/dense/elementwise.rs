@@ -4,11 +4,9 @@
 //! `[tables, rows, cols]` block between two strided layouts (TIM's output into its field of the
 //! experts' input, and the field's gradient back). One dispatch each, all tables at once.
 
-use std::sync::Arc;
-
 use super::check_len;
 use crate::error::{Error, Result};
-use crate::gpu::{storage_usage, Access, Gpu, Kernel, Pipeline};
+use crate::gpu::{rows_field, storage_usage, Access, Gpu, Grid, Kernel, Launch, Uniform};
 use crate::shaders;
 
 /// Invocations per workgroup (the WGSL `WG` override).
@@ -40,22 +38,17 @@ pub struct ElementwiseParams {
     pub _pad: [u32; 3],
 }
 
+rows_field!(ElementwiseParams);
+
 const BINDINGS: &[Access] = &[Access::Read, Access::ReadWrite, Access::Uniform];
 
-const fn kernel(entry: &'static str) -> Kernel {
-    Kernel {
-        shader: shaders::ELEMENTWISE,
-        entry,
-        bindings: BINDINGS,
-    }
-}
-
 /// `y = max(y, 0)` in place.
-pub const RELU_INPLACE: Kernel = kernel("relu_inplace");
+pub const RELU_INPLACE: Kernel = Kernel::new(shaders::ELEMENTWISE, "relu_inplace", BINDINGS);
 /// `g = g · (y > 0)` in place.
-pub const RELU_GRAD_INPLACE: Kernel = kernel("relu_grad_inplace");
+pub const RELU_GRAD_INPLACE: Kernel =
+    Kernel::new(shaders::ELEMENTWISE, "relu_grad_inplace", BINDINGS);
 /// A strided block copy.
-pub const COPY_COLUMNS: Kernel = kernel("copy_columns");
+pub const COPY_COLUMNS: Kernel = Kernel::new(shaders::ELEMENTWISE, "copy_columns", BINDINGS);
 
 /// A strided `[tables, rows, cols]` block: element `(t, r, j)` at `at + t·stride + r·ld + j`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,16 +84,15 @@ fn u32_of(kernel: &'static str, what: &str, v: u64) -> Result<u32> {
 }
 
 /// One prepared elementwise op; rows change per step with [`set_rows`](Self::set_rows).
-struct Launch {
-    pipeline: Arc<Pipeline>,
-    bind_group: wgpu::BindGroup,
-    uniform: wgpu::Buffer,
+struct Elementwise {
+    launch: Launch,
+    uniform: Uniform<ElementwiseParams>,
     params: ElementwiseParams,
     rows_cap: u32,
     kernel: &'static str,
 }
 
-impl Launch {
+impl Elementwise {
     #[allow(clippy::too_many_arguments)]
     fn new(
         gpu: &Gpu,
@@ -154,12 +146,12 @@ impl Launch {
             dst_stride: b.1.stride as u32,
             _pad: [0; 3],
         };
-        let uniform = gpu.uniform_from("elementwise params", &params);
+        let uniform = Uniform::new(gpu, "elementwise params", &params);
         let pipeline = gpu.pipeline(k, &[("WG", ELEMENTWISE_WG as f64)])?;
-        let bind_group = pipeline.bind(gpu, &[a.0, b.0, &uniform])?;
-        Ok(Launch {
-            pipeline,
-            bind_group,
+        let grid = workgroups(&params);
+        let launch = Launch::new(gpu, &pipeline, &[a.0, b.0, uniform.buffer()], grid)?;
+        Ok(Elementwise {
+            launch,
             uniform,
             params,
             rows_cap,
@@ -168,32 +160,29 @@ impl Launch {
     }
 
     fn set_rows(&mut self, gpu: &Gpu, rows: u32) -> Result<()> {
-        if rows > self.rows_cap {
-            return Err(Error::kernel(
-                self.kernel,
-                format!("{rows} rows exceed the capacity {}", self.rows_cap),
-            ));
-        }
-        self.params.rows = rows;
-        gpu.queue
-            .write_buffer(&self.uniform, 0, bytemuck::bytes_of(&self.params));
+        self.uniform
+            .set_rows(gpu, self.kernel, &mut self.params, rows, self.rows_cap)?;
+        self.launch.set_grid(workgroups(&self.params));
         Ok(())
     }
 
     fn record(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>) {
-        let p = &self.params;
-        let elems = p.tables as u64 * p.rows as u64 * p.cols as u64;
-        // At least one workgroup, so the dispatch count does not depend on the batch.
-        let groups = elems.div_ceil(ELEMENTWISE_WG as u64).max(1) as u32;
-        self.pipeline.dispatch(gpu, pass, &self.bind_group, groups);
+        self.launch.record(gpu, pass);
     }
+}
+
+/// The grid over this step's elements: at least one workgroup, so the dispatch count does not
+/// depend on the batch.
+fn workgroups(p: &ElementwiseParams) -> Grid {
+    let elems = p.tables as u64 * p.rows as u64 * p.cols as u64;
+    Grid::Folded(elems.div_ceil(ELEMENTWISE_WG as u64).max(1) as u32)
 }
 
 /// ReLU in place over a dense `[tables, rows_cap, cols]` tensor, and its backward in place over the
 /// gradient (masked by the ReLU's own output).
 pub struct Relu {
-    forward: Launch,
-    backward: Launch,
+    forward: Elementwise,
+    backward: Elementwise,
 }
 
 impl Relu {
@@ -207,8 +196,9 @@ impl Relu {
         grad: &wgpu::Buffer,
     ) -> Result<Self> {
         let dense = Block::dense(rows_cap, cols);
-        let forward = Launch::new(gpu, &RELU_INPLACE, tables, rows_cap, cols, None, (y, dense))?;
-        let backward = Launch::new(
+        let forward =
+            Elementwise::new(gpu, &RELU_INPLACE, tables, rows_cap, cols, None, (y, dense))?;
+        let backward = Elementwise::new(
             gpu,
             &RELU_GRAD_INPLACE,
             tables,
@@ -239,7 +229,7 @@ impl Relu {
 
 /// A prepared strided block copy `dst[block] = src[block]`.
 pub struct CopyColumns {
-    launch: Launch,
+    launch: Elementwise,
 }
 
 impl CopyColumns {
@@ -256,7 +246,7 @@ impl CopyColumns {
         to: Block,
     ) -> Result<Self> {
         Ok(CopyColumns {
-            launch: Launch::new(
+            launch: Elementwise::new(
                 gpu,
                 &COPY_COLUMNS,
                 tables,

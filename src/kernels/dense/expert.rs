@@ -74,7 +74,7 @@ impl ExpertSpec {
     /// Input columns per row: `F·K`, or `F·G·K` for GwPFM.
     pub fn in_cols(&self) -> u32 {
         let groups = match &self.kind {
-            ExpertKind::Pairwise(PairwiseKind::GwPfm { groups, .. }) => *groups,
+            ExpertKind::Pairwise(PairwiseKind::GwPfm { blocks, .. }) => *blocks,
             _ => 1,
         };
         self.fields * groups * self.dim

@@ -1,9 +1,7 @@
 //! Launcher of `fma_ceiling`, the arithmetic ceiling every GEMM bench is measured against.
 
-use std::sync::Arc;
-
 use crate::error::{Error, Result};
-use crate::gpu::{storage_usage, Access, Gpu, Kernel, Pipeline};
+use crate::gpu::{storage_usage, Access, Gpu, Grid, Kernel, Launch, Uniform};
 use crate::shaders;
 
 /// Invocations per workgroup of the FMA kernel.
@@ -26,16 +24,15 @@ pub struct FmaParams {
 }
 
 /// The FMA kernel's description.
-pub const FMA_CEILING: Kernel = Kernel {
-    shader: shaders::FMA,
-    entry: "fma_ceiling",
-    bindings: &[Access::ReadWrite, Access::Uniform],
-};
+pub const FMA_CEILING: Kernel = Kernel::new(
+    shaders::FMA,
+    "fma_ceiling",
+    &[Access::ReadWrite, Access::Uniform],
+);
 
 /// A prepared FMA-throughput run of `invocations` × `iters` rounds of 16 scalar FMA chains.
 pub struct FmaCeiling {
-    pipeline: Arc<Pipeline>,
-    bind_group: wgpu::BindGroup,
+    launch: Launch,
     /// One f32 per invocation (the chains' sum; read back to prove the work happened).
     pub out: wgpu::Buffer,
     params: FmaParams,
@@ -58,11 +55,11 @@ impl FmaCeiling {
             mul: 0.999_9,
             add: 1e-4,
         };
-        let uniform = gpu.uniform_from("fma params", &params);
-        let bind_group = pipeline.bind(gpu, &[&out, &uniform])?;
+        let uniform = Uniform::new(gpu, "fma params", &params);
+        let grid = Grid::Folded(invocations.div_ceil(FMA_WG));
+        let launch = Launch::new(gpu, &pipeline, &[&out, uniform.buffer()], grid)?;
         Ok(FmaCeiling {
-            pipeline,
-            bind_group,
+            launch,
             out,
             params,
         })
@@ -75,7 +72,6 @@ impl FmaCeiling {
 
     /// Records one run.
     pub fn record(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>) {
-        let groups = self.params.invocations.div_ceil(FMA_WG);
-        self.pipeline.dispatch(gpu, pass, &self.bind_group, groups);
+        self.launch.record(gpu, pass);
     }
 }

@@ -14,12 +14,10 @@
 //! per output element), one backward (one workgroup per row, its reductions in a fixed order, no
 //! atomics). Rows past `rows` are not touched.
 
-use std::sync::Arc;
-
 use super::check_len;
-use super::norm::{check_rows, check_shape};
+use super::norm::check_shape;
 use crate::error::{Error, Result};
-use crate::gpu::{Access, Gpu, Kernel, Pipeline};
+use crate::gpu::{rows_field, Access, Gpu, Grid, Kernel, Launch, Uniform};
 use crate::shaders;
 
 /// Invocations per workgroup (the WGSL `WG` override).
@@ -43,6 +41,8 @@ pub struct GateParams {
     pub cols: u32,
 }
 
+rows_field!(GateParams);
+
 const BINDINGS: &[Access] = &[
     Access::Read,
     Access::Read,
@@ -55,25 +55,13 @@ const BINDINGS: &[Access] = &[
 ];
 
 /// Gated sum `out = Σ_m g_m h_m` from the saved gate (forward, second dispatch).
-pub const GATE_FORWARD: Kernel = Kernel {
-    shader: shaders::GATE,
-    entry: "gate_forward",
-    bindings: BINDINGS,
-};
+pub const GATE_FORWARD: Kernel = Kernel::new(shaders::GATE, "gate_forward", BINDINGS);
 
 /// Softmax of each row's logits into the gate `g` (forward, first dispatch).
-pub const GATE_SOFTMAX: Kernel = Kernel {
-    shader: shaders::GATE,
-    entry: "gate_softmax",
-    bindings: BINDINGS,
-};
+pub const GATE_SOFTMAX: Kernel = Kernel::new(shaders::GATE, "gate_softmax", BINDINGS);
 
 /// Gradients of the tables' outputs and of the gate logits.
-pub const GATE_BACKWARD: Kernel = Kernel {
-    shader: shaders::GATE,
-    entry: "gate_backward",
-    bindings: BINDINGS,
-};
+pub const GATE_BACKWARD: Kernel = Kernel::new(shaders::GATE, "gate_backward", BINDINGS);
 
 /// The caller's buffers of a [`GateCombine`] (f32).
 pub struct GateCombineBuffers<'a> {
@@ -96,11 +84,10 @@ pub struct GateCombineBuffers<'a> {
 /// A prepared learned-gate combine across M tables.
 pub struct GateCombine {
     params: GateParams,
-    uniform: wgpu::Buffer,
-    bind_group: wgpu::BindGroup,
-    softmax: (Arc<Pipeline>, u32),
-    forward: (Arc<Pipeline>, u32),
-    backward: (Arc<Pipeline>, u32),
+    uniform: Uniform<GateParams>,
+    softmax: Launch,
+    forward: Launch,
+    backward: Launch,
 }
 
 impl GateCombine {
@@ -140,41 +127,39 @@ impl GateCombine {
             rows_cap,
             cols,
         };
-        let uniform = gpu.uniform_from("gate params", &params);
+        let uniform = Uniform::new(gpu, "gate params", &params);
         let constants = [("WG", GATE_WG as f64)];
-        let forward = gpu.pipeline(&GATE_FORWARD, &constants)?;
-        let softmax = gpu.pipeline(&GATE_SOFTMAX, &constants)?;
-        let backward = gpu.pipeline(&GATE_BACKWARD, &constants)?;
-        let bind_group = forward.bind(
-            gpu,
-            &[
-                b.h,
-                b.logits,
-                b.grad_out,
-                b.gate,
-                b.out,
-                b.grad_h,
-                b.grad_logits,
-                &uniform,
-            ],
-        )?;
+        let buffers = [
+            b.h,
+            b.logits,
+            b.grad_out,
+            b.gate,
+            b.out,
+            b.grad_h,
+            b.grad_logits,
+            uniform.buffer(),
+        ];
+        let launch = |kernel: &Kernel, workgroups: u32| {
+            let pipeline = gpu.pipeline(kernel, &constants)?;
+            Launch::new(gpu, &pipeline, &buffers, Grid::Folded(workgroups))
+        };
+        let forward = launch(&GATE_FORWARD, outputs.div_ceil(GATE_WG as u64) as u32)?;
+        let softmax = launch(&GATE_SOFTMAX, rows_cap.div_ceil(GATE_WG))?;
+        let backward = launch(&GATE_BACKWARD, rows_cap)?;
         Ok(GateCombine {
-            softmax: (softmax, rows_cap.div_ceil(GATE_WG)),
-            forward: (forward, outputs.div_ceil(GATE_WG as u64) as u32),
-            backward: (backward, rows_cap),
+            softmax,
+            forward,
+            backward,
             params,
             uniform,
-            bind_group,
         })
     }
 
     /// Sets this step's batch (≤ `rows_cap`); takes effect at the next submission.
     pub fn set_rows(&mut self, gpu: &Gpu, rows: u32) -> Result<()> {
-        check_rows(GATE_FORWARD.entry, rows, self.params.rows_cap)?;
-        self.params.rows = rows;
-        gpu.queue
-            .write_buffer(&self.uniform, 0, bytemuck::bytes_of(&self.params));
-        Ok(())
+        let cap = self.params.rows_cap;
+        self.uniform
+            .set_rows(gpu, GATE_FORWARD.entry, &mut self.params, rows, cap)
     }
 
     /// Tables M.
@@ -189,15 +174,12 @@ impl GateCombine {
 
     /// Records g from the logits, then out from g and h.
     pub fn record_forward(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>) {
-        let (pipeline, groups) = &self.softmax;
-        pipeline.dispatch(gpu, pass, &self.bind_group, *groups);
-        let (pipeline, groups) = &self.forward;
-        pipeline.dispatch(gpu, pass, &self.bind_group, *groups);
+        self.softmax.record(gpu, pass);
+        self.forward.record(gpu, pass);
     }
 
     /// Records dh and d(logits) from d_out and the saved g.
     pub fn record_backward(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>) {
-        let (pipeline, groups) = &self.backward;
-        pipeline.dispatch(gpu, pass, &self.bind_group, *groups);
+        self.backward.record(gpu, pass);
     }
 }

@@ -29,12 +29,11 @@
 //! otherwise `gemm` loads scalars.
 
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Arc;
 
-use super::check_len;
 pub use super::column_sum::{ColumnSum, ColumnSumParams, COLUMN_SUM, COLUMN_SUM_WG};
+use super::matrix::{check_matrix, extent, fits, vec4_fits};
 use crate::error::{Error, Result};
-use crate::gpu::{storage_usage, Access, Gpu, Kernel, Pipeline};
+use crate::gpu::{storage_usage, Access, Gpu, Grid, Kernel, Launch, Uniform};
 use crate::shaders;
 
 /// Rows and columns of C one invocation computes (the shader's `TM`, `TN`).
@@ -83,10 +82,10 @@ pub struct GemmParams {
 }
 
 /// The GEMM kernel's description.
-pub const GEMM: Kernel = Kernel {
-    shader: shaders::GEMM,
-    entry: "gemm",
-    bindings: &[
+pub const GEMM: Kernel = Kernel::new(
+    shaders::GEMM,
+    "gemm",
+    &[
         Access::Read,
         Access::Read,
         Access::Read,
@@ -94,14 +93,11 @@ pub const GEMM: Kernel = Kernel {
         Access::ReadWrite,
         Access::Uniform,
     ],
-};
+);
 
 /// The GEMM kernel's vec4-load variant (both operands' leading dimensions and strides multiples
 /// of 4).
-pub const GEMM_VEC4: Kernel = Kernel {
-    entry: "gemm_vec4",
-    ..GEMM
-};
+pub const GEMM_VEC4: Kernel = Kernel::new(GEMM.shader, "gemm_vec4", GEMM.bindings);
 
 /// The activation applied after the bias.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -221,91 +217,10 @@ impl GemmSpec {
     }
 }
 
-/// Largest element index + 1 of a table-batched matrix stored `rows × cols` with `ld`.
-pub(super) fn extent(tables: u32, stride: u64, rows: u32, cols: u32, ld: u32) -> u64 {
-    if tables == 0 || rows == 0 || cols == 0 {
-        return 0;
-    }
-    (tables as u64 - 1) * stride + (rows as u64 - 1) * ld as u64 + cols as u64
-}
-
-pub(super) fn fits(kernel: &'static str, what: &str, value: u64) -> Result<u32> {
-    u32::try_from(value).map_err(|_| {
-        Error::kernel(
-            kernel,
-            format!("{what} = {value} does not fit the shader's u32 indices"),
-        )
-    })
-}
-
-/// Checks `ld ≥ cols`, that the buffer holds the matrix (starting at element `offset`) and that
-/// its extent fits in `u32`.
-#[allow(clippy::too_many_arguments)]
-pub(super) fn check_matrix(
-    kernel: &'static str,
-    what: &str,
-    buffer: &wgpu::Buffer,
-    offset: u64,
-    tables: u32,
-    stride: u64,
-    rows: u32,
-    cols: u32,
-    ld: u32,
-) -> Result<()> {
-    if ld < cols {
-        return Err(Error::kernel(
-            kernel,
-            format!("{what}: leading dimension {ld} < {cols} stored columns"),
-        ));
-    }
-    let need = offset + extent(tables, stride, rows, cols, ld);
-    fits(kernel, &format!("{what} extent"), need)?;
-    check_len(kernel, what, buffer, need)
-}
-
-/// Whether `gemm_vec4` can run: A's and B's leading dimensions and strides are multiples of 4
-/// and their buffers (and the gate's) hold the extent rounded up to whole vec4s.
-fn vec4_fits(
-    s: &GemmSpec,
-    a: &wgpu::Buffer,
-    b: &wgpu::Buffer,
-    gate: Option<&wgpu::Buffer>,
-) -> bool {
-    let (a_rows, a_cols) = if s.trans_a { (s.k, s.m) } else { (s.m, s.k) };
-    let (b_rows, b_cols) = if s.trans_b { (s.n, s.k) } else { (s.k, s.n) };
-    let aligned = [
-        s.lda as u64,
-        s.ldb as u64,
-        s.stride_a,
-        s.stride_b,
-        s.offset_a,
-        s.offset_b,
-    ]
-    .iter()
-    .all(|v| v % 4 == 0);
-    let holds = |buf: &wgpu::Buffer, offset: u64, stride, rows, cols, ld| {
-        (offset + extent(s.tables, stride, rows, cols, ld)).next_multiple_of(4) * 4 <= buf.size()
-    };
-    let gate_holds = match (s.gate.map(|g| g.operand), gate) {
-        (Some(Operand::A), Some(g)) => holds(g, s.offset_a, s.stride_a, a_rows, a_cols, s.lda),
-        (Some(Operand::B), Some(g)) => holds(g, s.offset_b, s.stride_b, b_rows, b_cols, s.ldb),
-        _ => true,
-    };
-    let fits_u32 = s.offset_a + extent(s.tables, s.stride_a, a_rows, a_cols, s.lda)
-        < u32::MAX as u64 - 4
-        && s.offset_b + extent(s.tables, s.stride_b, b_rows, b_cols, s.ldb) < u32::MAX as u64 - 4;
-    aligned
-        && fits_u32
-        && gate_holds
-        && holds(a, s.offset_a, s.stride_a, a_rows, a_cols, s.lda)
-        && holds(b, s.offset_b, s.stride_b, b_rows, b_cols, s.ldb)
-}
-
 /// A prepared strided-batched GEMM over fixed buffers; dims change per step with [`Gemm::set_dims`].
 pub struct Gemm {
-    pipeline: Arc<Pipeline>,
-    bind_group: wgpu::BindGroup,
-    params: wgpu::Buffer,
+    launch: Launch,
+    params: Uniform<GemmParams>,
     base: GemmParams,
     spec: GemmSpec,
     vectorized: bool,
@@ -324,96 +239,15 @@ impl Gemm {
         gate: Option<&wgpu::Buffer>,
         c: &wgpu::Buffer,
     ) -> Result<Gemm> {
-        let name = GEMM.entry;
+        check_buffers(spec, a, b, bias, gate, c)?;
         let s = spec;
-        let (a_rows, a_cols) = if s.trans_a { (s.k, s.m) } else { (s.m, s.k) };
-        let (b_rows, b_cols) = if s.trans_b { (s.n, s.k) } else { (s.k, s.n) };
-        check_matrix(
-            name, "A", a, s.offset_a, s.tables, s.stride_a, a_rows, a_cols, s.lda,
-        )?;
-        check_matrix(
-            name, "B", b, s.offset_b, s.tables, s.stride_b, b_rows, b_cols, s.ldb,
-        )?;
-        check_matrix(
-            name, "C", c, s.offset_c, s.tables, s.stride_c, s.m, s.n, s.ldc,
-        )?;
-        if s.tables > 1 && s.m > 0 && s.n > 0 && s.stride_c < extent(1, 0, s.m, s.n, s.ldc) {
-            return Err(Error::kernel(
-                name,
-                format!(
-                    "C: per-table stride {} overlaps a {}×{} matrix with ldc {}",
-                    s.stride_c, s.m, s.n, s.ldc
-                ),
-            ));
-        }
-        if bias.is_some() != s.bias || gate.is_some() != s.gate.is_some() {
-            return Err(Error::kernel(
-                name,
-                format!(
-                    "spec says bias {} gate {}, buffers given: bias {} gate {}",
-                    s.bias,
-                    s.gate.is_some(),
-                    bias.is_some(),
-                    gate.is_some()
-                ),
-            ));
-        }
         let dummy = gpu.buffer("gemm unused binding", 16, storage_usage());
-        if let Some(bias) = bias {
-            check_matrix(
-                name,
-                "bias",
-                bias,
-                s.offset_bias,
-                s.tables,
-                s.stride_bias,
-                1,
-                s.n,
-                s.n,
-            )?;
-        }
-        if let (Some(g), Some(gate)) = (s.gate, gate) {
-            let (offset, stride, rows, cols, ld) = match g.operand {
-                Operand::A => (s.offset_a, s.stride_a, a_rows, a_cols, s.lda),
-                Operand::B => (s.offset_b, s.stride_b, b_rows, b_cols, s.ldb),
-            };
-            check_matrix(name, "gate", gate, offset, s.tables, stride, rows, cols, ld)?;
-        }
         let vectorized = vec4_fits(s, a, b, gate);
         let grid = Self::grid_for(s.tables, s.m, s.n);
-        let base = GemmParams {
-            m: s.m,
-            n: s.n,
-            k: s.k,
-            a_row: if s.trans_a { 1 } else { s.lda },
-            a_step: if s.trans_a { s.lda } else { 1 },
-            b_step: if s.trans_b { 1 } else { s.ldb },
-            b_col: if s.trans_b { s.ldb } else { 1 },
-            ldc: s.ldc,
-            stride_a: fits(name, "stride_a", s.stride_a)?,
-            stride_b: fits(name, "stride_b", s.stride_b)?,
-            stride_c: fits(name, "stride_c", s.stride_c)?,
-            stride_bias: fits(name, "stride_bias", s.stride_bias)?,
-            offset_a: fits(name, "offset_a", s.offset_a)?,
-            offset_b: fits(name, "offset_b", s.offset_b)?,
-            offset_c: fits(name, "offset_c", s.offset_c)?,
-            offset_bias: fits(name, "offset_bias", s.offset_bias)?,
-        };
-        let constants = [
-            ("WG_X", GEMM_WG_X as f64),
-            ("WG_Y", GEMM_WG_Y as f64),
-            ("EPILOGUE", s.epilogue as u32 as f64),
-            ("HAS_BIAS", s.bias as u32 as f64),
-            ("ACCUMULATE", s.accumulate as u32 as f64),
-            ("GATE", gate_code(s.gate.map(|g| g.kind))),
-            (
-                "GATE_ON_B",
-                (s.gate.map(|g| g.operand) == Some(Operand::B)) as u32 as f64,
-            ),
-            ("A_ALONG_K", !s.trans_a as u32 as f64),
-            ("B_ALONG_K", s.trans_b as u32 as f64),
-        ];
+        let base = base_params(s)?;
+        let constants = constants(s);
         let kernel = if vectorized { &GEMM_VEC4 } else { &GEMM };
+        // The scalar kernel has no A_ALONG_K / B_ALONG_K overrides.
         let constants = if vectorized {
             &constants[..]
         } else {
@@ -421,21 +255,17 @@ impl Gemm {
         };
         let pipeline = gpu.pipeline(kernel, constants)?;
         pipeline.check_grid(gpu, grid)?;
-        let params = gpu.uniform_from("gemm params", &base);
-        let bind_group = pipeline.bind(
-            gpu,
-            &[
-                a,
-                b,
-                bias.unwrap_or(&dummy),
-                gate.unwrap_or(&dummy),
-                c,
-                &params,
-            ],
-        )?;
+        let params = Uniform::new(gpu, "gemm params", &base);
+        let buffers = [
+            a,
+            b,
+            bias.unwrap_or(&dummy),
+            gate.unwrap_or(&dummy),
+            c,
+            params.buffer(),
+        ];
         Ok(Gemm {
-            pipeline,
-            bind_group,
+            launch: Launch::new(gpu, &pipeline, &buffers, Grid::Dims(grid))?,
             params,
             base,
             spec: *spec,
@@ -476,8 +306,7 @@ impl Gemm {
             k,
             ..self.base
         };
-        gpu.queue
-            .write_buffer(&self.params, 0, bytemuck::bytes_of(&params));
+        self.params.write(gpu, &params);
         for (slot, v) in self.dims.iter().zip([m, n, k]) {
             slot.store(v, Ordering::Relaxed);
         }
@@ -503,7 +332,7 @@ impl Gemm {
     pub fn record(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>) {
         let (m, n, _) = self.dims();
         let grid = Self::grid_for(self.spec.tables, m, n);
-        self.pipeline.dispatch_3d(gpu, pass, &self.bind_group, grid);
+        self.launch.record_grid(gpu, pass, Grid::Dims(grid));
     }
 
     /// Floating-point operations of one run at the current dims: `2 · tables · m · n · k`.
@@ -511,6 +340,114 @@ impl Gemm {
         let (m, n, k) = self.dims();
         2 * self.spec.tables as u64 * m as u64 * n as u64 * k as u64
     }
+}
+
+/// `Err` naming the kernel unless every buffer holds its matrix at capacity, C's tables do not
+/// overlap, and the optional buffers match the spec.
+fn check_buffers(
+    spec: &GemmSpec,
+    a: &wgpu::Buffer,
+    b: &wgpu::Buffer,
+    bias: Option<&wgpu::Buffer>,
+    gate: Option<&wgpu::Buffer>,
+    c: &wgpu::Buffer,
+) -> Result<()> {
+    let name = GEMM.entry;
+    let s = spec;
+    let (a_rows, a_cols) = if s.trans_a { (s.k, s.m) } else { (s.m, s.k) };
+    let (b_rows, b_cols) = if s.trans_b { (s.n, s.k) } else { (s.k, s.n) };
+    check_matrix(
+        name, "A", a, s.offset_a, s.tables, s.stride_a, a_rows, a_cols, s.lda,
+    )?;
+    check_matrix(
+        name, "B", b, s.offset_b, s.tables, s.stride_b, b_rows, b_cols, s.ldb,
+    )?;
+    check_matrix(
+        name, "C", c, s.offset_c, s.tables, s.stride_c, s.m, s.n, s.ldc,
+    )?;
+    if s.tables > 1 && s.m > 0 && s.n > 0 && s.stride_c < extent(1, 0, s.m, s.n, s.ldc) {
+        return Err(Error::kernel(
+            name,
+            format!(
+                "C: per-table stride {} overlaps a {}×{} matrix with ldc {}",
+                s.stride_c, s.m, s.n, s.ldc
+            ),
+        ));
+    }
+    if bias.is_some() != s.bias || gate.is_some() != s.gate.is_some() {
+        return Err(Error::kernel(
+            name,
+            format!(
+                "spec says bias {} gate {}, buffers given: bias {} gate {}",
+                s.bias,
+                s.gate.is_some(),
+                bias.is_some(),
+                gate.is_some()
+            ),
+        ));
+    }
+    if let Some(bias) = bias {
+        check_matrix(
+            name,
+            "bias",
+            bias,
+            s.offset_bias,
+            s.tables,
+            s.stride_bias,
+            1,
+            s.n,
+            s.n,
+        )?;
+    }
+    if let (Some(g), Some(gate)) = (s.gate, gate) {
+        let (offset, stride, rows, cols, ld) = match g.operand {
+            Operand::A => (s.offset_a, s.stride_a, a_rows, a_cols, s.lda),
+            Operand::B => (s.offset_b, s.stride_b, b_rows, b_cols, s.ldb),
+        };
+        check_matrix(name, "gate", gate, offset, s.tables, stride, rows, cols, ld)?;
+    }
+    Ok(())
+}
+
+/// The uniform at capacity: the host's (trans, ld) folded into element strides.
+fn base_params(s: &GemmSpec) -> Result<GemmParams> {
+    let name = GEMM.entry;
+    Ok(GemmParams {
+        m: s.m,
+        n: s.n,
+        k: s.k,
+        a_row: if s.trans_a { 1 } else { s.lda },
+        a_step: if s.trans_a { s.lda } else { 1 },
+        b_step: if s.trans_b { 1 } else { s.ldb },
+        b_col: if s.trans_b { s.ldb } else { 1 },
+        ldc: s.ldc,
+        stride_a: fits(name, "stride_a", s.stride_a)?,
+        stride_b: fits(name, "stride_b", s.stride_b)?,
+        stride_c: fits(name, "stride_c", s.stride_c)?,
+        stride_bias: fits(name, "stride_bias", s.stride_bias)?,
+        offset_a: fits(name, "offset_a", s.offset_a)?,
+        offset_b: fits(name, "offset_b", s.offset_b)?,
+        offset_c: fits(name, "offset_c", s.offset_c)?,
+        offset_bias: fits(name, "offset_bias", s.offset_bias)?,
+    })
+}
+
+/// The pipeline's override constants; the last two only exist in `gemm_vec4`.
+fn constants(s: &GemmSpec) -> [(&'static str, f64); 9] {
+    [
+        ("WG_X", GEMM_WG_X as f64),
+        ("WG_Y", GEMM_WG_Y as f64),
+        ("EPILOGUE", s.epilogue as u32 as f64),
+        ("HAS_BIAS", s.bias as u32 as f64),
+        ("ACCUMULATE", s.accumulate as u32 as f64),
+        ("GATE", gate_code(s.gate.map(|g| g.kind))),
+        (
+            "GATE_ON_B",
+            (s.gate.map(|g| g.operand) == Some(Operand::B)) as u32 as f64,
+        ),
+        ("A_ALONG_K", !s.trans_a as u32 as f64),
+        ("B_ALONG_K", s.trans_b as u32 as f64),
+    ]
 }
 
 pub(super) fn gate_code(kind: Option<GateKind>) -> f64 {

@@ -6,10 +6,11 @@
 //!   embedding table (the multi-embedding paradigm, METHODS.md §2.2): `[tables, rows_cap, cols]`,
 //!   slab `t` starting at `t · rows_cap · cols`. `rows_cap` is the maximum batch size the buffers were
 //!   allocated for; the actual batch (≤ `rows_cap`) is a uniform that [`set_rows`]-style methods
-//!   rewrite per step, so a smaller last batch needs no new buffers, bind groups or pipelines. A
-//!   new op runs at capacity until its first `set_rows`.
+//!   rewrite per step ([`Uniform::set_rows`](crate::gpu::Uniform::set_rows): checked against
+//!   `rows_cap`, then written), so a smaller last batch needs no new buffers, bind groups or
+//!   pipelines. A new op runs at capacity until its first `set_rows`.
 //! - **Prepared ops**: `Op::new(gpu, spec, buffers…)` validates shapes and buffer sizes (returning
-//!   [`Error::Kernel`](crate::Error::Kernel) with the kernel name and the numbers, never panicking),
+//!   [`Error::Kernel`] with the kernel name and the numbers, never panicking),
 //!   compiles its pipelines once and builds its bind groups once; `record(&self, gpu, pass)` only
 //!   records dispatches. Buffers belong to the caller (the graph compiler assigns them).
 //! - **One dispatch for all tables**: tables are a grid dimension (usually `z`), never a host loop.
@@ -32,6 +33,7 @@ pub mod fma;
 pub mod gate;
 pub mod gemm;
 pub mod linear;
+mod matrix;
 pub mod mlp;
 pub mod norm;
 pub mod optim;

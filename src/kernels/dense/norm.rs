@@ -8,11 +8,9 @@
 //! - BN and LN, `rows = 0`: nothing is normalised; BN keeps its running statistics and saves
 //!   mean = inv_std = 0; backward writes dγ = dβ = 0 (sums over no rows), no dx.
 
-use std::sync::Arc;
-
 use super::check_len;
 use crate::error::{Error, Result};
-use crate::gpu::{Access, Gpu, Kernel, Pipeline};
+use crate::gpu::{rows_field, Access, Gpu, Grid, Kernel, Launch, Uniform};
 use crate::shaders;
 
 /// Invocations per workgroup of every norm kernel (the WGSL `WG` override).
@@ -38,30 +36,24 @@ pub struct NormParams {
     pub _pad: [u32; 2],
 }
 
+rows_field!(NormParams);
+
 use Access::{Read as R, ReadWrite as W, Uniform as U};
 const FORWARD: &[Access] = &[R, R, R, W, W, W, W, W, U];
 const BACKWARD: &[Access] = &[R, R, R, R, R, W, W, W, U];
 
 /// BatchNorm training forward.
-pub const BN_TRAIN: Kernel = kernel("bn_train", FORWARD);
+pub const BN_TRAIN: Kernel = Kernel::new(shaders::NORM, "bn_train", FORWARD);
 /// BatchNorm inference forward (running statistics).
-pub const BN_EVAL: Kernel = kernel("bn_eval", FORWARD);
+pub const BN_EVAL: Kernel = Kernel::new(shaders::NORM, "bn_eval", FORWARD);
 /// BatchNorm backward: dx, dγ, dβ.
-pub const BN_BACKWARD: Kernel = kernel("bn_backward", BACKWARD);
+pub const BN_BACKWARD: Kernel = Kernel::new(shaders::NORM, "bn_backward", BACKWARD);
 /// LayerNorm forward.
-pub const LN_FORWARD: Kernel = kernel("ln_forward", &[R, R, R, W, W, W, U]);
+pub const LN_FORWARD: Kernel = Kernel::new(shaders::NORM, "ln_forward", &[R, R, R, W, W, W, U]);
 /// LayerNorm backward, dx (one invocation per row).
-pub const LN_BACKWARD_DX: Kernel = kernel("ln_backward_dx", BACKWARD);
+pub const LN_BACKWARD_DX: Kernel = Kernel::new(shaders::NORM, "ln_backward_dx", BACKWARD);
 /// LayerNorm backward, dγ and dβ (one invocation per column).
-pub const LN_BACKWARD_PARAMS: Kernel = kernel("ln_backward_params", BACKWARD);
-
-const fn kernel(entry: &'static str, bindings: &'static [Access]) -> Kernel {
-    Kernel {
-        shader: shaders::NORM,
-        entry,
-        bindings,
-    }
-}
+pub const LN_BACKWARD_PARAMS: Kernel = Kernel::new(shaders::NORM, "ln_backward_params", BACKWARD);
 
 /// `Err` unless `tables, cols ≥ 1` and `tables · rows_cap · cols` elements index in u32.
 pub(crate) fn check_shape(
@@ -80,40 +72,11 @@ pub(crate) fn check_shape(
     Ok(elems)
 }
 
-/// `Err` unless `rows ≤ rows_cap`.
-pub(crate) fn check_rows(kernel: &'static str, rows: u32, rows_cap: u32) -> Result<()> {
-    if rows > rows_cap {
-        return Err(Error::kernel(
-            kernel,
-            format!("{rows} rows exceed the {rows_cap} the buffers were built for"),
-        ));
-    }
-    Ok(())
-}
-
-/// One pipeline with its bind group and grid.
-struct Launch {
-    pipeline: Arc<Pipeline>,
-    bind_group: wgpu::BindGroup,
-    grid: [u32; 3],
-}
-
-impl Launch {
-    fn new(gpu: &Gpu, kernel: &Kernel, bufs: &[&wgpu::Buffer], grid: [u32; 3]) -> Result<Self> {
-        let pipeline = gpu.pipeline(kernel, &[("WG", NORM_WG as f64)])?;
-        pipeline.check_grid(gpu, grid)?;
-        let bind_group = pipeline.bind(gpu, bufs)?;
-        Ok(Launch {
-            pipeline,
-            bind_group,
-            grid,
-        })
-    }
-
-    fn record(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>) {
-        self.pipeline
-            .dispatch_3d(gpu, pass, &self.bind_group, self.grid);
-    }
+/// `kernel` over `bufs` on a fixed 3-D grid (checked against the device's limit).
+fn launch(gpu: &Gpu, kernel: &Kernel, bufs: &[&wgpu::Buffer], grid: [u32; 3]) -> Result<Launch> {
+    let pipeline = gpu.pipeline(kernel, &[("WG", NORM_WG as f64)])?;
+    pipeline.check_grid(gpu, grid)?;
+    Launch::new(gpu, &pipeline, bufs, Grid::Dims(grid))
 }
 
 /// Shape and hyper-parameters of a [`BatchNorm`].
@@ -177,7 +140,7 @@ pub struct BatchNormBuffers<'a> {
 pub struct BatchNorm {
     spec: BatchNormSpec,
     params: NormParams,
-    uniform: wgpu::Buffer,
+    uniform: Uniform<NormParams>,
     train: Launch,
     eval: Launch,
     backward: Launch,
@@ -225,7 +188,7 @@ impl BatchNorm {
             eps: spec.eps,
             _pad: [0; 2],
         };
-        let uniform = gpu.uniform_from("batchnorm params", &params);
+        let uniform = Uniform::new(gpu, "batchnorm params", &params);
         let grid = [spec.cols.div_ceil(NORM_WG), 1, spec.tables];
         let fwd = [
             b.x,
@@ -236,7 +199,7 @@ impl BatchNorm {
             b.inv_std,
             b.running_mean,
             b.running_var,
-            &uniform,
+            uniform.buffer(),
         ];
         let bwd = [
             b.x,
@@ -247,12 +210,12 @@ impl BatchNorm {
             b.grad_x,
             b.grad_gamma,
             b.grad_beta,
-            &uniform,
+            uniform.buffer(),
         ];
         Ok(BatchNorm {
-            train: Launch::new(gpu, &BN_TRAIN, &fwd, grid)?,
-            eval: Launch::new(gpu, &BN_EVAL, &fwd, grid)?,
-            backward: Launch::new(gpu, &BN_BACKWARD, &bwd, grid)?,
+            train: launch(gpu, &BN_TRAIN, &fwd, grid)?,
+            eval: launch(gpu, &BN_EVAL, &fwd, grid)?,
+            backward: launch(gpu, &BN_BACKWARD, &bwd, grid)?,
             spec,
             params,
             uniform,
@@ -261,11 +224,9 @@ impl BatchNorm {
 
     /// Sets this step's batch (≤ `rows_cap`); takes effect at the next submission.
     pub fn set_rows(&mut self, gpu: &Gpu, rows: u32) -> Result<()> {
-        check_rows(BN_TRAIN.entry, rows, self.spec.rows_cap)?;
-        self.params.rows = rows;
-        gpu.queue
-            .write_buffer(&self.uniform, 0, bytemuck::bytes_of(&self.params));
-        Ok(())
+        let cap = self.spec.rows_cap;
+        self.uniform
+            .set_rows(gpu, BN_TRAIN.entry, &mut self.params, rows, cap)
     }
 
     /// The spec it was built with.
@@ -343,7 +304,7 @@ pub struct LayerNormBuffers<'a> {
 pub struct LayerNorm {
     spec: LayerNormSpec,
     params: NormParams,
-    uniform: wgpu::Buffer,
+    uniform: Uniform<NormParams>,
     forward: Launch,
     backward_dx: Launch,
     backward_params: Launch,
@@ -386,10 +347,18 @@ impl LayerNorm {
             eps: spec.eps,
             _pad: [0; 2],
         };
-        let uniform = gpu.uniform_from("layernorm params", &params);
+        let uniform = Uniform::new(gpu, "layernorm params", &params);
         let by_rows = [spec.rows_cap.div_ceil(NORM_WG), 1, spec.tables];
         let by_cols = [spec.cols.div_ceil(NORM_WG), 1, spec.tables];
-        let fwd = [b.x, b.gamma, b.beta, b.y, b.mean, b.inv_std, &uniform];
+        let fwd = [
+            b.x,
+            b.gamma,
+            b.beta,
+            b.y,
+            b.mean,
+            b.inv_std,
+            uniform.buffer(),
+        ];
         let bwd = [
             b.x,
             b.gamma,
@@ -399,12 +368,12 @@ impl LayerNorm {
             b.grad_x,
             b.grad_gamma,
             b.grad_beta,
-            &uniform,
+            uniform.buffer(),
         ];
         Ok(LayerNorm {
-            forward: Launch::new(gpu, &LN_FORWARD, &fwd, by_rows)?,
-            backward_dx: Launch::new(gpu, &LN_BACKWARD_DX, &bwd, by_rows)?,
-            backward_params: Launch::new(gpu, &LN_BACKWARD_PARAMS, &bwd, by_cols)?,
+            forward: launch(gpu, &LN_FORWARD, &fwd, by_rows)?,
+            backward_dx: launch(gpu, &LN_BACKWARD_DX, &bwd, by_rows)?,
+            backward_params: launch(gpu, &LN_BACKWARD_PARAMS, &bwd, by_cols)?,
             spec,
             params,
             uniform,
@@ -413,11 +382,9 @@ impl LayerNorm {
 
     /// Sets this step's batch (≤ `rows_cap`); takes effect at the next submission.
     pub fn set_rows(&mut self, gpu: &Gpu, rows: u32) -> Result<()> {
-        check_rows(LN_FORWARD.entry, rows, self.spec.rows_cap)?;
-        self.params.rows = rows;
-        gpu.queue
-            .write_buffer(&self.uniform, 0, bytemuck::bytes_of(&self.params));
-        Ok(())
+        let cap = self.spec.rows_cap;
+        self.uniform
+            .set_rows(gpu, LN_FORWARD.entry, &mut self.params, rows, cap)
     }
 
     /// The spec it was built with.

@@ -19,11 +19,9 @@
 //! as it reads it. Gradients are never written. Write the uniform once per submission: a queue write
 //! lands before every command buffer submitted after it.
 
-use std::sync::Arc;
-
 use super::check_len;
 use crate::error::{Error, Result};
-use crate::gpu::{storage_usage, Access, Gpu, Kernel, Pipeline};
+use crate::gpu::{storage_usage, Access, Gpu, Grid, Kernel, Launch, Uniform};
 use crate::shaders;
 
 /// Invocations per workgroup of `dense_step` (one element each).
@@ -41,7 +39,7 @@ pub struct OptimParams {
     /// Elements of the parameter and gradient buffers.
     pub len: u32,
     /// Partial sums written by `norm_partials` (its workgroup count).
-    pub groups: u32,
+    pub partial_count: u32,
     /// 1 on step 1: the state's old contents are ignored.
     pub first: u32,
     /// Clipping threshold (global L2 norm).
@@ -82,23 +80,11 @@ const BINDINGS: &[Access] = &[
 ];
 
 /// The update kernel.
-pub const DENSE_STEP: Kernel = Kernel {
-    shader: shaders::OPTIM,
-    entry: "dense_step",
-    bindings: BINDINGS,
-};
+pub const DENSE_STEP: Kernel = Kernel::new(shaders::OPTIM, "dense_step", BINDINGS);
 /// First stage of the gradient norm: per-workgroup sums of squares.
-pub const NORM_PARTIALS: Kernel = Kernel {
-    shader: shaders::OPTIM,
-    entry: "norm_partials",
-    bindings: BINDINGS,
-};
+pub const NORM_PARTIALS: Kernel = Kernel::new(shaders::OPTIM, "norm_partials", BINDINGS);
 /// Second stage: one workgroup sums the partials into the norm and the clip factor.
-pub const NORM_FINISH: Kernel = Kernel {
-    shader: shaders::OPTIM,
-    entry: "norm_finish",
-    bindings: BINDINGS,
-};
+pub const NORM_FINISH: Kernel = Kernel::new(shaders::OPTIM, "norm_finish", BINDINGS);
 
 /// A dense optimizer and its hyper-parameters, with PyTorch's semantics (f64 here: the kernel gets
 /// 1 − β and the bias corrections computed in f64, so an f32 β does not cost digits).
@@ -186,12 +172,12 @@ impl DenseOptimizerKind {
     }
 }
 
+/// The global gradient norm for clipping: partial sums, then their fixed-order total.
 struct NormReduction {
-    partials: Arc<Pipeline>,
-    finish: Arc<Pipeline>,
-    partials_group: wgpu::BindGroup,
-    finish_group: wgpu::BindGroup,
-    groups: u32,
+    partials: Launch,
+    finish: Launch,
+    /// Workgroups of the first stage, one partial sum each.
+    partial_count: u32,
 }
 
 /// A prepared dense optimizer over caller-owned parameter, gradient and state buffers.
@@ -199,10 +185,9 @@ pub struct DenseOptimizer {
     kind: DenseOptimizerKind,
     len: u32,
     clip: Option<f32>,
-    step: Arc<Pipeline>,
-    step_group: wgpu::BindGroup,
+    step: Launch,
     reduction: Option<NormReduction>,
-    uniform: wgpu::Buffer,
+    uniform: Uniform<OptimParams>,
     norm: wgpu::Buffer,
 }
 
@@ -269,8 +254,8 @@ impl DenseOptimizer {
             partials_len * 4,
             storage_usage(),
         );
-        let uniform = gpu.uniform_from("dense optimizer params", &OptimParams::default());
-        let buffers: [&wgpu::Buffer; 6] = [grads, params, state, &partials, &norm, &uniform];
+        let uniform = Uniform::new(gpu, "dense optimizer params", &OptimParams::default());
+        let buffers = [grads, params, state, &partials, &norm, uniform.buffer()];
         let step = gpu.pipeline(
             &DENSE_STEP,
             &[
@@ -279,20 +264,20 @@ impl DenseOptimizer {
                 ("CLIP", clip.is_some() as u32 as f64),
             ],
         )?;
-        let step_group = step.bind(gpu, &buffers)?;
+        let step_grid = Grid::Folded((len as u32).div_ceil(STEP_WG));
+        let step = Launch::new(gpu, &step, &buffers, step_grid)?;
         let reduction = match clip {
             None => None,
             Some(_) => {
                 let constants = [("RED_WG", RED_WG as f64)];
                 let partials = gpu.pipeline(&NORM_PARTIALS, &constants)?;
                 let finish = gpu.pipeline(&NORM_FINISH, &constants)?;
+                // At least one workgroup, so an empty model logs a norm of 0.
+                let partial_count = (len.div_ceil(RED_WG as u64) as u32).clamp(1, MAX_PARTIALS);
                 Some(NormReduction {
-                    partials_group: partials.bind(gpu, &buffers)?,
-                    finish_group: finish.bind(gpu, &buffers)?,
-                    partials,
-                    finish,
-                    // At least one group, so an empty model logs a norm of 0.
-                    groups: (len.div_ceil(RED_WG as u64) as u32).clamp(1, MAX_PARTIALS),
+                    partials: Launch::new(gpu, &partials, &buffers, Grid::Folded(partial_count))?,
+                    finish: Launch::new(gpu, &finish, &buffers, Grid::Folded(1))?,
+                    partial_count,
                 })
             }
         };
@@ -301,7 +286,6 @@ impl DenseOptimizer {
             len: len as u32,
             clip,
             step,
-            step_group,
             reduction,
             uniform,
             norm,
@@ -319,7 +303,7 @@ impl DenseOptimizer {
         let lr64 = lr as f64;
         let mut p = OptimParams {
             len: self.len,
-            groups: self.reduction.as_ref().map_or(0, |r| r.groups),
+            partial_count: self.reduction.as_ref().map_or(0, |r| r.partial_count),
             first: (step == 1) as u32,
             max_norm: self.clip.unwrap_or(0.0),
             lr,
@@ -368,9 +352,7 @@ impl DenseOptimizer {
     /// Writes step `step`'s learning rate and bias corrections into the uniform (no recompilation,
     /// no new bind groups). Call once per submission, before submitting the recorded step.
     pub fn set_step(&self, gpu: &Gpu, lr: f32, step: u64) -> Result<()> {
-        let p = self.step_params(lr, step)?;
-        gpu.queue
-            .write_buffer(&self.uniform, 0, bytemuck::bytes_of(&p));
+        self.uniform.write(gpu, &self.step_params(lr, step)?);
         Ok(())
     }
 
@@ -378,11 +360,10 @@ impl DenseOptimizer {
     /// empty buffer). The count does not depend on `len`.
     pub fn record(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>) {
         if let Some(r) = &self.reduction {
-            r.partials.dispatch(gpu, pass, &r.partials_group, r.groups);
-            r.finish.dispatch(gpu, pass, &r.finish_group, 1);
+            r.partials.record(gpu, pass);
+            r.finish.record(gpu, pass);
         }
-        let groups = self.len.div_ceil(STEP_WG);
-        self.step.dispatch(gpu, pass, &self.step_group, groups);
+        self.step.record(gpu, pass);
     }
 
     /// With clipping, the buffer of 4 f32 whose first two are the last step's gradient norm
@@ -392,7 +373,7 @@ impl DenseOptimizer {
     }
 
     /// Partial sums the first reduction stage writes (0 without clipping).
-    pub fn reduction_groups(&self) -> u32 {
-        self.reduction.as_ref().map_or(0, |r| r.groups)
+    pub fn reduction_partials(&self) -> u32 {
+        self.reduction.as_ref().map_or(0, |r| r.partial_count)
     }
 }

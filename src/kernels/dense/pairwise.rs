@@ -17,7 +17,9 @@ use std::sync::Arc;
 
 use super::check_len;
 use crate::error::{Error, Result};
-use crate::gpu::{grid, storage_usage, Access, Gpu, Kernel, Pipeline};
+use crate::gpu::{
+    grid, rows_field, storage_usage, Access, Gpu, Grid, Kernel, Launch, Pipeline, Uniform,
+};
 use crate::shaders;
 
 /// Invocations per workgroup of the row-parallel entries (the WGSL `WG` override).
@@ -35,8 +37,8 @@ pub struct PairwiseParams {
     pub fields: u32,
     /// Embedding width K.
     pub dim: u32,
-    /// Groups G (1 unless GwPFM).
-    pub groups: u32,
+    /// Field blocks G (1 unless GwPFM).
+    pub blocks: u32,
     /// Columns read per row: F·G·K.
     pub in_cols: u32,
     /// Columns written per row.
@@ -53,6 +55,8 @@ pub struct PairwiseParams {
     pub out_offset: u32,
 }
 
+rows_field!(PairwiseParams);
+
 const BINDINGS: &[Access] = &[
     Access::Read,
     Access::Read,
@@ -65,25 +69,15 @@ const BINDINGS: &[Access] = &[
 ];
 
 /// `pairwise_forward`: one invocation per (row, output column).
-pub const PAIRWISE_FORWARD: Kernel = Kernel {
-    shader: shaders::PAIRWISE,
-    entry: "pairwise_forward",
-    bindings: BINDINGS,
-};
+pub const PAIRWISE_FORWARD: Kernel = Kernel::new(shaders::PAIRWISE, "pairwise_forward", BINDINGS);
 
 /// `pairwise_backward_x`: one invocation per (row, input column).
-pub const PAIRWISE_BACKWARD_X: Kernel = Kernel {
-    shader: shaders::PAIRWISE,
-    entry: "pairwise_backward_x",
-    bindings: BINDINGS,
-};
+pub const PAIRWISE_BACKWARD_X: Kernel =
+    Kernel::new(shaders::PAIRWISE, "pairwise_backward_x", BINDINGS);
 
 /// `pairwise_backward_r`: one workgroup per (entry of `r`, table).
-pub const PAIRWISE_BACKWARD_R: Kernel = Kernel {
-    shader: shaders::PAIRWISE,
-    entry: "pairwise_backward_r",
-    bindings: BINDINGS,
-};
+pub const PAIRWISE_BACKWARD_R: Kernel =
+    Kernel::new(shaders::PAIRWISE, "pairwise_backward_r", BINDINGS);
 
 /// Which interaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,9 +88,9 @@ pub enum PairwiseKind {
     FwFm,
     /// φ = Σ_{i<j} R_{P(i)P(j)} v_{i,P(j)} ⊙ v_{j,P(i)}, `R` learnable `[G, G]` per table.
     GwPfm {
-        /// Number of groups G.
-        groups: u32,
-        /// P: the group of each field (F entries, each < G), shared by all tables.
+        /// Number of field blocks G.
+        blocks: u32,
+        /// P: the block of each field (F entries, each < G), shared by all tables.
         partition: Vec<u32>,
     },
     /// p_ij = ⟨v_i, v_j⟩ for i < j, F(F−1)/2 outputs.
@@ -140,17 +134,17 @@ pub struct PairwiseSpec {
 }
 
 impl PairwiseSpec {
-    /// Groups G: 1 except GwPFM.
-    pub fn groups(&self) -> u32 {
+    /// Field blocks G: 1 except GwPFM.
+    pub fn blocks(&self) -> u32 {
         match &self.kind {
-            PairwiseKind::GwPfm { groups, .. } => *groups,
+            PairwiseKind::GwPfm { blocks, .. } => *blocks,
             _ => 1,
         }
     }
 
     /// Columns of `x` the expert reads: F·G·K.
     pub fn in_cols(&self) -> u64 {
-        self.fields as u64 * self.groups() as u64 * self.dim as u64
+        self.fields as u64 * self.blocks() as u64 * self.dim as u64
     }
 
     /// Columns of `out` the expert writes: K, or F(F−1)/2 for IPNN.
@@ -165,7 +159,7 @@ impl PairwiseSpec {
     pub fn r_len(&self) -> u64 {
         match self.kind {
             PairwiseKind::FwFm => self.fields as u64 * self.fields as u64,
-            PairwiseKind::GwPfm { groups, .. } => groups as u64 * groups as u64,
+            PairwiseKind::GwPfm { blocks, .. } => blocks as u64 * blocks as u64,
             _ => 0,
         }
     }
@@ -194,16 +188,16 @@ impl PairwiseSpec {
                 self.tables, self.fields, self.dim
             ));
         }
-        if let PairwiseKind::GwPfm { groups, partition } = &self.kind {
-            if *groups == 0 || partition.len() != self.fields as usize {
+        if let PairwiseKind::GwPfm { blocks, partition } = &self.kind {
+            if *blocks == 0 || partition.len() != self.fields as usize {
                 return fail(format!(
-                    "GwPFM with {groups} groups and a partition of {} entries for {} fields",
+                    "GwPFM with {blocks} blocks and a partition of {} entries for {} fields",
                     partition.len(),
                     self.fields
                 ));
             }
-            if let Some((i, g)) = partition.iter().enumerate().find(|(_, &g)| g >= *groups) {
-                return fail(format!("field {i} in group {g}, only {groups} groups"));
+            if let Some((i, g)) = partition.iter().enumerate().find(|(_, &g)| g >= *blocks) {
+                return fail(format!("field {i} in block {g}, only {blocks} blocks"));
             }
         }
         if self.x_offset as u64 + self.in_cols() > self.x_ld as u64 {
@@ -241,7 +235,7 @@ impl PairwiseSpec {
             rows_cap: self.rows_cap,
             fields: self.fields,
             dim: self.dim,
-            groups: self.groups(),
+            blocks: self.blocks(),
             in_cols: self.in_cols() as u32,
             out_cols: self.out_cols() as u32,
             r_len: self.r_len() as u32,
@@ -257,7 +251,7 @@ impl PairwiseSpec {
 struct Prepared {
     spec: PairwiseSpec,
     state: PairwiseParams,
-    params: wgpu::Buffer,
+    params: Uniform<PairwiseParams>,
     partition: wgpu::Buffer,
 }
 
@@ -265,8 +259,8 @@ impl Prepared {
     fn new(gpu: &Gpu, spec: &PairwiseSpec, kernel: &'static str) -> Result<Self> {
         spec.validate(kernel)?;
         let partition = match &spec.kind {
-            PairwiseKind::GwPfm { groups, partition } => {
-                gpu.storage_from("pairwise partition", &partition_words(*groups, partition))
+            PairwiseKind::GwPfm { blocks, partition } => {
+                gpu.storage_from("pairwise partition", &partition_words(*blocks, partition))
             }
             _ => placeholder(gpu, "pairwise partition (unused)"),
         };
@@ -274,7 +268,7 @@ impl Prepared {
         Ok(Prepared {
             spec: spec.clone(),
             state,
-            params: gpu.uniform_from("pairwise params", &state),
+            params: Uniform::new(gpu, "pairwise params", &state),
             partition,
         })
     }
@@ -292,23 +286,19 @@ impl Prepared {
     }
 
     fn set_rows(&mut self, gpu: &Gpu, kernel: &'static str, rows: u32) -> Result<()> {
-        if rows > self.spec.rows_cap {
-            return Err(Error::kernel(
-                kernel,
-                format!("{rows} rows, buffers hold {}", self.spec.rows_cap),
-            ));
-        }
-        self.state.rows = rows;
-        gpu.queue
-            .write_buffer(&self.params, 0, bytemuck::bytes_of(&self.state));
-        Ok(())
+        let cap = self.spec.rows_cap;
+        self.params
+            .set_rows(gpu, kernel, &mut self.state, rows, cap)
     }
 
     /// The (x, y, tables) grid covering `cols` columns of every row this step.
-    fn row_grid(&self, gpu: &Gpu, cols: u32) -> [u32; 3] {
-        let groups = (self.state.rows as u64 * cols as u64).div_ceil(PAIRWISE_WG as u64) as u32;
-        let (x, y) = grid(groups, gpu.limits().max_compute_workgroups_per_dimension);
-        [x, y, self.spec.tables]
+    fn row_grid(&self, gpu: &Gpu, cols: u32) -> Grid {
+        let workgroups = (self.state.rows as u64 * cols as u64).div_ceil(PAIRWISE_WG as u64) as u32;
+        let (x, y) = grid(
+            workgroups,
+            gpu.limits().max_compute_workgroups_per_dimension,
+        );
+        Grid::Dims([x, y, self.spec.tables])
     }
 
     fn check_r(&self, kernel: &'static str, what: &str, r: Option<&wgpu::Buffer>) -> Result<()> {
@@ -324,13 +314,13 @@ impl Prepared {
     }
 }
 
-/// P, then each group's first position in the list of fields ordered by group, then that list
+/// P, then each block's first position in the list of fields ordered by block, then that list
 /// (the shader's `part`).
-fn partition_words(groups: u32, partition: &[u32]) -> Vec<u32> {
+fn partition_words(blocks: u32, partition: &[u32]) -> Vec<u32> {
     let mut words = partition.to_vec();
     let mut members: Vec<u32> = (0..partition.len() as u32).collect();
     members.sort_by_key(|&i| (partition[i as usize], i));
-    words.extend((0..=groups).map(|g| partition.iter().filter(|&&p| p < g).count() as u32));
+    words.extend((0..=blocks).map(|g| partition.iter().filter(|&&p| p < g).count() as u32));
     words.extend(members);
     words
 }
@@ -342,8 +332,7 @@ fn placeholder(gpu: &Gpu, label: &str) -> wgpu::Buffer {
 /// A prepared forward of one pairwise expert over all tables: one dispatch.
 pub struct PairwiseForward {
     prepared: Prepared,
-    pipeline: Arc<Pipeline>,
-    bind_group: wgpu::BindGroup,
+    launch: Launch,
 }
 
 impl PairwiseForward {
@@ -366,35 +355,32 @@ impl PairwiseForward {
         let dout = placeholder(gpu, "pairwise dout (unused)");
         let dx = placeholder(gpu, "pairwise dx (unused)");
         let dr = placeholder(gpu, "pairwise dr (unused)");
-        let bind_group = pipeline.bind(
-            gpu,
-            &[
-                x,
-                r.unwrap_or(&unused_r),
-                &prepared.partition,
-                &dout,
-                out,
-                &dx,
-                &dr,
-                &prepared.params,
-            ],
-        )?;
-        Ok(PairwiseForward {
-            prepared,
-            pipeline,
-            bind_group,
-        })
+        let buffers = [
+            x,
+            r.unwrap_or(&unused_r),
+            &prepared.partition,
+            &dout,
+            out,
+            &dx,
+            &dr,
+            prepared.params.buffer(),
+        ];
+        let grid = prepared.row_grid(gpu, prepared.state.out_cols);
+        let launch = Launch::new(gpu, &pipeline, &buffers, grid)?;
+        Ok(PairwiseForward { prepared, launch })
     }
 
     /// Sets the rows of the next steps (≤ `rows_cap`).
     pub fn set_rows(&mut self, gpu: &Gpu, rows: u32) -> Result<()> {
-        self.prepared.set_rows(gpu, PAIRWISE_FORWARD.entry, rows)
+        self.prepared.set_rows(gpu, PAIRWISE_FORWARD.entry, rows)?;
+        let grid = self.prepared.row_grid(gpu, self.prepared.state.out_cols);
+        self.launch.set_grid(grid);
+        Ok(())
     }
 
     /// Records the forward: one dispatch (none when there are no rows or no output columns).
     pub fn record(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>) {
-        let grid = self.prepared.row_grid(gpu, self.prepared.state.out_cols);
-        self.pipeline.dispatch_3d(gpu, pass, &self.bind_group, grid);
+        self.launch.record(gpu, pass);
     }
 }
 
@@ -418,9 +404,8 @@ pub struct PairwiseGradients<'a> {
 /// (FwFM and GwPFM), whatever the number of tables.
 pub struct PairwiseBackward {
     prepared: Prepared,
-    dx_pipeline: Arc<Pipeline>,
-    dr_pipeline: Option<Arc<Pipeline>>,
-    bind_group: wgpu::BindGroup,
+    dx: Launch,
+    dr: Option<Launch>,
 }
 
 impl PairwiseBackward {
@@ -456,41 +441,40 @@ impl PairwiseBackward {
         };
         let unused_r = placeholder(gpu, "pairwise r (unused)");
         let unused_dr = placeholder(gpu, "pairwise dr (unused)");
-        let bind_group = dx_pipeline.bind(
-            gpu,
-            &[
-                bufs.x,
-                bufs.r.unwrap_or(&unused_r),
-                &prepared.partition,
-                bufs.dout,
-                out,
-                bufs.dx,
-                bufs.dr.unwrap_or(&unused_dr),
-                &prepared.params,
-            ],
-        )?;
-        Ok(PairwiseBackward {
-            prepared,
-            dx_pipeline,
-            dr_pipeline,
-            bind_group,
-        })
+        let buffers = [
+            bufs.x,
+            bufs.r.unwrap_or(&unused_r),
+            &prepared.partition,
+            bufs.dout,
+            out,
+            bufs.dx,
+            bufs.dr.unwrap_or(&unused_dr),
+            prepared.params.buffer(),
+        ];
+        let grid = prepared.row_grid(gpu, prepared.state.in_cols);
+        let dx = Launch::new(gpu, &dx_pipeline, &buffers, grid)?;
+        let dr_grid = Grid::Dims([prepared.state.r_len, 1, spec.tables]);
+        let dr = dr_pipeline
+            .map(|p| Launch::new(gpu, &p, &buffers, dr_grid))
+            .transpose()?;
+        Ok(PairwiseBackward { prepared, dx, dr })
     }
 
     /// Sets the rows of the next steps (≤ `rows_cap`).
     pub fn set_rows(&mut self, gpu: &Gpu, rows: u32) -> Result<()> {
-        self.prepared.set_rows(gpu, PAIRWISE_BACKWARD_X.entry, rows)
+        self.prepared
+            .set_rows(gpu, PAIRWISE_BACKWARD_X.entry, rows)?;
+        let grid = self.prepared.row_grid(gpu, self.prepared.state.in_cols);
+        self.dx.set_grid(grid);
+        Ok(())
     }
 
     /// Records the backward: `dx` (no dispatch when there are no rows), then `dr` (always, so that
     /// an empty batch writes `dr = 0`).
     pub fn record(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>) {
-        let grid = self.prepared.row_grid(gpu, self.prepared.state.in_cols);
-        self.dx_pipeline
-            .dispatch_3d(gpu, pass, &self.bind_group, grid);
-        if let Some(dr) = &self.dr_pipeline {
-            let grid = [self.prepared.state.r_len, 1, self.prepared.spec.tables];
-            dr.dispatch_3d(gpu, pass, &self.bind_group, grid);
+        self.dx.record(gpu, pass);
+        if let Some(dr) = &self.dr {
+            dr.record(gpu, pass);
         }
     }
 }

@@ -1,5 +1,5 @@
-//! Features of a storage group: which table each reads, how its bag is pooled, whether its values
-//! are MNS-encoded, and where its output goes. Packed once into the kernels' meta buffer.
+//! Features over one embedding storage: which table each reads, how its bag is pooled, whether
+//! its values are MNS-encoded, and where its output goes. Packed once into the kernels' meta buffer.
 
 use super::layout::StorageLayout;
 use crate::error::{Error, Result};
@@ -58,7 +58,7 @@ impl MnsBase {
 /// One feature: a bag per sample of lookups into one table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FeatureSpec {
-    /// Table index in the storage group (tables may be shared by features).
+    /// Table index in the embedding storage (tables may be shared by features).
     pub table: usize,
     /// Pooling of the bag.
     pub pooling: Pooling,
@@ -72,7 +72,7 @@ pub struct FeatureSpec {
     pub max_lookups: u32,
 }
 
-/// The validated feature list of one storage group and its packed metadata.
+/// The validated feature list of one embedding storage and its packed metadata.
 #[derive(Debug, Clone)]
 pub struct FeatureSet {
     /// Features in bag order (feature-major: bag = feature · B + sample).

@@ -1,13 +1,11 @@
 //! Launcher of `tbe_forward`: buffers and bind group built once; per batch one upload and one
-//! dispatch for every feature of the group.
-
-use std::sync::Arc;
+//! dispatch for every feature of the storage.
 
 use super::bags::Bags;
 use super::features::FeatureSet;
 use super::storage::EmbeddingStorage;
 use crate::error::{Error, Result};
-use crate::gpu::{storage_usage, Access, Gpu, Kernel, Pipeline};
+use crate::gpu::{storage_usage, Access, Gpu, Grid, Kernel, Launch, Uniform};
 use crate::shaders;
 
 /// Invocations per workgroup of the gather (the WGSL `WG` override).
@@ -42,10 +40,10 @@ pub struct ForwardParams {
 }
 
 /// The gather kernel's description.
-pub const TBE_FORWARD: Kernel = Kernel {
-    shader: shaders::EMBEDDING_FORWARD,
-    entry: "tbe_forward",
-    bindings: &[
+pub const TBE_FORWARD: Kernel = Kernel::new(
+    shaders::EMBEDDING_FORWARD,
+    "tbe_forward",
+    &[
         Access::Read,
         Access::Read,
         Access::Read,
@@ -55,18 +53,17 @@ pub const TBE_FORWARD: Kernel = Kernel {
         Access::ReadWrite,
         Access::Uniform,
     ],
-};
+);
 
-/// A prepared table-batched gather for one feature set over one storage group.
+/// A prepared table-batched gather for one feature set over one embedding storage.
 pub struct TbeForward {
     /// The validated features.
     pub features: FeatureSet,
-    pipeline: Arc<Pipeline>,
-    bind_group: wgpu::BindGroup,
+    launch: Launch,
     pub(crate) meta: wgpu::Buffer,
     pub(crate) batch: wgpu::Buffer,
     out: wgpu::Buffer,
-    params: wgpu::Buffer,
+    params: Uniform<ForwardParams>,
     batch_capacity: u64,
     state: ForwardParams,
 }
@@ -102,12 +99,20 @@ impl TbeForward {
         let batch_capacity = Bags::capacity_words(features.len(), features.max_batch, max_lookups);
         let batch = gpu.buffer("tbe batch", batch_capacity * 4, storage_usage());
         let out = gpu.buffer("tbe out", features.out_len * 4, storage_usage());
-        let params = gpu.uniform_from("tbe_forward params", &ForwardParams::default());
+        let params = Uniform::new(gpu, "tbe_forward params", &ForwardParams::default());
         let c = &storage.chunks;
-        let bind_group = pipeline.bind(
-            gpu,
-            &[&meta, &batch, &c[0], &c[1], &c[2], &c[3], &out, &params],
-        )?;
+        let buffers = [
+            &meta,
+            &batch,
+            &c[0],
+            &c[1],
+            &c[2],
+            &c[3],
+            &out,
+            params.buffer(),
+        ];
+        // No batch yet: nothing to gather until the first upload.
+        let launch = Launch::new(gpu, &pipeline, &buffers, Grid::Folded(0))?;
         let layout = &storage.layout;
         let state = ForwardParams {
             cols4: features.cols4,
@@ -120,8 +125,7 @@ impl TbeForward {
         };
         Ok(TbeForward {
             features,
-            pipeline,
-            bind_group,
+            launch,
             meta,
             batch,
             out,
@@ -161,15 +165,15 @@ impl TbeForward {
         self.state.offsets_at = offsets_at;
         self.state.indices_at = indices_at;
         self.state.weights_at = weights_at;
-        gpu.queue
-            .write_buffer(&self.params, 0, bytemuck::bytes_of(&self.state));
+        self.params.write(gpu, &self.state);
+        let threads = self.state.batch_size as u64 * self.state.cols4 as u64;
+        let workgroups = threads.div_ceil(FORWARD_WG as u64) as u32;
+        self.launch.set_grid(Grid::Folded(workgroups));
         Ok(())
     }
 
     /// Records the gather of the last uploaded batch.
     pub fn record(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>) {
-        let threads = self.state.batch_size as u64 * self.state.cols4 as u64;
-        let groups = threads.div_ceil(FORWARD_WG as u64) as u32;
-        self.pipeline.dispatch(gpu, pass, &self.bind_group, groups);
+        self.launch.record(gpu, pass);
     }
 }

@@ -1,6 +1,6 @@
 //! Where every embedding row lives, and the metadata the gather and update kernels read.
 //!
-//! A storage group holds several tables in one vec4 address space, cut into chunks of
+//! An embedding storage holds several tables in one vec4 address space, cut into chunks of
 //! `2^chunk_shift` vec4s (each chunk one buffer, under the device's max storage-binding size). Rows
 //! are packed back to back with their optimizer state after them, so a row — and a table — may
 //! straddle a chunk boundary: the kernels split every vec4 address into (chunk, offset) with a shift
@@ -23,7 +23,7 @@ pub struct TableSpec {
     pub width: u32,
 }
 
-/// The sparse optimizer of a storage group; it fixes the state kept beside each row.
+/// The sparse optimizer of an embedding storage; it fixes the state kept beside each row.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum SparseOptimizer {
     /// Plain SGD with L2 weight decay.
@@ -64,7 +64,7 @@ impl SparseOptimizer {
     }
 }
 
-/// Where one table sits in the group's vec4 address space.
+/// Where one table sits in the storage's vec4 address space.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TablePlacement {
     /// vec4 address of row 0.
@@ -77,7 +77,7 @@ pub struct TablePlacement {
     pub stride4: u32,
 }
 
-/// The placement of every table of a storage group.
+/// The placement of every table of an embedding storage.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StorageLayout {
     /// Tables in the order given.

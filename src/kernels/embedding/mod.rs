@@ -1,7 +1,7 @@
 //! Table-batched embedding kernels: the gather (`tbe_forward`, with pooling and MNS) and the fused
 //! backward + sparse optimizer (`tbe_update`), over tables packed in chunked storage.
 //!
-//! Use: build an [`EmbeddingStorage`] for a group of tables, a [`FeatureSet`] naming which table each
+//! Use: build an [`EmbeddingStorage`] for a set of tables, a [`FeatureSet`] naming which table each
 //! feature reads and where its output goes, then a [`TbeForward`] and a [`TbeUpdate`]. Per batch:
 //! `forward.upload(bags)`, record the forward; compute dL/d(output) into the gradient buffer;
 //! `update.upload(SparseUpdatePlan::build(..))`, record the update.

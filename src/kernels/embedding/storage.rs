@@ -1,11 +1,11 @@
-//! The GPU side of a storage group: its chunk buffers, and moving table rows and optimizer state in
-//! and out of them.
+//! The GPU side of an embedding storage: its chunk buffers, and moving table rows and optimizer
+//! state in and out of them.
 
 use super::layout::{SparseOptimizer, StorageLayout, TableSpec, MAX_CHUNKS};
 use crate::error::{Error, Result};
 use crate::gpu::{storage_usage, Gpu};
 
-/// Embedding tables of one group, resident on the GPU.
+/// Embedding tables of one storage, resident on the GPU.
 pub struct EmbeddingStorage {
     /// Where every row lives.
     pub layout: StorageLayout,
@@ -109,7 +109,7 @@ impl EmbeddingStorage {
         self.write_raw(gpu, table, &raw)
     }
 
-    /// The optimizer every table of the group uses.
+    /// The optimizer every table of the storage uses.
     pub fn optimizer(&self) -> SparseOptimizer {
         self.layout.optimizer
     }

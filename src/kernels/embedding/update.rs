@@ -1,13 +1,11 @@
 //! Launcher of `tbe_update`: the fused embedding backward and sparse optimizer step.
 
-use std::sync::Arc;
-
 use super::forward::TbeForward;
 use super::layout::SparseOptimizer;
 use super::plan::SparseUpdatePlan;
 use super::storage::EmbeddingStorage;
 use crate::error::{Error, Result};
-use crate::gpu::{storage_usage, Access, Gpu, Kernel, Pipeline};
+use crate::gpu::{storage_usage, Access, Gpu, Grid, Kernel, Launch, Uniform};
 use crate::shaders;
 
 /// Invocations per workgroup of the update, unless one row needs more lanes.
@@ -69,10 +67,10 @@ pub enum DecayMode {
 }
 
 /// The fused update kernel's description.
-pub const TBE_UPDATE: Kernel = Kernel {
-    shader: shaders::EMBEDDING_UPDATE,
-    entry: "tbe_update",
-    bindings: &[
+pub const TBE_UPDATE: Kernel = Kernel::new(
+    shaders::EMBEDDING_UPDATE,
+    "tbe_update",
+    &[
         Access::Read,
         Access::Read,
         Access::Read,
@@ -83,7 +81,7 @@ pub const TBE_UPDATE: Kernel = Kernel {
         Access::ReadWrite,
         Access::Uniform,
     ],
-};
+);
 
 /// The hyper-parameters of one sparse step; the learning rate is an input so schedules need no
 /// recompilation.
@@ -99,12 +97,11 @@ pub struct SparseStep {
 
 /// A prepared fused backward + update over the same features and batch buffer as a [`TbeForward`].
 pub struct TbeUpdate {
-    pipeline: Arc<Pipeline>,
-    bind_group: wgpu::BindGroup,
+    launch: Launch,
     plan: wgpu::Buffer,
-    params: wgpu::Buffer,
+    params: Uniform<UpdateParams>,
     plan_capacity: u64,
-    rows_per_group: u32,
+    rows_per_workgroup: u32,
     state: UpdateParams,
     table_decay: Vec<Option<f32>>,
 }
@@ -147,22 +144,21 @@ impl TbeUpdate {
         let tables = layout.tables.len() as u64;
         // The per-table weight decay rides after the largest plan: no extra binding.
         let plan = gpu.buffer("tbe plan", (plan_capacity + tables) * 4, storage_usage());
-        let params = gpu.uniform_from("tbe_update params", &UpdateParams::default());
+        let params = Uniform::new(gpu, "tbe_update params", &UpdateParams::default());
         let c = &storage.chunks;
-        let bind_group = pipeline.bind(
-            gpu,
-            &[
-                &forward.meta,
-                &forward.batch,
-                &plan,
-                grad,
-                &c[0],
-                &c[1],
-                &c[2],
-                &c[3],
-                &params,
-            ],
-        )?;
+        let buffers = [
+            &forward.meta,
+            &forward.batch,
+            &plan,
+            grad,
+            &c[0],
+            &c[1],
+            &c[2],
+            &c[3],
+            params.buffer(),
+        ];
+        // No plan yet: nothing to update until the first upload.
+        let launch = Launch::new(gpu, &pipeline, &buffers, Grid::Folded(0))?;
         let (eps, beta1, beta2) = match opt {
             SparseOptimizer::Sgd => (0.0, 0.0, 0.0),
             SparseOptimizer::RowwiseAdagrad { eps } => (eps, 0.0, 0.0),
@@ -179,12 +175,11 @@ impl TbeUpdate {
             ..Default::default()
         };
         Ok(TbeUpdate {
-            pipeline,
-            bind_group,
+            launch,
             plan,
             params,
             plan_capacity,
-            rows_per_group: wg / team,
+            rows_per_workgroup: wg / team,
             state,
             table_decay: vec![None; tables as usize],
         })
@@ -257,14 +252,14 @@ impl TbeUpdate {
         let t = step.step.min(i32::MAX as u64) as i32;
         s.bias1 = (1.0 / (1.0 - (s.beta1 as f64).powi(t))) as f32;
         s.bias2 = (1.0 / (1.0 - (s.beta2 as f64).powi(t))) as f32;
-        gpu.queue
-            .write_buffer(&self.params, 0, bytemuck::bytes_of(&self.state));
+        self.params.write(gpu, &self.state);
+        let workgroups = self.state.unique_rows.div_ceil(self.rows_per_workgroup);
+        self.launch.set_grid(Grid::Folded(workgroups));
         Ok(())
     }
 
     /// Records the update for the last uploaded plan.
     pub fn record(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>) {
-        let groups = self.state.unique_rows.div_ceil(self.rows_per_group);
-        self.pipeline.dispatch(gpu, pass, &self.bind_group, groups);
+        self.launch.record(gpu, pass);
     }
 }

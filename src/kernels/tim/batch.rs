@@ -22,13 +22,13 @@ pub const MAX_FEATURES: usize = 32;
 /// The tables of one TIM: e~ = Σ semantic rows + temporal row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TimSet {
-    /// Semantic tables (item, then side tables such as category), storage-group indices.
+    /// Semantic tables (item, then side tables such as category), indices into the storage's tables.
     pub semantic: Vec<usize>,
     /// The temporal table (N_T rows; row 0 is the target's bucket).
     pub temporal: usize,
 }
 
-/// M table sets over one storage group, all of one width D, sharing the ids of a batch.
+/// M table sets over one embedding storage, all of one width D, sharing the ids of a batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TimSpec {
     /// One TIM per set, computed in one dispatch.

@@ -1,11 +1,9 @@
 //! Launchers of `tim_forward` and `tim_backward`: buffers and bind groups built once; per batch one
 //! upload, then one dispatch each for all M sets.
 
-use std::sync::Arc;
-
 use super::batch::{TimBatch, TimSpec, KERNEL, MAX_FEATURES};
 use crate::error::{Error, Result};
-use crate::gpu::{storage_usage, Access, Gpu, Kernel, Pipeline};
+use crate::gpu::{storage_usage, Access, Gpu, Grid, Kernel, Launch, Uniform};
 use crate::kernels::dense::check_len;
 use crate::kernels::embedding::{Bags, EmbeddingStorage, FeatureSet, TbeForward};
 use crate::shaders;
@@ -56,20 +54,12 @@ const BINDINGS: &[Access] = &[
 ];
 
 /// The forward kernel's description.
-pub const TIM_FORWARD: Kernel = Kernel {
-    shader: shaders::TIM,
-    entry: "tim_forward",
-    bindings: BINDINGS,
-};
+pub const TIM_FORWARD: Kernel = Kernel::new(shaders::TIM, "tim_forward", BINDINGS);
 
 /// The backward kernel's description (same bindings; `out` is the per-lookup gradient rows).
-pub const TIM_BACKWARD: Kernel = Kernel {
-    shader: shaders::TIM,
-    entry: "tim_backward",
-    bindings: BINDINGS,
-};
+pub const TIM_BACKWARD: Kernel = Kernel::new(shaders::TIM, "tim_backward", BINDINGS);
 
-/// A prepared TIM over one storage group: forward into the caller's `u` (`[M, max_batch, D]`),
+/// A prepared TIM over one embedding storage: forward into the caller's `u` (`[M, max_batch, D]`),
 /// backward from the caller's dL/du (same layout) into per-lookup gradient rows that a
 /// [`TbeUpdate`](crate::kernels::embedding::TbeUpdate) built on [`Tim::gather`] and
 /// [`Tim::row_grads`] applies.
@@ -79,11 +69,9 @@ pub struct Tim {
     /// D, the width of every table of the spec.
     pub dim: u32,
     gather: TbeForward,
-    forward: Arc<Pipeline>,
-    backward: Arc<Pipeline>,
-    forward_group: wgpu::BindGroup,
-    backward_group: wgpu::BindGroup,
-    params: wgpu::Buffer,
+    forward: Launch,
+    backward: Launch,
+    params: Uniform<TimParams>,
     state: TimParams,
 }
 
@@ -134,21 +122,23 @@ impl Tim {
         let forward = gpu.pipeline(&TIM_FORWARD, &constants)?;
         let backward = gpu.pipeline(&TIM_BACKWARD, &constants)?;
         let stats = gpu.buffer("tim stats", slab * 8, storage_usage());
-        let params = gpu.uniform_from("tim params", &state);
+        let params = Uniform::new(gpu, "tim params", &state);
         let c = &storage.chunks;
         let rows = gather.output();
         let batch = &gather.batch;
-        let forward_group = forward.bind(
+        let p = params.buffer();
+        // No batch yet: nothing to run until the first upload.
+        let forward = Launch::new(
             gpu,
-            &[
-                batch, &c[0], &c[1], &c[2], &c[3], grad_u, &stats, u, &params,
-            ],
+            &forward,
+            &[batch, &c[0], &c[1], &c[2], &c[3], grad_u, &stats, u, p],
+            Grid::Folded(0),
         )?;
-        let backward_group = backward.bind(
+        let backward = Launch::new(
             gpu,
-            &[
-                batch, &c[0], &c[1], &c[2], &c[3], grad_u, &stats, rows, &params,
-            ],
+            &backward,
+            &[batch, &c[0], &c[1], &c[2], &c[3], grad_u, &stats, rows, p],
+            Grid::Folded(0),
         )?;
         state.sets = spec.sets.len() as u32;
         state.components = spec.components() as u32;
@@ -163,8 +153,6 @@ impl Tim {
             gather,
             forward,
             backward,
-            forward_group,
-            backward_group,
             params,
             state,
         })
@@ -226,8 +214,11 @@ impl Tim {
         self.state.batch_size = p.batch_size;
         self.state.offsets_at = p.offsets_at;
         self.state.indices_at = p.indices_at;
-        gpu.queue
-            .write_buffer(&self.params, 0, bytemuck::bytes_of(&self.state));
+        self.params.write(gpu, &self.state);
+        // One workgroup per (set, sample).
+        let grid = Grid::Folded(self.state.batch_size * self.state.sets);
+        self.forward.set_grid(grid);
+        self.backward.set_grid(grid);
         Ok(())
     }
 
@@ -263,16 +254,12 @@ impl Tim {
 
     /// Records the forward of the last uploaded batch: u and the saved softmax statistics.
     pub fn record_forward(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>) {
-        let groups = self.state.batch_size * self.state.sets;
-        self.forward
-            .dispatch(gpu, pass, &self.forward_group, groups);
+        self.forward.record(gpu, pass);
     }
 
     /// Records the backward: reads dL/du, writes every lookup's gradient row (behaviours and
     /// target, every table of every set). Needs the forward of the same batch recorded before.
     pub fn record_backward(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>) {
-        let groups = self.state.batch_size * self.state.sets;
-        self.backward
-            .dispatch(gpu, pass, &self.backward_group, groups);
+        self.backward.record(gpu, pass);
     }
 }
