@@ -222,3 +222,7 @@ impl<T> Drop for Loader<T> {
         self.join();
     }
 }
+
+#[cfg(test)]
+#[path = "loader_tests.rs"]
+mod tests;
