@@ -1,10 +1,8 @@
 //! The column lookup every feature kind shares: a name from the model config → a schema column of
 //! a fitting type, or an [`Error::Config`] naming the model key (`feature[3].column`,
-//! `train.group`) and the schema file. Also where a feature's errors point ([`Place`]), the
-//! resolution of a whole model ([`resolve`]) and [`Schema::check_model`], which runs it.
+//! `train.group`) and the schema file; and where a feature's fit errors point ([`Place`]). It
+//! knows no feature kind: the kinds call it.
 
-use super::samples::Samples;
-use super::{feature_encoder, FeatureEncoder};
 use crate::config::{Feature, ModelConfig};
 use crate::data::schema::{ColumnKind, Schema};
 use crate::error::{Error, Result};
@@ -142,51 +140,5 @@ pub fn data_error(schema: &Schema, file: &str, line: u64, column: usize, message
         line: Some(line),
         column: Some(format!("{} {:?}", column + 1, schema.columns[column].name)),
         message,
-    }
-}
-
-/// Everything a model reads from a schema: each feature's encoder (unfitted) and the samples'
-/// labels, weights and group keys.
-#[derive(Debug, Clone)]
-pub struct Resolved {
-    /// One per model feature, in config order.
-    pub features: Vec<Box<dyn FeatureEncoder>>,
-    /// Labels, weights and GAUC group keys.
-    pub samples: Samples,
-}
-
-/// Resolves every column `model` reads in `schema` (`file` names the schema in errors), in the
-/// order the errors come: the features' own columns, the task labels, what sequence features read
-/// besides, the GAUC group column, the weight column.
-pub fn resolve(model: &ModelConfig, schema: &Schema, file: &str) -> Result<Resolved> {
-    let lookup = Lookup {
-        schema,
-        file,
-        model,
-    };
-    let mut features = model
-        .features
-        .iter()
-        .enumerate()
-        .map(|(i, feature)| feature_encoder(&lookup, i, feature))
-        .collect::<Result<Vec<_>>>()?;
-    let labels = Samples::labels(&lookup)?;
-    for feature in &mut features {
-        feature.link(&lookup)?;
-    }
-    let samples = Samples::resolve(&lookup, labels)?;
-    Ok(Resolved { features, samples })
-}
-
-impl Schema {
-    /// Checks that every feature and task of `model` reads a column of a fitting type: categorical
-    /// features a categorical column, bags a multi-hot column with the same separator, numeric
-    /// features a numeric column, sequence features a sequence column (their `side_columns`
-    /// sequence columns, `times` a sequence_times column and `timestamp` a timestamp column, found
-    /// by default when log-delta buckets need them), task labels a label column, `train.group` a
-    /// categorical, numeric or timestamp column, `train.weights.column` a numeric or weight column.
-    /// `file` (the schema's) names it in errors; the key is the model file's.
-    pub fn check_model(&self, model: &ModelConfig, file: &str) -> Result<()> {
-        resolve(model, self, file).map(|_| ())
     }
 }

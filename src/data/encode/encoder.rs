@@ -1,12 +1,13 @@
 //! The [`Encoder`]: the model's features in config order, each a [`FeatureEncoder`] of its kind,
-//! beside the samples' labels, weights and group keys. It walks the features to fit them on the
+//! beside the samples' labels, weights and GAUC keys. It walks the features to fit them on the
 //! training split, to check and encode a batch's rows, and (in [`super::saved`]) to save and load
 //! them.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::columns::{resolve, Place, Resolved};
+use super::columns::Place;
+use super::resolve::{resolve, Resolved};
 use super::{FeatureEncoder, ModelBatch};
 use crate::config::ModelConfig;
 use crate::data::batch::Batch;
@@ -30,7 +31,7 @@ pub struct Encoder {
 impl Encoder {
     /// Resolves every column `config` reads in `schema` (`schema_file` names it in errors): each
     /// feature's column, the task labels, the side, times and timestamp columns of sequence
-    /// features, the GAUC group column and the weight column. An unfitted encoder: fit it next.
+    /// features, the GAUC key column and the weight column. An unfitted encoder: fit it next.
     pub fn new(config: &ModelConfig, schema: &Schema, schema_file: &str) -> Result<Self> {
         let mut resolved = resolve(config, schema, schema_file)?;
         for (i, feature) in resolved.features.iter_mut().enumerate() {

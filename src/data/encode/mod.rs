@@ -1,5 +1,5 @@
 //! From read batches to model inputs: every id becomes a table row, every number its MNS value,
-//! every behaviour sequence a [`TimBatch`], with the labels, weights and GAUC group keys beside
+//! every behaviour sequence a [`TimBatch`], with the labels, weights and GAUC keys beside
 //! them.
 //!
 //! An [`Encoder`] resolves the columns a [`ModelConfig`] reads from a [`Schema`] ([`Encoder::new`]),
@@ -28,7 +28,7 @@
 //!   (default: the sequence_times column linked to the sequence column, or else to one of its
 //!   side columns).
 //!
-//! Labels, loss weights and GAUC group keys are not features: [`samples`] resolves and encodes
+//! Labels, loss weights and GAUC keys are not features: [`samples`] resolves and encodes
 //! them.
 //!
 //! # How the parts fit
@@ -36,8 +36,10 @@
 //! values ([`FeatureEncoder::fit`], [`FeatureEncoder::finish`]), encodes a batch's column into a
 //! [`FeatureInput`] ([`FeatureEncoder::encode`]) and saves and loads what it fitted
 //! ([`FeatureEncoder::save`], [`FeatureEncoder::load`]). [`columns`] looks columns up (config
-//! feature → schema column, the error naming the model key) for every kind; [`Encoder`]
-//! ([`encoder`]) walks the features; [`saved`] writes and reads `encoder.json`.
+//! feature → schema column, the error naming the model key) for every kind; `resolve.rs` builds
+//! every feature's encoder in config order; [`Encoder`] (`encoder.rs`) walks the features;
+//! [`saved`] writes and reads `encoder.json`. A sequence's other columns are looked up in
+//! `sequence_columns.rs`.
 //!
 //! # Adding a feature kind
 //! A new kind (a hashed id, the similarity of pre-trained embeddings, …) is one new file here with
@@ -78,6 +80,7 @@ pub mod categorical;
 pub mod columns;
 mod encoder;
 pub mod numeric;
+mod resolve;
 pub mod samples;
 pub mod saved;
 pub mod sequence;
@@ -104,7 +107,7 @@ pub struct ModelBatch {
     pub labels: Vec<f32>,
     /// `[rows]` per-sample loss weights, when `[train.weights]` is set.
     pub weights: Option<Vec<f32>>,
-    /// `[rows]` GAUC group key, when `[train] group` is set: [`stable_hash`] of a categorical
+    /// `[rows]` GAUC key, when `[train] group` is set: [`stable_hash`] of a categorical
     /// token, the bits of a number (`f64::to_bits`, −0 as +0), or a timestamp as `u64`.
     ///
     /// [`stable_hash`]: crate::data::stable_hash

@@ -1,6 +1,6 @@
 //! What each sample carries besides its features: the task labels, the loss weight of
-//! `[train.weights]` (from an exposure count column and the class weights) and the GAUC group key
-//! of `[train] group`. Resolved with the features ([`Samples::labels`], [`Samples::resolve`]),
+//! `[train.weights]` (from an exposure count column and the class weights) and the GAUC key (the
+//! user, say) of `[train] group`: the samples GAUC averages over share one key. Resolved with the features ([`Samples::labels`], [`Samples::resolve`]),
 //! checked per row (an exposure count is not negative) and encoded beside them.
 
 use super::columns::{data_error, Lookup};
@@ -10,18 +10,18 @@ use crate::data::vocab::stable_hash;
 use crate::error::Result;
 use crate::kernels::loss::{ExposureWeight, WeightRule};
 
-/// The label, weight and group columns of a model, resolved in a schema.
+/// The label, weight and GAUC key columns of a model, resolved in a schema.
 #[derive(Debug, Clone)]
 pub struct Samples {
     /// One label column per task, in config order.
     labels: Vec<usize>,
-    /// The GAUC group key's column.
-    group: Option<usize>,
+    /// The GAUC key's column (`[train] group`).
+    gauc_key: Option<usize>,
     /// The exposure count column (if any) and the weight rule, when `[train.weights]` is set.
     weights: Option<(Option<usize>, WeightRule)>,
 }
 
-/// A sample's encoded labels, weights and group keys.
+/// The encoded labels, weights and GAUC keys of a batch's rows.
 pub(super) struct EncodedSamples {
     pub labels: Vec<f32>,
     pub weights: Option<Vec<f32>>,
@@ -44,11 +44,11 @@ impl Samples {
         Ok(labels)
     }
 
-    /// The group and weight columns of `[train]`, beside the tasks' `labels`.
+    /// The GAUC key and weight columns of `[train]`, beside the tasks' `labels`.
     pub fn resolve(lookup: &Lookup, labels: Vec<usize>) -> Result<Self> {
         Ok(Samples {
             labels,
-            group: group_column(lookup)?,
+            gauc_key: gauc_key_column(lookup)?,
             weights: weights(lookup)?,
         })
     }
@@ -83,12 +83,12 @@ impl Samples {
         Ok(())
     }
 
-    /// The labels, weights and group keys of rows `rows` of `batch`.
+    /// The labels, weights and GAUC keys of rows `rows` of `batch`.
     pub(super) fn encode(&self, batch: &Batch, rows: &[usize]) -> EncodedSamples {
         let labels = self.encode_labels(batch, rows);
         EncodedSamples {
             weights: self.encode_weights(batch, rows, &labels),
-            groups: self.encode_groups(batch, rows),
+            groups: self.encode_gauc_keys(batch, rows),
             labels,
         }
     }
@@ -124,8 +124,8 @@ impl Samples {
         })
     }
 
-    fn encode_groups(&self, batch: &Batch, rows: &[usize]) -> Option<Vec<u64>> {
-        self.group.map(|c| {
+    fn encode_gauc_keys(&self, batch: &Batch, rows: &[usize]) -> Option<Vec<u64>> {
+        self.gauc_key.map(|c| {
             rows.iter()
                 .map(|&r| match &batch.columns[c] {
                     ColumnData::Categorical(t) => stable_hash(t.get(r)),
@@ -137,16 +137,16 @@ impl Samples {
                         }
                     }
                     ColumnData::Timestamp(t) => t[r] as u64,
-                    _ => unreachable!("group column resolved"),
+                    _ => unreachable!("GAUC key column resolved"),
                 })
                 .collect()
         })
     }
 }
 
-/// The column of `[train] group`: a column of that name, or else the column of the feature of
-/// that name.
-fn group_column(lookup: &Lookup) -> Result<Option<usize>> {
+/// The GAUC key column of `[train] group`: a column of that name, or else the column of the
+/// feature of that name.
+fn gauc_key_column(lookup: &Lookup) -> Result<Option<usize>> {
     let Some(name) = &lookup.model.train.group else {
         return Ok(None);
     };

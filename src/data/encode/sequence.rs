@@ -1,9 +1,8 @@
 //! Sequence features: a behaviour sequence encoded as a [`TimBatch`] (see the module docs of
 //! [`crate::data::encode`] and `docs/tim.md`). Nothing is fitted: the ids go through the item and
 //! side features' vocabularies. The side, times and timestamp columns are looked up by
-//! [`sequence_columns`](super::sequence_columns) once every feature's own column is known; rows
-//! are checked before encoding (side columns as long as the sequence, integer behaviour times not
-//! after the target).
+//! `sequence_columns.rs` once every feature's own column is known; rows are checked before
+//! encoding (side columns as long as the sequence, integer behaviour times not after the target).
 
 use super::columns::{data_error, Lookup};
 use super::sequence_columns::{LinkedColumns, Names};
