@@ -223,12 +223,11 @@ pub fn feature_encoder(
     index: usize,
     feature: &Feature,
 ) -> Result<Box<dyn FeatureEncoder>> {
+    let (l, i, f) = (lookup, index, feature);
     Ok(match &feature.kind {
-        FeatureKind::Categorical { .. } => {
-            Box::new(categorical::Categorical::new(lookup, index, feature)?)
-        }
-        FeatureKind::Bag { .. } => Box::new(bag::Bag::new(lookup, index, feature)?),
-        FeatureKind::Numeric { .. } => Box::new(numeric::Numeric::new(lookup, index, feature)?),
-        FeatureKind::Sequence { .. } => Box::new(sequence::Sequence::new(lookup, index, feature)?),
+        FeatureKind::Categorical { .. } => Box::new(categorical::Categorical::new(l, i, f)?),
+        FeatureKind::Bag { .. } => Box::new(bag::Bag::new(l, i, f)?),
+        FeatureKind::Numeric { .. } => Box::new(numeric::Numeric::new(l, i, f)?),
+        FeatureKind::Sequence { .. } => Box::new(sequence::Sequence::new(l, i, f)?),
     })
 }

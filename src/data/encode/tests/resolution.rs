@@ -110,7 +110,7 @@ const TASK_SCHEMA: &str = "columns = \"label:click, label:love, categorical:user
                            numeric:score, timestamp:day\"";
 
 #[test]
-fn labels_weights_and_groups_follow_the_config() {
+fn labels_weights_and_gauc_keys_follow_the_config() {
     let d = dir("tasks");
     let schema = Schema::parse(TASK_SCHEMA, "schema.toml").unwrap();
     let train = write(
