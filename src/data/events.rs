@@ -332,6 +332,19 @@ fn history_fields(history: &VecDeque<Behaviour>, columns: usize) -> Vec<String> 
     fields
 }
 
+/// Writes `bytes` to the output file `path` atomically; a failure is an [`Error::Output`] naming
+/// the path as given.
+fn write_output(path: &Path, bytes: &[u8]) -> Result<()> {
+    let refuse = |what: &str, e: std::io::Error| Error::Output {
+        file: path.to_path_buf(),
+        message: format!("cannot {what}: {e}"),
+    };
+    write_atomically(path, |temporary| {
+        let mut f = std::fs::File::create(temporary).map_err(|e| refuse("create", e))?;
+        f.write_all(bytes).map_err(|e| refuse("write", e))
+    })
+}
+
 /// Reads the event log `events` (typed by `schema`, named `schema_file` in errors) and writes the
 /// sample table `out` and its schema `schema_out` (see the module docs), each atomically. Options
 /// that name no fitting column are [`Error::Config`] keyed by the command-line option (`--user`,
@@ -360,17 +373,9 @@ pub fn build_sequences(
     for &(t, b, r) in &log.order {
         writer.event(&log.batches[b as usize], r as usize, t)?;
     }
-    write_atomically(out, |temporary| {
-        let mut f = std::fs::File::create(temporary)
-            .map_err(|e| Error::data(temporary.display(), format!("cannot create: {e}")))?;
-        f.write_all(&writer.body)
-            .map_err(|e| Error::data(temporary.display(), format!("cannot write: {e}")))
-    })?;
+    write_output(out, &writer.body)?;
     let schema_text = output_schema(schema, &columns.kept, &columns.new_names);
-    write_atomically(schema_out, |temporary| {
-        std::fs::write(temporary, &schema_text)
-            .map_err(|e| Error::data(temporary.display(), format!("cannot write: {e}")))
-    })?;
+    write_output(schema_out, schema_text.as_bytes())?;
     let rows = log.order.len() as u64;
     Ok(SequenceStats {
         rows,
