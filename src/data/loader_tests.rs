@@ -1,5 +1,8 @@
 //! The loader: every row once in order, early drop, errors, skipped rows, panics, shuffling.
 
+use std::sync::Arc;
+
+use super::Loader;
 use crate::data::encode::tests::*;
 
 #[test]

@@ -64,7 +64,9 @@
 //! quoted fields); `encode` turns batches into model batches and owns `Schema::check_model`,
 //! which runs its column resolution; `loader` streams encoded batches on a thread; `events` turns
 //! event logs into sample tables. `splits`, `ml100k` and `synth` stand alone. No module here goes
-//! through the re-exports below.
+//! through the re-exports below. The tests point the same way: `encode`'s tests do not use the
+//! loader; the loader's tests use `encode`'s helpers; `data::tests` runs the encoder through the
+//! loader.
 
 pub mod batch;
 pub mod encode;

@@ -1,5 +1,6 @@
 //! Tests of the data readers: schemas, hostile tables, vocabularies.
 
+mod encoded_through_loader;
 mod quotes;
 mod schema;
 mod schema_limits;

@@ -1,15 +1,14 @@
-//! The encoder on small handmade tables, the ml-100k protocol's files and the synthetic writer's
-//! files, by topic; the helpers and tables here are shared with the loader's tests.
+//! The encoder on small handmade tables and the ml-100k protocol's files, by topic; the helpers
+//! and tables here are shared with the loader's tests and with `data::tests`, which run the
+//! encoder through the loader.
 
 pub(crate) use std::collections::HashMap;
 pub(crate) use std::fs;
 pub(crate) use std::path::{Path, PathBuf};
-pub(crate) use std::sync::Arc;
 
 pub(crate) use super::numeric::NumericFit;
 pub(crate) use super::{Encoder, FeatureInput, ModelBatch};
 pub(crate) use crate::config::ModelConfig;
-pub(crate) use crate::data::loader::Loader;
 pub(crate) use crate::data::{
     ml100k, stable_hash, synth, Batch, ColumnData, ReadOptions, Schema, TableReader, Vocabulary,
     OOV_ROW,
@@ -165,10 +164,9 @@ pub(crate) fn numbered_config() -> ModelConfig {
     )
 }
 
-mod datasets;
 mod features;
+mod ml100k_slice;
 mod numeric_log;
-mod random;
 mod resolution;
 mod saved;
 mod sequences;
