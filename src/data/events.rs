@@ -21,6 +21,7 @@ use super::schema::{ColumnKind, Schema};
 use super::table::{BadRows, ReadOptions, TableReader};
 use crate::checkpoint::write_atomically;
 use crate::error::{Error, Result};
+use output::{format_field, output_schema, quoted};
 
 /// Which events become behaviours.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,6 +98,253 @@ struct Behaviour {
     time: i64,
 }
 
+/// The columns [`build_sequences`] reads and writes, resolved in the event log's schema.
+struct EventColumns {
+    user: usize,
+    item: usize,
+    time: usize,
+    sides: Vec<usize>,
+    /// The label column when only positive events are behaviours.
+    label: Option<usize>,
+    /// The event columns copied to the output (all but skip columns).
+    kept: Vec<usize>,
+    /// `hist_<item>`, one `hist_<side>` per side column, `hist_time`.
+    new_names: Vec<String>,
+}
+
+impl EventColumns {
+    /// Looks up the columns `options` name; errors are keyed by the command-line option.
+    fn resolve(schema: &Schema, schema_file: &str, options: &SequenceOptions) -> Result<Self> {
+        let find =
+            |key: &str, name: &str, kinds: &[&str]| column(schema, schema_file, key, name, kinds);
+        let user = find("--user", &options.user, &["categorical"])?;
+        let item = find("--item", &options.item, &["categorical"])?;
+        let time = find("--time", &options.time, &["timestamp"])?;
+        let sides = (options.side.iter().enumerate())
+            .map(|(j, s)| {
+                find(
+                    &format!("--side {}", j + 1),
+                    s,
+                    &["categorical", "multi_hot"],
+                )
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let label = match &options.behaviours {
+            Behaviours::All => None,
+            Behaviours::Positive { label } => Some(find("--label", label, &["label"])?),
+        };
+        if options.max_len == 0 {
+            return Err(config_error(
+                schema_file,
+                "max_len",
+                "0: must be at least 1",
+            ));
+        }
+        let kept: Vec<usize> = (0..schema.columns.len())
+            .filter(|&c| schema.columns[c].kind != ColumnKind::Skip)
+            .collect();
+        let new_names: Vec<String> = std::iter::once(&options.item)
+            .chain(&options.side)
+            .map(|n| format!("hist_{n}"))
+            .chain(["hist_time".to_string()])
+            .collect();
+        for (k, name) in new_names.iter().enumerate() {
+            if schema.index(name).is_some() || new_names[..k].contains(name) {
+                return Err(config_error(
+                    schema_file,
+                    "column",
+                    format!("the output column {name:?} is already a column"),
+                ));
+            }
+        }
+        Ok(EventColumns {
+            user,
+            item,
+            time,
+            sides,
+            label,
+            kept,
+            new_names,
+        })
+    }
+}
+
+/// The whole event log: its batches, the rows the reader skipped, and every row as
+/// `(time, batch, row)` in a stable order by time, then file order.
+struct Events {
+    batches: Vec<Batch>,
+    bad_rows: BadRows,
+    order: Vec<(i64, u32, u32)>,
+}
+
+impl Events {
+    fn read(events: &Path, schema: &Schema, read: ReadOptions, time: usize) -> Result<Self> {
+        let mut reader = TableReader::open(events, schema, read)?;
+        let mut batches: Vec<Batch> = Vec::new();
+        for batch in reader.by_ref() {
+            batches.push(batch?);
+        }
+        let bad_rows = reader.into_bad_rows();
+        let mut order: Vec<(i64, u32, u32)> = Vec::new();
+        for (b, batch) in batches.iter().enumerate() {
+            let ColumnData::Timestamp(t) = &batch.columns[time] else {
+                unreachable!("time column resolved")
+            };
+            order.extend(t.iter().enumerate().map(|(r, &t)| (t, b as u32, r as u32)));
+        }
+        order.sort_unstable();
+        Ok(Events {
+            batches,
+            bad_rows,
+            order,
+        })
+    }
+}
+
+/// Writes the sample table: a header, then per event its kept fields and its user's history.
+struct SampleWriter<'a> {
+    schema: &'a Schema,
+    /// The event log's name, for errors.
+    file: String,
+    columns: &'a EventColumns,
+    max_len: usize,
+    histories: HashMap<String, VecDeque<Behaviour>>,
+    total_history: u64,
+    /// The output file's bytes.
+    body: Vec<u8>,
+}
+
+impl SampleWriter<'_> {
+    fn delimiter(&self) -> char {
+        char::from(self.schema.delimiter)
+    }
+
+    /// The header line: the kept columns' names, then the history columns'.
+    fn header(&mut self) -> Result<()> {
+        let (schema, d) = (self.schema, self.delimiter());
+        let header: Vec<String> = (self.columns.kept.iter())
+            .map(|&c| quoted(schema, &schema.columns[c].name, &self.file, None, c))
+            .collect::<Result<_>>()?;
+        let mut text = header.join(&d.to_string());
+        for name in &self.columns.new_names {
+            text.push(d);
+            text.push_str(name);
+        }
+        text.push('\n');
+        self.body.extend_from_slice(text.as_bytes());
+        Ok(())
+    }
+
+    /// Writes row `r` of `batch` (at time `t`) with its user's history, then adds it to that
+    /// history when it is a behaviour.
+    fn event(&mut self, batch: &Batch, r: usize, t: i64) -> Result<()> {
+        let (schema, d, line) = (self.schema, self.delimiter(), batch.lines[r]);
+        let mut text = String::new();
+        for (k, &c) in self.columns.kept.iter().enumerate() {
+            if k > 0 {
+                text.push(d);
+            }
+            let field = format_field(&batch.columns[c], r);
+            text.push_str(&quoted(schema, &field, &self.file, Some(line), c)?);
+        }
+        let user_id = token(&batch.columns[self.columns.user], r);
+        let history = self.histories.entry(user_id.to_string()).or_default();
+        self.total_history += history.len() as u64;
+        for c in &history_fields(history, self.columns.new_names.len()) {
+            text.push(d);
+            text.push_str(&quoted(
+                schema,
+                c,
+                &self.file,
+                Some(line),
+                self.columns.item,
+            )?);
+        }
+        text.push('\n');
+        self.body.extend_from_slice(text.as_bytes());
+        // This event joins the user's history for the events after it.
+        let is_behaviour = match self.columns.label {
+            None => true,
+            Some(c) => matches!(&batch.columns[c], ColumnData::Label(y) if y[r] == 1.0),
+        };
+        if is_behaviour {
+            let behaviour = self.behaviour(batch, r, t)?;
+            let history = self.histories.get_mut(user_id).expect("inserted above");
+            if history.len() == self.max_len {
+                history.pop_front();
+            }
+            history.push_back(behaviour);
+        }
+        Ok(())
+    }
+
+    /// Row `r` of `batch` as a behaviour: its item and side ids (a bag's first), at time `t`.
+    fn behaviour(&self, batch: &Batch, r: usize, t: i64) -> Result<Behaviour> {
+        let at = |c: usize, message: String| Error::Data {
+            file: self.file.clone(),
+            line: Some(batch.lines[r]),
+            column: Some(format!("{} {:?}", c + 1, self.schema.columns[c].name)),
+            message,
+        };
+        let id = |c: usize| -> Result<String> {
+            let id = match &batch.columns[c] {
+                ColumnData::MultiHot(bags) => bags.row(r).next().unwrap_or("").to_string(),
+                other => token(other, r).to_string(),
+            };
+            if id.is_empty() {
+                return Err(at(c, "empty: a behaviour needs an id".into()));
+            }
+            if id.contains('|') {
+                return Err(at(
+                    c,
+                    format!("id {id:?} holds \"|\", the separator of the history columns"),
+                ));
+            }
+            Ok(id)
+        };
+        Ok(Behaviour {
+            item: id(self.columns.item)?,
+            side: self
+                .columns
+                .sides
+                .iter()
+                .map(|&c| id(c))
+                .collect::<Result<_>>()?,
+            time: t,
+        })
+    }
+}
+
+/// The history columns of one sample: item ids, each side's ids, times, joined by `|`.
+fn history_fields(history: &VecDeque<Behaviour>, columns: usize) -> Vec<String> {
+    let mut fields: Vec<String> = vec![String::new(); columns];
+    for (k, behaviour) in history.iter().enumerate() {
+        let sep = if k > 0 { "|" } else { "" };
+        fields[0].push_str(sep);
+        fields[0].push_str(&behaviour.item);
+        for (j, s) in behaviour.side.iter().enumerate() {
+            fields[1 + j].push_str(sep);
+            fields[1 + j].push_str(s);
+        }
+        let last = fields.len() - 1;
+        let _ = write!(fields[last], "{sep}{}", behaviour.time);
+    }
+    fields
+}
+
+/// Writes `bytes` to the output file `path` atomically; a failure is an [`Error::Output`] naming
+/// the path as given.
+fn write_output(path: &Path, bytes: &[u8]) -> Result<()> {
+    let refuse = |what: &str, e: std::io::Error| Error::Output {
+        file: path.to_path_buf(),
+        message: format!("cannot {what}: {e}"),
+    };
+    write_atomically(path, |temporary| {
+        let mut f = std::fs::File::create(temporary).map_err(|e| refuse("create", e))?;
+        f.write_all(bytes).map_err(|e| refuse("write", e))
+    })
+}
+
 /// Reads the event log `events` (typed by `schema`, named `schema_file` in errors) and writes the
 /// sample table `out` and its schema `schema_out` (see the module docs), each atomically. Options
 /// that name no fitting column are [`Error::Config`] keyed by the command-line option (`--user`,
@@ -110,187 +358,30 @@ pub fn build_sequences(
     out: &Path,
     schema_out: &Path,
 ) -> Result<SequenceStats> {
-    let user = column(
+    let columns = EventColumns::resolve(schema, schema_file, options)?;
+    let log = Events::read(events, schema, read, columns.time)?;
+    let mut writer = SampleWriter {
         schema,
-        schema_file,
-        "--user",
-        &options.user,
-        &["categorical"],
-    )?;
-    let item = column(
-        schema,
-        schema_file,
-        "--item",
-        &options.item,
-        &["categorical"],
-    )?;
-    let time = column(schema, schema_file, "--time", &options.time, &["timestamp"])?;
-    let sides = options
-        .side
-        .iter()
-        .enumerate()
-        .map(|(j, s)| {
-            column(
-                schema,
-                schema_file,
-                &format!("--side {}", j + 1),
-                s,
-                &["categorical", "multi_hot"],
-            )
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let label = match &options.behaviours {
-        Behaviours::All => None,
-        Behaviours::Positive { label } => {
-            Some(column(schema, schema_file, "--label", label, &["label"])?)
-        }
+        file: events.display().to_string(),
+        columns: &columns,
+        max_len: options.max_len,
+        histories: HashMap::new(),
+        total_history: 0,
+        body: Vec::new(),
     };
-    if options.max_len == 0 {
-        return Err(config_error(
-            schema_file,
-            "max_len",
-            "0: must be at least 1",
-        ));
+    writer.header()?;
+    for &(t, b, r) in &log.order {
+        writer.event(&log.batches[b as usize], r as usize, t)?;
     }
-    let kept: Vec<usize> = (0..schema.columns.len())
-        .filter(|&c| schema.columns[c].kind != ColumnKind::Skip)
-        .collect();
-    let new_names: Vec<String> = std::iter::once(&options.item)
-        .chain(&options.side)
-        .map(|n| format!("hist_{n}"))
-        .chain(["hist_time".to_string()])
-        .collect();
-    for (k, name) in new_names.iter().enumerate() {
-        if schema.index(name).is_some() || new_names[..k].contains(name) {
-            return Err(config_error(
-                schema_file,
-                "column",
-                format!("the output column {name:?} is already a column"),
-            ));
-        }
-    }
-    let file = events.display().to_string();
-    let mut reader = TableReader::open(events, schema, read)?;
-    let mut batches: Vec<Batch> = Vec::new();
-    for batch in reader.by_ref() {
-        batches.push(batch?);
-    }
-    let bad_rows = reader.into_bad_rows();
-    // (time, batch, row): a stable order by time, then file order.
-    let mut order: Vec<(i64, u32, u32)> = Vec::new();
-    for (b, batch) in batches.iter().enumerate() {
-        let ColumnData::Timestamp(t) = &batch.columns[time] else {
-            unreachable!("time column resolved")
-        };
-        order.extend(t.iter().enumerate().map(|(r, &t)| (t, b as u32, r as u32)));
-    }
-    order.sort_unstable();
-    let mut histories: HashMap<String, VecDeque<Behaviour>> = HashMap::new();
-    let mut text = String::new();
-    let d = char::from(schema.delimiter);
-    let header: Vec<String> = kept
-        .iter()
-        .map(|&c| quoted(schema, &schema.columns[c].name, &file, None, c))
-        .collect::<Result<_>>()?;
-    text.push_str(&header.join(&d.to_string()));
-    for name in &new_names {
-        text.push(d);
-        text.push_str(name);
-    }
-    text.push('\n');
-    let mut total_history = 0u64;
-    let mut body: Vec<u8> = Vec::new();
-    body.extend_from_slice(text.as_bytes());
-    for &(t, b, r) in &order {
-        let batch = &batches[b as usize];
-        let r = r as usize;
-        let line = batch.lines[r];
-        let at = |c: usize, message: String| Error::Data {
-            file: file.clone(),
-            line: Some(line),
-            column: Some(format!("{} {:?}", c + 1, schema.columns[c].name)),
-            message,
-        };
-        text.clear();
-        for (k, &c) in kept.iter().enumerate() {
-            if k > 0 {
-                text.push(d);
-            }
-            let field = format_field(&batch.columns[c], r);
-            text.push_str(&quoted(schema, &field, &file, Some(line), c)?);
-        }
-        let user_id = token(&batch.columns[user], r);
-        let history = histories.entry(user_id.to_string()).or_default();
-        total_history += history.len() as u64;
-        let mut columns: Vec<String> = vec![String::new(); new_names.len()];
-        for (k, behaviour) in history.iter().enumerate() {
-            let sep = if k > 0 { "|" } else { "" };
-            columns[0].push_str(sep);
-            columns[0].push_str(&behaviour.item);
-            for (j, s) in behaviour.side.iter().enumerate() {
-                columns[1 + j].push_str(sep);
-                columns[1 + j].push_str(s);
-            }
-            let last = columns.len() - 1;
-            let _ = write!(columns[last], "{sep}{}", behaviour.time);
-        }
-        for c in &columns {
-            text.push(d);
-            text.push_str(&quoted(schema, c, &file, Some(line), item)?);
-        }
-        text.push('\n');
-        body.extend_from_slice(text.as_bytes());
-        // This event joins the user's history for the events after it.
-        let is_behaviour = match label {
-            None => true,
-            Some(c) => matches!(&batch.columns[c], ColumnData::Label(y) if y[r] == 1.0),
-        };
-        if is_behaviour {
-            let id = |c: usize| -> Result<String> {
-                let id = match &batch.columns[c] {
-                    ColumnData::MultiHot(bags) => bags.row(r).next().unwrap_or("").to_string(),
-                    other => token(other, r).to_string(),
-                };
-                if id.is_empty() {
-                    return Err(at(c, "empty: a behaviour needs an id".into()));
-                }
-                if id.contains('|') {
-                    return Err(at(
-                        c,
-                        format!("id {id:?} holds \"|\", the separator of the history columns"),
-                    ));
-                }
-                Ok(id)
-            };
-            let behaviour = Behaviour {
-                item: id(item)?,
-                side: sides.iter().map(|&c| id(c)).collect::<Result<_>>()?,
-                time: t,
-            };
-            let history = histories.get_mut(user_id).expect("inserted above");
-            if history.len() == options.max_len {
-                history.pop_front();
-            }
-            history.push_back(behaviour);
-        }
-    }
-    write_atomically(out, |temporary| {
-        let mut f = std::fs::File::create(temporary)
-            .map_err(|e| Error::data(temporary.display(), format!("cannot create: {e}")))?;
-        f.write_all(&body)
-            .map_err(|e| Error::data(temporary.display(), format!("cannot write: {e}")))
-    })?;
-    let schema_text = output_schema(schema, &kept, &new_names);
-    write_atomically(schema_out, |temporary| {
-        std::fs::write(temporary, &schema_text)
-            .map_err(|e| Error::data(temporary.display(), format!("cannot write: {e}")))
-    })?;
-    let rows = order.len() as u64;
+    write_output(out, &writer.body)?;
+    let schema_text = output_schema(schema, &columns.kept, &columns.new_names);
+    write_output(schema_out, schema_text.as_bytes())?;
+    let rows = log.order.len() as u64;
     Ok(SequenceStats {
         rows,
-        users: histories.len() as u64,
-        mean_history: total_history as f64 / rows.max(1) as f64,
-        bad_rows,
+        users: writer.histories.len() as u64,
+        mean_history: writer.total_history as f64 / rows.max(1) as f64,
+        bad_rows: log.bad_rows,
     })
 }
 
@@ -301,142 +392,8 @@ fn token(column: &ColumnData, r: usize) -> &str {
     }
 }
 
-/// A value written back as text (numbers in Rust's shortest round-trip form, missing as empty).
-fn format_field(column: &ColumnData, r: usize) -> String {
-    let join_tokens = |bags: &super::batch::Ragged<super::batch::Tokens>, sep: &str| {
-        bags.row(r).collect::<Vec<_>>().join(sep)
-    };
-    match column {
-        ColumnData::Label(v) | ColumnData::Weight(v) => v[r].to_string(),
-        ColumnData::Numeric(v) => {
-            if v[r].is_nan() {
-                String::new()
-            } else {
-                v[r].to_string()
-            }
-        }
-        ColumnData::Timestamp(v) => v[r].to_string(),
-        ColumnData::Categorical(t) => t.get(r).to_string(),
-        ColumnData::MultiHot(bags) | ColumnData::Sequence(bags) => join_tokens(bags, "\u{0}"),
-        ColumnData::SequenceTimes(times) => times
-            .row(r)
-            .iter()
-            .map(f64::to_string)
-            .collect::<Vec<_>>()
-            .join("\u{0}"),
-        ColumnData::Skip => String::new(),
-    }
-}
-
-/// `field` for column `c`, its NUL placeholders replaced by the column's separator and quoted when
-/// it holds the delimiter, the quote or a line break (an error when quoting is off).
-fn quoted(schema: &Schema, field: &str, file: &str, line: Option<u64>, c: usize) -> Result<String> {
-    let separator = match &schema.columns[c].kind {
-        ColumnKind::MultiHot { separator }
-        | ColumnKind::Sequence { separator }
-        | ColumnKind::SequenceTimes { separator, .. } => separator.as_str(),
-        _ => "|",
-    };
-    let field = field.replace('\u{0}', separator);
-    let d = char::from(schema.delimiter);
-    let needs = field.contains(d) || field.contains('\n') || field.contains('\r');
-    match schema.quote {
-        Some(q) => {
-            let q = char::from(q);
-            if needs || field.starts_with(q) {
-                Ok(format!("{q}{}{q}", field.replace(q, &format!("{q}{q}"))))
-            } else {
-                Ok(field)
-            }
-        }
-        None if needs => Err(Error::Data {
-            file: file.to_string(),
-            line,
-            column: Some(format!("{} {:?}", c + 1, schema.columns[c].name)),
-            message: format!(
-                "{field:?} holds the delimiter or a line break and the schema turns quoting off"
-            ),
-        }),
-        None => Ok(field),
-    }
-}
-
-fn toml_string(s: &str) -> String {
-    let mut out = String::from("\"");
-    for ch in s.chars() {
-        match ch {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            c if c.is_control() => {
-                let _ = write!(out, "\\u{:04X}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// The schema of the output: the kept columns, then the history columns.
-fn output_schema(schema: &Schema, kept: &[usize], new_names: &[String]) -> String {
-    let mut s = String::from("# Sample table built from an event log by `wgrec data sequences`.\n");
-    let _ = writeln!(
-        s,
-        "delimiter = {}",
-        toml_string(&char::from(schema.delimiter).to_string())
-    );
-    let quote = schema
-        .quote
-        .map(|q| char::from(q).to_string())
-        .unwrap_or_default();
-    let _ = writeln!(s, "quote = {}\nheader = true", toml_string(&quote));
-    for &c in kept {
-        let column = &schema.columns[c];
-        let _ = write!(
-            s,
-            "\n[[column]]\nname = {}\ntype = \"{}\"\n",
-            toml_string(&column.name),
-            column.kind.name()
-        );
-        match &column.kind {
-            ColumnKind::MultiHot { separator } | ColumnKind::Sequence { separator } => {
-                let _ = writeln!(s, "separator = {}", toml_string(separator));
-            }
-            ColumnKind::SequenceTimes {
-                separator,
-                sequence,
-            } => {
-                let _ = writeln!(
-                    s,
-                    "separator = {}\nsequence = {}",
-                    toml_string(separator),
-                    toml_string(&schema.columns[*sequence].name)
-                );
-            }
-            _ => {}
-        }
-    }
-    let last = new_names.len() - 1;
-    for (k, name) in new_names.iter().enumerate() {
-        let kind = if k == last {
-            "sequence_times"
-        } else {
-            "sequence"
-        };
-        let _ = write!(
-            s,
-            "\n[[column]]\nname = {}\ntype = \"{kind}\"\nseparator = \"|\"\n",
-            toml_string(name)
-        );
-        if k == last {
-            let _ = writeln!(s, "sequence = {}", toml_string(&new_names[0]));
-        }
-    }
-    s
-}
+#[path = "events_output.rs"]
+mod output;
 
 #[cfg(test)]
 #[path = "events_tests.rs"]

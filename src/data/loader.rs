@@ -8,6 +8,7 @@ use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+use super::batch::Batch;
 use super::encode::{merge_bad_rows, Encoder, ModelBatch};
 use super::schema::Schema;
 use super::table::{BadRows, ReadOptions, TableReader};
@@ -89,35 +90,13 @@ impl<T: Send + 'static> Loader<T> {
                                 break;
                             }
                         };
-                        let mut good = Vec::with_capacity(batch.rows);
-                        for r in 0..batch.rows {
-                            if !skip {
-                                good.push(r);
-                                continue;
-                            }
-                            match encoder.check_row(&batch, &name, r) {
-                                Ok(()) => good.push(r),
-                                Err(e) => {
-                                    rejected.count += 1;
-                                    if rejected.first.len() < kept {
-                                        rejected.first.push(e);
-                                    }
-                                }
-                            }
-                        }
+                        let mut good =
+                            checked_rows(&encoder, &batch, &name, skip, kept, &mut rejected);
                         if good.is_empty() {
                             continue;
                         }
                         let chunk = match &shuffle {
-                            Some(s) => {
-                                let mut rng = crate::rng::Rng::new(
-                                    s.seed ^ window.wrapping_mul(0x9E37_79B9_7F4A_7C15),
-                                );
-                                for i in (1..good.len()).rev() {
-                                    good.swap(i, rng.below(i as u64 + 1) as usize);
-                                }
-                                s.batch.max(1)
-                            }
+                            Some(s) => shuffle_window(&mut good, s, window),
                             None => good.len(),
                         };
                         window += 1;
@@ -155,6 +134,45 @@ impl<T: Send + 'static> Loader<T> {
             done: false,
         })
     }
+}
+
+/// The rows of `batch` to encode: all of them, or with `skip` those `encoder` accepts (the others
+/// counted in `rejected`, at most `kept` reasons kept).
+fn checked_rows(
+    encoder: &Encoder,
+    batch: &Batch,
+    name: &str,
+    skip: bool,
+    kept: usize,
+    rejected: &mut BadRows,
+) -> Vec<usize> {
+    let mut good = Vec::with_capacity(batch.rows);
+    for r in 0..batch.rows {
+        if !skip {
+            good.push(r);
+            continue;
+        }
+        match encoder.check_row(batch, name, r) {
+            Ok(()) => good.push(r),
+            Err(e) => {
+                rejected.count += 1;
+                if rejected.first.len() < kept {
+                    rejected.first.push(e);
+                }
+            }
+        }
+    }
+    good
+}
+
+/// Permutes the rows of shuffle window `window` (Fisher–Yates, seeded by the shuffle's seed and
+/// the window's index) and returns the rows per emitted batch.
+fn shuffle_window(good: &mut [usize], shuffle: &Shuffle, window: u64) -> usize {
+    let mut rng = crate::rng::Rng::new(shuffle.seed ^ window.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    for i in (1..good.len()).rev() {
+        good.swap(i, rng.below(i as u64 + 1) as usize);
+    }
+    shuffle.batch.max(1)
 }
 
 impl<T> Loader<T> {
@@ -222,3 +240,7 @@ impl<T> Drop for Loader<T> {
         self.join();
     }
 }
+
+#[cfg(test)]
+#[path = "loader_tests.rs"]
+mod tests;

@@ -48,6 +48,25 @@
 //! counts, bad quoting and invalid UTF-8 name the line only. A missing file names the file; a file
 //! with no rows (empty, or a header only) is an error, not zero batches. With
 //! [`ReadOptions::skip_bad_rows`] bad rows are counted in [`BadRows`] instead.
+//!
+//! # Which module uses which
+//! The dependencies inside `data` point one way, from the model batch down to the file (`a → b`:
+//! `a` uses `b`; none goes back up):
+//! ```text
+//! loader → encode → table → batch → schema → schema_columns
+//!                   table → record
+//!          encode → vocab → batch
+//!          encode → numeric
+//! events → table
+//! ```
+//! `schema_columns` (the column types and the compact form) knows nothing above it; `schema` the
+//! file format; `batch` the typed columns; `table` reads files into batches (`record` splits
+//! quoted fields); `encode` turns batches into model batches and owns `Schema::check_model`,
+//! which runs its column resolution; `loader` streams encoded batches on a thread; `events` turns
+//! event logs into sample tables. `splits`, `ml100k` and `synth` stand alone. No module here goes
+//! through the re-exports below. The tests point the same way: `encode`'s tests do not use the
+//! loader; the loader's tests use `encode`'s helpers; `data::tests` runs the encoder through the
+//! loader.
 
 pub mod batch;
 pub mod encode;

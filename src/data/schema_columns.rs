@@ -1,12 +1,95 @@
-//! The column list of a schema: expanding the compact `columns = "type:names, …"` string into
-//! raw columns, then resolving each into a typed [`Column`]. Both are linear in the number of
+//! The columns of a schema: what a column holds ([`ColumnKind`], [`Column`]), and the column
+//! list: expanding the compact `columns = "type:names, …"` string into raw columns, then resolving
+//! each into a typed [`Column`]. Both are linear in the number of
 //! columns and bounded by [`MAX_COLUMNS`], so a hostile schema fails fast instead of allocating
 //! without limit or checking names pairwise.
 
 use std::collections::HashMap;
 
-use super::schema::{bad, Column, ColumnKind, RawColumn};
-use crate::error::Result;
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// What a column holds, and so how the reader parses it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ColumnKind {
+    /// A 0/1 label (f32).
+    Label,
+    /// One id, kept as its raw string.
+    Categorical,
+    /// A number (f64); an empty field is [`crate::data::MISSING`].
+    Numeric,
+    /// Several ids in one field, split on `separator`.
+    MultiHot {
+        /// Separator between ids.
+        separator: String,
+    },
+    /// An integer timestamp (i64, any unit; seconds for the protocol's time features).
+    Timestamp,
+    /// A per-sample loss weight (finite, ≥ 0; f32).
+    Weight,
+    /// A pre-built behaviour sequence of ids, oldest first, split on `separator`.
+    Sequence {
+        /// Separator between ids.
+        separator: String,
+    },
+    /// The timestamps of a sequence column, one per id (f64), split on `separator`.
+    SequenceTimes {
+        /// Separator between timestamps.
+        separator: String,
+        /// Index of the sequence column these times belong to.
+        sequence: usize,
+    },
+    /// Read past and not stored.
+    Skip,
+}
+
+impl ColumnKind {
+    /// The type's name in the schema file.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ColumnKind::Label => "label",
+            ColumnKind::Categorical => "categorical",
+            ColumnKind::Numeric => "numeric",
+            ColumnKind::MultiHot { .. } => "multi_hot",
+            ColumnKind::Timestamp => "timestamp",
+            ColumnKind::Weight => "weight",
+            ColumnKind::Sequence { .. } => "sequence",
+            ColumnKind::SequenceTimes { .. } => "sequence_times",
+            ColumnKind::Skip => "skip",
+        }
+    }
+}
+
+/// One column of the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Column {
+    /// Its name (unique in the schema; matched against the header line when there is one).
+    pub name: String,
+    /// Its type.
+    pub kind: ColumnKind,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawColumn {
+    pub(super) name: String,
+    #[serde(rename = "type")]
+    pub(super) kind: String,
+    #[serde(default)]
+    pub(super) separator: Option<String>,
+    #[serde(default)]
+    pub(super) sequence: Option<String>,
+}
+
+/// A config error in the schema `file` at `key`.
+pub(super) fn bad(file: &str, key: impl Into<String>, message: impl Into<String>) -> Error {
+    Error::Config {
+        file: file.to_string(),
+        key: key.into(),
+        message: message.into(),
+    }
+}
 
 /// The most columns a schema may have. Wide enough for any real sample table (Criteo has 40,
 /// feature-store exports a few thousand), small enough that a typo such as `I1-I1099511627776`

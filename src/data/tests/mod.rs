@@ -1,14 +1,16 @@
 //! Tests of the data readers: schemas, hostile tables, vocabularies.
 
+mod encoded_through_loader;
 mod quotes;
 mod schema;
 mod schema_limits;
 mod table;
+mod table_text;
 mod vocab;
 
 use std::path::PathBuf;
 
-use super::{BadRows, Batch, ReadOptions, Schema, TableReader};
+use super::{BadRows, Batch, ColumnData, ReadOptions, Schema, TableReader};
 use crate::Result;
 
 /// Writes `bytes` to a fresh file in the temporary directory and returns its path.
@@ -54,4 +56,61 @@ fn short(message: &str) -> String {
 
 fn scratch_dir() -> PathBuf {
     std::env::temp_dir().join(format!("wgrec-data-{}", std::process::id()))
+}
+
+pub(crate) const ALL_TYPES: &str = r#"
+delimiter = "\t"
+[[column]]
+name = "click"
+type = "label"
+[[column]]
+name = "user"
+type = "categorical"
+[[column]]
+name = "price"
+type = "numeric"
+[[column]]
+name = "genres"
+type = "multi_hot"
+[[column]]
+name = "time"
+type = "timestamp"
+[[column]]
+name = "w"
+type = "weight"
+[[column]]
+name = "hist"
+type = "sequence"
+[[column]]
+name = "hist_t"
+type = "sequence_times"
+[[column]]
+name = "note"
+type = "skip"
+"#;
+
+pub(crate) const ALL_TYPES_HEADER: &str =
+    "click\tuser\tprice\tgenres\ttime\tw\thist\thist_t\tnote\n";
+
+pub(crate) fn options(batch_rows: usize) -> ReadOptions {
+    ReadOptions {
+        batch_rows,
+        ..ReadOptions::default()
+    }
+}
+
+pub(crate) const CSV3: &str = "delimiter = \",\"\n\
+    [[column]]\nname = \"y\"\ntype = \"label\"\n\
+    [[column]]\nname = \"id\"\ntype = \"categorical\"\n\
+    [[column]]\nname = \"x\"\ntype = \"numeric\"\n";
+
+pub(crate) fn ids(batches: &[Batch]) -> Vec<String> {
+    let mut out = Vec::new();
+    for b in batches {
+        let ColumnData::Categorical(t) = &b.columns[1] else {
+            panic!()
+        };
+        out.extend(t.iter().map(str::to_string));
+    }
+    out
 }

@@ -1,5 +1,8 @@
 //! The generator: determinism, calibration, a learnable planted signal, the file layouts.
 
+use std::fs;
+use std::path::Path;
+
 use super::*;
 use crate::metrics::auc;
 

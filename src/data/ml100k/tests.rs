@@ -1,6 +1,10 @@
 //! The protocol on a handmade slice, and the full-data facts of DATA.md §1 on the real data
 //! (fetched once, or from the folder `WGREC_ML100K` names).
 
+use std::fs;
+use std::path::PathBuf;
+
+use super::fetch::pip_download_with_path;
 use super::*;
 
 const INTER: &str = "user_id:token\titem_id:token\trating:float\ttimestamp:float\n\
