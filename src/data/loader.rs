@@ -122,7 +122,10 @@ impl<T: Send + 'static> Loader<T> {
                     }
                     merge_bad_rows(reader.into_bad_rows(), rejected, kept)
                 })
-                .map_err(|e| Error::data(&file, format!("cannot start the loader thread: {e}")))?
+                .map_err(|e| Error::Thread {
+                    thread: "the loader",
+                    message: format!("cannot start it for {file}: {e}"),
+                })?
         };
         Ok(Loader {
             file,
@@ -188,7 +191,10 @@ impl<T> Loader<T> {
     }
 
     fn panic_error(&self, message: &str) -> Error {
-        Error::data(&self.file, format!("the loader thread panicked: {message}"))
+        Error::Thread {
+            thread: "the loader",
+            message: format!("reading {}: panicked: {message}", self.file),
+        }
     }
 
     /// Stops and joins the thread (once), keeping its result.

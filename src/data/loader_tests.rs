@@ -210,7 +210,7 @@ fn a_panic_in_prepare_is_an_error_not_a_hang() {
     )
     .unwrap();
     let e = short(loader.next().unwrap().unwrap_err(), &d);
-    assert_eq!(e, "t.tsv: the loader thread panicked: boom");
+    assert_eq!(e, "the loader thread: reading t.tsv: panicked: boom");
     assert!(loader.next().is_none());
     assert!(loader.finish().is_err());
     fs::remove_dir_all(d).unwrap();
