@@ -5,10 +5,10 @@
 //! The layout is the model plan's (`crate::model`, `ModelPlan::dense`). The graph's
 //! [`Linear`](crate::kernels::dense::linear::Linear) layers (the per-table projections, the gate
 //! logits, the tower, the head) read and write the flat buffers in place at element offsets. Ops
-//! that own their tensors (the experts, BatchNorm's γ and β) keep them: the step copies their gradients into the
-//! flat gradient buffer before the optimizer and the updated values back after it — copy commands in
-//! the same encoder, no dispatch and no host round trip. The flat buffer is the master copy: a
-//! checkpoint reads it, a restore writes it and then the owned copies.
+//! that own their tensors (the experts, BatchNorm's γ and β) keep them: the step copies their
+//! gradients into the flat gradient buffer before the optimizer and the updated values back after
+//! it — copy commands in the same encoder, no dispatch and no host round trip. The flat buffer is
+//! the master copy: a checkpoint reads it, a restore writes it and then the owned copies.
 //!
 //! Every tensor starts at a multiple of 4 floats (the GEMM's vec4 loads need it); the gaps hold
 //! zeros with zero gradients, which every optimizer leaves at zero.
