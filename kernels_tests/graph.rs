@@ -386,6 +386,56 @@ fn one_seed_gives_bit_identical_weights() {
     assert_eq!(run(), run());
 }
 
+#[test]
+fn compile_walks_the_plan_and_refuses_a_plan_that_breaks_its_invariants() {
+    use wgrec::model::{ModelPlan, Route, RouteMode};
+    let gpu = gpu();
+    let config = tiny_config(0);
+    let plan = ModelPlan::new(&config, &tiny_shapes(0)).expect("plan");
+    let graph = Graph::compile(gpu, plan.clone(), optimizers(&config), 32, 0.0).expect("graph");
+    assert_eq!(
+        graph.plan().tables,
+        plan.tables,
+        "the graph keeps the plan it walked"
+    );
+    assert_eq!(graph.tables().len(), plan.tables.len());
+    let params = &graph.params().layout.params;
+    let planned: Vec<(&str, u64)> = plan
+        .dense
+        .iter()
+        .map(|p| (p.name.as_str(), p.offset))
+        .collect();
+    let laid: Vec<(&str, u64)> = params.iter().map(|p| (p.name.as_str(), p.offset)).collect();
+    assert_eq!(laid, planned, "flat layout = the plan's");
+    assert_eq!(
+        graph.describe(),
+        plan.describe(32),
+        "the description is the plan's"
+    );
+    // A route to a slab the tower does not read: refused before anything is allocated.
+    let mut bad = plan.clone();
+    bad.routes.push(Route {
+        tower: 0,
+        slab: 3,
+        mode: RouteMode::StopGradient,
+    });
+    let e = Graph::compile(gpu, bad, optimizers(&config), 32, 0.0)
+        .err()
+        .expect("refused");
+    assert!(e.to_string().contains("route 1 targets slab 3"), "{e}");
+    // A dense tensor moved off its packed place: the layout check names it.
+    let mut moved = plan;
+    let last = moved.dense.len() - 1;
+    moved.dense[last].offset += 4;
+    let e = Graph::compile(gpu, moved, optimizers(&config), 32, 0.0)
+        .err()
+        .expect("refused");
+    assert!(
+        e.to_string().contains("head.bias is planned at offset"),
+        "{e}"
+    );
+}
+
 /// The rates of the graph's next step, as the trainer's policy gives them.
 fn rates(graph: &wgrec::graph::Graph) -> wgrec::train::policy::StepRates {
     wgrec::train::policy::TrainPolicy::new(&graph.config().train).rates(graph.step() + 1)
