@@ -6,6 +6,8 @@ use std::path::Path;
 use super::*;
 use crate::metrics::auc;
 
+mod identity;
+
 fn small(seed: u64) -> SynthConfig {
     SynthConfig {
         vocabs: vec![10, 1000, 10_000_000],
