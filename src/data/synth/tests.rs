@@ -3,6 +3,7 @@
 use std::fs;
 use std::path::Path;
 
+use super::planted::CALIBRATION_ROWS;
 use super::*;
 use crate::metrics::auc;
 
