@@ -15,7 +15,7 @@
 //! score_t = score − 2·conflict·Σ_{f∈K} w_f(id_f). Scenarios (optional, uniform over 0..S, drawn
 //! from their own stream so older configurations keep their bytes) add to every task's score
 //! β_{s,t} + λ_s·w_{c0}(id_{c0}): a bias per (scenario, task) and a slope on field c0's weight.
-//! Each task has its own intercept b_t. The files are in [`files`], the model in [`planted`].
+//! Each task has its own intercept b_t. The files are in `files.rs`, the model in `planted.rs`.
 
 use crate::rng::Rng;
 use crate::Result;

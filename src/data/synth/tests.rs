@@ -8,6 +8,8 @@ use super::*;
 use crate::metrics::auc;
 
 mod identity;
+mod scenarios;
+mod tasks;
 
 fn small(seed: u64) -> SynthConfig {
     SynthConfig {
