@@ -13,7 +13,8 @@ use crate::{Error, Result};
 pub enum Layout {
     /// TSV with a header and the columns of [`Synth::columns`].
     Table,
-    /// Criteo: label, 13 integers, 26 categorical as 8 hex digits, no header (first task only).
+    /// Criteo: label, 13 integers, 26 categorical as 8 hex digits, no header (first task only, no
+    /// scenarios).
     Criteo,
 }
 
@@ -34,6 +35,11 @@ pub fn write(synth: &Synth, rows: u64, layout: Layout, out: &Path) -> Result<Wri
     let io = |p: &Path, e: std::io::Error| {
         Error::Dataset(format!("synth: cannot write {}: {e}", p.display()))
     };
+    if layout == Layout::Criteo && synth.config.scenarios > 0 {
+        return Err(Error::Dataset(
+            "synth: the Criteo layout has no scenario column; use the table layout".into(),
+        ));
+    }
     fs::create_dir_all(out).map_err(|e| io(out, e))?;
     let start = std::time::Instant::now();
     let bounds = [0, rows * 8 / 10, rows * 9 / 10, rows];
@@ -140,7 +146,8 @@ fn format_table(row: &SynthRow, line: &mut Vec<u8>) {
         line.push(b'\t');
         push_u64(line, id);
     }
-    for v in row.categorical.iter().chain(&row.numeric) {
+    let scenario = row.scenario.is_some().then_some(&row.scenario);
+    for v in row.categorical.iter().chain(scenario).chain(&row.numeric) {
         line.push(b'\t');
         if let Some(v) = v {
             push_u64(line, *v);

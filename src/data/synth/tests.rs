@@ -3,8 +3,13 @@
 use std::fs;
 use std::path::Path;
 
+use super::planted::CALIBRATION_ROWS;
 use super::*;
 use crate::metrics::auc;
+
+mod identity;
+mod scenarios;
+mod tasks;
 
 fn small(seed: u64) -> SynthConfig {
     SynthConfig {
