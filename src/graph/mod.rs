@@ -287,14 +287,15 @@ fn own_expert(params: &mut FlatParams, g: usize, expert: &Expert) -> Result<()> 
     let planned = (params.layout.params.iter())
         .filter(|p| p.name.starts_with(&prefix))
         .count();
-    if planned != expert.parameters().len() {
+    let tensors = expert.parameters();
+    if planned != tensors.len() {
         return Err(bad(format!(
             "group {g}: the plan has {planned} expert tensors, the expert {}",
-            expert.parameters().len()
+            tensors.len()
         )));
     }
-    for p in expert.parameters() {
-        let name = format!("expert.{g}.{}", p.name);
+    for p in tensors {
+        let name = format!("{prefix}{}", p.name);
         let planned = params.layout.get(&name).map(|x| x.len);
         if planned != Some(p.len) {
             return Err(bad(format!(
