@@ -412,17 +412,17 @@ fn compile_walks_the_plan_and_refuses_a_plan_that_breaks_its_invariants() {
         plan.describe(32),
         "the description is the plan's"
     );
-    // A route to a slab the tower does not read: refused before anything is allocated.
+    // A route to a set the tower does not read: refused before anything is allocated.
     let mut bad = plan.clone();
     bad.routes.push(Route {
         tower: 0,
-        slab: 3,
+        set: 3,
         mode: RouteMode::StopGradient,
     });
     let e = Graph::compile(gpu, bad, optimizers(&config), 32, 0.0)
         .err()
         .expect("refused");
-    assert!(e.to_string().contains("route 1 targets slab 3"), "{e}");
+    assert!(e.to_string().contains("route 1 targets set 3"), "{e}");
     // A dense tensor moved off its packed place: the layout check names it.
     let mut moved = plan;
     let last = moved.dense.len() - 1;

@@ -82,7 +82,7 @@ impl Expert {
 
     /// Floats per table row under this expert, in units of `model.dim`: one part per GwPFM block
     /// (at least one), else 1.
-    pub(super) fn parts_per_row(&self) -> u32 {
+    pub fn parts_per_row(&self) -> u32 {
         match self {
             Expert::Gwpfm { blocks } => blocks.len().max(1) as u32,
             _ => 1,

@@ -195,8 +195,8 @@ impl ModelConfig {
     /// TIM's kernel limits: every table it reads at most [`MAX_DIM`] floats wide, and the tables ×
     /// (item + side features + time) it looks up per behaviour at most [`MAX_FEATURES`].
     fn check_tim_shape(&self, file: &str, i: usize, sides: usize) -> Result<()> {
-        let widest = (0..self.model.tables)
-            .map(|t| self.model.dim * self.expert(t).parts_per_row())
+        let widest = (0..self.table_count())
+            .map(|t| self.dim_of(t) * self.expert(t).parts_per_row())
             .max();
         let why = format!(
             "feature[{i}] is a sequence: TIM holds a row of at most {MAX_DIM} floats (dim × GwPFM \
@@ -210,7 +210,7 @@ impl ModelConfig {
             &why,
         )?;
         // Per behaviour, each table reads the item, each side feature and the temporal table.
-        let lookups = self.model.tables as u64 * (2 + sides as u64);
+        let lookups = self.table_count() as u64 * (2 + sides as u64);
         let why = format!(
             "tables × (item + side features + time) of feature[{i}]: TIM reads at most \
              {MAX_FEATURES} rows per behaviour"

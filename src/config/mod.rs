@@ -31,7 +31,7 @@ mod train;
 pub use expert::Expert;
 pub use feature::{BagPooling, Feature, FeatureKind, TimeBucket};
 pub use limits::{human_bytes, MAX_FILE_BYTES, MAX_STEPS};
-pub use model::{Combine, Model};
+pub use model::{Architecture, Combine, Model};
 pub use task::{Loss, Task};
 pub use train::{
     DenseOptimizerName, LrDecay, SparseDecayMode, SparseOptimizerName, Train, Weights,
@@ -145,14 +145,39 @@ impl ModelConfig {
         Ok(config)
     }
 
-    /// The expert of table `t` (the single entry when one is given for all tables).
+    /// The expert of table `t` (of [`ModelConfig::table_count`]): the single entry when one is
+    /// given for all tables, else the entry of `t`'s place in its set.
     pub fn expert(&self, t: u32) -> &Expert {
         let e = &self.model.experts;
         if e.len() == 1 {
             &e[0]
         } else {
-            &e[t as usize]
+            &e[(t % self.model.tables) as usize]
         }
+    }
+
+    /// Embedding width of table `t`'s fields (before GwPFM's blocks): its entry of `dims`, or `dim`.
+    pub fn dim_of(&self, t: u32) -> u32 {
+        let d = &self.model.dims;
+        if d.is_empty() {
+            self.model.dim
+        } else {
+            d[(t % self.model.tables) as usize]
+        }
+    }
+
+    /// Embedding sets: one per task plus the shared one for `stem` and `ple`, else one.
+    pub fn set_count(&self) -> u32 {
+        if self.model.architecture.task_sets() {
+            1 + self.tasks.len() as u32
+        } else {
+            1
+        }
+    }
+
+    /// Tables in all: `model.tables` per set.
+    pub fn table_count(&self) -> u32 {
+        self.set_count() * self.model.tables
     }
 
     /// Checks what parsing cannot: every value makes a model. The sections in file order, then
@@ -165,9 +190,45 @@ impl ModelConfig {
             e.validate(file, i, &names)?;
         }
         task::validate_tasks(&self.tasks, file)?;
+        self.validate_architecture(file)?;
         self.train.validate(file)?;
         self.check_sizes(file)?;
         self.validate_weight_decay(file)
+    }
+
+    /// Auxiliary tasks only in `stem`, and not every task auxiliary; the table sets fit the
+    /// 64-table bound.
+    fn validate_architecture(&self, file: &str) -> Result<()> {
+        let arch = self.model.architecture;
+        for (i, t) in self.tasks.iter().enumerate() {
+            if t.auxiliary && arch != Architecture::Stem {
+                return Err(bad(
+                    file,
+                    format!("task[{i}].auxiliary"),
+                    "auxiliary tasks (STEM-AL) need architecture = \"stem\"",
+                ));
+            }
+        }
+        if self.tasks.iter().all(|t| t.auxiliary) {
+            return Err(bad(
+                file,
+                "task",
+                "every task is auxiliary: one must be a main task",
+            ));
+        }
+        if self.table_count() > 64 {
+            return Err(bad(
+                file,
+                "model.tables",
+                format!(
+                    "{} tables per set × {} sets (one per task and a shared one) = {}: at most 64",
+                    self.model.tables,
+                    self.set_count(),
+                    self.table_count()
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Every embedding weight decay (the train default and each feature's) is finite and ≥ 0.

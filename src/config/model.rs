@@ -10,10 +10,16 @@ use crate::error::Result;
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Model {
-    /// Embedding tables `M` (multi-embedding); 1 is single-embedding.
+    /// How the tasks share the model (docs/multitask.md); `single` is one shared tower and head.
+    pub architecture: Architecture,
+    /// Embedding tables `M` (multi-embedding) of each embedding set; 1 is single-embedding. The
+    /// `stem` and `ple` architectures have one set per task plus a shared one.
     pub tables: u32,
     /// Embedding width `K` of every field in every table (a multiple of 4).
     pub dim: u32,
+    /// Per-table widths (one per table of a set, each a multiple of 4) instead of `dim`: the
+    /// asymmetric tables of AME. Empty: every table is `dim` wide.
+    pub dims: Vec<u32>,
     /// One expert per table, or a single entry used for every table.
     pub experts: Vec<Expert>,
     /// Width of the per-table projection after each expert (`h^(m) = ReLU(BN(W·I(x) + b))`).
@@ -31,8 +37,10 @@ pub struct Model {
 impl Default for Model {
     fn default() -> Self {
         Model {
+            architecture: Architecture::Single,
             tables: 2,
             dim: 16,
+            dims: Vec::new(),
             experts: vec![Expert::Dcn {
                 layers: 2,
                 rank: None,
@@ -43,6 +51,46 @@ impl Default for Model {
             hidden: vec![400, 400],
             dropout: 0.2,
         }
+    }
+}
+
+/// How several tasks share the model (METHODS.md §3, docs/multitask.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Architecture {
+    /// One combine, one shared MLP, one head with a logit per task (the multi-embedding model).
+    #[default]
+    Single,
+    /// Shared bottom: one set of tables, the mean of their experts feeds one tower per task.
+    Shared,
+    /// One set of tables (one expert each), a softmax gate per task over the experts.
+    Mmoe,
+    /// Progressive layered extraction's gate: a table set per task plus a shared one; each task's
+    /// gate mixes its own and the shared experts only.
+    Ple,
+    /// Shared and task-specific embeddings: a table set per task plus a shared one; each task's
+    /// gate mixes every expert, other tasks' under stop-gradient (All Forward, Task-specific
+    /// Backward).
+    Stem,
+    /// Asymmetric multi-embedding: one set of tables of different widths (`dims`), a gate per
+    /// task over their experts.
+    Ame,
+}
+
+impl Architecture {
+    /// Whether the model has per-task towers (every architecture but `single`).
+    pub fn multitask(self) -> bool {
+        self != Architecture::Single
+    }
+
+    /// Whether each task has its own table set beside the shared one.
+    pub fn task_sets(self) -> bool {
+        matches!(self, Architecture::Ple | Architecture::Stem)
+    }
+
+    /// Whether the tasks mix the experts with learned gates (`shared` takes their mean).
+    pub fn gated(self) -> bool {
+        !matches!(self, Architecture::Single | Architecture::Shared)
     }
 }
 
@@ -92,6 +140,7 @@ impl Model {
                 ),
             ));
         }
+        self.validate_dims(file)?;
         if self.expert_width == 0 {
             return Err(bad(file, "model.expert_width", "0: must be at least 1"));
         }
@@ -103,6 +152,49 @@ impl Model {
                 file,
                 "model.dropout",
                 format!("{}: must be in [0, 1)", self.dropout),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `dims`: one multiple of 4 per table; required by `ame`; the combine of a multi-task model is
+    /// its gates (or the shared bottom's mean), so `combine` must stay `mean`.
+    fn validate_dims(&self, file: &str) -> Result<()> {
+        if !self.dims.is_empty() && self.dims.len() != self.tables as usize {
+            return Err(bad(
+                file,
+                "model.dims",
+                format!(
+                    "{} widths for {} tables: give one per table",
+                    self.dims.len(),
+                    self.tables
+                ),
+            ));
+        }
+        if let Some(d) = self
+            .dims
+            .iter()
+            .find(|&&d| d == 0 || d % 4 != 0 || d > 1024)
+        {
+            return Err(bad(
+                file,
+                "model.dims",
+                format!("{d}: every width must be a multiple of 4 from 4 to 1024 (vec4 rows)"),
+            ));
+        }
+        if self.architecture == Architecture::Ame && self.dims.is_empty() {
+            return Err(bad(
+                file,
+                "model.dims",
+                "architecture \"ame\" needs a width per table (e.g. dims = [16, 32, 64])",
+            ));
+        }
+        if self.architecture.multitask() && self.combine != Combine::Mean {
+            return Err(bad(
+                file,
+                "model.combine",
+                "a multi-task architecture mixes the experts with its per-task gates: leave \
+                 combine at \"mean\"",
             ));
         }
         Ok(())

@@ -23,6 +23,10 @@ pub struct Task {
     /// Weight of the BCE term in a combined loss (METHODS.md §4.1).
     #[serde(default = "default_alpha")]
     pub alpha: f32,
+    /// STEM-AL: an auxiliary task, whose experts enter the other tasks' gates under stop-gradient
+    /// while its own tower reads only its own experts (`architecture = "stem"` only).
+    #[serde(default)]
+    pub auxiliary: bool,
 }
 
 /// Loss of a task.
@@ -49,6 +53,7 @@ pub(super) fn default_tasks() -> Vec<Task> {
         label: None,
         loss: Loss::Bce,
         alpha: default_alpha(),
+        auxiliary: false,
     }]
 }
 

@@ -133,8 +133,8 @@ fn too_large(n: &Need, batch: u32, limit: u64, what_limit: &str) -> Error {
 /// Floats per row of table `m`: `dim`, times the groups of a GwPFM expert (as the graph builds it).
 fn table_width(config: &ModelConfig, m: u32) -> u32 {
     match config.expert(m) {
-        ExpertConfig::Gwpfm { blocks } => config.model.dim * blocks.len().max(1) as u32,
-        _ => config.model.dim,
+        ExpertConfig::Gwpfm { blocks } => config.dim_of(m) * blocks.len().max(1) as u32,
+        _ => config.dim_of(m),
     }
 }
 
@@ -155,7 +155,7 @@ fn check_storage(
 ) -> Result<Tables> {
     let mut specs = Vec::new();
     let mut owner = Vec::new();
-    for m in 0..config.model.tables {
+    for m in 0..config.table_count() {
         let width = table_width(config, m);
         for (f, feature) in config.features.iter().enumerate() {
             let rows = match &feature.kind {
@@ -241,13 +241,13 @@ fn buffers(
         out: Vec::new(),
         params: Vec::new(),
     };
-    let m = &config.model;
     let mut groups: Vec<(&ExpertConfig, u64, u32)> = Vec::new();
-    for t in 0..m.tables {
+    for t in 0..config.table_count() {
         let e = config.expert(t);
-        match groups.iter_mut().find(|(g, _, _)| *g == e) {
+        let width = table_width(config, t);
+        match groups.iter_mut().find(|(g, _, w)| *g == e && *w == width) {
             Some((_, n, _)) => *n += 1,
-            None => groups.push((e, 1, table_width(config, t))),
+            None => groups.push((e, 1, width)),
         }
     }
     for (g, &(expert, tables, width)) in groups.iter().enumerate() {
@@ -281,7 +281,8 @@ fn group_buffers(
         Bags::capacity_words(config.features.len() * tables as usize, 1, tables * ids) - 1;
     needs.push(what("lookups"), "train.batch_size".into(), per_sample, 1, 1);
     sequences(config, tables, width as u64, needs);
-    let e = expert_sizes(expert, tables, in_cols, fields, m.dim as u64);
+    let dim = width as u64 / expert.parts_per_row() as u64;
+    let e = expert_sizes(expert, tables, in_cols, fields, dim);
     let key = format!("model.experts[{g}]");
     needs.push(what("activations"), key, e.act, 0, e.act_copies);
     needs.push(
@@ -297,32 +298,36 @@ fn group_buffers(
     needs.params.push(("model.expert_width".into(), projection));
 }
 
-/// The projections, the combine and the hidden layers; returns the head's fan-in.
+/// The projections, the combine (or the per-task gates) and the hidden layers (one stack per
+/// task in a multi-task model); returns the head's fan-in.
 fn tower_buffers(config: &ModelConfig, needs: &mut Needs) -> u64 {
     let m = &config.model;
-    let w = m.expert_width as u64;
+    let (w, e) = (m.expert_width as u64, config.table_count() as u64);
     let key = || "model.expert_width".to_string();
-    needs.push(
-        "the per-table projections".into(),
-        key(),
-        m.tables as u64 * w,
-        0,
-        4,
-    );
+    needs.push("the per-table projections".into(), key(), e * w, 0, 4);
+    let towers = if m.architecture.multitask() {
+        config.tasks.len() as u64
+    } else {
+        1
+    };
     let combined = if m.combine == crate::config::Combine::Concat {
-        w * m.tables as u64
+        w * e
     } else {
         w
     };
-    needs.push("the combined tables".into(), key(), combined, 0, 2);
+    needs.push("the combined tables".into(), key(), towers * combined, 0, 2);
+    if m.architecture.gated() {
+        needs.push("the task gates".into(), key(), e * w + 3 * towers * e, 0, 2);
+        needs.params.push((key(), towers * (e * w + 1) * e));
+    }
     let mut fan_in = combined;
     for (l, &width) in m.hidden.iter().enumerate() {
         let (key, width) = (format!("model.hidden[{l}]"), width as u64);
         let acts = format!("hidden layer {l}'s activations");
-        needs.push(acts, key.clone(), width, 0, 3);
+        needs.push(acts, key.clone(), towers * width, 0, 3);
         let weights = format!("hidden layer {l}'s weights");
-        needs.push(weights, key.clone(), 0, fan_in * width, 0);
-        needs.params.push((key, fan_in * width + width));
+        needs.push(weights, key.clone(), 0, towers * fan_in * width, 0);
+        needs.params.push((key, towers * (fan_in * width + width)));
         fan_in = width;
     }
     fan_in
@@ -338,9 +343,8 @@ fn dense_buffers(
     let (m, tasks) = (&config.model, config.tasks.len() as u64);
     let w = m.expert_width as u64;
     needs.params.push(("task".into(), (fan_in + 1) * tasks));
-    needs
-        .params
-        .push(("model.expert_width".into(), 4 * m.tables as u64 * w));
+    let e = config.table_count() as u64;
+    needs.params.push(("model.expert_width".into(), 4 * e * w));
     needs.push(
         "the loss partials".into(),
         "train.batch_size".into(),

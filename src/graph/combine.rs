@@ -39,7 +39,7 @@ impl Combiner {
         params: &FlatParams,
         b: u32,
     ) -> Result<Self> {
-        let (m, w) = (plan.config.model.tables, plan.config.model.expert_width);
+        let (m, w) = (plan.n_tables(), plan.config.model.expert_width);
         let kind = match plan.config.model.combine {
             CombineConfig::Gate => return Self::gate(gpu, plan, acts, params, b),
             CombineConfig::Concat => CombineKind::Concat,
@@ -61,7 +61,7 @@ impl Combiner {
         params: &FlatParams,
         b: u32,
     ) -> Result<Self> {
-        let (m, w) = (plan.config.model.tables, plan.config.model.expert_width);
+        let (m, w) = (plan.n_tables(), plan.config.model.expert_width);
         let mw = m * w;
         let hc = f32s(gpu, "gate input", b as u64 * mw as u64);
         // The concat's backward is never recorded (the gate's gradient reaches h through `to_h`);

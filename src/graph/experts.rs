@@ -33,7 +33,7 @@ impl ExpertLayer {
         b: u32,
     ) -> Result<Self> {
         let group: &GroupPlan = &plan.groups[g];
-        let spec = group.expert_spec(plan.n_fields(), plan.config.model.dim, b);
+        let spec = group.expert_spec(plan.n_fields(), b);
         let expert = Expert::new(gpu, &spec, x, dx)?;
         let bn = plan.config.model.batch_norm;
         let w = plan.config.model.expert_width;

@@ -20,7 +20,7 @@ pub(super) struct Activations {
     /// `[M, B, W]` projections before BatchNorm (allocated either way).
     pub z: wgpu::Buffer,
     pub dz: wgpu::Buffer,
-    /// `[B, combined]` the combine's output.
+    /// `[B, combined]` the combine's output (`[U, B, W]`: each tower's mixture).
     pub c: wgpu::Buffer,
     pub dc: wgpu::Buffer,
 }
@@ -33,8 +33,9 @@ pub(super) fn f32s(gpu: &Gpu, label: &str, n: u64) -> wgpu::Buffer {
 impl Activations {
     pub(super) fn new(gpu: &Gpu, plan: &ModelPlan, b: u32) -> Self {
         let m = &plan.config.model;
-        let h_len = m.tables as u64 * b as u64 * m.expert_width as u64;
-        let c_len = b as u64 * plan.towers[0].input as u64;
+        let h_len = plan.n_tables() as u64 * b as u64 * m.expert_width as u64;
+        // `[B, combined]`, or a multi-task model's `[U, B, W]` (one input per tower).
+        let c_len = plan.towers.len() as u64 * b as u64 * plan.towers[0].input as u64;
         Activations {
             h: f32s(gpu, "h", h_len),
             dh: f32s(gpu, "dh", h_len),
@@ -70,7 +71,7 @@ impl Norm {
         params: &mut FlatParams,
         b: u32,
     ) -> Result<Self> {
-        let (m, w) = (plan.config.model.tables, plan.config.model.expert_width);
+        let (m, w) = (plan.n_tables(), plan.config.model.expert_width);
         let per = m as u64 * w as u64;
         let mk = |label: &str| gpu.buffer(label, per * 4, storage_usage());
         let (gamma, beta) = (mk("bn gamma"), mk("bn beta"));

@@ -55,7 +55,7 @@ impl Graph {
         ckpt.insert_tensor("optim.dense.state", &[state.len()], state)?;
         if let Some(bn) = &self.bn_stats {
             let shape = [
-                self.plan.config.model.tables as usize,
+                self.plan.n_tables() as usize,
                 self.plan.config.model.expert_width as usize,
             ];
             let n = shape[0] * shape[1];
@@ -96,7 +96,7 @@ impl Graph {
         }
         if let Some(bn) = &self.bn_stats {
             let shape = [
-                self.plan.config.model.tables as usize,
+                self.plan.n_tables() as usize,
                 self.plan.config.model.expert_width as usize,
             ];
             let mean = ckpt.tensor("proj.bn.running_mean", &shape)?;

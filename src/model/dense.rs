@@ -113,9 +113,9 @@ pub(super) fn plan_dense(plan: &ModelPlan) -> Vec<DenseParam> {
         params: Vec::new(),
         end: 0,
     };
-    let (n_fields, dim) = (plan.n_fields(), c.model.dim);
+    let n_fields = plan.n_fields();
     for (g, group) in plan.groups.iter().enumerate() {
-        let spec = group.expert_spec(n_fields, dim, 1);
+        let spec = group.expert_spec(n_fields, 1);
         for (name, len) in spec.parameter_lens() {
             let owner = ParamOwner::Expert {
                 group: g,
@@ -127,13 +127,13 @@ pub(super) fn plan_dense(plan: &ModelPlan) -> Vec<DenseParam> {
     let w = c.model.expert_width as usize;
     for (g, group) in plan.groups.iter().enumerate() {
         let m_g = group.tables.len();
-        let out = group.expert_spec(n_fields, dim, 1).out_cols() as usize;
+        let out = group.expert_spec(n_fields, 1).out_cols() as usize;
         b.flat(format!("proj.{g}.weight"), &[m_g, w, out]);
         if !c.model.batch_norm {
             b.flat(format!("proj.{g}.bias"), &[m_g, w]);
         }
     }
-    let m = c.model.tables as usize;
+    let m = plan.n_tables() as usize;
     if c.model.batch_norm {
         b.push("proj.bn.weight".into(), &[m, w], ParamOwner::BatchNorm);
         b.push("proj.bn.bias".into(), &[m, w], ParamOwner::BatchNorm);
@@ -141,6 +141,10 @@ pub(super) fn plan_dense(plan: &ModelPlan) -> Vec<DenseParam> {
     if c.model.combine == Combine::Gate {
         b.flat("combine.gate.weight", &[m, m * w]);
         b.flat("combine.gate.bias", &[m]);
+    }
+    if c.model.architecture.multitask() {
+        task_towers(plan, &mut b);
+        return b.params;
     }
     for tower in &plan.towers {
         let mut fan_in = tower.input as usize;
@@ -157,6 +161,31 @@ pub(super) fn plan_dense(plan: &ModelPlan) -> Vec<DenseParam> {
         b.flat("head.bias", &[t]);
     }
     b.params
+}
+
+/// A multi-task model's per-task gates and towers, batched over the towers (one tensor per layer,
+/// tower `u` its `u`-th slice): `gate.weight` `[U, E, E·W]` and `gate.bias` `[U, E]` when gated,
+/// `tower.{l}.weight` `[U, out, in]`, `tower.{l}.bias` `[U, out]`, `tower.head.weight`
+/// `[U, 1, in]`, `tower.head.bias` `[U, 1]`.
+fn task_towers(plan: &ModelPlan, b: &mut Builder) {
+    let c = &plan.config;
+    let (u, e, w) = (
+        plan.towers.len(),
+        plan.n_tables() as usize,
+        c.model.expert_width as usize,
+    );
+    if c.model.architecture.gated() {
+        b.flat("gate.weight", &[u, e, e * w]);
+        b.flat("gate.bias", &[u, e]);
+    }
+    let mut fan_in = w;
+    for (l, &out) in c.model.hidden.iter().enumerate() {
+        b.flat(format!("tower.{l}.weight"), &[u, out as usize, fan_in]);
+        b.flat(format!("tower.{l}.bias"), &[u, out as usize]);
+        fan_in = out as usize;
+    }
+    b.flat("tower.head.weight", &[u, 1, fan_in]);
+    b.flat("tower.head.bias", &[u, 1]);
 }
 
 /// Elements of the flat buffers: past the last tensor, a multiple of 4, at least 4.

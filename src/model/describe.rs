@@ -4,8 +4,8 @@
 
 use serde_json::{json, Value};
 
-use super::ModelPlan;
-use crate::config::{BagPooling, Combine, Feature, FeatureKind, Loss};
+use super::{ModelPlan, RouteMode};
+use crate::config::{Architecture, BagPooling, Combine, Feature, FeatureKind, Loss};
 use crate::kernels::dense::expert::ExpertKind;
 use crate::kernels::dense::pairwise::PairwiseKind;
 
@@ -18,7 +18,7 @@ impl ModelPlan {
             .map(|(f, feature)| self.describe_feature(f, feature))
             .collect();
         let groups: Vec<Value> = (self.groups.iter())
-            .map(|g| json!({"tables": g.tables, "width": g.width, "expert": describe_expert(&g.expert)}))
+            .map(|g| json!({"tables": g.tables, "dim": g.dim, "width": g.width, "expert": describe_expert(&g.expert)}))
             .collect();
         let tables: Vec<Value> = (self.tables.iter())
             .map(|t| json!({"name": t.name, "rows": t.rows, "width": t.width}))
@@ -30,7 +30,7 @@ impl ModelPlan {
                     Loss::Pair => "pair",
                     Loss::List => "list",
                 };
-                json!({"name": t.name, "loss": loss, "alpha": t.alpha})
+                json!({"name": t.name, "loss": loss, "alpha": t.alpha, "auxiliary": t.auxiliary})
             })
             .collect();
         let combine = match c.model.combine {
@@ -38,7 +38,26 @@ impl ModelPlan {
             Combine::Concat => "concat",
             Combine::Gate => "gate",
         };
+        let sets: Vec<Value> = (self.sets.iter())
+            .map(|s| json!({"name": s.name, "tables": s.tables}))
+            .collect();
+        let routes: Vec<Value> = (self.routes.iter())
+            .map(|r| {
+                let mode = match r.mode {
+                    RouteMode::Train => "train",
+                    RouteMode::StopGradient => "stop_gradient",
+                };
+                json!({"tower": r.tower, "set": r.set, "mode": mode})
+            })
+            .collect();
+        let slots: Vec<u32> = (0..self.n_tables()).map(|m| self.slot_of(m)).collect();
         json!({
+            "architecture": architecture_name(c.model.architecture),
+            "sets": sets,
+            "routes": routes,
+            "slots": slots,
+            "towers": self.towers.len(),
+            "gated": c.model.architecture.gated(),
             "dim": c.model.dim,
             "tables": tables,
             "fields": self.fields,
@@ -95,5 +114,16 @@ fn describe_expert(kind: &ExpertKind) -> Value {
         ExpertKind::Pairwise(PairwiseKind::GwPfm { blocks, partition }) => {
             json!({"type": "gwpfm", "groups": blocks, "partition": partition})
         }
+    }
+}
+
+fn architecture_name(a: Architecture) -> &'static str {
+    match a {
+        Architecture::Single => "single",
+        Architecture::Shared => "shared",
+        Architecture::Mmoe => "mmoe",
+        Architecture::Ple => "ple",
+        Architecture::Stem => "stem",
+        Architecture::Ame => "ame",
     }
 }

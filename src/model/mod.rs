@@ -24,11 +24,15 @@
 mod dense;
 mod describe;
 mod tables;
+mod tasks;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_tasks;
 
 pub use dense::{DenseParam, Init, ParamOwner};
 pub use tables::{Element, Owner, SlabPlan, TablePlan};
+pub use tasks::{SetOwner, SetPlan, PRESENT, READ, TRAIN};
 
 use std::collections::HashMap;
 
@@ -57,6 +61,8 @@ pub struct GroupPlan {
     pub expert: ExpertKind,
     /// Table indices `m`, ascending.
     pub tables: Vec<u32>,
+    /// Embedding width of a field's sub-embedding (`dim`, or the tables' entry of `dims`).
+    pub dim: u32,
     /// Floats per field of `x^(m)`: `dim`, or `dim · blocks` for GwPFM.
     pub width: u32,
     /// The group's first table slot in the `[M, B, W]` projection output (groups in order).
@@ -65,13 +71,13 @@ pub struct GroupPlan {
 
 impl GroupPlan {
     /// The expert's spec for batches of `rows_cap` (ReLU after the interaction, always).
-    pub fn expert_spec(&self, fields: u32, dim: u32, rows_cap: u32) -> ExpertSpec {
+    pub fn expert_spec(&self, fields: u32, rows_cap: u32) -> ExpertSpec {
         ExpertSpec {
             kind: self.expert.clone(),
             tables: self.tables.len() as u32,
             rows_cap,
             fields,
-            dim,
+            dim: self.dim,
             relu: true,
         }
     }
@@ -86,7 +92,7 @@ pub struct TowerPlan {
     pub hidden: Vec<u32>,
     /// Dropout probability after each hidden layer (0: none).
     pub dropout: f32,
-    /// The slabs whose tables this tower's input is computed from.
+    /// The embedding sets whose tables this tower's input is computed from.
     pub reads: Vec<usize>,
 }
 
@@ -106,22 +112,23 @@ pub struct HeadPlan {
     pub tasks: Vec<usize>,
 }
 
-/// Whether a route's gradient updates the slab.
+/// Whether a route's gradient reaches the set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RouteMode {
-    /// The tower's backward writes the slab's gradients (and its sparse update runs).
+    /// The tower's backward reaches the set's experts and tables.
     Train,
-    /// The tower reads the slab, but no gradient flows back into it (STEM / AME routing).
+    /// The tower reads the set's experts, but no gradient flows back into them (STEM's
+    /// stop-gradient); the tower's gate weights on them still learn.
     StopGradient,
 }
 
-/// A gradient route: which tower's backward reaches which slab.
+/// A gradient route: which tower reads which embedding set, and whether its loss trains it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Route {
     /// The tower.
     pub tower: usize,
-    /// The slab.
-    pub slab: usize,
+    /// The embedding set.
+    pub set: usize,
     /// Train or stop-gradient.
     pub mode: RouteMode,
 }
@@ -144,6 +151,8 @@ pub struct ModelPlan {
     pub tables: Vec<TablePlan>,
     /// Storage slabs; each table lives in exactly one.
     pub slabs: Vec<SlabPlan>,
+    /// Embedding sets (the shared one first, then one per task for `stem` and `ple`).
+    pub sets: Vec<SetPlan>,
     /// Dense parameters in flat-buffer order.
     pub dense: Vec<DenseParam>,
     /// Towers after the combine.
@@ -176,21 +185,8 @@ impl ModelPlan {
             name: "tables".into(),
             tables: (0..tables.len()).collect(),
         }];
-        let towers = vec![TowerPlan {
-            input: combine_width(config),
-            hidden: config.model.hidden.clone(),
-            dropout: config.model.dropout,
-            reads: vec![0],
-        }];
-        let heads = vec![HeadPlan {
-            tower: 0,
-            tasks: (0..config.tasks.len()).collect(),
-        }];
-        let routes = vec![Route {
-            tower: 0,
-            slab: 0,
-            mode: RouteMode::Train,
-        }];
+        let sets = tasks::plan_sets(config);
+        let (towers, heads, routes) = tasks::plan_towers(config, combine_width(config));
         let mut plan = ModelPlan {
             config: config.clone(),
             shapes: shapes.to_vec(),
@@ -198,6 +194,7 @@ impl ModelPlan {
             groups,
             tables,
             slabs,
+            sets,
             dense: Vec::new(),
             towers,
             heads,
@@ -206,6 +203,11 @@ impl ModelPlan {
         plan.dense = dense::plan_dense(&plan);
         plan.check()?;
         Ok(plan)
+    }
+
+    /// Tables `m` in all (every set's), one expert each.
+    pub fn n_tables(&self) -> u32 {
+        self.config.table_count()
     }
 
     /// Fields per expert input row.
@@ -256,13 +258,14 @@ impl ModelPlan {
     /// plan. Each failure names the table, tower or route.
     pub fn check(&self) -> Result<()> {
         tables::check_tables(self)?;
+        tasks::check_sets(self)?;
         self.check_groups()?;
         self.check_routes()?;
         dense::check_dense(&self.dense)
     }
 
     fn check_groups(&self) -> Result<()> {
-        let m = self.config.model.tables;
+        let m = self.n_tables();
         let mut seen = vec![0u32; m as usize];
         for g in &self.groups {
             for &t in &g.tables {
@@ -293,10 +296,10 @@ impl ModelPlan {
                     r.tower
                 ))
             })?;
-            if !tower.reads.contains(&r.slab) {
+            if !tower.reads.contains(&r.set) {
                 return Err(bad(format!(
-                    "route {i} targets slab {} that tower {} does not read",
-                    r.slab, r.tower
+                    "route {i} targets set {} that tower {} does not read",
+                    r.set, r.tower
                 )));
             }
         }
@@ -375,15 +378,17 @@ fn blocks_of(kind: &ExpertKind) -> u32 {
     }
 }
 
-/// Tables with equal expert kinds form a group, in order of first appearance.
+/// Tables with equal expert kinds and widths form a group, in order of first appearance.
 fn plan_groups(config: &ModelConfig, fields: &[usize]) -> Vec<GroupPlan> {
     let mut groups: Vec<GroupPlan> = Vec::new();
-    for m in 0..config.model.tables {
+    for m in 0..config.table_count() {
         let kind = expert_kind(config, fields, config.expert(m));
-        match groups.iter_mut().find(|g| g.expert == kind) {
+        let dim = config.dim_of(m);
+        match groups.iter_mut().find(|g| g.expert == kind && g.dim == dim) {
             Some(g) => g.tables.push(m),
             None => groups.push(GroupPlan {
-                width: config.model.dim * blocks_of(&kind),
+                dim,
+                width: dim * blocks_of(&kind),
                 expert: kind,
                 tables: vec![m],
                 slot: 0,

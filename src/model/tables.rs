@@ -64,14 +64,14 @@ pub(super) fn plan_tables(
     shapes: &[FeatureShape],
     groups: &[GroupPlan],
 ) -> Result<Vec<TablePlan>> {
-    let mut width_of = vec![0u32; config.model.tables as usize];
+    let mut width_of = vec![0u32; config.table_count() as usize];
     for g in groups {
         for &m in &g.tables {
             width_of[m as usize] = g.width;
         }
     }
     let mut tables = Vec::new();
-    for m in 0..config.model.tables {
+    for m in 0..config.table_count() {
         let first = tables.len();
         for (f, feature) in config.features.iter().enumerate() {
             let (name, rows, owner) = match &feature.kind {

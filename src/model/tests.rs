@@ -3,7 +3,7 @@
 use super::*;
 use crate::kernels::embedding::MnsBase;
 
-const MODEL: &str = r#"
+pub(super) const MODEL: &str = r#"
 [model]
 tables = 3
 dim = 8
@@ -50,11 +50,11 @@ name = "click"
 name = "like"
 "#;
 
-fn config(text: &str) -> ModelConfig {
+pub(super) fn config(text: &str) -> ModelConfig {
     ModelConfig::parse(text, "m.toml").expect("a valid model file")
 }
 
-fn shapes() -> Vec<FeatureShape> {
+pub(super) fn shapes() -> Vec<FeatureShape> {
     let plain = |rows| FeatureShape {
         rows,
         mns: Vec::new(),
@@ -258,19 +258,19 @@ fn check_keeps_a_temporal_table_beside_its_item() {
 }
 
 #[test]
-fn check_refuses_routes_to_unread_slabs_and_unscored_tasks() {
+fn check_refuses_routes_to_unread_sets_and_unscored_tasks() {
     let mut p = plan();
     p.routes.push(Route {
         tower: 0,
-        slab: 1,
+        set: 1,
         mode: RouteMode::StopGradient,
     });
     let e = p
         .check()
-        .expect_err("route to a slab the tower does not read")
+        .expect_err("route to a set the tower does not read")
         .to_string();
     assert!(
-        e.contains("route 1 targets slab 1 that tower 0 does not read"),
+        e.contains("route 1 targets set 1 that tower 0 does not read"),
         "{e}"
     );
     let mut p = plan();

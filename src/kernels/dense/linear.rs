@@ -87,6 +87,31 @@ pub struct Linear {
 impl Linear {
     /// Prepares every op over `buffers`.
     pub fn new(gpu: &Gpu, spec: LinearSpec, buffers: &LinearBuffers<'_>) -> Result<Self> {
+        Self::build(gpu, spec, buffers, false)
+    }
+
+    /// Like [`Linear::new`], but every table reads the same input `x` `[batch_cap, fan_in]`
+    /// (stride 0 between tables: the per-task gates over one concatenation of the experts); `dx`,
+    /// when given, is still per table `[tables, batch_cap, fan_in]`.
+    pub fn over_shared_input(
+        gpu: &Gpu,
+        spec: LinearSpec,
+        buffers: &LinearBuffers<'_>,
+    ) -> Result<Self> {
+        Self::build(gpu, spec, buffers, true)
+    }
+
+    fn build(
+        gpu: &Gpu,
+        spec: LinearSpec,
+        buffers: &LinearBuffers<'_>,
+        shared_input: bool,
+    ) -> Result<Self> {
+        let x_stride = if shared_input {
+            0
+        } else {
+            spec.batch_cap as u64 * spec.fan_in as u64
+        };
         let LinearSpec {
             tables: t,
             batch_cap: cap,
@@ -111,6 +136,7 @@ impl Linear {
             } else {
                 Epilogue::Identity
             },
+            stride_a: x_stride,
             ..GemmSpec::new(t, cap, out, fan_in, false, true)
         };
         let forward_from = |x: &wgpu::Buffer| {
@@ -124,6 +150,7 @@ impl Linear {
             offset_a: b.y.offset,
             offset_c: b.weight.1.offset,
             gate,
+            stride_b: x_stride,
             ..GemmSpec::new(t, out, fan_in, cap, true, false)
         };
         let grad_weight = Gemm::new(gpu, &dw, b.dy, b.x, None, mask, b.weight.1.buffer)?;
