@@ -38,6 +38,7 @@ mod embedding;
 mod experts;
 mod init;
 mod layer;
+mod mixer;
 mod objective;
 mod optimizers;
 mod params;
@@ -161,7 +162,11 @@ impl Graph {
         let norm = (plan.config.model.batch_norm)
             .then(|| Norm::new(gpu, &plan, &acts, &mut params, b))
             .transpose()?;
-        let combine = combine::Combiner::new(gpu, &plan, &acts, &params, b)?;
+        let combine: Box<dyn Layer> = if plan.config.model.architecture.multitask() {
+            Box::new(mixer::Mixer::new(gpu, &plan, &acts, &params, b)?)
+        } else {
+            Box::new(combine::Combiner::new(gpu, &plan, &acts, &params, b)?)
+        };
         let towers = Towers::new(gpu, &plan, (&acts.c, &acts.dc), &params, b)?;
         let objective = Objective::new(gpu, &plan, &towers, b, logit_correction)?;
         let (optimizer, optimizer_state) = dense_optimizer(gpu, &params, optimizers)?;
@@ -171,7 +176,7 @@ impl Graph {
         let mut layers: Vec<Box<dyn Layer>> = vec![Box::new(embedding)];
         layers.extend(experts.into_iter().map(|e| Box::new(e) as Box<dyn Layer>));
         layers.extend(norm.map(|n| Box::new(n) as Box<dyn Layer>));
-        layers.push(Box::new(combine));
+        layers.push(combine);
         layers.extend(
             towers
                 .layers

@@ -2,6 +2,11 @@
 //! `[out, in]`) with inverted dropout after it (none at evaluation, where the next layer reads the
 //! pre-dropout activation), then a head `z = x Wᵀ + b` (`head.weight` `[T, in]`) giving each task
 //! its logit.
+//!
+//! A multi-task model has one tower per task, all built as one table-batched stack (`U` towers
+//! of equal widths, one dispatch per op for all): `tower.{l}.weight` `[U, out, in]` over the
+//! mixture's `c` `[U, B, W]`, a head `tower.head.weight` `[U, 1, in]` writing `[U, B]`, and a
+//! transpose into the `[B, U]` logits the loss reads (its backward transposes the gradient back).
 
 use super::layer::{Layer, LayerDispatches, Mode, StepInputs};
 use super::params::FlatParams;
@@ -10,12 +15,15 @@ use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::kernels::dense::dropout::{Dropout, DropoutBuffers, DropoutSpec};
 use crate::kernels::dense::linear::{At, Linear, LinearBuffers, LinearSpec};
+use crate::kernels::dense::mix::Transpose;
 use crate::model::ModelPlan;
 
-/// A linear layer with optional dropout after it.
+/// A linear layer with optional dropout after it (or, for a multi-task model's heads, the
+/// transpose of their logits).
 pub(super) struct DenseLayer {
     linear: Linear,
     dropout: Option<Dropout>,
+    transpose: Option<Transpose>,
 }
 
 /// An activation as the next layer reads it: training input, evaluation input (before dropout,
@@ -43,11 +51,18 @@ impl Towers {
         params: &FlatParams,
         b: u32,
     ) -> Result<Self> {
+        let multitask = plan.config.model.architecture.multitask();
         let build = Build {
             gpu,
             plan,
             params,
             b,
+            units: if multitask {
+                plan.towers.len() as u32
+            } else {
+                1
+            },
+            prefix: if multitask { "tower" } else { "mlp" },
         };
         let tower = &plan.towers[0];
         let mut input = Input {
@@ -62,15 +77,31 @@ impl Towers {
             layers.push(layer);
             (input, fan_in) = (next, out);
         }
-        let tasks = plan.heads[0].tasks.len() as u32;
+        let tasks = plan.config.tasks.len() as u32;
         let logits = f32s(gpu, "logits", b as u64 * tasks as u64);
         let grad_logits = f32s(gpu, "logits grad", b as u64 * tasks as u64);
-        let spec = build.spec(fan_in, tasks, false);
-        let head = build.linear("head", spec, &input, (&logits, &grad_logits))?;
-        layers.push(DenseLayer {
-            linear: head,
-            dropout: None,
-        });
+        if !multitask {
+            let spec = build.spec(fan_in, tasks, false);
+            let head = build.linear("head", spec, &input, (&logits, &grad_logits))?;
+            layers.push(DenseLayer {
+                linear: head,
+                dropout: None,
+                transpose: None,
+            });
+        } else {
+            // Each tower's logit `[U, B]`, then transposed into the loss's `[B, U]`.
+            let unit_logits = f32s(gpu, "tower logits", b as u64 * tasks as u64);
+            let unit_grad = f32s(gpu, "tower logits grad", b as u64 * tasks as u64);
+            let spec = build.spec(fan_in, 1, false);
+            let head = build.linear("tower.head", spec, &input, (&unit_logits, &unit_grad))?;
+            let buffers = (&unit_logits, &logits, &grad_logits, &unit_grad);
+            let transpose = Transpose::new(gpu, tasks, b, buffers)?;
+            layers.push(DenseLayer {
+                linear: head,
+                dropout: None,
+                transpose: Some(transpose),
+            });
+        }
         Ok(Towers {
             layers,
             logits,
@@ -85,12 +116,16 @@ struct Build<'a> {
     plan: &'a ModelPlan,
     params: &'a FlatParams,
     b: u32,
+    /// Towers in the batched stack (1 for the single-task model).
+    units: u32,
+    /// Hidden layers' tensor names: `{prefix}.{l}.weight`.
+    prefix: &'a str,
 }
 
 impl Build<'_> {
     fn spec(&self, fan_in: u32, out: u32, relu: bool) -> LinearSpec {
         LinearSpec {
-            tables: 1,
+            tables: self.units,
             batch_cap: self.b,
             fan_in,
             out,
@@ -106,11 +141,12 @@ impl Build<'_> {
         (fan_in, out): (u32, u32),
         input: &Input,
     ) -> Result<(DenseLayer, Input)> {
-        let (gpu, n) = (self.gpu, self.b as u64 * out as u64);
+        let (gpu, n) = (self.gpu, self.units as u64 * self.b as u64 * out as u64);
         let y = f32s(gpu, "mlp out", n);
         let dy = f32s(gpu, "mlp out grad", n);
         let spec = self.spec(fan_in, out, true);
-        let linear = self.linear(&format!("mlp.{l}"), spec, input, (&y, &dy))?;
+        let name = format!("{}.{l}", self.prefix);
+        let linear = self.linear(&name, spec, input, (&y, &dy))?;
         let p = self.plan.towers[0].dropout;
         if p <= 0.0 {
             let next = Input {
@@ -122,6 +158,7 @@ impl Build<'_> {
                 DenseLayer {
                     linear,
                     dropout: None,
+                    transpose: None,
                 },
                 next,
             ));
@@ -129,7 +166,7 @@ impl Build<'_> {
         let yd = f32s(gpu, "dropout out", n);
         let dyd = f32s(gpu, "dropout out grad", n);
         let spec = DropoutSpec {
-            tables: 1,
+            tables: self.units,
             rows_cap: self.b,
             cols: out,
             p,
@@ -147,7 +184,15 @@ impl Build<'_> {
             x_eval: Some(y),
             dx: dyd,
         };
-        Ok((DenseLayer { linear, dropout }, next))
+        let transpose = None;
+        Ok((
+            DenseLayer {
+                linear,
+                dropout,
+                transpose,
+            },
+            next,
+        ))
     }
 
     /// The linear layer `{name}.weight` / `{name}.bias` of the flat parameters over `input`.
@@ -189,6 +234,9 @@ impl Build<'_> {
 impl Layer for DenseLayer {
     fn set_rows(&mut self, gpu: &Gpu, rows: u32) -> Result<()> {
         self.linear.set_rows(gpu, rows)?;
+        if let Some(t) = &mut self.transpose {
+            t.set_rows(gpu, rows)?;
+        }
         match &mut self.dropout {
             Some(d) => d.set_rows(gpu, rows),
             None => Ok(()),
@@ -212,9 +260,15 @@ impl Layer for DenseLayer {
             }
             Mode::Eval => self.linear.record_eval(gpu, pass),
         }
+        if let Some(t) = &self.transpose {
+            t.record_forward(gpu, pass);
+        }
     }
 
     fn record_backward(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>) {
+        if let Some(t) = &self.transpose {
+            t.record_backward(gpu, pass);
+        }
         if let Some(d) = &self.dropout {
             d.record_backward(gpu, pass);
         }
@@ -223,11 +277,12 @@ impl Layer for DenseLayer {
 
     fn dispatches(&self) -> LayerDispatches {
         let d = self.dropout.is_some() as u64;
+        let t = self.transpose.is_some() as u64;
         let (f, b) = self.linear.dispatches();
         LayerDispatches {
-            train_forward: f + d,
-            eval_forward: f,
-            backward: d + b,
+            train_forward: f + d + t,
+            eval_forward: f + t,
+            backward: d + b + t,
             update: 0,
         }
     }
