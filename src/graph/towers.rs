@@ -77,7 +77,7 @@ impl Towers {
             layers.push(layer);
             (input, fan_in) = (next, out);
         }
-        let tasks = plan.config.tasks.len() as u32;
+        let tasks = plan.config.outputs().len() as u32;
         let logits = f32s(gpu, "logits", b as u64 * tasks as u64);
         let grad_logits = f32s(gpu, "logits grad", b as u64 * tasks as u64);
         if !multitask {
