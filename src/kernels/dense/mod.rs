@@ -34,6 +34,7 @@ pub mod gate;
 pub mod gemm;
 pub mod linear;
 mod matrix;
+pub mod mix;
 pub mod mlp;
 pub mod norm;
 pub mod optim;
