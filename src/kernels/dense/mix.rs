@@ -275,16 +275,19 @@ impl Mix {
         };
         let uniform = Uniform::new(gpu, "mix params", &params);
         let route = gpu.storage_from("mix route", spec.route);
-        // Bound where a mode reads nothing (uniform logits, no dx): never read by the shader.
-        let dummy = gpu.storage_from("mix unused binding", &[0f32; 4]);
-        let (logits, grad_logits) = (b.logits.unwrap_or(&dummy), b.grad_logits.unwrap_or(&dummy));
+        // Bound where a mode uses nothing (uniform logits and da, no dx), never touched by the
+        // shader; two, since one buffer may not be bound read-only and read-write in a dispatch.
+        let unused = |label| gpu.storage_from(label, &[0f32; 4]);
+        let (unused_read, unused_write) = (unused("mix unused input"), unused("mix unused output"));
+        let logits = b.logits.unwrap_or(&unused_read);
+        let grad_logits = b.grad_logits.unwrap_or(&unused_write);
         let forward_bufs = [b.h, logits, &route, b.gate, b.out, uniform.buffer()];
         let backward_bufs = [
             b.h,
             b.grad_out,
             &route,
             b.gate,
-            b.grad_x.unwrap_or(&dummy),
+            b.grad_x.unwrap_or(&unused_read),
             b.grad_h,
             grad_logits,
             uniform.buffer(),
