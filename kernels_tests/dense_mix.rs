@@ -6,364 +6,20 @@ use std::mem::size_of;
 
 use wgrec::kernels::dense::mix::{
     Mix, MixBuffers, MixParams, MixSpec, MixTranspose, MixTransposeBuffers, MIX_MAX_EXPERTS,
-    ROUTE_PRESENT, ROUTE_READ, ROUTE_TRAIN,
+    ROUTE_READ, ROUTE_TRAIN,
 };
 use wgrec::kernels::run_once;
 use wgrec::rng::Rng;
 use wgrec::shaders;
-use wgrec::Gpu;
 
-use crate::common::{check_gradient, download, gpu, private_gpu, random_f32, upload, Tolerance};
+use crate::common::{check_gradient, download, gpu, private_gpu, random_f32, upload};
+use crate::dense_mix_reference::{
+    backward_ref, check_against_reference, forward_ref, inputs, run_mix, spec, Bufs, Case, Inputs,
+    ALL, FORWARD, MIXED, P, PLE, PT, STEM,
+};
 use crate::dense_norm::{run, to_f64};
 use crate::fixtures::Fixture;
 use crate::registry::{assert_layout, offsets};
-
-/// g, c and dh: as the gate's (dense_gate.rs): a softmax of E ≤ 5 terms and a gated sum of E
-/// terms, a few roundings each on top of exp's 3 + 2|x| ulp (logits spread over ≤ 6: ≤ 15 ulp ≈
-/// 1e-6); dh adds U ≤ 3 products and dx terms, a rounding each. 1e-5 of the magnitude (the sum of
-/// the absolute values of the terms) leaves margin.
-const FORWARD: Tolerance = Tolerance {
-    relative: 1e-5,
-    absolute: 1e-7,
-};
-
-/// da: as the gate's: dg is a serial f32 sum of W ≤ 257 products (≤ W·ε ≈ 3e-5 of Σ|dc·h| at
-/// worst, ~√W·ε on random data), then g·(dg − Σ g·dg); magnitude g·(Σ_j|dc·h| + Σ_k g_k Σ_j|dc·h_k|).
-const BACKWARD: Tolerance = Tolerance {
-    relative: 1e-4,
-    absolute: 1e-7,
-};
-
-const P: u32 = ROUTE_PRESENT;
-const PT: u32 = ROUTE_PRESENT | ROUTE_TRAIN;
-const ALL: u32 = ROUTE_PRESENT | ROUTE_TRAIN | ROUTE_READ;
-
-/// STEM, 2 tasks, experts [task 0, task 1, shared]: the other task's expert under stop-gradient.
-const STEM: [u32; 6] = [ALL, P, ALL, P, ALL, ALL];
-/// PLE: the other task's expert is not in the mixture at all.
-const PLE: [u32; 6] = [ALL, 0, ALL, 0, ALL, ALL];
-/// 3 units × 5 experts with every bit pattern, READ without TRAIN and TRAIN without READ included.
-const MIXED: [u32; 15] = [
-    ALL,
-    P,
-    0,
-    PT,
-    P | ROUTE_READ,
-    0,
-    ALL,
-    P,
-    0,
-    PT,
-    P,
-    P,
-    P | ROUTE_READ,
-    P,
-    ALL,
-];
-
-/// One problem: shape, route and mode (a learned gate unless `uniform`; dx bound when `dx`).
-#[derive(Debug, Clone)]
-struct Case {
-    units: usize,
-    experts: usize,
-    rows: usize,
-    rows_cap: usize,
-    cols: usize,
-    route: Vec<u32>,
-    uniform: bool,
-    dx: bool,
-}
-
-impl Case {
-    /// A learned gate with `route`, dx bound when any entry has READ.
-    fn new(route: &[u32], units: usize, rows: usize, rows_cap: usize, cols: usize) -> Case {
-        Case {
-            units,
-            experts: route.len() / units,
-            rows,
-            rows_cap,
-            cols,
-            route: route.to_vec(),
-            uniform: false,
-            dx: route.iter().any(|&r| r & ROUTE_READ != 0),
-        }
-    }
-    /// The same routes with the gate made uniform (READ dropped: no gate, no gate input).
-    fn uniform(mut self) -> Case {
-        self.route.iter_mut().for_each(|r| *r &= !ROUTE_READ);
-        (self.uniform, self.dx) = (true, false);
-        self
-    }
-    fn bit(&self, u: usize, e: usize, bit: u32) -> bool {
-        self.route[u * self.experts + e] & bit != 0
-    }
-    fn h(&self, e: usize, b: usize, j: usize) -> usize {
-        (e * self.rows_cap + b) * self.cols + j
-    }
-    fn c(&self, u: usize, b: usize, j: usize) -> usize {
-        (u * self.rows_cap + b) * self.cols + j
-    }
-    fn g(&self, u: usize, b: usize, e: usize) -> usize {
-        (u * self.rows_cap + b) * self.experts + e
-    }
-    fn x(&self, u: usize, b: usize, e: usize, j: usize) -> usize {
-        (u * self.rows_cap + b) * self.experts * self.cols + e * self.cols + j
-    }
-    fn sizes(&self) -> (usize, usize, usize, usize) {
-        let (e, r, w) = (self.experts, self.rows_cap, self.cols);
-        (
-            e * r * w,
-            self.units * r * w,
-            self.units * r * e,
-            self.units * r * e * w,
-        )
-    }
-}
-
-/// g [U, rows_cap, E] and c [U, rows_cap, W] (NaN past `rows`); `mix` picks, per (u, e), the h
-/// the mixture reads (the finite-difference test freezes the stop-gradient experts there).
-fn forward_ref(
-    k: &Case,
-    h: &[f64],
-    a: &[f64],
-    mix: impl Fn(usize, usize) -> bool,
-    h0: &[f64],
-) -> (Vec<f64>, Vec<f64>) {
-    let (_, outs, gates, _) = k.sizes();
-    let (mut g, mut c) = (vec![f64::NAN; gates], vec![f64::NAN; outs]);
-    for u in 0..k.units {
-        let on: Vec<usize> = (0..k.experts).filter(|&e| k.bit(u, e, P)).collect();
-        for b in 0..k.rows {
-            let w: Vec<f64> = if k.uniform {
-                on.iter().map(|_| 1.0 / on.len() as f64).collect()
-            } else {
-                let mx = on
-                    .iter()
-                    .map(|&e| a[k.g(u, b, e)])
-                    .fold(f64::NEG_INFINITY, f64::max);
-                let ex: Vec<f64> = on.iter().map(|&e| (a[k.g(u, b, e)] - mx).exp()).collect();
-                let s: f64 = ex.iter().sum();
-                ex.iter().map(|v| v / s).collect()
-            };
-            (0..k.experts).for_each(|e| g[k.g(u, b, e)] = 0.0);
-            for (&e, &w) in on.iter().zip(&w) {
-                g[k.g(u, b, e)] = w;
-            }
-            for j in 0..k.cols {
-                let src = |e: usize| if mix(u, e) { h } else { h0 };
-                c[k.c(u, b, j)] = on
-                    .iter()
-                    .map(|&e| g[k.g(u, b, e)] * src(e)[k.h(e, b, j)])
-                    .sum();
-            }
-        }
-    }
-    (g, c)
-}
-
-/// dh [E, rows_cap, W] and da [U, rows_cap, E] (empty when uniform) from the saved g, dc and dx.
-fn backward_ref(k: &Case, h: &[f64], g: &[f64], dc: &[f64], dx: &[f64]) -> (Vec<f64>, Vec<f64>) {
-    let (hs, _, gates, _) = k.sizes();
-    let mut dh = vec![f64::NAN; hs];
-    let mut da = vec![f64::NAN; if k.uniform { 0 } else { gates }];
-    for b in 0..k.rows {
-        for u in (0..k.units).filter(|_| !k.uniform) {
-            let dg: Vec<f64> = (0..k.experts)
-                .map(|e| {
-                    (0..k.cols)
-                        .map(|j| dc[k.c(u, b, j)] * h[k.h(e, b, j)])
-                        .sum()
-                })
-                .collect();
-            let on = |e: usize| k.bit(u, e, P);
-            let dot: f64 = (0..k.experts)
-                .filter(|&e| on(e))
-                .map(|e| g[k.g(u, b, e)] * dg[e])
-                .sum();
-            for e in 0..k.experts {
-                da[k.g(u, b, e)] = if on(e) {
-                    g[k.g(u, b, e)] * (dg[e] - dot)
-                } else {
-                    0.0
-                };
-            }
-        }
-        for e in 0..k.experts {
-            for j in 0..k.cols {
-                dh[k.h(e, b, j)] = (0..k.units)
-                    .map(|u| {
-                        let mix = if k.bit(u, e, ROUTE_TRAIN) {
-                            g[k.g(u, b, e)] * dc[k.c(u, b, j)]
-                        } else {
-                            0.0
-                        };
-                        let read = if k.dx && k.bit(u, e, ROUTE_READ) {
-                            dx[k.x(u, b, e, j)]
-                        } else {
-                            0.0
-                        };
-                        mix + read
-                    })
-                    .sum();
-            }
-        }
-    }
-    (dh, da)
-}
-
-/// Seeded inputs: h, dc, dx in [-1, 1), logits in [-3, 3) (never all zero).
-struct Inputs {
-    h: Vec<f32>,
-    a: Vec<f32>,
-    dc: Vec<f32>,
-    dx: Vec<f32>,
-}
-
-fn inputs(k: &Case, seed: u64) -> Inputs {
-    let (hs, outs, gates, xs) = k.sizes();
-    let mut rng = Rng::new(seed);
-    Inputs {
-        h: random_f32(&mut rng, hs),
-        a: random_f32(&mut rng, gates)
-            .into_iter()
-            .map(|v| 3.0 * v)
-            .collect(),
-        dc: random_f32(&mut rng, outs),
-        dx: random_f32(&mut rng, xs),
-    }
-}
-
-/// GPU outputs as downloaded (every output poisoned with NaN before the run; da empty if uniform).
-struct Outputs {
-    g: Vec<f32>,
-    c: Vec<f32>,
-    dh: Vec<f32>,
-    da: Vec<f32>,
-}
-
-fn spec(k: &Case) -> MixSpec<'_> {
-    MixSpec {
-        units: k.units as u32,
-        experts: k.experts as u32,
-        rows_cap: k.rows_cap as u32,
-        cols: k.cols as u32,
-        uniform: k.uniform,
-        gate_input_grad: k.dx,
-        route: &k.route,
-    }
-}
-
-fn run_mix(gpu: &Gpu, k: &Case, i: &Inputs) -> Outputs {
-    let (hs, outs, gates, _) = k.sizes();
-    let nan = |n: usize| upload(gpu, "poisoned", &vec![f32::NAN; n]);
-    let (h, a, dc, dx) = (
-        upload(gpu, "h", &i.h),
-        upload(gpu, "a", &i.a),
-        upload(gpu, "dc", &i.dc),
-        upload(gpu, "dx", &i.dx),
-    );
-    let (g, c, dh, da) = (nan(gates), nan(outs), nan(hs), nan(gates));
-    let learned = (!k.uniform).then_some(());
-    let bufs = MixBuffers {
-        h: &h,
-        logits: learned.map(|_| &a),
-        gate: &g,
-        out: &c,
-        grad_out: &dc,
-        grad_h: &dh,
-        grad_logits: learned.map(|_| &da),
-        grad_x: k.dx.then_some(&dx),
-    };
-    let mut op = Mix::new(gpu, &spec(k), &bufs).expect("mix");
-    op.set_rows(gpu, k.rows as u32).expect("rows");
-    run(gpu, |pass| {
-        op.record_forward(gpu, pass);
-        op.record_backward(gpu, pass);
-    });
-    Outputs {
-        g: download(gpu, &g, gates),
-        c: download(gpu, &c, outs),
-        dh: download(gpu, &dh, hs),
-        da: if k.uniform {
-            vec![]
-        } else {
-            download(gpu, &da, gates)
-        },
-    }
-}
-
-/// Every live value against the reference from the same f32 inputs; absent experts' g and da
-/// exactly 0; nothing written past `rows`.
-fn check_against_reference(k: &Case, i: &Inputs, o: &Outputs) {
-    let (h, a, dc, dx) = (to_f64(&i.h), to_f64(&i.a), to_f64(&i.dc), to_f64(&i.dx));
-    let (g, c) = forward_ref(k, &h, &a, |_, _| true, &h);
-    let (dh, da) = backward_ref(k, &h, &g, &dc, &dx);
-    let dg_mag = |u: usize, b: usize, e: usize| -> f64 {
-        (0..k.cols)
-            .map(|j| (dc[k.c(u, b, j)] * h[k.h(e, b, j)]).abs())
-            .sum()
-    };
-    for b in 0..k.rows_cap {
-        let live = b < k.rows;
-        for u in 0..k.units {
-            for e in 0..k.experts {
-                let n = k.g(u, b, e);
-                if !live {
-                    assert!(
-                        o.g[n].is_nan() && o.da.get(n).is_none_or(|v| v.is_nan()),
-                        "g/da[{u}, {b}, {e}] written"
-                    );
-                } else if !k.bit(u, e, P) {
-                    assert!(
-                        o.g[n] == 0.0 && o.da.get(n).is_none_or(|&v| v == 0.0),
-                        "absent g/da[{u}, {b}, {e}]"
-                    );
-                } else {
-                    FORWARD.check("g", n, o.g[n], g[n], g[n]);
-                    if !k.uniform {
-                        let dot: f64 = (0..k.experts)
-                            .map(|q| g[k.g(u, b, q)] * dg_mag(u, b, q))
-                            .sum();
-                        BACKWARD.check("da", n, o.da[n], da[n], g[n] * (dg_mag(u, b, e) + dot));
-                    }
-                }
-            }
-            for j in 0..k.cols {
-                let n = k.c(u, b, j);
-                if !live {
-                    assert!(
-                        o.c[n].is_nan(),
-                        "c[{u}, {b}, {j}] written past the live rows"
-                    );
-                    continue;
-                }
-                let mag: f64 = (0..k.experts)
-                    .map(|e| g[k.g(u, b, e)] * h[k.h(e, b, j)].abs())
-                    .sum();
-                FORWARD.check("c", n, o.c[n], c[n], mag);
-            }
-        }
-        for e in 0..k.experts {
-            for j in 0..k.cols {
-                let n = k.h(e, b, j);
-                if !live {
-                    assert!(
-                        o.dh[n].is_nan(),
-                        "dh[{e}, {b}, {j}] written past the live rows"
-                    );
-                    continue;
-                }
-                let mag: f64 = (0..k.units)
-                    .map(|u| {
-                        (g[k.g(u, b, e)] * dc[k.c(u, b, j)]).abs()
-                            + if k.dx { dx[k.x(u, b, e, j)].abs() } else { 0.0 }
-                    })
-                    .sum();
-                FORWARD.check("dh", n, o.dh[n], dh[n], mag);
-            }
-        }
-    }
-}
 
 /// The reference backward is the gradient of a model with stop-gradients: unit u's mixture reads
 /// expert e's live output only where TRAIN is set (a frozen copy h0 elsewhere), and its gate logits
@@ -667,30 +323,8 @@ fn mix_records_two_dispatches_each_way_whatever_units_and_experts() {
         if uniform {
             k = k.uniform();
         }
-        let (hs, outs, gates, xs) = k.sizes();
-        let buf = |n: usize| upload(&gpu, "b", &vec![0.0; n]);
-        let (h, dh, a, g, da, c, dc, dx) = (
-            buf(hs),
-            buf(hs),
-            buf(gates),
-            buf(gates),
-            buf(gates),
-            buf(outs),
-            buf(outs),
-            buf(xs),
-        );
-        let learned = (!uniform).then_some(());
-        let bufs = MixBuffers {
-            h: &h,
-            logits: learned.map(|_| &a),
-            gate: &g,
-            out: &c,
-            grad_out: &dc,
-            grad_h: &dh,
-            grad_logits: learned.map(|_| &da),
-            grad_x: k.dx.then_some(&dx),
-        };
-        let op = Mix::new(&gpu, &spec(&k), &bufs).expect("mix");
+        let bufs = Bufs::new(&gpu, &k, &inputs(&k, 650), 0.0);
+        let op = Mix::new(&gpu, &spec(&k), &bufs.mix(&k)).expect("mix");
         let before = gpu.dispatches();
         run_once(&gpu, |pass| op.record_forward(&gpu, pass));
         let forward = gpu.dispatches() - before;
@@ -710,29 +344,9 @@ fn mix_records_two_dispatches_each_way_whatever_units_and_experts() {
 fn mix_rejects_bad_routes_modes_shapes_and_short_buffers() {
     let gpu = gpu();
     let k = Case::new(&STEM, 2, 4, 4, 5);
-    let (hs, outs, gates, xs) = k.sizes();
-    let buf = |n: usize| upload(gpu, "b", &vec![1.0; n]);
-    let (h, dh, a, g, da, c, dc, dx) = (
-        buf(hs),
-        buf(hs),
-        buf(gates),
-        buf(gates),
-        buf(gates),
-        buf(outs),
-        buf(outs),
-        buf(xs),
-    );
-    let short = buf(xs - 1);
-    let good = MixBuffers {
-        h: &h,
-        logits: Some(&a),
-        gate: &g,
-        out: &c,
-        grad_out: &dc,
-        grad_h: &dh,
-        grad_logits: Some(&da),
-        grad_x: Some(&dx),
-    };
+    let bufs = Bufs::new(gpu, &k, &inputs(&k, 660), 1.0);
+    let short = upload(gpu, "short", &vec![1.0; k.sizes().3 - 1]);
+    let good = bufs.mix(&k);
     let mut op = Mix::new(gpu, &spec(&k), &good).expect("fits");
     assert!(op.set_rows(gpu, 5).is_err());
     op.set_rows(gpu, 4).expect("rows = cap");
@@ -826,14 +440,14 @@ fn mix_rejects_bad_routes_modes_shapes_and_short_buffers() {
         assert!(e.contains(want), "{e}");
     }
     let t = MixTransposeBuffers {
-        by_unit: &g,
-        by_row: &g,
-        grad_by_row: &g,
+        by_unit: &bufs.g,
+        by_row: &bufs.g,
+        grad_by_row: &bufs.g,
         grad_by_unit: &short,
     };
     assert!(MixTranspose::new(gpu, 2, 4, &t).is_ok());
     let t = MixTransposeBuffers {
-        by_row: &buf(7),
+        by_row: &upload(gpu, "short", &[1.0; 7]),
         ..t
     };
     let e = MixTranspose::new(gpu, 2, 4, &t)
