@@ -209,7 +209,8 @@ pub fn backward_ref(
     (dh, da)
 }
 
-/// Seeded inputs: h, dc, dx in [-1, 1), logits in [-3, 3) (never all zero).
+/// Seeded inputs: h, dc, dx in [-1, 1), logits in [-3, 3) (never all zero); NaN where the kernel
+/// must not look: absent experts' logits, and dx of the experts a unit does not READ.
 pub struct Inputs {
     pub h: Vec<f32>,
     pub a: Vec<f32>,
@@ -220,7 +221,7 @@ pub struct Inputs {
 pub fn inputs(k: &Case, seed: u64) -> Inputs {
     let (hs, outs, gates, xs) = k.sizes();
     let mut rng = Rng::new(seed);
-    Inputs {
+    let mut i = Inputs {
         h: random_f32(&mut rng, hs),
         a: random_f32(&mut rng, gates)
             .into_iter()
@@ -228,7 +229,18 @@ pub fn inputs(k: &Case, seed: u64) -> Inputs {
             .collect(),
         dc: random_f32(&mut rng, outs),
         dx: random_f32(&mut rng, xs),
+    };
+    for (u, b, e) in (0..k.units)
+        .flat_map(|u| (0..k.rows_cap).flat_map(move |b| (0..k.experts).map(move |e| (u, b, e))))
+    {
+        if !k.bit(u, e, P) {
+            i.a[k.g(u, b, e)] = f32::NAN;
+        }
+        if !k.bit(u, e, ROUTE_READ) {
+            (0..k.cols).for_each(|j| i.dx[k.x(u, b, e, j)] = f32::NAN);
+        }
     }
+    i
 }
 
 /// GPU outputs as downloaded (every output poisoned with NaN before the run; da empty if uniform).
@@ -381,7 +393,11 @@ pub fn check_against_reference(k: &Case, i: &Inputs, o: &Outputs) {
                 let mag: f64 = (0..k.units)
                     .map(|u| {
                         (g[k.g(u, b, e)] * dc[k.c(u, b, j)]).abs()
-                            + if k.dx { dx[k.x(u, b, e, j)].abs() } else { 0.0 }
+                            + if k.dx && k.bit(u, e, ROUTE_READ) {
+                                dx[k.x(u, b, e, j)].abs()
+                            } else {
+                                0.0
+                            }
                     })
                     .sum();
                 FORWARD.check("dh", n, o.dh[n], dh[n], mag);

@@ -2,23 +2,24 @@
 //
 // Launcher: src/kernels/dense/mix.rs. Tests: kernels_tests/dense_mix.rs.
 //
-//   h: expert outputs [E, rows_cap, W]; route [U, E] u32 bit flags: PRESENT (expert e is in unit u's
-//   mixture), TRAIN (u's loss reaches h_e through the mixture; absent: stop-gradient), READ (the
-//   gradient of u's gate input reaches h_e). a: gate logits [U, rows_cap, E] (the caller's GEMM).
-//   mix_softmax:  g[u, b, e] = softmax over present e of a[u, b, :] (max-shifted; absent e: exactly 0,
-//                 outside the max and the sum); UNIFORM flag: 1 / (present count), no logits read.
-//                 g: [U, rows_cap, E], saved for the backward.
-//   mix_forward:  c[u, b, j] = Σ_e g[u, b, e] · h[e, b, j], present e in expert order. c: [U, rows_cap, W]
-//   mix_backward_gate (not in UNIFORM mode): from dc [U, rows_cap, W]:
-//                 dg[u, b, e] = Σ_j dc[u, b, j] · h[e, b, j]    (present e; stop-gradient does not block it)
-//                 da[u, b, e] = g · (dg − Σ_k g_k · dg_k)       (present e; 0 for absent; overwritten)
-//   mix_backward_h: dh[e, b, j] = Σ_{u = 0..U−1} ( TRAIN ? g[u, b, e] · dc[u, b, j] : 0
-//                                               then READ ? dx[u, b, e·W + j] : 0 )      (overwritten)
+//   h: expert outputs [E, rows_cap, W]. route [U, E], u32 bit flags: PRESENT (expert e is in unit
+//   u's mixture), TRAIN (u's loss reaches h_e through the mixture; without it: stop-gradient), READ
+//   (the gradient of u's gate input reaches h_e). a: gate logits [U, rows_cap, E] (caller's GEMM).
+//   mix_softmax:  g[u, b, e] = softmax over present e of a[u, b, :] (max-shifted; absent e get
+//                 exactly 0 and stay out of the max and the sum); UNIFORM flag: 1 / (present
+//                 count), no logits read. g [U, rows_cap, E] is saved for the backward.
+//   mix_forward:  c[u, b, j] = Σ_e g[u, b, e] · h[e, b, j], present e in expert order.
+//                 c: [U, rows_cap, W]
+//   mix_backward_gate (not in UNIFORM mode), from dc [U, rows_cap, W]:
+//                 dg[u, b, e] = Σ_j dc[u, b, j] · h[e, b, j]  (present e, stop-gradient or not)
+//                 da[u, b, e] = g · (dg − Σ_k g_k · dg_k)     (present e; 0 if absent; overwritten)
+//   mix_backward_h: dh[e, b, j] = Σ_{u = 0..U−1} [TRAIN] g[u, b, e] · dc[u, b, j]
+//                                              + [READ] dx[u, b, e·W + j]          (overwritten)
 //                 dx [U, rows_cap, E·W]: the gradient of each unit's gate input (the concatenated
-//                 experts); read only with the GATE_INPUT_GRAD flag. The two terms of unit u are added
-//                 in that order, units in order: one fixed summation order.
-//   mix_to_rows:  out[b, u] = src[u, b]  ([U, rows_cap] → [rows_cap, U]: the towers' logits for the loss)
-//   mix_to_units: out[u, b] = src[b, u]  (the logits' gradient, back to the towers)
+//                 experts), read only with the GATE_INPUT_GRAD flag. Fixed order: units in order,
+//                 and for each unit its mixture term, then its dx term.
+//   mix_to_rows:  dst[b, u] = src[u, b]  ([U, rows_cap] → [rows_cap, U]: tower logits to the loss)
+//   mix_to_units: dst[u, b] = src[b, u]  (the logits' gradient, back to the towers)
 // Rows past `rows` are not touched. No atomics; every sum in a fixed order: same bits per run.
 //
 // Bindings. Forward (mix_softmax, mix_forward): 0 h, 1 a, 2 route (read); 3 g, 4 c (read_write);
@@ -26,15 +27,16 @@
 //   5 dh, 6 da (read_write); 7 params. Transpose (mix_to_rows, mix_to_units): 0 src (read);
 //   1 dst (read_write); 2 params. Split so that no entry point binds more than 8 storage buffers.
 //
-// Geometry. Live work is packed at the front of each grid (the launcher sizes it for rows_cap):
+// Geometry. Live work is packed at the front of each grid (the launcher sizes it for rows_cap).
 //   mix_softmax: one invocation per (u, b), b fastest.
-//   mix_forward: one invocation per (u, b, j), j fastest: h reads coalesced across j, as gate_forward
-//     (gate.wgsl measured two dispatches, softmax then the gated sum, against fused variants).
-//   mix_backward_gate: one workgroup per (u, b), gate_backward's layout: E·L slots, L = max(1, WG / E)
-//     lanes per expert; slot (e, k) sums j = k, k + L, … in order; thread e sums its L lanes in lane
-//     order, then forms da[e] with Σ_k g_k dg_k, k = 0..E−1. Two barriers whatever E. E ≤ MAX_EXPERTS.
-//   mix_backward_h: one invocation per (e, b, j), j fastest: dc and dx reads coalesced; one writer per
-//     dh element, so the sum over units needs no atomics.
+//   mix_forward: one invocation per (u, b, j), j fastest: h reads coalesced across j, as
+//     gate_forward (gate.wgsl measured this pair, softmax then gated sum, against fused variants).
+//   mix_backward_gate: one workgroup per (u, b), gate_backward's layout: E·L slots, L = max(1,
+//     WG / E) lanes per expert; slot (e, k) sums j = k, k + L, … in order; thread e sums its L
+//     lanes in lane order, then da[e] with Σ_k g_k dg_k, k = 0..E−1. Two barriers whatever E.
+//     E ≤ MAX_EXPERTS.
+//   mix_backward_h: one invocation per (e, b, j), j fastest: dc and dx reads coalesced; one writer
+//     per dh element, so the sum over units needs no atomics.
 //   mix_to_rows / mix_to_units: one invocation per element, writes coalesced.
 
 override WG: u32 = 64u; // lavapipe runs 8 lanes, GPUs 32–64: a multiple of both
@@ -94,7 +96,9 @@ fn mix_softmax(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
         var n = 0u;
         for (var e = 0u; e < p.experts; e++) { n += route[r + e] & PRESENT; }
         let w = 1.0 / f32(n);
-        for (var e = 0u; e < p.experts; e++) { gate[row + e] = select(0.0, w, (route[r + e] & PRESENT) != 0u); }
+        for (var e = 0u; e < p.experts; e++) {
+            gate[row + e] = select(0.0, w, (route[r + e] & PRESENT) != 0u);
+        }
         return;
     }
     var mx = -3.4028235e38;
@@ -106,8 +110,9 @@ fn mix_softmax(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
         if (route[r + e] & PRESENT) != 0u { s += exp(logits[row + e] - mx); }
     }
     for (var e = 0u; e < p.experts; e++) {
-        let on = (route[r + e] & PRESENT) != 0u;
-        gate[row + e] = select(0.0, exp(logits[row + e] - mx) / s, on);
+        var w = 0.0;
+        if (route[r + e] & PRESENT) != 0u { w = exp(logits[row + e] - mx) / s; }
+        gate[row + e] = w;
     }
 }
 
@@ -185,7 +190,9 @@ fn mix_backward_h(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
     for (var u = 0u; u < p.units; u++) {
         let flags = route[u * p.experts + e];
         let ub = u * p.rows_cap + b;
-        if (flags & TRAIN) != 0u { acc += saved_gate[ub * p.experts + e] * grad_out[ub * p.cols + j]; }
+        if (flags & TRAIN) != 0u {
+            acc += saved_gate[ub * p.experts + e] * grad_out[ub * p.cols + j];
+        }
         if read && (flags & READ) != 0u { acc += grad_x[ub * ecols + e * p.cols + j]; }
     }
     grad_h[(e * p.rows_cap + b) * p.cols + j] = acc;
