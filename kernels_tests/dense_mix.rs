@@ -155,6 +155,40 @@ fn mix_with_one_expert_passes_it_through_and_sums_units_in_order() {
     }
 }
 
+/// One logit 500 above the others: exp(500) overflows f32, so only the max shift (over the
+/// present experts) keeps this finite. The cold weights underflow to exactly 0, the hot one is
+/// exactly 1: each unit's mixture is the hot expert's h and da is exactly 0.
+#[test]
+fn mix_saturates_on_a_hot_logit() {
+    for route in [STEM, PLE] {
+        let k = Case::new(&route, 2, 30, 31, 70);
+        let mut i = inputs(&k, 450);
+        // Each unit's own expert on even rows, the shared one on odd rows: present in both routes.
+        let hot = |u: usize, b: usize| if b.is_multiple_of(2) { u } else { 2 };
+        for u in 0..k.units {
+            for b in 0..k.rows_cap {
+                i.a[k.g(u, b, hot(u, b))] += 500.0;
+            }
+        }
+        let o = run_mix(gpu(), &k, &i);
+        for (u, b) in (0..k.units).flat_map(|u| (0..k.rows).map(move |b| (u, b))) {
+            for e in 0..k.experts {
+                let want = if e == hot(u, b) { 1.0 } else { 0.0 };
+                assert_eq!(o.g[k.g(u, b, e)], want, "g[{u}, {b}, {e}]");
+                assert_eq!(o.da[k.g(u, b, e)], 0.0, "da[{u}, {b}, {e}]");
+            }
+            for j in 0..k.cols {
+                assert_eq!(
+                    o.c[k.c(u, b, j)],
+                    i.h[k.h(hot(u, b), b, j)],
+                    "c[{u}, {b}, {j}]"
+                );
+            }
+        }
+        check_against_reference(&k, &i, &o);
+    }
+}
+
 #[test]
 fn mix_matches_pytorch_fixture() {
     let fx = Fixture::load("mix");
