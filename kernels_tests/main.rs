@@ -16,6 +16,8 @@ mod dense_expert;
 mod dense_gate;
 mod dense_gemm;
 mod dense_layernorm;
+mod dense_mix;
+mod dense_mix_reference;
 mod dense_mlp;
 mod dense_norm;
 mod dense_optim;

@@ -15,7 +15,7 @@ use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::kernels::dense::dropout::{Dropout, DropoutBuffers, DropoutSpec};
 use crate::kernels::dense::linear::{At, Linear, LinearBuffers, LinearSpec};
-use crate::kernels::dense::mix::Transpose;
+use crate::kernels::dense::mix::{MixTranspose as Transpose, MixTransposeBuffers};
 use crate::model::ModelPlan;
 
 /// A linear layer with optional dropout after it (or, for a multi-task model's heads, the
@@ -94,8 +94,13 @@ impl Towers {
             let unit_grad = f32s(gpu, "tower logits grad", b as u64 * tasks as u64);
             let spec = build.spec(fan_in, 1, false);
             let head = build.linear("tower.head", spec, &input, (&unit_logits, &unit_grad))?;
-            let buffers = (&unit_logits, &logits, &grad_logits, &unit_grad);
-            let transpose = Transpose::new(gpu, tasks, b, buffers)?;
+            let buffers = MixTransposeBuffers {
+                by_unit: &unit_logits,
+                by_row: &logits,
+                grad_by_row: &grad_logits,
+                grad_by_unit: &unit_grad,
+            };
+            let transpose = Transpose::new(gpu, tasks, b, &buffers)?;
             layers.push(DenseLayer {
                 linear: head,
                 dropout: None,
