@@ -31,6 +31,7 @@ mod graph_gradcheck;
 mod graph_trajectory;
 mod loss;
 mod loss_flag;
+mod loss_missing;
 mod registry;
 mod tim;
 mod tim_reference;
