@@ -165,7 +165,7 @@ impl ModelConfig {
             e.validate(file, i, &names)?;
         }
         task::validate_tasks(&self.tasks, file)?;
-        self.train.validate(file)?;
+        self.train.validate(file, &self.tasks)?;
         self.check_sizes(file)?;
         self.validate_weight_decay(file)
     }
