@@ -36,3 +36,4 @@ mod registry;
 mod tim;
 mod tim_reference;
 mod train;
+mod train_monitor;
