@@ -235,7 +235,7 @@ impl ModelConfig {
         }
         task::validate_tasks(&self.tasks, file)?;
         self.validate_architecture(file)?;
-        self.train.validate(file)?;
+        self.train.validate(file, &self.tasks)?;
         self.check_sizes(file)?;
         self.validate_weight_decay(file)
     }
