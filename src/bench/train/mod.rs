@@ -18,13 +18,15 @@ mod sweep;
 
 use std::time::Instant;
 
-use crate::config::ModelConfig;
+use crate::config::{Architecture, ModelConfig};
 use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::graph::{Graph, Prepared};
 use crate::train::policy::TrainPolicy;
 pub use export::{export, ExportReport};
-pub use model::{model_batch, model_text, shapes, synth, NUMERIC};
+pub use model::{
+    architecture_name, model_batch, model_text, shapes, synth, LIKE_CONFLICT, LIKE_RATE, NUMERIC,
+};
 pub use sweep::{sweep, write_sweep, TrainSweep, TrainSweepPoint};
 
 /// The knobs of the end-to-end sweeps.
@@ -40,10 +42,14 @@ pub struct TrainShape {
     pub rows: u32,
     /// Context categorical fields besides user, item and category.
     pub context: u32,
+    /// How the tasks share the model: `single` is the one-task model; every other architecture
+    /// has two tasks (`click`, `like`) with a tower each ([`model_text`]).
+    pub architecture: Architecture,
 }
 
 impl TrainShape {
-    /// The ml-100k-sized default: batch 1024, 2 tables, L = 50, 100k rows, 4 context fields.
+    /// The ml-100k-sized default: batch 1024, 2 tables, L = 50, 100k rows, 4 context fields, one
+    /// task.
     pub fn standard() -> Self {
         TrainShape {
             batch: 1024,
@@ -51,6 +57,7 @@ impl TrainShape {
             seq_len: 50,
             rows: 100_000,
             context: 4,
+            architecture: Architecture::Single,
         }
     }
 
