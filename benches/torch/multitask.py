@@ -11,7 +11,9 @@ order: `slots[m]` of model.json is table m's slot), for each tower u (= task u):
   get exactly 0), c_u = Σ_e g_{u,e} h_e; `shared`: c_u = the mean of the present experts;
 - stop-gradient ("All Forward, Task-specific Backward"): tower u reads h_e.detach() for every
   stopped expert, in the mixture and in the gate's input alike, so its loss reaches neither the
-  expert nor its tables while its gate weights on the expert still learn;
+  expert nor its tables while its gate weights on the expert still learn; an expert outside the
+  tower's sets (PLE: the other tasks') is read detached too, since it enters only the gate's
+  input (wgrec's route flags: the gate input's gradient reaches h only where the route trains);
 - then tower.{l} (x·Wᵀ + b, ReLU, dropout) and tower.head → one logit per task, [B, U].
 `stop_gradient=False` ignores the stop-gradient routes (every read route trains): the control
 that shows a trajectory can tell the two apart.
@@ -57,8 +59,11 @@ class TaskTowers(nn.Module):
         """Each tower's input c [U, B, W] from the experts' outputs h [E, B, W]."""
         e, b, w = h.shape
         hu = h.unsqueeze(0).expand(self.present.shape[0], e, b, w)
-        if self.stop_gradient and bool(self.stopped.any()):
-            hu = torch.where(self.stopped[:, :, None, None], h.detach().unsqueeze(0), hu)
+        cut = ~self.present  # read detached: absent experts, and stopped ones
+        if self.stop_gradient:
+            cut = cut | self.stopped
+        if bool(cut.any()):
+            hu = torch.where(cut[:, :, None, None], h.detach().unsqueeze(0), hu)
         if not self.gated:
             keep = self.present.to(h.dtype)
             return torch.einsum("ue,uebw->ubw", keep / keep.sum(1, keepdim=True), hu)
