@@ -15,6 +15,8 @@
 mod export;
 mod model;
 mod sweep;
+#[cfg(test)]
+mod tests;
 
 use std::time::Instant;
 
