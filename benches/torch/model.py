@@ -36,7 +36,7 @@ the lookups' sparse gradients) with the dense part compiled and the lookups eage
 whole model compiled. Each attempt is checked against wgrec's first loss; what failed and what ran
 is in `compile_notes`; a figure is null (n/a) when every attempt failed.
 --json: stdout is one JSON object (train/infer samples/s, compile_* of them, compile_notes,
-first_loss, first_loss_wgrec, sparse_optimizer, device, torch, threads, steps, windows); the readable
+first_loss, first_loss_wgrec, architecture, sparse_optimizer, device, torch, threads, steps, windows); the readable
 lines go to stderr. On a shared CPU, --threads 1 avoids OpenMP threads spinning against other load.
 """
 import argparse
@@ -572,7 +572,8 @@ def main():
         fail("the PyTorch model is not wgrec's (first-step losses differ): no benchmark")
     train = time_train(runner, batches, device, steps, args.windows)
     infer = time_infer(runner, batches, device, steps, args.windows)
-    label = f"{args.device} ({torch.get_num_threads()} threads), torch {torch.__version__}, batch " \
+    label = f"{desc.get('architecture', 'single')}, {args.device} ({torch.get_num_threads()} " \
+            f"threads), torch {torch.__version__}, batch " \
             f"{batches[0]['labels'].shape[0]}, {steps} steps × {args.windows} windows, tables: " \
             f"{args.sparse_optim}"
     say(f"eager   train {train:12.0f} samples/s   infer {infer:12.0f} samples/s   ({label})")
@@ -612,6 +613,7 @@ def main():
             "compile_notes": notes or None,
             "first_loss": ours,
             "first_loss_wgrec": theirs,
+            "architecture": desc.get("architecture", "single"),
             "sparse_optimizer": args.sparse_optim,
             "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
             "torch": torch.__version__,
