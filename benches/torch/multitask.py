@@ -31,7 +31,6 @@ class TaskTowers(nn.Module):
         super().__init__()
         u, e, w = int(desc["towers"]), n_experts, int(desc["expert_width"])
         self.gated = bool(desc["gated"])
-        self.stop_gradient = stop_gradient
         present = torch.zeros(u, e, dtype=torch.bool)
         stopped = torch.zeros(u, e, dtype=torch.bool)
         slots = desc["slots"]
@@ -43,6 +42,10 @@ class TaskTowers(nn.Module):
             raise ValueError("model.json: a tower reads no expert")
         self.register_buffer("present", present)
         self.register_buffer("stopped", stopped)
+        # Read detached: absent experts, and stopped ones (a Python bool: no branch on a tensor
+        # inside torch.compile).
+        self.register_buffer("cut", ~present | (stopped & stop_gradient))
+        self.any_cut = bool(self.cut.any())
         if self.gated:
             self.gate_w = nn.Parameter(take("gate.weight", [u, e, e * w]))
             self.gate_b = nn.Parameter(take("gate.bias", [u, e]))
@@ -59,11 +62,8 @@ class TaskTowers(nn.Module):
         """Each tower's input c [U, B, W] from the experts' outputs h [E, B, W]."""
         e, b, w = h.shape
         hu = h.unsqueeze(0).expand(self.present.shape[0], e, b, w)
-        cut = ~self.present  # read detached: absent experts, and stopped ones
-        if self.stop_gradient:
-            cut = cut | self.stopped
-        if bool(cut.any()):
-            hu = torch.where(cut[:, :, None, None], h.detach().unsqueeze(0), hu)
+        if self.any_cut:
+            hu = torch.where(self.cut[:, :, None, None], h.detach().unsqueeze(0), hu)
         if not self.gated:
             keep = self.present.to(h.dtype)
             return torch.einsum("ue,uebw->ubw", keep / keep.sum(1, keepdim=True), hu)
