@@ -3,6 +3,8 @@
 //! [`model_text`] (M tables alternating DCNv2 and GwPFM experts, TIM over the behaviour sequence,
 //! MNS numeric features, BatchNorm, a two-layer MLP), batches converted straight from
 //! [`SynthBatch`](crate::data::synth::SynthBatch)es with every id folded into its table (`id mod rows`, as hashing would).
+//! [`TrainShape::architecture`] makes it a two-task model (click, like; METHODS.md §3): a tower
+//! per task, and for `stem` and `ple` a table set per task beside the shared one.
 //!
 //! Used by the scaling sweeps (samples/s and memory as the batch, the number of tables, the
 //! sequence length and the table rows grow; [`sweep`]), and by `wgrec bench --export-model`
@@ -10,7 +12,7 @@
 //! builds the same model from the same description.
 //!
 //! Here: the shape knobs and one measured point; the model and its batches in `model.rs`, the
-//! sweeps in `sweep.rs`, the export in `export.rs`.
+//! sweeps in `sweep.rs`, the export in `export.rs`, their GPU-free tests in `tests.rs`.
 
 mod export;
 mod model;
