@@ -123,7 +123,7 @@ fn export_trajectory_init() {
 }
 
 /// Batch `i` as stored in the init fixture.
-fn stored_batch(fx: &Fixture, i: usize) -> ModelBatch {
+pub(crate) fn stored_batch(fx: &Fixture, i: usize) -> ModelBatch {
     let ids = |f: usize, what: &str| fx.u32(&format!("batch.{i}.f{f}.{what}"));
     let mut features: Vec<FeatureInput> = (0..4)
         .map(|f| FeatureInput::Ids {
@@ -249,8 +249,8 @@ fn compare(losses: &[f32], state: &Checkpoint) -> Result<(f64, f64), String> {
 /// Observed: 4.7e-7 relative on the losses, 6.9e-7 of max |w| on the weights. 1e-4 on both leaves
 /// 100× margin, while a learning rate 2 % off moves the losses by ~5e-4 within 3 steps (shown
 /// below).
-const LOSS_TOL: f64 = 1e-4;
-const WEIGHT_TOL: f64 = 1e-4;
+pub(crate) const LOSS_TOL: f64 = 1e-4;
+pub(crate) const WEIGHT_TOL: f64 = 1e-4;
 
 #[test]
 fn fifty_steps_follow_the_pytorch_trajectory() {

@@ -31,6 +31,7 @@ mod fixtures;
 mod graph;
 mod graph_gradcheck;
 mod graph_trajectory;
+mod graph_trajectory_stem;
 mod loss;
 mod loss_flag;
 mod loss_missing;

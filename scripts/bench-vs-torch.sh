@@ -16,7 +16,8 @@
 #                             `cargo build --release --bin wgrec` first
 # First benches/torch/check.py checks the PyTorch baselines against loops over the definitions.
 # Files: OUT/wgrec.json, OUT/torch.json, OUT/table.md (also printed), OUT/date.txt, and the whole-model
-# comparison under OUT/model/ (the export, wgrec.json, torch.json).
+# comparisons under OUT/model/ (the one-task model) and OUT/model-stem/ (the same features and
+# experts as a two-task STEM model, METHODS.md §3): the export, wgrec.json, torch.json.
 #
 # On lavapipe the wgrec figures are CPU figures (a software Vulkan driver) and PyTorch runs on the
 # same cores: the ratio then compares two CPU implementations, not a GPU with a CPU.
@@ -51,15 +52,23 @@ echo "== ${torch_cmd[*]}" >&2
 # GwPFM, TIM, MNS, BatchNorm, MLP 128-64; dropout 0), its initial state and 8 batches, and times
 # training and inference on them; benches/torch/model.py rebuilds the same model from that export,
 # checks that its first training step gives wgrec's loss, and times it eager and compiled.
-mkdir -p "$out/model"
-model_cmd=("$bin" bench --export-model "$out/model" --json "${quick[@]}")
-echo "== ${model_cmd[*]}" >&2
-"${model_cmd[@]}" >"$out/model/wgrec-run.json"
-model_torch=(python3 benches/torch/model.py "$out/model" --device "$device" --json)
-[ "${WGREC_TORCH_COMPILE:-1}" = 0 ] || model_torch+=(--compile)
-[ -n "${WGREC_TORCH_THREADS:-}" ] && model_torch+=(--threads "$WGREC_TORCH_THREADS")
-echo "== ${model_torch[*]}" >&2
-"${model_torch[@]}" >"$out/model/torch.json"
+# The same again with --architecture stem (two tasks, a table set each beside the shared one,
+# per-task gates with stop-gradient, a tower per task) under OUT/model-stem/.
+for arch in single stem; do
+    dir="$out/model"
+    [ "$arch" = single ] || dir="$out/model-$arch"
+    mkdir -p "$dir"
+    model_cmd=("$bin" bench --export-model "$dir" --architecture "$arch" --json "${quick[@]}")
+    echo "== ${model_cmd[*]}" >&2
+    "${model_cmd[@]}" >"$dir/wgrec-run.json"
+    model_torch=(python3 benches/torch/model.py "$dir" --device "$device" --json)
+    [ "${WGREC_TORCH_COMPILE:-1}" = 0 ] || model_torch+=(--compile)
+    [ -n "${WGREC_TORCH_THREADS:-}" ] && model_torch+=(--threads "$WGREC_TORCH_THREADS")
+    echo "== ${model_torch[*]}" >&2
+    "${model_torch[@]}" >"$dir/torch.json"
+done
+model_cmd[3]='DIR' model_cmd[5]='{single,stem}'
+model_torch[2]='DIR'
 python3 - "$out" "${wgrec_cmd[*]}" "${torch_cmd[*]}" "${model_cmd[*]}" "${model_torch[*]}" <<'PY' | tee "$out/table.md"
 import json, os, pathlib, platform, sys
 out, wcmd, tcmd = pathlib.Path(sys.argv[1]), sys.argv[2], sys.argv[3]
@@ -107,14 +116,14 @@ for r in w["results"]:
     print(f"| {k} | {r['shape']} | {r['median_ms']:.3f} | {share} | {e:.3f} | {cs} "
           f"| {e / r['median_ms']:.2f}× | {ratio_c} |")
 print()
-wm = json.loads((out / "model" / "wgrec.json").read_text())
-tm = json.loads((out / "model" / "torch.json").read_text())
-desc = json.loads((out / "model" / "model.json").read_text())
-shape = (f"batch {wm['batch']}, M = {len(desc['groups'])} groups / "
-         f"{sum(len(g['tables']) for g in desc['groups'])} tables, {len(desc['features'])} features, "
-         f"{sum(t['rows'] for t in desc['tables']):,} embedding rows")
+models = [(arch, json.loads((out / d / "wgrec.json").read_text()),
+           json.loads((out / d / "torch.json").read_text()),
+           json.loads((out / d / "model.json").read_text()))
+          for arch, d in (("single", "model"), ("stem", "model-stem"))]
 print(f"Whole model (`{mcmd}`; `{mtcmd}`): same model, same initial weights, same batches; "
-      f"first-step loss wgrec {wm['first_loss']} vs PyTorch {tm.get('first_loss')}.")
+      "first-step loss per task " + "; ".join(
+          f"{arch}: wgrec {wm['first_loss']} vs PyTorch {tm.get('first_loss')}"
+          for arch, wm, tm, _ in models) + ".")
 print()
 print("| whole model | shape | wgrec samples/s | torch eager samples/s | torch.compile samples/s | speed ratio vs eager | speed ratio vs compile |")
 print("|---|---|---:|---:|---:|---:|---:|")
@@ -122,19 +131,26 @@ def fmt(v):
     return "n/a" if v is None else f"{v:,.0f}"
 def ratio(w, t):
     return "n/a" if t is None else f"{w / t:.2f}×"
-for what, wk, tk, ck in [("training", "train_samples_per_sec", "train_samples_per_sec",
-                          "compile_train_samples_per_sec"),
-                         ("inference", "infer_samples_per_sec", "infer_samples_per_sec",
-                          "compile_infer_samples_per_sec")]:
-    w_, t_, c_ = wm[wk], tm.get(tk), tm.get(ck)
-    print(f"| {what} | {shape} | {fmt(w_)} | {fmt(t_)} | {fmt(c_)} | {ratio(w_, t_)} | {ratio(w_, c_)} |")
+for arch, wm, tm, desc in models:
+    shape = (f"{arch} ({len(desc['tasks'])} task{'s' if len(desc['tasks']) > 1 else ''}), batch "
+             f"{wm['batch']}, {len(desc['groups'])} groups / "
+             f"{sum(len(g['tables']) for g in desc['groups'])} tables, {len(desc['features'])} features, "
+             f"{sum(t['rows'] for t in desc['tables']):,} embedding rows")
+    for what, wk, tk, ck in [("training", "train_samples_per_sec", "train_samples_per_sec",
+                              "compile_train_samples_per_sec"),
+                             ("inference", "infer_samples_per_sec", "infer_samples_per_sec",
+                              "compile_infer_samples_per_sec")]:
+        w_, t_, c_ = wm[wk], tm.get(tk), tm.get(ck)
+        print(f"| {what} | {shape} | {fmt(w_)} | {fmt(t_)} | {fmt(c_)} | {ratio(w_, t_)} | {ratio(w_, c_)} |")
 print()
+tm = models[0][2]
 print("Whole-model speed ratio = wgrec samples/s / PyTorch samples/s (> 1: wgrec faster). "
       f"PyTorch tables: {tm.get('sparse_optimizer')} on sparse gradients (wgrec: row-wise Adagrad), "
       f"{tm.get('threads')} threads.")
-notes_m = tm.get("compile_notes") or {}
-for k, n in (notes_m.items() if isinstance(notes_m, dict) else enumerate(notes_m)):
-    print(f"- torch.compile, {k}: {'; '.join(n) if isinstance(n, list) else n}")
+for arch, _, tm, _ in models:
+    notes_m = tm.get("compile_notes") or {}
+    for k, n in (notes_m.items() if isinstance(notes_m, dict) else enumerate(notes_m)):
+        print(f"- torch.compile ({arch}), {k}: {'; '.join(n) if isinstance(n, list) else n}")
 if notes:
     print()
     print("torch.compile n/a:")

@@ -17,6 +17,11 @@ samples/s and first loss). The model is src/graph/mod.rs's (its module docs), ve
   projection (BatchNorm1d per table and column, training: batch statistics, eval: running ones,
   momentum 0.1, eps 1e-5, then ReLU; or bias + ReLU); mean / concat / softmax-gate combine; MLP with
   dropout; heads; BCE / combined-pair / combined-list per task, the step minimising their sum.
+  A label -1 is no label: a task's loss is its mean over the labelled rows.
+- multi-task architectures (model.json's `architecture` other than `single`: shared, mmoe, ple,
+  stem, ame; METHODS.md §3): the embedding sets' tables each with their own expert and
+  projection as above, then per-task gates, mixtures (stop-gradient routes detached), towers and
+  heads: multitask.py. AME's tables of different widths: each group's own `dim`.
 Same-model check: one training-mode forward on batch 0 from the initial state, dropout 0, must give
 wgrec's first_loss per task within |Δ| ≤ ATOL + RTOL·|wgrec| (f32 both sides); otherwise exit 1.
 Timing (median of `windows` windows of `steps` steps after one warm-up window, device synchronised,
@@ -31,7 +36,7 @@ the lookups' sparse gradients) with the dense part compiled and the lookups eage
 whole model compiled. Each attempt is checked against wgrec's first loss; what failed and what ran
 is in `compile_notes`; a figure is null (n/a) when every attempt failed.
 --json: stdout is one JSON object (train/infer samples/s, compile_* of them, compile_notes,
-first_loss, first_loss_wgrec, sparse_optimizer, device, torch, threads, steps, windows); the readable
+first_loss, first_loss_wgrec, architecture, sparse_optimizer, device, torch, threads, steps, windows); the readable
 lines go to stderr. On a shared CPU, --threads 1 avoids OpenMP threads spinning against other load.
 """
 import argparse
@@ -46,6 +51,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 
 from common import median_seconds, short_error, sync
+from multitask import TaskTowers
 
 ATOL, RTOL = 1e-5, 1e-4
 BN_MOMENTUM, BN_EPS = 0.1, 1e-5
@@ -57,12 +63,19 @@ def fail(message):
 
 
 class Model(nn.Module):
-    """src/graph/mod.rs's model for one model.json, parameters from init.safetensors."""
+    """src/graph/mod.rs's model for one model.json, parameters from init.safetensors, in `dtype`
+    (float64 for the trajectory fixtures). `named`: every loaded tensor by checkpoint name (views
+    of the parameters and buffers: they follow the training). `tim_emb`: None, or per table of
+    `emb` the tensor TIM's lookups read instead (to split a table's gradient by path, as wgrec's
+    fused updates do). `stop_gradient=False`: multi-task stop-gradient routes train (a control)."""
 
-    def __init__(self, desc, init):
+    def __init__(self, desc, init, dtype=torch.float32, stop_gradient=True):
         super().__init__()
         self.desc = desc
         self.dim = desc["dim"]
+        self.multitask = desc.get("architecture", "single") != "single"
+        self.tim_emb = None
+        self.named = {}
         self.features = desc["features"]
         self.fields = desc["fields"]
         self.groups = desc["groups"]
@@ -78,12 +91,13 @@ class Model(nn.Module):
             if name not in init:
                 fail(f"init.safetensors has no tensor {name!r}")
             used.add(name)
-            t = init[name].float()
+            t = init[name].to(dtype)
             if shape is not None:
                 if t.numel() != math.prod(shape):
                     fail(f"{name}: {t.numel()} values, the model needs {shape}")
                 t = t.reshape(shape)
-            return t.clone()
+            self.named[name] = t.clone()
+            return self.named[name]
 
         by_name = {f["name"]: i for i, f in enumerate(self.features)}
         # Tables in model.json's storage order, one Parameter each (sparse gradients).
@@ -127,6 +141,7 @@ class Model(nn.Module):
         self.proj_b = nn.ParameterList()
         for g, grp in enumerate(self.groups):
             mg, w, e = len(grp["tables"]), grp["width"], grp["expert"]
+            k = grp.get("dim", self.dim)  # AME: each group's own width
             d = n_fields * w
             p = nn.ParameterDict()
             kind = e["type"]
@@ -141,13 +156,13 @@ class Model(nn.Module):
                 out = d
             elif kind == "fwfm":
                 p["r"] = nn.Parameter(take(f"expert.{g}.r", [mg, n_fields, n_fields]))
-                out = self.dim
+                out = k
             elif kind == "gwpfm":
                 gg = e["groups"]
                 p["r"] = nn.Parameter(take(f"expert.{g}.r", [mg, gg, gg]))
-                out = self.dim
+                out = k
             elif kind == "fm":
-                out = self.dim
+                out = k
             elif kind == "ipnn":
                 out = n_fields * (n_fields - 1) // 2
             elif kind == "mlp":
@@ -172,13 +187,26 @@ class Model(nn.Module):
                 part = torch.tensor(e["partition"], dtype=torch.int64)
                 self.register_buffer(f"part_{g}", part)
             if e["type"] == "fwfm":
-                self.register_buffer(f"triu_{g}", torch.triu(torch.ones(n_fields, n_fields), 1))
+                ones = torch.ones(n_fields, n_fields, dtype=dtype)
+                self.register_buffer(f"triu_{g}", torch.triu(ones, 1))
         mw = self.n_tables * self.width
         if self.bn:
             self.bn_weight = nn.Parameter(take("proj.bn.weight", [mw]))
             self.bn_bias = nn.Parameter(take("proj.bn.bias", [mw]))
             self.register_buffer("bn_mean", take("proj.bn.running_mean", [mw]))
             self.register_buffer("bn_var", take("proj.bn.running_var", [mw]))
+        if self.multitask:
+            if int(desc["towers"]) != len(self.tasks):
+                fail(f"model.json: {desc['towers']} towers for {len(self.tasks)} tasks")
+            self.towers = TaskTowers(desc, take, self.n_tables, stop_gradient)
+        else:
+            self.single_tower(desc, take, mw)
+        unused = sorted(k for k in init if k not in used and not k.startswith("optim."))
+        if unused:
+            fail(f"init.safetensors tensors the model does not use: {unused}")
+
+    def single_tower(self, desc, take, mw):
+        """The one-task model's combine, shared MLP and head (a logit per task)."""
         if self.combine == "gate":
             self.gate_w = nn.Parameter(take("combine.gate.weight", [self.n_tables, mw]))
             self.gate_b = nn.Parameter(take("combine.gate.bias", [self.n_tables]))
@@ -189,9 +217,6 @@ class Model(nn.Module):
             nn.Parameter(take(f"mlp.{l}.bias", [o])) for l, o in enumerate(widths[1:]))
         self.head_w = nn.Parameter(take("head.weight", [len(self.tasks), widths[-1]]))
         self.head_b = nn.Parameter(take("head.bias", [len(self.tasks)]))
-        unused = sorted(k for k in init if k not in used and not k.startswith("optim."))
-        if unused:
-            fail(f"init.safetensors tensors the model does not use: {unused}")
 
     def sparse_parameters(self):
         return list(self.emb)
@@ -212,6 +237,7 @@ class Model(nn.Module):
                 rows = (v[:, None] // getattr(self, f"mns_{f}_power")) % getattr(self, f"mns_{f}_radix") + base
                 digit_rows[f] = (rows.reshape(-1), off * base.numel())
         out = []
+        tim = self.emb if self.tim_emb is None else self.tim_emb
         for m in range(self.n_tables):
             plain, seqs = [], []
             for f in self.fields:
@@ -219,10 +245,11 @@ class Model(nn.Module):
                 table = self.emb[self.table[m, f]]
                 if feat["kind"] == "sequence":
                     target, beh, buckets, _ = batch[f]
+                    table = tim[self.table[m, f]]
                     e = F.embedding(buckets, table, sparse=True)
                     v = F.embedding(torch.zeros_like(buckets[:1, 0]), table, sparse=True)
                     for s, sf in enumerate(self.semantic[f]):
-                        sem = self.emb[self.table[m, sf]]
+                        sem = tim[self.table[m, sf]]
                         e = e + F.embedding(beh[..., s], sem, sparse=True)
                         v = v + F.embedding(target[:, s], sem, sparse=True)
                     seqs.append((e, v))
@@ -268,6 +295,9 @@ class Model(nn.Module):
         if self.bn:
             h = torch.relu(F.batch_norm(h, self.bn_mean, self.bn_var, self.bn_weight, self.bn_bias,
                                         train, BN_MOMENTUM, BN_EPS))
+        if self.multitask:
+            h = h.view(b, self.n_tables, self.width).transpose(0, 1)  # [E, B, W], slot order
+            return self.scores(self.towers(h, train, dropout), labels)
         if self.combine == "mean":
             c = h.view(b, self.n_tables, self.width).mean(1)
         elif self.combine == "concat":
@@ -279,7 +309,10 @@ class Model(nn.Module):
             c = torch.relu(F.linear(c, w_, b_))
             if train and dropout > 0:
                 c = F.dropout(c, dropout, True)
-        logits = F.linear(c, self.head_w, self.head_b)
+        return self.scores(F.linear(c, self.head_w, self.head_b), labels)
+
+    def scores(self, logits, labels):
+        """Probabilities [B, T] (no labels) or the losses [T]."""
         if labels is None:
             return torch.sigmoid(logits)
         return torch.stack([task_loss(t, logits[:, i], labels[:, i]) for i, t in enumerate(self.tasks)])
@@ -292,7 +325,7 @@ class Model(nn.Module):
     def interact(self, g, grp, x):
         e, p = grp["expert"], self.expert[g]
         mg, b, _ = x.shape
-        n_fields, k = len(self.fields), self.dim
+        n_fields, k = len(self.fields), grp.get("dim", self.dim)
         kind = e["type"]
         if kind == "dcn":
             xl = x
@@ -334,28 +367,35 @@ class Model(nn.Module):
 
 
 def task_loss(task, z, y):
-    """METHODS.md §4.1 (src/kernels/loss.rs), all-ones weights; a batch with no positive or no
-    negative gives BCE alone. Branch-free (torch.where) so that torch.compile takes it whole."""
-    bce = F.binary_cross_entropy_with_logits(z, y)
+    """METHODS.md §4.1 (src/kernels/loss.rs), all-ones weights, over the labelled rows (y ≥ 0; -1
+    is no label; none labelled gives 0); a batch with no positive or no negative gives BCE alone.
+    Branch-free (torch.where) so that torch.compile takes it whole."""
+    labelled = (y >= 0).to(z.dtype)
+    n = labelled.sum()
+    bce = (F.binary_cross_entropy_with_logits(z, y.clamp(min=0), reduction="none") * labelled).sum() \
+        / n.clamp(min=1)
     if task["loss"] == "bce":
         return bce
     pos = (y > 0.5).to(z.dtype)
-    neg = 1 - pos
+    neg = labelled - pos
     n_pos, n_neg = pos.sum(), neg.sum()
     if task["loss"] == "pair":
         # −log σ(z_i − z_j) = softplus(z_j − z_i) over positives i, negatives j
         terms = F.softplus(z[None, :] - z[:, None]) * (pos[:, None] * neg[None, :])
         rank = terms.sum() / (n_pos * n_neg).clamp(min=1)
     else:
-        rank = -(torch.log_softmax(z, 0) * pos).sum() / n_pos.clamp(min=1)
+        # the softmax over the labelled rows only
+        zl = torch.where(labelled > 0, z, torch.finfo(z.dtype).min)
+        rank = -(torch.log_softmax(zl, 0) * pos).sum() / n_pos.clamp(min=1)
     alpha = task["alpha"]
     both = (n_pos > 0) & (n_neg > 0)
     return torch.where(both, alpha * bce + (1 - alpha) * rank, bce)
 
 
-def load_batches(raw, desc, device, path="batches.safetensors"):
+def load_batches(raw, desc, device, path="batches.safetensors", dtype=torch.float32):
     """Every batch of `raw` (batches.safetensors' tensors) on the device: per feature index (rows,
-    offsets) or for a sequence (target, behaviours, buckets, mask) padded to max_len, plus labels."""
+    offsets) or for a sequence (target, behaviours, buckets, mask) padded to max_len, plus labels
+    (in `dtype`)."""
     n = 0
     while f"batch.{n}.labels" in raw:
         n += 1
@@ -365,7 +405,7 @@ def load_batches(raw, desc, device, path="batches.safetensors"):
     for i in range(n):
         get = lambda k: raw[f"batch.{i}.{k}"]
         ids = lambda k: get(k).to(torch.int64)
-        b = {"labels": get("labels").float().to(device)}
+        b = {"labels": get("labels").to(dtype).to(device)}
         rows = b["labels"].shape[0]
         masks = []
         for f, feat in enumerate(desc["features"]):
@@ -532,7 +572,8 @@ def main():
         fail("the PyTorch model is not wgrec's (first-step losses differ): no benchmark")
     train = time_train(runner, batches, device, steps, args.windows)
     infer = time_infer(runner, batches, device, steps, args.windows)
-    label = f"{args.device} ({torch.get_num_threads()} threads), torch {torch.__version__}, batch " \
+    label = f"{desc.get('architecture', 'single')}, {args.device} ({torch.get_num_threads()} " \
+            f"threads), torch {torch.__version__}, batch " \
             f"{batches[0]['labels'].shape[0]}, {steps} steps × {args.windows} windows, tables: " \
             f"{args.sparse_optim}"
     say(f"eager   train {train:12.0f} samples/s   infer {infer:12.0f} samples/s   ({label})")
@@ -572,6 +613,7 @@ def main():
             "compile_notes": notes or None,
             "first_loss": ours,
             "first_loss_wgrec": theirs,
+            "architecture": desc.get("architecture", "single"),
             "sparse_optimizer": args.sparse_optim,
             "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
             "torch": torch.__version__,

@@ -1,6 +1,7 @@
 //! `wgrec bench`: the kernel suite with its ceilings, as a table or one JSON object.
 
 use wgrec::bench::{self, BenchOptions, Unit};
+use wgrec::config::Architecture;
 use wgrec::Gpu;
 
 /// Runs the suite and prints it.
@@ -69,13 +70,26 @@ pub fn scaling(dir: &std::path::Path, quick: bool, repeats: u32, json: bool) -> 
     Ok(())
 }
 
-/// `wgrec bench --export-model DIR`: the whole bench model and its batches for the PyTorch side.
-pub fn export_model(dir: &std::path::Path, quick: bool, json: bool) -> anyhow::Result<()> {
+/// `wgrec bench --export-model DIR [--architecture A]`: the whole bench model and its batches for
+/// the PyTorch side.
+pub fn export_model(
+    dir: &std::path::Path,
+    quick: bool,
+    architecture: &str,
+    json: bool,
+) -> anyhow::Result<()> {
+    // The CLI offers the architectures' own names, so this is the config's reading of them.
+    let architecture: Architecture =
+        serde_json::from_value(serde_json::Value::String(architecture.into()))
+            .map_err(|e| anyhow::anyhow!("--architecture {architecture}: {e}"))?;
     let gpu = Gpu::new()?;
-    let shape = if quick {
-        bench::train::TrainShape::quick()
-    } else {
-        bench::train::TrainShape::standard()
+    let shape = bench::train::TrainShape {
+        architecture,
+        ..if quick {
+            bench::train::TrainShape::quick()
+        } else {
+            bench::train::TrainShape::standard()
+        }
     };
     let (windows, steps) = if quick { (1, 2) } else { (3, 5) };
     let report = bench::train::export(&gpu, &shape, dir, 8, windows, steps)?;

@@ -51,6 +51,11 @@ enum Command {
         /// time the same model on the same batches.
         #[arg(long, value_name = "DIR")]
         export_model: Option<std::path::PathBuf>,
+        /// With --export-model: the bench model's architecture; every one but `single` (the
+        /// one-task model) has the tasks click and like, a tower each.
+        #[arg(long, requires = "export_model", default_value = "single",
+              value_parser = ["single", "shared", "mmoe", "ple", "stem", "ame"])]
+        architecture: String,
     },
     /// Train a model file on a data folder (schema.toml, train.tsv, valid.tsv, test.tsv); checkpoints
     /// and metrics go to --out.
@@ -280,9 +285,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             json,
             scaling,
             export_model,
+            architecture,
         } => match (scaling, export_model) {
             (Some(dir), _) => bench::scaling(&dir, quick, repeats, json),
-            (None, Some(dir)) => bench::export_model(&dir, quick, json),
+            (None, Some(dir)) => bench::export_model(&dir, quick, &architecture, json),
             (None, None) => bench::run(
                 wgrec::bench::BenchOptions {
                     quick,

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::{model_batch, model_text, shapes, synth, time_steps, TrainShape};
+use super::{architecture_name, model_batch, model_text, shapes, synth, time_steps, TrainShape};
 use crate::checkpoint::Checkpoint;
 use crate::config::ModelConfig;
 use crate::data::encode::{FeatureInput, ModelBatch};
@@ -21,6 +21,10 @@ pub struct ExportReport {
     pub infer_samples_per_sec: f64,
     /// Per-task loss of one training step on batch 0 from the exported initial state.
     pub first_loss: Vec<f32>,
+    /// The model's architecture (`single`, `stem`, …).
+    pub architecture: &'static str,
+    /// Its tasks, in label column order.
+    pub tasks: Vec<String>,
     /// The adapter.
     pub adapter: String,
     /// Samples per batch.
@@ -82,6 +86,13 @@ pub fn export(
         train_samples_per_sec: train,
         infer_samples_per_sec: infer,
         first_loss,
+        architecture: architecture_name(shape.architecture),
+        tasks: graph
+            .config()
+            .tasks
+            .iter()
+            .map(|t| t.name.clone())
+            .collect(),
         adapter: gpu.describe(),
         batch: shape.batch,
         steps,

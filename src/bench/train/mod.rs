@@ -3,6 +3,8 @@
 //! [`model_text`] (M tables alternating DCNv2 and GwPFM experts, TIM over the behaviour sequence,
 //! MNS numeric features, BatchNorm, a two-layer MLP), batches converted straight from
 //! [`SynthBatch`](crate::data::synth::SynthBatch)es with every id folded into its table (`id mod rows`, as hashing would).
+//! [`TrainShape::architecture`] makes it a two-task model (click, like; METHODS.md §3): a tower
+//! per task, and for `stem` and `ple` a table set per task beside the shared one.
 //!
 //! Used by the scaling sweeps (samples/s and memory as the batch, the number of tables, the
 //! sequence length and the table rows grow; [`sweep`]), and by `wgrec bench --export-model`
@@ -10,21 +12,25 @@
 //! builds the same model from the same description.
 //!
 //! Here: the shape knobs and one measured point; the model and its batches in `model.rs`, the
-//! sweeps in `sweep.rs`, the export in `export.rs`.
+//! sweeps in `sweep.rs`, the export in `export.rs`, their GPU-free tests in `tests.rs`.
 
 mod export;
 mod model;
 mod sweep;
+#[cfg(test)]
+mod tests;
 
 use std::time::Instant;
 
-use crate::config::ModelConfig;
+use crate::config::{Architecture, ModelConfig};
 use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::graph::{Graph, Prepared};
 use crate::train::policy::TrainPolicy;
 pub use export::{export, ExportReport};
-pub use model::{model_batch, model_text, shapes, synth, NUMERIC};
+pub use model::{
+    architecture_name, model_batch, model_text, shapes, synth, LIKE_CONFLICT, LIKE_RATE, NUMERIC,
+};
 pub use sweep::{sweep, write_sweep, TrainSweep, TrainSweepPoint};
 
 /// The knobs of the end-to-end sweeps.
@@ -40,10 +46,14 @@ pub struct TrainShape {
     pub rows: u32,
     /// Context categorical fields besides user, item and category.
     pub context: u32,
+    /// How the tasks share the model: `single` is the one-task model; every other architecture
+    /// has two tasks (`click`, `like`) with a tower each ([`model_text`]).
+    pub architecture: Architecture,
 }
 
 impl TrainShape {
-    /// The ml-100k-sized default: batch 1024, 2 tables, L = 50, 100k rows, 4 context fields.
+    /// The ml-100k-sized default: batch 1024, 2 tables, L = 50, 100k rows, 4 context fields, one
+    /// task.
     pub fn standard() -> Self {
         TrainShape {
             batch: 1024,
@@ -51,6 +61,7 @@ impl TrainShape {
             seq_len: 50,
             rows: 100_000,
             context: 4,
+            architecture: Architecture::Single,
         }
     }
 

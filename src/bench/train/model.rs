@@ -1,7 +1,14 @@
 //! The bench model and its batches: the model file of a [`TrainShape`], the graph's feature
 //! shapes, and synthetic batches converted straight to model inputs.
+//!
+//! A multi-task architecture (METHODS.md §3) turns the one-task model into a two-task one: the
+//! same features and experts per table of each embedding set, a tower of `hidden` per task, the
+//! tasks `click` and `like` from the generator's second label (task 0's planted model with the
+//! odd context fields' weights cancelled, [`LIKE_CONFLICT`]); `ame` gives the tables of a set
+//! widths 16 and 32 alternately. `single` writes exactly the one-task model file it always did.
 
 use super::TrainShape;
+use crate::config::Architecture;
 use crate::data::encode::{FeatureInput, ModelBatch};
 use crate::data::synth::{Synth, SynthBatch, SynthConfig, MISSING};
 use crate::error::Result;
@@ -11,6 +18,52 @@ use crate::kernels::tim::TimBatch;
 
 /// Numeric fields of the bench model, each MNS-encoded with radices 2, 3, 10 over 0..1000.
 pub const NUMERIC: usize = 2;
+
+/// Positive rate of the second task (`like`) of a multi-task bench model: rarer than clicks.
+pub const LIKE_RATE: f64 = 0.1;
+
+/// The generator's task conflict for `like`: 0.5 cancels the odd context fields' first-order
+/// weights, so the tasks share most of their signal but not all (what per-task experts are for).
+pub const LIKE_CONFLICT: f64 = 0.5;
+
+impl TrainShape {
+    /// Tasks of the shape's model: 1 for `single`, else 2 (`click`, `like`).
+    pub fn tasks(&self) -> usize {
+        if self.architecture.multitask() {
+            2
+        } else {
+            1
+        }
+    }
+}
+
+/// The model-file name of an architecture.
+pub fn architecture_name(a: Architecture) -> &'static str {
+    match a {
+        Architecture::Single => "single",
+        Architecture::Shared => "shared",
+        Architecture::Mmoe => "mmoe",
+        Architecture::Ple => "ple",
+        Architecture::Stem => "stem",
+        Architecture::Ame => "ame",
+    }
+}
+
+/// The `[model]` lines of a multi-task architecture (none for `single`).
+fn architecture_lines(shape: &TrainShape) -> String {
+    let a = shape.architecture;
+    if !a.multitask() {
+        return String::new();
+    }
+    let mut s = format!("architecture = \"{}\"\n", architecture_name(a));
+    if a == Architecture::Ame {
+        let dims: Vec<String> = (0..shape.tables)
+            .map(|m| (16 << (m % 2)).to_string())
+            .collect();
+        s.push_str(&format!("dims = [{}]\n", dims.join(", ")));
+    }
+    s
+}
 
 fn mns() -> Vec<MnsBase> {
     vec![
@@ -47,6 +100,7 @@ pub fn model_text(shape: &TrainShape, dropout: f32) -> String {
         shape.tables,
         experts.join(", ")
     );
+    s.push_str(&architecture_lines(shape));
     for name in ["user_id", "item_id", "item_cat"] {
         s.push_str(&format!(
             "\n[[feature]]\nname = \"{name}\"\nkind = \"categorical\"\n"
@@ -68,10 +122,11 @@ pub fn model_text(shape: &TrainShape, dropout: f32) -> String {
          buckets = 64\ntime = {{ by = \"position\" }}\n",
         shape.seq_len
     ));
-    s.push_str(&format!(
-        "\n[[task]]\nname = \"click\"\n\n[train]\nbatch_size = {}\n",
-        shape.batch
-    ));
+    s.push_str("\n[[task]]\nname = \"click\"\n");
+    if shape.tasks() > 1 {
+        s.push_str("\n[[task]]\nname = \"like\"\n");
+    }
+    s.push_str(&format!("\n[train]\nbatch_size = {}\n", shape.batch));
     s
 }
 
@@ -99,12 +154,16 @@ pub fn shapes(shape: &TrainShape) -> Vec<FeatureShape> {
 }
 
 /// The generator behind the batches: the default synthetic config with the shape's context fields
-/// and sequence length.
+/// and sequence length, and for a multi-task model the second task.
 pub fn synth(shape: &TrainShape, seed: u64) -> Result<Synth> {
     let mut config = SynthConfig::new(seed);
     config.vocabs = vec![10_000; shape.context as usize];
     config.numeric = NUMERIC;
     config.max_history = shape.seq_len as usize;
+    if shape.tasks() > 1 {
+        config.extra_task_rates = vec![LIKE_RATE];
+        config.conflict = LIKE_CONFLICT;
+    }
     Synth::new(config)
 }
 
@@ -160,7 +219,10 @@ pub fn model_batch(shape: &TrainShape, b: &SynthBatch) -> ModelBatch {
         rows,
         lines: vec![0; rows],
         features,
-        labels: b.labels.iter().step_by(b.tasks.max(1)).copied().collect(),
+        // The generator's first `tasks` labels of each row.
+        labels: (b.labels.chunks(b.tasks.max(1)))
+            .flat_map(|row| row[..shape.tasks().min(row.len())].iter().copied())
+            .collect(),
         weights: None,
         groups: None,
     }
