@@ -26,14 +26,14 @@ use crate::common::gpu;
 use crate::graph::{tiny_batch, tiny_shapes};
 
 /// Parameters by checkpoint name, in f64.
-type Params = BTreeMap<String, Vec<f64>>;
+pub(crate) type Params = BTreeMap<String, Vec<f64>>;
 
-const K: usize = 4; // dim
-const G: usize = 2; // GwPFM groups
-const W: usize = 6; // expert_width
-const HIDDEN: usize = 5;
+pub(crate) const K: usize = 4; // dim
+pub(crate) const G: usize = 2; // GwPFM groups
+pub(crate) const W: usize = 6; // expert_width
+pub(crate) const HIDDEN: usize = 5;
 const ALPHA: f64 = 0.7;
-const BN_EPS: f64 = 1e-5;
+pub(crate) const BN_EPS: f64 = 1e-5;
 /// Fields in the graph's order: the sequence first, then the others in config order.
 const FIELDS: [&str; 5] = ["history", "user", "item", "genre", "age"];
 /// GwPFM group of each field (in field order): user → 0, the rest of the listed → 1, age
@@ -225,7 +225,7 @@ fn add(acc: &mut [f64], v: &[f64]) {
 }
 
 /// Field embeddings of table `m` (width `w`) for sample `b`: `[F·w]` in field order.
-fn fields(p: &Params, batch: &ModelBatch, m: usize, w: usize, b: usize) -> Vec<f64> {
+pub(crate) fn fields(p: &Params, batch: &ModelBatch, m: usize, w: usize, b: usize) -> Vec<f64> {
     let mut x = vec![0.0; FIELDS.len() * w];
     // history: TIM over (item + genre + time) rows of table m.
     {
@@ -288,13 +288,13 @@ fn fields(p: &Params, batch: &ModelBatch, m: usize, w: usize, b: usize) -> Vec<f
     x
 }
 
-fn relu(v: f64) -> f64 {
+pub(crate) fn relu(v: f64) -> f64 {
     v.max(0.0)
 }
 
 /// Expert `kind` of table `local` of group `g` over its fields `x`, ReLU after it (every layer
 /// of an MLP expert).
-fn expert(p: &Params, g: usize, local: usize, kind: &CpuExpert, x: &[f64]) -> Vec<f64> {
+pub(crate) fn expert(p: &Params, g: usize, local: usize, kind: &CpuExpert, x: &[f64]) -> Vec<f64> {
     let t = |name: &str| &p[&format!("expert.{g}.{name}")];
     let f = FIELDS.len();
     let pairs = || (0..f).flat_map(move |i| (i + 1..f).map(move |j| (i, j)));
@@ -382,7 +382,7 @@ fn softplus(x: f64) -> f64 {
 
 /// Per-task loss (`src/kernels/loss.rs`): weighted BCE, and with `rank = Some(list)`
 /// α·BCE + (1−α)·(pair or list) (BCE alone without a positive or a negative of positive weight).
-fn task_loss(rank: Option<bool>, z: &[f64], y: &[f64], w: &[f64]) -> f64 {
+pub(crate) fn task_loss(rank: Option<bool>, z: &[f64], y: &[f64], w: &[f64]) -> f64 {
     let n = z.len();
     let sw: f64 = w.iter().sum();
     let bce: f64 = (0..n)
@@ -523,7 +523,7 @@ fn forward(spec: &Spec, p: &Params, batch: &ModelBatch) -> (Vec<f64>, f64) {
 }
 
 /// Learned tensors of a saved state (optimizer state, running statistics left out).
-fn learned(ckpt: &Checkpoint) -> Params {
+pub(crate) fn learned(ckpt: &Checkpoint) -> Params {
     ckpt.tensors()
         .iter()
         .filter(|(k, _)| {
@@ -561,7 +561,7 @@ fn finite_differences(spec: &Spec, p: &Params, name: &str, batch: &ModelBatch) -
 const RELATIVE: f64 = 1e-4;
 const ABSOLUTE_OF_MAX: f64 = 1e-5;
 
-fn check(what: &str, got: &[f64], want: &[f64], scale: f64) -> f64 {
+pub(crate) fn check(what: &str, got: &[f64], want: &[f64], scale: f64) -> f64 {
     assert_eq!(got.len(), want.len(), "{what}: length");
     let mut worst = 0.0f64;
     for i in 0..got.len() {
@@ -760,11 +760,11 @@ fn whole_model_gradients_match_finite_differences_concat_without_batch_norm() {
 }
 
 /// The rates of the graph's next step, as the trainer's policy gives them.
-fn rates(graph: &wgrec::graph::Graph) -> wgrec::train::policy::StepRates {
+pub(crate) fn rates(graph: &wgrec::graph::Graph) -> wgrec::train::policy::StepRates {
     wgrec::train::policy::TrainPolicy::new(&graph.config().train).rates(graph.step() + 1)
 }
 
 /// The optimizers the trainer compiles `config` with.
-fn optimizers(config: &wgrec::config::ModelConfig) -> wgrec::graph::Optimizers {
+pub(crate) fn optimizers(config: &wgrec::config::ModelConfig) -> wgrec::graph::Optimizers {
     wgrec::train::policy::TrainPolicy::new(&config.train).optimizers()
 }

@@ -28,6 +28,8 @@ mod embedding_update;
 mod fixtures;
 mod graph;
 mod graph_gradcheck;
+mod graph_gradcheck_multitask;
+mod graph_multitask;
 mod graph_trajectory;
 mod loss;
 mod loss_flag;

@@ -1,0 +1,466 @@
+//! Multi-task models compiled whole (issue 14, METHODS.md §3): the routes decide which parameters
+//! a task's loss moves (STEM's "All Forward, Task-specific Backward"; PLE's private sets), two
+//! graphs from one seed agree to the bit, a STEM model saved mid-run resumes bit for bit, and a
+//! STEM step's dispatch count does not grow with the features.
+//!
+//! The routing tests train one step on a batch where one task has no label on any row (−1), with
+//! sparse Adagrad and dense SGD and no weight decay, so a parameter whose gradient is exactly 0
+//! keeps its bits. BatchNorm's running statistics are not parameters: the forward updates them
+//! for every expert, whichever task is labelled, so they are left out of the comparison.
+//!
+//! Tensor slices (`src/model/dense.rs`): an expert group's tensors and `proj.{g}.*` are
+//! table-major over the group's tables; `proj.bn.*` `[E, W]` and the gate's logits are per slot;
+//! `gate.*` and `tower.*` are `[U, …]`, tower `u`'s slice first-axis `u`.
+
+use std::collections::BTreeMap;
+
+use wgrec::checkpoint::Checkpoint;
+use wgrec::config::ModelConfig;
+use wgrec::data::encode::ModelBatch;
+use wgrec::graph::Graph;
+use wgrec::rng::Rng;
+use wgrec::Gpu;
+
+use crate::common::gpu;
+use crate::graph::{tiny_batch, tiny_shapes, TINY};
+use crate::graph_gradcheck::{optimizers, rates};
+
+/// Tensors by name: shape and values.
+type State = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
+
+/// [`TINY`] (M = 2, DCN + GwPFM, BatchNorm, tasks `click` and `love`) as `arch`, with `extra`
+/// more categorical features and `train` prepended to its `[train]` section.
+fn config(arch: &str, extra: usize, train: &str) -> ModelConfig {
+    let mut text = TINY
+        .replacen(
+            "[model]\n",
+            &format!("[model]\narchitecture = \"{arch}\"\n"),
+            1,
+        )
+        .replacen("[train]\n", &format!("[train]\n{train}"), 1);
+    for i in 0..extra {
+        text.push_str(&format!(
+            "\n[[feature]]\nname = \"c{i}\"\nkind = \"categorical\"\n"
+        ));
+    }
+    ModelConfig::parse(&text, "multitask.toml").expect("multitask config")
+}
+
+/// Sparse Adagrad, dense SGD, no weight decay: a zero gradient leaves a parameter's bits.
+const PLAIN: &str = "sparse_optimizer = \"adagrad\"\nsparse_weight_decay = 0.0\n\
+                     dense_optimizer = \"sgd\"\n";
+
+fn graph(gpu: &Gpu, config: &ModelConfig, max_batch: u32) -> Graph {
+    Graph::new(
+        gpu,
+        config,
+        &tiny_shapes(0),
+        max_batch,
+        0.0,
+        optimizers(config),
+    )
+    .expect("graph")
+}
+
+fn state(gpu: &Gpu, graph: &Graph) -> State {
+    let mut ckpt = Checkpoint::new();
+    graph.save_state(gpu, &mut ckpt).expect("state");
+    (ckpt.tensors().iter())
+        .map(|(k, t)| (k.clone(), (t.shape.clone(), t.data.clone())))
+        .collect()
+}
+
+fn bits(state: &State) -> Vec<(&String, Vec<u32>)> {
+    (state.iter())
+        .map(|(k, (_, v))| (k, v.iter().map(|x| x.to_bits()).collect()))
+        .collect()
+}
+
+/// What one step on a batch labelled for one task only did.
+struct Step {
+    graph: Graph,
+    before: State,
+    after: State,
+    grads: BTreeMap<String, Vec<f32>>,
+    loss: Vec<f32>,
+}
+
+/// One step of `arch` on 64 rows where task `silent` has no label.
+fn step_with_one_task_silent(arch: &str, silent: usize) -> Step {
+    let gpu = gpu();
+    let config = config(arch, 0, PLAIN);
+    let mut graph = graph(gpu, &config, 64);
+    let mut batch = tiny_batch(&mut Rng::new(41), 64, 0);
+    for b in 0..batch.rows {
+        batch.labels[b * 2 + silent] = -1.0;
+    }
+    let prepared = graph.prepare(&batch).expect("prepare");
+    let before = state(gpu, &graph);
+    graph
+        .train_step(gpu, &prepared, rates(&graph))
+        .expect("step");
+    let grads = graph.params().read_grads(gpu).expect("grads");
+    let loss = graph.last_loss(gpu).expect("loss");
+    let after = state(gpu, &graph);
+    Step {
+        graph,
+        before,
+        after,
+        grads: grads.into_iter().collect(),
+        loss,
+    }
+}
+
+/// A piece of a tensor and whose it is.
+struct Slice {
+    name: String,
+    range: std::ops::Range<usize>,
+    /// The embedding set (expert side) or the tower (gate and tower side) it belongs to.
+    owner: Owner,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Owner {
+    Set(usize),
+    Tower(usize),
+}
+
+/// Every parameter tensor cut into the pieces a set or a tower owns.
+fn slices(graph: &Graph, state: &State) -> Vec<Slice> {
+    let plan = graph.plan();
+    let mut out = Vec::new();
+    for t in graph.tables() {
+        out.push(Slice {
+            name: t.name.clone(),
+            range: 0..state[&t.name].1.len(),
+            owner: Owner::Set(plan.set_of(t.table)),
+        });
+    }
+    for (name, (shape, values)) in state {
+        let per_group = |g: usize| &plan.groups[g].tables;
+        let parts: Vec<(usize, Owner)> = if let Some(rest) = name.strip_prefix("expert.") {
+            let g: usize = rest
+                .split('.')
+                .next()
+                .and_then(|x| x.parse().ok())
+                .expect("group");
+            let tables = per_group(g);
+            let len = values.len() / tables.len();
+            (tables.iter())
+                .map(|&m| (len, Owner::Set(plan.set_of(m))))
+                .collect()
+        } else if let Some(rest) = name.strip_prefix("proj.") {
+            if rest.starts_with("bn.running") {
+                continue; // not a parameter
+            }
+            if rest.starts_with("bn.") {
+                let mut by_slot = vec![(0, Owner::Set(0)); shape[0]];
+                for m in 0..plan.n_tables() {
+                    by_slot[plan.slot_of(m) as usize] = (shape[1], Owner::Set(plan.set_of(m)));
+                }
+                by_slot
+            } else {
+                let g: usize = rest
+                    .split('.')
+                    .next()
+                    .and_then(|x| x.parse().ok())
+                    .expect("group");
+                let tables = per_group(g);
+                let len = values.len() / tables.len();
+                (tables.iter())
+                    .map(|&m| (len, Owner::Set(plan.set_of(m))))
+                    .collect()
+            }
+        } else if name.starts_with("gate.") || name.starts_with("tower.") {
+            let len = values.len() / shape[0];
+            (0..shape[0]).map(|u| (len, Owner::Tower(u))).collect()
+        } else {
+            continue; // embedding tables (above), optimizer state
+        };
+        let mut start = 0;
+        for (len, owner) in parts {
+            out.push(Slice {
+                name: name.clone(),
+                range: start..start + len,
+                owner,
+            });
+            start += len;
+        }
+        assert_eq!(start, values.len(), "{name}: slices cover the tensor");
+    }
+    out
+}
+
+/// Task `silent`'s set and tower kept every bit; the labelled task's and the shared set moved.
+fn assert_silent_task_untouched(step: &Step, silent: usize, arch: &str) {
+    let labelled = 1 - silent;
+    let mut moved = BTreeMap::new();
+    for s in slices(&step.graph, &step.before) {
+        let (a, b) = (
+            &step.before[&s.name].1[s.range.clone()],
+            &step.after[&s.name].1[s.range.clone()],
+        );
+        let same = a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
+        let silent_owned = s.owner == Owner::Set(1 + silent) || s.owner == Owner::Tower(silent);
+        if silent_owned {
+            assert!(
+                same,
+                "{arch}: {} {:?} of silent task {silent} moved",
+                s.name, s.range
+            );
+            if let Some(g) = step.grads.get(&s.name) {
+                assert!(
+                    g[s.range.clone()].iter().all(|&v| v == 0.0),
+                    "{arch}: {} {:?} has a gradient from task {labelled}",
+                    s.name,
+                    s.range
+                );
+            }
+        } else if s.owner == Owner::Set(0)
+            || s.owner == Owner::Set(1 + labelled)
+            || s.owner == Owner::Tower(labelled)
+        {
+            *moved.entry(format!("{:?}", s.owner)).or_insert(0) += (!same) as usize;
+            // BatchNorm's β of a slot moves only through its gradient, which ReLU may zero
+            // for an expert: every owner must move somewhere, not every slice.
+        }
+    }
+    for owner in [
+        Owner::Set(0),
+        Owner::Set(1 + labelled),
+        Owner::Tower(labelled),
+    ] {
+        let n = moved.get(&format!("{owner:?}")).copied().unwrap_or(0);
+        assert!(
+            n > 3,
+            "{arch}: {owner:?} of task {labelled} moved in only {n} slices"
+        );
+    }
+    assert_eq!(
+        step.loss[silent], 0.0,
+        "{arch}: an unlabelled task has loss 0"
+    );
+    assert!(step.loss[labelled] > 0.0, "{arch}: {:?}", step.loss);
+}
+
+/// The gate gradient of tower `u` at (logit of slot `k`, input of slot `e`).
+fn gate_grad(step: &Step, u: usize, k: usize, e: usize) -> &[f32] {
+    let plan = step.graph.plan();
+    let (n, w) = (
+        plan.n_tables() as usize,
+        plan.config.model.expert_width as usize,
+    );
+    let start = ((u * n + k) * n + e) * w;
+    &step.grads["gate.weight"][start..start + w]
+}
+
+/// The slots of set `s`.
+fn slots_of(graph: &Graph, s: usize) -> Vec<usize> {
+    let plan = graph.plan();
+    (plan.sets[s].tables.iter())
+        .map(|&m| plan.slot_of(m) as usize)
+        .collect()
+}
+
+#[test]
+fn stem_one_task_labelled_moves_only_its_own_and_the_shared_parameters() {
+    for silent in [1, 0] {
+        let labelled = 1 - silent;
+        let step = step_with_one_task_silent("stem", silent);
+        assert_silent_task_untouched(&step, silent, "stem");
+        // All Forward, Task-specific Backward: the labelled tower's gate weights on the silent
+        // task's experts (its input columns, every logit row) learn, though no gradient reaches
+        // those experts.
+        let n = step.graph.plan().n_tables() as usize;
+        for e in slots_of(&step.graph, 1 + silent) {
+            let nonzero = (0..n)
+                .flat_map(|k| gate_grad(&step, labelled, k, e))
+                .filter(|&&v| v != 0.0)
+                .count();
+            assert!(
+                nonzero > 0,
+                "tower {labelled}'s gate weights on slot {e} got no gradient"
+            );
+        }
+    }
+}
+
+#[test]
+fn ple_one_task_labelled_moves_only_its_own_and_the_shared_parameters() {
+    for silent in [1, 0] {
+        let step = step_with_one_task_silent("ple", silent);
+        assert_silent_task_untouched(&step, silent, "ple");
+    }
+}
+
+/// PLE's tower `u` does not mix the other task's experts: their gate logits (rows of
+/// `gate.weight[u]`, entries of `gate.bias[u]`) get exactly zero gradient. The gate's input is
+/// still every expert's output (`src/graph/mixer.rs`), so the weights *from* them into the logits
+/// of the experts it mixes do learn.
+#[test]
+fn ple_gate_logits_of_the_other_tasks_experts_get_no_gradient() {
+    let gpu = gpu();
+    let config = config("ple", 0, PLAIN);
+    let mut graph = graph(gpu, &config, 64);
+    let batch = tiny_batch(&mut Rng::new(43), 64, 0);
+    let prepared = graph.prepare(&batch).expect("prepare");
+    graph
+        .train_step(gpu, &prepared, rates(&graph))
+        .expect("step");
+    let step = Step {
+        grads: graph
+            .params()
+            .read_grads(gpu)
+            .expect("grads")
+            .into_iter()
+            .collect(),
+        loss: graph.last_loss(gpu).expect("loss"),
+        before: State::new(),
+        after: State::new(),
+        graph,
+    };
+    let n = step.graph.plan().n_tables() as usize;
+    for u in 0..2 {
+        let other = slots_of(&step.graph, 2 - u);
+        let own = slots_of(&step.graph, 1 + u);
+        for &k in &other {
+            let row = (0..n).flat_map(|e| gate_grad(&step, u, k, e));
+            assert!(
+                row.into_iter().all(|&v| v == 0.0),
+                "tower {u}, logit of slot {k}"
+            );
+            assert_eq!(
+                step.grads["gate.bias"][u * n + k],
+                0.0,
+                "tower {u}, bias {k}"
+            );
+        }
+        for &k in &own {
+            assert_ne!(
+                step.grads["gate.bias"][u * n + k],
+                0.0,
+                "tower {u}, bias {k}"
+            );
+            let from_other = other.iter().flat_map(|&e| gate_grad(&step, u, k, e));
+            assert!(
+                from_other.into_iter().any(|&v| v != 0.0),
+                "tower {u}, row {k}"
+            );
+        }
+    }
+    assert!(step.loss.iter().all(|&l| l > 0.0));
+}
+
+/// `steps` batches of 61 rows from seed 5, the same for every caller.
+fn batches(steps: usize) -> Vec<ModelBatch> {
+    let mut rng = Rng::new(5);
+    (0..steps).map(|_| tiny_batch(&mut rng, 61, 0)).collect()
+}
+
+fn train(gpu: &Gpu, graph: &mut Graph, batches: &[ModelBatch]) {
+    for b in batches {
+        let prepared = graph.prepare(b).expect("prepare");
+        graph
+            .train_step(gpu, &prepared, rates(graph))
+            .expect("step");
+    }
+}
+
+#[test]
+fn stem_and_mmoe_give_bit_identical_weights_from_one_seed() {
+    let gpu = gpu();
+    for arch in ["stem", "mmoe"] {
+        let run = || {
+            // Dropout on, Adagrad + Adam state: everything a step depends on.
+            let mut config = config(arch, 0, "");
+            config.model.dropout = 0.1;
+            let mut graph = graph(gpu, &config, 64);
+            train(gpu, &mut graph, &batches(5));
+            state(gpu, &graph)
+        };
+        let (a, b) = (run(), run());
+        assert!(a.contains_key("gate.weight"), "{arch} is gated");
+        assert_eq!(bits(&a), bits(&b), "{arch}: two runs from one seed");
+    }
+}
+
+#[test]
+fn stem_saved_mid_run_resumes_bit_identically() {
+    let gpu = gpu();
+    let mut config = config("stem", 0, "");
+    config.model.dropout = 0.1;
+    let all = batches(5);
+    let mut straight = graph(gpu, &config, 64);
+    train(gpu, &mut straight, &all);
+
+    let mut first = graph(gpu, &config, 64);
+    train(gpu, &mut first, &all[..3]);
+    let mut ckpt = Checkpoint::new();
+    first.save_state(gpu, &mut ckpt).expect("state");
+    let path = std::env::temp_dir().join(format!("wgrec-stem-resume-{}.st", std::process::id()));
+    ckpt.write(&path).expect("write");
+    drop(first);
+    let read = Checkpoint::read(&path).expect("read");
+    let _ = std::fs::remove_file(&path);
+    // A fresh graph with another seed: everything must come from the checkpoint.
+    let mut other = config.clone();
+    other.train.seed += 1;
+    let mut resumed = graph(gpu, &other, 64);
+    resumed.load_state(gpu, &read, false).expect("load");
+    assert_eq!(resumed.step(), 3);
+    train(gpu, &mut resumed, &all[3..]);
+    let (a, b) = (state(gpu, &straight), state(gpu, &resumed));
+    assert_eq!(bits(&a), bits(&b), "5 steps straight = 3 + resume + 2");
+    assert_ne!(bits(&a), bits(&state(gpu, &graph(gpu, &config, 64))));
+}
+
+#[test]
+fn stem_dispatches_do_not_grow_with_the_features() {
+    // A private device: its counters see only this test.
+    let gpu = Gpu::new().expect("a GPU adapter (lavapipe will do)");
+    let mut counts = Vec::new();
+    for extra in [0usize, 5] {
+        let config = config("stem", extra, "");
+        let mut graph = Graph::new(
+            &gpu,
+            &config,
+            &tiny_shapes(extra),
+            64,
+            0.0,
+            optimizers(&config),
+        )
+        .expect("graph");
+        let batch = graph
+            .prepare(&tiny_batch(&mut Rng::new(3), 50, extra))
+            .expect("prepare");
+        graph
+            .train_step(&gpu, &batch, rates(&graph))
+            .expect("warm-up");
+        gpu.sync().expect("runs");
+        let (d0, s0, p0) = (gpu.dispatches(), gpu.submits(), gpu.pipelines_compiled());
+        graph.train_step(&gpu, &batch, rates(&graph)).expect("step");
+        gpu.sync().expect("runs");
+        assert_eq!(gpu.submits() - s0, 1, "one submit per step");
+        assert_eq!(
+            gpu.pipelines_compiled(),
+            p0,
+            "no pipeline compiled in a step"
+        );
+        let d = gpu.dispatches() - d0;
+        assert_eq!(
+            d,
+            graph.dispatches().train,
+            "the stated count is the recorded one"
+        );
+        counts.push(d);
+        assert!(graph
+            .last_loss(&gpu)
+            .expect("loss")
+            .iter()
+            .all(|l| l.is_finite()));
+    }
+    assert_eq!(
+        counts[0], counts[1],
+        "F = 5 and 2F = 10 features: the same dispatches"
+    );
+}
