@@ -617,26 +617,7 @@ fn run_case(spec: &Spec, seed: u64) {
     );
     let prepared = graph.prepare(&batch).expect("prepare");
 
-    // Biases start at 0, so a sample whose expert output is all 0 (every unit of a 3- or 4-wide
-    // FM, FwFM or MLP expert dead) sits exactly on the next ReLU's kink, where the GPU (like
-    // PyTorch) takes ReLU'(0) = 0 and central differences see 1/2. Random biases move every
-    // pre-activation off the kink.
-    let mut init = Checkpoint::new();
-    graph.save_state(gpu, &mut init).expect("state");
-    let biases: Vec<(String, Vec<usize>, usize)> = init
-        .tensors()
-        .iter()
-        .filter(|(k, _)| k.ends_with("bias") || k.ends_with(".b"))
-        .map(|(k, t)| (k.clone(), t.shape.clone(), t.data.len()))
-        .collect();
-    for (name, shape, n) in biases {
-        let values = (0..n).map(|_| rng.uniform(-0.2, 0.2)).collect();
-        init.insert_tensor(&name, &shape, values).expect("bias");
-    }
-    graph.load_state(gpu, &init, false).expect("load");
-    let mut before = Checkpoint::new();
-    graph.save_state(gpu, &mut before).expect("state");
-    let p = learned(&before);
+    let p = randomize_biases(&mut graph, &mut rng);
 
     // (a) Logits: f32 through the same ops; 1e-4 of the logit scale (+1e-5) covers the rounding.
     let gpu_logits = graph.train_logits(gpu, &prepared).expect("logits");
@@ -662,10 +643,52 @@ fn run_case(spec: &Spec, seed: u64) {
     for name in p.keys() {
         fd.insert(name.clone(), finite_differences(spec, &p, name, &batch));
     }
+    let (worst, scale) = compare_step(&what, &graph, (&p, &q), &grads, &fd);
+    eprintln!(
+        "gradcheck {what}: worst |gpu − fd| / (|fd| + max|fd|) = {worst:.2e}, max|fd| = {scale:.3e}"
+    );
+}
+
+/// Random biases on the compiled model's state (loaded back); returns the learned tensors.
+///
+/// Biases start at 0, so a sample whose expert output is all 0 (every unit of a 3- or 4-wide
+/// FM, FwFM or MLP expert dead) sits exactly on the next ReLU's kink, where the GPU (like
+/// PyTorch) takes ReLU'(0) = 0 and central differences see 1/2. Random biases move every
+/// pre-activation off the kink.
+pub(crate) fn randomize_biases(graph: &mut Graph, rng: &mut Rng) -> Params {
+    let gpu = gpu();
+    let mut init = Checkpoint::new();
+    graph.save_state(gpu, &mut init).expect("state");
+    let biases: Vec<(String, Vec<usize>, usize)> = init
+        .tensors()
+        .iter()
+        .filter(|(k, _)| k.ends_with("bias") || k.ends_with(".b"))
+        .map(|(k, t)| (k.clone(), t.shape.clone(), t.data.len()))
+        .collect();
+    for (name, shape, n) in biases {
+        let values = (0..n).map(|_| rng.uniform(-0.2, 0.2)).collect();
+        init.insert_tensor(&name, &shape, values).expect("bias");
+    }
+    graph.load_state(gpu, &init, false).expect("load");
+    let mut before = Checkpoint::new();
+    graph.save_state(gpu, &mut before).expect("state");
+    learned(&before)
+}
+
+/// One step's gradients against the finite differences `fd` of every learned tensor of `p`:
+/// dense ones as `read_grads` gave them, tables as `p − q` (the state after an SGD step with
+/// lr = 1). Returns the worst error relative to (|fd| + max|fd|) and max|fd|.
+pub(crate) fn compare_step(
+    what: &str,
+    graph: &Graph,
+    (p, q): (&Params, &Params),
+    grads: &[(String, Vec<f32>)],
+    fd: &BTreeMap<String, Vec<f64>>,
+) -> (f64, f64) {
     let scale = fd.values().flatten().fold(0.0f64, |a, v| a.max(v.abs()));
     let mut worst = 0.0f64;
     let mut dense = 0;
-    for (name, g) in &grads {
+    for (name, g) in grads {
         let got: Vec<f64> = g.iter().map(|&v| v as f64).collect();
         worst = worst.max(check(&format!("{what}: {name}"), &got, &fd[name], scale));
         dense += 1;
@@ -694,9 +717,7 @@ fn run_case(spec: &Spec, seed: u64) {
         nonzero_rows > 40,
         "the batch touches rows of every table ({nonzero_rows})"
     );
-    eprintln!(
-        "gradcheck {what}: worst |gpu − fd| / (|fd| + max|fd|) = {worst:.2e}, max|fd| = {scale:.3e}"
-    );
+    (worst, scale)
 }
 
 #[test]

@@ -41,8 +41,8 @@ use wgrec::rng::Rng;
 use crate::common::gpu;
 use crate::graph::{tiny_batch, tiny_shapes};
 use crate::graph_gradcheck::{
-    check, config_text, expert, fields, learned, optimizers, rates, relu, task_loss, CpuExpert,
-    Params, Spec, BN_EPS, G, HIDDEN, K, W,
+    compare_step, config_text, expert, fields, learned, optimizers, randomize_biases, rates, relu,
+    task_loss, CpuExpert, Params, Spec, BN_EPS, G, HIDDEN, K, W,
 };
 
 /// Tasks of the TINY config: `click` (BCE) and `love` (combined-pair).
@@ -338,26 +338,6 @@ fn finite_differences(
         .collect()
 }
 
-/// Biases start at 0, so an expert output of all 0 would sit on the next ReLU's kink (see
-/// `graph_gradcheck`): random biases move every pre-activation off it. Returns the loaded state.
-fn randomize_biases(graph: &mut Graph, rng: &mut Rng) -> Params {
-    let gpu = gpu();
-    let mut init = Checkpoint::new();
-    graph.save_state(gpu, &mut init).expect("state");
-    let biases: Vec<(String, Vec<usize>, usize)> = (init.tensors().iter())
-        .filter(|(k, _)| k.ends_with("bias") || k.ends_with(".b"))
-        .map(|(k, t)| (k.clone(), t.shape.clone(), t.data.len()))
-        .collect();
-    for (name, shape, n) in biases {
-        let values = (0..n).map(|_| rng.uniform(-0.2, 0.2)).collect();
-        init.insert_tensor(&name, &shape, values).expect("bias");
-    }
-    graph.load_state(gpu, &init, false).expect("load");
-    let mut before = Checkpoint::new();
-    graph.save_state(gpu, &mut before).expect("state");
-    learned(&before)
-}
-
 /// A batch of 13 rows (not a multiple of any workgroup); with `missing`, task 0's label is
 /// missing (−1) on rows `b % 5 == 3` and task 1's on rows `b % 4 == 1`.
 fn batch(spec: &MtSpec, rng: &mut Rng, missing: bool) -> ModelBatch {
@@ -442,30 +422,7 @@ fn run_case(spec: &MtSpec, seed: u64, missing: bool) {
             )
         })
         .collect();
-    let scale = fd.values().flatten().fold(0.0f64, |a, v| a.max(v.abs()));
-    let mut worst = 0.0f64;
-    for (name, g) in &grads {
-        let got: Vec<f64> = g.iter().map(|&v| v as f64).collect();
-        worst = worst.max(check(&format!("{what}: {name}"), &got, &fd[name], scale));
-    }
-    let dense = p.keys().filter(|k| !k.starts_with("emb.")).count();
-    assert_eq!(grads.len(), dense, "every dense tensor has a gradient");
-    let mut nonzero_rows = 0;
-    for info in graph.tables() {
-        let name = &info.name;
-        // SGD with lr = 1: new − old = −gradient (plus the f32 rounding of new, ≤ 6e-8·|w|).
-        let delta: Vec<f64> = (q[name].iter().zip(&p[name]))
-            .map(|(a, b)| -(a - b))
-            .collect();
-        nonzero_rows += (fd[name].chunks(info.width as usize))
-            .filter(|r| r.iter().any(|&v| v != 0.0))
-            .count();
-        worst = worst.max(check(&format!("{what}: {name}"), &delta, &fd[name], scale));
-    }
-    assert!(
-        nonzero_rows > 40,
-        "the batch touches rows of every table ({nonzero_rows})"
-    );
+    let (worst, scale) = compare_step(&what, &graph, (&p, &q), &grads, &fd);
     if spec.arch == Arch::Stem {
         stop_gradient_matters(spec, &p, &batch, &fd, scale);
     }

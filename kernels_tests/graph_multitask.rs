@@ -30,8 +30,14 @@ type State = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
 
 /// [`TINY`] (M = 2, DCN + GwPFM, BatchNorm, tasks `click` and `love`) as `arch`, with `extra`
 /// more categorical features and `train` prepended to its `[train]` section.
+/// `stem-al` is `stem` with task 1 (`love`) auxiliary.
 fn config(arch: &str, extra: usize, train: &str) -> ModelConfig {
+    let (arch, love) = match arch {
+        "stem-al" => ("stem", "name = \"love\"\nauxiliary = true\n"),
+        arch => (arch, "name = \"love\"\n"),
+    };
     let mut text = TINY
+        .replacen("name = \"love\"\n", love, 1)
         .replacen(
             "[model]\n",
             &format!("[model]\narchitecture = \"{arch}\"\n"),
@@ -196,56 +202,73 @@ fn slices(graph: &Graph, state: &State) -> Vec<Slice> {
     out
 }
 
-/// Task `silent`'s set and tower kept every bit; the labelled task's and the shared set moved.
-fn assert_silent_task_untouched(step: &Step, silent: usize, arch: &str) {
-    let labelled = 1 - silent;
-    let mut moved = BTreeMap::new();
+/// Every slice `still` owns kept its bits and got no gradient; each owner in `moving` changed in
+/// more than 3 slices (not in every one: ReLU may zero the gradient of a slot's BatchNorm β).
+fn assert_routes(step: &Step, what: &str, still: &[Owner], moving: &[Owner]) {
+    let mut moved = vec![0; moving.len()];
     for s in slices(&step.graph, &step.before) {
+        let r = s.range.clone();
         let (a, b) = (
-            &step.before[&s.name].1[s.range.clone()],
-            &step.after[&s.name].1[s.range.clone()],
+            &step.before[&s.name].1[r.clone()],
+            &step.after[&s.name].1[r.clone()],
         );
         let same = a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
-        let silent_owned = s.owner == Owner::Set(1 + silent) || s.owner == Owner::Tower(silent);
-        if silent_owned {
+        if still.contains(&s.owner) {
+            assert!(same, "{what}: {} {r:?} ({:?}) moved", s.name, s.owner);
+            let grad = step.grads.get(&s.name).map_or(&[][..], |g| &g[r.clone()]);
             assert!(
-                same,
-                "{arch}: {} {:?} of silent task {silent} moved",
-                s.name, s.range
+                grad.iter().all(|&v| v == 0.0),
+                "{what}: {} {r:?} has a gradient",
+                s.name
             );
-            if let Some(g) = step.grads.get(&s.name) {
-                assert!(
-                    g[s.range.clone()].iter().all(|&v| v == 0.0),
-                    "{arch}: {} {:?} has a gradient from task {labelled}",
-                    s.name,
-                    s.range
-                );
-            }
-        } else if s.owner == Owner::Set(0)
-            || s.owner == Owner::Set(1 + labelled)
-            || s.owner == Owner::Tower(labelled)
-        {
-            *moved.entry(format!("{:?}", s.owner)).or_insert(0) += (!same) as usize;
-            // BatchNorm's β of a slot moves only through its gradient, which ReLU may zero
-            // for an expert: every owner must move somewhere, not every slice.
+        }
+        if let Some(i) = moving.iter().position(|o| *o == s.owner) {
+            moved[i] += !same as usize;
         }
     }
-    for owner in [
+    for (owner, n) in moving.iter().zip(moved) {
+        assert!(n > 3, "{what}: {owner:?} moved in only {n} slices");
+    }
+    assert!(
+        step.loss.iter().all(|l| l.is_finite()),
+        "{what}: {:?}",
+        step.loss
+    );
+}
+
+/// Task `silent`'s set and tower kept every bit; the labelled task's and the shared set moved;
+/// the silent task's loss is 0.
+fn assert_silent_task_untouched(step: &Step, silent: usize, arch: &str) {
+    let labelled = 1 - silent;
+    let what = format!("{arch}, task {silent} unlabelled");
+    let still = [Owner::Set(1 + silent), Owner::Tower(silent)];
+    let moving = [
         Owner::Set(0),
         Owner::Set(1 + labelled),
         Owner::Tower(labelled),
-    ] {
-        let n = moved.get(&format!("{owner:?}")).copied().unwrap_or(0);
-        assert!(
-            n > 3,
-            "{arch}: {owner:?} of task {labelled} moved in only {n} slices"
-        );
-    }
+    ];
+    assert_routes(step, &what, &still, &moving);
     assert_eq!(
         step.loss[silent], 0.0,
-        "{arch}: an unlabelled task has loss 0"
+        "{what}: an unlabelled task has loss 0"
     );
-    assert!(step.loss[labelled] > 0.0, "{arch}: {:?}", step.loss);
+    assert!(step.loss[labelled] > 0.0, "{what}: {:?}", step.loss);
+}
+
+/// Tower `labelled`'s gate weights on the experts of set `s` (its input columns, every logit
+/// row) got gradient.
+fn assert_gate_learns_on(step: &Step, labelled: usize, s: usize) {
+    let n = step.graph.plan().n_tables() as usize;
+    for e in slots_of(&step.graph, s) {
+        let nonzero = (0..n)
+            .flat_map(|k| gate_grad(step, labelled, k, e))
+            .filter(|&&v| v != 0.0)
+            .count();
+        assert!(
+            nonzero > 0,
+            "tower {labelled}'s gate weights on slot {e} got no gradient"
+        );
+    }
 }
 
 /// The gate gradient of tower `u` at (logit of slot `k`, input of slot `e`).
@@ -274,20 +297,27 @@ fn stem_one_task_labelled_moves_only_its_own_and_the_shared_parameters() {
         let step = step_with_one_task_silent("stem", silent);
         assert_silent_task_untouched(&step, silent, "stem");
         // All Forward, Task-specific Backward: the labelled tower's gate weights on the silent
-        // task's experts (its input columns, every logit row) learn, though no gradient reaches
-        // those experts.
-        let n = step.graph.plan().n_tables() as usize;
-        for e in slots_of(&step.graph, 1 + silent) {
-            let nonzero = (0..n)
-                .flat_map(|k| gate_grad(&step, labelled, k, e))
-                .filter(|&&v| v != 0.0)
-                .count();
-            assert!(
-                nonzero > 0,
-                "tower {labelled}'s gate weights on slot {e} got no gradient"
-            );
-        }
+        // task's experts learn, though no gradient reaches those experts.
+        assert_gate_learns_on(&step, labelled, 1 + silent);
     }
+}
+
+/// STEM-AL: the auxiliary task (1) reads only its own set, the main task reads it under
+/// stop-gradient; a step on the auxiliary task's labels alone leaves the shared set alone.
+#[test]
+fn stem_auxiliary_task_moves_only_its_own_set_and_tower() {
+    let step = step_with_one_task_silent("stem-al", 1);
+    assert_silent_task_untouched(&step, 1, "stem-al");
+    assert_gate_learns_on(&step, 0, 2);
+    let step = step_with_one_task_silent("stem-al", 0);
+    let still = [Owner::Set(0), Owner::Set(1), Owner::Tower(0)];
+    assert_routes(
+        &step,
+        "stem-al, main task unlabelled",
+        &still,
+        &[Owner::Set(2), Owner::Tower(1)],
+    );
+    assert_eq!(step.loss[0], 0.0);
 }
 
 #[test]
