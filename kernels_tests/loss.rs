@@ -26,7 +26,7 @@ const U: f64 = f32::EPSILON as f64 / 2.0;
 /// sums: the classical worst-case bound is (number of terms)·u per value, (rows + 64)·u; exp and
 /// log add a few ULP per term (1e-6 ≈ 16 ULP); the absolute part covers log1p(exp(−|z|)) terms that
 /// underflow towards 0. Observed errors are ~10× below this bound (random-walk rounding).
-fn tol(rows: usize) -> Tolerance {
+pub(crate) fn tol(rows: usize) -> Tolerance {
     Tolerance {
         relative: (rows as f64 + 64.0) * U + 1e-6,
         absolute: 1e-7,
@@ -46,16 +46,20 @@ fn softplus(x: f64) -> f64 {
 }
 
 /// The f64 reference of one task: loss and gradient with the Σ|terms| magnitudes of each.
-struct Reference {
-    loss: f64,
-    loss_mag: f64,
-    grad: Vec<f64>,
-    grad_mag: Vec<f64>,
-    rank_used: bool,
+pub(crate) struct Reference {
+    pub(crate) loss: f64,
+    pub(crate) loss_mag: f64,
+    pub(crate) grad: Vec<f64>,
+    pub(crate) grad_mag: Vec<f64>,
+    pub(crate) rank_used: bool,
 }
 
-fn reference(kind: LossKind, z: &[f64], y: &[f64], w: &[f64]) -> Reference {
+/// A label below 0 is missing: the row's weight in this task is 0 (its `w` is not used).
+pub(crate) fn reference(kind: LossKind, z: &[f64], y: &[f64], w: &[f64]) -> Reference {
     let n = z.len();
+    let w: Vec<f64> = (0..n)
+        .map(|i| if y[i] >= 0.0 { w[i] } else { 0.0 })
+        .collect();
     let pos: Vec<bool> = y.iter().map(|&v| v > 0.5).collect();
     let sw: f64 = w.iter().sum();
     let wp: f64 = (0..n).filter(|&i| pos[i]).map(|i| w[i]).sum();
@@ -142,13 +146,13 @@ fn reference(kind: LossKind, z: &[f64], y: &[f64], w: &[f64]) -> Reference {
 }
 
 /// One problem: `rows` live rows of `[rows_cap, tasks]`, weights `[rows_cap]` or none.
-struct Problem {
-    rows_cap: usize,
-    rows: usize,
-    kinds: Vec<LossKind>,
-    z: Vec<f32>,
-    y: Vec<f32>,
-    w: Option<Vec<f32>>,
+pub(crate) struct Problem {
+    pub(crate) rows_cap: usize,
+    pub(crate) rows: usize,
+    pub(crate) kinds: Vec<LossKind>,
+    pub(crate) z: Vec<f32>,
+    pub(crate) y: Vec<f32>,
+    pub(crate) w: Option<Vec<f32>>,
 }
 
 impl Problem {
@@ -157,7 +161,7 @@ impl Problem {
     }
 
     /// Task `t`'s live column as f64 (weights all ones when absent).
-    fn column(&self, t: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    pub(crate) fn column(&self, t: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
         let k = self.tasks();
         let z = (0..self.rows).map(|i| self.z[i * k + t] as f64).collect();
         let y = (0..self.rows).map(|i| self.y[i * k + t] as f64).collect();
@@ -171,7 +175,7 @@ impl Problem {
 
 /// Random logits in [−4, 4), labels positive with probability `p_pos[t]`, weights in [0, 2) with
 /// about one in ten exactly 0 (when weighted).
-fn random_problem(
+pub(crate) fn random_problem(
     kinds: Vec<LossKind>,
     rows_cap: usize,
     rows: usize,
@@ -209,10 +213,10 @@ fn random_problem(
 }
 
 /// GPU outputs: loss [tasks], dz [rows_cap, tasks], stats [tasks, 8]; loss and dz poisoned first.
-struct Output {
-    loss: Vec<f32>,
-    dz: Vec<f32>,
-    stats: Vec<f32>,
+pub(crate) struct Output {
+    pub(crate) loss: Vec<f32>,
+    pub(crate) dz: Vec<f32>,
+    pub(crate) stats: Vec<f32>,
 }
 
 fn run_loss_on(gpu: &Gpu, p: &Problem) -> Output {
@@ -239,12 +243,12 @@ fn run_loss_on(gpu: &Gpu, p: &Problem) -> Output {
     }
 }
 
-fn run_loss(p: &Problem) -> Output {
+pub(crate) fn run_loss(p: &Problem) -> Output {
     run_loss_on(gpu(), p)
 }
 
 /// Compares every task of `p` with the reference; rows past `rows` must still hold the poison.
-fn check(p: &Problem, what: &str) -> Output {
+pub(crate) fn check(p: &Problem, what: &str) -> Output {
     let out = run_loss(p);
     let tol = tol(p.rows);
     let tasks = p.tasks();
@@ -274,8 +278,8 @@ fn check(p: &Problem, what: &str) -> Output {
     out
 }
 
-const PAIR: LossKind = LossKind::CombinedPair { alpha: 0.6 };
-const LIST: LossKind = LossKind::CombinedList { alpha: 0.9 };
+pub(crate) const PAIR: LossKind = LossKind::CombinedPair { alpha: 0.6 };
+pub(crate) const LIST: LossKind = LossKind::CombinedList { alpha: 0.9 };
 
 #[test]
 fn reference_gradients_match_finite_differences() {
@@ -666,14 +670,16 @@ fn loss_params_match_wgsl_layout() {
 #[test]
 fn losses_match_pytorch() {
     let fx = Fixture::load("loss");
-    for case in ["bce", "pair", "pair_paper", "list", "list_paper"] {
+    let cases = ["bce", "pair", "pair_paper", "list", "list_paper"];
+    let missing = ["bce_missing", "pair_missing", "list_missing"];
+    for case in cases.into_iter().chain(missing) {
         let key = |k: &str| format!("{case}.{k}");
         let alpha = fx.f32(&key("alpha"));
         let kinds: Vec<LossKind> = alpha
             .iter()
             .map(|&alpha| match case {
-                "bce" => LossKind::Bce,
-                "pair" | "pair_paper" => LossKind::CombinedPair { alpha },
+                "bce" | "bce_missing" => LossKind::Bce,
+                "pair" | "pair_paper" | "pair_missing" => LossKind::CombinedPair { alpha },
                 _ => LossKind::CombinedList { alpha },
             })
             .collect();

@@ -13,7 +13,7 @@ use crate::common::gpu;
 /// A small model over the synthetic sample table: every feature kind, M = 2 with two experts,
 /// TIM, BatchNorm, dropout (so resume must restore its step), Adagrad + Adam state, and the
 /// shuffled loader (so resume must reproduce the epoch's order).
-const MODEL: &str = r#"
+pub(crate) const MODEL: &str = r#"
 [model]
 tables = 2
 dim = 8
@@ -69,7 +69,7 @@ group = "user_id"
 log_every = 3
 "#;
 
-fn data(name: &str, rows: u64) -> PathBuf {
+pub(crate) fn data(name: &str, rows: u64) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("wgrec-train-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let mut config = SynthConfig::new(9);
@@ -90,7 +90,7 @@ fn bits(path: &Path) -> Vec<(String, Vec<u32>)> {
 
 /// Trains `model` two epochs straight and one + one with a resume between; every tensor of the
 /// two last checkpoints must have the same bits. Returns the straight run's tensors.
-fn assert_resume_is_bit_identical(model: &str, dir: &Path) -> Vec<(String, Vec<u32>)> {
+pub(crate) fn assert_resume_is_bit_identical(model: &str, dir: &Path) -> Vec<(String, Vec<u32>)> {
     let gpu = gpu();
     let straight = dir.join("straight");
     let mut t = Trainer::new(

@@ -1,6 +1,11 @@
 // loss.wgsl — training losses on logits z [rows_cap, tasks] (one column per task/head), labels
-// y [rows_cap, tasks] (f32; a row is a positive of task t when y > 0.5) and per-sample weights
-// w [rows_cap] (w ≥ 0; 1 when `weighted` = 0). METHODS.md §4.1. For each task t:
+// y [rows_cap, tasks] (f32; a row is a positive of task t when y > 0.5; y < 0 — the sentinel −1 —
+// means the row has no label for task t) and per-sample weights w [rows_cap] (w ≥ 0; 1 when
+// `weighted` = 0). METHODS.md §4.1. Every formula below reads w_i as the effective weight of row i
+// in task t: w_i (or 1) when y[i, t] ≥ 0, else 0. So a missing label removes the row from that
+// task only (its BCE mean, its pairs, its list) and a task with no labelled row has loss 0 and
+// dz 0 (the Σw = 0 case); batches without a missing label give the same bits as before.
+// For each task t:
 //   BCE:   ℓ_i = max(z,0) − z·y + log1p(exp(−|z|)),  L_bce = Σ w_i ℓ_i / Σ w_i
 //          (torch: BCEWithLogitsLoss(weight=w, reduction='sum')(z, y) / w.sum()),
 //          dL_bce/dz_i = w_i (σ(z_i) − y_i) / Σ w.
@@ -90,7 +95,10 @@ struct TaskLoss {
 
 var<workgroup> red: array<vec4<f32>, RWG>;
 
-fn weight(i: u32) -> f32 {
+// The effective weight of row i in the task of element k = i · tasks + t: 0 when the label is
+// missing (y < 0), else the sample weight (1 when unweighted).
+fn weight(i: u32, k: u32) -> f32 {
+    if y[k] < 0.0 { return 0.0; }
     if params.weighted == 0u { return 1.0; }
     return w[i];
 }
@@ -137,8 +145,8 @@ fn loss_stats(
     // Thread lid owns rows lid, lid + RWG, … in order.
     var acc = vec4<f32>(0.0, 0.0, 0.0, LOWEST);
     for (var i = lid; i < p.rows; i += RWG) {
-        let wi = weight(i);
         let k = i * p.tasks + t;
+        let wi = weight(i, k);
         acc.x += wi;
         if y[k] > 0.5 { acc.y += wi; } else { acc.z += wi; }
         if wi > 0.0 { acc.w = max(acc.w, z[k]); }
@@ -146,8 +154,9 @@ fn loss_stats(
     let s = tree(lid, acc);
     var e = 0.0;
     for (var i = lid; i < p.rows; i += RWG) {
-        let wi = weight(i);
-        if wi > 0.0 { e += wi * exp(z[i * p.tasks + t] - s.w); }
+        let k = i * p.tasks + t;
+        let wi = weight(i, k);
+        if wi > 0.0 { e += wi * exp(z[k] - s.w); }
     }
     let se = tree(lid, vec4<f32>(e, 0.0, 0.0, LOWEST));
     if lid == 0u {
@@ -183,7 +192,7 @@ fn loss_rows(
 
     let zi = z[g];
     let yi = y[g];
-    let wi = weight(i);
+    let wi = weight(i, g);
     let e = exp(-abs(zi));
     let bce = wi * (max(zi, 0.0) - zi * yi + log1p_(e));
     // σ(z) − y, with σ(z) − 1 = −σ(−z) so that a confident positive keeps its relative accuracy.
@@ -200,7 +209,7 @@ fn loss_rows(
         var acc_l = 0.0;
         for (var j = 0u; j < p.rows; j++) {
             let k = j * p.tasks + t;
-            let wj = weight(j);
+            let wj = weight(j, k);
             if (y[k] > 0.5) == pos || wj == 0.0 { continue; }
             // δ = z_neg − z_pos; the pair's loss is softplus(δ), its gradient σ(δ).
             var dl = z[k] - zi;

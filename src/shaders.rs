@@ -46,6 +46,7 @@ shaders! {
     DROPOUT => "dropout",
     COMBINE => "combine",
     GATE => "gate",
+    MIX => "mix",
     OPTIM => "optim",
     CROSS => "cross",
     LOSS => "loss",

@@ -625,3 +625,137 @@ fn bench_scaling_writes_json_and_three_charts_with_every_curve() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Two tasks over users and items; `buy` is missing on one row in three.
+const TWO_TASK_MODEL: &str = r#"
+[model]
+tables = 1
+dim = 4
+experts = [{ type = "dcn", layers = 1 }]
+expert_width = 8
+hidden = [8]
+dropout = 0.0
+
+[[feature]]
+name = "user"
+kind = "categorical"
+
+[[feature]]
+name = "item"
+kind = "categorical"
+
+[[task]]
+name = "click"
+
+[[task]]
+name = "buy"
+
+[train]
+batch_size = 64
+epochs = 2
+group = "user"
+monitor = "mean"
+"#;
+
+/// A CSV split of `rows` rows: click and buy (empty on rows i ≡ 0 mod 3), user and item ids.
+/// Returns the text and the number of rows with a buy label.
+fn two_task_split(rows: usize, seed: u64) -> (String, usize) {
+    let mut state = seed;
+    let mut next = move || {
+        // A 64-bit LCG (Knuth's MMIX constants): enough randomness for labels.
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        state >> 33
+    };
+    let mut text = String::from("click,buy,user,item\n");
+    let mut labelled = 0;
+    for i in 0..rows {
+        let (user, item) = (next() % 12, next() % 20);
+        let p = (user + item) % 4;
+        let click = (next() % 4 < p) as u8;
+        let buy = if i % 3 == 0 {
+            String::new()
+        } else {
+            labelled += 1;
+            ((next() % 4 < p.min(2) + click as u64) as u8).to_string()
+        };
+        text.push_str(&format!("{click},{buy},u{user},i{item}\n"));
+    }
+    (text, labelled)
+}
+
+#[test]
+fn two_tasks_with_missing_labels_train_and_eval_with_metrics_keyed_by_task() {
+    let dir = temp("missing-labels");
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(
+        data.join("schema.toml"),
+        "delimiter = \",\"\ncolumns = \"label:click, label:buy, categorical:user, categorical:item\"\n",
+    )
+    .unwrap();
+    let mut buy_rows = std::collections::BTreeMap::new();
+    for (split, rows, seed) in [("train", 600, 1), ("valid", 150, 2), ("test", 151, 3)] {
+        let (text, labelled) = two_task_split(rows, seed);
+        std::fs::write(data.join(format!("{split}.csv")), text).unwrap();
+        buy_rows.insert(split, (rows, labelled));
+    }
+    let model = dir.join("model.toml");
+    std::fs::write(&model, TWO_TASK_MODEL).unwrap();
+    let run = dir.join("run");
+    let out = wgrec()
+        .args(["train", "--json", "--config"])
+        .arg(&model)
+        .arg("--data")
+        .arg(&data)
+        .arg("--out")
+        .arg(&run)
+        .output()
+        .expect("run");
+    let report = last_json(&ok(&out));
+    for prefix in ["test", "valid"] {
+        let (rows, labelled) = buy_rows[prefix];
+        let counted = &report[format!("{prefix}_rows")];
+        assert_eq!(counted["click"], rows, "{report}");
+        assert_eq!(
+            counted["buy"], labelled,
+            "missing buy labels excluded: {report}"
+        );
+        for metric in ["auc", "gauc", "logloss", "calibration"] {
+            for task in ["click", "buy"] {
+                let v = &report[format!("{prefix}_{metric}")][task];
+                assert!(
+                    v.as_f64().is_some_and(f64::is_finite),
+                    "{prefix}_{metric}.{task}: {report}"
+                );
+            }
+        }
+    }
+    // The end-of-epoch lines name both tasks with the rows each covers.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (_, valid_buy) = buy_rows["valid"];
+    assert!(
+        stderr.contains("click: auc") && stderr.contains("(150 rows)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("buy: auc"), "{stderr}");
+    assert!(stderr.contains(&format!("({valid_buy} rows)")), "{stderr}");
+
+    // eval reproduces the test metrics, keyed by task, with the same rows per task.
+    let eval = last_json(&ok(&wgrec()
+        .args(["eval", "--json", "--checkpoint"])
+        .arg(&run)
+        .output()
+        .expect("run")));
+    for key in [
+        "test_auc",
+        "test_gauc",
+        "test_logloss",
+        "test_calibration",
+        "test_rows",
+    ] {
+        assert_eq!(eval[key], report[key], "{key}: {eval}");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}

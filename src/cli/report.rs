@@ -1,19 +1,27 @@
 //! How `train` and `eval` show metrics: one line per run on stderr, and the `--json` object
-//! (one value per task, or a `{task: value}` map when there are several).
+//! (one value per task, or a `{task: value}` map when there are several). With several tasks each
+//! task also shows the rows its metrics cover: the rows with a label for it (a row whose label is
+//! missing counts for the other tasks only).
 
 use serde_json::{json, Map, Value};
 use wgrec::metrics::TaskMetrics;
 use wgrec::train::Report;
 
-/// The metrics of every task on one line.
+/// The metrics of every task on one line (with each task's labelled rows when there are several).
 pub fn metric_line(tasks: &[String], metrics: &[TaskMetrics]) -> String {
     let fmt = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.4}"));
+    let several = tasks.len() > 1;
     tasks
         .iter()
         .zip(metrics)
         .map(|(t, m)| {
+            let rows = if several {
+                format!(" ({} rows)", m.rows)
+            } else {
+                String::new()
+            };
             format!(
-                "{t}: auc {} gauc {} logloss {} calibration {}",
+                "{t}: auc {} gauc {} logloss {} calibration {}{rows}",
                 fmt(m.auc),
                 fmt(m.gauc.map(|g| g.value)),
                 fmt(m.logloss),
@@ -36,6 +44,8 @@ fn per_task(tasks: &[String], values: Vec<Value>) -> Value {
     Value::Object(map)
 }
 
+/// `{prefix}_auc`, `_gauc`, `_logloss`, `_calibration` and `_rows` (the rows each task's metrics
+/// cover), each a value for one task or a `{task: value}` map for several.
 pub fn metrics_json(
     prefix: &str,
     tasks: &[String],
@@ -49,10 +59,8 @@ pub fn metrics_json(
     out.insert(format!("{prefix}_gauc"), pick(&|m| m.gauc.map(|g| g.value)));
     out.insert(format!("{prefix}_logloss"), pick(&|m| m.logloss));
     out.insert(format!("{prefix}_calibration"), pick(&|m| m.calibration));
-    out.insert(
-        format!("{prefix}_rows"),
-        json!(metrics.first().map_or(0, |m| m.rows)),
-    );
+    let rows = metrics.iter().map(|m| json!(m.rows)).collect();
+    out.insert(format!("{prefix}_rows"), per_task(tasks, rows));
 }
 
 pub fn report_json(report: &Report) -> Value {

@@ -45,6 +45,17 @@ use serde::Deserialize;
 use crate::error::{Error, Result};
 use task::default_tasks;
 
+/// One output of a model: a task, or a task in one scenario.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    /// `task`, or `task@scenario`.
+    pub name: String,
+    /// The config task.
+    pub task: usize,
+    /// The scenario (index into `model.scenarios`).
+    pub scenario: Option<usize>,
+}
+
 /// A whole model file.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -166,13 +177,46 @@ impl ModelConfig {
         }
     }
 
-    /// Embedding sets: one per task plus the shared one for `stem` and `ple`, else one.
+    /// Embedding sets: the shared one plus, for `stem` and `ple`, one per scenario (when the model
+    /// has scenarios) or one per task.
     pub fn set_count(&self) -> u32 {
         if self.model.architecture.task_sets() {
-            1 + self.tasks.len() as u32
+            1 + self.owners() as u32
         } else {
             1
         }
+    }
+
+    /// What owns a set beside the shared one: the scenarios when there are, else the tasks.
+    fn owners(&self) -> usize {
+        match self.model.scenarios.len() {
+            0 => self.tasks.len(),
+            s => s,
+        }
+    }
+
+    /// The model's outputs (one tower and logit each): every task, or with scenarios every
+    /// (task, scenario), task-major. Labels, losses, predictions and metrics have one column per
+    /// output.
+    pub fn outputs(&self) -> Vec<Output> {
+        let mut outputs = Vec::new();
+        for (t, task) in self.tasks.iter().enumerate() {
+            if self.model.scenarios.is_empty() {
+                outputs.push(Output {
+                    name: task.name.clone(),
+                    task: t,
+                    scenario: None,
+                });
+            }
+            for (s, scenario) in self.model.scenarios.iter().enumerate() {
+                outputs.push(Output {
+                    name: format!("{}@{scenario}", task.name),
+                    task: t,
+                    scenario: Some(s),
+                });
+            }
+        }
+        outputs
     }
 
     /// Tables in all: `model.tables` per set.
@@ -191,7 +235,7 @@ impl ModelConfig {
         }
         task::validate_tasks(&self.tasks, file)?;
         self.validate_architecture(file)?;
-        self.train.validate(file)?;
+        self.train.validate(file, &self.tasks)?;
         self.check_sizes(file)?;
         self.validate_weight_decay(file)
     }
@@ -201,6 +245,13 @@ impl ModelConfig {
     fn validate_architecture(&self, file: &str) -> Result<()> {
         let arch = self.model.architecture;
         for (i, t) in self.tasks.iter().enumerate() {
+            if t.auxiliary && !self.model.scenarios.is_empty() {
+                return Err(bad(
+                    file,
+                    format!("task[{i}].auxiliary"),
+                    "auxiliary tasks own table sets; with scenarios the sets are the scenarios'",
+                ));
+            }
             if t.auxiliary && arch != Architecture::Stem {
                 return Err(bad(
                     file,

@@ -32,6 +32,11 @@ pub struct Model {
     pub hidden: Vec<u32>,
     /// Dropout after each hidden layer (0 disables it).
     pub dropout: f32,
+    /// The data column naming each row's scenario (multi-scenario models; needs `scenarios`).
+    pub scenario: Option<String>,
+    /// The scenario column's values, in tower order: each gets a tower per task (and, for `stem`
+    /// and `ple`, its own table set); a row trains only its own scenario's towers.
+    pub scenarios: Vec<String>,
 }
 
 impl Default for Model {
@@ -50,6 +55,8 @@ impl Default for Model {
             combine: Combine::Mean,
             hidden: vec![400, 400],
             dropout: 0.2,
+            scenario: None,
+            scenarios: Vec::new(),
         }
     }
 }
@@ -141,6 +148,7 @@ impl Model {
             ));
         }
         self.validate_dims(file)?;
+        self.validate_scenarios(file)?;
         if self.expert_width == 0 {
             return Err(bad(file, "model.expert_width", "0: must be at least 1"));
         }
@@ -152,6 +160,48 @@ impl Model {
                 file,
                 "model.dropout",
                 format!("{}: must be in [0, 1)", self.dropout),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `scenario` and `scenarios` come together, with unique non-empty values, in a multi-task
+    /// architecture (a scenario's towers are a multi-task model's towers).
+    fn validate_scenarios(&self, file: &str) -> Result<()> {
+        match (&self.scenario, self.scenarios.is_empty()) {
+            (None, true) => return Ok(()),
+            (Some(_), true) => {
+                return Err(bad(
+                    file,
+                    "model.scenarios",
+                    "a scenario column needs its values (scenarios = [\"home\", \"search\"])",
+                ))
+            }
+            (None, false) => {
+                return Err(bad(
+                    file,
+                    "model.scenario",
+                    "scenarios need the column that names them (scenario = \"page\")",
+                ))
+            }
+            (Some(_), false) => {}
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, v) in self.scenarios.iter().enumerate() {
+            if v.is_empty() || !seen.insert(v.as_str()) {
+                return Err(bad(
+                    file,
+                    format!("model.scenarios[{i}]"),
+                    format!("{v:?}: values must be non-empty and unique"),
+                ));
+            }
+        }
+        if !self.architecture.multitask() {
+            return Err(bad(
+                file,
+                "model.scenario",
+                "scenarios need a multi-task architecture (shared, mmoe, ple, stem or ame): each \
+                 scenario gets its own towers",
             ));
         }
         Ok(())

@@ -1,9 +1,10 @@
 //! The `[train]` section: batch, epochs, learning rates and their schedule, the optimizers, weight
-//! decay, sample weights, GAUC's user column, shuffling; and the checks on them.
+//! decay, sample weights, GAUC's user column, shuffling, the monitored metric; and the checks on
+//! them.
 
 use serde::Deserialize;
 
-use super::{bad, unit};
+use super::{bad, unit, Task};
 use crate::error::Result;
 
 /// The training schedule.
@@ -22,7 +23,8 @@ pub struct Train {
     pub warmup_steps: u64,
     /// Global gradient-norm clipping of dense parameters (absent: off).
     pub clip_norm: Option<f32>,
-    /// Epochs without a better validation AUC before stopping (0: never stop early).
+    /// Epochs without a better monitored validation AUC (see `monitor`) before stopping (0: never
+    /// stop early).
     pub patience: u32,
     /// Seed of initialisation, shuffling and dropout.
     pub seed: u64,
@@ -54,6 +56,33 @@ pub struct Train {
     /// steps then see the most recent events, which on MovieLens-100K scored as well as shuffling
     /// (three seeds each; BENCHMARKS.md) and is what online learning does.
     pub shuffle_window: u32,
+    /// The validation metric early stopping and the best checkpoint follow: a task's name (its
+    /// AUC) or `"mean"` (the mean AUC over the tasks that have one). Absent: the first task, as
+    /// before the key existed. See [`Train::monitored_auc`].
+    pub monitor: Option<String>,
+}
+
+/// The validation score a run follows, resolved from `[train] monitor` against the tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Monitor {
+    /// The AUC of task `t` (config order).
+    Task(usize),
+    /// The mean AUC over the tasks that have one (in task order); none when no task has one.
+    Mean,
+}
+
+impl Monitor {
+    /// The score of one epoch's validation AUCs (per task, `None` where undefined).
+    fn score(self, aucs: &[Option<f64>]) -> Option<f64> {
+        match self {
+            Monitor::Task(t) => aucs.get(t).copied().flatten(),
+            Monitor::Mean => {
+                let defined: Vec<f64> = aucs.iter().flatten().copied().collect();
+                let n = defined.len();
+                (n > 0).then(|| defined.iter().sum::<f64>() / n as f64)
+            }
+        }
+    }
 }
 
 impl Default for Train {
@@ -77,6 +106,7 @@ impl Default for Train {
             weights: None,
             lr_decay: None,
             shuffle_window: 0,
+            monitor: None,
         }
     }
 }
@@ -160,9 +190,27 @@ pub struct Weights {
 }
 
 impl Train {
+    /// The monitored validation score of one epoch, from its per-task AUCs (`None` where
+    /// undefined) in the order of `tasks`: the named task's AUC, the mean over the defined AUCs
+    /// (`"mean"`), or by default the first task's. `None` when that is undefined.
+    pub fn monitored_auc(&self, tasks: &[Task], aucs: &[Option<f64>]) -> Option<f64> {
+        self.monitor_of(tasks).score(aucs)
+    }
+
+    /// The metric `monitor` names among `tasks` (validated: an unknown name is refused at load).
+    fn monitor_of(&self, tasks: &[Task]) -> Monitor {
+        match self.monitor.as_deref() {
+            Some(MEAN) => Monitor::Mean,
+            Some(name) => Monitor::Task(tasks.iter().position(|t| t.name == name).unwrap_or(0)),
+            None => Monitor::Task(0),
+        }
+    }
+
     /// Every key makes a schedule: a batch, positive rates, a progress interval and step count,
-    /// sample weights, a decay and a clip norm that can be used. Size bounds are `limits`'s.
-    pub(super) fn validate(&self, file: &str) -> Result<()> {
+    /// sample weights, a decay and a clip norm that can be used, a monitor among `tasks`. Size
+    /// bounds are `limits`'s.
+    pub(super) fn validate(&self, file: &str, tasks: &[Task]) -> Result<()> {
+        self.validate_monitor(file, tasks)?;
         if self.batch_size == 0 {
             return Err(bad(file, "train.batch_size", "0: must be at least 1"));
         }
@@ -190,6 +238,38 @@ impl Train {
             if !(c.is_finite() && c > 0.0) {
                 return Err(bad(file, "train.clip_norm", format!("{c}: must be > 0")));
             }
+        }
+        Ok(())
+    }
+}
+
+/// The `monitor` value that means the mean over the tasks.
+const MEAN: &str = "mean";
+
+impl Train {
+    /// `monitor` is "mean" or a task's name, and not both.
+    fn validate_monitor(&self, file: &str, tasks: &[Task]) -> Result<()> {
+        let Some(m) = self.monitor.as_deref() else {
+            return Ok(());
+        };
+        let is_task = tasks.iter().any(|t| t.name == m);
+        let names: Vec<String> = tasks.iter().map(|t| format!("{:?}", t.name)).collect();
+        if m == MEAN && is_task {
+            return Err(bad(
+                file,
+                "train.monitor",
+                "\"mean\" is both the mean over the tasks and a task's name: rename that task",
+            ));
+        }
+        if m != MEAN && !is_task {
+            return Err(bad(
+                file,
+                "train.monitor",
+                format!(
+                    "{m:?} is neither \"mean\" nor a task (tasks: {})",
+                    names.join(", ")
+                ),
+            ));
         }
         Ok(())
     }
@@ -262,5 +342,60 @@ impl LrDecay {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::ModelConfig;
+
+    /// A model with the tasks `names` and `[train]` lines `train`.
+    fn parse(names: &[&str], train: &str) -> crate::Result<ModelConfig> {
+        let mut text = String::from("[[feature]]\nname = \"user\"\nkind = \"categorical\"\n");
+        for n in names {
+            text.push_str(&format!("[[task]]\nname = \"{n}\"\n"));
+        }
+        text.push_str(&format!("[train]\n{train}\n"));
+        ModelConfig::parse(&text, "model.toml")
+    }
+
+    #[test]
+    fn monitor_defaults_to_the_first_task_and_names_a_task_or_the_mean() {
+        let aucs = [Some(0.7), None, Some(0.8)];
+        let score = |monitor: &str| {
+            let c = parse(&["click", "like", "buy"], monitor).unwrap();
+            c.train.monitored_auc(&c.tasks, &aucs)
+        };
+        assert_eq!(score(""), Some(0.7), "default: the first task, as before");
+        assert_eq!(score("monitor = \"click\""), Some(0.7));
+        assert_eq!(score("monitor = \"buy\""), Some(0.8));
+        assert_eq!(score("monitor = \"like\""), None, "like has no AUC");
+        // The mean skips tasks without an AUC: (0.7 + 0.8) / 2.
+        assert_eq!(score("monitor = \"mean\""), Some((0.7 + 0.8) / 2.0));
+        let c = parse(&["click", "like"], "monitor = \"mean\"").unwrap();
+        assert_eq!(c.train.monitored_auc(&c.tasks, &[None, None]), None);
+        // One task: "mean" is that task's AUC.
+        let c = parse(&["click"], "monitor = \"mean\"").unwrap();
+        assert_eq!(c.train.monitored_auc(&c.tasks, &[Some(0.61)]), Some(0.61));
+    }
+
+    #[test]
+    fn a_monitor_that_names_no_task_is_an_error_naming_the_key() {
+        let e = parse(&["click", "buy"], "monitor = \"like\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("train.monitor"), "{e}");
+        assert!(
+            e.contains("\"like\" is neither \"mean\" nor a task (tasks: \"click\", \"buy\")"),
+            "{e}"
+        );
+        let e = parse(&["mean", "buy"], "monitor = \"mean\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("train.monitor") && e.contains("rename"), "{e}");
+        // A task named "mean" is fine while the monitor names another.
+        assert!(parse(&["mean", "buy"], "monitor = \"buy\"").is_ok());
+        let e = parse(&["click"], "monitor = 3").unwrap_err().to_string();
+        assert!(e.contains("monitor"), "{e}");
     }
 }

@@ -2,6 +2,7 @@
 //! columns in CSR form ([`Ragged`]), and the parsing of one field into its column.
 
 use super::schema::ColumnKind;
+use crate::kernels::loss::MISSING_LABEL;
 
 /// The value of an empty numeric field. A `NaN` in a numeric column means only this: the text
 /// `NaN` (or `inf`) in a file is an error.
@@ -89,7 +90,8 @@ impl Ragged<Vec<f64>> {
 /// One column of a batch, typed by its schema column.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ColumnData {
-    /// 0 or 1.
+    /// 0 or 1, or [`MISSING_LABEL`] (−1) where the field was empty: the row has no label for
+    /// the task(s) reading this column (the loss gives it weight 0 there, the metrics skip it).
     Label(Vec<f32>),
     /// The raw id strings.
     Categorical(Tokens),
@@ -195,6 +197,12 @@ fn finite(text: &str, what: &str) -> std::result::Result<f64, String> {
     }
 }
 
+/// An empty field (ASCII spaces and tabs only count as empty): a missing number or label.
+fn is_blank(text: &str) -> bool {
+    text.trim_matches(|c: char| c == ' ' || c == '\t')
+        .is_empty()
+}
+
 /// Splits a multi-valued field; an empty field has no values, an empty value inside is an error.
 fn split_values<'a>(
     text: &'a str,
@@ -224,6 +232,10 @@ pub(crate) fn parse_field(
 ) -> std::result::Result<(), String> {
     match (kind, data) {
         (ColumnKind::Label, ColumnData::Label(v)) => {
+            if is_blank(text) {
+                v.push(MISSING_LABEL);
+                return Ok(());
+            }
             let x = finite(text, "label")?;
             if x != 0.0 && x != 1.0 {
                 return Err(format!("label {text:?} is not 0 or 1"));
@@ -238,10 +250,7 @@ pub(crate) fn parse_field(
             v.push(x as f32);
         }
         (ColumnKind::Numeric, ColumnData::Numeric(v)) => {
-            if text
-                .trim_matches(|c: char| c == ' ' || c == '\t')
-                .is_empty()
-            {
+            if is_blank(text) {
                 v.push(MISSING);
             } else {
                 v.push(finite(text, "number")?);

@@ -12,6 +12,8 @@ use crate::error::{Error, Result};
 pub(super) fn format_field(column: &ColumnData, r: usize) -> String {
     let join_tokens = |bags: &Ragged<Tokens>, sep: &str| bags.row(r).collect::<Vec<_>>().join(sep);
     match column {
+        // A missing label (the sentinel, below 0) is written back as the empty field it was read from.
+        ColumnData::Label(v) if v[r] < 0.0 => String::new(),
         ColumnData::Label(v) | ColumnData::Weight(v) => v[r].to_string(),
         ColumnData::Numeric(v) => {
             if v[r].is_nan() {

@@ -47,11 +47,21 @@ fn run(
     behaviours: Behaviours,
     max_len: usize,
 ) -> Result<(String, String, SequenceStats)> {
+    run_log(name, &full_log(), behaviours, max_len)
+}
+
+/// [`run`] on the log `text`.
+fn run_log(
+    name: &str,
+    text: &str,
+    behaviours: Behaviours,
+    max_len: usize,
+) -> Result<(String, String, SequenceStats)> {
     let dir = std::env::temp_dir().join(format!("wgrec-events-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let log = dir.join("log.tsv");
-    std::fs::write(&log, full_log()).unwrap();
+    std::fs::write(&log, text).unwrap();
     let schema = Schema::parse(SCHEMA, "schema.toml").unwrap();
     let options = SequenceOptions {
         user: "user".into(),
@@ -174,6 +184,46 @@ fn positive_behaviours_only_and_max_len_keeps_the_most_recent() {
             "0\tu1\ti4\tg4\t4\t200\ti1\tg1\t100",
             "1\tu2\ti1\tg1\t5\t300\t\"i\t3\"\tg3\t70",
         ]
+    );
+}
+
+#[test]
+fn an_event_without_a_label_stays_unlabelled_and_is_no_positive_behaviour() {
+    // i3's click (line 5) is empty: the sample keeps an empty label, and with positive behaviours
+    // only it joins no history.
+    let log = full_log().replace("1\tu1\ti3\t", "\tu1\ti3\t");
+    let positive = Behaviours::Positive {
+        label: "click".into(),
+    };
+    let (table, schema_text, _) = run_log("unlabelled", &log, positive, 5).unwrap();
+    let lines: Vec<&str> = table.lines().skip(1).collect();
+    assert_eq!(
+        lines,
+        [
+            "0\tu1\ti2\tg2\t\t50\t\t\t",
+            "\tu1\ti3\tg1\t3\t50\t\t\t",
+            "1\tu2\t\"i\t3\"\tg3\t2\t70\t\t\t",
+            "1\tu1\ti1\tg1;g2\t1.5\t100\t\t\t",
+            "0\tu1\ti4\tg4\t4\t200\ti1\tg1\t100",
+            "1\tu2\ti1\tg1\t5\t300\t\"i\t3\"\tg3\t70",
+        ]
+    );
+    // The written table reads back with the label missing.
+    let schema = Schema::parse(&schema_text, "samples.schema.toml").unwrap();
+    let batch = crate::data::TableReader::new(
+        table.as_bytes(),
+        "samples.tsv",
+        &schema,
+        ReadOptions::default(),
+    )
+    .unwrap()
+    .next_batch()
+    .unwrap()
+    .unwrap();
+    let missing = crate::kernels::loss::MISSING_LABEL;
+    assert_eq!(
+        batch.columns[0],
+        ColumnData::Label(vec![0.0, missing, 1.0, 1.0, 0.0, 1.0])
     );
 }
 

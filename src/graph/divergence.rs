@@ -22,7 +22,7 @@ impl Graph {
             return Err(Error::Diverged {
                 step: self.flag_base + run,
                 task,
-                name: self.plan.config.tasks[task].name.clone(),
+                name: self.plan.config.outputs()[task].name.clone(),
             });
         }
         self.checked_step.set(self.step);

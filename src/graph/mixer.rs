@@ -57,7 +57,9 @@ impl Mixer {
         let gate = gated
             .then(|| Self::gate(gpu, plan, acts, params, b, (&a, &da, &dx)))
             .transpose()?;
-        let routes = plan.mix_routes();
+        // Without a gate there is no gate input whose gradient could reach an expert.
+        let read = if gated { u32::MAX } else { !crate::model::READ };
+        let routes: Vec<u32> = plan.mix_routes().iter().map(|&f| f & read).collect();
         let spec = MixSpec {
             units: u,
             experts: e,
@@ -154,18 +156,18 @@ impl Layer for Mixer {
 
     fn record_backward(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>) {
         if let Some(g) = &self.gate {
-            self.mix.record_backward_logits(gpu, pass);
+            self.mix.record_backward_gate(gpu, pass);
             g.logits.record_backward(gpu, pass);
         }
         self.mix.record_backward_h(gpu, pass);
     }
 
     fn dispatches(&self) -> LayerDispatches {
-        let d = self.mix.dispatches();
-        let mut out = LayerDispatches::same(d.forward, d.backward_h);
+        let (forward, backward) = self.mix.dispatches();
+        let mut out = LayerDispatches::same(forward, backward);
         if let Some(g) = &self.gate {
             let (lf, lb) = g.logits.dispatches();
-            out = out + LayerDispatches::same(1 + lf, d.backward_logits + lb);
+            out = out + LayerDispatches::same(1 + lf, lb);
         }
         out
     }

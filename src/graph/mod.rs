@@ -275,9 +275,9 @@ impl Graph {
         self.preparer.clone()
     }
 
-    /// Tasks (heads).
+    /// Outputs (logit columns: the tasks, or each task in each scenario).
     pub fn tasks(&self) -> usize {
-        self.plan.config.tasks.len()
+        self.plan.config.outputs().len()
     }
 
     /// The compiled model as plain data (see [`ModelPlan::describe`]).

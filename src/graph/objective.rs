@@ -39,8 +39,10 @@ impl Objective {
         logit_correction: f64,
     ) -> Result<Self> {
         let c = &plan.config;
-        let tasks = c.tasks.len() as u32;
-        let kinds: Vec<LossKind> = (c.tasks.iter())
+        let outputs = c.outputs();
+        let tasks = outputs.len() as u32;
+        let kinds: Vec<LossKind> = (outputs.iter())
+            .map(|o| &c.tasks[o.task])
             .map(|t| match t.loss {
                 LossConfig::Bce => LossKind::Bce,
                 LossConfig::Pair => LossKind::CombinedPair { alpha: t.alpha },
@@ -64,8 +66,16 @@ impl Objective {
         };
         let loss = Loss::new(gpu, &kinds, b, &buffers)?;
         let probs = f32s(gpu, "probabilities", b as u64 * tasks as u64);
-        let mut correction = vec![0.0f32; tasks as usize];
-        correction[0] = logit_correction as f32;
+        // The class weights follow task 0's label: every output of task 0 is corrected.
+        let correction: Vec<f32> = (outputs.iter())
+            .map(|o| {
+                if o.task == 0 {
+                    logit_correction as f32
+                } else {
+                    0.0
+                }
+            })
+            .collect();
         let predict = Predict::new(gpu, b, &correction, &towers.logits, &probs)?;
         Ok(Objective {
             loss,

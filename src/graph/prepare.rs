@@ -47,7 +47,7 @@ impl Preparer {
     ) -> Result<Self> {
         Ok(Preparer {
             max_batch,
-            tasks: config.tasks.len(),
+            tasks: config.outputs().len(),
             groups,
             tims,
         })

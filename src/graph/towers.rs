@@ -15,7 +15,7 @@ use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::kernels::dense::dropout::{Dropout, DropoutBuffers, DropoutSpec};
 use crate::kernels::dense::linear::{At, Linear, LinearBuffers, LinearSpec};
-use crate::kernels::dense::mix::Transpose;
+use crate::kernels::dense::mix::{MixTranspose as Transpose, MixTransposeBuffers};
 use crate::model::ModelPlan;
 
 /// A linear layer with optional dropout after it (or, for a multi-task model's heads, the
@@ -77,7 +77,7 @@ impl Towers {
             layers.push(layer);
             (input, fan_in) = (next, out);
         }
-        let tasks = plan.config.tasks.len() as u32;
+        let tasks = plan.config.outputs().len() as u32;
         let logits = f32s(gpu, "logits", b as u64 * tasks as u64);
         let grad_logits = f32s(gpu, "logits grad", b as u64 * tasks as u64);
         if !multitask {
@@ -94,8 +94,13 @@ impl Towers {
             let unit_grad = f32s(gpu, "tower logits grad", b as u64 * tasks as u64);
             let spec = build.spec(fan_in, 1, false);
             let head = build.linear("tower.head", spec, &input, (&unit_logits, &unit_grad))?;
-            let buffers = (&unit_logits, &logits, &grad_logits, &unit_grad);
-            let transpose = Transpose::new(gpu, tasks, b, buffers)?;
+            let buffers = MixTransposeBuffers {
+                by_unit: &unit_logits,
+                by_row: &logits,
+                grad_by_row: &grad_logits,
+                grad_by_unit: &unit_grad,
+            };
+            let transpose = Transpose::new(gpu, tasks, b, &buffers)?;
             layers.push(DenseLayer {
                 linear: head,
                 dropout: None,

@@ -2,10 +2,17 @@
 //! per-row weights and user ids for GAUC) as they come off the device, then `finish()` for every task's
 //! metrics. Exact AUC needs every score, so the accumulator keeps them (4 bytes of score and 1 of
 //! label per row and task, plus 4 of weight and 8 of user id per row); `finish` sorts copies.
+//!
+//! Missing labels: a row whose label of task `t` is missing is kept (the other tasks may have
+//! theirs) and `finish` leaves it out of task `t`'s metrics, counts included: each task sees its
+//! labelled rows only, in stream order, so a stream without missing labels gives the metrics it
+//! gave before labels could be missing.
 
 use super::probability::{calibration_of, logloss_of, rates_of};
 use super::ranking::{auc_of, gauc_of};
-use super::samples::{check_labels, check_len, check_scores, check_weights, RowContext, Samples};
+use super::samples::{
+    check_labels, check_len, check_scores, check_weights, Labelled, RowContext, Samples,
+};
 use super::{Batch, TaskMetrics};
 use crate::{Error, Result};
 
@@ -15,7 +22,8 @@ pub struct MetricsAccumulator {
     tasks: usize,
     rows: usize,
     predictions: Vec<Vec<f32>>,
-    labels: Vec<Vec<bool>>,
+    /// `None` where the row's label of the task is missing.
+    labels: Vec<Vec<Option<bool>>>,
     weights: Option<Vec<f32>>,
     users: Option<Vec<u64>>,
 }
@@ -33,7 +41,7 @@ impl MetricsAccumulator {
         }
     }
 
-    /// Rows pushed so far.
+    /// Rows pushed so far (with a label or not).
     pub fn rows(&self) -> usize {
         self.rows
     }
@@ -110,17 +118,18 @@ impl MetricsAccumulator {
         Ok(rows)
     }
 
-    /// Every task's metrics over all rows pushed so far. Empty input gives rows = 0 and `None`
-    /// metrics, never an error.
+    /// Every task's metrics over its labelled rows pushed so far. A task without a labelled row
+    /// (or empty input) gives rows = 0 and `None` metrics, never an error.
     pub fn finish(&self) -> Vec<TaskMetrics> {
         (0..self.tasks)
             .map(|task| {
-                let samples = Samples {
-                    scores: &self.predictions[task],
-                    labels: &self.labels[task],
-                    weights: self.weights.as_deref(),
-                };
-                task_metrics(&samples, self.users.as_deref())
+                let labelled = Labelled::keep(
+                    &self.predictions[task],
+                    &self.labels[task],
+                    self.weights.as_deref(),
+                    self.users.as_deref(),
+                );
+                task_metrics(&labelled.samples(), labelled.users())
             })
             .collect()
     }

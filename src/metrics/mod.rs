@@ -9,14 +9,16 @@
 //!
 //! Conventions shared by every function here:
 //! - predictions are `f32` probabilities in [0, 1] (AUC alone accepts any non-NaN score); labels are
-//!   `f32` and must be exactly 0 or 1; weights, when given, are finite and ≥ 0 and weight every metric
-//!   (AUC pairs by `w_i · w_j`, GAUC users by their total weight, logloss and calibration as
-//!   weighted means);
+//!   `f32` and must be exactly 0 or 1, or [`MISSING_LABEL`](crate::kernels::loss::MISSING_LABEL)
+//!   (−1): that row has no label for that task, and every metric of the task leaves it out (its
+//!   `rows` and `positives` too; the other tasks still see the row); weights, when given, are
+//!   finite and ≥ 0 and weight every metric (AUC pairs by `w_i · w_j`, GAUC users by their total
+//!   weight, logloss and calibration as weighted means);
 //! - a NaN prediction, a label other than 0/1 or a bad weight is an [`Error::Metrics`](crate::Error)
 //!   that names the row (and the task);
 //! - a metric that is undefined on the input is `None`, never a panic: AUC with one class (or no
-//!   rows), GAUC when no user has both labels, logloss and rates on empty input, calibration
-//!   without positives.
+//!   rows), GAUC when no user has both labels, logloss and rates on empty input (a task whose
+//!   labels are all missing included), calibration without positives.
 //!
 //! [`MetricsAccumulator`] is the streaming form used by evaluation loops; [`auc`], [`gauc`],
 //! [`logloss`] and [`calibration`] are one-shot forms over one task.
@@ -27,12 +29,14 @@ mod ranking;
 mod samples;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_missing;
 
 pub use accumulator::MetricsAccumulator;
 pub use ranking::Gauc;
 
 use crate::Result;
-use samples::{check_labels, check_len, check_scores, check_weights, RowContext, Samples};
+use samples::{check_labels, check_len, check_scores, check_weights, Labelled, RowContext};
 
 /// The user id of each row of a batch, for GAUC (a user id, a query id…: the `train.group` column).
 #[derive(Debug, Clone, Copy)]
@@ -74,7 +78,7 @@ impl UserIds<'_> {
 pub struct Batch<'a> {
     /// Predicted probabilities, row-major `[rows, tasks]`.
     pub predictions: &'a [f32],
-    /// Labels (0 or 1), row-major `[rows, tasks]`.
+    /// Labels (0 or 1, or −1 where missing), row-major `[rows, tasks]`.
     pub labels: &'a [f32],
     /// Per-row sample weights (shared by all tasks), or `None` for weight 1.
     pub weights: Option<&'a [f32]>,
@@ -85,7 +89,7 @@ pub struct Batch<'a> {
 /// One task's metrics. Each `Option` is `None` where the metric is undefined on the input.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TaskMetrics {
-    /// Rows evaluated.
+    /// Rows evaluated: those with a label for this task.
     pub rows: usize,
     /// Rows with label 1.
     pub positives: usize,
@@ -115,13 +119,14 @@ const ONE_SHOT: RowContext = RowContext {
     task: None,
 };
 
-/// Validates one task's inputs; `probabilities` also requires scores in [0, 1].
+/// Validates one task's inputs and returns its labels (`None` where missing); `probabilities`
+/// also requires scores in [0, 1].
 fn validated(
     scores: &[f32],
     labels: &[f32],
     weights: Option<&[f32]>,
     probabilities: bool,
-) -> Result<Vec<bool>> {
+) -> Result<Vec<Option<bool>>> {
     check_len("labels", labels.len(), scores.len())?;
     if let Some(w) = weights {
         check_len("weights", w.len(), scores.len())?;
@@ -131,14 +136,12 @@ fn validated(
     check_labels(labels, ONE_SHOT)
 }
 
-/// Exact AUC of `scores` (any non-NaN values) against 0/1 `labels`; `None` with a single class.
+/// Exact AUC of `scores` (any non-NaN values) against 0/1 `labels` (rows whose label is missing
+/// left out); `None` with a single class.
 pub fn auc(scores: &[f32], labels: &[f32], weights: Option<&[f32]>) -> Result<Option<f64>> {
     let labels = validated(scores, labels, weights, false)?;
-    Ok(ranking::auc_of(&Samples {
-        scores,
-        labels: &labels,
-        weights,
-    }))
+    let labelled = Labelled::keep(scores, &labels, weights, None);
+    Ok(ranking::auc_of(&labelled.samples()))
 }
 
 /// GAUC: per-user AUC over the users with both labels, averaged weighted by each user's rows (or
@@ -152,12 +155,10 @@ pub fn gauc(
     let labels = validated(scores, labels, weights, false)?;
     // The message keeps its old word (behaviour is unchanged by the issue 13 renames).
     check_len("groups", users.len(), scores.len())?;
-    let samples = Samples {
-        scores,
-        labels: &labels,
-        weights,
-    };
-    Ok(ranking::gauc_of(&samples, &users.to_u64()))
+    let ids = users.to_u64();
+    let labelled = Labelled::keep(scores, &labels, weights, Some(&ids));
+    let ids = labelled.users().expect("users were given");
+    Ok(ranking::gauc_of(&labelled.samples(), ids))
 }
 
 /// Mean binary cross-entropy of probabilities, clipped as scikit-learn clips them (see
@@ -168,11 +169,8 @@ pub fn logloss(
     weights: Option<&[f32]>,
 ) -> Result<Option<f64>> {
     let labels = validated(probabilities, labels, weights, true)?;
-    Ok(probability::logloss_of(&Samples {
-        scores: probabilities,
-        labels: &labels,
-        weights,
-    }))
+    let labelled = Labelled::keep(probabilities, &labels, weights, None);
+    Ok(probability::logloss_of(&labelled.samples()))
 }
 
 /// Mean prediction over observed positive rate; `None` without positives.
@@ -182,10 +180,6 @@ pub fn calibration(
     weights: Option<&[f32]>,
 ) -> Result<Option<f64>> {
     let labels = validated(probabilities, labels, weights, true)?;
-    let samples = Samples {
-        scores: probabilities,
-        labels: &labels,
-        weights,
-    };
-    Ok(probability::calibration_of(&samples))
+    let labelled = Labelled::keep(probabilities, &labels, weights, None);
+    Ok(probability::calibration_of(&labelled.samples()))
 }

@@ -7,26 +7,26 @@ use proptest::prelude::*;
 use serde::Deserialize;
 
 #[derive(Deserialize)]
-struct Fixture {
-    cases: Vec<Case>,
+pub(super) struct Fixture {
+    pub(super) cases: Vec<Case>,
 }
 
 #[derive(Deserialize)]
-struct Case {
-    name: String,
-    rows: usize,
-    tasks: usize,
-    predictions: Vec<f64>,
-    labels: Vec<f64>,
-    weights: Option<Vec<f64>>,
+pub(super) struct Case {
+    pub(super) name: String,
+    pub(super) rows: usize,
+    pub(super) tasks: usize,
+    pub(super) predictions: Vec<f64>,
+    pub(super) labels: Vec<f64>,
+    pub(super) weights: Option<Vec<f64>>,
     /// Each row's user id for GAUC (the fixture's key is `groups`, sklearn-side wording).
     #[serde(rename = "groups")]
-    users: Option<Vec<u64>>,
-    expected: Vec<Expected>,
+    pub(super) users: Option<Vec<u64>>,
+    pub(super) expected: Vec<Expected>,
 }
 
 #[derive(Deserialize)]
-struct Expected {
+pub(super) struct Expected {
     auc: Option<f64>,
     gauc: Option<f64>,
     #[serde(rename = "gauc_groups_used")]
@@ -37,13 +37,13 @@ struct Expected {
     calibration: Option<f64>,
 }
 
-fn fixture() -> Fixture {
+pub(super) fn fixture() -> Fixture {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/metrics.json");
     let text = std::fs::read_to_string(path).expect("fixture written by make_metrics_fixtures.py");
     serde_json::from_str(&text).expect("fixture parses")
 }
 
-fn f32s(values: &[f64]) -> Vec<f32> {
+pub(super) fn f32s(values: &[f64]) -> Vec<f32> {
     // The fixture's values are float32s widened to float64: narrowing them back is exact.
     values.iter().map(|&v| v as f32).collect()
 }
@@ -62,7 +62,7 @@ fn assert_close(case: &str, what: &str, got: Option<f64>, expected: Option<f64>)
     }
 }
 
-fn check_task(case: &Case, task: usize, got: &TaskMetrics) {
+pub(super) fn check_task(case: &Case, task: usize, got: &TaskMetrics) {
     let e = &case.expected[task];
     let name = format!("{} task {task}", case.name);
     assert_eq!(got.rows, case.rows, "{name}: rows");

@@ -156,7 +156,7 @@ pub(super) fn plan_dense(plan: &ModelPlan) -> Vec<DenseParam> {
     }
     for head in &plan.heads {
         let fan_in = plan.towers[head.tower].output() as usize;
-        let t = head.tasks.len();
+        let t = head.outputs.len();
         b.flat("head.weight", &[t, fan_in]);
         b.flat("head.bias", &[t]);
     }

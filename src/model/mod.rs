@@ -103,13 +103,14 @@ impl TowerPlan {
     }
 }
 
-/// One linear head over a tower: a logit per task.
+/// One linear head over a tower: a logit per output.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeadPlan {
     /// The tower it reads.
     pub tower: usize,
-    /// The config tasks it scores, in output column order.
-    pub tasks: Vec<usize>,
+    /// The outputs it scores ([`crate::config::ModelConfig::outputs`]: the tasks, or each task in
+    /// each scenario), in logit column order.
+    pub outputs: Vec<usize>,
 }
 
 /// Whether a route's gradient reaches the set.
@@ -303,7 +304,7 @@ impl ModelPlan {
                 )));
             }
         }
-        let mut scored = vec![0; self.config.tasks.len()];
+        let mut scored = vec![0; self.config.outputs().len()];
         for h in &self.heads {
             if h.tower >= self.towers.len() {
                 return Err(bad(format!(
@@ -311,13 +312,15 @@ impl ModelPlan {
                     h.tower
                 )));
             }
-            for &t in &h.tasks {
-                scored[t] += 1;
+            for &t in &h.outputs {
+                *scored.get_mut(t).ok_or_else(|| {
+                    bad(format!("a head scores output {t}, which does not exist"))
+                })? += 1;
             }
         }
         if let Some(t) = scored.iter().position(|&n| n != 1) {
             return Err(bad(format!(
-                "task {t} is scored by {} heads, not 1",
+                "output {t} is scored by {} heads, not 1",
                 scored[t]
             )));
         }

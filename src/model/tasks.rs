@@ -13,13 +13,17 @@
 //! | `stem` | shared + one per task | shared, own, others | train, train, stop-gradient |
 //! | `stem`, auxiliary task `t` | shared + one per task | own | train |
 //!
+//! With scenarios (`model.scenario`), every (task, scenario) is an output with its own tower, and
+//! the sets of `stem` and `ple` are the scenarios' instead of the tasks': an output's own set is its
+//! scenario's ("STEM with scenario in place of task").
+//!
 //! A route's mode decides two things in the mixture of a tower (see [`ModelPlan::mix_routes`]):
 //! whether the expert is in the tower's gate at all, and whether the tower's loss reaches the
 //! expert (its output and, through the gate's input, its gradient). Under stop-gradient the gate
 //! weights on the expert still learn: "All Forward, Task-specific Backward".
 
 use super::{bad, HeadPlan, ModelPlan, Route, RouteMode, TowerPlan};
-use crate::config::{Architecture, ModelConfig};
+use crate::config::{Architecture, ModelConfig, Output};
 use crate::error::Result;
 
 /// A mix route flag: the expert is in the tower's mixture.
@@ -36,12 +40,14 @@ pub enum SetOwner {
     Shared,
     /// One task (config index).
     Task(usize),
+    /// One scenario (index into `model.scenarios`): "STEM with scenario in place of task".
+    Scenario(usize),
 }
 
 /// One embedding set: `model.tables` tables, one expert each.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SetPlan {
-    /// `shared` or the task's name.
+    /// `shared`, the task's or the scenario's name.
     pub name: String,
     /// Its owner.
     pub owner: SetOwner,
@@ -58,16 +64,25 @@ pub(super) fn plan_sets(config: &ModelConfig) -> Vec<SetPlan> {
         tables: (s * m..(s + 1) * m).collect(),
     };
     let mut sets = vec![set(0, "shared".into(), SetOwner::Shared)];
-    if config.model.architecture.task_sets() {
+    if !config.model.architecture.task_sets() {
+        return sets;
+    }
+    let scenarios = &config.model.scenarios;
+    if scenarios.is_empty() {
         for (t, task) in config.tasks.iter().enumerate() {
             sets.push(set(1 + t as u32, task.name.clone(), SetOwner::Task(t)));
+        }
+    } else {
+        for (s, name) in scenarios.iter().enumerate() {
+            sets.push(set(1 + s as u32, name.clone(), SetOwner::Scenario(s)));
         }
     }
     sets
 }
 
 /// The towers, heads and routes: one tower and a head of every task for `single` (its input the
-/// combine's width `combined`), else a tower and a head per task over the expert width.
+/// combine's width `combined`), else a tower and a head per output (task, or task in a scenario)
+/// over the expert width.
 pub(super) fn plan_towers(
     config: &ModelConfig,
     combined: u32,
@@ -82,7 +97,7 @@ pub(super) fn plan_towers(
     if !arch.multitask() {
         let head = HeadPlan {
             tower: 0,
-            tasks: (0..config.tasks.len()).collect(),
+            outputs: (0..config.tasks.len()).collect(),
         };
         let route = Route {
             tower: 0,
@@ -92,16 +107,16 @@ pub(super) fn plan_towers(
         return (vec![tower(combined, vec![0])], vec![head], vec![route]);
     }
     let (mut towers, mut heads, mut routes) = (Vec::new(), Vec::new(), Vec::new());
-    for t in 0..config.tasks.len() {
-        let reads = task_routes(config, t);
+    for (u, output) in config.outputs().iter().enumerate() {
+        let reads = output_routes(config, output);
         let sets = reads.iter().map(|&(s, _)| s).collect();
         towers.push(tower(config.model.expert_width, sets));
         heads.push(HeadPlan {
-            tower: t,
-            tasks: vec![t],
+            tower: u,
+            outputs: vec![u],
         });
         routes.extend(reads.into_iter().map(|(set, mode)| Route {
-            tower: t,
+            tower: u,
             set,
             mode,
         }));
@@ -109,16 +124,23 @@ pub(super) fn plan_towers(
     (towers, heads, routes)
 }
 
-/// The sets task `t`'s tower reads and how (the table in the module docs).
-fn task_routes(config: &ModelConfig, t: usize) -> Vec<(usize, RouteMode)> {
-    let own = 1 + t;
+/// The sets an output's tower reads and how (the table in the module docs); the owner of its own
+/// set is its scenario when the model has scenarios, else its task.
+fn output_routes(config: &ModelConfig, output: &Output) -> Vec<(usize, RouteMode)> {
+    let (owner, owners) = match output.scenario {
+        Some(s) => (s, config.model.scenarios.len()),
+        None => (output.task, config.tasks.len()),
+    };
+    let own = 1 + owner;
     match config.model.architecture {
         Architecture::Ple => vec![(0, RouteMode::Train), (own, RouteMode::Train)],
-        Architecture::Stem if config.tasks[t].auxiliary => vec![(own, RouteMode::Train)],
+        Architecture::Stem if config.tasks[output.task].auxiliary => {
+            vec![(own, RouteMode::Train)]
+        }
         Architecture::Stem => {
             let mut reads = vec![(0, RouteMode::Train)];
-            for other in 0..config.tasks.len() {
-                let mode = if other == t {
+            for other in 0..owners {
+                let mode = if other == owner {
                     RouteMode::Train
                 } else {
                     RouteMode::StopGradient

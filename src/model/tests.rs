@@ -281,9 +281,9 @@ fn check_refuses_routes_to_unread_sets_and_unscored_tasks() {
         .to_string()
         .contains("tower 3"));
     let mut p = plan();
-    p.heads[0].tasks = vec![0];
+    p.heads[0].outputs = vec![0];
     let e = p.check().expect_err("task 1 unscored").to_string();
-    assert!(e.contains("task 1 is scored by 0 heads"), "{e}");
+    assert!(e.contains("output 1 is scored by 0 heads"), "{e}");
 }
 
 #[test]

@@ -24,7 +24,7 @@ fn stem_has_a_set_per_task_and_stops_the_gradient_between_tasks() {
     assert_eq!(p.n_tables(), 9, "3 tables per set × 3 sets");
     assert_eq!(p.sets[2].tables, [6, 7, 8]);
     assert_eq!(p.towers.len(), 2);
-    assert_eq!(p.heads[1].tasks, [1]);
+    assert_eq!(p.heads[1].outputs, [1]);
     // Tower 0 (click): shared and its own train, like's set under stop-gradient.
     let modes: Vec<(usize, RouteMode)> = (p.routes.iter())
         .filter(|r| r.tower == 0)
@@ -147,4 +147,63 @@ fn the_config_refuses_what_makes_no_multitask_model() {
         .replace("tables = 3", "tables = 30");
     let e = err(&text);
     assert!(e.contains("at most 64"), "{e}");
+}
+
+#[test]
+fn scenarios_own_the_sets_and_every_task_gets_a_tower_per_scenario() {
+    let text = with(
+        "stem",
+        "scenario = \"page\"\nscenarios = [\"home\", \"search\"]\n",
+    );
+    let p = plan_of(&text);
+    let names: Vec<&str> = p.sets.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["shared", "home", "search"]);
+    let outputs: Vec<String> = p.config.outputs().into_iter().map(|o| o.name).collect();
+    assert_eq!(
+        outputs,
+        ["click@home", "click@search", "like@home", "like@search"]
+    );
+    assert_eq!(p.towers.len(), 4);
+    // like@search (output 3): the shared and search sets train, home's is stop-gradient.
+    let modes: Vec<(usize, RouteMode)> = (p.routes.iter())
+        .filter(|r| r.tower == 3)
+        .map(|r| (r.set, r.mode))
+        .collect();
+    assert_eq!(
+        modes,
+        [
+            (0, RouteMode::Train),
+            (1, RouteMode::StopGradient),
+            (2, RouteMode::Train)
+        ]
+    );
+    let p = plan_of(&with(
+        "mmoe",
+        "scenario = \"page\"\nscenarios = [\"home\", \"search\"]\n",
+    ));
+    assert_eq!((p.sets.len(), p.towers.len()), (1, 4));
+}
+
+#[test]
+fn the_config_refuses_half_given_or_repeated_scenarios() {
+    let err = |text: &str| {
+        ModelConfig::parse(text, "m.toml")
+            .expect_err("refused")
+            .to_string()
+    };
+    let e = err(&with("stem", "scenario = \"page\"\n"));
+    assert!(e.contains("model.scenarios"), "{e}");
+    let e = err(&with("stem", "scenarios = [\"a\"]\n"));
+    assert!(e.contains("model.scenario:"), "{e}");
+    let e = err(&with(
+        "stem",
+        "scenario = \"page\"\nscenarios = [\"a\", \"a\"]\n",
+    ));
+    assert!(e.contains("model.scenarios[1]"), "{e}");
+    let single = MODEL.replace(
+        "[model]\n",
+        "[model]\nscenario = \"page\"\nscenarios = [\"a\"]\n",
+    );
+    let e = err(&single);
+    assert!(e.contains("multi-task architecture"), "{e}");
 }

@@ -83,9 +83,9 @@ impl Predictor {
         &self.checkpoint
     }
 
-    /// Task names, in the order of the probabilities' columns.
-    pub fn tasks(&self) -> Vec<&str> {
-        self.config.tasks.iter().map(|t| t.name.as_str()).collect()
+    /// Output names (the tasks, or `task@scenario`), in the order of the probabilities' columns.
+    pub fn tasks(&self) -> Vec<String> {
+        self.config.outputs().into_iter().map(|o| o.name).collect()
     }
 
     /// Largest batch [`predict`](Self::predict) takes.
@@ -126,7 +126,7 @@ impl Predictor {
         options: ReadOptions,
     ) -> Result<(Vec<TaskMetrics>, u64)> {
         let loader = self.loader(path, options)?;
-        let tasks = self.config.tasks.len();
+        let tasks = self.config.outputs().len();
         let (metrics, bad) = evaluate(gpu, &mut self.graph, loader, tasks)?;
         Ok((metrics, bad.count))
     }
@@ -173,7 +173,7 @@ impl Predictor {
             file: output.to_path_buf(),
             message: e.to_string(),
         };
-        let tasks = self.config.tasks.len();
+        let tasks = self.config.outputs().len();
         let header: Vec<String> = self.tasks().iter().map(|t| format!("p_{t}")).collect();
         let mut w = std::io::BufWriter::new(std::fs::File::create(file).map_err(io)?);
         writeln!(w, "{}", header.join("\t")).map_err(io)?;

@@ -129,10 +129,13 @@ impl Trainer<'_> {
         })
     }
 
-    /// Updates the early-stopping counters with the epoch's validation metrics and decides
-    /// whether the run is over; returns whether this epoch is the best so far.
+    /// Updates the early-stopping counters with the epoch's monitored validation AUC (`[train]
+    /// monitor`: the first task's by default) and decides whether the run is over; returns
+    /// whether this epoch is the best so far. `RunState::best_auc` keeps the monitored value.
     fn score_epoch(&mut self, epoch: u32, valid: &[TaskMetrics], budget_hit: bool) -> bool {
-        let auc = valid.first().and_then(|m| m.auc);
+        let aucs: Vec<Option<f64>> = valid.iter().map(|m| m.auc).collect();
+        let train = &self.config.train;
+        let auc = train.monitored_auc(&self.config.tasks, &aucs);
         let best = match (auc, self.state.best_auc) {
             (Some(a), Some(b)) => a > b,
             (Some(_), None) => true,

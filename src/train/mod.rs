@@ -21,8 +21,9 @@
 //! within windows of that many batches (a streaming shuffle: one window in memory, reseeded each
 //! epoch from the run's seed); the last batch of a window may be smaller. After each epoch the
 //! validation split is scored; training stops early after `patience` epochs without a better
-//! validation AUC (of the first task), or after `steps` steps in all. The test split is scored
-//! with the best checkpoint.
+//! monitored validation AUC (`[train] monitor`: the first task's by default, a named task's, or
+//! the mean over the tasks), or after `steps` steps in all. The test split is scored with the best
+//! checkpoint.
 //!
 //! # Resume
 //! [`TrainOptions::resume`] continues from the last checkpoint: the state it restores is
@@ -64,9 +65,10 @@ pub struct TrainOptions {
 pub struct RunState {
     /// Epochs completed.
     pub epochs_done: u32,
-    /// Best validation AUC so far (first task).
+    /// Best monitored validation AUC so far (`[train] monitor`: the first task's by default, or
+    /// a named task's, or the mean over the tasks).
     pub best_auc: Option<f64>,
-    /// Epoch (1-based) of the best validation AUC.
+    /// Epoch (1-based) of the best monitored validation AUC.
     pub best_epoch: u32,
     /// Epochs since the best.
     pub since_best: u32,

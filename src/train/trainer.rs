@@ -225,7 +225,7 @@ impl<'g> Trainer<'g> {
     /// Scores `path` with the current weights (evaluation mode) and returns its metrics per task.
     pub fn evaluate(&mut self, path: &Path) -> Result<Vec<TaskMetrics>> {
         let loader = self.loader(path)?;
-        let tasks = self.config.tasks.len();
+        let tasks = self.config.outputs().len();
         let (metrics, bad) = evaluate(self.gpu, &mut self.graph, loader, tasks)?;
         self.count_bad_rows(path, &bad);
         Ok(metrics)

@@ -103,7 +103,10 @@ pub struct ModelBatch {
     pub lines: Vec<u64>,
     /// One per config feature, in config order.
     pub features: Vec<FeatureInput>,
-    /// `[rows, tasks]` row-major, in the task order of the config.
+    /// `[rows, tasks]` row-major, in the task order of the config: 0, 1, or
+    /// [`MISSING_LABEL`](crate::kernels::loss::MISSING_LABEL) (−1) where the row has no label for
+    /// the task (an empty field); the loss gives that row weight 0 in that task only and the
+    /// metrics skip it there.
     pub labels: Vec<f32>,
     /// `[rows]` per-sample loss weights, when `[train.weights]` is set.
     pub weights: Option<Vec<f32>>,

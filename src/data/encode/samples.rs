@@ -93,6 +93,8 @@ impl Samples {
         }
     }
 
+    /// `[rows, tasks]` labels: 0, 1, or [`MISSING_LABEL`](crate::kernels::loss::MISSING_LABEL)
+    /// where the row's field was empty (the loss and the metrics skip that row in that task).
     fn encode_labels(&self, batch: &Batch, rows: &[usize]) -> Vec<f32> {
         let mut labels = Vec::with_capacity(rows.len() * self.labels.len());
         for &r in rows {
@@ -117,7 +119,8 @@ impl Samples {
                         Some(ColumnData::Weight(x)) => f64::from(x[r]),
                         _ => 1.0,
                     };
-                    // The class weight follows the first task's label.
+                    // The class weight follows the first task's label; a missing one (the
+                    // sentinel) is neither class and takes class weight 1 (`WeightRule::weight`).
                     rule.weight(count, f64::from(labels[k * tasks])) as f32
                 })
                 .collect()

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::data::{ColumnData, MISSING};
+use crate::kernels::loss::MISSING_LABEL;
 
 #[test]
 fn every_column_type_reads_into_its_typed_column() {
@@ -47,6 +48,37 @@ fn every_column_type_reads_into_its_typed_column() {
         (&[10.0, 20.0, 30.0][..], &[][..])
     );
     assert_eq!(b.columns[8], ColumnData::Skip);
+}
+
+#[test]
+fn an_empty_label_field_is_a_missing_label_and_other_text_stays_an_error() {
+    let s = schema("delimiter = \",\"\ncolumns = \"label:click, label:buy, numeric:x\"");
+    let text = "click,buy,x\n1,,2\n, ,3\n0,1,\n";
+    let (batches, bad) = read("missing.csv", &s, text.as_bytes(), options(8)).unwrap();
+    assert_eq!((batches.len(), bad.count), (1, 0));
+    let b = &batches[0];
+    assert_eq!(
+        b.columns[0],
+        ColumnData::Label(vec![1.0, MISSING_LABEL, 0.0])
+    );
+    assert_eq!(
+        b.columns[1],
+        ColumnData::Label(vec![MISSING_LABEL; 2].into_iter().chain([1.0]).collect())
+    );
+    assert_eq!(MISSING_LABEL, -1.0);
+    // Text that is not empty and not 0 or 1 still names file, line and column; so does the
+    // sentinel's own text.
+    for (field, message) in [
+        ("x", "label \"x\" is not a number"),
+        ("-1", "label \"-1\" is not 0 or 1"),
+        ("0.5", "label \"0.5\" is not 0 or 1"),
+    ] {
+        let text = format!("click,buy,x\n1,0,2\n1,{field},3\n");
+        assert_eq!(
+            read_error("bad.csv", &s, text.as_bytes()),
+            format!("bad.csv:3: column 2 \"buy\": {message}")
+        );
+    }
 }
 
 #[test]

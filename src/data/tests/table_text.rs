@@ -118,7 +118,8 @@ fn unparsable_and_non_finite_numbers_name_the_column() {
             "column 1 \"click\": label \"nan\" is not finite (NaN and inf are not allowed)",
         ),
         (0, "2", "column 1 \"click\": label \"2\" is not 0 or 1"),
-        (0, "", "column 1 \"click\": label \"\" is not a number"),
+        // −1 is the in-memory sentinel of an empty label field, never a value in a file.
+        (0, "-1", "column 1 \"click\": label \"-1\" is not 0 or 1"),
         (
             5,
             "inf",

@@ -6,7 +6,9 @@
 //!
 //! # Layouts
 //! - logits `z` and labels `y`: `[rows_cap, tasks]` f32, row-major (column `t` is task/head `t`);
-//!   a row is a positive of task `t` when `y > 0.5` (BCE itself uses `y` as given).
+//!   a row is a positive of task `t` when `y > 0.5` (BCE itself uses `y` as given). A label below
+//!   0 — the data layer writes [`MISSING_LABEL`], −1 — means the row has no label for task `t`:
+//!   its weight in that task is 0 (below), in the other tasks unchanged.
 //! - weights `w`: `[rows_cap]` f32, `w ≥ 0`, shared by the tasks; absent = all ones.
 //! - outputs: `loss` `[tasks]` (overwritten each step; small, read it back for logging) and
 //!   `dz` `[rows_cap, tasks]` (its first `rows` rows overwritten; later rows untouched). `dz` is the
@@ -23,6 +25,11 @@
 //!   positive or no negative of positive weight) uses BCE alone (α treated as 1): loss and `dz` are
 //!   then bit-identical to [`LossKind::Bce`]'s.
 //! - `Σ w = 0`: loss 0 and `dz` 0. `rows = 0`: loss 0, stats 0, nothing written to `dz`.
+//! - Missing labels: every formula reads `w_i` as the effective weight `w_i` (or 1) when
+//!   `y[i, t] ≥ 0`, else 0. So BCE is the mean over the labelled rows, pairs and the list use
+//!   labelled rows only, a missing row's `dz` is 0, and a task without a labelled row in the batch
+//!   has loss 0 and `dz` 0 (the `Σ w = 0` case). A batch without missing labels gives the bits it
+//!   gave before labels could be missing.
 //!
 //! The pair loss is `O(rows²)` work per task (each row walks the batch in index order): at a batch of
 //! 4096 that is 16.8 M pair terms per task, one small dispatch on a GPU.
@@ -37,6 +44,10 @@ mod weights;
 
 pub use predict::Predict;
 pub use weights::{class_weight_correction, downsampled_probability, ExposureWeight, WeightRule};
+
+/// The label of a row that has none for a task (an empty label field): the loss gives the row
+/// weight 0 in that task, the metrics skip it there. Any label below 0 reads as missing.
+pub const MISSING_LABEL: f32 = -1.0;
 
 /// Invocations per workgroup of `loss_rows` and `loss_predict` (the WGSL `WG` override).
 pub const LOSS_WG: u32 = 64;
@@ -153,7 +164,7 @@ pub const LOSS_PREDICT: Kernel = Kernel::new(
 pub struct LossBuffers<'a> {
     /// Logits `[rows_cap, tasks]`.
     pub logits: &'a wgpu::Buffer,
-    /// Labels `[rows_cap, tasks]`, 0 or 1 (BCE accepts soft labels).
+    /// Labels `[rows_cap, tasks]`, 0 or 1 (BCE accepts soft labels), or [`MISSING_LABEL`].
     pub labels: &'a wgpu::Buffer,
     /// Per-sample weights `[rows_cap]` (≥ 0); `None` for all ones.
     pub weights: Option<&'a wgpu::Buffer>,

@@ -40,7 +40,10 @@ pub enum ExposureWeight {
 }
 
 /// Per-sample training weights from a data column (METHODS.md §4.2): an exposure-count rule times
-/// a class weight (`positive` for label > 0.5, `negative` otherwise). Weights applied alike to a
+/// a class weight: `positive` for label > 0.5, `negative` for a label in [0, 0.5], and 1 for a
+/// missing label (below 0, [`MISSING_LABEL`](super::MISSING_LABEL)): that row is neither positive
+/// nor negative, and the loss of the task whose label it lacks gives it weight 0 anyway, so only
+/// the exposure part reaches the other tasks. Weights applied alike to a
 /// segment's positives and negatives leave its calibration unbiased; unequal class weights bias
 /// the logit by exactly [`WeightRule::logit_correction`], which [`Predict`](super::Predict) subtracts at inference.
 /// With several tasks the weights are per row: the class weights follow one task's label, and the
@@ -127,12 +130,15 @@ impl WeightRule {
         }
     }
 
-    /// The weight of one sample: exposure part × class weight of `label`.
+    /// The weight of one sample: exposure part × class weight of `label` (1 when the label is
+    /// missing, below 0).
     pub fn weight(&self, count: f64, label: f64) -> f64 {
         let class = if label > 0.5 {
             self.positive
-        } else {
+        } else if label >= 0.0 {
             self.negative
+        } else {
+            1.0
         };
         self.exposure_weight(count) * class
     }

@@ -2,6 +2,7 @@
 //! unfitted encoder.
 
 use super::*;
+use crate::kernels::loss::MISSING_LABEL;
 
 #[test]
 fn unresolvable_columns_are_config_errors_naming_the_key() {
@@ -193,6 +194,41 @@ fn labels_weights_and_gauc_keys_follow_the_config() {
             .to_string(),
         "bad.tsv:3: column 4 \"views\": exposure count -2 is negative"
     );
+    fs::remove_dir_all(d).unwrap();
+}
+
+#[test]
+fn missing_labels_encode_as_the_sentinel_and_take_class_weight_one() {
+    let d = dir("missing-labels");
+    let schema = Schema::parse(TASK_SCHEMA, "schema.toml").unwrap();
+    let train = write(
+        &d,
+        "train.tsv",
+        "click\tlove\tuser\tviews\tscore\tday\n\
+         1\t\tu1\t4\t0\t7\n\
+         \t1\tu2\t4\t0\t8\n\
+         0\t0\tu1\t4\t0\t7\n\
+         \t\tu3\t1\t0\t9\n",
+    );
+    let model = config(
+        "[[feature]]\nname = \"user\"\nkind = \"categorical\"\n\
+         [[task]]\nname = \"click\"\n[[task]]\nname = \"loved\"\nlabel = \"love\"\n\
+         [train.weights]\ncolumn = \"views\"\ngamma = 0.5\npositive = 3\nnegative = 0.25\n",
+    );
+    let e = Encoder::fit_file(
+        &model,
+        &schema,
+        "schema.toml",
+        &train,
+        ReadOptions::default(),
+    )
+    .unwrap();
+    let b = e.encode(&read_all(&train, &schema), "train.tsv").unwrap();
+    let m = MISSING_LABEL;
+    assert_eq!(b.labels, [1.0, m, m, 1.0, 0.0, 0.0, m, m]);
+    // The class weight follows click: 3 for 1, 0.25 for 0, 1 where click is missing (rows 2 and
+    // 4), times the exposure part max(views, 1)^−0.5.
+    assert_eq!(b.weights.unwrap(), [1.5, 0.5, 0.125, 1.0]);
     fs::remove_dir_all(d).unwrap();
 }
 
