@@ -91,11 +91,7 @@ impl MtSpec {
     }
 
     fn sets(&self) -> usize {
-        if matches!(self.arch, Arch::Ple | Arch::Stem) {
-            1 + TASKS
-        } else {
-            1
-        }
+        1 + TASKS * matches!(self.arch, Arch::Ple | Arch::Stem) as usize
     }
 
     fn gated(&self) -> bool {
@@ -343,13 +339,8 @@ fn finite_differences(
 fn batch(spec: &MtSpec, rng: &mut Rng, missing: bool) -> ModelBatch {
     let mut batch = tiny_batch(rng, 13, 0);
     if spec.weighted {
-        let w = (0..batch.rows).map(|i| {
-            if i % 5 == 2 {
-                0.0
-            } else {
-                rng.uniform(0.2, 2.0)
-            }
-        });
+        // Every fifth row weighs 0 (it must drop out of every sum).
+        let w = (0..batch.rows).map(|i| (i % 5 != 2) as u8 as f32 * rng.uniform(0.2, 2.0));
         batch.weights = Some(w.collect());
     }
     if missing {
@@ -362,15 +353,8 @@ fn batch(spec: &MtSpec, rng: &mut Rng, missing: bool) -> ModelBatch {
             }
         }
     }
-    let labels = |v: f32| {
-        (0..batch.rows)
-            .filter(|&b| batch.labels[b * TASKS + 1] == v)
-            .count()
-    };
-    assert!(
-        labels(1.0) > 0 && labels(0.0) > 0,
-        "the pair task needs both labels"
-    );
+    let task1 = |v: f32| (0..batch.rows).any(|b| batch.labels[b * TASKS + 1] == v);
+    assert!(task1(1.0) && task1(0.0), "the pair task needs both labels");
     batch
 }
 

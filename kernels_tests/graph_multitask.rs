@@ -147,46 +147,31 @@ fn slices(graph: &Graph, state: &State) -> Vec<Slice> {
             owner: Owner::Set(plan.set_of(t.table)),
         });
     }
+    // Group `g`'s tensors (`expert.{g}.*`, `proj.{g}.*`) are table-major over its tables.
+    let by_group = |rest: &str, len: usize| -> Vec<(usize, Owner)> {
+        let g: usize = (rest.split('.').next().and_then(|x| x.parse().ok())).expect("group");
+        let tables = &plan.groups[g].tables;
+        (tables.iter())
+            .map(|&m| (len / tables.len(), Owner::Set(plan.set_of(m))))
+            .collect()
+    };
     for (name, (shape, values)) in state {
-        let per_group = |g: usize| &plan.groups[g].tables;
-        let parts: Vec<(usize, Owner)> = if let Some(rest) = name.strip_prefix("expert.") {
-            let g: usize = rest
-                .split('.')
-                .next()
-                .and_then(|x| x.parse().ok())
-                .expect("group");
-            let tables = per_group(g);
-            let len = values.len() / tables.len();
-            (tables.iter())
-                .map(|&m| (len, Owner::Set(plan.set_of(m))))
-                .collect()
-        } else if let Some(rest) = name.strip_prefix("proj.") {
-            if rest.starts_with("bn.running") {
-                continue; // not a parameter
-            }
-            if rest.starts_with("bn.") {
+        let parts: Vec<(usize, Owner)> = match name.split_once('.') {
+            Some(("expert", rest)) => by_group(rest, values.len()),
+            Some(("proj", rest)) if rest.starts_with("bn.running") => continue, // not learned
+            Some(("proj", rest)) if rest.starts_with("bn.") => {
                 let mut by_slot = vec![(0, Owner::Set(0)); shape[0]];
                 for m in 0..plan.n_tables() {
                     by_slot[plan.slot_of(m) as usize] = (shape[1], Owner::Set(plan.set_of(m)));
                 }
                 by_slot
-            } else {
-                let g: usize = rest
-                    .split('.')
-                    .next()
-                    .and_then(|x| x.parse().ok())
-                    .expect("group");
-                let tables = per_group(g);
-                let len = values.len() / tables.len();
-                (tables.iter())
-                    .map(|&m| (len, Owner::Set(plan.set_of(m))))
-                    .collect()
             }
-        } else if name.starts_with("gate.") || name.starts_with("tower.") {
-            let len = values.len() / shape[0];
-            (0..shape[0]).map(|u| (len, Owner::Tower(u))).collect()
-        } else {
-            continue; // embedding tables (above), optimizer state
+            Some(("proj", rest)) => by_group(rest, values.len()),
+            Some(("gate" | "tower", _)) => {
+                let len = values.len() / shape[0];
+                (0..shape[0]).map(|u| (len, Owner::Tower(u))).collect()
+            }
+            _ => continue, // embedding tables (above), optimizer state
         };
         let mut start = 0;
         for (len, owner) in parts {
