@@ -1,7 +1,8 @@
 //! Multi-task models compiled whole (issue 14, METHODS.md §3): the routes decide which parameters
 //! a task's loss moves (STEM's "All Forward, Task-specific Backward"; PLE's private sets), two
-//! graphs from one seed agree to the bit, a STEM model saved mid-run resumes bit for bit, and a
-//! STEM step's dispatch count does not grow with the features.
+//! graphs from one seed agree to the bit, a STEM model saved mid-run resumes bit for bit (a graph
+//! from a checkpoint file, and the trainer's stop and resume), and a STEM step's dispatch count
+//! does not grow with the features.
 //!
 //! The routing tests train one step on a batch where one task has no label on any row (−1), with
 //! sparse Adagrad and dense SGD and no weight decay, so a parameter whose gradient is exactly 0
@@ -96,14 +97,14 @@ struct Step {
     loss: Vec<f32>,
 }
 
-/// One step of `arch` on 64 rows where task `silent` has no label.
-fn step_with_one_task_silent(arch: &str, silent: usize) -> Step {
+/// One step of `arch` on 64 rows where task `silent` (if any) has no label.
+fn one_step(arch: &str, silent: Option<usize>) -> Step {
     let gpu = gpu();
     let config = config(arch, 0, PLAIN);
     let mut graph = graph(gpu, &config, 64);
     let mut batch = tiny_batch(&mut Rng::new(41), 64, 0);
-    for b in 0..batch.rows {
-        batch.labels[b * 2 + silent] = -1.0;
+    if let Some(t) = silent {
+        (0..batch.rows).for_each(|b| batch.labels[b * 2 + t] = -1.0);
     }
     let prepared = graph.prepare(&batch).expect("prepare");
     let before = state(gpu, &graph);
@@ -279,7 +280,7 @@ fn slots_of(graph: &Graph, s: usize) -> Vec<usize> {
 fn stem_one_task_labelled_moves_only_its_own_and_the_shared_parameters() {
     for silent in [1, 0] {
         let labelled = 1 - silent;
-        let step = step_with_one_task_silent("stem", silent);
+        let step = one_step("stem", Some(silent));
         assert_silent_task_untouched(&step, silent, "stem");
         // All Forward, Task-specific Backward: the labelled tower's gate weights on the silent
         // task's experts learn, though no gradient reaches those experts.
@@ -291,10 +292,10 @@ fn stem_one_task_labelled_moves_only_its_own_and_the_shared_parameters() {
 /// stop-gradient; a step on the auxiliary task's labels alone leaves the shared set alone.
 #[test]
 fn stem_auxiliary_task_moves_only_its_own_set_and_tower() {
-    let step = step_with_one_task_silent("stem-al", 1);
+    let step = one_step("stem-al", Some(1));
     assert_silent_task_untouched(&step, 1, "stem-al");
     assert_gate_learns_on(&step, 0, 2);
-    let step = step_with_one_task_silent("stem-al", 0);
+    let step = one_step("stem-al", Some(0));
     let still = [Owner::Set(0), Owner::Set(1), Owner::Tower(0)];
     assert_routes(
         &step,
@@ -308,7 +309,7 @@ fn stem_auxiliary_task_moves_only_its_own_set_and_tower() {
 #[test]
 fn ple_one_task_labelled_moves_only_its_own_and_the_shared_parameters() {
     for silent in [1, 0] {
-        let step = step_with_one_task_silent("ple", silent);
+        let step = one_step("ple", Some(silent));
         assert_silent_task_untouched(&step, silent, "ple");
     }
 }
@@ -319,26 +320,7 @@ fn ple_one_task_labelled_moves_only_its_own_and_the_shared_parameters() {
 /// of the experts it mixes do learn.
 #[test]
 fn ple_gate_logits_of_the_other_tasks_experts_get_no_gradient() {
-    let gpu = gpu();
-    let config = config("ple", 0, PLAIN);
-    let mut graph = graph(gpu, &config, 64);
-    let batch = tiny_batch(&mut Rng::new(43), 64, 0);
-    let prepared = graph.prepare(&batch).expect("prepare");
-    graph
-        .train_step(gpu, &prepared, rates(&graph))
-        .expect("step");
-    let step = Step {
-        grads: graph
-            .params()
-            .read_grads(gpu)
-            .expect("grads")
-            .into_iter()
-            .collect(),
-        loss: graph.last_loss(gpu).expect("loss"),
-        before: State::new(),
-        after: State::new(),
-        graph,
-    };
+    let step = one_step("ple", None);
     let n = step.graph.plan().n_tables() as usize;
     for u in 0..2 {
         let other = slots_of(&step.graph, 2 - u);
@@ -492,4 +474,19 @@ fn stem_dispatches_do_not_grow_with_the_features() {
         counts[0], counts[1],
         "F = 5 and 2F = 10 features: the same dispatches"
     );
+}
+
+/// The trainer's resume test (`train.rs`: two epochs straight = one, stop, resume, one; every
+/// checkpoint byte equal) on the same model as STEM, dropout, Adagrad + Adam and all.
+#[test]
+fn stem_trainer_stopped_and_resumed_equals_the_straight_run() {
+    let model =
+        (crate::train::MODEL).replacen("[model]\n", "[model]\narchitecture = \"stem\"\n", 1);
+    let dir = crate::train::data("resume_stem", 1500);
+    let tensors = crate::train::assert_resume_is_bit_identical(&model, &dir);
+    assert!(
+        tensors.iter().any(|(name, _)| name == "gate.weight"),
+        "a STEM checkpoint"
+    );
+    let _ = std::fs::remove_dir_all(dir);
 }
