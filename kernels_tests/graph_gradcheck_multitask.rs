@@ -27,8 +27,8 @@
 //! reads under stop-gradient and, for the gate input, those it does not read at all. For an
 //! expert-side parameter of set `s` this is the finite difference of only the losses of the towers
 //! whose route to `s` trains; for a gate or tower parameter it is the plain finite difference. A
-//! check on a STEM task table shows the full loss's finite difference differs (the test would see
-//! a missing stop-gradient).
+//! check on a task table of STEM and of PLE shows the full loss's finite difference differs (the
+//! test would see a missing stop-gradient).
 
 use std::collections::BTreeMap;
 
@@ -407,7 +407,7 @@ fn run_case(spec: &MtSpec, seed: u64, missing: bool) {
         })
         .collect();
     let (worst, scale) = compare_step(&what, &graph, (&p, &q), &grads, &fd);
-    if spec.arch == Arch::Stem {
+    if matches!(spec.arch, Arch::Stem | Arch::Ple) {
         stop_gradient_matters(spec, &p, &batch, &fd, scale);
     }
     eprintln!(
@@ -415,8 +415,9 @@ fn run_case(spec: &MtSpec, seed: u64, missing: bool) {
     );
 }
 
-/// On task 1's user table (set 2, which tower 0 reads under stop-gradient) the full loss's finite
-/// difference is far from `L_ref`'s: a graph that let tower 0's loss through would fail.
+/// On task 1's user table (set 2, which tower 0 reads under stop-gradient in STEM, and only
+/// through its gate's input in PLE) the full loss's finite difference is far from `L_ref`'s: a
+/// graph that let tower 0's loss through would fail.
 fn stop_gradient_matters(
     spec: &MtSpec,
     p: &Params,
