@@ -25,7 +25,7 @@
 // written.
 //
 // Launcher: src/kernels/loss/mod.rs (loss_stats, loss_rows, loss_reduce) and
-// src/kernels/loss/predict.rs (loss_predict). Tests: kernels_tests/loss.rs and
+// src/kernels/loss/predict.rs (loss_predict). Tests: kernels_tests/loss.rs, loss_missing.rs and
 // kernels_tests/loss_flag.rs.
 //
 // Three dispatches per step, whatever the batch and the number of tasks (all entries share one

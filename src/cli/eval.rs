@@ -23,7 +23,7 @@ pub fn eval(
     let gpu = Gpu::new()?;
     let mut predictor = Predictor::load(&gpu, checkpoint)?;
     let file = eval_file(checkpoint, data, split)?;
-    let tasks: Vec<String> = predictor.tasks().iter().map(|s| s.to_string()).collect();
+    let tasks = predictor.metric_names();
     let options = ReadOptions {
         batch_rows: predictor.max_batch() as usize,
         skip_bad_rows,

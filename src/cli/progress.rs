@@ -12,12 +12,15 @@ use super::report::metric_line;
 pub struct Progress {
     pub bar: Option<ProgressBar>,
     verbose: bool,
+    /// Names of the metrics (the tasks, then a scenario model's outputs).
     tasks: Vec<String>,
+    /// Names of the step losses (the outputs).
+    outputs: Vec<String>,
     started: Instant,
 }
 
 impl Progress {
-    pub fn new(tasks: Vec<String>, verbose: bool) -> Self {
+    pub fn new(tasks: Vec<String>, outputs: Vec<String>, verbose: bool) -> Self {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = ProgressBar::new_spinner();
             bar.set_style(
@@ -30,6 +33,7 @@ impl Progress {
             bar,
             verbose,
             tasks,
+            outputs,
             started: Instant::now(),
         }
     }
@@ -65,7 +69,7 @@ impl Observer for Progress {
                 loss,
             } => {
                 let loss: Vec<String> = self
-                    .tasks
+                    .outputs
                     .iter()
                     .zip(loss)
                     .map(|(t, l)| format!("{t} {l:.4}"))

@@ -43,15 +43,11 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
         },
     )?;
     report_leftovers(trainer.removed_leftovers());
-    let tasks: Vec<String> = trainer
-        .graph()
-        .config()
-        .tasks
-        .iter()
-        .map(|t| t.name.clone())
-        .collect();
+    let config = trainer.graph().config();
+    let tasks = config.metric_names();
+    let outputs = config.outputs().into_iter().map(|o| o.name).collect();
     eprintln!("training on {} with {}", data.display(), gpu.describe());
-    let mut progress = Progress::new(tasks.clone(), args.verbose);
+    let mut progress = Progress::new(tasks.clone(), outputs, args.verbose);
     let report = trainer.run(&mut progress)?;
     if let Some(bar) = &progress.bar {
         bar.finish_and_clear();

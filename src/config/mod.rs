@@ -195,6 +195,17 @@ impl ModelConfig {
         }
     }
 
+    /// The names of the metrics evaluation reports, in order: the tasks, then (with scenarios)
+    /// every output `task@scenario`. A scenario model's task metrics pool every row's
+    /// own-scenario prediction ([`crate::metrics::MetricsAccumulator::finish_pooled`]).
+    pub fn metric_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.tasks.iter().map(|t| t.name.clone()).collect();
+        if !self.model.scenarios.is_empty() {
+            names.extend(self.outputs().into_iter().map(|o| o.name));
+        }
+        names
+    }
+
     /// The model's outputs (one tower and logit each): every task, or with scenarios every
     /// (task, scenario), task-major. Labels, losses, predictions and metrics have one column per
     /// output.

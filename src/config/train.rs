@@ -85,6 +85,9 @@ impl Monitor {
     }
 }
 
+/// The `monitor` value that means the mean over the tasks.
+const MEAN: &str = "mean";
+
 impl Default for Train {
     fn default() -> Self {
         Train {
@@ -206,6 +209,33 @@ impl Train {
         }
     }
 
+    /// `monitor` is "mean" or a task's name, and not both.
+    fn validate_monitor(&self, file: &str, tasks: &[Task]) -> Result<()> {
+        let Some(m) = self.monitor.as_deref() else {
+            return Ok(());
+        };
+        let is_task = tasks.iter().any(|t| t.name == m);
+        let names: Vec<String> = tasks.iter().map(|t| format!("{:?}", t.name)).collect();
+        if m == MEAN && is_task {
+            return Err(bad(
+                file,
+                "train.monitor",
+                "\"mean\" is both the mean over the tasks and a task's name: rename that task",
+            ));
+        }
+        if m != MEAN && !is_task {
+            return Err(bad(
+                file,
+                "train.monitor",
+                format!(
+                    "{m:?} is neither \"mean\" nor a task (tasks: {})",
+                    names.join(", ")
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Every key makes a schedule: a batch, positive rates, a progress interval and step count,
     /// sample weights, a decay and a clip norm that can be used, a monitor among `tasks`. Size
     /// bounds are `limits`'s.
@@ -238,38 +268,6 @@ impl Train {
             if !(c.is_finite() && c > 0.0) {
                 return Err(bad(file, "train.clip_norm", format!("{c}: must be > 0")));
             }
-        }
-        Ok(())
-    }
-}
-
-/// The `monitor` value that means the mean over the tasks.
-const MEAN: &str = "mean";
-
-impl Train {
-    /// `monitor` is "mean" or a task's name, and not both.
-    fn validate_monitor(&self, file: &str, tasks: &[Task]) -> Result<()> {
-        let Some(m) = self.monitor.as_deref() else {
-            return Ok(());
-        };
-        let is_task = tasks.iter().any(|t| t.name == m);
-        let names: Vec<String> = tasks.iter().map(|t| format!("{:?}", t.name)).collect();
-        if m == MEAN && is_task {
-            return Err(bad(
-                file,
-                "train.monitor",
-                "\"mean\" is both the mean over the tasks and a task's name: rename that task",
-            ));
-        }
-        if m != MEAN && !is_task {
-            return Err(bad(
-                file,
-                "train.monitor",
-                format!(
-                    "{m:?} is neither \"mean\" nor a task (tasks: {})",
-                    names.join(", ")
-                ),
-            ));
         }
         Ok(())
     }

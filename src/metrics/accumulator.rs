@@ -121,18 +121,42 @@ impl MetricsAccumulator {
     /// Every task's metrics over its labelled rows pushed so far. A task without a labelled row
     /// (or empty input) gives rows = 0 and `None` metrics, never an error.
     pub fn finish(&self) -> Vec<TaskMetrics> {
-        (0..self.tasks)
-            .map(|task| {
-                let labelled = Labelled::keep(
-                    &self.predictions[task],
-                    &self.labels[task],
-                    self.weights.as_deref(),
-                    self.users.as_deref(),
-                );
-                task_metrics(&labelled.samples(), labelled.users())
-            })
-            .collect()
+        (0..self.tasks).map(|task| self.pooled(&[task])).collect()
     }
+
+    /// Metrics over the labelled rows of several columns together, one result per pool: a task
+    /// over all its scenarios, where each row is labelled in its own scenario's column only, so
+    /// the pool scores every row once with its own scenario's prediction. Weights and user ids
+    /// follow their rows.
+    pub fn finish_pooled(&self, pools: &[Vec<usize>]) -> Vec<TaskMetrics> {
+        pools.iter().map(|columns| self.pooled(columns)).collect()
+    }
+
+    fn pooled(&self, columns: &[usize]) -> TaskMetrics {
+        let (weights, users) = (self.weights.as_deref(), self.users.as_deref());
+        let labelled = match columns {
+            [c] => Labelled::keep(&self.predictions[*c], &self.labels[*c], weights, users),
+            _ => {
+                let scores: Vec<f32> = columns
+                    .iter()
+                    .flat_map(|&c| self.predictions[c].clone())
+                    .collect();
+                let labels: Vec<Option<bool>> = columns
+                    .iter()
+                    .flat_map(|&c| self.labels[c].clone())
+                    .collect();
+                let weights: Option<Vec<f32>> = weights.map(|v| repeat(v, columns.len()));
+                let users: Option<Vec<u64>> = users.map(|v| repeat(v, columns.len()));
+                Labelled::keep(&scores, &labels, weights.as_deref(), users.as_deref())
+            }
+        };
+        task_metrics(&labelled.samples(), labelled.users())
+    }
+}
+
+/// `v` repeated `n` times.
+fn repeat<T: Copy>(v: &[T], n: usize) -> Vec<T> {
+    (0..n).flat_map(|_| v.iter().copied()).collect()
 }
 
 /// Column `task` of a row-major `[rows, tasks]` matrix.

@@ -38,7 +38,9 @@ pub fn feature_shapes(config: &ModelConfig, encoder: &Encoder) -> Vec<FeatureSha
 }
 
 /// Scores every batch of `loader` with `graph` (evaluation mode) and accumulates the metrics per
-/// task; also returns the rows the loader read and skipped as malformed.
+/// task (`tasks`: the graph's outputs), in the order of
+/// [`ModelConfig::metric_names`](crate::config::ModelConfig::metric_names); also returns the rows
+/// the loader read and skipped as malformed.
 pub fn evaluate(
     gpu: &Gpu,
     graph: &mut Graph,
@@ -57,5 +59,20 @@ pub fn evaluate(
         })?;
     }
     let bad = loader.finish()?;
-    Ok((acc.finish(), bad))
+    let outputs = graph.plan().config.outputs();
+    if outputs.iter().all(|o| o.scenario.is_none()) {
+        return Ok((acc.finish(), bad));
+    }
+    // A scenario model: each task over its scenarios' outputs, then every output.
+    let tasks = graph.plan().config.tasks.len();
+    let pools: Vec<Vec<usize>> = (0..tasks)
+        .map(|t| {
+            (0..outputs.len())
+                .filter(|&u| outputs[u].task == t)
+                .collect()
+        })
+        .collect();
+    let mut metrics = acc.finish_pooled(&pools);
+    metrics.extend(acc.finish());
+    Ok((metrics, bad))
 }

@@ -88,6 +88,12 @@ impl Predictor {
         self.config.outputs().into_iter().map(|o| o.name).collect()
     }
 
+    /// The names of [`Self::evaluate_file`]'s metrics, in order (the tasks, then a scenario
+    /// model's outputs).
+    pub fn metric_names(&self) -> Vec<String> {
+        self.config.metric_names()
+    }
+
     /// Largest batch [`predict`](Self::predict) takes.
     pub fn max_batch(&self) -> u32 {
         self.graph.max_batch()

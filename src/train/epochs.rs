@@ -135,7 +135,9 @@ impl Trainer<'_> {
     fn score_epoch(&mut self, epoch: u32, valid: &[TaskMetrics], budget_hit: bool) -> bool {
         let aucs: Vec<Option<f64>> = valid.iter().map(|m| m.auc).collect();
         let train = &self.config.train;
-        let auc = train.monitored_auc(&self.config.tasks, &aucs);
+        // The tasks' AUCs come first (a scenario model's outputs follow them).
+        let tasks = &self.config.tasks;
+        let auc = train.monitored_auc(tasks, &aucs[..tasks.len().min(aucs.len())]);
         let best = match (auc, self.state.best_auc) {
             (Some(a), Some(b)) => a > b,
             (Some(_), None) => true,
@@ -160,7 +162,7 @@ impl Trainer<'_> {
 
     fn report(&self, test: Option<Vec<TaskMetrics>>, valid: Option<Vec<TaskMetrics>>) -> Report {
         Report {
-            tasks: self.config.tasks.iter().map(|t| t.name.clone()).collect(),
+            tasks: self.config.metric_names(),
             test,
             valid,
             state: self.state.clone(),

@@ -83,6 +83,7 @@ pub mod numeric;
 mod resolve;
 pub mod samples;
 pub mod saved;
+pub mod scenario;
 pub mod sequence;
 mod sequence_columns;
 

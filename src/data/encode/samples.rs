@@ -4,6 +4,7 @@
 //! checked per row (an exposure count is not negative) and encoded beside them.
 
 use super::columns::{data_error, Lookup};
+use super::scenario::Scenarios;
 use crate::data::batch::{Batch, ColumnData};
 use crate::data::schema::{ColumnKind, Schema};
 use crate::data::vocab::stable_hash;
@@ -19,6 +20,8 @@ pub struct Samples {
     gauc_key: Option<usize>,
     /// The exposure count column (if any) and the weight rule, when `[train.weights]` is set.
     weights: Option<(Option<usize>, WeightRule)>,
+    /// The scenario column of a multi-scenario model: labels are spread over the outputs.
+    scenarios: Option<Scenarios>,
 }
 
 /// The encoded labels, weights and GAUC keys of a batch's rows.
@@ -50,12 +53,14 @@ impl Samples {
             labels,
             gauc_key: gauc_key_column(lookup)?,
             weights: weights(lookup)?,
+            scenarios: Scenarios::resolve(lookup)?,
         })
     }
 
-    /// Tasks (label columns per row of the encoded labels).
+    /// Label columns per row of the encoded labels: the model's outputs (the tasks, or each task
+    /// in each scenario).
     pub fn tasks(&self) -> usize {
-        self.labels.len()
+        self.labels.len() * self.scenarios.as_ref().map_or(1, Scenarios::len)
     }
 
     /// The logit offset of `[train.weights]` (0 without weights).
@@ -65,8 +70,11 @@ impl Samples {
             .map_or(0.0, |(_, rule)| rule.logit_correction())
     }
 
-    /// `Err` if row `r`'s exposure count is negative.
+    /// `Err` if row `r`'s exposure count is negative or its scenario is not the model's.
     pub fn check_row(&self, schema: &Schema, batch: &Batch, file: &str, r: usize) -> Result<()> {
+        if let Some(s) = &self.scenarios {
+            s.of_row(schema, batch, file, r)?;
+        }
         if let Some((Some(c), _)) = &self.weights {
             if let ColumnData::Numeric(x) = &batch.columns[*c] {
                 if x[r] < 0.0 {
@@ -86,8 +94,13 @@ impl Samples {
     /// The labels, weights and GAUC keys of rows `rows` of `batch`.
     pub(super) fn encode(&self, batch: &Batch, rows: &[usize]) -> EncodedSamples {
         let labels = self.encode_labels(batch, rows);
+        let weights = self.encode_weights(batch, rows, &labels);
+        let labels = match &self.scenarios {
+            Some(s) => s.spread(&labels, self.labels.len(), &s.rows(batch, rows)),
+            None => labels,
+        };
         EncodedSamples {
-            weights: self.encode_weights(batch, rows, &labels),
+            weights,
             groups: self.encode_gauc_keys(batch, rows),
             labels,
         }
