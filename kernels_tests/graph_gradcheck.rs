@@ -26,14 +26,14 @@ use crate::common::gpu;
 use crate::graph::{tiny_batch, tiny_shapes};
 
 /// Parameters by checkpoint name, in f64.
-type Params = BTreeMap<String, Vec<f64>>;
+pub(crate) type Params = BTreeMap<String, Vec<f64>>;
 
-const K: usize = 4; // dim
-const G: usize = 2; // GwPFM groups
-const W: usize = 6; // expert_width
-const HIDDEN: usize = 5;
+pub(crate) const K: usize = 4; // dim
+pub(crate) const G: usize = 2; // GwPFM groups
+pub(crate) const W: usize = 6; // expert_width
+pub(crate) const HIDDEN: usize = 5;
 const ALPHA: f64 = 0.7;
-const BN_EPS: f64 = 1e-5;
+pub(crate) const BN_EPS: f64 = 1e-5;
 /// Fields in the graph's order: the sequence first, then the others in config order.
 const FIELDS: [&str; 5] = ["history", "user", "item", "genre", "age"];
 /// GwPFM group of each field (in field order): user → 0, the rest of the listed → 1, age
@@ -225,7 +225,7 @@ fn add(acc: &mut [f64], v: &[f64]) {
 }
 
 /// Field embeddings of table `m` (width `w`) for sample `b`: `[F·w]` in field order.
-fn fields(p: &Params, batch: &ModelBatch, m: usize, w: usize, b: usize) -> Vec<f64> {
+pub(crate) fn fields(p: &Params, batch: &ModelBatch, m: usize, w: usize, b: usize) -> Vec<f64> {
     let mut x = vec![0.0; FIELDS.len() * w];
     // history: TIM over (item + genre + time) rows of table m.
     {
@@ -288,13 +288,13 @@ fn fields(p: &Params, batch: &ModelBatch, m: usize, w: usize, b: usize) -> Vec<f
     x
 }
 
-fn relu(v: f64) -> f64 {
+pub(crate) fn relu(v: f64) -> f64 {
     v.max(0.0)
 }
 
 /// Expert `kind` of table `local` of group `g` over its fields `x`, ReLU after it (every layer
 /// of an MLP expert).
-fn expert(p: &Params, g: usize, local: usize, kind: &CpuExpert, x: &[f64]) -> Vec<f64> {
+pub(crate) fn expert(p: &Params, g: usize, local: usize, kind: &CpuExpert, x: &[f64]) -> Vec<f64> {
     let t = |name: &str| &p[&format!("expert.{g}.{name}")];
     let f = FIELDS.len();
     let pairs = || (0..f).flat_map(move |i| (i + 1..f).map(move |j| (i, j)));
@@ -382,7 +382,7 @@ fn softplus(x: f64) -> f64 {
 
 /// Per-task loss (`src/kernels/loss.rs`): weighted BCE, and with `rank = Some(list)`
 /// α·BCE + (1−α)·(pair or list) (BCE alone without a positive or a negative of positive weight).
-fn task_loss(rank: Option<bool>, z: &[f64], y: &[f64], w: &[f64]) -> f64 {
+pub(crate) fn task_loss(rank: Option<bool>, z: &[f64], y: &[f64], w: &[f64]) -> f64 {
     let n = z.len();
     let sw: f64 = w.iter().sum();
     let bce: f64 = (0..n)
@@ -523,7 +523,7 @@ fn forward(spec: &Spec, p: &Params, batch: &ModelBatch) -> (Vec<f64>, f64) {
 }
 
 /// Learned tensors of a saved state (optimizer state, running statistics left out).
-fn learned(ckpt: &Checkpoint) -> Params {
+pub(crate) fn learned(ckpt: &Checkpoint) -> Params {
     ckpt.tensors()
         .iter()
         .filter(|(k, _)| {
@@ -561,7 +561,7 @@ fn finite_differences(spec: &Spec, p: &Params, name: &str, batch: &ModelBatch) -
 const RELATIVE: f64 = 1e-4;
 const ABSOLUTE_OF_MAX: f64 = 1e-5;
 
-fn check(what: &str, got: &[f64], want: &[f64], scale: f64) -> f64 {
+pub(crate) fn check(what: &str, got: &[f64], want: &[f64], scale: f64) -> f64 {
     assert_eq!(got.len(), want.len(), "{what}: length");
     let mut worst = 0.0f64;
     for i in 0..got.len() {
@@ -617,26 +617,7 @@ fn run_case(spec: &Spec, seed: u64) {
     );
     let prepared = graph.prepare(&batch).expect("prepare");
 
-    // Biases start at 0, so a sample whose expert output is all 0 (every unit of a 3- or 4-wide
-    // FM, FwFM or MLP expert dead) sits exactly on the next ReLU's kink, where the GPU (like
-    // PyTorch) takes ReLU'(0) = 0 and central differences see 1/2. Random biases move every
-    // pre-activation off the kink.
-    let mut init = Checkpoint::new();
-    graph.save_state(gpu, &mut init).expect("state");
-    let biases: Vec<(String, Vec<usize>, usize)> = init
-        .tensors()
-        .iter()
-        .filter(|(k, _)| k.ends_with("bias") || k.ends_with(".b"))
-        .map(|(k, t)| (k.clone(), t.shape.clone(), t.data.len()))
-        .collect();
-    for (name, shape, n) in biases {
-        let values = (0..n).map(|_| rng.uniform(-0.2, 0.2)).collect();
-        init.insert_tensor(&name, &shape, values).expect("bias");
-    }
-    graph.load_state(gpu, &init, false).expect("load");
-    let mut before = Checkpoint::new();
-    graph.save_state(gpu, &mut before).expect("state");
-    let p = learned(&before);
+    let p = randomize_biases(&mut graph, &mut rng);
 
     // (a) Logits: f32 through the same ops; 1e-4 of the logit scale (+1e-5) covers the rounding.
     let gpu_logits = graph.train_logits(gpu, &prepared).expect("logits");
@@ -662,10 +643,52 @@ fn run_case(spec: &Spec, seed: u64) {
     for name in p.keys() {
         fd.insert(name.clone(), finite_differences(spec, &p, name, &batch));
     }
+    let (worst, scale) = compare_step(&what, &graph, (&p, &q), &grads, &fd);
+    eprintln!(
+        "gradcheck {what}: worst |gpu − fd| / (|fd| + max|fd|) = {worst:.2e}, max|fd| = {scale:.3e}"
+    );
+}
+
+/// Random biases on the compiled model's state (loaded back); returns the learned tensors.
+///
+/// Biases start at 0, so a sample whose expert output is all 0 (every unit of a 3- or 4-wide
+/// FM, FwFM or MLP expert dead) sits exactly on the next ReLU's kink, where the GPU (like
+/// PyTorch) takes ReLU'(0) = 0 and central differences see 1/2. Random biases move every
+/// pre-activation off the kink.
+pub(crate) fn randomize_biases(graph: &mut Graph, rng: &mut Rng) -> Params {
+    let gpu = gpu();
+    let mut init = Checkpoint::new();
+    graph.save_state(gpu, &mut init).expect("state");
+    let biases: Vec<(String, Vec<usize>, usize)> = init
+        .tensors()
+        .iter()
+        .filter(|(k, _)| k.ends_with("bias") || k.ends_with(".b"))
+        .map(|(k, t)| (k.clone(), t.shape.clone(), t.data.len()))
+        .collect();
+    for (name, shape, n) in biases {
+        let values = (0..n).map(|_| rng.uniform(-0.2, 0.2)).collect();
+        init.insert_tensor(&name, &shape, values).expect("bias");
+    }
+    graph.load_state(gpu, &init, false).expect("load");
+    let mut before = Checkpoint::new();
+    graph.save_state(gpu, &mut before).expect("state");
+    learned(&before)
+}
+
+/// One step's gradients against the finite differences `fd` of every learned tensor of `p`:
+/// dense ones as `read_grads` gave them, tables as `p − q` (the state after an SGD step with
+/// lr = 1). Returns the worst error relative to (|fd| + max|fd|) and max|fd|.
+pub(crate) fn compare_step(
+    what: &str,
+    graph: &Graph,
+    (p, q): (&Params, &Params),
+    grads: &[(String, Vec<f32>)],
+    fd: &BTreeMap<String, Vec<f64>>,
+) -> (f64, f64) {
     let scale = fd.values().flatten().fold(0.0f64, |a, v| a.max(v.abs()));
     let mut worst = 0.0f64;
     let mut dense = 0;
-    for (name, g) in &grads {
+    for (name, g) in grads {
         let got: Vec<f64> = g.iter().map(|&v| v as f64).collect();
         worst = worst.max(check(&format!("{what}: {name}"), &got, &fd[name], scale));
         dense += 1;
@@ -694,9 +717,7 @@ fn run_case(spec: &Spec, seed: u64) {
         nonzero_rows > 40,
         "the batch touches rows of every table ({nonzero_rows})"
     );
-    eprintln!(
-        "gradcheck {what}: worst |gpu − fd| / (|fd| + max|fd|) = {worst:.2e}, max|fd| = {scale:.3e}"
-    );
+    (worst, scale)
 }
 
 #[test]
@@ -760,11 +781,11 @@ fn whole_model_gradients_match_finite_differences_concat_without_batch_norm() {
 }
 
 /// The rates of the graph's next step, as the trainer's policy gives them.
-fn rates(graph: &wgrec::graph::Graph) -> wgrec::train::policy::StepRates {
+pub(crate) fn rates(graph: &wgrec::graph::Graph) -> wgrec::train::policy::StepRates {
     wgrec::train::policy::TrainPolicy::new(&graph.config().train).rates(graph.step() + 1)
 }
 
 /// The optimizers the trainer compiles `config` with.
-fn optimizers(config: &wgrec::config::ModelConfig) -> wgrec::graph::Optimizers {
+pub(crate) fn optimizers(config: &wgrec::config::ModelConfig) -> wgrec::graph::Optimizers {
     wgrec::train::policy::TrainPolicy::new(&config.train).optimizers()
 }

@@ -30,6 +30,8 @@ mod embedding_update;
 mod fixtures;
 mod graph;
 mod graph_gradcheck;
+mod graph_gradcheck_multitask;
+mod graph_multitask;
 mod graph_trajectory;
 mod graph_trajectory_stem;
 mod loss;
