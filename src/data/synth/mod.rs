@@ -244,7 +244,7 @@ mod files;
 mod planted;
 mod zipf;
 
-pub use config::SynthConfig;
+pub use config::{ConflictMode, SynthConfig};
 pub use files::{schema_toml, write, Layout, WriteStats};
 pub use zipf::ZipfSampler;
 
