@@ -75,6 +75,14 @@ pub struct SynthTasks {
     /// Add a `scenario` column uniform over 0..N (a bias per scenario and task, a slope on c0).
     #[arg(long, default_value_t = 0)]
     pub scenarios: u64,
+    /// Vocabulary sizes of the context fields c0, c1, …, comma-separated (default: 8 fields
+    /// log-spaced from 10 to 10^7).
+    #[arg(long, value_delimiter = ',')]
+    pub vocabs: Vec<u64>,
+    /// Longest behaviour sequence; 0 drops the user, item, category and sequence columns
+    /// (default 20).
+    #[arg(long)]
+    pub max_history: Option<usize>,
 }
 
 /// `--conflict-mode`.
@@ -109,6 +117,18 @@ pub fn synth(args: SynthArgs) -> anyhow::Result<()> {
         ConflictChoice::Independent => ConflictMode::Independent,
     };
     config.scenarios = t.scenarios;
+    if !t.vocabs.is_empty() {
+        if args.criteo {
+            anyhow::bail!("--vocabs needs the sample-table layout (Criteo has 26 fields)");
+        }
+        config.vocabs = t.vocabs.clone();
+    }
+    if let Some(h) = t.max_history {
+        if args.criteo {
+            anyhow::bail!("--max-history needs the sample-table layout (Criteo has no sequences)");
+        }
+        config.max_history = h;
+    }
     config.positive_rate = args.positive_rate;
     if let Some(m) = args.missing_rate {
         config.missing_rate = m;
