@@ -183,3 +183,80 @@ fn sweep() {
         args[5]
     );
 }
+
+fn wgrec_data_synth(args: &[&str], out: &std::path::Path) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_wgrec"))
+        .args(["data", "synth", "--out"])
+        .arg(out)
+        .args(args)
+        .output()
+        .expect("run wgrec")
+}
+
+/// The CLI's multi-task flags: label columns `click`, `task1` …, the chosen context fields, the
+/// `scenario` column; bad combinations are one error line; and without them the bytes of before
+/// (the library's recorded checksum of seed 1, 3000 rows, `src/data/synth/tests/identity.rs`).
+#[test]
+fn data_synth_flags_write_tasks_fields_and_scenarios_and_keep_the_old_bytes() {
+    let dir = std::env::temp_dir().join(format!("wgrec-multitask-cli-{}", std::process::id()));
+    let flags = "--rows 1000 --vocabs 30,30,30 --max-history 0 --extra-tasks 0.3,0.2 \
+                 --conflict 1 --conflict-mode independent --scenarios 2";
+    let out = wgrec_data_synth(&flags.split(' ').collect::<Vec<_>>(), &dir);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("positive rate 0."), "{stdout}");
+    assert_eq!(
+        stdout.matches(" / ").count(),
+        2,
+        "three tasks' rates: {stdout}"
+    );
+    let train = std::fs::read_to_string(dir.join("train.tsv")).expect("train.tsv");
+    let header = "click\ttask1\ttask2\tc0\tc1\tc2\tscenario\tn0\tn1\tn2\tn3";
+    assert_eq!(train.lines().next(), Some(header));
+    assert!(train.lines().skip(1).all(|l| l.split('\t').count() == 11));
+    let schema = std::fs::read_to_string(dir.join("schema.toml")).expect("schema");
+    assert!(
+        schema.contains("name = \"task2\"\ntype = \"label\""),
+        "{schema}"
+    );
+
+    for (args, error) in [
+        (
+            &["--rows", "10", "--conflict", "0.5"][..],
+            "error: --conflict needs --extra-tasks",
+        ),
+        (
+            &["--rows", "10", "--criteo", "--extra-tasks", "0.2"],
+            "error: --second-task and --extra-tasks need the sample-table layout",
+        ),
+        (
+            &["--rows", "10", "--extra-tasks", "0.2,1.5"],
+            "error: dataset synth: extra_task_rates[1] = 1.5 is not in (0, 1)",
+        ),
+    ] {
+        let out = wgrec_data_synth(args, &dir.join("bad"));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.starts_with(error), "{args:?}: {stderr}");
+    }
+
+    let old = dir.join("old");
+    let out = wgrec_data_synth(&["--rows", "3000", "--seed", "1"], &old);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for file in ["train.tsv", "valid.tsv", "test.tsv", "schema.toml"] {
+        for b in std::fs::read(old.join(file)).expect("split") {
+            h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    assert_eq!(h, 0x7cba_d131_dd8a_747a, "got {h:#x}");
+    std::fs::remove_dir_all(&dir).expect("clean up");
+}
