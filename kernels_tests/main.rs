@@ -42,3 +42,4 @@ mod tim;
 mod tim_reference;
 mod train;
 mod train_monitor;
+mod train_multitask;

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 use wgrec::data::ml100k;
-use wgrec::data::synth::{write, Layout, Synth, SynthConfig};
+use wgrec::data::synth::{write, ConflictMode, Layout, Synth, SynthConfig};
 
 /// Fetches MovieLens-100K into `<dir>/raw/`, applies the protocol and prints the facts per split.
 pub fn fetch_ml100k(dir: &Path) -> anyhow::Result<()> {
@@ -54,6 +54,44 @@ pub struct SynthArgs {
     pub missing_rate: Option<f64>,
     /// Positive rate of a second correlated task, if wanted.
     pub second_task: Option<f64>,
+    /// Extra tasks, their conflict, scenarios.
+    pub tasks: SynthTasks,
+}
+
+/// The multi-task options of `wgrec data synth` (sample-table layout only).
+#[derive(Debug, clap::Args)]
+pub struct SynthTasks {
+    /// Extra tasks `task1`, `task2`, … with these positive rates, comma-separated (e.g. 0.3,0.2);
+    /// they share the click task's planted model except on the conflicting fields c1, c3, ….
+    #[arg(long, value_delimiter = ',')]
+    pub extra_tasks: Vec<f64>,
+    /// How far the extra tasks depart from the click task on the conflicting fields, in [0, 1].
+    #[arg(long, default_value_t = 0.0)]
+    pub conflict: f64,
+    /// flip: those fields' first-order weights times (1 − 2·conflict); independent: per-task
+    /// weights and latent vectors (a shared embedding cannot hold them all).
+    #[arg(long, value_enum, default_value_t = ConflictChoice::Flip)]
+    pub conflict_mode: ConflictChoice,
+    /// Add a `scenario` column uniform over 0..N (a bias per scenario and task, a slope on c0).
+    #[arg(long, default_value_t = 0)]
+    pub scenarios: u64,
+    /// Vocabulary sizes of the context fields c0, c1, …, comma-separated (default: 8 fields
+    /// log-spaced from 10 to 10^7).
+    #[arg(long, value_delimiter = ',')]
+    pub vocabs: Vec<u64>,
+    /// Longest behaviour sequence; 0 drops the user, item, category and sequence columns
+    /// (default 20).
+    #[arg(long)]
+    pub max_history: Option<usize>,
+}
+
+/// `--conflict-mode`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ConflictChoice {
+    /// Sign flip of the first-order weights.
+    Flip,
+    /// Independent per-task weights and latent vectors.
+    Independent,
 }
 
 /// Writes synthetic data and prints what was written and how fast.
@@ -63,10 +101,33 @@ pub fn synth(args: SynthArgs) -> anyhow::Result<()> {
     } else {
         (SynthConfig::new(args.seed), Layout::Table)
     };
-    if args.criteo && args.second_task.is_some() {
+    let t = &args.tasks;
+    if args.criteo && (args.second_task.is_some() || !t.extra_tasks.is_empty()) {
         anyhow::bail!(
-            "--second-task needs the sample-table layout (the Criteo layout has one label)"
+            "--second-task and --extra-tasks need the sample-table layout (the Criteo layout has one label)"
         );
+    }
+    if t.extra_tasks.is_empty() && t.conflict != 0.0 {
+        anyhow::bail!("--conflict needs --extra-tasks (the tasks it sets apart)");
+    }
+    config.extra_task_rates = t.extra_tasks.clone();
+    config.conflict = t.conflict;
+    config.conflict_mode = match t.conflict_mode {
+        ConflictChoice::Flip => ConflictMode::Flip,
+        ConflictChoice::Independent => ConflictMode::Independent,
+    };
+    config.scenarios = t.scenarios;
+    if !t.vocabs.is_empty() {
+        if args.criteo {
+            anyhow::bail!("--vocabs needs the sample-table layout (Criteo has 26 fields)");
+        }
+        config.vocabs = t.vocabs.clone();
+    }
+    if let Some(h) = t.max_history {
+        if args.criteo {
+            anyhow::bail!("--max-history needs the sample-table layout (Criteo has no sequences)");
+        }
+        config.max_history = h;
     }
     config.positive_rate = args.positive_rate;
     if let Some(m) = args.missing_rate {

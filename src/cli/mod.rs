@@ -161,6 +161,8 @@ enum DataCommand {
         /// Add a second correlated task `love` with this positive rate (sample-table layout only).
         #[arg(long)]
         second_task: Option<f64>,
+        #[command(flatten)]
+        tasks: data::SynthTasks,
     },
     /// Turn an event log into a sample table with per-user behaviour sequences (hist_<item>,
     /// hist_<side>…, hist_time: the user's events strictly before each one, most recent last).
@@ -317,6 +319,7 @@ fn run_data(command: DataCommand) -> anyhow::Result<()> {
             positive_rate,
             missing_rate,
             second_task,
+            tasks,
         } => data::synth(data::SynthArgs {
             rows,
             out,
@@ -325,6 +328,7 @@ fn run_data(command: DataCommand) -> anyhow::Result<()> {
             positive_rate,
             missing_rate,
             second_task,
+            tasks,
         }),
         DataCommand::Sequences {
             events,

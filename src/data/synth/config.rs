@@ -4,6 +4,22 @@
 
 use crate::{Error, Result};
 
+/// How an extra task's effects of the conflicting fields K = {c1, c3, …} depart from task 0's
+/// (see the module docs of [`super`] for why there are two).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ConflictMode {
+    /// The first-order weights on K times (1 − 2·conflict); the latent vectors are shared. One
+    /// shared embedding coordinate can carry both tasks' weights, so this costs a shared bottom
+    /// little.
+    #[default]
+    Flip,
+    /// Each extra task t has its own first-order weights and latent vectors on K:
+    /// a·(task 0's) + b·(task t's independent draw), a = 1 − conflict, b = √(1 − a²) (same
+    /// variance). At conflict 1 the tasks' per-id factors on K are independent: T·(1 + LATENT)
+    /// numbers per id, more than a shared embedding of small width holds.
+    Independent,
+}
+
 /// What to generate.
 #[derive(Debug, Clone)]
 pub struct SynthConfig {
@@ -32,9 +48,12 @@ pub struct SynthConfig {
     /// `positive_rate`: T = 1 + its length. These tasks share task 0's planted model except on
     /// the conflicting fields (the odd context fields c1, c3, …), see [`conflict`](Self::conflict).
     pub extra_task_rates: Vec<f64>,
-    /// In [0, 1]: the conflicting fields' first-order weight on each extra task is (1 − 2·conflict)
-    /// times their weight on task 0; 0 = the tasks agree, 1 = those fields push them exactly apart.
+    /// In [0, 1]: how far the extra tasks' effects of the conflicting fields are from task 0's;
+    /// 0 = the tasks agree. What it does depends on [`conflict_mode`](Self::conflict_mode).
     pub conflict: f64,
+    /// How the conflicting fields differ between tasks: a sign flip of the first-order weights
+    /// (the default) or per-task independent first-order weights and latent vectors.
+    pub conflict_mode: ConflictMode,
     /// Scenarios: 0 = none; S ≥ 1 adds a `scenario` column, uniform over 0..S, whose value adds a
     /// bias per (scenario, task) and a scenario-specific slope on field c0's weight.
     pub scenarios: u64,
@@ -59,6 +78,7 @@ impl SynthConfig {
             second_task: None,
             extra_task_rates: Vec::new(),
             conflict: 0.0,
+            conflict_mode: ConflictMode::Flip,
             scenarios: 0,
             missing_rate: 0.0,
         }

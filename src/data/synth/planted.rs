@@ -2,7 +2,7 @@
 //! the intercepts calibrated to the asked positive rates. See the formula in the module docs of
 //! [`super`] and in `docs/data.md`.
 
-use super::{hash3, mix, normal, sigmoid, signed_unit, Synth, SynthRow, LATENT};
+use super::{hash3, mix, normal, sigmoid, signed_unit, ConflictMode, Synth, SynthRow, LATENT};
 use crate::rng::Rng;
 
 /// Rows drawn to calibrate the intercept: its error (sd(p)/√200000, about 0.0005 at rate 0.2) is
@@ -20,9 +20,22 @@ const SCENARIO_STREAM: u64 = 0x5ce0_a410;
 /// Scale of a scenario's bias (uniform, sd 0.5 in logits: rates differ visibly between scenarios,
 /// yet no scenario drowns the features).
 const SCENARIO_BIAS: f64 = 0.5;
+/// Seeds the extra tasks' own weights and vectors on the conflicting fields
+/// ([`ConflictMode::Independent`]), apart from every other hash.
+const CONFLICT_STREAM: u64 = 0xc0f1_1c75;
+
+/// One extra task's departure from task 0 on the conflicting fields, summed over a row's fields
+/// ([`ConflictMode::Independent`]): its first-order weights, and the change of the latent sum and
+/// of the sum of squares when the task's vectors replace task 0's.
+#[derive(Debug, Clone, Copy, Default)]
+struct Departure {
+    first: f64,
+    dsum: [f64; LATENT],
+    dsq: f64,
+}
 
 /// One row's planted scores before intercepts; [`Synth::task_score`] combines them per task.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub(super) struct Scores {
     /// Task 0's score: the first-order, pairwise, numeric and sequence terms.
     shared: f64,
@@ -34,6 +47,9 @@ pub(super) struct Scores {
     c0: f64,
     /// The row's scenario (0 when scenarios are off).
     scenario: u64,
+    /// [`ConflictMode::Independent`] only: the whole score of each extra task (tasks 1 …),
+    /// its own effects of the conflicting fields in place of task 0's.
+    independent: Vec<f64>,
 }
 
 impl Synth {
@@ -43,6 +59,7 @@ impl Synth {
         let base = match (t, c.second_task) {
             (0, _) => s.shared,
             (_, Some((_, weight))) => weight * s.shared + (1.0 - weight) * s.other,
+            _ if c.conflict_mode == ConflictMode::Independent => s.independent[t - 1],
             // (1 − 2·conflict)·w_f on the conflicting fields, the shared weights elsewhere.
             _ => s.shared - 2.0 * c.conflict * s.conflicting,
         };
@@ -88,6 +105,9 @@ impl Synth {
             add(f as u64 + 1000, id, &mut first, &mut other);
         }
         let (mut conflicting, mut c0) = (0.0, 0.0);
+        let independent = c.conflict_mode == ConflictMode::Independent;
+        let mut departures =
+            vec![Departure::default(); c.extra_task_rates.len() * usize::from(independent)];
         row.categorical.clear();
         for (f, zipf) in self.zipfs.iter().enumerate() {
             let id = (rng.unit() >= c.missing_rate).then(|| zipf.sample(&mut rng));
@@ -95,7 +115,10 @@ impl Synth {
                 let w = add(f as u64, id, &mut first, &mut other);
                 match f {
                     0 => c0 = w,
-                    f if f % 2 == 1 => conflicting += w,
+                    f if f % 2 == 1 => {
+                        conflicting += w;
+                        self.depart(f as u64, id, w, &mut departures);
+                    }
                     _ => {}
                 }
             }
@@ -113,15 +136,47 @@ impl Synth {
             row.numeric.push(value);
         }
         let pairwise = 0.5 * (vsum.iter().map(|s| s * s).sum::<f64>() - vsq);
+        let seq = self.gamma * seq;
+        // Task t's score: task 0's with the conflicting fields' first-order and latent parts
+        // swapped for its own.
+        let independent = departures.iter().map(|d| {
+            let sq: f64 = (vsum.iter().zip(&d.dsum))
+                .map(|(s, e)| (s + e) * (s + e))
+                .sum();
+            let pairwise = 0.5 * (sq - (vsq + d.dsq));
+            first - conflicting + d.first + pairwise + seq
+        });
+        let independent = independent.collect();
         // The scenario from its own stream: the draws above keep their order.
         row.scenario = (c.scenarios > 0)
             .then(|| Rng::new(mix(seed ^ SCENARIO_STREAM, index)).below(c.scenarios));
         Scores {
-            shared: first + pairwise + self.gamma * seq,
+            shared: first + pairwise + seq,
             other,
             conflicting,
             c0,
             scenario: row.scenario.unwrap_or(0),
+            independent,
+        }
+    }
+
+    /// Adds conflicting field `field`'s id `id` (task 0's weight `w`) to each extra task's
+    /// departure: the task's weight and vectors are a·(task 0's) + b·(its own draw), a = 1 −
+    /// conflict, b = √(1 − a²), so each keeps task 0's variance.
+    fn depart(&self, field: u64, id: u64, w: f64, departures: &mut [Departure]) {
+        let seed = self.config.seed;
+        let a = 1.0 - self.config.conflict;
+        let b = (1.0 - a * a).max(0.0).sqrt();
+        for (t, d) in departures.iter_mut().enumerate() {
+            let own = seed ^ CONFLICT_STREAM ^ ((t as u64 + 1) << 48);
+            d.first += a * w + b * self.scale_w * signed_unit(hash3(own, field, id));
+            for (k, e) in d.dsum.iter_mut().enumerate() {
+                let v = self.scale_v * signed_unit(hash3(seed ^ (k as u64 + 1) << 40, field, id));
+                let u = self.scale_v * signed_unit(hash3(own ^ (k as u64 + 1) << 40, field, id));
+                let vt = a * v + b * u;
+                *e += vt - v;
+                d.dsq += vt * vt - v * v;
+            }
         }
     }
 

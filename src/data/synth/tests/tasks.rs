@@ -73,6 +73,43 @@ fn extra_tasks_without_conflict_plant_the_first_task_again() {
     }
 }
 
+/// The independent mode at conflict 0 is the agreement of the flip mode: the same probabilities up
+/// to the rounding of its other order of summation (1e-12 on a probability).
+#[test]
+fn independent_conflict_zero_plants_the_first_task_again() {
+    let synth = Synth::new(SynthConfig {
+        conflict_mode: ConflictMode::Independent,
+        ..tasks(5, 0.0)
+    })
+    .unwrap();
+    for row in synth.rows(0..2000) {
+        assert!(
+            (row.probs[0] - row.probs[1]).abs() < 1e-12,
+            "{:?}",
+            row.probs
+        );
+    }
+}
+
+/// Independent effects on K: task 1's per-id rates on c1 and c3 are uncorrelated with task 0's
+/// (expected r = 0; with the ~20–40 ids measured its sd is ≈ 0.2, so |r| < 0.5 is ~2.5 sd, while
+/// a flip gives r ≈ −0.85 and agreement r ≈ +0.85), and still agree on c0 and c2 (r > 0.5, as in
+/// the flip test above).
+#[test]
+fn independent_conflict_decorrelates_the_conflicting_fields_only() {
+    let synth = Synth::new(SynthConfig {
+        conflict_mode: ConflictMode::Independent,
+        ..tasks(31, 1.0)
+    })
+    .unwrap();
+    let rows: Vec<SynthRow> = synth.rows(0..100_000).collect();
+    for (f, conflicting) in [(0, false), (1, true), (2, false), (3, true)] {
+        let r = per_id_label_correlation(&rows, f);
+        let ok = if conflicting { r.abs() < 0.5 } else { r > 0.5 };
+        assert!(ok, "field c{f}: correlation {r}");
+    }
+}
+
 /// Each task's observed rate within 5 standard errors of its asked rate: the binomial error of
 /// these n rows plus the calibration sample's (both √(r(1−r)/n)); 5 sd is one false alarm in
 /// ~1.7 million runs, while a task calibrated to another task's rate misses by ≥ 0.1, i.e. ≥ 30 sd.
