@@ -660,17 +660,21 @@ group = "user"
 monitor = "mean"
 "#;
 
-/// A CSV split of `rows` rows: click and buy (empty on rows i ≡ 0 mod 3), user and item ids.
-/// Returns the text and the number of rows with a buy label.
-fn two_task_split(rows: usize, seed: u64) -> (String, usize) {
+/// A 64-bit LCG (Knuth's MMIX constants) from `seed`: enough randomness for test labels.
+fn lcg(seed: u64) -> impl FnMut() -> u64 {
     let mut state = seed;
-    let mut next = move || {
-        // A 64-bit LCG (Knuth's MMIX constants): enough randomness for labels.
+    move || {
         state = state
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
         state >> 33
-    };
+    }
+}
+
+/// A CSV split of `rows` rows: click and buy (empty on rows i ≡ 0 mod 3), user and item ids.
+/// Returns the text and the number of rows with a buy label.
+fn two_task_split(rows: usize, seed: u64) -> (String, usize) {
+    let mut next = lcg(seed);
     let mut text = String::from("click,buy,user,item\n");
     let mut labelled = 0;
     for i in 0..rows {

@@ -84,18 +84,7 @@ impl Combiner {
             .dense_param("combine.gate.bias")
             .expect("planned")
             .offset;
-        let flat = |offset| {
-            (
-                At {
-                    buffer: &params.values,
-                    offset,
-                },
-                At {
-                    buffer: &params.grads,
-                    offset,
-                },
-            )
-        };
+        let flat = |offset| params.at(offset);
         let spec = LinearSpec {
             tables: 1,
             batch_cap: b,

@@ -43,21 +43,7 @@ impl ExpertLayer {
         } else {
             (&acts.h, &acts.dh)
         };
-        let place = |name: String| {
-            plan.dense_param(&name).map(|p| {
-                let offset = p.offset;
-                (
-                    At {
-                        buffer: &params.values,
-                        offset,
-                    },
-                    At {
-                        buffer: &params.grads,
-                        offset,
-                    },
-                )
-            })
-        };
+        let place = |name: String| plan.dense_param(&name).map(|p| params.at(p.offset));
         let weight = place(format!("proj.{g}.weight")).expect("the plan has every projection");
         let buffers = LinearBuffers {
             x: expert.output(),

@@ -103,19 +103,7 @@ impl Mixer {
             grad_x: &acts.z,
         };
         let concat = Combine::new(gpu, CombineKind::Concat, e, b, w, &concat_buffers)?;
-        let flat = |name: &str| {
-            let offset = plan.dense_param(name).expect("planned").offset;
-            (
-                At {
-                    buffer: &params.values,
-                    offset,
-                },
-                At {
-                    buffer: &params.grads,
-                    offset,
-                },
-            )
-        };
+        let flat = |name: &str| params.at(plan.dense_param(name).expect("planned").offset);
         let spec = LinearSpec {
             tables: plan.towers.len() as u32,
             batch_cap: b,

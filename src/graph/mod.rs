@@ -277,7 +277,7 @@ impl Graph {
 
     /// Outputs (logit columns: the tasks, or each task in each scenario).
     pub fn tasks(&self) -> usize {
-        self.plan.config.outputs().len()
+        self.plan.heads.iter().map(|h| h.outputs.len()).sum()
     }
 
     /// The compiled model as plain data (see [`ModelPlan::describe`]).

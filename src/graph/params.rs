@@ -15,6 +15,7 @@
 
 use crate::error::{Error, Result};
 use crate::gpu::{storage_usage, Gpu};
+use crate::kernels::dense::linear::At;
 use crate::model::ModelPlan;
 
 /// One named tensor of the flat buffer.
@@ -87,6 +88,21 @@ pub struct FlatParams {
 }
 
 impl FlatParams {
+    /// The value and gradient places of the tensor starting at element `offset` (a planned
+    /// tensor's [`DenseParam::offset`](crate::model::DenseParam)), as a layer binds them.
+    pub fn at(&self, offset: u64) -> (At<'_>, At<'_>) {
+        (
+            At {
+                buffer: &self.values,
+                offset,
+            },
+            At {
+                buffer: &self.grads,
+                offset,
+            },
+        )
+    }
+
     /// Allocates zeroed value and gradient buffers for `layout`.
     pub fn new(gpu: &Gpu, layout: ParamLayout) -> Self {
         let len = layout.len();

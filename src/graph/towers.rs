@@ -209,19 +209,9 @@ impl Build<'_> {
         (y, dy): (&wgpu::Buffer, &wgpu::Buffer),
     ) -> Result<Linear> {
         let flat = |tensor: &str| {
-            let offset = (self.plan.dense_param(&format!("{name}.{tensor}")))
-                .expect("the plan has every tower tensor")
-                .offset;
-            (
-                At {
-                    buffer: &self.params.values,
-                    offset,
-                },
-                At {
-                    buffer: &self.params.grads,
-                    offset,
-                },
-            )
+            let param = self.plan.dense_param(&format!("{name}.{tensor}"));
+            self.params
+                .at(param.expect("the plan has every tower tensor").offset)
         };
         let buffers = LinearBuffers {
             x: &input.x,

@@ -2,51 +2,20 @@
 //! scenario's rows, the metrics come per task (pooled over the scenarios) and per output, and a
 //! scenario value the model does not know is an error naming file, line and column.
 
-use crate::{last_json, ok, temp, wgrec};
+use crate::{last_json, lcg, ok, temp, wgrec, TWO_TASK_MODEL};
 
-const MODEL: &str = r#"
-[model]
-architecture = "stem"
-tables = 1
-dim = 4
-expert_width = 8
-experts = [{ type = "fm" }]
-hidden = [8]
-dropout = 0.0
-scenario = "page"
-scenarios = ["home", "search"]
-
-[[feature]]
-name = "user"
-kind = "categorical"
-
-[[feature]]
-name = "item"
-kind = "categorical"
-
-[[task]]
-name = "click"
-
-[[task]]
-name = "buy"
-
-[train]
-batch_size = 64
-epochs = 2
-group = "user"
-monitor = "mean"
-"#;
+/// The two-task model of `tests/cli.rs` as a STEM model with two scenarios.
+fn scenario_model() -> String {
+    TWO_TASK_MODEL.replace(
+        "[model]\n",
+        "[model]\narchitecture = \"stem\"\nscenario = \"page\"\nscenarios = [\"home\", \"search\"]\n",
+    )
+}
 
 /// A CSV split of `rows` rows (page, click, buy, user, item); the page alternates, and the
 /// second page reverses the item's effect on click.
 fn split(rows: usize, seed: u64, page: &dyn Fn(usize) -> &'static str) -> String {
-    let mut state = seed;
-    let mut next = move || {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        state >> 33
-    };
+    let mut next = lcg(seed);
     let mut text = String::from("page,click,buy,user,item\n");
     for i in 0..rows {
         let (user, item) = (next() % 12, next() % 20);
@@ -94,7 +63,7 @@ fn a_scenario_model_trains_a_tower_per_task_and_scenario_and_reports_both_levels
         }
     });
     let model = dir.join("model.toml");
-    std::fs::write(&model, MODEL).unwrap();
+    std::fs::write(&model, scenario_model()).unwrap();
     let run = dir.join("run");
     let out = wgrec()
         .args(["train", "--json", "--config"])
@@ -147,7 +116,7 @@ fn an_unknown_scenario_value_names_file_line_and_column() {
     let data = dir.join("data");
     write_data(&data, &|i| if i == 7 { "cart" } else { "home" });
     let model = dir.join("model.toml");
-    std::fs::write(&model, MODEL).unwrap();
+    std::fs::write(&model, scenario_model()).unwrap();
     let out = wgrec()
         .args(["train", "--config"])
         .arg(&model)

@@ -34,17 +34,27 @@ impl Scenarios {
     /// Row `r`'s scenario index; `Err` naming the file, line and column when its value is empty
     /// or not one of `model.scenarios`.
     pub fn of_row(&self, schema: &Schema, batch: &Batch, file: &str, r: usize) -> Result<usize> {
-        let ColumnData::Categorical(tokens) = &batch.columns[self.column] else {
-            unreachable!("the scenario column is categorical (resolved)")
-        };
-        let value = tokens.get(r);
-        self.values.iter().position(|v| v == value).ok_or_else(|| {
+        self.index(batch, r).ok_or_else(|| {
             let message = format!(
-                "scenario {value:?} is not one of model.scenarios {:?}",
+                "scenario {:?} is not one of model.scenarios {:?}",
+                self.tokens(batch).get(r),
                 self.values
             );
             data_error(schema, file, batch.lines[r], self.column, message)
         })
+    }
+
+    fn tokens<'b>(&self, batch: &'b Batch) -> &'b crate::data::batch::Tokens {
+        match &batch.columns[self.column] {
+            ColumnData::Categorical(tokens) => tokens,
+            _ => unreachable!("the scenario column is categorical (resolved)"),
+        }
+    }
+
+    /// Row `r`'s scenario index, `None` when its value is not one of the model's.
+    fn index(&self, batch: &Batch, r: usize) -> Option<usize> {
+        let value = self.tokens(batch).get(r);
+        self.values.iter().position(|v| v == value)
     }
 
     /// Scenarios of the model.
@@ -60,14 +70,8 @@ impl Scenarios {
     /// The scenario of each of `rows` (checked by [`Self::of_row`] before encoding; a value that
     /// slipped past it would land in no output: every label of the row missing).
     pub fn rows(&self, batch: &Batch, rows: &[usize]) -> Vec<usize> {
-        let ColumnData::Categorical(tokens) = &batch.columns[self.column] else {
-            unreachable!("the scenario column is categorical (resolved)")
-        };
         (rows.iter())
-            .map(|&r| {
-                let value = tokens.get(r);
-                (self.values.iter().position(|v| v == value)).unwrap_or(usize::MAX)
-            })
+            .map(|&r| self.index(batch, r).unwrap_or(usize::MAX))
             .collect()
     }
 
