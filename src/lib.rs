@@ -11,6 +11,7 @@
 //! GAUC, logloss, calibration) and [`checkpoint`] (atomic safetensors files).
 #![warn(missing_docs)]
 
+pub mod analyze;
 pub mod bench;
 pub mod checkpoint;
 pub mod config;

@@ -38,7 +38,7 @@ impl Series {
     }
 }
 
-fn fonts() {
+pub(crate) fn fonts() {
     static REGISTER: Once = Once::new();
     REGISTER.call_once(|| {
         for family in ["sans-serif", "serif", "monospace"] {

@@ -1,5 +1,6 @@
 //! The command line: argument parsing and the commands. The only place that prints.
 
+mod analyze;
 mod bench;
 mod data;
 mod devices;
@@ -120,6 +121,24 @@ enum Command {
         /// Count malformed rows and go on.
         #[arg(long)]
         skip_bad_rows: bool,
+    },
+    /// Measure a trained run: dimensional collapse (spectra, information abundance), TIM's
+    /// semantic-temporal correlation, task entanglement, loss gradients; writes report.md,
+    /// report.json and PNG/SVG figures.
+    Analyze {
+        /// The training output folder.
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// The data folder (default: the one the model was trained on).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// The report folder (default: <checkpoint>-analysis beside the run folder); a previous
+        /// report there is replaced, any other non-empty folder is refused.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Print the report's numbers as one JSON object on stdout.
+        #[arg(long)]
+        json: bool,
     },
     /// Datasets: fetch the bundled one, write synthetic ones.
     Data {
@@ -280,6 +299,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             output,
             skip_bad_rows,
         } => eval::predict(&checkpoint, &input, &output, skip_bad_rows),
+        Command::Analyze {
+            checkpoint,
+            data,
+            out,
+            json,
+        } => analyze::analyze(&checkpoint, data.as_deref(), out, json),
         Command::Bench {
             quick,
             repeats,

@@ -85,6 +85,18 @@ pub enum Architecture {
 }
 
 impl Architecture {
+    /// The name the model file uses (`"single"`, `"stem"`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            Architecture::Single => "single",
+            Architecture::Shared => "shared",
+            Architecture::Mmoe => "mmoe",
+            Architecture::Ple => "ple",
+            Architecture::Stem => "stem",
+            Architecture::Ame => "ame",
+        }
+    }
+
     /// Whether the model has per-task towers (every architecture but `single`).
     pub fn multitask(self) -> bool {
         self != Architecture::Single

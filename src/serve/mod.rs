@@ -78,6 +78,11 @@ impl Predictor {
         &self.encoder
     }
 
+    /// The encoder, shared (for readers on other threads).
+    pub(crate) fn shared_encoder(&self) -> Arc<Encoder> {
+        Arc::clone(&self.encoder)
+    }
+
     /// The checkpoint file the weights came from.
     pub fn checkpoint(&self) -> &Path {
         &self.checkpoint
