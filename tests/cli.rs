@@ -1,6 +1,7 @@
 //! The binary as a user meets it: `wgrec devices`, `wgrec bench`, `wgrec data` and the no-adapter error.
 
 #[path = "cli/scenarios.rs"]
+mod analyze;
 mod scenarios;
 
 use std::process::Command;

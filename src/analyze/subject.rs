@@ -32,6 +32,14 @@ impl Subject {
     /// A folder that is not a run, or a checkpoint that does not belong to its model file, is the
     /// error [`Predictor::load`] gives.
     pub fn load(gpu: &Gpu, run: &Path, data: Option<&Path>) -> Result<Self> {
+        if !crate::run::is_run_folder(run) {
+            return Err(Error::RunFolder {
+                dir: run.to_path_buf(),
+                message: "not a run folder (no config.toml with encoder/, no checkpoint): pass \
+                          the --out folder of a `wgrec train`"
+                    .into(),
+            });
+        }
         let predictor = Predictor::load(gpu, run)?;
         let checkpoint = Checkpoint::read(predictor.checkpoint())?;
         let data = match data {
