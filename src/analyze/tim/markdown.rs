@@ -98,7 +98,7 @@ impl TimCorrelation {
                 Panel {
                     title: format!("data: MI(X; {}), millinats", self.task),
                     values: &self.mi,
-                    text: |v| format!("{:.2}", v * 1e3),
+                    text: |v| format!("{:.3}", v * 1e3),
                 },
                 Panel {
                     title: "model: mean α·n over tables (1 = uniform)".into(),
