@@ -346,3 +346,11 @@ fn spearman_uses_average_ranks_for_ties() {
         "constant"
     );
 }
+
+#[test]
+fn the_section_is_deterministic() {
+    // One pass in file order, fixed-order f64 sums: two runs serialise identically.
+    let t = Tables::random(29, 12);
+    let json = || serde_json::to_string(&hand_result(&t, 70)).expect("json");
+    assert_eq!(json(), json());
+}
