@@ -68,7 +68,10 @@ pub struct Tally {
     cells: Vec<u32>,
     offsets: Vec<usize>,
     labels: Vec<bool>,
-    alpha: Vec<f64>,
+    /// Per table, the α of the sample being added.
+    alpha: Vec<Vec<f64>>,
+    /// The cells of the sample being added.
+    scratch: Vec<u32>,
 }
 
 /// The tallied maps over the chosen columns, relations not yet dropped.
@@ -94,7 +97,8 @@ impl Tally {
             cells: Vec::new(),
             offsets: vec![0],
             labels: Vec::new(),
-            alpha: Vec::new(),
+            alpha: vec![Vec::new(); tables],
+            scratch: Vec::new(),
         }
     }
 
@@ -117,34 +121,42 @@ impl Tally {
         (target, behaviours, buckets): (&[u32], &[u32], &[u32]),
         rows: &[TimRows],
     ) -> Result<()> {
-        let s = target.len().max(1);
-        let start = self.cells.len();
-        for (ids, &b) in behaviours.chunks_exact(s).zip(buckets) {
+        let bad = |message: String| Error::data("the sequence feature", message);
+        if rows.len() != self.attention.len() {
+            let message = format!(
+                "{} TIMs for a tally of {}",
+                rows.len(),
+                self.attention.len()
+            );
+            return Err(bad(message));
+        }
+        // Everything is computed before anything is counted: a rejected sample leaves no trace.
+        let mut cells = std::mem::take(&mut self.scratch);
+        cells.clear();
+        for (ids, &b) in behaviours.chunks_exact(target.len().max(1)).zip(buckets) {
             if b as usize >= self.buckets || b == 0 {
-                return Err(Error::data(
-                    "the sequence feature",
-                    format!("temporal bucket {b} outside 1..{}", self.buckets),
-                ));
+                let message = format!("temporal bucket {b} outside 1..{}", self.buckets);
+                return Err(bad(message));
             }
-            let cell = relation(target, ids) * self.buckets + b as usize;
-            self.behaviours[cell] += 1;
-            self.cells.push(cell as u32);
+            cells.push((relation(target, ids) * self.buckets + b as usize) as u32);
+        }
+        for (tim, alpha) in rows.iter().zip(&mut self.alpha) {
+            let v = tim.embed(target, 0)?;
+            tim.attention(&v, behaviours, buckets, alpha)?;
         }
         let n = buckets.len() as f64;
-        for (m, tim) in rows.iter().enumerate() {
-            let v = tim.embed(target, 0)?;
-            tim.attention(&v, behaviours, buckets, &mut self.alpha)?;
-            for (&cell, a) in self.cells[start..].iter().zip(&self.alpha) {
-                self.attention[m][cell as usize] += a * n;
+        for (i, &cell) in cells.iter().enumerate() {
+            self.behaviours[cell as usize] += 1;
+            for (sums, alpha) in self.attention.iter_mut().zip(&self.alpha) {
+                sums[cell as usize] += alpha[i] * n;
             }
         }
-        self.cells[start..].sort_unstable();
-        let mut distinct = self.cells[start..].to_vec();
-        distinct.dedup();
-        self.cells.truncate(start);
-        self.cells.extend_from_slice(&distinct);
+        cells.sort_unstable();
+        cells.dedup();
+        self.cells.extend_from_slice(&cells);
         self.offsets.push(self.cells.len());
         self.labels.push(label);
+        self.scratch = cells;
         Ok(())
     }
 

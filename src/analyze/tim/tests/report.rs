@@ -23,6 +23,20 @@ fn bad_buckets_ids_and_batches_are_errors() {
     assert!(e.contains("row 10") && e.contains("emb.0.item"), "{e}");
     let e = run(&mut tally, (1.0, [5, 4], vec![]));
     assert!(e.contains("row 4") && e.contains("emb.0.genre"), "{e}");
+    // The bad id of the second behaviour comes after a good first one; nothing of it is counted.
+    let e = run(&mut tally, (1.0, [5, 2], vec![(7, 1, 1), (10, 1, 2)]));
+    assert!(e.contains("row 10"), "{e}");
+    let r = super::correlate(&sequence(), "click".into(), &tally);
+    assert_eq!(r.samples, 0);
+    assert!(
+        r.relations.is_empty(),
+        "rejected samples left {:?}",
+        r.behaviours
+    );
+    let e = tally
+        .add(true, (&[5, 2], &[], &[]), &[])
+        .expect_err("no TIM");
+    assert!(e.to_string().contains("0 TIMs for a tally of 1"), "{e}");
     let mut short = batch(&[(1.0, [5, 2], vec![(7, 1, 1)])], 1);
     if let FeatureInput::Sequence(tb) = &mut short.features[0] {
         tb.buckets.clear();
