@@ -1,12 +1,14 @@
 //! TIM's attention recomputed on the host in f64 from the checkpoint's rows, exactly as
 //! `tim_forward` computes it (docs/tim.md, METHODS.md §1.1): for one embedding table's TIM,
 //!
-//!     ẽ_i = Σ_k T_k[id_k(i)] + P[bucket_i],   ṽ = Σ_k T_k[id_k(target)] + P[0]
-//!     s_i = ẽ_iᵀṽ / √D,   α = softmax(s)      (max-shifted)
+//! ```text
+//! ẽ_i = Σ_k T_k[id_k(i)] + P[bucket_i],   ṽ = Σ_k T_k[id_k(target)] + P[0]
+//! s_i = ẽ_iᵀṽ / √D,   α = softmax(s)      (max-shifted)
+//! ```
 //!
 //! T_k are the semantic tables (the item's, then each side feature's), P the temporal table. The
 //! kernel keeps only (max, Σexp) per sample; the analysis needs every α_i, and f64 keeps the
-//! recompute exact to the f32 rows (`tests.rs` checks it reproduces the GPU's u).
+//! recompute exact to the f32 rows (`tests/gpu.rs` checks it reproduces the GPU's u).
 
 use std::path::PathBuf;
 
