@@ -178,3 +178,6 @@ pub(super) fn check_tables(plan: &ModelPlan) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests_mean;
