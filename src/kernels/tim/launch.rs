@@ -66,6 +66,14 @@ pub const TIM_MEAN_FORWARD: Kernel = Kernel::new(shaders::TIM, "tim_mean_forward
 /// Mean pooling's backward (same bindings; reads no table row and no `stats`).
 pub const TIM_MEAN_BACKWARD: Kernel = Kernel::new(shaders::TIM, "tim_mean_backward", BINDINGS);
 
+/// The (forward, backward) kernels of a pooling.
+fn kernels(pooling: TimPooling) -> (&'static Kernel, &'static Kernel) {
+    match pooling {
+        TimPooling::Attention => (&TIM_FORWARD, &TIM_BACKWARD),
+        TimPooling::Mean => (&TIM_MEAN_FORWARD, &TIM_MEAN_BACKWARD),
+    }
+}
+
 /// A prepared TIM over one embedding storage: forward into the caller's `u` (`[M, max_batch, D]`),
 /// backward from the caller's dL/du (same layout) into per-lookup gradient rows that a
 /// [`TbeUpdate`](crate::kernels::embedding::TbeUpdate) built on [`Tim::gather`] and
@@ -126,10 +134,7 @@ impl Tim {
         // One chunk (the usual case) compiles without the per-load chunk switch.
         let chunks = if layout.chunks() == 1 { 1.0 } else { 4.0 };
         let constants = [("WG", TIM_WG as f64), ("CHUNKS", chunks)];
-        let (forward, backward) = match spec.pooling() {
-            TimPooling::Attention => (&TIM_FORWARD, &TIM_BACKWARD),
-            TimPooling::Mean => (&TIM_MEAN_FORWARD, &TIM_MEAN_BACKWARD),
-        };
+        let (forward, backward) = kernels(spec.pooling());
         let forward = gpu.pipeline(forward, &constants)?;
         let backward = gpu.pipeline(backward, &constants)?;
         let stats = gpu.buffer("tim stats", slab * 8, storage_usage());
