@@ -112,7 +112,7 @@ fn setup(gpu: &Gpu, s: &Shape) -> Setup {
         sets: (0..s.sets as usize)
             .map(|m| TimSet {
                 semantic: vec![3 * m, 3 * m + 1],
-                temporal: 3 * m + 2,
+                temporal: Some(3 * m + 2),
             })
             .collect(),
         max_batch: s.batch,

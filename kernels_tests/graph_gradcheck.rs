@@ -239,13 +239,17 @@ pub(crate) fn fields(p: &Params, batch: &ModelBatch, m: usize, w: usize, b: usiz
             format!("emb.{m}.genre"),
             format!("emb.{m}.history.time"),
         );
+        // A model without the temporal table is mean-pooled (`pooling = "mean"`, docs/tim.md).
+        if !p.contains_key(&time) {
+            mean_history(&mut x[..w], p, seq, (&item, &genre), start..start + len);
+        }
         let sum = |i: u32, g: u32, t: u32| -> Vec<f64> {
             let mut v = row(p, &item, i, w).to_vec();
             add(&mut v, row(p, &genre, g, w));
             add(&mut v, row(p, &time, t, w));
             v
         };
-        if len > 0 {
+        if len > 0 && p.contains_key(&time) {
             let v = sum(seq.target[2 * b], seq.target[2 * b + 1], 0);
             let e: Vec<Vec<f64>> = (start..start + len)
                 .map(|i| {
@@ -286,6 +290,27 @@ pub(crate) fn fields(p: &Params, batch: &ModelBatch, m: usize, w: usize, b: usiz
         add(&mut x[4 * w..5 * w], row(p, &format!("emb.{m}.age"), r, w));
     }
     x
+}
+
+/// The mean-pooled history: (1/n) Σ_i (item + genre rows of behaviour i), 0 when n = 0.
+fn mean_history(
+    x: &mut [f64],
+    p: &Params,
+    seq: &wgrec::kernels::tim::TimBatch,
+    (item, genre): (&str, &str),
+    behaviours: std::ops::Range<usize>,
+) {
+    let (w, n) = (x.len(), behaviours.len() as f64);
+    for i in behaviours {
+        let (a, g) = (seq.behaviours[2 * i], seq.behaviours[2 * i + 1]);
+        for (j, (r, s)) in row(p, item, a, w)
+            .iter()
+            .zip(row(p, genre, g, w))
+            .enumerate()
+        {
+            x[j] += (r + s) / n;
+        }
+    }
 }
 
 pub(crate) fn relu(v: f64) -> f64 {
@@ -579,11 +604,20 @@ pub(crate) fn check(what: &str, got: &[f64], want: &[f64], scale: f64) -> f64 {
 }
 
 fn run_case(spec: &Spec, seed: u64) {
+    let tables = run_config(spec, &config_text(spec), seed);
+    assert!(
+        tables.contains(&"emb.0.history.time".to_string()),
+        "TIM: {tables:?}"
+    );
+}
+
+/// [`run_case`] on `text`, a config of the spec's model with edits its CPU model follows;
+/// returns the names of the graph's tables.
+fn run_config(spec: &Spec, text: &str, seed: u64) -> Vec<String> {
     let gpu = gpu();
     let weighted = spec.weighted;
     let what = format!("{spec:?}");
-    let config =
-        ModelConfig::parse(&config_text(spec), "gradcheck.toml").expect("gradcheck config");
+    let config = ModelConfig::parse(text, "gradcheck.toml").expect("gradcheck config");
     let mut graph =
         Graph::new(gpu, &config, &tiny_shapes(0), 16, 0.0, optimizers(&config)).expect("graph");
     assert_eq!(graph.fields().to_vec(), vec![4, 0, 1, 2, 3], "field order");
@@ -647,6 +681,7 @@ fn run_case(spec: &Spec, seed: u64) {
     eprintln!(
         "gradcheck {what}: worst |gpu − fd| / (|fd| + max|fd|) = {worst:.2e}, max|fd| = {scale:.3e}"
     );
+    graph.tables().iter().map(|t| t.name.clone()).collect()
 }
 
 /// Random biases on the compiled model's state (loaded back); returns the learned tensors.
@@ -728,6 +763,23 @@ fn whole_model_gradients_match_finite_differences_with_batch_norm() {
 #[test]
 fn whole_model_gradients_match_finite_differences_without_batch_norm() {
     run_case(&Spec::tiny(false, false), 24);
+}
+
+/// The TIM ablation: the history mean-pooled (no temporal table, no attention, no target).
+#[test]
+fn whole_model_gradients_match_finite_differences_with_a_mean_pooled_history() {
+    let spec = Spec::tiny(true, false);
+    let text = config_text(&spec).replace("buckets = 8\n", "pooling = \"mean\"\n");
+    assert!(
+        text.contains("pooling = \"mean\""),
+        "the history is mean-pooled"
+    );
+    let tables = run_config(&spec, &text, 21);
+    assert!(tables.contains(&"emb.1.item".to_string()), "{tables:?}");
+    assert!(
+        !tables.iter().any(|t| t.ends_with(".time")),
+        "no temporal table: {tables:?}"
+    );
 }
 
 #[test]

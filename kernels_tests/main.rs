@@ -40,6 +40,8 @@ mod loss_flag;
 mod loss_missing;
 mod registry;
 mod tim;
+mod tim_mean;
+mod tim_mean_reference;
 mod tim_reference;
 mod train;
 mod train_monitor;

@@ -384,7 +384,7 @@ fn errors_not_panics_for_bad_ids_lengths_and_specs() {
     };
     let set = |a, b, t| TimSet {
         semantic: vec![a, b],
-        temporal: t,
+        temporal: Some(t),
     };
     let (u, g) = (&case.u, &case.grad_u);
     let tim = |s| Tim::new(gpu, &case.storage, s, u, g);
@@ -461,7 +461,7 @@ fn matches_pytorch_fixture() {
             sets: (0..sets)
                 .map(|m| TimSet {
                     semantic: vec![3 * m, 3 * m + 1],
-                    temporal: 3 * m + 2,
+                    temporal: Some(3 * m + 2),
                 })
                 .collect(),
             max_batch: b as u32,

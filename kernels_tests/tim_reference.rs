@@ -113,12 +113,7 @@ pub fn reference(
         samples: vec![],
     };
     for (m, set) in spec.sets.iter().enumerate() {
-        let tabs: Vec<usize> = set
-            .semantic
-            .iter()
-            .chain([&set.temporal])
-            .copied()
-            .collect();
+        let tabs: Vec<usize> = set.tables().collect();
         for s in 0..b {
             let bag = |kk: usize| {
                 let f = m * k + kk;
@@ -231,7 +226,7 @@ impl Case {
             sets: (0..sets)
                 .map(|m| TimSet {
                     semantic: vec![3 * m, 3 * m + 1],
-                    temporal: 3 * m + 2,
+                    temporal: Some(3 * m + 2),
                 })
                 .collect(),
             max_batch,

@@ -14,6 +14,10 @@
 // written to every component's slot of the lookup (the tbe gather's pooling-none output layout), so
 // tbe_update applies them through the SparseUpdatePlan: no atomics, fixed-order sums everywhere.
 //
+// Variant tim_mean_forward / tim_mean_backward (the TIM ablation, `pooling = "mean"`): K semantic
+// tables only, bags of the behaviour ids only (no target lookup, so p = 0.. are behaviours):
+//   u = (sum_i e~_i) / n,  n = 0 gives u = 0;   dL/de~_i = g / n;   nothing to any target row.
+//
 // Bindings: 0 batch (read: Bags words), 1..4 chunk0..3 (read), 5 grad_u (read; backward only),
 // 6 stats (read_write: vec2 per (m, b)), 7 out (read_write: u [M, rows_cap, D] in the forward, the
 // per-lookup gradient rows in the backward), 8 params (uniform).
@@ -34,7 +38,7 @@ const NEG_INF: u32 = 0xff800000u;
 struct TimParams {
     batch_size: u32,
     sets: u32,
-    components: u32,   // K: semantic tables + 1 temporal
+    components: u32,   // K: semantic tables + 1 temporal (mean variant: semantic tables only)
     width4: u32,
     offsets_at: u32,   // Bags sections in batch (words)
     indices_at: u32,
@@ -247,6 +251,69 @@ fn tim_backward(
             + params.scale * gather_parts(lid, parts, true);
         for (var k = 0u; k < params.components; k++) {
             out[slot_at(m, k, b, 0u) + lid] = dv;
+        }
+    }
+}
+
+// Behaviours of sample b of set m in the mean variant (its bags hold no target).
+fn mean_len(m: u32, b: u32) -> u32 {
+    return batch[bag_at(m, 0u, b) + 1u] - batch[bag_at(m, 0u, b)];
+}
+
+@compute @workgroup_size(WG)
+fn tim_mean_forward(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let g = wid.x + wid.y * nwg.x;
+    if g >= params.batch_size * params.sets {
+        return;
+    }
+    let m = g / params.batch_size;
+    let b = g % params.batch_size;
+    let w4 = params.width4;
+    let len = mean_len(m, b);
+    let parts = WG / w4;
+    let c = lid % w4;
+    var acc = vec4<f32>(0.0);
+    for (var i = lid / w4; i < len && lid < parts * w4; i += parts) {
+        acc += column(m, b, i, c);
+    }
+    red_a[lid] = acc;
+    workgroupBarrier();
+    if lid < w4 {
+        var a = vec4<f32>(0.0);
+        if len > 0u {
+            a = gather_parts(lid, parts, false) / f32(len);
+        }
+        out[(m * params.rows_cap + b) * w4 + lid] = a;
+    }
+}
+
+@compute @workgroup_size(WG)
+fn tim_mean_backward(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let g = wid.x + wid.y * nwg.x;
+    if g >= params.batch_size * params.sets {
+        return;
+    }
+    let m = g / params.batch_size;
+    let b = g % params.batch_size;
+    let w4 = params.width4;
+    let len = mean_len(m, b);
+    let parts = WG / w4;
+    let c = lid % w4;
+    if len == 0u || lid >= parts * w4 {
+        return;
+    }
+    let de = grad_u[(m * params.rows_cap + b) * w4 + c] / f32(len);
+    for (var i = lid / w4; i < len; i += parts) {
+        for (var k = 0u; k < params.components; k++) {
+            out[slot_at(m, k, b, i) + c] = de;
         }
     }
 }

@@ -99,6 +99,13 @@ class Model(nn.Module):
             self.named[name] = t.clone()
             return self.named[name]
 
+        for feat in self.features:
+            # The TIM ablation (`pooling = "mean"`) is not rebuilt here: refuse it by name rather
+            # than fail later on its missing temporal table.
+            if feat["kind"] == "sequence" and feat.get("pooling", "tim") != "tim":
+                fail(f"sequence feature {feat['name']!r} has pooling = {feat['pooling']!r}; this "
+                     "PyTorch rebuild supports only TIM (pooling = \"tim\"), so bench the "
+                     "default model")
         by_name = {f["name"]: i for i, f in enumerate(self.features)}
         # Tables in model.json's storage order, one Parameter each (sparse gradients).
         self.emb = nn.ParameterList()

@@ -11,6 +11,7 @@
    sum and mean bags with empty bags, two MNS bases, TIM with L = 0 samples, no BatchNorm + gate,
    BatchNorm + concat, BCE / list / pair losses including a batch with no positive. Seeded inputs.
 3. The same-model check fails loudly: model.py exits non-zero when wgrec.json's first loss is off.
+4. A mean-pooled sequence (`pooling = "mean"`, the TIM ablation) is refused by name.
 """
 import json
 import math
@@ -350,10 +351,26 @@ def test_mismatch_exits():
                   f"rc {p.returncode} (want {want}); {p.stderr.strip().splitlines()[-1][:150]}")
 
 
+# ---------------------------------------------------------------- 4. the TIM ablation is refused
+def test_mean_pooled_sequence_is_refused():
+    g = torch.Generator().manual_seed(10)
+    desc, init, _ = make_export(g, True, "mean", [6])
+    seq = [f for f in desc["features"] if f["kind"] == "sequence"]
+    for f in seq:
+        f["pooling"] = "mean"
+    try:
+        M.Model(desc, init)
+        check("mean-pooled sequence refused", False, "model.py built it")
+    except SystemExit as e:
+        check("mean-pooled sequence refused", len(seq) > 0 and e.code == 1,
+              f"{len(seq)} sequence feature(s), exit {e.code}")
+
+
 if __name__ == "__main__":
     torch.set_num_threads(1)
     test_trajectory()
     test_every_kind()
     test_mismatch_exits()
+    test_mean_pooled_sequence_is_refused()
     print(f"{len(FAILURES)} failed" if FAILURES else "all passed")
     sys.exit(1 if FAILURES else 0)

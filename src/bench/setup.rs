@@ -39,7 +39,7 @@ pub(crate) fn tim_setup(
     let spec = TimSpec {
         sets: vec![TimSet {
             semantic: vec![0, 1],
-            temporal: 2,
+            temporal: Some(2),
         }],
         max_batch: batch,
         max_len: len,

@@ -58,7 +58,7 @@ pub enum FeatureKind {
         /// Applied to the value before quantising (`"linear"`, the default, or `"log"`).
         transform: crate::data::numeric::NumericTransform,
     },
-    /// A behaviour sequence read by TIM (METHODS.md §1.1).
+    /// A behaviour sequence read by TIM (METHODS.md §1.1), or mean-pooled (the ablation).
     Sequence {
         /// The feature whose table holds the behaviour ids (e.g. `item_id`).
         item: String,
@@ -66,9 +66,14 @@ pub enum FeatureKind {
         side: Vec<String>,
         /// Longest history kept (most recent last).
         max_len: u32,
-        /// Temporal buckets `N_T` (bucket 0 is the target).
+        /// How the behaviours become the feature's field: TIM (the default) or their mean.
+        pooling: SequencePooling,
+        /// Temporal buckets `N_T` (bucket 0 is the target). With [`SequencePooling::Mean`] the file
+        /// may not set it and it is 2, the least that validates: no temporal table exists.
         buckets: u32,
-        /// Bucketing of a behaviour's time relative to the target.
+        /// Bucketing of a behaviour's time relative to the target. With [`SequencePooling::Mean`]
+        /// the file may not set it and it is [`TimeBucket::Position`], which reads no times, so
+        /// the encoder needs no times column for a model that never uses them.
         time: TimeBucket,
         /// Per side feature, the sequence column holding each behaviour's side id (e.g.
         /// `hist_genre`); as long as `side`.
@@ -90,6 +95,24 @@ pub enum BagPooling {
     /// Mean of the rows (empty bag: zeros).
     #[default]
     Mean,
+}
+
+/// How a sequence feature's behaviours are pooled into its field (docs/tim.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SequencePooling {
+    /// TIM: target-aware attention over semantic + temporal rows, times the target (§1.1).
+    #[default]
+    Tim,
+    /// The ablation: u = (1/n) Σ_i Σ_k T_k[id_k(i)] over the semantic tables (item and side
+    /// rows) of the n behaviours; no temporal table, no attention, no target; n = 0 gives u = 0.
+    Mean,
+}
+
+impl SequencePooling {
+    /// The keys a mean-pooled sequence may not set: they describe TIM's temporal table and the
+    /// behaviour times it reads, which a mean-pooled model does not have.
+    pub const TIM_ONLY_KEYS: [&'static str; 4] = ["buckets", "time", "times", "timestamp"];
 }
 
 /// Temporal bucketing for TIM.
@@ -257,3 +280,6 @@ fn validate_sequence(file: &str, i: usize, kind: &FeatureKind, all: &[Feature]) 
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests_sequence_pooling;

@@ -12,7 +12,7 @@ use std::ops::Range;
 use serde::Deserialize;
 
 use super::feature::{bar, default_radices, fifty, one, sixty_four};
-use super::{bad, unit, BagPooling, Feature, FeatureKind, TimeBucket};
+use super::{bad, unit, BagPooling, Feature, FeatureKind, SequencePooling, TimeBucket};
 use crate::error::{Error, Result};
 
 #[derive(Deserialize)]
@@ -90,10 +90,14 @@ pub(super) struct SequenceFile {
     side: Vec<String>,
     #[serde(default = "fifty")]
     max_len: u32,
-    #[serde(default = "sixty_four")]
-    buckets: u32,
     #[serde(default)]
-    time: TimeBucket,
+    pooling: SequencePooling,
+    /// `None` when the file leaves it out (64; an error with `pooling = "mean"`).
+    #[serde(default)]
+    buckets: Option<u32>,
+    /// `None` when the file leaves it out (log delta; an error with `pooling = "mean"`).
+    #[serde(default)]
+    time: Option<TimeBucket>,
     #[serde(default)]
     side_columns: Vec<String>,
     #[serde(default)]
@@ -153,8 +157,15 @@ impl From<RawFeature> for Feature {
                     item: f.item,
                     side: f.side,
                     max_len: f.max_len,
-                    buckets: f.buckets,
-                    time: f.time,
+                    pooling: f.pooling,
+                    buckets: f.buckets.unwrap_or(match f.pooling {
+                        SequencePooling::Tim => sixty_four(),
+                        SequencePooling::Mean => 2,
+                    }),
+                    time: f.time.unwrap_or(match f.pooling {
+                        SequencePooling::Tim => TimeBucket::default(),
+                        SequencePooling::Mean => TimeBucket::Position,
+                    }),
                     side_columns: f.side_columns,
                     times: f.times,
                     timestamp: f.timestamp,
@@ -215,7 +226,25 @@ fn from_table(table: &toml::Table) -> std::result::Result<Feature, String> {
             )
         }
     };
-    raw.map(Feature::from).map_err(|e| e.message().to_string())
+    let feature = raw
+        .map(Feature::from)
+        .map_err(|e| e.message().to_string())?;
+    if let Some(key) = tim_only_key(table) {
+        return Err(format!(
+            "`{key}` means nothing with pooling = \"mean\": a mean-pooled sequence has no \
+             temporal table and reads no behaviour times; remove the key"
+        ));
+    }
+    Ok(feature)
+}
+
+/// The first TIM-only key a mean-pooled sequence's table sets (`None` for any other table).
+fn tim_only_key(table: &toml::Table) -> Option<&'static str> {
+    let is = |key: &str, value: &str| table.get(key).and_then(toml::Value::as_str) == Some(value);
+    if !(is("kind", "sequence") && is("pooling", "mean")) {
+        return None;
+    }
+    (SequencePooling::TIM_ONLY_KEYS.into_iter()).find(|k| table.contains_key(*k))
 }
 
 /// Where the error of `table` sits: the table's own text (`body`) is read again as the struct of
@@ -226,7 +255,10 @@ fn locate(text: &str, table: &toml::Table, body: Range<usize>) -> Option<usize> 
         Some("categorical") => toml::from_str::<CategoricalFile>(slice).err()?.span(),
         Some("bag") => toml::from_str::<BagFile>(slice).err()?.span(),
         Some("numeric") => toml::from_str::<NumericFile>(slice).err()?.span(),
-        Some("sequence") => toml::from_str::<SequenceFile>(slice).err()?.span(),
+        Some("sequence") => match toml::from_str::<SequenceFile>(slice) {
+            Err(e) => e.span(),
+            Ok(_) => table_key_span(slice, tim_only_key(table)?),
+        },
         _ => table_key_span(slice, "kind"),
     }?;
     Some(body.start + span.start)

@@ -29,7 +29,7 @@ mod task;
 mod train;
 
 pub use expert::Expert;
-pub use feature::{BagPooling, Feature, FeatureKind, TimeBucket};
+pub use feature::{BagPooling, Feature, FeatureKind, SequencePooling, TimeBucket};
 pub use limits::{human_bytes, MAX_FILE_BYTES, MAX_STEPS};
 pub use model::{Architecture, Combine, Model};
 pub use task::{Loss, Task};

@@ -76,6 +76,7 @@ fn a_full_file_parses_with_defaults_filled_in() {
             item: "item_id".into(),
             side: vec!["genre".into()],
             max_len: 50,
+            pooling: SequencePooling::Tim,
             buckets: 64,
             time: TimeBucket::Position,
             side_columns: vec!["hist_genre".into()],

@@ -10,7 +10,9 @@
 //! otherwise on the width key that makes even one sample too large.
 
 use super::{FeatureShape, Optimizers};
-use crate::config::{human_bytes, Expert as ExpertConfig, FeatureKind, ModelConfig};
+use crate::config::{
+    human_bytes, Expert as ExpertConfig, FeatureKind, ModelConfig, SequencePooling,
+};
 use crate::error::{Error, Result};
 use crate::kernels::dense::cross::CrossSpec;
 use crate::kernels::dense::optim::{DenseOptimizer, DenseOptimizerKind};
@@ -159,6 +161,11 @@ fn check_storage(
         let width = table_width(config, m);
         for (f, feature) in config.features.iter().enumerate() {
             let rows = match &feature.kind {
+                // A mean-pooled sequence has no matrix (model/tables.rs).
+                FeatureKind::Sequence {
+                    pooling: SequencePooling::Mean,
+                    ..
+                } => continue,
                 FeatureKind::Sequence { buckets, .. } => *buckets,
                 _ => shapes.get(f).map_or(0, |s| s.rows),
             };

@@ -1,14 +1,14 @@
 //! The embedding stage: per expert group, one gather of every non-sequence field of its tables
 //! (categorical rows, pooled bags, MNS digit sums) into the expert input `x^(m)`, one TIM per
-//! sequence feature copied into its field, and in the backward the sequence fields' gradients
-//! handed to TIM. The sparse updates (one fused backward + update per gather and per TIM) run after
+//! sequence feature copied into its field (a mean-pooled sequence: TIM's mean variant, over no
+//! temporal table), and in the backward the sequence fields' gradients handed to TIM. The sparse updates (one fused backward + update per gather and per TIM) run after
 //! the whole backward. A row that both a plain feature and a TIM read (the item table) gets the two
 //! updates one after the other in that order — for SGD exactly one step with the summed gradient,
 //! for row-wise Adagrad two accumulator steps.
 
 use super::bad;
 use super::layer::{Layer, LayerDispatches, Mode, StepInputs};
-use crate::config::{BagPooling, FeatureKind};
+use crate::config::{BagPooling, FeatureKind, SequencePooling};
 use crate::error::Result;
 use crate::gpu::{storage_usage, Gpu};
 use crate::kernels::dense::elementwise::{Block, CopyColumns};
@@ -211,6 +211,7 @@ impl Ctx<'_> {
             item,
             side,
             max_len,
+            pooling,
             ..
         } = &plan.config.features[f].kind
         else {
@@ -225,7 +226,10 @@ impl Ctx<'_> {
             sets: (group.tables.iter())
                 .map(|&m| TimSet {
                     semantic: semantic.iter().map(|&sf| plan.table_of(m, sf)).collect(),
-                    temporal: plan.time_table_of(m, f),
+                    temporal: match pooling {
+                        SequencePooling::Tim => Some(plan.time_table_of(m, f)),
+                        SequencePooling::Mean => None,
+                    },
                 })
                 .collect(),
             max_batch: b,

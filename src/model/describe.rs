@@ -5,7 +5,9 @@
 use serde_json::{json, Value};
 
 use super::{ModelPlan, RouteMode};
-use crate::config::{Architecture, BagPooling, Combine, Feature, FeatureKind, Loss};
+use crate::config::{
+    Architecture, BagPooling, Combine, Feature, FeatureKind, Loss, SequencePooling,
+};
 use crate::kernels::dense::expert::ExpertKind;
 use crate::kernels::dense::pairwise::PairwiseKind;
 
@@ -94,10 +96,12 @@ impl ModelPlan {
                 item,
                 side,
                 max_len,
+                pooling,
                 ..
             } => json!({
                 "name": feature.name, "kind": "sequence", "item": item, "side": side,
                 "max_len": max_len,
+                "pooling": match pooling { SequencePooling::Tim => "tim", SequencePooling::Mean => "mean" },
             }),
         }
     }

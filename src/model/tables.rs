@@ -1,8 +1,9 @@
 //! The embedding matrices of a plan: one per (table `m`, feature), a temporal one per (table `m`,
-//! sequence feature), each in one storage slab.
+//! TIM-pooled sequence feature), each in one storage slab. A mean-pooled sequence (the TIM
+//! ablation, docs/tim.md) has no matrix of its own: no temporal rows, no optimizer state.
 
 use super::{bad, FeatureShape, GroupPlan, ModelPlan};
-use crate::config::{FeatureKind, ModelConfig};
+use crate::config::{FeatureKind, ModelConfig, SequencePooling};
 use crate::error::Result;
 
 /// The element type a matrix is stored in.
@@ -57,8 +58,9 @@ pub struct SlabPlan {
     pub tables: Vec<usize>,
 }
 
-/// For each `m`, each config feature in config order: its matrix, or for a sequence feature its
-/// temporal matrix of `buckets` rows (a sequence reads its item's and side features' matrices).
+/// For each `m`, each config feature in config order: its matrix, or for a TIM-pooled sequence
+/// feature its temporal matrix of `buckets` rows, or for a mean-pooled one nothing (a sequence
+/// reads its item's and side features' matrices).
 pub(super) fn plan_tables(
     config: &ModelConfig,
     shapes: &[FeatureShape],
@@ -75,6 +77,10 @@ pub(super) fn plan_tables(
         let first = tables.len();
         for (f, feature) in config.features.iter().enumerate() {
             let (name, rows, owner) = match &feature.kind {
+                FeatureKind::Sequence {
+                    pooling: SequencePooling::Mean,
+                    ..
+                } => continue,
                 FeatureKind::Sequence { item, .. } => {
                     let item = config.features.iter().position(|x| &x.name == item);
                     let item = first
@@ -172,3 +178,6 @@ pub(super) fn check_tables(plan: &ModelPlan) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests_mean;

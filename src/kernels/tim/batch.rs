@@ -3,7 +3,9 @@
 //!
 //! Layout: set m and component k (its semantic tables in order, then its temporal table) form
 //! feature `m·K + k` of a [`FeatureSet`] with [`Pooling::None`]; sample b's bag of that feature is
-//! `[target id, behaviour ids…]` (for the temporal component `[0, buckets…]`). The pooling-none
+//! `[target id, behaviour ids…]` (for the temporal component `[0, buckets…]`). Mean pooling (sets
+//! without a temporal table, the TIM ablation) has K = S and bags of the behaviour ids only: the
+//! target is not read, so its rows get no update at all. The pooling-none
 //! output layout of that feature set is where TIM's backward writes one gradient row per lookup, so
 //! [`SparseUpdatePlan::build`](crate::kernels::embedding::SparseUpdatePlan::build) over the same bags
 //! reduces and applies them.
@@ -24,8 +26,25 @@ pub const MAX_FEATURES: usize = 32;
 pub struct TimSet {
     /// Semantic tables (item, then side tables such as category), indices into the storage's tables.
     pub semantic: Vec<usize>,
-    /// The temporal table (N_T rows; row 0 is the target's bucket).
-    pub temporal: usize,
+    /// The temporal table (N_T rows; row 0 is the target's bucket); `None` for mean pooling, which
+    /// has none (see [`TimPooling`]).
+    pub temporal: Option<usize>,
+}
+
+impl TimSet {
+    /// Its tables in component order: the semantic ones, then the temporal one if any.
+    pub fn tables(&self) -> impl Iterator<Item = usize> + '_ {
+        self.semantic.iter().copied().chain(self.temporal)
+    }
+}
+
+/// What a [`TimSpec`] computes; chosen by whether its sets have temporal tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimPooling {
+    /// Target-aware attention over semantic + temporal rows, times the target (METHODS.md §1.1).
+    Attention,
+    /// u = (1/n) Σ_i e_i over the semantic rows only (n = 0: u = 0); the target is not read.
+    Mean,
 }
 
 /// M table sets over one embedding storage, all of one width D, sharing the ids of a batch.
@@ -40,20 +59,40 @@ pub struct TimSpec {
 }
 
 impl TimSpec {
-    /// Components per set: semantic tables + the temporal table.
+    /// Attention when the (first) set has a temporal table, else mean pooling.
+    pub fn pooling(&self) -> TimPooling {
+        match self.sets.first().map(|s| s.temporal) {
+            Some(None) => TimPooling::Mean,
+            _ => TimPooling::Attention,
+        }
+    }
+
+    /// Components per set: semantic tables, plus the temporal table under attention.
     pub fn components(&self) -> usize {
-        self.sets.first().map_or(0, |s| s.semantic.len() + 1)
+        self.sets.first().map_or(0, |s| s.tables().count())
+    }
+
+    /// Lookups per bag before the behaviours: the target under attention, none under mean pooling.
+    pub fn target_lookups(&self) -> u32 {
+        match self.pooling() {
+            TimPooling::Attention => 1,
+            TimPooling::Mean => 0,
+        }
     }
 
     /// Validates the spec against `layout` and returns the common width D.
     pub fn validate(&self, layout: &StorageLayout) -> Result<u32> {
-        let k = self.components();
-        if self.sets.is_empty() || k < 2 || self.sets.iter().any(|s| s.semantic.len() + 1 != k) {
+        let s = self.sets.first().map_or(0, |s| s.semantic.len());
+        let same =
+            |x: &TimSet| x.semantic.len() == s && x.temporal.is_some() == self.has_temporal();
+        if self.sets.is_empty() || s == 0 || !self.sets.iter().all(same) {
             return Err(Error::kernel(
                 KERNEL,
-                "every set needs the same number (≥ 1) of semantic tables",
+                "every set needs the same number (≥ 1) of semantic tables, and all or none a \
+                 temporal table",
             ));
         }
+        let k = self.components();
         if self.sets.len() * k > MAX_FEATURES {
             return Err(Error::kernel(
                 KERNEL,
@@ -71,7 +110,7 @@ impl TimSpec {
         }
         let mut width = None;
         for (m, set) in self.sets.iter().enumerate() {
-            for &t in set.semantic.iter().chain([&set.temporal]) {
+            for t in set.tables() {
                 let placed = layout.tables.get(t).ok_or_else(|| {
                     Error::kernel(KERNEL, format!("set {m}: table {t} does not exist"))
                 })?;
@@ -90,17 +129,20 @@ impl TimSpec {
         Ok(width.unwrap_or(0))
     }
 
+    fn has_temporal(&self) -> bool {
+        self.pooling() == TimPooling::Attention
+    }
+
     /// The pooling-none feature set whose output layout holds TIM's per-lookup gradients:
-    /// feature m·K + k is `[max_batch · (1 + max_len), D]`, features back to back.
+    /// feature m·K + k is `[max_batch · (target_lookups + max_len), D]`, features back to back.
     pub fn features(&self, layout: &StorageLayout) -> Result<FeatureSet> {
         self.validate(layout)?;
-        let list: Vec<_> = self
-            .sets
-            .iter()
-            .flat_map(|s| s.semantic.iter().chain([&s.temporal]))
-            .map(|&t| (t, Pooling::None, vec![]))
+        let list: Vec<_> = (self.sets.iter())
+            .flat_map(TimSet::tables)
+            .map(|t| (t, Pooling::None, vec![]))
             .collect();
-        let per_feature = self.max_batch as u64 * (1 + self.max_len as u64);
+        let per_feature =
+            self.max_batch as u64 * (self.target_lookups() as u64 + self.max_len as u64);
         let per_feature = u32::try_from(per_feature)
             .map_err(|_| Error::kernel(KERNEL, "lookups per feature past 2^32"))?;
         FeatureSet::concatenated(layout, &list, self.max_batch, per_feature)
@@ -112,11 +154,12 @@ impl TimSpec {
 pub struct TimBatch {
     /// Behaviours of each sample (B = `lengths.len()`); 0 is allowed and gives u = 0.
     pub lengths: Vec<u32>,
-    /// `[B, S]` semantic ids of each target (S = semantic tables per set).
+    /// `[B, S]` semantic ids of each target (S = semantic tables per set); not read by mean pooling.
     pub target: Vec<u32>,
     /// `[Σ L, S]` semantic ids of the behaviours, samples in order, each sequence oldest first.
     pub behaviours: Vec<u32>,
-    /// `[Σ L]` temporal ids (≥ 1; see [`TemporalBuckets`](super::TemporalBuckets)).
+    /// `[Σ L]` temporal ids (≥ 1; see [`TemporalBuckets`](super::TemporalBuckets)); not read by
+    /// mean pooling.
     pub buckets: Vec<u32>,
 }
 
@@ -128,7 +171,45 @@ impl TimBatch {
 
     /// The feature-major pooling-none bags of `spec` (ids are range-checked on upload).
     pub fn bags(&self, spec: &TimSpec) -> Result<Bags> {
-        let s = spec.components().saturating_sub(1);
+        self.check(spec)?;
+        let s = spec.sets.first().map_or(0, |x| x.semantic.len());
+        let with_target = spec.pooling() == TimPooling::Attention;
+        let (b, k) = (self.lengths.len(), spec.components());
+        let total: usize = self.lengths.iter().map(|&l| l as usize).sum();
+        let per_feature = spec.target_lookups() as usize * b + total;
+        let features = spec.sets.len() * k;
+        let mut bags = Bags {
+            batch_size: b as u32,
+            offsets: Vec::with_capacity(features * b + 1),
+            indices: Vec::with_capacity(features * per_feature),
+            weights: None,
+        };
+        for _set in &spec.sets {
+            for k in 0..k {
+                let mut first = 0;
+                for (sample, &len) in self.lengths.iter().enumerate() {
+                    bags.offsets.push(bags.indices.len() as u32);
+                    let seq = first..first + len as usize;
+                    if k < s {
+                        if with_target {
+                            bags.indices.push(self.target[sample * s + k]);
+                        }
+                        bags.indices.extend(seq.map(|i| self.behaviours[i * s + k]));
+                    } else {
+                        bags.indices.push(0);
+                        bags.indices.extend_from_slice(&self.buckets[seq]);
+                    }
+                    first += len as usize;
+                }
+            }
+        }
+        bags.offsets.push(bags.indices.len() as u32);
+        Ok(bags)
+    }
+
+    /// The batch fits `spec` and holds the ids its pooling reads (targets and buckets: attention).
+    fn check(&self, spec: &TimSpec) -> Result<()> {
+        let s = spec.sets.first().map_or(0, |x| x.semantic.len());
         let b = self.lengths.len();
         let total: usize = self.lengths.iter().map(|&l| l as usize).sum();
         if b > spec.max_batch as usize {
@@ -149,9 +230,9 @@ impl TimBatch {
                 ),
             ));
         }
-        if self.target.len() != b * s
+        let attention = spec.pooling() == TimPooling::Attention;
+        if (attention && (self.target.len() != b * s || self.buckets.len() != total))
             || self.behaviours.len() != total * s
-            || self.buckets.len() != total
         {
             return Err(Error::kernel(
                 KERNEL,
@@ -164,38 +245,17 @@ impl TimBatch {
                 ),
             ));
         }
-        if let Some(i) = self.buckets.iter().position(|&t| t == 0) {
+        if let Some(i) = self
+            .buckets
+            .iter()
+            .position(|&t| t == 0)
+            .filter(|_| attention)
+        {
             return Err(Error::kernel(
                 KERNEL,
                 format!("behaviour {i} has temporal bucket 0, the target's"),
             ));
         }
-        let per_feature = b + total;
-        let features = spec.sets.len() * (s + 1);
-        let mut bags = Bags {
-            batch_size: b as u32,
-            offsets: Vec::with_capacity(features * b + 1),
-            indices: Vec::with_capacity(features * per_feature),
-            weights: None,
-        };
-        for _set in &spec.sets {
-            for k in 0..=s {
-                let mut first = 0;
-                for (sample, &len) in self.lengths.iter().enumerate() {
-                    bags.offsets.push(bags.indices.len() as u32);
-                    let seq = first..first + len as usize;
-                    if k < s {
-                        bags.indices.push(self.target[sample * s + k]);
-                        bags.indices.extend(seq.map(|i| self.behaviours[i * s + k]));
-                    } else {
-                        bags.indices.push(0);
-                        bags.indices.extend_from_slice(&self.buckets[seq]);
-                    }
-                    first += len as usize;
-                }
-            }
-        }
-        bags.offsets.push(bags.indices.len() as u32);
-        Ok(bags)
+        Ok(())
     }
 }

@@ -1,7 +1,8 @@
-//! Launchers of `tim_forward` and `tim_backward`: buffers and bind groups built once; per batch one
-//! upload, then one dispatch each for all M sets.
+//! Launchers of `tim_forward` and `tim_backward` (or, for a mean-pooled spec, `tim_mean_forward`
+//! and `tim_mean_backward`): buffers and bind groups built once; per batch one upload, then one
+//! dispatch each for all M sets.
 
-use super::batch::{TimBatch, TimSpec, KERNEL, MAX_FEATURES};
+use super::batch::{TimBatch, TimPooling, TimSpec, KERNEL, MAX_FEATURES};
 use crate::error::{Error, Result};
 use crate::gpu::{storage_usage, Access, Gpu, Grid, Kernel, Launch, Uniform};
 use crate::kernels::dense::check_len;
@@ -58,6 +59,20 @@ pub const TIM_FORWARD: Kernel = Kernel::new(shaders::TIM, "tim_forward", BINDING
 
 /// The backward kernel's description (same bindings; `out` is the per-lookup gradient rows).
 pub const TIM_BACKWARD: Kernel = Kernel::new(shaders::TIM, "tim_backward", BINDINGS);
+
+/// Mean pooling's forward (same bindings; reads neither `grad_u` nor `stats`).
+pub const TIM_MEAN_FORWARD: Kernel = Kernel::new(shaders::TIM, "tim_mean_forward", BINDINGS);
+
+/// Mean pooling's backward (same bindings; reads no table row and no `stats`).
+pub const TIM_MEAN_BACKWARD: Kernel = Kernel::new(shaders::TIM, "tim_mean_backward", BINDINGS);
+
+/// The (forward, backward) kernels of a pooling.
+fn kernels(pooling: TimPooling) -> (&'static Kernel, &'static Kernel) {
+    match pooling {
+        TimPooling::Attention => (&TIM_FORWARD, &TIM_BACKWARD),
+        TimPooling::Mean => (&TIM_MEAN_FORWARD, &TIM_MEAN_BACKWARD),
+    }
+}
 
 /// A prepared TIM over one embedding storage: forward into the caller's `u` (`[M, max_batch, D]`),
 /// backward from the caller's dL/du (same layout) into per-lookup gradient rows that a
@@ -119,8 +134,9 @@ impl Tim {
         // One chunk (the usual case) compiles without the per-load chunk switch.
         let chunks = if layout.chunks() == 1 { 1.0 } else { 4.0 };
         let constants = [("WG", TIM_WG as f64), ("CHUNKS", chunks)];
-        let forward = gpu.pipeline(&TIM_FORWARD, &constants)?;
-        let backward = gpu.pipeline(&TIM_BACKWARD, &constants)?;
+        let (forward, backward) = kernels(spec.pooling());
+        let forward = gpu.pipeline(forward, &constants)?;
+        let backward = gpu.pipeline(backward, &constants)?;
         let stats = gpu.buffer("tim stats", slab * 8, storage_usage());
         let params = Uniform::new(gpu, "tim params", &state);
         let c = &storage.chunks;
@@ -222,26 +238,29 @@ impl Tim {
         Ok(())
     }
 
-    /// Every bag holds the target then at most max_len behaviours, with equal lengths across the
-    /// tables of a sample, and the temporal target id is 0.
+    /// Every bag holds the target (attention only) then at most max_len behaviours, with equal
+    /// lengths across the tables of a sample, and the temporal target id is 0.
     fn check_sequences(&self, bags: &Bags) -> Result<()> {
         let (b, k) = (bags.batch_size as usize, self.spec.components());
+        let target = self.spec.target_lookups();
+        let attention = self.spec.pooling() == TimPooling::Attention;
         let len = |f: usize, s: usize| bags.offsets[f * b + s + 1] - bags.offsets[f * b + s];
         for f in 0..self.features().len() {
             for s in 0..b {
                 let (n, n0) = (len(f, s), len(0, s));
-                if n == 0 || n != n0 || n - 1 > self.spec.max_len {
+                if n < target || n != n0 || n - target > self.spec.max_len {
+                    let what = if attention { "the target plus " } else { "" };
                     return Err(Error::kernel(
                         KERNEL,
                         format!(
                             "table {f}, sample {s}: {n} lookups (sample's first table {n0}); need \
-                             the target plus the same 0..={} behaviours in every table",
+                             {what}the same 0..={} behaviours in every table",
                             self.spec.max_len
                         ),
                     ));
                 }
                 let first = bags.offsets[f * b + s] as usize;
-                if f % k == k - 1 && bags.indices[first] != 0 {
+                if attention && f % k == k - 1 && bags.indices[first] != 0 {
                     return Err(Error::kernel(
                         KERNEL,
                         format!("sample {s}: the target's temporal id must be 0"),
