@@ -1,7 +1,8 @@
 //! The binary as a user meets it: `wgrec devices`, `wgrec bench`, `wgrec data` and the no-adapter error.
 
-#[path = "cli/scenarios.rs"]
+#[path = "cli/analyze.rs"]
 mod analyze;
+#[path = "cli/scenarios.rs"]
 mod scenarios;
 
 use std::process::Command;
