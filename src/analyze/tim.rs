@@ -34,7 +34,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::Subject;
-use crate::config::{FeatureKind, ModelConfig, TimeBucket};
+use crate::config::{FeatureKind, ModelConfig, SequencePooling, TimeBucket};
 use crate::data::encode::{FeatureInput, ModelBatch};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
@@ -99,7 +99,8 @@ struct Sequence {
 }
 
 impl Sequence {
-    /// The first sequence feature of `config`.
+    /// The first sequence feature of `config` that TIM pools (a mean-pooled sequence,
+    /// `pooling = "mean"`, has no attention and no temporal table to measure).
     fn of(config: &ModelConfig) -> Option<Self> {
         config.features.iter().enumerate().find_map(|(index, f)| {
             let FeatureKind::Sequence {
@@ -107,6 +108,7 @@ impl Sequence {
                 side,
                 buckets,
                 time,
+                pooling: SequencePooling::Tim,
                 ..
             } = &f.kind
             else {
@@ -138,7 +140,7 @@ impl Sequence {
 }
 
 /// Measures `subject`'s TIM against its training data, writing `tim-correlation.{png,svg}` into
-/// `out`; `None` for a model without a sequence feature.
+/// `out`; `None` for a model without a TIM-pooled sequence feature.
 pub fn analyze(_gpu: &Gpu, subject: &mut Subject, out: &Path) -> Result<Option<TimCorrelation>> {
     let Some(seq) = Sequence::of(subject.config()) else {
         return Ok(None);
