@@ -1,7 +1,9 @@
 //! The collapse section's GPU path (`wgrec::analyze::collapse::gram`): Grams `EᵀE` through the GEMM
 //! against the f64 host reference, and planted spectra through it.
 
-use wgrec::analyze::collapse::gram::{gram_gpu, gram_magnitude, gram_reference, CHUNK_ROWS};
+use wgrec::analyze::collapse::gram::{
+    gram_gpu, gram_gpu_in_launches, gram_magnitude, gram_reference, CHUNK_ROWS,
+};
 use wgrec::analyze::collapse::spectrum::Spectrum;
 use wgrec::rng::Rng;
 
@@ -62,6 +64,20 @@ fn collapse_gram_of_no_rows_is_zero_and_a_bad_shape_is_an_error() {
     assert_eq!(grams, vec![vec![0.0; 144]]);
     let err = gram_gpu(gpu, &[&[1.0; 10]], 3, 4).expect_err("10 floats are not 3 × 4");
     assert!(err.to_string().contains("3 × 4"), "{err}");
+}
+
+#[test]
+fn collapse_gram_split_over_launches_matches_one_launch() {
+    let gpu = gpu();
+    // 1000 rows are 4 chunks; two matrices make 8 GEMM tables, and 3 per launch puts a launch
+    // across the two matrices. The same chunk sums in the same f64 order: identical bits.
+    let e = random(1000, 12, 9);
+    let w: Vec<f32> = e.iter().map(|x| x * x).collect();
+    let whole = gram_gpu(gpu, &[&e, &w], 1000, 12).expect("gram");
+    for per_launch in [1, 3, 8] {
+        let split = gram_gpu_in_launches(gpu, &[&e, &w], 1000, 12, per_launch).expect("gram");
+        assert_eq!(split, whole, "{per_launch} chunks per launch");
+    }
 }
 
 #[test]

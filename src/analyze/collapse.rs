@@ -210,7 +210,9 @@ impl Collapse {
         md.push_str(&format!(
             "Information abundance IA = Σσ/σ₁ of each field's embedding rows used by the `{}` split \
              (METHODS.md §2.1): plain / frequency-weighted. IA near 1 is a collapsed field; its \
-             ceiling is min(rows used, width). Means leave all-zero fields out.\n\n",
+             ceiling is min(rows used, width); a field with one row used has IA 1 by \
+             definition, an all-zero one is reported as 0 and flagged. Means leave all-zero fields \
+             out.\n\n",
             self.split
         ));
         md.push_str("| field | kind | rows used | uses |");

@@ -20,6 +20,26 @@ pub const CHUNK_ROWS: usize = 256;
 /// The f64 Grams (`dim × dim`, row-major) of `matrices`, each `rows × dim` row-major f32, computed
 /// on `gpu`. All matrices share one shape; `rows` may be 0 (the Grams are then zero).
 pub fn gram_gpu(gpu: &Gpu, matrices: &[&[f32]], rows: usize, dim: usize) -> Result<Vec<Vec<f64>>> {
+    let per_launch = chunks_per_launch(gpu, dim).ok_or_else(|| {
+        Error::kernel(
+            "gemm",
+            format!(
+                "collapse Gram: one chunk of {CHUNK_ROWS} × {dim} floats exceeds a storage binding"
+            ),
+        )
+    })?;
+    gram_gpu_in_launches(gpu, matrices, rows, dim, per_launch)
+}
+
+/// [`gram_gpu`] with at most `per_launch` chunks per GEMM launch (≥ 1; [`gram_gpu`] takes the most
+/// the device's limits allow). Exposed so the tests can split a small matrix over launches.
+pub fn gram_gpu_in_launches(
+    gpu: &Gpu,
+    matrices: &[&[f32]],
+    rows: usize,
+    dim: usize,
+    per_launch: usize,
+) -> Result<Vec<Vec<f64>>> {
     let bad = |message: String| Error::kernel("gemm", format!("collapse Gram: {message}"));
     if let Some(m) = matrices.iter().find(|m| m.len() != rows * dim) {
         return Err(bad(format!(
@@ -35,12 +55,7 @@ pub fn gram_gpu(gpu: &Gpu, matrices: &[&[f32]], rows: usize, dim: usize) -> Resu
     let jobs: Vec<(usize, usize)> = (0..matrices.len())
         .flat_map(|m| (0..chunks).map(move |c| (m, c)))
         .collect();
-    let per_launch = chunks_per_launch(gpu, dim).ok_or_else(|| {
-        bad(format!(
-            "one chunk of {CHUNK_ROWS} × {dim} floats exceeds a storage binding"
-        ))
-    })?;
-    for group in jobs.chunks(per_launch) {
+    for group in jobs.chunks(per_launch.max(1)) {
         let a: Vec<f32> = group
             .iter()
             .flat_map(|&(m, c)| chunk(matrices[m], c, rows, dim))
