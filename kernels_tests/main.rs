@@ -7,6 +7,7 @@
 // The references index arrays the way the formulas in METHODS.md do; iterator chains would hide that.
 #![allow(clippy::needless_range_loop)]
 
+mod analyze_collapse;
 mod analyze_gradients;
 mod common;
 mod dense_combine;

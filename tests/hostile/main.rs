@@ -9,6 +9,7 @@
 
 mod common;
 
+mod analyze_collapse;
 mod data;
 mod gl;
 mod model_files;
