@@ -29,6 +29,7 @@ use serde::Serialize;
 
 use super::plot;
 use super::Subject;
+use crate::data::{ReadOptions, TableReader};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 
@@ -185,15 +186,26 @@ fn score_test(gpu: &Gpu, subject: &mut Subject, towers: usize, experts: usize) -
     })
 }
 
-/// Each user's positives per output over the training split.
+/// Each user's positives per output over the training split: its labels and user ids only (the
+/// features are not encoded, which would cost more than the whole test pass).
 fn count_positives(subject: &Subject, tasks: usize) -> Result<PositiveCounts> {
+    let file = subject.split("train")?;
+    let name = file.display().to_string();
+    let options = ReadOptions {
+        batch_rows: subject.predictor.max_batch() as usize,
+        ..ReadOptions::default()
+    };
+    let mut reader = TableReader::open(&file, subject.predictor.schema(), options)?;
     let mut counts = PositiveCounts::new(tasks);
-    for batch in subject.batches("train")? {
-        let batch = batch?;
-        let users = batch.groups.as_deref().ok_or_else(|| {
-            Error::Dataset("the training split's batches carry no train.group ids".into())
+    while let Some(batch) = reader.next_batch()? {
+        let (labels, users) = subject.encoder().encode_samples(&batch, &name)?;
+        let users = users.ok_or_else(|| {
+            Error::data(
+                &name,
+                "the rows carry no train.group ids to count positives per user",
+            )
         })?;
-        counts.push(users, &batch.labels)?;
+        counts.push(&users, &labels)?;
     }
     Ok(counts)
 }
