@@ -1,5 +1,7 @@
 //! The binary as a user meets it: `wgrec devices`, `wgrec bench`, `wgrec data` and the no-adapter error.
 
+#[path = "cli/entangle.rs"]
+mod entangle;
 #[path = "cli/scenarios.rs"]
 mod scenarios;
 
