@@ -54,7 +54,8 @@ pub struct Entanglement {
     pub gate_rows: u64,
     /// `[towers][experts]`: mean gate weight (each row sums to 1).
     pub gate_mean: Vec<Vec<f64>>,
-    /// `[towers][experts]`: share of samples whose largest weight is on the expert.
+    /// `[towers][experts]`: share of samples whose largest weight is on the expert (a tie splits
+    /// the sample equally).
     pub gate_top_share: Vec<Vec<f64>>,
     /// `[towers]`: mean per-sample entropy of the gate, nats.
     pub gate_entropy: Vec<f64>,
@@ -265,7 +266,8 @@ impl Entanglement {
             _ => writeln!(
                 md,
                 "Gate usage over {} test samples: mean weight per tower (rows) and expert \
-                 (columns), then the share of samples whose largest weight is on each expert.\n",
+                 (columns), then the share of samples whose largest weight is on each expert (ties \
+                 split equally).\n",
                 self.gate_rows
             ),
         };

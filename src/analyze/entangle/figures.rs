@@ -29,15 +29,22 @@ pub struct GateHeatmap<'a> {
 const LEFT: i32 = 150;
 const TOP: i32 = 90;
 
+/// Height of one tower's row (pixels).
+const CELL_H: i32 = 80;
+
 impl Figure for GateHeatmap<'_> {
+    fn size(&self) -> (u32, u32) {
+        (
+            960,
+            (TOP + CELL_H * self.towers.len().max(1) as i32 + 20) as u32,
+        )
+    }
+
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Drawn {
-        let (w, h) = self.size();
-        let (cols, rows) = (
-            self.experts.len().max(1) as i32,
-            self.towers.len().max(1) as i32,
-        );
+        let w = self.size().0;
+        let cols = self.experts.len().max(1) as i32;
         let cell_w = (w as i32 - LEFT - 20) / cols;
-        let cell_h = ((h as i32 - TOP - 20) / rows).min(120);
+        let cell_h = CELL_H;
         root.draw(&Text::new(
             self.title.as_str(),
             (16, 12),

@@ -3,8 +3,8 @@
 //! The read-back ([`Predictor::gate_weights`](crate::serve::Predictor::gate_weights)) gives each
 //! sample's weights `g[u, b, e]` `[towers, rows, experts]`, experts in slot order. Per tower this
 //! accumulates, in f64 and in row order (so the same run gives the same bits), the mean weight on
-//! each expert, the share of samples whose largest weight is on each expert (ties to the lowest
-//! slot), and the mean per-sample entropy `−Σ_e g ln g` in nats (0: one expert takes everything;
+//! each expert, the share of samples whose largest weight is on each expert (a tie shares the
+//! sample equally, so a shared bottom's uniform weights give every expert `1 / experts`), and the mean per-sample entropy `−Σ_e g ln g` in nats (0: one expert takes everything;
 //! `ln k`: uniform over `k` experts). A shared bottom's weights are its uniform mean `1 / experts`.
 
 use crate::error::{Error, Result};
@@ -17,7 +17,7 @@ pub struct GateTally {
     experts: usize,
     rows: u64,
     sum: Vec<f64>,
-    top: Vec<u64>,
+    top: Vec<f64>,
     entropy: Vec<f64>,
 }
 
@@ -28,7 +28,7 @@ pub struct GateMeans {
     pub rows: u64,
     /// `[towers][experts]` mean weight.
     pub mean: Vec<Vec<f64>>,
-    /// `[towers][experts]` share of samples whose largest weight is on the expert.
+    /// `[towers][experts]` share of samples whose largest weight is on the expert (ties shared).
     pub top_share: Vec<Vec<f64>>,
     /// `[towers]` mean per-sample entropy (nats).
     pub entropy: Vec<f64>,
@@ -42,7 +42,7 @@ impl GateTally {
             experts,
             rows: 0,
             sum: vec![0.0; towers * experts],
-            top: vec![0; towers * experts],
+            top: vec![0.0; towers * experts],
             entropy: vec![0.0; towers],
         }
     }
@@ -68,7 +68,6 @@ impl GateTally {
     }
 
     fn push_row(&mut self, u: usize, b: usize, row: &[f32]) -> Result<()> {
-        let mut best = 0;
         let mut entropy = 0.0;
         for (e, &g) in row.iter().enumerate() {
             if !(0.0..=1.0).contains(&g) {
@@ -81,12 +80,13 @@ impl GateTally {
             if g > 0.0 {
                 entropy -= g * g.ln();
             }
-            if g > f64::from(row[best]) {
-                best = e;
-            }
         }
-        if !row.is_empty() {
-            self.top[u * self.experts + best] += 1;
+        let best = row.iter().copied().fold(0.0f32, f32::max);
+        let ties = row.iter().filter(|&&g| g == best).count();
+        for (e, &g) in row.iter().enumerate() {
+            if g == best {
+                self.top[u * self.experts + e] += 1.0 / ties as f64;
+            }
         }
         self.entropy[u] += entropy;
         Ok(())
@@ -106,7 +106,7 @@ impl GateTally {
         Some(GateMeans {
             rows: self.rows,
             mean: per_tower(&|i| self.sum[i] / n),
-            top_share: per_tower(&|i| self.top[i] as f64 / n),
+            top_share: per_tower(&|i| self.top[i] / n),
             entropy: self.entropy.iter().map(|h| h / n).collect(),
         })
     }
