@@ -2,7 +2,7 @@
 //! 2024): when one embedding serves several tasks, the task with fewer positives is pulled along by
 //! the others. This section measures two symptoms on a trained run with several outputs:
 //!
-//! - **Gate usage** ([`gates`]): over the test split, each tower's mean gate weight on each expert,
+//! - **Gate usage** (`gates.rs`): over the test split, each tower's mean gate weight on each expert,
 //!   the share of samples whose largest weight is on it, and the mean per-sample entropy. Read
 //!   back from the mixture's saved softmax after each prediction (`Predictor::gate_weights`), so
 //!   it is exactly what the towers mixed. A STEM tower that leans on its own and the shared
@@ -10,7 +10,7 @@
 //!   experts to choose from. A shared bottom has no gate: its weights are the uniform mean it uses
 //!   (`mixture: "uniform"`). A `single` model with several tasks has one tower and no mixture
 //!   (`mixture: "none"`, no gate rows).
-//! - **Comparable samples** ([`splits`]): test samples split by their user's share of training
+//! - **Comparable samples** (`splits.rs`): test samples split by their user's share of training
 //!   positives across the tasks; per split and task the exact AUC. Needs `train.group` (the user
 //!   of each sample); without it the splits are skipped with the reason.
 //!
