@@ -7,16 +7,18 @@ use std::path::Path;
 use crate::{last_json, ok, temp, two_task_split, wgrec, TWO_TASK_MODEL};
 
 /// Trains `arch` on the two-task data (`buy` missing on one row in three) and returns the run's
-/// `eval --json` and `analyze --json` reports, with the test split's text.
+/// `eval --json` and `analyze --json` reports, with the test split's text and the report folder.
+/// Without `group` the model file has no `train.group`.
 fn analysed(
     arch: &str,
+    group: bool,
 ) -> (
     serde_json::Value,
     serde_json::Value,
     String,
     std::path::PathBuf,
 ) {
-    let dir = temp(&format!("entangle-{arch}"));
+    let dir = temp(&format!("entangle-{arch}-{group}"));
     let data = dir.join("data");
     std::fs::create_dir_all(&data).unwrap();
     std::fs::write(
@@ -31,11 +33,14 @@ fn analysed(
         test = text;
     }
     let model = dir.join("model.toml");
-    let text = TWO_TASK_MODEL.replacen(
+    let mut text = TWO_TASK_MODEL.replacen(
         "[model]\n",
         &format!("[model]\narchitecture = \"{arch}\"\n"),
         1,
     );
+    if !group {
+        text = text.replacen("group = \"user\"\n", "", 1);
+    }
     std::fs::write(&model, text).unwrap();
     let run = dir.join("run");
     let run_on =
@@ -88,6 +93,8 @@ fn check_splits(section: &serde_json::Value, eval: &serde_json::Value, test: &st
         .map(|s| s["rows"].as_u64().unwrap())
         .sum();
     assert_eq!(rows, 151);
+    // Every user clicks in training here: the training pass's user keys are the test pass's.
+    assert_eq!(splits[5]["rows"], 0, "none: {section}");
     let all = &splits[6];
     assert_eq!(all["rows"], 151);
     let want = positives(test);
@@ -109,7 +116,7 @@ fn check_splits(section: &serde_json::Value, eval: &serde_json::Value, test: &st
 
 #[test]
 fn analyze_reports_stem_gates_per_tower_and_comparable_sample_splits() {
-    let (eval, report, test, dir) = analysed("stem");
+    let (eval, report, test, dir) = analysed("stem", true);
     let section = &report["entanglement"];
     assert_eq!(section["mixture"], "learned", "{section}");
     assert_eq!(
@@ -146,7 +153,7 @@ fn analyze_reports_stem_gates_per_tower_and_comparable_sample_splits() {
 
 #[test]
 fn a_shared_bottom_reports_its_uniform_mean_and_a_single_model_only_splits() {
-    let (eval, report, test, _) = analysed("shared");
+    let (eval, report, test, _) = analysed("shared", true);
     let section = &report["entanglement"];
     assert_eq!(section["mixture"], "uniform", "{section}");
     assert_eq!(
@@ -155,7 +162,7 @@ fn a_shared_bottom_reports_its_uniform_mean_and_a_single_model_only_splits() {
         "one expert each"
     );
     check_splits(section, &eval, &test);
-    let (eval, report, test, dir) = analysed("single");
+    let (eval, report, test, dir) = analysed("single", true);
     let section = &report["entanglement"];
     assert_eq!(section["mixture"], "none", "{section}");
     assert_eq!(section["gate_mean"], serde_json::json!([]));
@@ -164,4 +171,17 @@ fn a_shared_bottom_reports_its_uniform_mean_and_a_single_model_only_splits() {
         !dir.join("entangle-gates.png").exists(),
         "no gate, no heat map"
     );
+}
+
+#[test]
+fn without_a_user_column_the_splits_are_skipped_with_the_reason() {
+    let (_, report, _, dir) = analysed("mmoe", false);
+    let section = &report["entanglement"];
+    assert_eq!(section["mixture"], "learned", "{section}");
+    assert_eq!(section["splits"], serde_json::json!([]));
+    let why = section["splits_skipped"].as_str().expect("a reason");
+    assert!(why.contains("train.group"), "{why}");
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(md.contains("Skipped: the run has no train.group"), "{md}");
+    assert!(!dir.join("entangle-splits.png").exists());
 }
