@@ -107,24 +107,8 @@ pub fn analyze(gpu: &Gpu, subject: &mut Subject, out: &Path) -> Result<Option<En
     let test = score_test(gpu, subject, towers.len(), experts.len())?;
     let group = subject.config().train.group.clone();
     let (splits, splits_skipped) = match (&group, &test.users) {
-        (Some(_), Some(users)) => {
-            let counts = count_positives(subject, tasks.len())?;
-            let scored = Scored {
-                tasks: tasks.len(),
-                users,
-                labels: &test.labels,
-                predictions: &test.predictions,
-            };
-            (comparable_splits(&counts, scored)?, None)
-        }
-        _ => (
-            Vec::new(),
-            Some(
-                "the run has no train.group column, so no sample has a user to take a ratio of \
-                 positives over"
-                    .to_string(),
-            ),
-        ),
+        (Some(_), Some(users)) => (splits_of(subject, &test, users, tasks.len())?, None),
+        _ => (Vec::new(), Some(NO_GROUP.to_string())),
     };
     let gates = test.gates.unwrap_or(GateMeans {
         rows: 0,
@@ -185,6 +169,27 @@ fn score_test(gpu: &Gpu, subject: &mut Subject, towers: usize, experts: usize) -
         labels,
         predictions,
     })
+}
+
+/// Why a run without `train.group` has no splits.
+const NO_GROUP: &str =
+    "the run has no train.group column, so no sample has a user to take a ratio of positives over";
+
+/// The comparable-sample splits of the scored test split, `users` its samples' users.
+fn splits_of(
+    subject: &Subject,
+    test: &TestPass,
+    users: &[u64],
+    tasks: usize,
+) -> Result<Vec<Split>> {
+    let counts = count_positives(subject, tasks)?;
+    let scored = Scored {
+        tasks,
+        users,
+        labels: &test.labels,
+        predictions: &test.predictions,
+    };
+    comparable_splits(&counts, scored)
 }
 
 /// Each user's positives per output over the training split: its labels and user ids only (the
