@@ -31,6 +31,7 @@ mod embedding_reference;
 mod embedding_update;
 mod fixtures;
 mod graph;
+mod graph_gates;
 mod graph_gradcheck;
 mod graph_gradcheck_multitask;
 mod graph_multitask;

@@ -27,6 +27,9 @@ use crate::model::ModelPlan;
 pub(super) struct Mixer {
     gate: Option<Gate>,
     mix: Mix,
+    /// The gate weights `g` `[U, B, E]` the forward saves for the backward (read back by
+    /// [`Graph::gate_weights`](super::Graph::gate_weights)).
+    weights: wgpu::Buffer,
 }
 
 /// The learned gates: the experts' concatenation and the batched logits layer.
@@ -80,7 +83,16 @@ impl Mixer {
             grad_x: gated.then_some(&dx),
         };
         let mix = Mix::new(gpu, &spec, &buffers)?;
-        Ok(Mixer { gate, mix })
+        Ok(Mixer {
+            gate,
+            mix,
+            weights: g,
+        })
+    }
+
+    /// The gate weights `[U, B, E]` of the last forward (a handle to the buffer, not a copy).
+    pub(super) fn weights(&self) -> &wgpu::Buffer {
+        &self.weights
     }
 
     /// The concatenation of the experts and the gate logits layer over it.

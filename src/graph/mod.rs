@@ -92,6 +92,8 @@ pub struct Graph {
     optimizer_state: wgpu::Buffer,
     /// BatchNorm's running statistics, when the model has BatchNorm.
     bn_stats: Option<RunningStats>,
+    /// The mixture's gate weights `[towers, max_batch, experts]` (multi-task towers only).
+    mix_gate: Option<wgpu::Buffer>,
     /// Each expert group's input `x` and its gradient (for tests).
     group_io: Vec<(wgpu::Buffer, wgpu::Buffer)>,
     rows: u32,
@@ -162,10 +164,14 @@ impl Graph {
         let norm = (plan.config.model.batch_norm)
             .then(|| Norm::new(gpu, &plan, &acts, &mut params, b))
             .transpose()?;
-        let combine: Box<dyn Layer> = if plan.config.model.architecture.multitask() {
-            Box::new(mixer::Mixer::new(gpu, &plan, &acts, &params, b)?)
+        let (combine, mix_gate): (Box<dyn Layer>, _) = if plan.config.model.architecture.multitask()
+        {
+            let mixer = mixer::Mixer::new(gpu, &plan, &acts, &params, b)?;
+            let weights = mixer.weights().clone();
+            (Box::new(mixer), Some(weights))
         } else {
-            Box::new(combine::Combiner::new(gpu, &plan, &acts, &params, b)?)
+            let combiner = combine::Combiner::new(gpu, &plan, &acts, &params, b)?;
+            (Box::new(combiner), None)
         };
         let towers = Towers::new(gpu, &plan, (&acts.c, &acts.dc), &params, b)?;
         let objective = Objective::new(gpu, &plan, &towers, b, logit_correction)?;
@@ -194,6 +200,7 @@ impl Graph {
             optimizer,
             optimizer_state,
             bn_stats,
+            mix_gate,
             group_io,
             rows: u32::MAX,
             step: 0,
@@ -263,6 +270,34 @@ impl Graph {
             .get(g)
             .ok_or_else(|| bad(format!("no group {g}")))?;
         gpu.read_all(x)
+    }
+
+    /// The gate weights of the last forward (a prediction's, or a training step's), `[towers,
+    /// rows, experts]` row-major for that batch's `rows`: each tower's softmax over the experts it
+    /// reads (a shared bottom's uniform `1 / experts read`), exactly 0 on the others. Experts are
+    /// in slot order ([`ModelPlan::slot_of`]), towers in output order. `None` without towers over
+    /// experts (`single`). One read of the buffer the forward saves anyway: the forward itself
+    /// never copies it, so a caller that does not ask pays nothing.
+    pub fn gate_weights(&self, gpu: &Gpu) -> Result<Option<Vec<f32>>> {
+        let Some(buffer) = &self.mix_gate else {
+            return Ok(None);
+        };
+        let (towers, experts) = (self.plan.towers.len(), self.plan.n_tables() as usize);
+        let (cap, rows) = (
+            self.max_batch as usize,
+            self.rows.min(self.max_batch) as usize,
+        );
+        if towers == 0 || rows == 0 {
+            return Ok(Some(Vec::new()));
+        }
+        // Tower u's rows start at u · cap; one read up to the last tower's last row.
+        let span = ((towers - 1) * cap + rows) * experts;
+        let all: Vec<f32> = gpu.read(buffer, 0, span as u64)?;
+        let mut out = Vec::with_capacity(towers * rows * experts);
+        for u in 0..towers {
+            out.extend_from_slice(&all[u * cap * experts..(u * cap + rows) * experts]);
+        }
+        Ok(Some(out))
     }
 
     /// Training steps taken.

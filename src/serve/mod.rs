@@ -24,6 +24,7 @@ use crate::gpu::Gpu;
 use crate::graph::Optimizers;
 use crate::graph::{Graph, Prepared};
 use crate::metrics::TaskMetrics;
+use crate::model::ModelPlan;
 use crate::run::{evaluate, feature_shapes, RunFolder, PREFETCH};
 
 /// A trained model ready to score.
@@ -108,6 +109,18 @@ impl Predictor {
     pub fn predict(&mut self, gpu: &Gpu, batch: &ModelBatch) -> Result<Vec<f32>> {
         let prepared = self.graph.prepare(batch)?;
         self.graph.predict(gpu, &prepared)
+    }
+
+    /// The gate weights of the last [`predict`](Self::predict), `[towers, rows, experts]` (see
+    /// [`Graph::gate_weights`]); `None` for a model without per-task towers (`single`). Costs
+    /// one read-back when called and nothing otherwise.
+    pub fn gate_weights(&self, gpu: &Gpu) -> Result<Option<Vec<f32>>> {
+        self.graph.gate_weights(gpu)
+    }
+
+    /// The compiled model's plan (its sets, towers and expert slots).
+    pub fn plan(&self) -> &ModelPlan {
+        self.graph.plan()
     }
 
     /// Probabilities of a prepared batch (see [`Graph::preparer`]).

@@ -221,6 +221,24 @@ impl Encoder {
             .check_row(&self.schema, batch, file, r)
     }
 
+    /// The labels `[rows, tasks]` (as [`ModelBatch::labels`]) and GAUC keys of every row of
+    /// `batch`, without encoding the features: for a pass that only counts labels per user
+    /// (`wgrec analyze`'s comparable samples). A row whose label, weight or key field is bad is
+    /// the error.
+    pub fn encode_samples(
+        &self,
+        batch: &Batch,
+        file: &str,
+    ) -> Result<(Vec<f32>, Option<Vec<u64>>)> {
+        self.check_batch(batch, file, None)?;
+        for r in 0..batch.rows {
+            (self.resolved.samples).check_row(&self.schema, batch, file, r)?;
+        }
+        let all: Vec<usize> = (0..batch.rows).collect();
+        let samples = self.resolved.samples.encode(batch, &all);
+        Ok((samples.labels, samples.groups))
+    }
+
     /// Encodes every row of `batch` (read with this encoder's schema; `file` names it in errors).
     /// The first row [`Self::check_row`] rejects is the error.
     pub fn encode(&self, batch: &Batch, file: &str) -> Result<ModelBatch> {
