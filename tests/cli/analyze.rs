@@ -38,14 +38,21 @@ fn analyze_writes_the_report_and_prints_every_number_as_json() {
     trained(&dir);
     let run = dir.join("run");
     // No --data: the run's recorded data folder; no --out: `<run>-analysis` beside the run.
-    let stdout = ok(&analyze(&["--json".as_ref(), "--checkpoint".as_ref(), run.as_os_str()]));
+    let stdout = ok(&analyze(&[
+        "--json".as_ref(),
+        "--checkpoint".as_ref(),
+        run.as_os_str(),
+    ]));
     let report = last_json(&stdout);
     for key in ["subject", "collapse", "tim", "entanglement", "gradients"] {
         assert!(report.get(key).is_some(), "missing {key} in {report}");
     }
     assert_eq!(report["subject"]["tables"], 2);
     assert_eq!(report["subject"]["outputs"], serde_json::json!(["click"]));
-    assert!(report["entanglement"].is_null(), "one task: no entanglement");
+    assert!(
+        report["entanglement"].is_null(),
+        "one task: no entanglement"
+    );
     let grads = &report["gradients"]["outputs"][0];
     assert_eq!(grads["output"], "click");
     assert_eq!(grads["rows"], 2400, "the training split's rows");
@@ -54,7 +61,10 @@ fn analyze_writes_the_report_and_prints_every_number_as_json() {
     assert!(bce["negative"].as_f64().unwrap() > 0.0);
     let out = dir.join("run-analysis");
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
-    assert!(md.contains("# wgrec analyze") && md.contains("Loss gradients"), "{md}");
+    assert!(
+        md.contains("# wgrec analyze") && md.contains("Loss gradients"),
+        "{md}"
+    );
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
     assert_eq!(json, report, "report.json holds what stdout printed");
@@ -82,14 +92,27 @@ fn analyze_refuses_what_is_not_a_run_and_a_bad_out_with_a_clear_error() {
     };
     let empty = dir.join("empty");
     std::fs::create_dir_all(&empty).unwrap();
-    fails(&["--checkpoint".as_ref(), empty.as_os_str()], "not a run folder");
+    fails(
+        &["--checkpoint".as_ref(), empty.as_os_str()],
+        "not a run folder",
+    );
     // --out may not be a run folder, nor a folder holding something else.
     fails(
-        &["--checkpoint".as_ref(), run.as_os_str(), "--out".as_ref(), run.as_os_str()],
+        &[
+            "--checkpoint".as_ref(),
+            run.as_os_str(),
+            "--out".as_ref(),
+            run.as_os_str(),
+        ],
         "that is a run folder",
     );
     fails(
-        &["--checkpoint".as_ref(), run.as_os_str(), "--out".as_ref(), data.as_os_str()],
+        &[
+            "--checkpoint".as_ref(),
+            run.as_os_str(),
+            "--out".as_ref(),
+            data.as_os_str(),
+        ],
         "holds no report",
     );
     // A checkpoint of another model (one table instead of two) in the run folder.
@@ -109,17 +132,30 @@ fn analyze_refuses_what_is_not_a_run_and_a_bad_out_with_a_clear_error() {
         .expect("run"));
     let foreign = dir.join("foreign");
     copy_run(&run, &foreign);
-    std::fs::copy(other.join("best.safetensors"), foreign.join("best.safetensors")).unwrap();
-    fails(&["--checkpoint".as_ref(), foreign.as_os_str()], "checkpoint");
+    std::fs::copy(
+        other.join("best.safetensors"),
+        foreign.join("best.safetensors"),
+    )
+    .unwrap();
+    fails(
+        &["--checkpoint".as_ref(), foreign.as_os_str()],
+        "checkpoint",
+    );
     // A torn checkpoint.
     let torn = dir.join("torn");
     copy_run(&run, &torn);
     let bytes = std::fs::read(run.join("best.safetensors")).unwrap();
     std::fs::write(torn.join("best.safetensors"), &bytes[..bytes.len() / 2]).unwrap();
-    fails(&["--checkpoint".as_ref(), torn.as_os_str()], "best.safetensors");
+    fails(
+        &["--checkpoint".as_ref(), torn.as_os_str()],
+        "best.safetensors",
+    );
     // Nothing was written for any failed analysis.
     for d in [&empty, &foreign, &torn] {
-        let report = d.with_file_name(format!("{}-analysis", d.file_name().unwrap().to_string_lossy()));
+        let report = d.with_file_name(format!(
+            "{}-analysis",
+            d.file_name().unwrap().to_string_lossy()
+        ));
         assert!(!report.exists(), "{} written", report.display());
     }
     let _ = std::fs::remove_dir_all(dir);

@@ -63,7 +63,7 @@ fn gpu_u(sets: &[Tables; 2], batch: &TimBatch, max_batch: u32) -> Vec<f32> {
         sets: (0..2)
             .map(|m| TimSet {
                 semantic: vec![3 * m, 3 * m + 1],
-                temporal: 3 * m + 2,
+                temporal: Some(3 * m + 2),
             })
             .collect(),
         max_batch,
