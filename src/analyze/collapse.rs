@@ -50,7 +50,6 @@ use super::Subject;
 use crate::error::Result;
 use crate::gpu::Gpu;
 use spectrum::Spectrum;
-use usage::FieldUsage;
 
 /// Spectra and information abundance per field and table.
 #[derive(Debug, Clone, Serialize)]
@@ -65,6 +64,10 @@ pub struct Collapse {
     pub mean_ia: f64,
     /// Mean frequency-weighted IA over the same.
     pub mean_ia_weighted: f64,
+    /// Mean plain IA of the fields' concatenated embeddings (`fields[i].concat`), not all-zero.
+    pub mean_ia_concat: f64,
+    /// Mean frequency-weighted IA of the same.
+    pub mean_ia_concat_weighted: f64,
     /// The figures written (PNG and SVG of `collapse-spectra` and `collapse-ia`).
     pub figures: Vec<String>,
 }
@@ -95,6 +98,10 @@ pub struct FieldCollapse {
     pub uses: u64,
     /// Per table `m`.
     pub tables: Vec<FieldTable>,
+    /// Every table's rows of the field side by side (width Σ widths): the field's whole embedding,
+    /// the matrix to compare with a single table of that width (the Multi-Embedding paper's
+    /// comparison at equal parameters). With one table it is that table's.
+    pub concat: FieldTable,
 }
 
 /// One field in one table.
@@ -118,19 +125,31 @@ pub fn analyze(gpu: &Gpu, subject: &mut Subject, out: &Path) -> Result<Collapse>
     let mut fields = Vec::with_capacity(usage.len());
     for field in &usage {
         let mut tables = Vec::with_capacity(m_count);
+        let mut matrices = Vec::with_capacity(m_count);
         for (m, width) in widths.iter_mut().enumerate() {
             let (data, shape) = subject.table(m, &field.name)?;
             *width = shape[1];
             let tensor = format!("emb.{m}.{}", field.name);
             let at = (subject.predictor.checkpoint(), tensor.as_str());
-            tables.push(measure(gpu, field, data, shape, at)?);
+            let (plain, weighted) = usage::field_matrix(field, data, shape, at)?;
+            tables.push(measure(gpu, &plain, &weighted, shape[1], &tensor)?);
+            matrices.push((plain, weighted, shape[1]));
         }
+        let (plain, weighted, width) = concatenate(&matrices, field.counts.len());
+        let concat = measure(
+            gpu,
+            &plain,
+            &weighted,
+            width,
+            &format!("emb.*.{}", field.name),
+        )?;
         fields.push(FieldCollapse {
             name: field.name.clone(),
             kind: field.kind.to_string(),
             rows_used: field.counts.len(),
             uses: field.total(),
             tables,
+            concat,
         });
     }
     let mut collapse = summarise(fields, &widths);
@@ -145,25 +164,45 @@ pub fn analyze(gpu: &Gpu, subject: &mut Subject, out: &Path) -> Result<Collapse>
     Ok(collapse)
 }
 
-/// One field in one table: its field matrix, the two Grams on the GPU, the two spectra.
+/// One field matrix (plain and frequency-weighted, `[rows, width]` row-major): the two Grams on
+/// the GPU, the two spectra; `what` names it in errors.
 fn measure(
     gpu: &Gpu,
-    field: &FieldUsage,
-    data: &[f32],
-    shape: [usize; 2],
-    at: (&Path, &str),
+    plain: &[f32],
+    weighted: &[f32],
+    width: usize,
+    what: &str,
 ) -> Result<FieldTable> {
-    let (plain, weighted) = usage::field_matrix(field, data, shape, at)?;
-    let (rows, width) = (field.counts.len(), shape[1]);
-    let grams = gram::gram_gpu(gpu, &[&plain, &weighted], rows, width)?;
-    let plain = Spectrum::from_gram(&grams[0], width, rows, at.1)?;
-    let weighted = Spectrum::from_gram(&grams[1], width, rows, at.1)?;
+    let rows = plain.len() / width.max(1);
+    let grams = gram::gram_gpu(gpu, &[plain, weighted], rows, width)?;
+    let plain = Spectrum::from_gram(&grams[0], width, rows, what)?;
+    let weighted = Spectrum::from_gram(&grams[1], width, rows, what)?;
     Ok(FieldTable {
         ia: plain.ia,
         ia_weighted: weighted.ia,
         all_zero: plain.all_zero,
         spectrum: plain.normalised(),
     })
+}
+
+/// The field's rows of every table side by side: `[rows, Σ widths]` (plain, weighted, width). The
+/// field matrices of all tables list the same keys in the same order, so row r of each is one key.
+fn concatenate(
+    matrices: &[(Vec<f32>, Vec<f32>, usize)],
+    rows: usize,
+) -> (Vec<f32>, Vec<f32>, usize) {
+    let width: usize = matrices.iter().map(|m| m.2).sum();
+    let (mut plain, mut weighted) = (
+        Vec::with_capacity(rows * width),
+        Vec::with_capacity(rows * width),
+    );
+    for r in 0..rows {
+        for (p, w, k) in matrices {
+            plain.extend_from_slice(&p[r * k..(r + 1) * k]);
+            weighted.extend_from_slice(&w[r * k..(r + 1) * k]);
+        }
+    }
+    (plain, weighted, width)
 }
 
 /// The means over fields per table and over everything.
@@ -192,12 +231,20 @@ fn summarise(fields: Vec<FieldCollapse>, widths: &[usize]) -> Collapse {
         })
         .collect();
     let (mean_ia, mean_ia_weighted) = mean(pairs(None));
+    let (mean_ia_concat, mean_ia_concat_weighted) = mean(
+        (fields.iter())
+            .filter(|f| !f.concat.all_zero)
+            .map(|f| (f.concat.ia, f.concat.ia_weighted))
+            .collect(),
+    );
     Collapse {
         split: "train".into(),
         tables,
         fields,
         mean_ia,
         mean_ia_weighted,
+        mean_ia_concat,
+        mean_ia_concat_weighted,
         figures: Vec::new(),
     }
 }
@@ -219,8 +266,10 @@ impl Collapse {
         for t in &self.tables {
             md.push_str(&format!(" table {} (width {}) |", t.table, t.width));
         }
+        let total: usize = self.tables.iter().map(|t| t.width).sum();
+        md.push_str(&format!(" all tables side by side (width {total}) |"));
         md.push_str("\n|---|---|---:|---:|");
-        md.push_str(&"---:|".repeat(self.tables.len()));
+        md.push_str(&"---:|".repeat(self.tables.len() + 1));
         md.push('\n');
         for f in &self.fields {
             md.push_str(&format!(
@@ -231,6 +280,8 @@ impl Collapse {
                 let flag = if t.all_zero { " (all-zero)" } else { "" };
                 md.push_str(&format!(" {:.4} / {:.4}{flag} |", t.ia, t.ia_weighted));
             }
+            let c = &f.concat;
+            md.push_str(&format!(" {:.4} / {:.4} |", c.ia, c.ia_weighted));
             md.push('\n');
         }
         md.push_str("| **mean** | | | |");
@@ -238,8 +289,13 @@ impl Collapse {
             md.push_str(&format!(" {:.4} / {:.4} |", t.mean_ia, t.mean_ia_weighted));
         }
         md.push_str(&format!(
-            "\n\nModel-level mean IA over fields and tables: {:.4} (weighted {:.4}).\n\n",
-            self.mean_ia, self.mean_ia_weighted
+            " {:.4} / {:.4} |",
+            self.mean_ia_concat, self.mean_ia_concat_weighted
+        ));
+        md.push_str(&format!(
+            "\n\nModel-level mean IA over fields and tables: {:.4} (weighted {:.4}); of the fields' \
+             tables side by side, the whole embedding of each field: {:.4} (weighted {:.4}).\n\n",
+            self.mean_ia, self.mean_ia_weighted, self.mean_ia_concat, self.mean_ia_concat_weighted
         ));
         for png in self.figures.iter().filter(|f| f.ends_with(".png")) {
             md.push_str(&format!("![{png}]({png})\n\n"));

@@ -174,3 +174,44 @@ fn copy_run(from: &Path, to: &Path) {
         std::fs::copy(entry.path(), to.join("encoder").join(entry.file_name())).unwrap();
     }
 }
+
+#[test]
+fn a_mean_pooled_history_has_no_temporal_table_and_no_attention_to_measure() {
+    let dir = temp("analyze-mean");
+    let data = dir.join("data");
+    ok(&wgrec()
+        .args(["data", "synth", "--rows", "2000", "--out"])
+        .arg(&data)
+        .output()
+        .expect("run"));
+    let model = dir.join("model.toml");
+    std::fs::write(
+        &model,
+        SYNTH_MODEL.replace("buckets = 16\n", "pooling = \"mean\"\n"),
+    )
+    .unwrap();
+    let run = dir.join("run");
+    ok(&wgrec()
+        .args(["train", "--config"])
+        .arg(&model)
+        .arg("--data")
+        .arg(&data)
+        .arg("--out")
+        .arg(&run)
+        .output()
+        .expect("run"));
+    let report = last_json(&ok(&analyze(&[
+        "--json".as_ref(),
+        "--checkpoint".as_ref(),
+        run.as_os_str(),
+    ])));
+    assert!(report["tim"].is_null(), "no attention: {}", report["tim"]);
+    let fields: Vec<&str> = report["collapse"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["user_id", "item_id", "item_cat", "n0"]);
+    let _ = std::fs::remove_dir_all(dir);
+}

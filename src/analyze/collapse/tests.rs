@@ -211,6 +211,12 @@ fn the_report_holds_every_number_of_the_json() {
                 spectrum: vec![1.0, 0.25, 0.0],
             })
             .collect(),
+        concat: FieldTable {
+            ia: ia[0] + ia[1] + 0.125,
+            ia_weighted: 1.0625,
+            all_zero,
+            spectrum: vec![1.0, 0.5],
+        },
     };
     let c = summarise(
         vec![field("a", [2.5, 3.0], false), field("b", [0.0, 0.0], true)],
@@ -218,6 +224,11 @@ fn the_report_holds_every_number_of_the_json() {
     );
     assert_eq!((c.tables[0].mean_ia, c.tables[1].mean_ia), (2.5, 3.0));
     assert_eq!((c.mean_ia, c.mean_ia_weighted), (2.75, 1.375));
+    // The side-by-side means leave the all-zero field out too.
+    assert_eq!(
+        (c.mean_ia_concat, c.mean_ia_concat_weighted),
+        (5.625, 1.0625)
+    );
     let md = c.markdown();
     for needle in [
         "2.5000 / 1.2500",
@@ -228,9 +239,28 @@ fn the_report_holds_every_number_of_the_json() {
         "2.7500",
         "1.3750",
         "| 17 | 4242 |",
+        "5.6250 / 1.0625",
+        "width 60",
         "1.0000e0 2.5000e-1 0.0000e0",
         "train",
     ] {
         assert!(md.contains(needle), "{needle:?} missing from\n{md}");
     }
+}
+
+#[test]
+fn tables_side_by_side_keep_each_key_on_its_row() {
+    // Two tables of widths 2 and 3 over three keys: row r of the concatenation is key r's row of
+    // table 0 followed by its row of table 1, in both the plain and the weighted matrix.
+    let t0: Vec<f32> = vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+    let t1: Vec<f32> = (10..19).map(|v| v as f32).collect();
+    let w0: Vec<f32> = t0.iter().map(|v| -v).collect();
+    let w1: Vec<f32> = t1.iter().map(|v| -v).collect();
+    let (plain, weighted, width) = super::concatenate(&[(t0, w0, 2), (t1, w1, 3)], 3);
+    assert_eq!(width, 5);
+    assert_eq!(
+        plain,
+        vec![1.0, 2.0, 10.0, 11.0, 12.0, 3.0, 4.0, 13.0, 14.0, 15.0, 5.0, 6.0, 16.0, 17.0, 18.0]
+    );
+    assert_eq!(weighted, plain.iter().map(|v| -v).collect::<Vec<f32>>());
 }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use crate::analyze::Subject;
-use crate::config::FeatureKind;
+use crate::config::{FeatureKind, SequencePooling};
 use crate::data::encode::FeatureInput;
 use crate::error::{Error, Result};
 use crate::kernels::embedding::MnsBase;
@@ -54,12 +54,18 @@ impl FieldUsage {
 }
 
 /// Counts, over `subject`'s training split, the uses of every key of every analysed field, in
-/// config order (a sequence feature's temporal table where the feature stands).
+/// config order (a TIM-pooled sequence feature's temporal table where the feature stands; a
+/// mean-pooled one has none).
 pub fn count_usage(subject: &Subject) -> Result<Vec<FieldUsage>> {
     let config = subject.config();
     let mut fields: Vec<(usize, FieldUsage)> = Vec::new();
     for (f, feature) in config.features.iter().enumerate() {
         let (name, bag, source) = match &feature.kind {
+            // A mean-pooled sequence has no temporal table (and reads its item's table).
+            FeatureKind::Sequence {
+                pooling: SequencePooling::Mean,
+                ..
+            } => continue,
             FeatureKind::Sequence { .. } => {
                 (format!("{}.time", feature.name), false, FieldSource::Time)
             }
