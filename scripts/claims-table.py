@@ -53,7 +53,8 @@ def metrics_table(results, configs):
 
 
 def collapse_table(analyses, configs):
-    print("| config | seeds | mean IA (plain) | mean IA (frequency-weighted) | IA per table (plain) |")
+    print("| config | seeds | IA of each field's whole embedding (tables side by side) | "
+          "frequency-weighted | mean IA per (field, table) |")
     print("|---|---|---|---|---|")
     for c in configs:
         an = analyses.get(c, {})
@@ -61,11 +62,35 @@ def collapse_table(analyses, configs):
             continue
         seeds = sorted(an)
         cols = [an[s]["collapse"] for s in seeds]
-        per_table = []
-        for m in range(len(cols[0].get("tables", []))):
-            per_table.append(cell([x["tables"][m]["mean_ia"] for x in cols], 2))
-        print(f"| {c} | {len(seeds)} | {cell([x.get('mean_ia') for x in cols], 2)} | "
-              f"{cell([x.get('mean_ia_weighted') for x in cols], 2)} | {' / '.join(per_table)} |")
+        print(f"| {c} | {len(seeds)} | {cell([x['mean_ia_concat'] for x in cols], 2)} | "
+              f"{cell([x['mean_ia_concat_weighted'] for x in cols], 2)} | "
+              f"{cell([x['mean_ia'] for x in cols], 2)} |")
+
+
+def entangle_table(analyses, configs):
+    rows = []
+    for c in configs:
+        an = analyses.get(c, {})
+        ents = [an[s]["entanglement"] for s in sorted(an) if an[s].get("entanglement")]
+        if not ents:
+            continue
+        for t, task in enumerate(ents[0]["tasks"]):
+            for b, split in enumerate(ents[0]["splits"]):
+                aucs = [e["splits"][b]["auc"][t] for e in ents]
+                rowcount = ents[0]["splits"][b]["rows"]
+                rows.append(f"| {c} | {task} | {split['bin']} | {rowcount} | {cell(aucs, 4)} |")
+    if rows:
+        print("| config | task | split (user's share of task-0 positives) | test rows (seed 1) | AUC |")
+        print("|---|---|---|---|---|")
+        print("\n".join(rows))
+    for c in configs:
+        an = analyses.get(c, {})
+        ents = [an[s]["entanglement"] for s in sorted(an) if an[s].get("entanglement")]
+        if ents and ents[0]["mixture"] == "learned":
+            print(f"\n{c}: mean gate weight per tower over experts {ents[0]['experts']} (mean over seeds)\n")
+            for u, tower in enumerate(ents[0]["towers"]):
+                means = [statistics.mean(e["gate_mean"][u][k] for e in ents) for k in range(len(ents[0]["experts"]))]
+                print(f"- {tower}: " + ", ".join(f"{m:.3f}" for m in means))
 
 
 def tim_table(analyses, configs):
@@ -110,6 +135,8 @@ def main(out, configs):
     tim_table(analyses, configs)
     print("\n### Loss gradients\n")
     gradient_table(analyses, configs)
+    print("\n### Entanglement\n")
+    entangle_table(analyses, configs)
 
 
 if __name__ == "__main__":
