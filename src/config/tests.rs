@@ -345,3 +345,25 @@ fn with_errors_in_two_sections_the_earlier_check_is_reported() {
         );
     }
 }
+
+/// Every model file the repository ships (configs/ and configs/claims/, which docs/claims.md and
+/// the scripts train) parses and passes the checks: a stale key fails here, not in a user's run.
+#[test]
+fn every_shipped_model_file_loads() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
+    let mut loaded = 0;
+    for dir in [root.clone(), root.join("claims")] {
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .collect();
+        files.sort();
+        for file in files {
+            ModelConfig::load(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+            loaded += 1;
+        }
+    }
+    assert!(loaded >= 25, "only {loaded} model files found");
+}
