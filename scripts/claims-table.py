@@ -105,8 +105,9 @@ def tim_table(analyses, configs):
 
 
 def gradient_table(analyses, configs):
-    print("| config | seeds | output | loss measured | mean \\|∂L/∂z\\| on negatives × N | on positives |")
-    print("|---|---|---|---|---|---|")
+    print("| config (trained with) | seeds | output | loss measured | mean \\|∂L/∂z\\| on negatives (e-4) | "
+          "on positives (e-4) | negatives × N |")
+    print("|---|---|---|---|---|---|---|")
     for c in configs:
         an = analyses.get(c, {})
         if not an:
@@ -117,10 +118,10 @@ def gradient_table(analyses, configs):
             for k, loss in enumerate(out["losses"]):
                 if loss["loss"] == "list":
                     continue
-                neg = [an[s]["gradients"]["outputs"][o]["losses"][k]["negative_scaled"] for s in seeds]
-                pos = [an[s]["gradients"]["outputs"][o]["losses"][k]["positive"] for s in seeds]
-                print(f"| {c} (trained with {out['trained_with']}) | {len(seeds)} | {out['output']} | "
-                      f"{loss['loss']} | {cell(neg, 4)} | {cell(pos, 6)} |")
+                get = lambda key: [an[s]["gradients"]["outputs"][o]["losses"][k][key] for s in seeds]
+                print(f"| {c} ({out['trained_with']}) | {len(seeds)} | {out['output']} | {loss['loss']} | "
+                      f"{cell([v * 1e4 for v in get('negative')], 3)} | "
+                      f"{cell([v * 1e4 for v in get('positive')], 3)} | {cell(get('negative_scaled'), 3)} |")
 
 
 def main(out, configs):
