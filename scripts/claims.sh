@@ -25,6 +25,7 @@ for seed in 1 2 3; do
         key="\"config\":\"$config\",\"seed\":$seed,"
         run=$out/run-$config-$seed
         if ! grep -q "$key" "$out/results.jsonl"; then
+            grep -q "^seed = " "$file" || { echo "$file has no seed line to replace" >&2; exit 2; }
             sed "s/^seed = .*/seed = $seed/" "$file" >"$out/$config-$seed.toml"
             echo "== train $config seed $seed ($(date -u +%H:%M:%S))" >&2
             line=$("$wgrec" train --config "$out/$config-$seed.toml" --data "$data" \
