@@ -16,16 +16,21 @@ fn trained(dir: &Path) -> std::path::PathBuf {
         .expect("run"));
     let model = dir.join("model.toml");
     std::fs::write(&model, SYNTH_MODEL).unwrap();
+    train(&model, &data, &dir.join("run"));
+    data
+}
+
+/// `wgrec train --config model --data data --out run`, which must succeed.
+fn train(model: &Path, data: &Path, run: &Path) {
     ok(&wgrec()
         .args(["train", "--config"])
-        .arg(&model)
+        .arg(model)
         .arg("--data")
-        .arg(&data)
+        .arg(data)
         .arg("--out")
-        .arg(dir.join("run"))
+        .arg(run)
         .output()
         .expect("run"));
-    data
 }
 
 fn analyze(args: &[&std::ffi::OsStr]) -> std::process::Output {
@@ -121,15 +126,7 @@ fn analyze_refuses_what_is_not_a_run_and_a_bad_out_with_a_clear_error() {
     std::fs::write(&model, SYNTH_MODEL.replace("tables = 2", "tables = 1")
         .replace(r#"experts = [{ type = "dcn", layers = 1 }, { type = "gwpfm", groups = [["user_id"], ["item_id", "item_cat", "history"]] }]"#,
                  r#"experts = [{ type = "dcn", layers = 1 }]"#)).unwrap();
-    ok(&wgrec()
-        .args(["train", "--config"])
-        .arg(&model)
-        .arg("--data")
-        .arg(&data)
-        .arg("--out")
-        .arg(&other)
-        .output()
-        .expect("run"));
+    train(&model, &data, &other);
     let foreign = dir.join("foreign");
     copy_run(&run, &foreign);
     std::fs::copy(
@@ -191,15 +188,7 @@ fn a_mean_pooled_history_has_no_temporal_table_and_no_attention_to_measure() {
     )
     .unwrap();
     let run = dir.join("run");
-    ok(&wgrec()
-        .args(["train", "--config"])
-        .arg(&model)
-        .arg("--data")
-        .arg(&data)
-        .arg("--out")
-        .arg(&run)
-        .output()
-        .expect("run"));
+    train(&model, &data, &run);
     let report = last_json(&ok(&analyze(&[
         "--json".as_ref(),
         "--checkpoint".as_ref(),
