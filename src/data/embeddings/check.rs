@@ -113,9 +113,8 @@ fn finite(from: &Source, dim: usize, vectors: &[f32]) -> Result<()> {
         Some(at) => {
             let value = vectors[at];
             let message = format!(
-                "component {} is {value}; every component must be finite (a value past f32's \
-                 range becomes inf)",
-                at % dim + 1
+                "{value} is not finite; every component must be (a value past f32's range reads \
+                 as inf)"
             );
             Err(from.row_error(at / dim, Some(at % dim + 1), message))
         }

@@ -34,6 +34,8 @@
 
 mod check;
 mod decode;
+#[cfg(test)]
+mod error_tests;
 mod npy;
 mod npy_header;
 mod safetensors;
@@ -85,7 +87,8 @@ impl EmbeddingTable {
 
     /// Writes delimited text `id<TAB>v1 v2 …` atomically (for people to read, and for string ids).
     /// An id the text format cannot hold (one with a tab or line break, or that starts with `#`) is
-    /// an error.
+    /// an error, and so is a path ending in `.safetensors` or `.npy` (reading would take it for
+    /// that format).
     pub fn write_text(&self, path: &Path) -> Result<()> {
         text::write(self, path)
     }

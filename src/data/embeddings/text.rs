@@ -63,20 +63,30 @@ fn split_id(text: &str) -> (&str, &str) {
     }
 }
 
+/// The components' text: separated by blanks, by commas, or by both (`1, 2`). With a comma on
+/// the line, nothing between two commas (or before the first, or after the last) is an empty
+/// component, yielded as `""` so the caller names it.
+fn components(rest: &str) -> impl Iterator<Item = &str> {
+    let commas = rest.contains(',');
+    rest.split(',').flat_map(move |between| {
+        let mut words = between.split_whitespace().peekable();
+        let empty = commas && words.peek().is_none();
+        std::iter::once("").filter(move |_| empty).chain(words)
+    })
+}
+
 impl Rows {
     /// Parses one row (`text` is a non-blank, non-comment line) onto the table.
     fn push(&mut self, file: &str, line: u64, text: &str) -> Result<()> {
         let (id, rest) = split_id(text);
         let before = self.vectors.len();
-        let pieces: Box<dyn Iterator<Item = &str>> = if rest.contains(',') {
-            Box::new(rest.split(',').map(str::trim))
-        } else {
-            Box::new(rest.split_whitespace())
-        };
-        for (k, piece) in pieces.enumerate() {
+        for (k, piece) in components(rest).enumerate() {
             let value = piece.parse::<f32>().map_err(|_| {
                 let message = match piece {
-                    "" => format!("component {} is empty", k + 1),
+                    "" => format!(
+                        "component {} is empty (a comma with no number before or after it)",
+                        k + 1
+                    ),
                     _ => format!("component {} {piece:?} is not a number", k + 1),
                 };
                 line_error(file, line, Some(k + 1), message)
@@ -127,6 +137,10 @@ fn unwritable(id: &str) -> Option<&'static str> {
 
 /// Writes `table` as text, atomically.
 pub(super) fn write(table: &EmbeddingTable, path: &Path) -> Result<()> {
+    if let Some(ext @ ("safetensors" | "npy")) = path.extension().and_then(|e| e.to_str()) {
+        let message = format!("reading would take a `.{ext}` path for that format; use `.tsv`");
+        return Err(Error::output(path, message));
+    }
     if let Some((row, id, why)) = (table.ids.iter().enumerate())
         .find_map(|(row, id)| unwritable(id).map(|why| (row, id, why)))
     {
