@@ -94,7 +94,8 @@ impl EmbeddingTable {
     }
 
     /// Whether every id is an i64 spelt as Rust and Python print it (`-12`, not `+12` or `012`),
-    /// so that [`Self::write`] can store it and reading gives back the same text.
+    /// so that [`Self::write`] can store it and reading gives back the same text. (A U64 id past
+    /// i64's range, which reading accepts, is not: such a table is written as text.)
     pub fn ids_are_integers(&self) -> bool {
         self.ids.iter().all(|id| integer_id(id).is_some())
     }
