@@ -3,7 +3,10 @@
 
 use std::path::Path;
 use wgrec::data::ml100k;
-use wgrec::data::synth::{write, ConflictMode, Layout, Synth, SynthConfig};
+use wgrec::data::synth::{
+    write, write_content, ConflictMode, ContentOptions, Layout, Synth, SynthConfig,
+    DEFAULT_CONTENT_NOISE,
+};
 
 /// Fetches MovieLens-100K into `<dir>/raw/`, applies the protocol and prints the facts per split.
 pub fn fetch_ml100k(dir: &Path) -> anyhow::Result<()> {
@@ -56,6 +59,21 @@ pub struct SynthArgs {
     pub second_task: Option<f64>,
     /// Extra tasks, their conflict, scenarios.
     pub tasks: SynthTasks,
+    /// Content vectors beside the data.
+    pub content: SynthContent,
+}
+
+/// The content-vector options of `wgrec data synth` (sample-table layout only; issue 16).
+#[derive(Debug, clap::Args)]
+pub struct SynthContent {
+    /// Also write items.safetensors (each item's planted signal through a seeded random map, plus
+    /// noise), items-random.safetensors (the same ids, no signal) and users.safetensors, vectors
+    /// of this width.
+    #[arg(long)]
+    pub content_dim: Option<usize>,
+    /// Noise sd per component of the content vectors (default 1.0, the signal's sd).
+    #[arg(long)]
+    pub content_noise: Option<f64>,
 }
 
 /// The multi-task options of `wgrec data synth` (sample-table layout only).
@@ -134,7 +152,11 @@ pub fn synth(args: SynthArgs) -> anyhow::Result<()> {
         config.missing_rate = m;
     }
     config.second_task = args.second_task.map(|r| (r, 0.7));
+    let content = content_options(&args)?;
     let generator = Synth::new(config)?;
+    if let Some(options) = &content {
+        generator.check_content(options)?;
+    }
     let stats = write(&generator, args.rows, layout, &args.out)?;
     let rates: Vec<String> = stats
         .positive_rate
@@ -151,7 +173,33 @@ pub fn synth(args: SynthArgs) -> anyhow::Result<()> {
         rates.join(" / "),
         stats.rows_per_sec
     );
+    if let Some(options) = content {
+        let paths = write_content(&generator, &options, &args.out)?;
+        let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        println!(
+            "synth: content vectors of width {}, noise {}: {}",
+            options.dim,
+            options.noise,
+            names.join(", ")
+        );
+    }
     Ok(())
+}
+
+/// `--content-dim` / `--content-noise` as options, refused where there is nothing to describe.
+fn content_options(args: &SynthArgs) -> anyhow::Result<Option<ContentOptions>> {
+    let c = &args.content;
+    match (c.content_dim, c.content_noise) {
+        (None, None) => Ok(None),
+        (None, Some(_)) => anyhow::bail!("--content-noise needs --content-dim"),
+        (Some(_), _) if args.criteo => {
+            anyhow::bail!("--content-dim needs the sample-table layout (Criteo has no item column)")
+        }
+        (Some(dim), noise) => Ok(Some(ContentOptions {
+            dim,
+            noise: noise.unwrap_or(DEFAULT_CONTENT_NOISE),
+        })),
+    }
 }
 
 /// The options of `wgrec data sequences`.

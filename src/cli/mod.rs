@@ -182,6 +182,8 @@ enum DataCommand {
         second_task: Option<f64>,
         #[command(flatten)]
         tasks: data::SynthTasks,
+        #[command(flatten)]
+        content: data::SynthContent,
     },
     /// Turn an event log into a sample table with per-user behaviour sequences (hist_<item>,
     /// hist_<side>…, hist_time: the user's events strictly before each one, most recent last).
@@ -345,6 +347,7 @@ fn run_data(command: DataCommand) -> anyhow::Result<()> {
             missing_rate,
             second_task,
             tasks,
+            content,
         } => data::synth(data::SynthArgs {
             rows,
             out,
@@ -354,6 +357,7 @@ fn run_data(command: DataCommand) -> anyhow::Result<()> {
             missing_rate,
             second_task,
             tasks,
+            content,
         }),
         DataCommand::Sequences {
             events,

@@ -23,7 +23,8 @@
 //! give each task its own. Scenarios (optional, uniform over 0..S, drawn
 //! from their own stream so older configurations keep their bytes) add to every task's score
 //! β_{s,t} + λ_s·w_{c0}(id_{c0}): a bias per (scenario, task) and a slope on field c0's weight.
-//! Each task has its own intercept b_t. The files are in `files.rs`, the model in `planted.rs`.
+//! Each task has its own intercept b_t. The files are in `files.rs`, the model in `planted.rs`,
+//! the content vectors that carry the planted item and user signal (issue 16) in `content.rs`.
 
 use crate::rng::Rng;
 use crate::Result;
@@ -248,11 +249,13 @@ fn signed_unit(h: u64) -> f64 {
 }
 
 mod config;
+mod content;
 mod files;
 mod planted;
 mod zipf;
 
 pub use config::{ConflictMode, SynthConfig};
+pub use content::{write_content, ContentKind, ContentOptions, DEFAULT_CONTENT_NOISE};
 pub use files::{schema_toml, write, Layout, WriteStats};
 pub use zipf::ZipfSampler;
 

@@ -7,6 +7,7 @@ use super::planted::CALIBRATION_ROWS;
 use super::*;
 use crate::metrics::auc;
 
+mod content;
 mod identity;
 mod scenarios;
 mod tasks;
