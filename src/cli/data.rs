@@ -152,11 +152,8 @@ pub fn synth(args: SynthArgs) -> anyhow::Result<()> {
         config.missing_rate = m;
     }
     config.second_task = args.second_task.map(|r| (r, 0.7));
-    let content = content_options(&args)?;
     let generator = Synth::new(config)?;
-    if let Some(options) = &content {
-        generator.check_content(options)?;
-    }
+    let content = content_options(&args, &generator)?;
     let stats = write(&generator, args.rows, layout, &args.out)?;
     let rates: Vec<String> = stats
         .positive_rate
@@ -173,33 +170,46 @@ pub fn synth(args: SynthArgs) -> anyhow::Result<()> {
         rates.join(" / "),
         stats.rows_per_sec
     );
-    if let Some(options) = content {
-        let paths = write_content(&generator, &options, &args.out)?;
-        let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-        println!(
-            "synth: content vectors of width {}, noise {}: {}",
-            options.dim,
-            options.noise,
-            names.join(", ")
-        );
+    match content {
+        Some(options) => write_content_files(&generator, &options, &args.out),
+        None => Ok(()),
     }
-    Ok(())
 }
 
-/// `--content-dim` / `--content-noise` as options, refused where there is nothing to describe.
-fn content_options(args: &SynthArgs) -> anyhow::Result<Option<ContentOptions>> {
+/// `--content-dim` / `--content-noise` as options, refused (before any file is written) where
+/// there is nothing to describe or the generator cannot honour them.
+fn content_options(args: &SynthArgs, generator: &Synth) -> anyhow::Result<Option<ContentOptions>> {
     let c = &args.content;
-    match (c.content_dim, c.content_noise) {
-        (None, None) => Ok(None),
+    let options = match (c.content_dim, c.content_noise) {
+        (None, None) => return Ok(None),
         (None, Some(_)) => anyhow::bail!("--content-noise needs --content-dim"),
         (Some(_), _) if args.criteo => {
             anyhow::bail!("--content-dim needs the sample-table layout (Criteo has no item column)")
         }
-        (Some(dim), noise) => Ok(Some(ContentOptions {
+        (Some(dim), noise) => ContentOptions {
             dim,
             noise: noise.unwrap_or(DEFAULT_CONTENT_NOISE),
-        })),
-    }
+        },
+    };
+    generator.check_content(&options)?;
+    Ok(Some(options))
+}
+
+/// Writes the content vectors and says where.
+fn write_content_files(
+    generator: &Synth,
+    options: &ContentOptions,
+    out: &Path,
+) -> anyhow::Result<()> {
+    let paths = write_content(generator, options, out)?;
+    let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    println!(
+        "synth: content vectors of width {}, noise {}: {}",
+        options.dim,
+        options.noise,
+        names.join(", ")
+    );
+    Ok(())
 }
 
 /// The options of `wgrec data sequences`.

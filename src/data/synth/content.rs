@@ -120,38 +120,46 @@ impl Synth {
     ) -> Result<EmbeddingTable> {
         self.check_content(options)?;
         let map = self.content_map(options.dim);
-        let seed = self.config.seed;
-        let (n, fill): (u64, Box<dyn Fn(u64, &mut Vec<f32>)>) = match kind {
-            ContentKind::Items => (
-                self.config.items,
-                Box::new(|i, out| {
-                    let mut rng = Rng::new(mix(seed ^ ITEM_NOISE_STREAM, i));
-                    project(&map, &self.item_signal(i), options.noise, &mut rng, out)
-                }),
-            ),
-            ContentKind::Users => (
-                self.config.users,
-                Box::new(|u, out| {
-                    let mut rng = Rng::new(mix(seed ^ USER_NOISE_STREAM, u));
-                    project(&map, &self.user_signal(u), options.noise, &mut rng, out)
-                }),
-            ),
-            ContentKind::RandomItems => (
-                self.config.items,
-                Box::new(|i, out| {
-                    let mut rng = Rng::new(mix(seed ^ RANDOM_STREAM, i));
-                    let sd = (1.0 + options.noise * options.noise).sqrt();
-                    out.extend((0..options.dim).map(|_| (sd * normal(&mut rng)) as f32));
-                }),
-            ),
+        let n = match kind {
+            ContentKind::Users => self.config.users,
+            ContentKind::Items | ContentKind::RandomItems => self.config.items,
         };
         let mut vectors = Vec::with_capacity(n as usize * options.dim);
-        (0..n).for_each(|id| fill(id, &mut vectors));
+        for id in 0..n {
+            self.content_vector(kind, &map, options, id, &mut vectors);
+        }
         EmbeddingTable::new(
             (0..n).map(|id| id.to_string()).collect(),
             options.dim,
             vectors,
         )
+    }
+
+    /// Appends id `id`'s vector of the `kind` file.
+    fn content_vector(
+        &self,
+        kind: ContentKind,
+        map: &[[f64; SIGNAL]],
+        options: &ContentOptions,
+        id: u64,
+        out: &mut Vec<f32>,
+    ) {
+        let seed = self.config.seed;
+        match kind {
+            ContentKind::Items => {
+                let mut rng = Rng::new(mix(seed ^ ITEM_NOISE_STREAM, id));
+                project(map, &self.item_signal(id), options.noise, &mut rng, out)
+            }
+            ContentKind::Users => {
+                let mut rng = Rng::new(mix(seed ^ USER_NOISE_STREAM, id));
+                project(map, &self.user_signal(id), options.noise, &mut rng, out)
+            }
+            ContentKind::RandomItems => {
+                let mut rng = Rng::new(mix(seed ^ RANDOM_STREAM, id));
+                let sd = (1.0 + options.noise * options.noise).sqrt();
+                out.extend((0..options.dim).map(|_| (sd * normal(&mut rng)) as f32));
+            }
+        }
     }
 
     /// The planted first-order weight of `id` in `field` (as `planted.rs` adds it to the score).
