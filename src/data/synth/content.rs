@@ -26,8 +26,10 @@ use crate::{Error, Result};
 
 /// The default noise sd per component, equal to an item component's signal sd: at `dim = 32` a
 /// least-squares fit from the vector recovers about 0.7 of the variance of the item's planted
-/// first-order weight (measured R² 0.72 over 10,000 items, the test in `tests/content.rs`) — a
-/// real signal that still leaves the id's own embedding something to learn.
+/// first-order weight (measured R² 0.72 over the 10,000 items of the test in `tests/content.rs`,
+/// 0.76 over the default configuration's 10^6; the per-code means of a 16-bit SimHash of the
+/// vectors, 0.48, against 0.06 for the no-signal control) — a real signal that still leaves the
+/// id's own embedding something to learn.
 pub const DEFAULT_CONTENT_NOISE: f64 = 1.0;
 
 /// Signal numbers per item: first-order weight and latent vector of the item, then of its category.
