@@ -5,11 +5,13 @@
 // Tests: kernels_tests/content_simhash.rs, kernels_tests/content_similarity.rs.
 //
 // simhash: code[r] = Σ_j [w_jᵀx_r ≥ 0] · 2^j for j < bits (random-hyperplane LSH).
-//   Bindings: 0 vectors [rows, dim] (read), 1 planes [bits, dim] (read), 2 codes [rows] u32
-//   (read_write), 3 params (uniform).
+//   Bindings: 0 vectors [rows, dim] (read), 1 planes4 [dim, ⌈bits/4⌉] vec4 (read; the planes
+//   transposed: element d of plane 4g + c is planes4[d·⌈bits/4⌉ + g][c], zero past bits),
+//   2 codes [rows] u32 (read_write), 3 params (uniform).
 //   Geometry: one invocation per vector; it runs the `bits` dot products itself and assembles the
 //   code in a register, so no two invocations share an output word (no atomics, one write each).
-//   The planes ([≤ 32, dim], a few KiB) stay in cache for every invocation.
+//   The planes ([≤ 32, dim], a few KiB) stay in cache for every invocation; four planes share a
+//   pass over x (one vec4 of four independent chains).
 //
 // similarity: per sample b with rows (u, i): s = cos(users[u], items[i]) (0 when either is a zero
 //   vector) or their dot; value = 1 + #{k : s ≥ boundaries[k]} (the MNS value of the bucket), or 0
@@ -34,7 +36,7 @@ struct SimHashParams {
 }
 
 @group(0) @binding(0) var<storage, read> vectors: array<f32>;
-@group(0) @binding(1) var<storage, read> planes: array<f32>;
+@group(0) @binding(1) var<storage, read> planes4: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read_write> codes: array<u32>;
 @group(0) @binding(3) var<uniform> hash_params: SimHashParams;
 
@@ -50,18 +52,19 @@ fn simhash(
     }
     let dim = hash_params.dim;
     let x = r * dim;
+    let groups = (hash_params.bits + 3u) / 4u;
     var code = 0u;
-    for (var j = 0u; j < hash_params.bits; j++) {
-        let w = j * dim;
-        var dot = 0.0;
+    // Four planes per pass over x: one vec4 load of planes and four independent chains per element.
+    for (var g = 0u; g < groups; g++) {
+        var dot = vec4<f32>(0.0);
         for (var d = 0u; d < dim; d++) {
-            dot += vectors[x + d] * planes[w + d];
+            dot += vectors[x + d] * planes4[d * groups + g];
         }
-        if dot >= 0.0 {
-            code |= 1u << j;
-        }
+        let on = select(vec4<u32>(0u), vec4<u32>(1u), dot >= vec4<f32>(0.0));
+        code |= (on.x | (on.y << 1u) | (on.z << 2u) | (on.w << 3u)) << (4u * g);
     }
-    codes[r] = code;
+    // Padding planes (zero, so their bits are set) past `bits` are masked off.
+    codes[r] = code & (0xFFFFFFFFu >> (32u - hash_params.bits));
 }
 
 struct SimilarityParams {

@@ -111,6 +111,8 @@ fn bench_json_reports_every_kernel_beside_its_ceiling() {
         "loss_bce",
         "loss_combined_pair",
         "loss_combined_list",
+        "content_simhash",
+        "content_similarity",
     ] {
         assert!(names.contains(&kernel), "{kernel} missing from {names:?}");
     }

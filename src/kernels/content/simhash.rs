@@ -76,6 +76,19 @@ pub fn simhash_reference(vectors: &[f32], dim: usize, planes: &[f32], bits: u32)
         .collect()
 }
 
+/// `[bits, dim]` planes as the shader reads them: `[dim, ⌈bits/4⌉, 4]`, so one vec4 load gives
+/// element d of four planes; the padding planes past `bits` are zero.
+fn transposed_by_four(planes: &[f32], bits: u32, dim: usize) -> Vec<f32> {
+    let groups = (bits as usize).div_ceil(4);
+    let mut out = vec![0.0; dim * groups * 4];
+    for j in 0..bits as usize {
+        for d in 0..dim {
+            out[(d * groups + j / 4) * 4 + j % 4] = planes[j * dim + d];
+        }
+    }
+    out
+}
+
 /// A prepared SimHash: the planes resident on the device, the pipeline compiled.
 pub struct SimHash {
     pipeline: std::sync::Arc<crate::gpu::Pipeline>,
@@ -111,7 +124,7 @@ impl SimHash {
         }
         Ok(SimHash {
             pipeline: gpu.pipeline(&SIMHASH, &[("WG", CONTENT_WG as f64)])?,
-            planes: gpu.storage_from("simhash planes", planes),
+            planes: gpu.storage_from("simhash planes", &transposed_by_four(planes, bits, dim)),
             dim: dim as u32,
             bits,
             chunk_rows: (max / row_bytes).min(1 << 20) as u32,
@@ -148,19 +161,50 @@ impl SimHash {
                 .write_buffer(&input, 0, bytemuck::cast_slice(chunk));
             gpu.queue
                 .write_buffer(&output, 0, bytemuck::cast_slice(&poison));
-            let params = SimHashParams {
-                rows,
-                dim: self.dim,
-                bits: self.bits,
-                _pad: 0,
-            };
-            let uniform = Uniform::new(gpu, "simhash params", &params);
-            let buffers = [&input, &self.planes, &output, uniform.buffer()];
-            let grid = Grid::Folded(rows.div_ceil(CONTENT_WG));
-            let launch = Launch::new(gpu, &self.pipeline, &buffers, grid)?;
+            let launch = self.launch(gpu, &input, &output, rows)?;
             crate::kernels::run_once(gpu, |pass| launch.record(gpu, pass));
             codes.extend(gpu.read::<u32>(&output, 0, rows as u64)?);
         }
         Ok(codes)
+    }
+
+    /// One dispatch hashing the first `rows` vectors of `vectors` (`[rows, dim]` f32, within one
+    /// storage binding) into `codes` (u32): what [`SimHash::codes`] runs per chunk, and what a
+    /// bench times without the transfers.
+    pub fn launch(
+        &self,
+        gpu: &Gpu,
+        vectors: &wgpu::Buffer,
+        codes: &wgpu::Buffer,
+        rows: u32,
+    ) -> Result<Launch> {
+        let need = rows as u64 * self.dim as u64 * 4;
+        let max = gpu.limits().max_storage_buffer_binding_size;
+        if vectors.size() < need || codes.size() < rows as u64 * 4 || need > max {
+            return Err(Error::kernel(
+                SIMHASH.entry,
+                format!(
+                    "{rows} rows × {}: vectors of {} bytes or codes of {} bytes too small \
+                     (or over the {max}-byte binding limit)",
+                    self.dim,
+                    vectors.size(),
+                    codes.size()
+                ),
+            ));
+        }
+        let params = SimHashParams {
+            rows,
+            dim: self.dim,
+            bits: self.bits,
+            _pad: 0,
+        };
+        let uniform = Uniform::new(gpu, "simhash params", &params);
+        let buffers = [vectors, &self.planes, codes, uniform.buffer()];
+        Launch::new(
+            gpu,
+            &self.pipeline,
+            &buffers,
+            Grid::Folded(rows.div_ceil(CONTENT_WG)),
+        )
     }
 }
