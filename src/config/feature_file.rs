@@ -11,9 +11,10 @@ use std::ops::Range;
 
 use serde::Deserialize;
 
-use super::feature::{bar, default_radices, fifty, one, sixty_four};
+use super::feature::{bar, buckets_1024, default_radices, fifty, one, one_u64, sixty_four};
 use super::{bad, unit, BagPooling, Feature, FeatureKind, SequencePooling, TimeBucket};
 use crate::error::{Error, Result};
+use crate::kernels::content::Measure;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -106,6 +107,52 @@ pub(super) struct SequenceFile {
     timestamp: Option<String>,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct HashIdFile {
+    name: String,
+    /// The `kind` key, which chose this struct (serde's tagged path removes it before).
+    #[serde(default, rename = "kind")]
+    _kind: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    column: Option<String>,
+    /// This feature's embedding weight decay (overrides `train.sparse_weight_decay`).
+    #[serde(default)]
+    embedding_l2: Option<f32>,
+    embeddings: String,
+    bits: u32,
+    #[serde(default = "default_radices")]
+    radices: Vec<u32>,
+    #[serde(default = "one_u64")]
+    seed: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SimilarityFile {
+    name: String,
+    /// The `kind` key, which chose this struct (serde's tagged path removes it before).
+    #[serde(default, rename = "kind")]
+    _kind: Option<serde::de::IgnoredAny>,
+    /// This feature's embedding weight decay (overrides `train.sparse_weight_decay`).
+    #[serde(default)]
+    embedding_l2: Option<f32>,
+    user: String,
+    item: String,
+    user_embeddings: String,
+    item_embeddings: String,
+    #[serde(default = "cosine")]
+    measure: Measure,
+    #[serde(default = "buckets_1024")]
+    buckets: u32,
+    #[serde(default = "default_radices")]
+    radices: Vec<u32>,
+}
+
+fn cosine() -> Measure {
+    Measure::Cosine
+}
+
 /// The file's form of a feature: `kind` selects the variant (serde's path, kept so that a
 /// [`Feature`] still deserializes on its own; [`parse_features`] is the path with positions).
 #[derive(Deserialize)]
@@ -115,6 +162,9 @@ pub(super) enum RawFeature {
     Bag(BagFile),
     Numeric(NumericFile),
     Sequence(SequenceFile),
+    #[serde(rename = "hashid")]
+    HashId(HashIdFile),
+    Similarity(SimilarityFile),
 }
 
 impl From<RawFeature> for Feature {
@@ -171,6 +221,31 @@ impl From<RawFeature> for Feature {
                     timestamp: f.timestamp,
                 },
             ),
+            RawFeature::HashId(f) => (
+                f.name,
+                f.column,
+                f.embedding_l2,
+                FeatureKind::HashId {
+                    embeddings: f.embeddings,
+                    bits: f.bits,
+                    radices: f.radices,
+                    seed: f.seed,
+                },
+            ),
+            RawFeature::Similarity(f) => (
+                f.name,
+                None,
+                f.embedding_l2,
+                FeatureKind::Similarity {
+                    user: f.user,
+                    item: f.item,
+                    user_embeddings: f.user_embeddings,
+                    item_embeddings: f.item_embeddings,
+                    measure: f.measure,
+                    buckets: f.buckets,
+                    radices: f.radices,
+                },
+            ),
         };
         Feature {
             name,
@@ -207,6 +282,10 @@ pub(super) fn parse_features(
         .collect()
 }
 
+/// The kinds a `[[feature]]` may have, for messages.
+const KINDS: &str =
+    "\"categorical\", \"bag\", \"numeric\", \"sequence\", \"hashid\" or \"similarity\"";
+
 /// The feature in `table`, or the error's message.
 fn from_table(table: &toml::Table) -> std::result::Result<Feature, String> {
     let value = toml::Value::Table(table.clone());
@@ -215,16 +294,10 @@ fn from_table(table: &toml::Table) -> std::result::Result<Feature, String> {
         Some("bag") => BagFile::deserialize(value).map(RawFeature::Bag),
         Some("numeric") => NumericFile::deserialize(value).map(RawFeature::Numeric),
         Some("sequence") => SequenceFile::deserialize(value).map(RawFeature::Sequence),
-        Some(other) => {
-            return Err(format!(
-                "unknown kind {other:?}: one of \"categorical\", \"bag\", \"numeric\", \"sequence\""
-            ))
-        }
-        None => {
-            return Err(
-                "missing key `kind` (\"categorical\", \"bag\", \"numeric\" or \"sequence\")".into(),
-            )
-        }
+        Some("hashid") => HashIdFile::deserialize(value).map(RawFeature::HashId),
+        Some("similarity") => SimilarityFile::deserialize(value).map(RawFeature::Similarity),
+        Some(other) => return Err(format!("unknown kind {other:?}: one of {KINDS}")),
+        None => return Err(format!("missing key `kind` ({KINDS})")),
     };
     let feature = raw
         .map(Feature::from)
@@ -255,6 +328,8 @@ fn locate(text: &str, table: &toml::Table, body: Range<usize>) -> Option<usize> 
         Some("categorical") => toml::from_str::<CategoricalFile>(slice).err()?.span(),
         Some("bag") => toml::from_str::<BagFile>(slice).err()?.span(),
         Some("numeric") => toml::from_str::<NumericFile>(slice).err()?.span(),
+        Some("hashid") => toml::from_str::<HashIdFile>(slice).err()?.span(),
+        Some("similarity") => toml::from_str::<SimilarityFile>(slice).err()?.span(),
         Some("sequence") => match toml::from_str::<SequenceFile>(slice) {
             Err(e) => e.span(),
             Ok(_) => table_key_span(slice, tim_only_key(table)?),

@@ -17,7 +17,8 @@ pub mod similarity;
 
 pub use simhash::{hyperplanes, simhash_reference, SimHash, SimHashParams, SIMHASH};
 pub use similarity::{
-    similarity_reference, similarity_value_f64, Measure, SimilarityOp, SimilarityParams, SIMILARITY,
+    bucket_of, similarity_reference, similarity_value_f64, Measure, SimilarityOp, SimilarityParams,
+    SIMILARITY,
 };
 
 /// A row id with no vector (an id absent from the embedding file): the similarity kernel gives such
