@@ -316,4 +316,6 @@ impl ModelConfig {
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_content;
+#[cfg(test)]
 mod tests_sizes;
