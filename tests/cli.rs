@@ -2,6 +2,8 @@
 
 #[path = "cli/analyze.rs"]
 mod analyze;
+#[path = "cli/content.rs"]
+mod content;
 #[path = "cli/entangle.rs"]
 mod entangle;
 #[path = "cli/scenarios.rs"]
