@@ -84,6 +84,9 @@ fn write_embeddings(data: &Path, dir: &Path) {
     }
 }
 
+/// A missing id of a row, keyed by side (false: user, true: item), or `None`.
+type DistinctKey = dyn Fn(&(u64, u64)) -> Option<(bool, u64)>;
+
 fn train(model: &Path, data: &Path, run: &Path) -> std::process::Output {
     wgrec()
         .args(["train", "--json", "--config"])
@@ -112,12 +115,10 @@ fn hashid_and_similarity_train_report_missing_ids_and_serve_from_the_run_folder(
     let out = train(&model, &data, &run);
     let report = last_json(&ok(&out));
     let rows = pairs(&data.join("train.tsv"));
-    let no_item = |i: u64| i % 5 == 0;
+    let no_item = |i: u64| i.is_multiple_of(5);
     let no_user = |u: u64| u % 7 == 3;
     let count = |f: &dyn Fn(&(u64, u64)) -> bool| rows.iter().filter(|p| f(p)).count() as u64;
-    let distinct = |f: &dyn Fn(&(u64, u64)) -> Option<(bool, u64)>| {
-        rows.iter().filter_map(f).collect::<HashSet<_>>().len() as u64
-    };
+    let distinct = |f: &DistinctKey| rows.iter().filter_map(f).collect::<HashSet<_>>().len() as u64;
     let hash = &report["missing_content"]["item_hash"];
     assert_eq!(hash["rows"], rows.len() as u64);
     assert_eq!(hash["missing_rows"], count(&|&(_, i)| no_item(i)));
