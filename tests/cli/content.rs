@@ -84,6 +84,16 @@ fn write_embeddings(data: &Path, dir: &Path) {
     }
 }
 
+/// Items without a vector (see [`write_embeddings`]).
+fn no_item(i: u64) -> bool {
+    i.is_multiple_of(5)
+}
+
+/// Users without a vector.
+fn no_user(u: u64) -> bool {
+    u % 7 == 3
+}
+
 /// A missing id of a row, keyed by side (false: user, true: item), or `None`.
 type DistinctKey = dyn Fn(&(u64, u64)) -> Option<(bool, u64)>;
 
@@ -115,8 +125,6 @@ fn hashid_and_similarity_train_report_missing_ids_and_serve_from_the_run_folder(
     let out = train(&model, &data, &run);
     let report = last_json(&ok(&out));
     let rows = pairs(&data.join("train.tsv"));
-    let no_item = |i: u64| i.is_multiple_of(5);
-    let no_user = |u: u64| u % 7 == 3;
     let count = |f: &dyn Fn(&(u64, u64)) -> bool| rows.iter().filter(|p| f(p)).count() as u64;
     let distinct = |f: &DistinctKey| rows.iter().filter_map(f).collect::<HashSet<_>>().len() as u64;
     let hash = &report["missing_content"]["item_hash"];
