@@ -69,6 +69,11 @@ fn run(n: usize, dim: usize, bits: u32, chunk_rows: u32, seed: u64) {
     let mut hash = SimHash::new(gpu, dim, bits, &planes).expect("simhash");
     hash.set_chunk_rows(chunk_rows);
     let got = hash.codes(gpu, &vectors).expect("codes");
+    assert_eq!(
+        hash.codes(gpu, &vectors).expect("codes"),
+        got,
+        "same input, same codes"
+    );
     let banded = compare(&vectors, dim, &planes, bits, &got);
     // Random inputs put a dot within ~D·2⁻²³ relative of 0 with probability ~1e-5 per bit.
     assert!(

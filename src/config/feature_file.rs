@@ -11,10 +11,10 @@ use std::ops::Range;
 
 use serde::Deserialize;
 
-use super::feature::{bar, buckets_1024, default_radices, fifty, one, one_u64, sixty_four};
+use super::feature::{bar, default_radices, fifty, one, sixty_four};
+use super::feature_content::{HashIdFile, SimilarityFile};
 use super::{bad, unit, BagPooling, Feature, FeatureKind, SequencePooling, TimeBucket};
 use crate::error::{Error, Result};
-use crate::kernels::content::Measure;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -107,52 +107,6 @@ pub(super) struct SequenceFile {
     timestamp: Option<String>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct HashIdFile {
-    name: String,
-    /// The `kind` key, which chose this struct (serde's tagged path removes it before).
-    #[serde(default, rename = "kind")]
-    _kind: Option<serde::de::IgnoredAny>,
-    #[serde(default)]
-    column: Option<String>,
-    /// This feature's embedding weight decay (overrides `train.sparse_weight_decay`).
-    #[serde(default)]
-    embedding_l2: Option<f32>,
-    embeddings: String,
-    bits: u32,
-    #[serde(default = "default_radices")]
-    radices: Vec<u32>,
-    #[serde(default = "one_u64")]
-    seed: u64,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct SimilarityFile {
-    name: String,
-    /// The `kind` key, which chose this struct (serde's tagged path removes it before).
-    #[serde(default, rename = "kind")]
-    _kind: Option<serde::de::IgnoredAny>,
-    /// This feature's embedding weight decay (overrides `train.sparse_weight_decay`).
-    #[serde(default)]
-    embedding_l2: Option<f32>,
-    user: String,
-    item: String,
-    user_embeddings: String,
-    item_embeddings: String,
-    #[serde(default = "cosine")]
-    measure: Measure,
-    #[serde(default = "buckets_1024")]
-    buckets: u32,
-    #[serde(default = "default_radices")]
-    radices: Vec<u32>,
-}
-
-fn cosine() -> Measure {
-    Measure::Cosine
-}
-
 /// The file's form of a feature: `kind` selects the variant (serde's path, kept so that a
 /// [`Feature`] still deserializes on its own; [`parse_features`] is the path with positions).
 #[derive(Deserialize)]
@@ -221,31 +175,8 @@ impl From<RawFeature> for Feature {
                     timestamp: f.timestamp,
                 },
             ),
-            RawFeature::HashId(f) => (
-                f.name,
-                f.column,
-                f.embedding_l2,
-                FeatureKind::HashId {
-                    embeddings: f.embeddings,
-                    bits: f.bits,
-                    radices: f.radices,
-                    seed: f.seed,
-                },
-            ),
-            RawFeature::Similarity(f) => (
-                f.name,
-                None,
-                f.embedding_l2,
-                FeatureKind::Similarity {
-                    user: f.user,
-                    item: f.item,
-                    user_embeddings: f.user_embeddings,
-                    item_embeddings: f.item_embeddings,
-                    measure: f.measure,
-                    buckets: f.buckets,
-                    radices: f.radices,
-                },
-            ),
+            RawFeature::HashId(f) => return f.into(),
+            RawFeature::Similarity(f) => return f.into(),
         };
         Feature {
             name,

@@ -22,6 +22,7 @@
 
 mod expert;
 mod feature;
+mod feature_content;
 mod feature_file;
 mod limits;
 mod model;

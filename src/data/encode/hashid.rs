@@ -169,6 +169,14 @@ impl FeatureEncoder for HashId {
                 ),
             ));
         }
+        if let Some((id, code)) = h
+            .codes
+            .iter()
+            .find(|(_, &c)| u64::from(c) >> self.bits != 0)
+        {
+            let message = format!("id {id:?} has code {code}, past {} bits", self.bits);
+            return Err(Error::checkpoint(file, Some(key), message));
+        }
         self.missing = h.missing;
         self.codes = Some(Arc::new(h.codes.into_iter().collect()));
         self.bases = bases_for(&self.radices, 1u64 << self.bits);

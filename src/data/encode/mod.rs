@@ -27,6 +27,12 @@
 //!   delta between the `timestamp` column (default: the schema's only one) and the `times` column
 //!   (default: the sequence_times column linked to the sequence column, or else to one of its
 //!   side columns).
+//! - **hashid** ([`hashid`]; METHODS.md §1.3): the id's SimHash code + 1 as an MNS value (0: no
+//!   content vector); the codes come from the GPU kernel through a [`ContentTables`] the caller
+//!   builds ([`content`] says why that is the seam).
+//! - **similarity** ([`similarity`]; §1.4): the cosine (or dot) of the user's and the item's
+//!   pre-trained vectors, bucketed by quantiles of the training split, as an MNS value (0: either
+//!   id has no vector).
 //!
 //! Labels, loss weights and GAUC keys are not features: [`samples`] resolves and encodes
 //! them.

@@ -99,20 +99,20 @@ impl Similarity {
         })
     }
 
-    /// The rows of the ids of row `r`, `None` for an id with no vector.
-    fn rows_of(&self, batch: &Batch, r: usize) -> [(Option<u32>, String); 2] {
+    /// The ids of row `r` (user, item) and their table rows, `None` for an id with no vector.
+    fn rows_of<'b>(&self, batch: &'b Batch, r: usize) -> [(Option<u32>, &'b str); 2] {
         let t = self
             .tables
             .as_ref()
             .expect("tables attached before fit and encode");
         let id = |c: usize| match &batch.columns[self.columns[c]] {
-            ColumnData::Categorical(tokens) => tokens.get(r).to_string(),
+            ColumnData::Categorical(tokens) => tokens.get(r),
             _ => unreachable!("categorical columns resolved"),
         };
         let (u, i) = (id(0), id(1));
         [
-            (t.user_rows.get(&u).copied(), u),
-            (t.item_rows.get(&i).copied(), i),
+            (t.user_rows.get(u).copied(), u),
+            (t.item_rows.get(i).copied(), i),
         ]
     }
 
@@ -180,7 +180,7 @@ impl FeatureEncoder for Similarity {
             let [(u, user), (i, item)] = self.rows_of(batch, r);
             self.missing.see(u.is_none() || i.is_none());
             for (side, (row, id)) in [(false, (u, user)), (true, (i, item))] {
-                if row.is_none() && self.missing_seen.insert((side, id)) {
+                if row.is_none() && self.missing_seen.insert((side, id.to_string())) {
                     self.missing.missing_ids += 1;
                 }
             }
