@@ -7,8 +7,14 @@
 //! value sits on a boundary, where f32 and f64 could disagree), then deduplicated. Encode: value
 //! `1 + #{k : s ≥ boundary_k}` ([`bucket_of`]), or 0 when either id has no vector (counted on the
 //! training split, [`MissingIds`]). The value is computed here, on the host, in f64: the same
-//! values as the kernel's reference; the GPU op ([`crate::kernels::content::SimilarityOp`]) is
-//! not yet wired into the graph's gather.
+//! values as the kernel's reference.
+//!
+//! Why not the GPU op ([`crate::kernels::content::SimilarityOp`]) inside the step: the value picks
+//! which MNS digit rows the step reads and updates, and the step's sparse update plan (rows
+//! touched, lookups per row; DESIGN.md §One training step) and the gather's range checks are built
+//! on the host from the batch's values before upload. A value born on the GPU would need that plan
+//! built on the GPU (a sort) or read back every step. The op is ready for a path without a plan
+//! (inference), or for the day the plan moves to the GPU.
 //!
 //! Saved as `similarity-<i>.json` (boundaries, missing counts) and the two pre-trained tables as
 //! `similarity-<i>-users.txt` and `-items.txt` beside `encoder.json`, so serving needs no file of

@@ -5,7 +5,9 @@
 //! gather's batch words, where its values start ([`SimilarityOp::set_batch`]). The kernel computes
 //! `s = cos(v_u, v_i)` (or the dot), its bucket `1 + #{k : s ≥ boundaries[k]}` — the MNS value the
 //! gather then encodes — or 0 when either row is [`MISSING`], and writes it into each copy. So the
-//! value never makes a host round trip, and the host never sees the tables during training.
+//! value never makes a host round trip. The training step does not run it yet: its sparse update
+//! plan is built on the host from the values (see `data::encode::similarity`), so the encoder
+//! computes the same values on the host with [`similarity_reference`]'s arithmetic.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
