@@ -6,6 +6,8 @@
 use std::collections::HashSet;
 use std::path::Path;
 
+use serde_json::Value;
+
 use crate::{last_json, ok, temp, wgrec};
 
 const MODEL: &str = r#"
@@ -152,12 +154,18 @@ fn hashid_and_similarity_train_report_missing_ids_and_serve_from_the_run_folder(
         .as_f64()
         .is_some_and(|a| (0.0..=1.0).contains(&a)));
 
-    // Serving needs neither the embedding files nor the SimHash pass: delete them and predict.
+    serves_without_the_embedding_files(&dir, &data, &run, &report);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Serving needs neither the embedding files nor the SimHash pass: delete them, then predict and
+/// eval from the run folder alone (eval reproduces the run's test AUC).
+fn serves_without_the_embedding_files(dir: &Path, data: &Path, run: &Path, report: &Value) {
     std::fs::remove_dir_all(dir.join("emb")).unwrap();
     let scores = dir.join("scores.tsv");
     ok(&wgrec()
         .args(["predict", "--checkpoint"])
-        .arg(&run)
+        .arg(run)
         .arg("--input")
         .arg(data.join("test.tsv"))
         .arg("--output")
@@ -169,11 +177,10 @@ fn hashid_and_similarity_train_report_missing_ids_and_serve_from_the_run_folder(
     assert_eq!(text.lines().count(), 1 + test_rows);
     let eval = last_json(&ok(&wgrec()
         .args(["eval", "--json", "--checkpoint"])
-        .arg(&run)
+        .arg(run)
         .output()
         .expect("run")));
     assert_eq!(eval["test_auc"], report["test_auc"]);
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
