@@ -10,6 +10,8 @@
 mod analyze_collapse;
 mod analyze_gradients;
 mod common;
+mod content_simhash;
+mod content_similarity;
 mod dense_combine;
 mod dense_cross;
 mod dense_dropout;

@@ -2,6 +2,8 @@
 
 #[path = "cli/analyze.rs"]
 mod analyze;
+#[path = "cli/content.rs"]
+mod content;
 #[path = "cli/entangle.rs"]
 mod entangle;
 #[path = "cli/scenarios.rs"]
@@ -111,6 +113,8 @@ fn bench_json_reports_every_kernel_beside_its_ceiling() {
         "loss_bce",
         "loss_combined_pair",
         "loss_combined_list",
+        "content_simhash",
+        "content_similarity",
     ] {
         assert!(names.contains(&kernel), "{kernel} missing from {names:?}");
     }

@@ -7,13 +7,15 @@
 //! table-batched embedding gather and its fused backward + row-wise Adagrad update (8 tables of
 //! 100,000 × 64, batch 2048, bags of 8, Zipf 1.05); TIM (B 256, L 100, D 64); and two interaction
 //! experts (DCNv2, GwPFM, FM, IPNN; 16 fields × 10, batch 1024, 4 tables); the three losses (BCE,
-//! combined-pair, combined-list; 4096 rows, one task). `quick` shrinks every shape about
+//! combined-pair, combined-list; 4096 rows, one task); the content kernels (SimHash of 131,072 × 64
+//! vectors into 32 bits; the bucketed cosine of a batch of 4096 over 100,000-row tables). `quick` shrinks every shape about
 //! 16-fold. Each kernel runs once to warm up, then `repeats` times, each run its own submit and wait;
 //! the figure is the median, timed by GPU timestamps where the adapter has them (wall clock else).
 //! The criterion benches under `benches/` are the detailed sweeps; this is the one-command summary.
 //!
 //! The library measures; the CLI prints.
 
+mod content;
 pub mod plot;
 pub mod scaling;
 mod setup;
@@ -150,6 +152,12 @@ pub fn run(gpu: &Gpu, options: &BenchOptions) -> Result<BenchReport> {
     }
     results.extend(suite::experts(&runner, q, &wanted, &mut random)?);
     results.extend(suite::losses(&runner, q, &wanted, &mut random)?);
+    if wanted("content_simhash") {
+        results.push(content::simhash(&runner, q, &mut random)?);
+    }
+    if wanted("content_similarity") {
+        results.push(content::similarity(&runner, q, &mut random)?);
+    }
     set_shares_of_ceiling(&mut results);
     Ok(BenchReport {
         adapter: gpu.describe(),

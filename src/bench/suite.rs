@@ -19,7 +19,13 @@ use crate::rng::Rng;
 pub(super) type Random<'a> = &'a mut dyn FnMut(u64) -> Vec<f32>;
 
 /// A figure of `amount` bytes or FLOPs in `seconds` (its share of the ceiling set later).
-fn figure(kernel: &str, shape: String, seconds: f64, amount: f64, unit: Unit) -> BenchResult {
+pub(super) fn figure(
+    kernel: &str,
+    shape: String,
+    seconds: f64,
+    amount: f64,
+    unit: Unit,
+) -> BenchResult {
     BenchResult {
         kernel: kernel.into(),
         shape,

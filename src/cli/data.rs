@@ -289,3 +289,29 @@ pub fn sequences(args: SequencesArgs) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// `wgrec data hashid`: the SimHash codes of every id of an embedding file, computed on the GPU,
+/// written atomically as `id<TAB>code<TAB>binary`.
+pub fn hashid(embeddings: &Path, bits: u32, seed: u64, out: &Path) -> anyhow::Result<()> {
+    let table = wgrec::data::embeddings::EmbeddingTable::read(embeddings)?;
+    let gpu = wgrec::Gpu::new()?;
+    let codes = wgrec::train::content::simhash_codes(&gpu, &table, bits, seed)?;
+    let mut text = String::new();
+    for id in &table.ids {
+        let code = codes[id];
+        text += &format!("{id}\t{code}\t{code:0width$b}\n", width = bits as usize);
+    }
+    wgrec::checkpoint::write_atomically(out, |temporary| {
+        std::fs::write(temporary, &text).map_err(|e| wgrec::Error::output(temporary, e))
+    })?;
+    println!(
+        "hashid: {} codes of {bits} bits ({} distinct) in {}",
+        table.ids.len(),
+        codes
+            .values()
+            .collect::<std::collections::HashSet<_>>()
+            .len(),
+        out.display()
+    );
+    Ok(())
+}

@@ -149,6 +149,22 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum DataCommand {
+    /// HashID codes of an embedding file (SimHash on the GPU, METHODS.md §1.3): one line
+    /// `id<TAB>code<TAB>bits` per id, the code in decimal and in binary (bit 0 last).
+    Hashid {
+        /// The embedding file (.safetensors, .npy or text).
+        #[arg(long)]
+        embeddings: PathBuf,
+        /// Bits per code, 1 to 32.
+        #[arg(long)]
+        bits: u32,
+        /// Hyperplane seed (a hashid feature's `seed`).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// The codes file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Download a bundled dataset (through pip) and write its splits under the protocol.
     Fetch {
         /// Which dataset.
@@ -334,6 +350,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 /// Runs a `wgrec data` command.
 fn run_data(command: DataCommand) -> anyhow::Result<()> {
     match command {
+        DataCommand::Hashid {
+            embeddings,
+            bits,
+            seed,
+            out,
+        } => data::hashid(&embeddings, bits, seed, &out),
         DataCommand::Fetch {
             dataset: Bundled::Ml100k,
             into,

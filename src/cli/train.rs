@@ -43,6 +43,8 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
         },
     )?;
     report_leftovers(trainer.removed_leftovers());
+    let missing = trainer.encoder().missing_content();
+    report_missing_content(&missing);
     let config = trainer.graph().config();
     let tasks = config.metric_names();
     let outputs = config.outputs().into_iter().map(|o| o.name).collect();
@@ -54,9 +56,27 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
     }
     print_summary(&report, &tasks, &args.out);
     if args.json {
-        println!("{}", report_json(&report));
+        let mut json = report_json(&report);
+        if !missing.is_empty() {
+            json["missing_content"] = serde_json::json!(missing
+                .iter()
+                .map(|(name, m)| (name.clone(), serde_json::json!(m)))
+                .collect::<serde_json::Map<_, _>>());
+        }
+        println!("{json}");
     }
     Ok(())
+}
+
+/// Per content feature (HashID, similarity), the training ids with no vector in its embedding
+/// file: they encode as the feature's missing value 0.
+fn report_missing_content(missing: &[(String, wgrec::data::encode::MissingIds)]) {
+    for (name, m) in missing {
+        eprintln!(
+            "{name}: {} of {} training rows ({} distinct ids) have no embedding vector",
+            m.missing_rows, m.rows, m.missing_ids
+        );
+    }
 }
 
 /// Names the temporaries of interrupted writes that taking the run folder removed.

@@ -84,6 +84,37 @@ pub enum FeatureKind {
         /// The target's `timestamp` column (default: the schema's only timestamp column).
         timestamp: Option<String>,
     },
+    /// HashID (METHODS.md §1.3): the SimHash code of the id's content vector, plus 1, as an MNS
+    /// value (0: the id has no vector). Its column is the id column (`column`, default `name`).
+    HashId {
+        /// The embedding file of content vectors, relative to the model file's folder.
+        embeddings: String,
+        /// Bits of the code, 1..=31 (the value code + 1 must fit a u32).
+        bits: u32,
+        /// MNS radices (default `[2, 3, 10]`).
+        radices: Vec<u32>,
+        /// Seed of the random hyperplanes (default 1).
+        seed: u64,
+    },
+    /// The bucketed similarity of pre-trained user and item embeddings (METHODS.md §1.4), as an
+    /// MNS value: 0 when either id has no vector, else 1 + the quantile bucket fitted on the
+    /// training split.
+    Similarity {
+        /// The column of the user-side id.
+        user: String,
+        /// The column of the item-side id.
+        item: String,
+        /// The user embedding file, relative to the model file's folder.
+        user_embeddings: String,
+        /// The item embedding file (may be the user one).
+        item_embeddings: String,
+        /// Cosine (the default) or dot.
+        measure: crate::kernels::content::Measure,
+        /// Quantile buckets fitted on training (≥ 2): at most `buckets − 1` boundaries.
+        buckets: u32,
+        /// MNS radices (default `[2, 3, 10]`).
+        radices: Vec<u32>,
+    },
 }
 
 /// Pooling of a bag feature.
@@ -147,6 +178,12 @@ pub(super) fn fifty() -> u32 {
 pub(super) fn sixty_four() -> u32 {
     64
 }
+pub(super) fn one_u64() -> u64 {
+    1
+}
+pub(super) fn buckets_1024() -> u32 {
+    1024
+}
 fn hour() -> f64 {
     3600.0
 }
@@ -209,9 +246,39 @@ impl Feature {
                 }
             }
             FeatureKind::Sequence { .. } => validate_sequence(file, i, &self.kind, all)?,
+            FeatureKind::HashId { bits, radices, .. } => {
+                check_radices(file, &key("radices"), radices)?;
+                if !(1..=31).contains(bits) {
+                    return Err(bad(
+                        file,
+                        key("bits"),
+                        format!("{bits}: 1 to 31 (the value, code + 1, must fit 32 bits)"),
+                    ));
+                }
+            }
+            FeatureKind::Similarity {
+                buckets, radices, ..
+            } => {
+                check_radices(file, &key("radices"), radices)?;
+                if !(2..=1 << 20).contains(buckets) {
+                    return Err(bad(file, key("buckets"), format!("{buckets}: 2 to 2^20")));
+                }
+            }
         }
         Ok(())
     }
+}
+
+/// At least one radix, each ≥ 2.
+fn check_radices(file: &str, key: &str, radices: &[u32]) -> Result<()> {
+    if radices.is_empty() || radices.iter().any(|&r| r < 2) {
+        return Err(bad(
+            file,
+            key,
+            format!("{radices:?}: at least one radix, each ≥ 2"),
+        ));
+    }
+    Ok(())
 }
 
 /// A sequence feature reads id tables that exist, names a column per side feature, and keeps a

@@ -12,6 +12,7 @@ use std::ops::Range;
 use serde::Deserialize;
 
 use super::feature::{bar, default_radices, fifty, one, sixty_four};
+use super::feature_content::{HashIdFile, SimilarityFile};
 use super::{bad, unit, BagPooling, Feature, FeatureKind, SequencePooling, TimeBucket};
 use crate::error::{Error, Result};
 
@@ -115,6 +116,9 @@ pub(super) enum RawFeature {
     Bag(BagFile),
     Numeric(NumericFile),
     Sequence(SequenceFile),
+    #[serde(rename = "hashid")]
+    HashId(HashIdFile),
+    Similarity(SimilarityFile),
 }
 
 impl From<RawFeature> for Feature {
@@ -171,6 +175,8 @@ impl From<RawFeature> for Feature {
                     timestamp: f.timestamp,
                 },
             ),
+            RawFeature::HashId(f) => return f.into(),
+            RawFeature::Similarity(f) => return f.into(),
         };
         Feature {
             name,
@@ -207,6 +213,10 @@ pub(super) fn parse_features(
         .collect()
 }
 
+/// The kinds a `[[feature]]` may have, for messages.
+const KINDS: &str =
+    "\"categorical\", \"bag\", \"numeric\", \"sequence\", \"hashid\" or \"similarity\"";
+
 /// The feature in `table`, or the error's message.
 fn from_table(table: &toml::Table) -> std::result::Result<Feature, String> {
     let value = toml::Value::Table(table.clone());
@@ -215,16 +225,10 @@ fn from_table(table: &toml::Table) -> std::result::Result<Feature, String> {
         Some("bag") => BagFile::deserialize(value).map(RawFeature::Bag),
         Some("numeric") => NumericFile::deserialize(value).map(RawFeature::Numeric),
         Some("sequence") => SequenceFile::deserialize(value).map(RawFeature::Sequence),
-        Some(other) => {
-            return Err(format!(
-                "unknown kind {other:?}: one of \"categorical\", \"bag\", \"numeric\", \"sequence\""
-            ))
-        }
-        None => {
-            return Err(
-                "missing key `kind` (\"categorical\", \"bag\", \"numeric\" or \"sequence\")".into(),
-            )
-        }
+        Some("hashid") => HashIdFile::deserialize(value).map(RawFeature::HashId),
+        Some("similarity") => SimilarityFile::deserialize(value).map(RawFeature::Similarity),
+        Some(other) => return Err(format!("unknown kind {other:?}: one of {KINDS}")),
+        None => return Err(format!("missing key `kind` ({KINDS})")),
     };
     let feature = raw
         .map(Feature::from)
@@ -255,6 +259,8 @@ fn locate(text: &str, table: &toml::Table, body: Range<usize>) -> Option<usize> 
         Some("categorical") => toml::from_str::<CategoricalFile>(slice).err()?.span(),
         Some("bag") => toml::from_str::<BagFile>(slice).err()?.span(),
         Some("numeric") => toml::from_str::<NumericFile>(slice).err()?.span(),
+        Some("hashid") => toml::from_str::<HashIdFile>(slice).err()?.span(),
+        Some("similarity") => toml::from_str::<SimilarityFile>(slice).err()?.span(),
         Some("sequence") => match toml::from_str::<SequenceFile>(slice) {
             Err(e) => e.span(),
             Ok(_) => table_key_span(slice, tim_only_key(table)?),

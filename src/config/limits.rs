@@ -146,7 +146,9 @@ impl ModelConfig {
                 MAX_HASH_ROWS,
                 "row ids are 32-bit",
             ),
-            FeatureKind::Numeric { radices, .. } => {
+            FeatureKind::Numeric { radices, .. }
+            | FeatureKind::HashId { radices, .. }
+            | FeatureKind::Similarity { radices, .. } => {
                 at_most(
                     file,
                     key("radices"),

@@ -22,6 +22,7 @@
 
 mod expert;
 mod feature;
+mod feature_content;
 mod feature_file;
 mod limits;
 mod model;
@@ -315,5 +316,7 @@ impl ModelConfig {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_content;
 #[cfg(test)]
 mod tests_sizes;

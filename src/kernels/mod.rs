@@ -9,6 +9,7 @@
 //! override constants, the grid, and how its params change per step (`set_rows`, through
 //! [`Uniform::set_rows`](crate::gpu::Uniform::set_rows)).
 
+pub mod content;
 pub mod copy;
 pub mod dense;
 pub mod embedding;

@@ -84,7 +84,10 @@ impl ModelPlan {
                 "name": feature.name, "kind": "bag",
                 "pooling": match pooling { BagPooling::Mean => "mean", BagPooling::Sum => "sum" },
             }),
-            FeatureKind::Numeric { .. } => {
+            // HashID and similarity are MNS values to the model, as a numeric feature's.
+            FeatureKind::Numeric { .. }
+            | FeatureKind::HashId { .. }
+            | FeatureKind::Similarity { .. } => {
                 let mns: Vec<[u32; 2]> = self.shapes[f]
                     .mns
                     .iter()

@@ -37,11 +37,13 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod content;
 mod epochs;
 mod events;
 pub mod policy;
 mod trainer;
 
+pub use content::content_tables;
 pub use events::{Event, Observer, Quiet};
 pub use trainer::Trainer;
 

@@ -10,7 +10,7 @@ use super::policy::TrainPolicy;
 use super::{RunState, TrainOptions};
 use crate::checkpoint::Checkpoint;
 use crate::config::ModelConfig;
-use crate::data::encode::Encoder;
+use crate::data::encode::{ContentTables, Encoder};
 use crate::data::loader::{Loader, Shuffle};
 use crate::data::{BadRows, ReadOptions, Schema, SplitRows};
 use crate::error::Result;
@@ -65,18 +65,20 @@ fn fit_encoder(
     schema_file: &str,
     data: &Path,
     skip_bad_rows: bool,
+    content: &ContentTables,
 ) -> Result<Encoder> {
     let read = ReadOptions {
         batch_rows: config.train.batch_size as usize,
         skip_bad_rows,
         ..ReadOptions::default()
     };
-    Encoder::fit_file(
+    Encoder::fit_file_with(
         config,
         schema,
         schema_file,
         &crate::data::split_path(data, "train")?,
         read,
+        content,
     )
 }
 
@@ -107,7 +109,9 @@ impl<'g> Trainer<'g> {
         let encoder = if resumed.is_some() {
             Encoder::load(&folder.encoder_dir(), &config, &schema, &schema_file)?
         } else {
-            fit_encoder(&config, &schema, &schema_file, data, options.skip_bad_rows)?
+            let content = super::content_tables(gpu, &config, config_file)?;
+            let skip = options.skip_bad_rows;
+            fit_encoder(&config, &schema, &schema_file, data, skip, &content)?
         };
         let shapes = feature_shapes(&config, &encoder);
         let correction = encoder.logit_correction();

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use super::columns::Place;
 use super::resolve::{resolve, Resolved};
-use super::{FeatureEncoder, ModelBatch};
+use super::{ContentTables, FeatureEncoder, MissingIds, ModelBatch};
 use crate::config::ModelConfig;
 use crate::data::batch::Batch;
 use crate::data::schema::Schema;
@@ -59,7 +59,22 @@ impl Encoder {
         path: &Path,
         options: ReadOptions,
     ) -> Result<Encoder> {
+        let content = ContentTables::default();
+        Self::fit_file_with(config, schema, schema_file, path, options, &content)
+    }
+
+    /// [`Self::fit_file`] for a model with content features: `content` is attached
+    /// ([`Self::attach_content`]) before the fit.
+    pub fn fit_file_with(
+        config: &ModelConfig,
+        schema: &Schema,
+        schema_file: &str,
+        path: &Path,
+        options: ReadOptions,
+        content: &ContentTables,
+    ) -> Result<Encoder> {
         let mut encoder = Encoder::new(config, schema, schema_file)?;
+        encoder.attach_content(content)?;
         let file = path.display().to_string();
         let skip = options.skip_bad_rows;
         let mut reader = TableReader::open(path, schema, options)?;
@@ -81,6 +96,29 @@ impl Encoder {
         }
         encoder.finish_fit_of(Some(&file))?;
         Ok(encoder)
+    }
+
+    /// Hands the content features (HashID, similarity) what they need from outside the data
+    /// layer, before the fit (see [`super::content`]); other features ignore it.
+    pub fn attach_content(&mut self, content: &ContentTables) -> Result<()> {
+        for (i, feature) in self.resolved.features.iter_mut().enumerate() {
+            let place = Place {
+                schema: &self.schema,
+                schema_file: &self.schema_file,
+                feature: i,
+            };
+            feature.attach_content(&place, content)?;
+        }
+        Ok(())
+    }
+
+    /// Each content feature's name and its training ids with no vector (fitted or loaded).
+    pub fn missing_content(&self) -> Vec<(String, MissingIds)> {
+        let features = self.resolved.features.iter();
+        let names = self.names.iter();
+        (names.zip(features))
+            .filter_map(|(n, f)| Some((n.clone(), f.missing_ids()?)))
+            .collect()
     }
 
     /// Counts the ids and numeric ranges of one training batch (read with this encoder's schema).

@@ -27,6 +27,12 @@
 //!   delta between the `timestamp` column (default: the schema's only one) and the `times` column
 //!   (default: the sequence_times column linked to the sequence column, or else to one of its
 //!   side columns).
+//! - **hashid** ([`hashid`]; METHODS.md §1.3): the id's SimHash code + 1 as an MNS value (0: no
+//!   content vector); the codes come from the GPU kernel through a [`ContentTables`] the caller
+//!   builds ([`content`] says why that is the seam).
+//! - **similarity** ([`similarity`]; §1.4): the cosine (or dot) of the user's and the item's
+//!   pre-trained vectors, bucketed by quantiles of the training split, as an MNS value (0: either
+//!   id has no vector).
 //!
 //! Labels, loss weights and GAUC keys are not features: [`samples`] resolves and encodes
 //! them.
@@ -78,7 +84,9 @@ use crate::kernels::tim::TimBatch;
 pub mod bag;
 pub mod categorical;
 pub mod columns;
+pub mod content;
 mod encoder;
+pub mod hashid;
 pub mod numeric;
 mod resolve;
 pub mod samples;
@@ -86,11 +94,13 @@ pub mod saved;
 pub mod scenario;
 pub mod sequence;
 mod sequence_columns;
+pub mod similarity;
 
 #[cfg(test)]
 pub(crate) mod tests;
 
 pub use columns::{Lookup, Place};
+pub use content::{ContentTables, MissingIds};
 pub(crate) use encoder::merge_bad_rows;
 pub use encoder::Encoder;
 pub use saved::SavedFeature;
@@ -153,6 +163,17 @@ pub trait FeatureEncoder: fmt::Debug + Send + Sync {
     /// Readies the fit (a hashed vocabulary needs no counting); `place` names the feature.
     fn start_fit(&mut self, _place: &Place) -> Result<()> {
         Ok(())
+    }
+
+    /// Takes what the feature needs from outside the data layer (HashID codes, pre-trained
+    /// tables; see [`content`]) before the fit.
+    fn attach_content(&mut self, _place: &Place, _content: &ContentTables) -> Result<()> {
+        Ok(())
+    }
+
+    /// A content feature's training ids with no vector (`None` for other kinds).
+    fn missing_ids(&self) -> Option<MissingIds> {
+        None
     }
 
     /// Counts the values of rows `rows` of a training batch.
@@ -233,5 +254,7 @@ pub fn feature_encoder(
         FeatureKind::Bag { .. } => Box::new(bag::Bag::new(l, i, f)?),
         FeatureKind::Numeric { .. } => Box::new(numeric::Numeric::new(l, i, f)?),
         FeatureKind::Sequence { .. } => Box::new(sequence::Sequence::new(l, i, f)?),
+        FeatureKind::HashId { .. } => Box::new(hashid::HashId::new(l, i, f)?),
+        FeatureKind::Similarity { .. } => Box::new(similarity::Similarity::new(l, i, f)?),
     })
 }

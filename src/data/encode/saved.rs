@@ -45,9 +45,12 @@ pub struct SavedFeature {
     /// Numeric: the quantisation step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step: Option<f64>,
-    /// Numeric: the MNS radices.
+    /// Numeric, hashid, similarity: the MNS radices.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub radices: Option<Vec<u32>>,
+    /// Hashid, similarity: the file of what the feature fitted, beside `encoder.json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fitted: Option<String>,
 }
 
 /// Saves `vocab`, feature `index`'s vocabulary, as `vocab-<index>.json` in `dir`, named in `saved`.
@@ -109,6 +112,7 @@ impl Encoder {
                 max: None,
                 step: None,
                 radices: None,
+                fitted: None,
             };
             feature.save(dir, i, &mut saved)?;
             features.push(saved);

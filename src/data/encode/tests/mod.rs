@@ -164,6 +164,7 @@ pub(crate) fn numbered_config() -> ModelConfig {
     )
 }
 
+mod content;
 mod features;
 mod ml100k_slice;
 mod numeric_log;
