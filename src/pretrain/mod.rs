@@ -1,0 +1,86 @@
+//! `wgrec pretrain graphsage`: self-supervised GraphSAGE (Hamilton et al. 2017, unsupervised loss)
+//! on the user–item click graph, writing an embedding per user and item node (METHODS.md §1.4:
+//! the pre-trained embeddings whose cosine becomes the similarity feature).
+//!
+//! METHODS.md leaves depth, aggregator and loss open; the choices, each with its default:
+//! - **Graph** ([`graph`], [`edges`]): one edge per training row (`positive`, the default: label 1;
+//!   `all`: every row), deduplicated; users and items are separate node spaces. A seeded 10 %
+//!   (`holdout`) of the edges is held out for link-prediction AUC and never trained on.
+//! - **Model** ([`reference`]): learned input embeddings `x_v ∈ R^D`, two mean-aggregator layers
+//!   `h¹ = ReLU(W¹ [x_v ‖ mean x_{S₁(v)}])`, `z = normalize(W² [h¹_v ‖ mean h¹_{S₂(v)}])`, no
+//!   biases, hidden width D. Fan-outs (S₁, S₂) = (10, 5), sampled uniformly with replacement
+//!   ([`sample`]); a node with no neighbours aggregates zeros.
+//! - **Loss**: per positive edge (u, i) with Q = 5 negatives drawn from item nodes by training
+//!   degree^0.75, `−log σ(z_uᵀz_i/τ) − Σ_q log σ(−z_uᵀz_{n_q}/τ)`, mean over the batch's edges;
+//!   τ = 0.1 (the ℓ2-normalised scores lie in [−1, 1]; 1/τ lets σ reach near 0 and 1).
+//! - **Optimisers**: Adam (β = 0.9, 0.999, ε = 1e-8) on W¹, W² and sparse Adam on the touched rows of
+//!   x, both at `lr` = 0.01; batches of 512 edges in a seeded shuffled order.
+//! - **Output**: `z` of every node from a fresh seeded 2-hop sample, after the last epoch.
+//!
+//! The GPU path ([`gpu`]) runs the input gather and its sparse update through the table-batched
+//! embedding kernels, the products through the GEMM, and the rest through `shaders/graphsage.wgsl`;
+//! no float atomics, so a seed gives the same bits.
+
+pub mod edges;
+pub mod graph;
+pub mod reference;
+pub mod sample;
+pub mod synth;
+#[cfg(test)]
+mod tests;
+
+pub use edges::{EdgeColumns, EdgeList, EdgeRows, IdSpace};
+pub use graph::Graph;
+pub use sample::{Computation, Fanouts, Sampler};
+
+/// The hyper-parameters of a pre-training run.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct GraphSageConfig {
+    /// Embedding width D (a multiple of 4: the embedding storage's rows are vec4s).
+    pub dim: u32,
+    /// Passes over the training edges.
+    pub epochs: u32,
+    /// S₁ (layer 1) and S₂ (layer 2).
+    pub fanout_first: u32,
+    /// S₂.
+    pub fanout_second: u32,
+    /// Negatives per edge (Q).
+    pub negatives: u32,
+    /// Edges per batch.
+    pub batch: u32,
+    /// Learning rate of both optimisers.
+    pub lr: f32,
+    /// Temperature τ of the scores.
+    pub tau: f32,
+    /// Seed of initialisation, split, sampling and order.
+    pub seed: u64,
+    /// Fraction of edges held out.
+    pub holdout: f64,
+}
+
+impl Default for GraphSageConfig {
+    fn default() -> Self {
+        GraphSageConfig {
+            dim: 32,
+            epochs: 5,
+            fanout_first: 10,
+            fanout_second: 5,
+            negatives: 5,
+            batch: 512,
+            lr: 0.01,
+            tau: 0.1,
+            seed: 1,
+            holdout: 0.1,
+        }
+    }
+}
+
+impl GraphSageConfig {
+    /// The fan-outs.
+    pub fn fanouts(&self) -> Fanouts {
+        Fanouts {
+            first: self.fanout_first,
+            second: self.fanout_second,
+        }
+    }
+}
