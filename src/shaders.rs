@@ -52,4 +52,5 @@ shaders! {
     LOSS => "loss",
     TIM => "tim" ["chunks"],
     ELEMENTWISE => "elementwise",
+    GRAPHSAGE => "graphsage",
 }

@@ -22,12 +22,17 @@
 //! no float atomics, so a seed gives the same bits.
 
 pub mod edges;
+pub mod gpu;
 pub mod graph;
+pub mod kernels;
 pub mod reference;
 pub mod sample;
 pub mod synth;
 #[cfg(test)]
 mod tests;
+pub mod train;
+
+use crate::error::{Error, Result};
 
 pub use edges::{EdgeColumns, EdgeList, EdgeRows, IdSpace};
 pub use graph::Graph;
@@ -76,6 +81,54 @@ impl Default for GraphSageConfig {
 }
 
 impl GraphSageConfig {
+    /// Checks every value; an error names the command-line flag.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |key: &str, message: String| {
+            Err(Error::Config {
+                file: "wgrec pretrain graphsage".into(),
+                key: key.into(),
+                message,
+            })
+        };
+        if self.dim == 0 || self.dim % 4 != 0 || self.dim > 1024 {
+            return bad(
+                "--dim",
+                format!("{}: need a multiple of 4 in 4..=1024", self.dim),
+            );
+        }
+        if self.epochs == 0 {
+            return bad("--epochs", "need at least 1".into());
+        }
+        if !(1..=64).contains(&self.fanout_first) || !(1..=64).contains(&self.fanout_second) {
+            return bad(
+                "--fanouts",
+                format!(
+                    "{},{}: each in 1..=64",
+                    self.fanout_first, self.fanout_second
+                ),
+            );
+        }
+        if self.negatives > 64 {
+            return bad("--negatives", format!("{}: at most 64", self.negatives));
+        }
+        if !(1..=16384).contains(&self.batch) {
+            return bad("--batch", format!("{}: need 1..=16384 edges", self.batch));
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return bad("--lr", format!("{}: need a finite value > 0", self.lr));
+        }
+        if !(self.tau.is_finite() && self.tau > 0.0) {
+            return bad("--tau", format!("{}: need a finite value > 0", self.tau));
+        }
+        if !(0.0..1.0).contains(&self.holdout) {
+            return bad(
+                "--holdout",
+                format!("{}: need a fraction in [0, 1)", self.holdout),
+            );
+        }
+        Ok(())
+    }
+
     /// The fan-outs.
     pub fn fanouts(&self) -> Fanouts {
         Fanouts {
