@@ -69,6 +69,7 @@
 //! loader.
 
 pub mod batch;
+pub mod embeddings;
 pub mod encode;
 pub mod events;
 pub mod loader;
@@ -84,6 +85,7 @@ pub mod vocab;
 mod tests;
 
 pub use batch::{Batch, ColumnData, Ragged, Tokens, MISSING};
+pub use embeddings::EmbeddingTable;
 pub use encode::{Encoder, FeatureInput, ModelBatch};
 pub use loader::Loader;
 pub use schema::{Column, ColumnKind, Schema};
