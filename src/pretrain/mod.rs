@@ -25,6 +25,7 @@ pub mod edges;
 pub mod gpu;
 pub mod graph;
 pub mod kernels;
+pub mod output;
 pub mod reference;
 pub mod sample;
 pub mod synth;
