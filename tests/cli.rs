@@ -4,6 +4,8 @@
 mod analyze;
 #[path = "cli/entangle.rs"]
 mod entangle;
+#[path = "cli/pretrain.rs"]
+mod pretrain;
 #[path = "cli/scenarios.rs"]
 mod scenarios;
 
