@@ -157,8 +157,10 @@ fn graphsage_refuses_an_empty_or_oversized_batch() {
     assert!(e.contains("capacity"), "{e}");
 }
 
-/// 6 communities of 40 users and 20 items, 12 edges per user, 90 % inside. Bounds: AUC ≥ 0.85 and
-/// nearest-centroid purity ≥ 0.9 (chance: 0.5 and 1/6); the run reaches ~0.95 and ~1.0.
+/// 6 communities of 40 users and 20 items, 12 edges per user, 90 % inside; 8 epochs of 128-edge
+/// batches. Bounds: held-out AUC ≥ 0.85 and nearest-centroid purity ≥ 0.9 for users and for items
+/// (chance: 0.5 and 1/6). On lavapipe the run reaches AUC 0.918 and purity 1.000 (4 epochs: 0.857
+/// and 0.900, so the bounds do catch an undertrained model). Both runs take ~9 s together.
 #[test]
 fn graphsage_recovers_planted_communities_and_same_seed_gives_same_bits() {
     let gpu = gpu();
@@ -166,7 +168,7 @@ fn graphsage_recovers_planted_communities_and_same_seed_gives_same_bits() {
     let g = Graph::new(240, 120, planted.edges.clone(), 0.1, 4).unwrap();
     let cfg = GraphSageConfig {
         dim: 16,
-        epochs: 4,
+        epochs: 8,
         batch: 128,
         ..Default::default()
     };
@@ -179,6 +181,7 @@ fn graphsage_recovers_planted_communities_and_same_seed_gives_same_bits() {
     let items = &run.embeddings[240 * d..];
     let purity_u = centroid_purity(users, d, &planted.user_community);
     let purity_i = centroid_purity(items, d, &planted.item_community);
+    eprintln!("planted: AUC {auc:.4}, purity users {purity_u:.3}, items {purity_i:.3}");
     assert!(
         purity_u >= 0.9 && purity_i >= 0.9,
         "purity users {purity_u}, items {purity_i}"

@@ -171,7 +171,7 @@ impl SageGpu {
     ) -> Result<Self> {
         let d = params.dim as u32;
         let nodes = params.x.len() / params.dim.max(1);
-        if d == 0 || d % 4 != 0 {
+        if d == 0 || !d.is_multiple_of(4) {
             return Err(Error::kernel(
                 "graphsage",
                 format!("dim {d}: need a multiple of 4 (≥ 4)"),

@@ -50,7 +50,7 @@ impl Graph {
             ));
         }
         let mut order = edges.clone();
-        let mut rng = Rng::new(seed ^ 0x401D_0u64);
+        let mut rng = Rng::new(seed ^ 0x401D);
         for k in (1..order.len()).rev() {
             order.swap(k, rng.below(k as u64 + 1) as usize);
         }

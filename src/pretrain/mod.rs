@@ -39,6 +39,10 @@ pub use edges::{EdgeColumns, EdgeList, EdgeRows, IdSpace};
 pub use graph::Graph;
 pub use sample::{Computation, Fanouts, Sampler};
 
+/// Input-embedding lookups one batch may make (the buffers are sized by it: 2^24 lookups of
+/// D = 32 are 2 GiB of gathered floats, past what a CPU driver holds comfortably).
+pub const MAX_LOOKUPS: u64 = 1 << 24;
+
 /// The hyper-parameters of a pre-training run.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct GraphSageConfig {
@@ -91,7 +95,7 @@ impl GraphSageConfig {
                 message,
             })
         };
-        if self.dim == 0 || self.dim % 4 != 0 || self.dim > 1024 {
+        if self.dim == 0 || !self.dim.is_multiple_of(4) || self.dim > 1024 {
             return bad(
                 "--dim",
                 format!("{}: need a multiple of 4 in 4..=1024", self.dim),
@@ -114,6 +118,19 @@ impl GraphSageConfig {
         }
         if !(1..=16384).contains(&self.batch) {
             return bad("--batch", format!("{}: need 1..=16384 edges", self.batch));
+        }
+        let lookups = self.batch as u64
+            * (2 + self.negatives as u64)
+            * (1 + self.fanout_second as u64)
+            * (1 + self.fanout_first as u64);
+        if lookups > MAX_LOOKUPS {
+            return bad(
+                "--batch",
+                format!(
+                    "{lookups} input lookups per batch (batch × (2 + negatives) × (1 + S₂) × (1 + S₁)); \
+                     at most {MAX_LOOKUPS}: lower --batch, --negatives or --fanouts"
+                ),
+            );
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return bad("--lr", format!("{}: need a finite value > 0", self.lr));

@@ -45,7 +45,7 @@ pub struct Trained {
 
 /// Seed offsets of the independent random streams.
 const EVAL_STREAM: u64 = 0xE7A1;
-const OUTPUT_STREAM: u64 = 0x5EED_0;
+const OUTPUT_STREAM: u64 = 0x5EED;
 const ORDER_STREAM: u64 = 0x0DE5;
 
 fn optimizers(lr: f32) -> Optimizers {

@@ -21,7 +21,7 @@ fn write_data(dir: &Path, rows: usize, seed: u64, prefix: &str) {
     let mut text = String::from("click,love,age,user,item\n");
     for _ in 0..rows {
         let (user, item) = (next() % 40, next() % 24);
-        let click = (user % 4 == item % 4 || next() % 8 == 0) as u8;
+        let click = (user % 4 == item % 4 || next().is_multiple_of(8)) as u8;
         text.push_str(&format!(
             "{click},0,{},{prefix}{user},{prefix}{item}\n",
             user % 50
