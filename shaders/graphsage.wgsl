@@ -1,18 +1,19 @@
 // graphsage.wgsl — the GraphSAGE glue between the embedding gather and the GEMMs (METHODS.md §1.4).
 //
 // Launcher: src/pretrain/kernels.rs. Tests: kernels_tests/graphsage.rs. CPU reference:
-// src/pretrain/reference.rs. Target t owns layer-1 rows target_rows[t] .. target_rows[t+1], its
-// own row first; owner[r] is the target of row r (structure = [target_rows | owner]).
+// src/pretrain/reference.rs. Target t reads layer-1 rows members[target_rows[t] .. target_rows[t+1]],
+// its own first; row r is read by entries[row_offsets[r] .. row_offsets[r+1]], each 2·t (own) or
+// 2·t + 1 (a sample), in target order (structure = [target_rows | members | row_offsets | entries]).
 //
-//   gather_concat          out[t] = [a[own] ‖ mean a[own+1 .. end]]   (a = h¹ [rows, D]; zeros
+//   gather_concat          out[t] = [a[own] ‖ mean a[samples]]   (a = h¹ [rows, D]; zeros
 //                          when t has no sampled neighbours)             → a² [T, 2D]
 //   l2_normalize           out[t] = a[t] / sqrt(‖a[t]‖² + ε)             → z [T, D]
 //   link_loss              edge e owns targets e·G .. e·G + G (G = 2 + Q): u, positive, negatives;
 //                          s_k = z_u·z_k / τ; out2[loss_at + e] = softplus(−s_1) + Σ softplus(s_k);
 //                          out = dL/dz for the edge's rows, L the mean over `edges`
 //   l2_normalize_backward  out[t] = (b[t] − z (z·b[t])) / n, z and n recomputed from a = y
-//   scatter_relu_backward  out[r] = (own ? b[t, :D] : b[t, D:] / S₂(t)) · (a[r] > 0)  (b = dL/da²,
-//                          a = h¹: ReLU backward through the stored output)
+//   scatter_relu_backward  out[r] = Σ_entries (own ? b[t, :D] : b[t, D:] / S₂(t)) · (a[r] > 0)
+//                          (b = dL/da², a = h¹: ReLU backward through the stored output)
 // Every output element has one writer, sums run in a fixed order: no atomics, same bits each run.
 //
 // Bindings (one layout for every entry): 0 structure (read, u32), 1 a, 2 b (read), 3 out,
@@ -30,13 +31,13 @@ struct SageParams {
     dim: u32,       // D
     edges: u32,     // loss edges this batch
     group: u32,     // targets per edge, 2 + Q
-    owner_at: u32,  // start of owner[] in structure (targets + 1)
-    loss_at: u32,   // out2 index of edge 0's loss
-    inv_tau: f32,   // 1 / τ
-    inv_edges: f32, // 1 / edges: the batch loss is the mean
+    members_at: u32,     // start of members[] in structure (targets + 1)
+    row_offsets_at: u32, // start of row_offsets[]
+    entries_at: u32,     // start of entries[]
+    loss_at: u32,        // out2 index of edge 0's loss
+    inv_tau: f32,        // 1 / τ
+    inv_edges: f32,      // 1 / edges: the batch loss is the mean
     _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
 }
 
 @group(0) @binding(0) var<storage, read> structure: array<u32>;
@@ -58,12 +59,12 @@ fn gather_concat(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
     if i >= params.targets * d { return; }
     let t = i / d;
     let j = i % d;
-    let own = structure[t];
-    let end = structure[t + 1u];
+    let first = params.members_at + structure[t];
+    let end = params.members_at + structure[t + 1u];
     var sum = 0.0;
-    for (var r = own + 1u; r < end; r++) { sum += a[r * d + j]; }
-    out[t * 2u * d + j] = a[own * d + j];
-    out[t * 2u * d + d + j] = select(0.0, sum / f32(end - own - 1u), end > own + 1u);
+    for (var m = first + 1u; m < end; m++) { sum += a[structure[m] * d + j]; }
+    out[t * 2u * d + j] = a[structure[first] * d + j];
+    out[t * 2u * d + d + j] = select(0.0, sum / f32(end - first - 1u), end > first + 1u);
 }
 
 fn inv_norm(t: u32) -> f32 {
@@ -131,10 +132,18 @@ fn scatter_relu_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wor
     if i >= params.rows * d { return; }
     let r = i / d;
     let j = i % d;
-    let t = structure[params.owner_at + r];
-    let own = structure[t];
-    var g = b[t * 2u * d + j];
-    if r != own { g = b[t * 2u * d + d + j] / f32(structure[t + 1u] - own - 1u); }
+    var g = 0.0;
+    let first = structure[params.row_offsets_at + r];
+    let last = structure[params.row_offsets_at + r + 1u];
+    for (var e = first; e < last; e++) {
+        let entry = structure[params.entries_at + e];
+        let t = entry / 2u;
+        if entry % 2u == 0u {
+            g += b[t * 2u * d + j];
+        } else {
+            g += b[t * 2u * d + d + j] / f32(structure[t + 1u] - structure[t] - 1u);
+        }
+    }
     // select, not a product: a NaN behind a dead unit stays out.
     out[r * d + j] = select(0.0, g, a[r * d + j] > 0.0);
 }

@@ -26,8 +26,10 @@ use crate::kernels::embedding::{
 pub struct Capacity {
     /// Targets per batch.
     pub targets: u32,
-    /// Layer-1 rows per batch.
+    /// Layer-1 rows (distinct nodes) per batch.
     pub rows: u32,
+    /// Layer-1 members per batch (targets × (1 + S₂) at most).
+    pub members: u32,
     /// Input-embedding lookups per batch (own + sampled).
     pub lookups: u32,
     /// Per-edge losses kept (an epoch's edges).
@@ -65,7 +67,7 @@ impl Activations {
         let f = |label: &str, floats: u64| gpu.buffer(label, floats.max(4) * 4, storage_usage());
         let (t, r) = (cap.targets as u64, cap.rows as u64);
         Activations {
-            structure: f("graphsage structure", t + 1 + r),
+            structure: f("graphsage structure", t + 2 * cap.members as u64 + r + 2),
             h1: f("graphsage h1", r * d),
             a2: f("graphsage a2", t * 2 * d),
             y: f("graphsage y", t * d),
@@ -243,24 +245,26 @@ impl SageGpu {
         if t == 0
             || t > cap.targets
             || r > cap.rows
+            || c.members.len() as u64 > cap.members as u64
             || loss_at as u64 + c.edges as u64 > cap.losses as u64
             || c.edges * group > t
         {
             return Err(Error::kernel(
                 "graphsage",
                 format!(
-                    "batch of {t} targets, {r} rows, {} edges at loss {loss_at}: capacity {cap:?}",
+                    "batch of {t} targets, {r} rows, {} members, {} edges at loss {loss_at}: \
+                     capacity {cap:?}",
+                    c.members.len(),
                     c.edges
                 ),
             ));
         }
         let bags = bags_of(c);
         self.forward.upload(gpu, &self.storage, &bags)?;
-        let mut structure = c.target_rows.clone();
-        structure.extend(c.row_owner());
+        let structure = SageKernels::structure(c);
         gpu.queue
             .write_buffer(&self.act.structure, 0, bytemuck::cast_slice(&structure));
-        self.kernels.set_batch(gpu, t, r, c.edges, group, loss_at);
+        self.kernels.set_batch(gpu, c, loss_at);
         let (d, p) = (self.dim, &self.products);
         p.layer1.set_dims(gpu, r, d, 2 * d)?;
         p.layer2.set_dims(gpu, t, d, 2 * d)?;

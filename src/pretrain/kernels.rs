@@ -2,6 +2,7 @@
 //! its backward, the link loss, and the scatter + ReLU backward (see the shader header for the
 //! formulas). One params uniform serves all five; [`SageKernels::set_batch`] rewrites it per batch.
 
+use super::sample::Computation;
 use crate::error::{Error, Result};
 use crate::gpu::{Access, Gpu, Grid, Kernel, Launch, Uniform};
 use crate::shaders;
@@ -23,8 +24,12 @@ pub struct SageParams {
     pub edges: u32,
     /// Targets per edge (2 + Q).
     pub group: u32,
-    /// Start of `owner[]` in the structure buffer.
-    pub owner_at: u32,
+    /// Start of `members[]` in the structure buffer.
+    pub members_at: u32,
+    /// Start of `row_offsets[]`.
+    pub row_offsets_at: u32,
+    /// Start of `entries[]`.
+    pub entries_at: u32,
     /// Index in the loss buffer of edge 0's loss.
     pub loss_at: u32,
     /// 1 / τ.
@@ -32,7 +37,7 @@ pub struct SageParams {
     /// 1 / edges.
     pub inv_edges: f32,
     /// Padding to 16 bytes.
-    pub _pad: [u32; 3],
+    pub _pad: u32,
 }
 
 const BINDINGS: &[Access] = &[
@@ -59,7 +64,7 @@ pub const SCATTER_RELU_BACKWARD: Kernel =
 
 /// The buffers the five kernels read and write (see the shader header for each one's role).
 pub struct SageBuffers<'a> {
-    /// `[target_rows | owner]` (u32).
+    /// `[target_rows | members | row_offsets | entries]` (u32; see the shader header).
     pub structure: &'a wgpu::Buffer,
     /// h¹ `[rows, D]`.
     pub h1: &'a wgpu::Buffer,
@@ -125,32 +130,44 @@ impl SageKernels {
         })
     }
 
-    /// Sets the batch's sizes (and where its losses go) for the next recorded runs.
-    pub fn set_batch(
-        &mut self,
-        gpu: &Gpu,
-        targets: u32,
-        rows: u32,
-        edges: u32,
-        group: u32,
-        loss_at: u32,
-    ) {
+    /// Sets the batch's sizes for the next recorded runs: `members` entries per target list,
+    /// losses from `loss_at`.
+    pub fn set_batch(&mut self, gpu: &Gpu, c: &Computation, loss_at: u32) {
+        let (targets, rows, members) = (
+            c.targets.len() as u32,
+            c.rows() as u32,
+            c.members.len() as u32,
+        );
         let s = &mut self.state;
         s.targets = targets;
         s.rows = rows;
-        s.edges = edges;
-        s.group = group;
-        s.owner_at = targets + 1;
+        s.edges = c.edges;
+        s.group = 2 + c.negatives;
+        s.members_at = targets + 1;
+        s.row_offsets_at = s.members_at + members;
+        s.entries_at = s.row_offsets_at + rows + 1;
         s.loss_at = loss_at;
-        s.inv_edges = 1.0 / edges.max(1) as f32;
+        s.inv_edges = 1.0 / c.edges.max(1) as f32;
         self.uniform.write(gpu, &self.state);
         let groups = |n: u32| Grid::Folded(n.div_ceil(SAGE_WG));
         let d = self.state.dim;
         self.gather.set_grid(groups(targets * d));
         self.normalize.set_grid(groups(targets));
-        self.loss.set_grid(groups(edges));
+        self.loss.set_grid(groups(c.edges));
         self.normalize_backward.set_grid(groups(targets));
         self.scatter.set_grid(groups(rows * d));
+    }
+
+    /// The structure buffer's words for `c`: `[target_rows | members | row_offsets | entries]`.
+    pub fn structure(c: &Computation) -> Vec<u32> {
+        let (offsets, entries) = c.row_entries();
+        let mut words =
+            Vec::with_capacity(c.target_rows.len() + 2 * c.members.len() + offsets.len());
+        words.extend_from_slice(&c.target_rows);
+        words.extend_from_slice(&c.members);
+        words.extend(offsets);
+        words.extend(entries);
+        words
     }
 
     /// Records the gather of a² and the normalisation of y (after the layer-2 GEMM).

@@ -116,10 +116,10 @@ pub fn forward(p: &Params, c: &Computation) -> Forward {
     let mut y = vec![0.0; targets * d];
     let mut z = vec![0.0; targets * d];
     for t in 0..targets {
-        let (own, end) = (c.target_rows[t] as usize, c.target_rows[t + 1] as usize);
-        let h = |r: usize| &h1[r * d..(r + 1) * d];
+        let members = &c.members[c.target_rows[t] as usize..c.target_rows[t + 1] as usize];
+        let h = |r: &u32| &h1[*r as usize * d..(*r as usize + 1) * d];
         let a = &mut a2[t * 2 * d..(t + 1) * 2 * d];
-        concat_mean(h(own), (own + 1..end).map(h), a);
+        concat_mean(h(&members[0]), members[1..].iter().map(h), a);
         let yt = &mut y[t * d..(t + 1) * d];
         linear(&p.w2, a, yt);
         let norm = (yt.iter().map(|v| v * v).sum::<f64>() + NORM_EPS).sqrt();
@@ -196,17 +196,18 @@ fn normalize_backward(y: &[f64], z: &[f64], dz: &[f64], out: &mut [f64]) {
     }
 }
 
-/// dL/dh¹ of each layer-1 row from dL/da² (own half to the own row, mean half shared out).
+/// dL/dh¹ of each layer-1 row from dL/da²: the own half to the target's own row, the mean half
+/// shared out over its samples, summed over every target that reads the row.
 fn layer1_gradient(c: &Computation, d: usize, da2: &[f64]) -> Vec<f64> {
     let mut dh1 = vec![0.0; c.rows() * d];
     for t in 0..c.targets.len() {
-        let (own, end) = (c.target_rows[t] as usize, c.target_rows[t + 1] as usize);
+        let members = &c.members[c.target_rows[t] as usize..c.target_rows[t + 1] as usize];
         let g = &da2[t * 2 * d..(t + 1) * 2 * d];
-        dh1[own * d..(own + 1) * d].copy_from_slice(&g[..d]);
-        let share = 1.0 / (end - own - 1).max(1) as f64;
-        for r in own + 1..end {
+        let share = 1.0 / (members.len() - 1).max(1) as f64;
+        for (k, &r) in members.iter().enumerate() {
+            let r = r as usize;
             for j in 0..d {
-                dh1[r * d + j] = g[d + j] * share;
+                dh1[r * d + j] += if k == 0 { g[j] } else { g[d + j] * share };
             }
         }
     }

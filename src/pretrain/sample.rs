@@ -1,11 +1,15 @@
 //! Seeded neighbour sampling: the two-layer computation tree of a batch of target nodes.
 //!
-//! Each target `t` gets layer-1 rows: its own node first, then `S₂` neighbours drawn uniformly
-//! with replacement (none when it has no neighbours); each layer-1 row gets `S₁` neighbours drawn
-//! the same way for its input-embedding mean. Every row is its own draw (a node reached twice is
-//! sampled twice), so each layer-1 row has exactly one owner and the backward writes each once.
+//! As in Hamilton et al.'s minibatch algorithm, each target `t` names layer-1 members: its own
+//! node first, then `S₂` neighbours drawn uniformly with replacement (none when it has no
+//! neighbours). The layer-1 rows are the distinct member nodes of the batch, in first-seen order,
+//! each computed once with one draw of `S₁` neighbours for its input-embedding mean. A row serves
+//! every target that names it; [`Computation::row_entries`] lists them per row so the backward
+//! sums a row's gradient in one fixed order, one writer per row.
 //! Negatives are item nodes drawn by training degree^0.75 (word2vec's and GraphSAGE's unigram
 //! distortion), by inverse CDF.
+
+use std::collections::HashMap;
 
 use super::graph::Graph;
 use crate::error::{Error, Result};
@@ -32,9 +36,11 @@ pub struct Computation {
     pub l1_neighbours: Vec<u32>,
     /// Node of each target.
     pub targets: Vec<u32>,
-    /// `targets + 1` offsets: target `t`'s layer-1 rows are `target_rows[t]..target_rows[t+1]`,
-    /// its own first, then its sampled neighbours.
+    /// `targets + 1` offsets into `members`.
     pub target_rows: Vec<u32>,
+    /// Layer-1 rows of each target: `members[target_rows[t]]` its own node's row, then the rows
+    /// of its sampled neighbours (a row may repeat: sampling is with replacement).
+    pub members: Vec<u32>,
     /// Loss edges: targets `e·(2+Q)` (user), `+1` (positive item), `+2..` (Q negatives).
     pub edges: u32,
     /// Negatives per edge (Q).
@@ -47,14 +53,35 @@ impl Computation {
         self.l1_nodes.len()
     }
 
-    /// The target that owns each layer-1 row.
-    pub fn row_owner(&self) -> Vec<u32> {
-        let mut owner = Vec::with_capacity(self.rows());
-        for t in 0..self.targets.len() {
-            let n = self.target_rows[t + 1] - self.target_rows[t];
-            owner.extend(std::iter::repeat_n(t as u32, n as usize));
+    /// Sampled neighbours of target `t` (0 or S₂).
+    pub fn sampled(&self, t: usize) -> usize {
+        (self.target_rows[t + 1] - self.target_rows[t] - 1) as usize
+    }
+
+    /// Per layer-1 row, the targets that read it: `(row offsets [rows + 1], entries)`, each entry
+    /// `2·t` (row is t's own) or `2·t + 1` (row is one of t's samples, once per draw), in target
+    /// order: the fixed order the backward sums in.
+    pub fn row_entries(&self) -> (Vec<u32>, Vec<u32>) {
+        let mut count = vec![0u32; self.rows() + 1];
+        self.members
+            .iter()
+            .for_each(|&r| count[r as usize + 1] += 1);
+        for r in 0..self.rows() {
+            count[r + 1] += count[r];
         }
-        owner
+        let mut next = count.clone();
+        let mut entries = vec![0u32; self.members.len()];
+        for t in 0..self.targets.len() {
+            let (start, end) = (
+                self.target_rows[t] as usize,
+                self.target_rows[t + 1] as usize,
+            );
+            for (k, &r) in self.members[start..end].iter().enumerate() {
+                entries[next[r as usize] as usize] = 2 * t as u32 + (k > 0) as u32;
+                next[r as usize] += 1;
+            }
+        }
+        (count, entries)
     }
 }
 
@@ -110,10 +137,23 @@ impl<'g> Sampler<'g> {
         }
     }
 
-    fn push_row(&self, c: &mut Computation, node: u32, rng: &mut Rng) {
+    /// The row of `node`, added (with its S₁ draw) when the batch has none yet.
+    fn row_of(
+        &self,
+        c: &mut Computation,
+        rows: &mut HashMap<u32, u32>,
+        node: u32,
+        rng: &mut Rng,
+    ) -> u32 {
+        if let Some(&r) = rows.get(&node) {
+            return r;
+        }
+        let r = c.l1_nodes.len() as u32;
+        rows.insert(node, r);
         c.l1_nodes.push(node);
         self.push_neighbours(node, self.fanouts.first, rng, &mut c.l1_neighbours);
         c.l1_offsets.push(c.l1_neighbours.len() as u32);
+        r
     }
 
     /// The computation tree of `targets` (no loss edges).
@@ -123,16 +163,19 @@ impl<'g> Sampler<'g> {
             target_rows: vec![0],
             ..Default::default()
         };
+        let mut rows = HashMap::new();
         let mut second = Vec::with_capacity(self.fanouts.second as usize);
         for &node in targets {
             c.targets.push(node);
-            self.push_row(&mut c, node, rng);
+            let own = self.row_of(&mut c, &mut rows, node, rng);
+            c.members.push(own);
             second.clear();
             self.push_neighbours(node, self.fanouts.second, rng, &mut second);
             for &n in &second {
-                self.push_row(&mut c, n, rng);
+                let r = self.row_of(&mut c, &mut rows, n, rng);
+                c.members.push(r);
             }
-            c.target_rows.push(c.l1_nodes.len() as u32);
+            c.target_rows.push(c.members.len() as u32);
         }
         c
     }

@@ -71,13 +71,31 @@ fn sampler_respects_fanouts_and_draws_only_neighbours() {
     assert_eq!(c.targets.len(), 8);
     assert_eq!(c.targets[..2], [0, g.item_node(0)]);
     for t in 0..c.targets.len() {
-        let (own, end) = (c.target_rows[t] as usize, c.target_rows[t + 1] as usize);
+        let members = &c.members[c.target_rows[t] as usize..c.target_rows[t + 1] as usize];
         let node = c.targets[t];
-        assert_eq!(c.l1_nodes[own], node);
+        assert_eq!(c.l1_nodes[members[0] as usize], node);
         let want = if g.neighbours(node).is_empty() { 0 } else { 2 };
-        assert_eq!(end - own - 1, want, "target {t}");
-        for r in own + 1..end {
-            assert!(g.neighbours(node).contains(&c.l1_nodes[r]));
+        assert_eq!(c.sampled(t), want, "target {t}");
+        for &r in &members[1..] {
+            assert!(g.neighbours(node).contains(&c.l1_nodes[r as usize]));
+        }
+    }
+    // One row per distinct node: the hot item 0 is computed once however many targets name it.
+    let mut nodes = c.l1_nodes.clone();
+    nodes.sort_unstable();
+    nodes.dedup();
+    assert_eq!(nodes.len(), c.rows());
+    let (offsets, entries) = c.row_entries();
+    assert_eq!(entries.len(), c.members.len());
+    for r in 0..c.rows() {
+        for &e in &entries[offsets[r] as usize..offsets[r + 1] as usize] {
+            let t = (e / 2) as usize;
+            let members = &c.members[c.target_rows[t] as usize..c.target_rows[t + 1] as usize];
+            if e % 2 == 0 {
+                assert_eq!(members[0], r as u32);
+            } else {
+                assert!(members[1..].contains(&(r as u32)));
+            }
         }
     }
     for r in 0..c.rows() {

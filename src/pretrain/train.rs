@@ -68,10 +68,12 @@ fn optimizers(lr: f32) -> Optimizers {
 /// The buffers' capacity for `cfg` over `graph`.
 pub fn capacity(cfg: &GraphSageConfig, graph: &Graph) -> Capacity {
     let targets = cfg.batch * (2 + cfg.negatives);
-    let rows = targets * (1 + cfg.fanout_second);
+    let members = targets * (1 + cfg.fanout_second);
+    let rows = members.min(graph.nodes());
     Capacity {
         targets,
         rows,
+        members,
         lookups: rows * (1 + cfg.fanout_first),
         losses: graph.train.len() as u32,
     }
