@@ -10,6 +10,19 @@ use wgrec::pretrain::{train, Fanouts, Graph, GraphSageConfig, Sampler};
 use wgrec::rng::Rng;
 
 use crate::common::{gpu, poison};
+use crate::registry::{assert_layout, offsets};
+
+#[test]
+fn sage_params_match_the_wgsl_layout() {
+    use wgrec::pretrain::kernels::SageParams;
+    assert_layout(
+        &wgrec::shaders::GRAPHSAGE,
+        "SageParams",
+        std::mem::size_of::<SageParams>(),
+        offsets!(SageParams: targets, rows, dim, edges, group, members_at, row_offsets_at,
+                 entries_at, loss_at, inv_tau, inv_edges),
+    );
+}
 
 /// |gpu − ref| ≤ 2e-4 · max|ref over the vector| + 1e-7. Why: every value is a sum of f32 products
 /// (rows of 2D terms, means over up to S₁·S₂ lookups, the normalisation's division), each rounding

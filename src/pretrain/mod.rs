@@ -3,23 +3,34 @@
 //! the pre-trained embeddings whose cosine becomes the similarity feature).
 //!
 //! METHODS.md leaves depth, aggregator and loss open; the choices, each with its default:
-//! - **Graph** ([`graph`], [`edges`]): one edge per training row (`positive`, the default: label 1;
-//!   `all`: every row), deduplicated; users and items are separate node spaces. A seeded 10 %
-//!   (`holdout`) of the edges is held out for link-prediction AUC and never trained on.
+//! - **Graph** ([`graph`], [`edges`]): one edge per training row (`positive`, the default: rows
+//!   whose label — default the schema's first label column — is 1; `all`: every row), from
+//!   `--data` and each `--extra` folder (same column names), deduplicated. Users and items are
+//!   separate node spaces; the nodes are the ids that appear on an edge (a user with no click has
+//!   no neighbourhood to embed). A seeded 10 % (`holdout`) of the edges is held out for
+//!   link-prediction AUC and never trained on.
 //! - **Model** ([`reference`]): learned input embeddings `x_v ∈ R^D`, two mean-aggregator layers
 //!   `h¹ = ReLU(W¹ [x_v ‖ mean x_{S₁(v)}])`, `z = normalize(W² [h¹_v ‖ mean h¹_{S₂(v)}])`, no
-//!   biases, hidden width D. Fan-outs (S₁, S₂) = (10, 5), sampled uniformly with replacement
-//!   ([`sample`]); a node with no neighbours aggregates zeros.
+//!   biases, hidden width D, ℓ2 normalisation with ε = 1e-12 under the root. Fan-outs
+//!   (S₁, S₂) = (10, 5), uniform with replacement; a node with no neighbours aggregates zeros.
+//!   Per batch each distinct layer-1 node is computed once with one S₁ draw (Hamilton's minibatch
+//!   sets, [`sample`]). Init: `x ~ U(±0.1)`, W Glorot-uniform.
 //! - **Loss**: per positive edge (u, i) with Q = 5 negatives drawn from item nodes by training
-//!   degree^0.75, `−log σ(z_uᵀz_i/τ) − Σ_q log σ(−z_uᵀz_{n_q}/τ)`, mean over the batch's edges;
-//!   τ = 0.1 (the ℓ2-normalised scores lie in [−1, 1]; 1/τ lets σ reach near 0 and 1).
-//! - **Optimisers**: Adam (β = 0.9, 0.999, ε = 1e-8) on W¹, W² and sparse Adam on the touched rows of
-//!   x, both at `lr` = 0.01; batches of 512 edges in a seeded shuffled order.
-//! - **Output**: `z` of every node from a fresh seeded 2-hop sample, after the last epoch.
+//!   degree^0.75 (word2vec's and GraphSAGE's unigram distortion),
+//!   `ℓ = −log σ(z_uᵀz_i/τ) − Σ_q log σ(−z_uᵀz_{n_q}/τ)` (Hamilton's `Q·E_n` with Q samples),
+//!   mean over the batch's edges; τ = 0.1 (the ℓ2-normalised scores lie in [−1, 1]; 1/τ lets σ
+//!   reach near 0 and 1).
+//! - **Optimisers**: Adam (β = 0.9, 0.999, ε = 1e-8, no decay) on W¹, W² and the embedding
+//!   storage's sparse Adam on the touched rows of x, both at `lr` = 0.01; batches of 512 edges in a
+//!   seeded shuffled order; 5 epochs.
+//! - **Held-out AUC** ([`train`]): each held-out edge against one uniformly drawn unlinked item.
+//! - **Output** ([`output`]): `z` of every node from a fresh seeded 2-hop sample after the last
+//!   epoch, as `users` and `items` embedding files ([`crate::data::EmbeddingTable`]) and
+//!   `pretrain.json`.
 //!
 //! The GPU path ([`gpu`]) runs the input gather and its sparse update through the table-batched
-//! embedding kernels, the products through the GEMM, and the rest through `shaders/graphsage.wgsl`;
-//! no float atomics, so a seed gives the same bits.
+//! embedding kernels, the products through the GEMM, and the rest through `shaders/graphsage.wgsl`
+//! ([`kernels`]); no float atomics and fixed summation orders, so a seed gives the same bits.
 
 pub mod edges;
 pub mod gpu;
