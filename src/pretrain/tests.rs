@@ -176,3 +176,47 @@ fn planted_communities_are_seeded_and_mostly_inside() {
         .count();
     assert!(inside as f64 / a.edges.len() as f64 > 0.85);
 }
+
+fn data_folder(name: &str, train: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("wgrec-pretrain-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let schema =
+        "delimiter = \",\"\ncolumns = \"label:click, categorical:user, categorical:item\"\n";
+    std::fs::write(dir.join("schema.toml"), schema).unwrap();
+    std::fs::write(dir.join("train.csv"), train).unwrap();
+    dir
+}
+
+#[test]
+fn edges_keep_positive_rows_and_separate_user_and_item_ids() {
+    let dir = data_folder(
+        "edges",
+        "click,user,item\n1,5,5\n0,5,7\n1,6,5\n1,5,5\n,7,7\n",
+    );
+    let mut columns = EdgeColumns {
+        user: "user".into(),
+        item: "item".into(),
+        label: None,
+        rows: EdgeRows::Positive,
+    };
+    let mut list = EdgeList::default();
+    list.read_folder(&dir, &columns).unwrap();
+    assert_eq!(list.users.names, ["5", "6"]);
+    assert_eq!(list.items.names, ["5"]);
+    assert_eq!(list.edges, [(0, 0), (1, 0), (0, 0)]);
+    let g = Graph::new(list.users.len(), list.items.len(), list.edges, 0.0, 1).unwrap();
+    assert_eq!(g.train, [(0, 0), (1, 0)]);
+    // User "5" is node 0, item "5" node 2: different nodes.
+    assert_eq!(g.neighbours(0), &[2]);
+    columns.rows = EdgeRows::All;
+    let mut all = EdgeList::default();
+    all.read_folder(&dir, &columns).unwrap();
+    assert_eq!(all.edges.len(), 5, "every row, the unlabelled one included");
+    columns.item = "click".into();
+    let e = all.read_folder(&dir, &columns).unwrap_err().to_string();
+    assert!(
+        e.contains("--item \"click\"") && e.contains("categorical"),
+        "{e}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
