@@ -49,7 +49,7 @@ pub struct GraphsageArgs {
     #[arg(long)]
     dim: u32,
     /// Passes over the training edges.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 20)]
     epochs: u32,
     /// Neighbours sampled at layer 1 and layer 2 (S₁,S₂).
     #[arg(long, value_delimiter = ',', default_value = "10,5")]

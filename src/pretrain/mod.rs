@@ -22,7 +22,8 @@
 //!   reach near 0 and 1).
 //! - **Optimisers**: Adam (β = 0.9, 0.999, ε = 1e-8, no decay) on W¹, W² and the embedding
 //!   storage's sparse Adam on the touched rows of x, both at `lr` = 0.01; batches of 512 edges in a
-//!   seeded shuffled order; 5 epochs.
+//!   seeded shuffled order; 20 epochs (held-out AUC on MovieLens-100K still rises at 10, levels
+//!   near 20; about a minute and a half on a 2-core CPU driver).
 //! - **Held-out AUC** ([`train`]): each held-out edge against one uniformly drawn unlinked item.
 //! - **Output** ([`output`]): `z` of every node from a fresh seeded 2-hop sample after the last
 //!   epoch, as `users` and `items` embedding files ([`crate::data::EmbeddingTable`]) and
@@ -83,7 +84,7 @@ impl Default for GraphSageConfig {
     fn default() -> Self {
         GraphSageConfig {
             dim: 32,
-            epochs: 5,
+            epochs: 20,
             fanout_first: 10,
             fanout_second: 5,
             negatives: 5,
