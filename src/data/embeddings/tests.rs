@@ -312,3 +312,53 @@ fn a_large_table_round_trips_through_every_format() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn npy_headers_parse_in_any_key_order_and_quoting() {
+    use super::npy_header::{parse, Header};
+    let header = |dict: &str| {
+        let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+        bytes.extend((dict.len() as u16).to_le_bytes());
+        bytes.extend(dict.as_bytes());
+        bytes.extend([1, 2]);
+        bytes
+    };
+    let expected = Header {
+        descr: "<f8".to_owned(),
+        fortran_order: false,
+        shape: vec![3, 4],
+    };
+    for dict in [
+        "{'descr': '<f8', 'fortran_order': False, 'shape': (3, 4), }\n",
+        "{\"shape\":(3L,4L),\"fortran_order\":False,\"descr\":\"<f8\"}",
+    ] {
+        let bytes = header(dict);
+        assert_eq!(
+            parse(&bytes),
+            Ok((expected.clone(), &[1u8, 2][..])),
+            "{dict}"
+        );
+    }
+    let bad = [
+        (
+            "{'descr': '<f8', 'shape': (3, 4)}",
+            "the .npy header has no \"fortran_order\"",
+        ),
+        (
+            "{'descr': '<f8', 'fortran_order': 0, 'shape': (3,)}",
+            "fortran_order is not True or False",
+        ),
+        (
+            "{'descr': '<f8', 'fortran_order': False, 'shape': (3, x)}",
+            "shape is not a tuple",
+        ),
+    ];
+    for (dict, needle) in bad {
+        let error = parse(&header(dict)).expect_err(dict);
+        assert!(error.contains(needle), "{dict}: {error}");
+    }
+    let mut long = header("{}");
+    long[8] = 200;
+    let error = parse(&long).expect_err("a header past the end");
+    assert!(error.contains("runs past the end of the file"), "{error}");
+}
