@@ -77,11 +77,14 @@ fn pretrain_graphsage_writes_embeddings_and_one_seed_gives_the_same_bytes() {
     let json = last_json(&stdout);
     let epochs = json["epochs"].as_array().unwrap();
     assert_eq!(epochs.len(), 2);
+    // Plumbing, not quality (kernels_tests/graphsage.rs measures that on a planted graph): ~20
+    // held-out pairs after 8 steps make a noisy AUC, so only its range and the loss's fall count.
     for e in epochs {
-        assert!(e["loss"].as_f64().unwrap().is_finite());
-        assert!(e["auc"].as_f64().unwrap() > 0.5, "{e}");
+        assert!((0.0..=1.0).contains(&e["auc"].as_f64().unwrap()), "{e}");
         assert!(e["edges_per_sec"].as_f64().unwrap() > 0.0);
     }
+    let loss = |k: usize| epochs[k]["loss"].as_f64().unwrap();
+    assert!(loss(1).is_finite() && loss(1) < loss(0), "{epochs:?}");
     let file: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("a/pretrain.json")).unwrap())
             .unwrap();
