@@ -371,11 +371,23 @@ impl SageGpu {
         self.storage.read_weights(gpu, 0)
     }
 
-    /// The buffers the tests poison before a run: every activation and gradient, losses included.
-    pub fn outputs(&self) -> [&wgpu::Buffer; 10] {
+    /// The buffers the tests poison before a run: every activation and gradient (the gathered a¹
+    /// and the weight gradients included), and the losses.
+    pub fn outputs(&self) -> Vec<&wgpu::Buffer> {
         let a = &self.act;
-        [
-            &a.h1, &a.a2, &a.y, &a.z, &a.dz, &a.dy, &a.da2, &a.dpre1, &a.da1, &a.losses,
+        vec![
+            &a.h1,
+            &a.a2,
+            &a.y,
+            &a.z,
+            &a.dz,
+            &a.dy,
+            &a.da2,
+            &a.dpre1,
+            &a.da1,
+            &a.losses,
+            &self.weight_grads,
+            self.forward.output(),
         ]
     }
 }
