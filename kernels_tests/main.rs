@@ -39,6 +39,7 @@ mod graph_gradcheck_multitask;
 mod graph_multitask;
 mod graph_trajectory;
 mod graph_trajectory_stem;
+mod graphsage;
 mod loss;
 mod loss_flag;
 mod loss_missing;

@@ -53,4 +53,5 @@ shaders! {
     TIM => "tim" ["chunks"],
     ELEMENTWISE => "elementwise",
     CONTENT => "content",
+    GRAPHSAGE => "graphsage",
 }

@@ -5,6 +5,7 @@ mod bench;
 mod data;
 mod devices;
 mod eval;
+mod pretrain;
 mod progress;
 mod report;
 mod train;
@@ -87,6 +88,11 @@ enum Command {
         /// Replace the run --out holds (a best or last checkpoint); refused without it.
         #[arg(long, conflicts_with = "resume")]
         overwrite: bool,
+    },
+    /// Pre-train embeddings for the content and graph features (`pretrain graphsage`).
+    Pretrain {
+        #[command(subcommand)]
+        command: pretrain::PretrainCommand,
     },
     /// Score a split (or any file in the model's schema) with a trained model and print its metrics.
     Eval {
@@ -344,6 +350,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             ),
         },
         Command::Data { command } => run_data(command),
+        Command::Pretrain { command } => pretrain::run(command),
     }
 }
 
