@@ -17,8 +17,8 @@
 //! (inference), or for the day the plan moves to the GPU.
 //!
 //! Saved as `similarity-<i>.json` (boundaries, missing counts) and the two pre-trained tables as
-//! `similarity-<i>-users.txt` and `-items.txt` beside `encoder.json`, so serving needs no file of
-//! the user's.
+//! `similarity-<i>-users` and `-items` beside `encoder.json` (`.safetensors` when the ids are
+//! integers, else `.txt`), so serving needs no file of the user's.
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -237,10 +237,8 @@ impl FeatureEncoder for Similarity {
 
     fn save(&self, dir: &Path, index: usize, saved: &mut SavedFeature) -> Result<()> {
         let t = self.tables.as_ref().expect("a fitted similarity feature");
-        t.users
-            .write_text(&dir.join(format!("similarity-{index}-users.txt")))?;
-        t.items
-            .write_text(&dir.join(format!("similarity-{index}-items.txt")))?;
+        save_table(&t.users, dir, &format!("similarity-{index}-users"))?;
+        save_table(&t.items, dir, &format!("similarity-{index}-items"))?;
         let name = format!("similarity-{index}.json");
         let file = SavedSimilarity {
             measure: self.measure,
@@ -273,9 +271,7 @@ impl FeatureEncoder for Similarity {
             .as_deref()
             .unwrap_or_default()
             .trim_end_matches(".json");
-        let table = |side: &str| {
-            EmbeddingTable::read(&dir.join(format!("{prefix}-{side}.txt"))).map(Arc::new)
-        };
+        let table = |side: &str| load_table(dir, &format!("{prefix}-{side}")).map(Arc::new);
         self.set_tables(table("users")?, table("items")?)
             .map_err(|m| Error::checkpoint(file, Some(key), m))?;
         self.missing = saved.missing;
@@ -298,5 +294,26 @@ impl FeatureEncoder for Similarity {
 
     fn boxed_clone(&self) -> Box<dyn FeatureEncoder> {
         Box::new(self.clone())
+    }
+}
+
+/// Writes a pre-trained table beside `encoder.json` as `<stem>.safetensors` when its ids are
+/// integers (binary: a million rows of width 32 are 136 MB, against ~350 MB of text), else as
+/// `<stem>.txt`, the format that holds any id.
+fn save_table(table: &EmbeddingTable, dir: &Path, stem: &str) -> Result<()> {
+    if table.ids_are_integers() {
+        table.write(&dir.join(format!("{stem}.safetensors")))
+    } else {
+        table.write_text(&dir.join(format!("{stem}.txt")))
+    }
+}
+
+/// Reads back what [`save_table`] wrote: the `.safetensors` file when there is one, else the text.
+fn load_table(dir: &Path, stem: &str) -> Result<EmbeddingTable> {
+    let binary = dir.join(format!("{stem}.safetensors"));
+    if binary.exists() {
+        EmbeddingTable::read(&binary)
+    } else {
+        EmbeddingTable::read(&dir.join(format!("{stem}.txt")))
     }
 }
