@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Content features on MovieLens-100K (docs/content.md): writes, into OUT,
+"""Content features on MovieLens-100K (docs/features.md): writes, into OUT,
   items.txt  each item's genre vector (19 components, multi-hot) — the hashid feature's content;
   users.txt  each training user's mean genre vector over the items they rated in train.tsv
              (every rating, not only clicks: a profile built from clicks leaks the label);

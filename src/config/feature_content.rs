@@ -1,4 +1,4 @@
-//! The file forms of the content feature kinds (`hashid`, `similarity`; docs/content.md), read by
+//! The file forms of the content feature kinds (`hashid`, `similarity`; docs/features.md), read by
 //! `feature_file` like every other kind and turned into their [`FeatureKind`] here.
 
 use serde::Deserialize;
