@@ -69,7 +69,7 @@ ml100k)
     pretrain
     ;;
 synth)
-    configs=(synth-base synth-hashid synth-hashid-random synth-sim)
+    configs=(synth-base synth-hashid synth-hashid-random synth-sim synth-hashid-only synth-hashid-random-only)
     for f in items.safetensors items-random.safetensors users.safetensors; do
         [ -f "$data/$f" ] || {
             echo "$data has no $f: make it with wgrec data synth --rows 200000 --content-dim 32 --out $data" >&2
