@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""Test AUC of scripts/content.sh's runs on the item slices a content feature is for: test rows whose
-item the ranker's training split never shows ("cold"), or shows fewer than 5 times ("rare"), beside
-all test rows. Each run's best checkpoint scores the slice through `wgrec predict`.
+"""Test AUC of scripts/content.sh's runs on the slices a content feature is for: test rows whose item
+the ranker's training split never shows ("cold"), or shows fewer than 5 times ("rare"), and, when
+OUT/pretrained holds GraphSAGE's files, the rows whose user and item both have a vector there
+("covered": where the similarity is a cosine, not its missing value). Each run's best checkpoint
+scores the slice through `wgrec predict`.
 
 Usage: python3 scripts/content-slices.py OUT [config…]   (WGREC names the binary; default
 target/release/wgrec). The training split is the one each run trained on (its data-path.txt).
@@ -31,7 +33,18 @@ def auc(labels, scores):
     return (rank_sum - pos * (pos + 1) / 2) / (pos * neg)
 
 
-def slices(data, work):
+def covered(out):
+    """(user ids, item ids) with a vector in OUT/pretrained, or None without one."""
+    folder = os.path.join(out, "pretrained")
+    if not os.path.isfile(os.path.join(folder, "users.safetensors")):
+        return None
+    from safetensors.numpy import load_file
+
+    ids = lambda side: {str(i) for i in load_file(os.path.join(folder, f"{side}.safetensors"))["ids"]}
+    return ids("users"), ids("items")
+
+
+def slices(data, work, vectors):
     seen = collections.Counter()
     with open(os.path.join(data, "train.tsv")) as f:
         rows = csv.reader(f, delimiter="\t")
@@ -41,13 +54,17 @@ def slices(data, work):
     with open(os.path.join(data, "test.tsv")) as f:
         lines = f.readlines()
     header, body = lines[0], lines[1:]
-    item = header.rstrip("\n").split("\t").index("item_id")
+    names = header.rstrip("\n").split("\t")
+    item, user = names.index("item_id"), names.index("user_id")
+    keeps = [("cold", lambda r: seen[r[item]] == 0), ("rare", lambda r: seen[r[item]] < 5)]
+    if vectors:
+        keeps.append(("covered", lambda r: r[user] in vectors[0] and r[item] in vectors[1]))
     out = {}
-    for name, keep in [("cold", lambda c: c == 0), ("rare", lambda c: c < 5)]:
+    for name, keep in keeps:
         path = os.path.join(work, f"{name}.tsv")
         with open(path, "w") as f:
             f.write(header)
-            f.writelines(l for l in body if keep(seen[l.rstrip("\n").split("\t")[item]]))
+            f.writelines(l for l in body if keep(l.rstrip("\n").split("\t")))
         out[name] = path
     return out
 
@@ -72,14 +89,15 @@ def main(out, configs):
     configs = configs or list(runs)
     with tempfile.TemporaryDirectory() as work:
         data = open(os.path.join(next(iter(runs[configs[0]].values())), "data-path.txt")).read().strip()
-        paths = slices(data, work)
-        print("| config | seeds | cold-item test AUC | rare-item (< 5 training rows) test AUC | rows |")
-        print("|---|---|---|---|---|")
+        paths = slices(data, work, covered(out))
+        print("| config | seeds | " + " | ".join(f"{k} test AUC" for k in paths) + " | rows |")
+        print("|---|---|" + "---|" * len(paths) + "---|")
         for c in configs:
             got = {k: [scored(wgrec, runs[c][s], p, work) for s in sorted(runs[c])] for k, p in paths.items()}
             cell = lambda v: f"{statistics.mean(v):.4f} ± {statistics.stdev(v):.4f} ({', '.join(f'{x:.4f}' for x in v)})"
-            print(f"| {c} | {len(runs[c])} | {cell([a for a, _ in got['cold']])} | "
-                  f"{cell([a for a, _ in got['rare']])} | {got['cold'][0][1]}, {got['rare'][0][1]} |")
+            cells = " | ".join(cell([a for a, _ in got[k]]) for k in paths)
+            rows = ", ".join(str(got[k][0][1]) for k in paths)
+            print(f"| {c} | {len(runs[c])} | {cells} | {rows} |")
 
 
 if __name__ == "__main__":
