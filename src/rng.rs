@@ -30,6 +30,21 @@ impl Rng {
         lo + (hi - lo) * self.unit() as f32
     }
 
+    /// Standard normal N(0, 1): the cosine branch of [`Self::normal_pair`] (the sine one dropped).
+    /// The one Gaussian of the crate, with the pair: synthetic data and content vectors draw from
+    /// it, SimHash's hyperplanes from the pair.
+    pub fn normal(&mut self) -> f64 {
+        self.normal_pair().0
+    }
+
+    /// Two independent N(0, 1) draws by Box–Muller over two uniforms, `(r·cos θ, r·sin θ)` with
+    /// `r = √(−2 ln u)`, `u = 1 − unit()` in (0, 1] so the logarithm is finite, `θ = 2π·unit()`.
+    pub fn normal_pair(&mut self) -> (f64, f64) {
+        let r = (-2.0 * (1.0 - self.unit()).ln()).sqrt();
+        let angle = std::f64::consts::TAU * self.unit();
+        (r * angle.cos(), r * angle.sin())
+    }
+
     /// Uniform integer in [0, n); n > 0.
     pub fn below(&mut self, n: u64) -> u64 {
         ((self.next_u64() as u128 * n as u128) >> 64) as u64

@@ -19,7 +19,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{hash3, mix, normal, signed_unit, Synth, LATENT};
+use super::{hash3, mix, signed_unit, Synth, LATENT};
 use crate::data::embeddings::EmbeddingTable;
 use crate::rng::Rng;
 use crate::{Error, Result};
@@ -159,7 +159,7 @@ impl Synth {
             ContentKind::RandomItems => {
                 let mut rng = Rng::new(mix(seed ^ RANDOM_STREAM, id));
                 let sd = (1.0 + options.noise * options.noise).sqrt();
-                out.extend((0..options.dim).map(|_| (sd * normal(&mut rng)) as f32));
+                out.extend((0..options.dim).map(|_| (sd * rng.normal()) as f32));
             }
         }
     }
@@ -212,7 +212,7 @@ impl Synth {
         let mut rng = Rng::new(mix(self.config.seed ^ MAP_STREAM, 0));
         let scale = 1.0 / (SIGNAL as f64).sqrt();
         (0..dim)
-            .map(|_| std::array::from_fn(|_| scale * normal(&mut rng)))
+            .map(|_| std::array::from_fn(|_| scale * rng.normal()))
             .collect()
     }
 
@@ -256,6 +256,6 @@ fn project(
 ) {
     for row in map {
         let x: f64 = row.iter().zip(signal).map(|(m, s)| m * s).sum();
-        out.push((x + noise * normal(rng)) as f32);
+        out.push((x + noise * rng.normal()) as f32);
     }
 }

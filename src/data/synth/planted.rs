@@ -2,7 +2,7 @@
 //! the intercepts calibrated to the asked positive rates. See the formula in the module docs of
 //! [`super`] and in `docs/data.md`.
 
-use super::{hash3, mix, normal, sigmoid, signed_unit, ConflictMode, Synth, SynthRow, LATENT};
+use super::{hash3, mix, sigmoid, signed_unit, ConflictMode, Synth, SynthRow, LATENT};
 use crate::rng::Rng;
 
 /// Rows drawn to calibrate the intercept: its error (sd(p)/√200000, about 0.0005 at rate 0.2) is
@@ -127,8 +127,8 @@ impl Synth {
         row.numeric.clear();
         for j in 0..c.numeric {
             // Log-normal counts, the shape of Criteo's integer features.
-            let value = (rng.unit() >= c.missing_rate)
-                .then(|| (1.5 * normal(&mut rng)).exp().floor() as u64);
+            let value =
+                (rng.unit() >= c.missing_rate).then(|| (1.5 * rng.normal()).exp().floor() as u64);
             if let Some(x) = value {
                 let beta = self.scale_num * signed_unit(hash3(seed, 2 << 50, j as u64));
                 first += beta * (x as f64).ln_1p();

@@ -1,7 +1,8 @@
 //! Launcher of `simhash`: HashID codes of content embeddings (METHODS.md §1.3).
 //!
-//! `h_j(x) = 1[w_jᵀx ≥ 0]` with `w_j ~ N(0, I)` drawn from a seed ([`hyperplanes`]: Box–Muller over
-//! [`crate::rng::Rng`], so a seed means the same planes everywhere), and the code
+//! `h_j(x) = 1[w_jᵀx ≥ 0]` with `w_j ~ N(0, I)` drawn from a seed ([`hyperplanes`]:
+//! [`Rng::normal_pair`](crate::rng::Rng::normal_pair), so a seed means the same planes
+//! everywhere), and the code
 //! `Σ_j h_j 2^j` for `j < bits`. One invocation per vector computes all `bits` dot products and
 //! assembles the code in a register: codes are one word per vector, so per-(vector, bit)
 //! invocations would need an atomic OR or a second pass to combine their bits, and a content
@@ -44,19 +45,17 @@ pub const SIMHASH: Kernel = Kernel::new(
     ],
 );
 
-/// `bits` hyperplanes of width `dim`, `[bits, dim]` row-major, each element N(0, 1) by Box–Muller
-/// over [`Rng::new`]`(seed)`: deterministic for a seed.
+/// `bits` hyperplanes of width `dim`, `[bits, dim]` row-major, each element N(0, 1), both draws
+/// of each [`Rng::normal_pair`] over [`Rng::new`]`(seed)`: deterministic for a seed.
 pub fn hyperplanes(seed: u64, bits: u32, dim: usize) -> Vec<f32> {
-    let n = bits as usize * dim;
     let mut rng = Rng::new(seed);
-    let mut out = Vec::with_capacity(n + 1);
-    while out.len() < n {
-        // 1 − unit() lies in (0, 1], so the logarithm is finite.
-        let r = (-2.0 * (1.0 - rng.unit()).ln()).sqrt();
-        let angle = std::f64::consts::TAU * rng.unit();
-        out.push((r * angle.cos()) as f32);
-        out.push((r * angle.sin()) as f32);
-    }
+    let n = bits as usize * dim;
+    let mut out: Vec<f32> = (0..n.div_ceil(2))
+        .flat_map(|_| {
+            let (a, b) = rng.normal_pair();
+            [a as f32, b as f32]
+        })
+        .collect();
     out.truncate(n);
     out
 }
