@@ -37,6 +37,7 @@ mod graph_gates;
 mod graph_gradcheck;
 mod graph_gradcheck_multitask;
 mod graph_multitask;
+mod graph_reset;
 mod graph_trajectory;
 mod graph_trajectory_stem;
 mod graphsage;

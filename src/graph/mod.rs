@@ -44,6 +44,7 @@ mod optimizers;
 mod params;
 mod prepare;
 mod projection;
+mod reset;
 mod state;
 mod step;
 mod towers;

@@ -35,6 +35,17 @@ impl<'de> serde::Deserialize<'de> for StepCount {
 impl Graph {
     /// Writes every tensor of the model into `ckpt` (waits for the GPU).
     pub fn save_state(&self, gpu: &Gpu, ckpt: &mut Checkpoint) -> Result<()> {
+        self.save(gpu, ckpt, true)
+    }
+
+    /// Writes what serving reads into `ckpt`: the weights, BatchNorm's running statistics and the
+    /// step, without the optimizer state (a serving snapshot; what
+    /// [`load_state`](Self::load_state) with `weights_only` restores).
+    pub fn save_weights(&self, gpu: &Gpu, ckpt: &mut Checkpoint) -> Result<()> {
+        self.save(gpu, ckpt, false)
+    }
+
+    fn save(&self, gpu: &Gpu, ckpt: &mut Checkpoint, optimizer_state: bool) -> Result<()> {
         let layout = &self.storage.layout;
         for (t, info) in self.plan.tables.iter().enumerate() {
             let raw = self.storage.read_raw(gpu, t)?;
@@ -43,7 +54,7 @@ impl Graph {
             let rows = info.rows as usize;
             let weights: Vec<f32> = raw.chunks(s).flat_map(|r| &r[..w]).copied().collect();
             ckpt.insert_tensor(&info.name, &[rows, w], weights)?;
-            if s > w {
+            if s > w && optimizer_state {
                 let state: Vec<f32> = raw.chunks(s).flat_map(|r| &r[w..]).copied().collect();
                 ckpt.insert_tensor(&format!("{}.state", info.name), &[rows, s - w], state)?;
             }
@@ -51,8 +62,10 @@ impl Graph {
         for (name, shape, data) in self.params.read_all(gpu)? {
             ckpt.insert_tensor(&name, &shape, data)?;
         }
-        let state: Vec<f32> = gpu.read_all(&self.optimizer_state)?;
-        ckpt.insert_tensor("optim.dense.state", &[state.len()], state)?;
+        if optimizer_state {
+            let state: Vec<f32> = gpu.read_all(&self.optimizer_state)?;
+            ckpt.insert_tensor("optim.dense.state", &[state.len()], state)?;
+        }
         if let Some(bn) = &self.bn_stats {
             let shape = [
                 self.plan.n_tables() as usize,

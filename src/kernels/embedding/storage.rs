@@ -79,6 +79,35 @@ impl EmbeddingStorage {
         Ok(())
     }
 
+    /// Writes whole rows of table `table` (weights and optimizer state, `stride4 · 4` floats per
+    /// row, rows given as `(row, values)`), leaving the other rows as they are: online learning
+    /// re-initialises the rows a new id takes over (`Graph::reset_rows`). Queued before the next
+    /// submission, so a step submitted after this call reads the new values.
+    pub fn write_rows(&self, gpu: &Gpu, table: usize, rows: &[(u32, &[f32])]) -> Result<()> {
+        let t = *self
+            .layout
+            .tables
+            .get(table)
+            .ok_or_else(|| Error::Layout(format!("table {table} does not exist")))?;
+        let stride = t.stride4 as usize * 4;
+        for &(row, values) in rows {
+            if row >= t.rows || values.len() != stride {
+                return Err(Error::Layout(format!(
+                    "table {table}: row {row} of {} with {} floats, {stride} expected",
+                    t.rows,
+                    values.len()
+                )));
+            }
+            let start = t.base4 + row as u64 * t.stride4 as u64;
+            for (chunk, at4, range) in self.layout.split(start, start + t.stride4 as u64) {
+                let part = &values[range.start * 4..range.end * 4];
+                gpu.queue
+                    .write_buffer(&self.chunks[chunk], at4 * 16, bytemuck::cast_slice(part));
+            }
+        }
+        Ok(())
+    }
+
     /// The weights of table `table`, `rows × width`, without optimizer state.
     pub fn read_weights(&self, gpu: &Gpu, table: usize) -> Result<Vec<f32>> {
         let raw = self.read_raw(gpu, table)?;
