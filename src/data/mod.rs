@@ -87,7 +87,7 @@ mod tests;
 
 pub use batch::{Batch, ColumnData, Ragged, Tokens, MISSING};
 pub use embeddings::EmbeddingTable;
-pub use encode::{Encoder, FeatureInput, ModelBatch};
+pub use encode::{Encoder, FeatureInput, FreshRows, IdMapStats, ModelBatch};
 pub use idmap::{IdMap, IdMapCounters, IdMapOptions, IdMapState};
 pub use loader::Loader;
 pub use schema::{Column, ColumnKind, Schema};
