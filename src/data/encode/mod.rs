@@ -10,7 +10,8 @@
 //!
 //! # What each feature becomes
 //! - **categorical** ([`categorical`]): one row per sample from a [`Vocabulary`] (counted with the
-//!   feature's `min_count`, or hashed into `hash_rows` rows).
+//!   feature's `min_count`, hashed into `hash_rows` rows, or, with `capacity`, a dynamic id map
+//!   that admits new ids during online learning: [`Encoder::observe`], `online.rs`).
 //! - **bag** ([`bag`]): the rows of the sample's ids (CSR; an empty bag is allowed), one
 //!   vocabulary.
 //! - **numeric** ([`numeric`]; MNS, METHODS.md §1.2): `min` = the smallest value in training; a

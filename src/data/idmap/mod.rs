@@ -330,3 +330,5 @@ pub use state::{IdMapState, OwnedRow, PendingId};
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_vocabulary;
