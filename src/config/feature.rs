@@ -6,7 +6,6 @@ use std::collections::HashSet;
 use serde::Deserialize;
 
 use super::{bad, feature_file};
-use crate::data::idmap::IdMapOptions;
 use crate::error::Result;
 
 /// One input feature.
@@ -176,25 +175,6 @@ impl Default for TimeBucket {
     }
 }
 
-impl FeatureKind {
-    /// The id map options of a categorical feature with `capacity` (`None` otherwise).
-    pub fn id_map_options(&self) -> Option<IdMapOptions> {
-        match self {
-            FeatureKind::Categorical {
-                capacity: Some(capacity),
-                admit_after,
-                expire_after,
-                ..
-            } => Some(IdMapOptions {
-                capacity: *capacity,
-                admit_after: admit_after.unwrap_or(1),
-                expire_after: expire_after.unwrap_or(0),
-            }),
-            _ => None,
-        }
-    }
-}
-
 // The file's defaults of a feature's keys (serde's `default = "…"` takes a function).
 pub(super) fn one() -> u32 {
     1
@@ -250,7 +230,7 @@ impl Feature {
     fn validate(&self, file: &str, i: usize, all: &[Feature]) -> Result<()> {
         let key = |k: &str| format!("feature[{i}].{k}");
         match &self.kind {
-            FeatureKind::Categorical { .. } => validate_categorical(file, i, &self.kind)?,
+            FeatureKind::Categorical { .. } => ids::validate_categorical(file, i, &self.kind)?,
             FeatureKind::Bag { separator, .. } => {
                 if separator.is_empty() {
                     return Err(bad(file, key("separator"), "empty"));
@@ -291,57 +271,6 @@ impl Feature {
         Ok(())
     }
 }
-
-/// A categorical feature hashes or has a dynamic id map, not both; the map's keys need
-/// `capacity`, which needs at least one row.
-fn validate_categorical(file: &str, i: usize, kind: &FeatureKind) -> Result<()> {
-    let FeatureKind::Categorical {
-        hash_rows,
-        capacity,
-        admit_after,
-        expire_after,
-        ..
-    } = kind
-    else {
-        // Only `Feature::validate`'s categorical arm calls this.
-        return Ok(());
-    };
-    let key = |k: &str| format!("feature[{i}].{k}");
-    if *hash_rows == Some(0) {
-        return Err(bad(file, key("hash_rows"), "0: needs at least one row"));
-    }
-    match *capacity {
-        Some(_) if hash_rows.is_some() => Err(bad(
-            file,
-            key("capacity"),
-            "a dynamic id map (capacity) and hashing (hash_rows) are two ways to give new ids \
-             rows: set one",
-        )),
-        Some(0) => Err(bad(file, key("capacity"), "0: needs at least one row")),
-        Some(c) if c >= MAX_CAPACITY => Err(bad(
-            file,
-            key("capacity"),
-            format!("{c}: at most {} (row ids are 32-bit)", MAX_CAPACITY - 1),
-        )),
-        None if admit_after.is_some() || expire_after.is_some() => {
-            let k = if admit_after.is_some() {
-                "admit_after"
-            } else {
-                "expire_after"
-            };
-            Err(bad(
-                file,
-                key(k),
-                "only means something with a dynamic id map: set capacity too",
-            ))
-        }
-        _ => Ok(()),
-    }
-}
-
-/// One more than the largest `capacity`: the table's `capacity + 1` rows must stay within
-/// `MAX_HASH_ROWS`, the most rows one table may have.
-const MAX_CAPACITY: u32 = super::limits::MAX_HASH_ROWS as u32;
 
 /// At least one radix, each ≥ 2.
 fn check_radices(file: &str, key: &str, radices: &[u32]) -> Result<()> {
@@ -422,6 +351,7 @@ fn validate_sequence(file: &str, i: usize, kind: &FeatureKind, all: &[Feature]) 
     Ok(())
 }
 
+mod ids;
 #[cfg(test)]
 mod tests_dynamic_ids;
 #[cfg(test)]

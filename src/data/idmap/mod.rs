@@ -222,9 +222,11 @@ impl IdMap {
             let owner = self.owners[row as usize - 1]
                 .as_mut()
                 .expect("a mapped id's row has that id as owner");
-            self.recency.remove(&(owner.last_seen, row));
-            owner.last_seen = step;
-            self.recency.insert((step, row));
+            if owner.last_seen != step {
+                self.recency.remove(&(owner.last_seen, row));
+                owner.last_seen = step;
+                self.recency.insert((step, row));
+            }
             return Ok(None);
         }
         let count = self.count_sighting(id, step);
@@ -242,16 +244,28 @@ impl IdMap {
 
     /// Counts a sighting of pending `id` at `step`; returns its sightings so far.
     fn count_sighting(&mut self, id: &str, step: u64) -> u32 {
-        let entry = self.pending.entry(id.to_string()).or_insert(Pending {
-            count: 0,
-            last_seen: step,
-        });
-        let before = entry.last_seen;
-        entry.count = entry.count.saturating_add(1);
-        entry.last_seen = step;
-        let count = entry.count;
-        self.pending_recency.remove(&(before, id.to_string()));
-        self.pending_recency.insert((step, id.to_string()));
+        let (count, before) = match self.pending.get_mut(id) {
+            Some(p) => {
+                let before = p.last_seen;
+                p.count = p.count.saturating_add(1);
+                p.last_seen = step;
+                (p.count, Some(before))
+            }
+            None => {
+                let first = Pending {
+                    count: 1,
+                    last_seen: step,
+                };
+                self.pending.insert(id.to_string(), first);
+                (1, None)
+            }
+        };
+        if before != Some(step) {
+            if let Some(before) = before {
+                self.pending_recency.remove(&(before, id.to_string()));
+            }
+            self.pending_recency.insert((step, id.to_string()));
+        }
         count
     }
 
