@@ -38,6 +38,13 @@ pub enum FeatureKind {
         min_count: u32,
         /// Hash into this many rows instead of building a vocabulary.
         hash_rows: Option<u64>,
+        /// Online learning: a dynamic id map of this many rows (plus the OOV row) that admits new
+        /// ids while training runs ([`crate::data::IdMap`]).
+        capacity: Option<u32>,
+        /// Sightings before a new id gets a row (needs `capacity`; default 1).
+        admit_after: Option<u32>,
+        /// Steps unseen after which an id's row is freed (needs `capacity`; default 0, never).
+        expire_after: Option<u64>,
     },
     /// Several ids per sample (multi-hot), pooled.
     Bag {
@@ -223,11 +230,7 @@ impl Feature {
     fn validate(&self, file: &str, i: usize, all: &[Feature]) -> Result<()> {
         let key = |k: &str| format!("feature[{i}].{k}");
         match &self.kind {
-            FeatureKind::Categorical { hash_rows, .. } => {
-                if *hash_rows == Some(0) {
-                    return Err(bad(file, key("hash_rows"), "0: needs at least one row"));
-                }
-            }
+            FeatureKind::Categorical { .. } => ids::validate_categorical(file, i, &self.kind)?,
             FeatureKind::Bag { separator, .. } => {
                 if separator.is_empty() {
                     return Err(bad(file, key("separator"), "empty"));
@@ -348,5 +351,8 @@ fn validate_sequence(file: &str, i: usize, kind: &FeatureKind, all: &[Feature]) 
     Ok(())
 }
 
+mod ids;
+#[cfg(test)]
+mod tests_dynamic_ids;
 #[cfg(test)]
 mod tests_sequence_pooling;

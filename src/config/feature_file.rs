@@ -32,6 +32,12 @@ pub(super) struct CategoricalFile {
     min_count: u32,
     #[serde(default)]
     hash_rows: Option<u64>,
+    #[serde(default)]
+    capacity: Option<u32>,
+    #[serde(default)]
+    admit_after: Option<u32>,
+    #[serde(default)]
+    expire_after: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -131,6 +137,9 @@ impl From<RawFeature> for Feature {
                 FeatureKind::Categorical {
                     min_count: f.min_count,
                     hash_rows: f.hash_rows,
+                    capacity: f.capacity,
+                    admit_after: f.admit_after,
+                    expire_after: f.expire_after,
                 },
             ),
             RawFeature::Bag(f) => (

@@ -72,6 +72,7 @@ pub mod batch;
 pub mod embeddings;
 pub mod encode;
 pub mod events;
+pub mod idmap;
 pub mod loader;
 pub mod numeric;
 mod record;
@@ -86,7 +87,8 @@ mod tests;
 
 pub use batch::{Batch, ColumnData, Ragged, Tokens, MISSING};
 pub use embeddings::EmbeddingTable;
-pub use encode::{Encoder, FeatureInput, ModelBatch};
+pub use encode::{Encoder, FeatureInput, FreshRows, IdMapStats, ModelBatch};
+pub use idmap::{IdMap, IdMapCounters, IdMapOptions, IdMapState};
 pub use loader::Loader;
 pub use schema::{Column, ColumnKind, Schema};
 pub use schema_columns::MAX_COLUMNS;

@@ -9,12 +9,18 @@
 //!   with [`stable_hash`] = 64-bit FNV-1a of the UTF-8 bytes followed by the MurmurHash3 `fmix64`
 //!   finaliser. Fixed constants, no key, no per-process randomness: the same id maps to the same
 //!   row on every machine and run, which online learning needs as new ids keep arriving.
+//! - **Dynamic** ([`Vocabulary::dynamic`]): an [`IdMap`] of `capacity` rows plus the OOV row; ids
+//!   get rows while online training runs, collision-free (a categorical feature with
+//!   `capacity`). Seeded from the counted vocabulary of the training split; [`Self::row`] is the
+//!   read-only lookup and [`Self::id_map_mut`] is how the trainer records sightings.
 //!
 //! Saved as a small JSON file, written atomically:
 //! `{"format": "wgrec-vocabulary", "version": 1, "kind": "counted", "min_count": 2,
 //! "tokens": ["a", "b"], "counts": [9, 4]}` (token `i` is row `i + 1`) or
 //! `{"format": "wgrec-vocabulary", "version": 1, "kind": "hashed", "rows": 1000,
-//! "hash": "fnv1a64-fmix64"}`.
+//! "hash": "fnv1a64-fmix64"}` or `{"format": "wgrec-vocabulary", "version": 1, "kind": "dynamic",
+//! "state": {…}}` with the map's full [`IdMapState`] (so a run's and a snapshot's `encoder/` carry
+//! the map as it was when written).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -22,6 +28,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::batch::ColumnData;
+use super::idmap::{IdMap, IdMapState};
 use crate::checkpoint::write_atomically;
 use crate::error::{Error, Result};
 
@@ -103,6 +110,7 @@ enum Kind {
     Hashed {
         rows: u32,
     },
+    Dynamic(IdMap),
 }
 
 /// A map from id strings to table rows (see the module docs).
@@ -127,6 +135,8 @@ struct SavedVocabulary {
     rows: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     hash: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    state: Option<IdMapState>,
 }
 
 impl Vocabulary {
@@ -187,15 +197,47 @@ impl Vocabulary {
         })
     }
 
+    /// A dynamic vocabulary: `map`'s rows, the OOV row included.
+    pub fn dynamic(map: IdMap) -> Self {
+        Vocabulary {
+            kind: Kind::Dynamic(map),
+        }
+    }
+
+    /// The tokens of a counted vocabulary, by row (row `i + 1` is token `i`; empty otherwise).
+    pub fn tokens(&self) -> &[String] {
+        match &self.kind {
+            Kind::Counted { tokens, .. } => tokens,
+            _ => &[],
+        }
+    }
+
+    /// The id map of a dynamic vocabulary.
+    pub fn id_map(&self) -> Option<&IdMap> {
+        match &self.kind {
+            Kind::Dynamic(map) => Some(map),
+            _ => None,
+        }
+    }
+
+    /// The id map of a dynamic vocabulary, to record sightings or restore a saved state.
+    pub fn id_map_mut(&mut self) -> Option<&mut IdMap> {
+        match &mut self.kind {
+            Kind::Dynamic(map) => Some(map),
+            _ => None,
+        }
+    }
+
     /// Rows of the embedding table this vocabulary indexes (the OOV row included).
     pub fn rows(&self) -> u32 {
         match &self.kind {
             Kind::Counted { tokens, .. } => tokens.len() as u32 + 1,
             Kind::Hashed { rows } => *rows,
+            Kind::Dynamic(map) => map.table_rows(),
         }
     }
 
-    /// Whether ids are hashed rather than looked up.
+    /// Whether ids are hashed rather than looked up (false for a dynamic vocabulary).
     pub fn is_hashed(&self) -> bool {
         matches!(self.kind, Kind::Hashed { .. })
     }
@@ -207,22 +249,35 @@ impl Vocabulary {
             Kind::Hashed { rows } => {
                 ((u128::from(stable_hash(token)) * u128::from(*rows)) >> 64) as u32
             }
+            Kind::Dynamic(map) => map.row(token),
         }
     }
 
-    /// The id that owns `row` in a counted vocabulary (`None` for the OOV row, past the end, or
-    /// when hashed).
+    /// The id that owns `row` in a counted or dynamic vocabulary (`None` for the OOV row, a free
+    /// row, past the end, or when hashed).
     pub fn token(&self, row: u32) -> Option<&str> {
         match &self.kind {
             Kind::Counted { tokens, .. } if row != OOV_ROW => {
                 tokens.get(row as usize - 1).map(String::as_str)
             }
+            Kind::Dynamic(map) => map.owner(row),
             _ => None,
         }
     }
 
     /// Writes the vocabulary to `path` atomically (see the module docs for the format).
     pub fn save(&self, path: &Path) -> Result<()> {
+        let none = SavedVocabulary {
+            format: FORMAT.into(),
+            version: 1,
+            kind: String::new(),
+            min_count: None,
+            tokens: None,
+            counts: None,
+            rows: None,
+            hash: None,
+            state: None,
+        };
         let saved = match &self.kind {
             Kind::Counted {
                 min_count,
@@ -230,24 +285,22 @@ impl Vocabulary {
                 counts,
                 ..
             } => SavedVocabulary {
-                format: FORMAT.into(),
-                version: 1,
                 kind: "counted".into(),
                 min_count: Some(*min_count),
                 tokens: Some(tokens.clone()),
                 counts: Some(counts.clone()),
-                rows: None,
-                hash: None,
+                ..none
             },
             Kind::Hashed { rows } => SavedVocabulary {
-                format: FORMAT.into(),
-                version: 1,
                 kind: "hashed".into(),
-                min_count: None,
-                tokens: None,
-                counts: None,
                 rows: Some(u64::from(*rows)),
                 hash: Some(HASH.into()),
+                ..none
+            },
+            Kind::Dynamic(map) => SavedVocabulary {
+                kind: "dynamic".into(),
+                state: Some(map.state()),
+                ..none
             },
         };
         let name = path.display().to_string();
@@ -271,6 +324,19 @@ impl Vocabulary {
                 s.format, s.version
             )));
         }
+        if s.kind == "dynamic" {
+            return match (s.state, s.tokens, s.counts, s.min_count, s.rows, s.hash) {
+                (Some(state), None, None, None, None, None) => {
+                    Ok(Self::dynamic(IdMap::from_state(&state, path, "state")?))
+                }
+                _ => Err(bad(
+                    "kind \"dynamic\" needs a state and no other field".into()
+                )),
+            };
+        }
+        if s.state.is_some() {
+            return Err(bad(format!("kind {:?} with a state", s.kind)));
+        }
         match (s.kind.as_str(), s.tokens, s.counts, s.min_count, s.rows) {
             ("counted", Some(tokens), Some(counts), Some(min_count), None) => {
                 if counts.len() != tokens.len() {
@@ -290,7 +356,7 @@ impl Vocabulary {
             }
             (kind, ..) => Err(bad(format!(
                 "kind {kind:?} with missing or extra fields (counted: tokens, counts, \
-                 min_count; hashed: rows, hash)"
+                 min_count; hashed: rows, hash; dynamic: state)"
             ))),
         }
     }

@@ -1,6 +1,9 @@
 //! Categorical features: one id per sample, one table row per id from a [`Vocabulary`] counted on
 //! the training split with the feature's `min_count` (rarer ids share [`OOV_ROW`]), or hashed
-//! into `hash_rows` rows (nothing to count). Saved as `vocab-<i>.json` beside `encoder.json`.
+//! into `hash_rows` rows (nothing to count), or, with `capacity`, a dynamic [`IdMap`] seeded from
+//! the counted vocabulary (its most frequent `capacity` ids) that admits new ids during online
+//! training ([`FeatureEncoder::observe`]). Saved as `vocab-<i>.json` beside `encoder.json`, a
+//! dynamic map with its full state.
 //!
 //! [`OOV_ROW`]: crate::data::OOV_ROW
 
@@ -11,6 +14,7 @@ use super::saved::{load_vocabulary, save_vocabulary, SavedFeature};
 use super::{FeatureEncoder, FeatureInput};
 use crate::config::{Feature, FeatureKind};
 use crate::data::batch::{Batch, ColumnData, Tokens};
+use crate::data::idmap::{IdMap, IdMapOptions};
 use crate::data::schema::ColumnKind;
 use crate::data::vocab::{Vocabulary, VocabularyCounter};
 use crate::error::{Error, Result};
@@ -21,6 +25,8 @@ pub struct Categorical {
     column: usize,
     min_count: u32,
     hash_rows: Option<u64>,
+    /// `capacity` and its keys: the vocabulary is a dynamic id map.
+    id_map: Option<IdMapOptions>,
     counter: VocabularyCounter,
     /// Set by `start_fit` when hashed, by `finish` when counted, or by `load`.
     vocab: Option<Vocabulary>,
@@ -32,6 +38,7 @@ impl Categorical {
         let FeatureKind::Categorical {
             min_count,
             hash_rows,
+            ..
         } = feature.kind
         else {
             unreachable!("a categorical feature")
@@ -42,6 +49,7 @@ impl Categorical {
             column,
             min_count,
             hash_rows,
+            id_map: feature.kind.id_map_options(),
             counter: VocabularyCounter::new(),
             vocab: None,
         })
@@ -75,12 +83,18 @@ impl FeatureEncoder for Categorical {
         }
     }
 
-    fn finish(&mut self, _place: &Place, _data_file: Option<&str>) -> Result<()> {
+    fn finish(&mut self, place: &Place, _data_file: Option<&str>) -> Result<()> {
         if !self.vocab.as_ref().is_some_and(Vocabulary::is_hashed) {
-            self.vocab = Some(Vocabulary::counted(
-                &self.counter,
-                u64::from(self.min_count),
-            )?);
+            let counted = Vocabulary::counted(&self.counter, u64::from(self.min_count))?;
+            self.vocab = Some(match self.id_map {
+                Some(options) => {
+                    let tokens = counted.tokens().iter().map(String::as_str);
+                    let map = IdMap::from_fitted(options, tokens)
+                        .map_err(|e| place.config_error("capacity", e.to_string()))?;
+                    Vocabulary::dynamic(map)
+                }
+                None => counted,
+            });
         }
         self.counter = VocabularyCounter::new();
         Ok(())
@@ -108,6 +122,18 @@ impl FeatureEncoder for Categorical {
     fn load(&mut self, dir: &Path, file: &Path, key: &str, saved: &SavedFeature) -> Result<()> {
         let v = load_vocabulary(dir, file, key, saved)?;
         let hash_rows = self.hash_rows;
+        let saved_map = v.id_map().map(IdMap::options);
+        if saved_map != self.id_map {
+            return Err(Error::checkpoint(
+                file,
+                Some(key),
+                format!(
+                    "feature {:?}: the saved id map ({saved_map:?}) does not match the model's \
+                     capacity, admit_after and expire_after ({:?})",
+                    saved.name, self.id_map
+                ),
+            ));
+        }
         if v.is_hashed() != hash_rows.is_some()
             || hash_rows.is_some_and(|n| u64::from(v.rows()) != n)
         {
@@ -129,6 +155,29 @@ impl FeatureEncoder for Categorical {
 
     fn vocabulary(&self) -> Option<&Vocabulary> {
         self.vocab.as_ref()
+    }
+
+    fn id_map_mut(&mut self) -> Option<&mut IdMap> {
+        self.vocab.as_mut().and_then(Vocabulary::id_map_mut)
+    }
+
+    fn observe(&mut self, batch: &Batch, file: &str, step: u64) -> Result<Vec<u32>> {
+        let column = self.column;
+        let Some(map) = self.id_map_mut() else {
+            return Ok(Vec::new());
+        };
+        map.expire(step).map_err(|m| Error::data(file, m))?;
+        let tokens = tokens(batch, column);
+        let mut fresh = Vec::new();
+        for r in 0..batch.rows {
+            if let Some(row) = map
+                .observe(tokens.get(r), step)
+                .map_err(|m| Error::data(file, m))?
+            {
+                fresh.push(row);
+            }
+        }
+        Ok(fresh)
     }
 
     fn target_row(&self, batch: &Batch, r: usize) -> Option<u32> {

@@ -167,6 +167,11 @@ impl Encoder {
         &self.resolved.features
     }
 
+    /// The features, in config order, to record sightings in their id maps.
+    pub(super) fn features_mut(&mut self) -> &mut [Box<dyn FeatureEncoder>] {
+        &mut self.resolved.features
+    }
+
     /// Replaces the features with fitted (loaded) ones.
     pub(super) fn set_fitted(&mut self, features: Vec<Box<dyn FeatureEncoder>>) {
         self.resolved.features = features;
@@ -223,7 +228,7 @@ impl Encoder {
     }
 
     /// `Err` unless `batch` has this encoder's schema's columns and row `r` (if any) exists.
-    fn check_batch(&self, batch: &Batch, file: &str, r: Option<usize>) -> Result<()> {
+    pub(super) fn check_batch(&self, batch: &Batch, file: &str, r: Option<usize>) -> Result<()> {
         let same = batch.columns.len() == self.schema.columns.len()
             && batch
                 .columns

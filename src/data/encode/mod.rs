@@ -10,7 +10,8 @@
 //!
 //! # What each feature becomes
 //! - **categorical** ([`categorical`]): one row per sample from a [`Vocabulary`] (counted with the
-//!   feature's `min_count`, or hashed into `hash_rows` rows).
+//!   feature's `min_count`, hashed into `hash_rows` rows, or, with `capacity`, a dynamic id map
+//!   that admits new ids during online learning: [`Encoder::observe`], `online.rs`).
 //! - **bag** ([`bag`]): the rows of the sample's ids (CSR; an empty bag is allowed), one
 //!   vocabulary.
 //! - **numeric** ([`numeric`]; MNS, METHODS.md §1.2): `min` = the smallest value in training; a
@@ -74,6 +75,7 @@ use std::fmt;
 use std::path::Path;
 
 use super::batch::Batch;
+use super::idmap::IdMap;
 use super::schema::Schema;
 use super::vocab::Vocabulary;
 use crate::config::{Feature, FeatureKind};
@@ -88,6 +90,7 @@ pub mod content;
 mod encoder;
 pub mod hashid;
 pub mod numeric;
+mod online;
 mod resolve;
 pub mod samples;
 pub mod saved;
@@ -103,6 +106,7 @@ pub use columns::{Lookup, Place};
 pub use content::{ContentTables, MissingIds};
 pub(crate) use encoder::merge_bad_rows;
 pub use encoder::Encoder;
+pub use online::{FreshRows, IdMapStats};
 pub use saved::SavedFeature;
 
 /// One batch encoded for the model: every id already a table row.
@@ -215,6 +219,19 @@ pub trait FeatureEncoder: fmt::Debug + Send + Sync {
     /// The fitted vocabulary of an id feature.
     fn vocabulary(&self) -> Option<&Vocabulary> {
         None
+    }
+
+    /// The dynamic id map of a categorical feature with `capacity`, to restore a saved state.
+    fn id_map_mut(&mut self) -> Option<&mut IdMap> {
+        None
+    }
+
+    /// Online learning, for a feature with a dynamic id map: expires the map at `step`, then
+    /// records the id of every row of `batch` (in order) at `step`, and returns the rows that got
+    /// a new owner, in admission order (empty for other features). `file` names the batch in
+    /// errors (a step before the map's latest).
+    fn observe(&mut self, _batch: &Batch, _file: &str, _step: u64) -> Result<Vec<u32>> {
+        Ok(Vec::new())
     }
 
     /// Rows of the feature's table once fitted (0 for features that read others' tables).

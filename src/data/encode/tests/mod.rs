@@ -7,7 +7,7 @@ pub(crate) use std::fs;
 pub(crate) use std::path::{Path, PathBuf};
 
 pub(crate) use super::numeric::NumericFit;
-pub(crate) use super::{Encoder, FeatureInput, ModelBatch};
+pub(crate) use super::{Encoder, FeatureInput, FreshRows, ModelBatch};
 pub(crate) use crate::config::ModelConfig;
 pub(crate) use crate::data::{
     ml100k, stable_hash, synth, Batch, ColumnData, ReadOptions, Schema, TableReader, Vocabulary,
@@ -165,6 +165,7 @@ pub(crate) fn numbered_config() -> ModelConfig {
 }
 
 mod content;
+mod dynamic_ids;
 mod features;
 mod ml100k_slice;
 mod numeric_log;
