@@ -22,6 +22,7 @@ pub mod graph;
 pub mod kernels;
 pub mod metrics;
 pub mod model;
+pub mod online;
 pub mod pretrain;
 pub mod rng;
 pub mod run;

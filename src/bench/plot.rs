@@ -63,6 +63,21 @@ pub fn line_chart(
     series: &[Series],
     log_x: bool,
 ) -> Result<()> {
+    line_chart_fitted(path, title, x_label, y_label, series, log_x, true)
+}
+
+/// [`line_chart`] with the choice of the y axis's start: from 0 (`y_from_zero`, as `line_chart`
+/// draws) or fitted to the points with a 5 % margin, for metrics that move in a narrow band far
+/// from 0 (the online AUC curves, `crate::online::curves`).
+pub fn line_chart_fitted(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[Series],
+    log_x: bool,
+    y_from_zero: bool,
+) -> Result<()> {
     let bad = |message: String| Error::Plot {
         file: path.to_path_buf(),
         message,
@@ -93,13 +108,25 @@ pub fn line_chart(
             }
         }
     }
+    let ranges = ranges(series, log_x, y_from_zero);
+    fonts();
+    let root = BitMapBackend::new(path, SIZE).into_drawing_area();
+    render(root, title, x_label, y_label, series, log_x, ranges).map_err(|e| bad(e.to_string()))
+}
+
+/// The axes' ranges for `series` (checked: finite, positive x on a log axis).
+fn ranges(series: &[Series], log_x: bool, y_from_zero: bool) -> Ranges {
     let all = || series.iter().flat_map(|s| s.points.iter());
     let (mut x0, mut x1) = all().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
         (a.min(p.0), b.max(p.0))
     });
-    let (mut y0, mut y1) = all().fold((0.0f64, f64::NEG_INFINITY), |(a, b), p| {
+    let y_start = if y_from_zero { 0.0 } else { f64::INFINITY };
+    let (mut y0, mut y1) = all().fold((y_start, f64::NEG_INFINITY), |(a, b), p| {
         (a.min(p.1), b.max(p.1))
     });
+    if !y_from_zero {
+        y0 -= 0.05 * (y1 - y0);
+    }
     if x0 == x1 {
         (x0, x1) = if log_x {
             (x0 / 2.0, x1 * 2.0)
@@ -111,21 +138,10 @@ pub fn line_chart(
         y1 = y0 + 1.0;
     }
     y1 += 0.05 * (y1 - y0);
-    if y0 < 0.0 {
+    if y0 < 0.0 && y_from_zero {
         y0 -= 0.05 * (y1 - y0);
     }
-    fonts();
-    let root = BitMapBackend::new(path, SIZE).into_drawing_area();
-    render(
-        root,
-        title,
-        x_label,
-        y_label,
-        series,
-        log_x,
-        (x0, x1, y0, y1),
-    )
-    .map_err(|e| bad(e.to_string()))
+    (x0, x1, y0, y1)
 }
 
 /// A tick label: 3 significant digits, k/M/G suffixes from 10⁴ on, no trailing zeros.

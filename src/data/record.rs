@@ -79,6 +79,10 @@ pub(crate) struct RecordSplitter<R> {
     spilled: Vec<Vec<u8>>,
     /// Lines handed back after an unclosed quote, read before the input.
     pending: VecDeque<Vec<u8>>,
+    /// Bytes taken from the input, and of those the bytes of the lines in `pending`: the byte
+    /// offset after the last record is their difference (the streaming reader resumes there).
+    taken: u64,
+    pending_bytes: u64,
 }
 
 impl<R: BufRead> RecordSplitter<R> {
@@ -93,7 +97,26 @@ impl<R: BufRead> RecordSplitter<R> {
             ends: Vec::new(),
             spilled: Vec::new(),
             pending: VecDeque::new(),
+            taken: 0,
+            pending_bytes: 0,
         }
+    }
+
+    /// Continues a file whose first `lines` lines were read by an earlier splitter: line numbers
+    /// go on from there (and no byte-order mark is looked for).
+    pub(crate) fn continue_after(&mut self, lines: u64) {
+        self.lines = lines;
+    }
+
+    /// The input.
+    pub(crate) fn get_ref(&self) -> &R {
+        &self.input
+    }
+
+    /// Bytes of the input consumed by the records returned so far: the offset of the next
+    /// record's first byte, relative to where the input started.
+    pub(crate) fn offset(&self) -> u64 {
+        self.taken - self.pending_bytes
     }
 
     /// Lines consumed so far.
@@ -111,6 +134,7 @@ impl<R: BufRead> RecordSplitter<R> {
 
     fn read_line(&mut self) -> io::Result<bool> {
         if let Some(line) = self.pending.pop_front() {
+            self.pending_bytes -= line.len() as u64;
             self.line = line;
             self.lines += 1;
             return Ok(true);
@@ -120,6 +144,7 @@ impl<R: BufRead> RecordSplitter<R> {
         if n == 0 {
             return Ok(false);
         }
+        self.taken += n as u64;
         if self.lines == 0 && self.line.starts_with(b"\xEF\xBB\xBF") {
             self.line.drain(..3);
         }
@@ -219,6 +244,7 @@ impl<R> RecordSplitter<R> {
     /// `first_line`, and drops the record's fields.
     fn resume_after(&mut self, first_line: u64) {
         for line in self.spilled.drain(..).rev() {
+            self.pending_bytes += line.len() as u64;
             self.pending.push_front(line);
         }
         self.lines = first_line;

@@ -106,6 +106,25 @@ impl<R: BufRead> TableReader<R> {
         Ok(reader)
     }
 
+    /// Reads from `input`, which continues a file after its first `lines` lines (the header, if
+    /// any, among them): no header check, and error lines go on from `lines`.
+    pub(crate) fn continuing(
+        input: R,
+        file: &str,
+        schema: &Schema,
+        options: ReadOptions,
+        lines: u64,
+    ) -> Result<Self> {
+        let headerless = Schema {
+            header: false,
+            ..schema.clone()
+        };
+        let mut reader = Self::new(input, file, &headerless, options)?;
+        reader.schema.header = schema.header;
+        reader.splitter.continue_after(lines);
+        Ok(reader)
+    }
+
     /// Rows read into batches so far.
     pub fn rows(&self) -> u64 {
         self.good_rows
@@ -176,38 +195,15 @@ impl<R: BufRead> TableReader<R> {
         if self.done {
             return Ok(None);
         }
-        let mut batch = Batch {
-            rows: 0,
-            lines: Vec::new(),
-            columns: self
-                .schema
-                .columns
-                .iter()
-                .map(|c| ColumnData::new(&c.kind))
-                .collect(),
-        };
+        let mut batch = empty_batch(&self.schema);
         while batch.rows < self.options.batch_rows {
-            let record = match self.splitter.next_record() {
-                Ok(Some(r)) => r,
-                Ok(None) => {
+            match self.next_row(&mut batch) {
+                Ok(RowRead::End) => {
                     self.done = true;
                     break;
                 }
-                Err(e) => {
-                    self.done = true;
-                    return Err(self.io_error(e));
-                }
-            };
-            match self.parse_row(record.line, &record.syntax, &mut batch) {
-                Ok(()) => {
-                    batch.rows += 1;
-                    batch.lines.push(record.line);
-                    self.good_rows += 1;
-                }
-                Err(e) => {
-                    for column in &mut batch.columns {
-                        column.truncate(batch.rows);
-                    }
+                Ok(RowRead::Good) => {}
+                Ok(RowRead::Bad(e)) => {
                     if !self.options.skip_bad_rows {
                         self.done = true;
                         return Err(e);
@@ -216,6 +212,10 @@ impl<R: BufRead> TableReader<R> {
                     if self.bad.first.len() < self.options.kept_reasons {
                         self.bad.first.push(e);
                     }
+                }
+                Err(e) => {
+                    self.done = true;
+                    return Err(e);
                 }
             }
         }
@@ -228,6 +228,70 @@ impl<R: BufRead> TableReader<R> {
             return Err(Error::data(&self.file, format!("empty file: {what}")));
         }
         Ok((batch.rows > 0).then_some(batch))
+    }
+
+    /// Reads one record into `batch`: appended when good (`rows` and `lines` too), left out when
+    /// bad (the error is handed back, not counted: the caller decides), `End` when the input has
+    /// no record now. The streaming reader (`online::source`) cuts its own batches with this.
+    pub(crate) fn next_row(&mut self, batch: &mut Batch) -> Result<RowRead> {
+        let record = match self.splitter.next_record() {
+            Ok(Some(r)) => r,
+            Ok(None) => return Ok(RowRead::End),
+            Err(e) => return Err(self.io_error(e)),
+        };
+        match self.parse_row(record.line, &record.syntax, batch) {
+            Ok(()) => {
+                batch.rows += 1;
+                batch.lines.push(record.line);
+                self.good_rows += 1;
+                Ok(RowRead::Good)
+            }
+            Err(e) => {
+                for column in &mut batch.columns {
+                    column.truncate(batch.rows);
+                }
+                Ok(RowRead::Bad(e))
+            }
+        }
+    }
+
+    /// Lines of the input consumed so far (the header and the lines of an earlier reader that
+    /// this one continues included).
+    pub(crate) fn lines(&self) -> u64 {
+        self.splitter.lines()
+    }
+
+    /// The input being read.
+    pub(crate) fn get_ref(&self) -> &R {
+        self.splitter.get_ref()
+    }
+
+    /// Bytes of the input consumed by the records read so far (the header included).
+    pub(crate) fn offset(&self) -> u64 {
+        self.splitter.offset()
+    }
+}
+
+/// What [`TableReader::next_row`] found.
+pub(crate) enum RowRead {
+    /// No record now (the end of the input, or of what has arrived).
+    End,
+    /// A row appended to the batch.
+    Good,
+    /// A malformed row, left out of the batch.
+    Bad(Error),
+}
+
+/// A batch of no rows with one empty column per schema column.
+pub(crate) fn empty_batch(schema: &Schema) -> Batch {
+    Batch {
+        rows: 0,
+        lines: Vec::new(),
+        columns: schema
+            .columns
+            .iter()
+            .map(|c| ColumnData::new(&c.kind))
+            .collect(),
     }
 }
 
