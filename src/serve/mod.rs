@@ -8,6 +8,7 @@
 //! A program that already owns a wgpu device hands it in through
 //! [`Gpu::from_wgpu`](crate::Gpu::from_wgpu) (see `examples/host_device.rs`).
 
+pub mod http;
 mod output;
 mod reload;
 pub mod request;

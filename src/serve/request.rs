@@ -101,6 +101,11 @@ impl RequestColumns {
         }
     }
 
+    /// From a schema and which of its columns are required.
+    pub(super) fn from_parts(schema: Schema, required: Vec<bool>) -> Self {
+        RequestColumns { schema, required }
+    }
+
     /// The model's schema.
     pub fn schema(&self) -> &Schema {
         &self.schema
