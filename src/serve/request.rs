@@ -301,14 +301,14 @@ pub fn empty_batch(schema: &Schema) -> Batch {
 /// the request). A bad value is an error naming the row (`shape`'s name for it), the column and
 /// the reason, and leaves `batch` as it was.
 pub fn append_rows(
-    schema: &Schema,
+    columns: &RequestColumns,
     rows: &[Vec<String>],
     shape: Shape,
     batch: &mut Batch,
 ) -> Result<(), RequestError> {
     let before = batch.rows;
     for (i, fields) in rows.iter().enumerate() {
-        if let Err(message) = append_row(schema, fields, batch) {
+        if let Err(message) = append_row(columns, fields, batch) {
             for column in &mut batch.columns {
                 column.truncate(before);
             }
@@ -322,12 +322,14 @@ pub fn append_rows(
 }
 
 /// One row, as `TableReader` parses one record: each column's field, then sequence times as long
-/// as their sequence. `Err` names the column.
+/// as their sequence (unless the model does not read the times and the request left them out).
+/// `Err` names the column.
 fn append_row(
-    schema: &Schema,
+    columns: &RequestColumns,
     fields: &[String],
     batch: &mut Batch,
 ) -> std::result::Result<(), String> {
+    let schema = &columns.schema;
     if fields.len() != schema.columns.len() {
         return Err(format!(
             "{} fields where the schema has {} columns",
@@ -344,6 +346,9 @@ fn append_row(
     }
     for (c, column) in schema.columns.iter().enumerate() {
         if let ColumnKind::SequenceTimes { sequence, .. } = column.kind {
+            if fields[c].is_empty() && !columns.is_required(c) {
+                continue;
+            }
             let times = batch.columns[c].last_row_len();
             let ids = batch.columns[sequence].last_row_len();
             if times != ids {

@@ -79,7 +79,7 @@ fn a_score_request_shares_the_context_and_parses_like_the_same_rows_in_a_file() 
     let rows = parse(body, Shape::Score).unwrap();
     let schema = columns().schema().clone();
     let mut batch = empty_batch(&schema);
-    append_rows(&schema, &rows, Shape::Score, &mut batch).unwrap();
+    append_rows(&columns(), &rows, Shape::Score, &mut batch).unwrap();
 
     let file = "click\tuser_id\titem_id\tage\tgenres\tw\tunused\n\
                 \t196\t242\t24.5\tComedy|Drama\t1\tx\n\
@@ -133,7 +133,7 @@ fn unknown_missing_and_bad_values_name_the_row_and_column() {
     .unwrap();
     let schema = columns().schema().clone();
     let mut batch = empty_batch(&schema);
-    let err = append_rows(&schema, &rows, Shape::Batch, &mut batch).unwrap_err();
+    let err = append_rows(&columns(), &rows, Shape::Batch, &mut batch).unwrap_err();
     let RequestError::Bad(message) = err else {
         panic!("{err:?}")
     };

@@ -49,6 +49,7 @@ pub fn spawn_worker(
             Ok(p) => p,
             Err(e) => return drop(ready.send(Err(e))),
         };
+        let columns = RequestColumns::new(predictor.config(), predictor.schema());
         let receiver = match channel {
             Channel::Fresh(receiver) => receiver,
             Channel::Takeover(sender) => match take_over(sender) {
@@ -56,11 +57,11 @@ pub fn spawn_worker(
                 None => return drop(ready.send(Err(stopped()))),
             },
         };
-        let columns = RequestColumns::new(predictor.config(), predictor.schema());
-        setup.shared.install(predictor.version(), columns);
+        setup.shared.install(predictor.version(), columns.clone());
         let _ = ready.send(Ok(predictor.version()));
         let metrics = &setup.shared.metrics;
-        worker::run(predictor, &setup.gpu, receiver, setup.batching, metrics);
+        let model = worker::Model { predictor, columns };
+        worker::run(model, &setup.gpu, receiver, setup.batching, metrics);
     });
     spawned.map_err(|e| Error::Thread {
         thread: "the serving GPU worker",

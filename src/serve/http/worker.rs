@@ -25,7 +25,7 @@ use tokio::sync::oneshot;
 use super::metrics::Metrics;
 use crate::error::Error;
 use crate::gpu::Gpu;
-use crate::serve::request::{append_rows, empty_batch, RequestError, Rows, Shape};
+use crate::serve::request::{append_rows, empty_batch, RequestColumns, RequestError, Rows, Shape};
 use crate::serve::Predictor;
 
 /// Probabilities for one request, with the model that gave them.
@@ -75,16 +75,24 @@ pub struct Batching {
     pub max_wait: Duration,
 }
 
-/// Serves `receiver` with `predictor` until the channel closes or a newer worker takes it over.
+/// The model a worker serves: the predictor and its request columns.
+pub struct Model {
+    /// The predictor.
+    pub predictor: Predictor,
+    /// Its request columns.
+    pub columns: RequestColumns,
+}
+
+/// Serves `receiver` with `model` until the channel closes or a newer worker takes it over.
 pub fn run(
-    mut predictor: Predictor,
+    mut model: Model,
     gpu: &Gpu,
     receiver: Receiver<Message>,
     batching: Batching,
     metrics: &Metrics,
 ) {
     let names: Arc<Vec<String>> = Arc::new(
-        (predictor.tasks().iter())
+        (model.predictor.tasks().iter())
             .map(|t| format!("p_{t}"))
             .collect(),
     );
@@ -94,12 +102,12 @@ pub fn run(
             Message::Takeover(to) => (Vec::new(), Some(to)),
         };
         if !jobs.is_empty() {
-            score(&mut predictor, gpu, jobs, &names, metrics);
+            score(&mut model, gpu, jobs, &names, metrics);
         }
         if let Some(to) = takeover {
             // A newer worker that has gone away leaves this one serving.
             if let Err(back) = to.send(receiver) {
-                return run(predictor, gpu, back.0, batching, metrics);
+                return run(model, gpu, back.0, batching, metrics);
             }
             return;
         }
@@ -150,18 +158,18 @@ fn encode_error(e: Error, shape: Shape) -> Failure {
 
 /// Parses the jobs' rows into one batch, answers the bad ones, scores the rest and answers them.
 fn score(
-    predictor: &mut Predictor,
+    model: &mut Model,
     gpu: &Gpu,
     jobs: Vec<Job>,
     names: &Arc<Vec<String>>,
     metrics: &Metrics,
 ) {
-    let schema = predictor.schema().clone();
-    let mut batch = empty_batch(&schema);
+    let Model { predictor, columns } = model;
+    let mut batch = empty_batch(columns.schema());
     let mut accepted = Vec::with_capacity(jobs.len());
     for job in jobs {
         let start = batch.rows;
-        if let Err(e) = append_rows(&schema, &job.rows, job.shape, &mut batch) {
+        if let Err(e) = append_rows(columns, &job.rows, job.shape, &mut batch) {
             let _ = job.reply.send(Err(Failure::Request(e)));
             continue;
         }
