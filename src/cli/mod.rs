@@ -8,6 +8,7 @@ mod eval;
 mod pretrain;
 mod progress;
 mod report;
+mod serve;
 mod train;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -128,6 +129,8 @@ enum Command {
         #[arg(long)]
         skip_bad_rows: bool,
     },
+    /// Serve a model over HTTP (JSON): micro-batched scoring, hot reload of published snapshots.
+    Serve(serve::ServeArgs),
     /// Measure a trained run: dimensional collapse (spectra, information abundance), TIM's
     /// semantic-temporal correlation, task entanglement, loss gradients; writes report.md,
     /// report.json and PNG/SVG figures.
@@ -323,6 +326,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             output,
             skip_bad_rows,
         } => eval::predict(&checkpoint, &input, &output, skip_bad_rows),
+        Command::Serve(args) => serve::serve(args),
         Command::Analyze {
             checkpoint,
             data,

@@ -82,16 +82,17 @@ impl RunFolder {
         self.dir.join(TIMINGS)
     }
 
-    /// The checkpoint serving loads: the best one or, failing that, the last.
+    /// The checkpoint serving loads: the best one or, failing that, the last, or, in a serving
+    /// snapshot ([`super::snapshot`]), its model file.
     pub fn serving_checkpoint(&self) -> Result<PathBuf> {
-        [self.best(), self.last()]
+        [self.best(), self.last(), self.dir.join(super::snapshot::MODEL_FILE)]
             .into_iter()
             .find(|p| p.is_file())
             .ok_or_else(|| {
                 Error::checkpoint(
                     self.best(),
                     None,
-                    "no best.safetensors or last.safetensors in the folder: train first",
+                    "no best.safetensors, last.safetensors or model.safetensors in the folder: train first",
                 )
             })
     }

@@ -33,6 +33,7 @@ mod claim;
 mod folder;
 pub mod lock;
 mod model;
+pub mod snapshot;
 pub mod timings;
 
 pub use claim::Resume;

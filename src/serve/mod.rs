@@ -8,13 +8,15 @@
 //! A program that already owns a wgpu device hands it in through
 //! [`Gpu::from_wgpu`](crate::Gpu::from_wgpu) (see `examples/host_device.rs`).
 
+pub mod http;
 mod output;
+mod reload;
+pub mod request;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::checkpoint::Checkpoint;
 use crate::config::ModelConfig;
 use crate::data::encode::{Encoder, ModelBatch};
 use crate::data::loader::Loader;
@@ -24,8 +26,9 @@ use crate::gpu::Gpu;
 use crate::graph::Optimizers;
 use crate::graph::{Graph, Prepared};
 use crate::metrics::TaskMetrics;
-use crate::model::ModelPlan;
-use crate::run::{evaluate, feature_shapes, RunFolder, PREFETCH};
+use crate::model::{FeatureShape, ModelPlan};
+use crate::run::{evaluate, PREFETCH};
+use reload::{covers, ModelFiles, Signature, Source};
 
 /// A trained model ready to score.
 pub struct Predictor {
@@ -34,34 +37,122 @@ pub struct Predictor {
     encoder: Arc<Encoder>,
     graph: Graph,
     checkpoint: PathBuf,
+    source: Source,
+    shapes: Vec<FeatureShape>,
+    signature: Signature,
 }
 
+/// A predictor is not `Send` (the graph's layers are `Box<dyn Layer>` without a `Send` bound), so
+/// the server builds each one on the thread that scores with it; the device is shared between
+/// those threads, which needs `Gpu: Send + Sync`.
+const _: fn() = || {
+    fn shared<T: Send + Sync>() {}
+    shared::<Gpu>();
+    shared::<Encoder>();
+};
+
 impl Predictor {
-    /// Loads the training output folder `dir` onto `gpu`.
+    /// Loads the model in `dir` onto `gpu`: a training output folder, a serving snapshot, or a
+    /// publish folder (its latest snapshot; see [`crate::run::snapshot`]). Compiled for the
+    /// training batch size.
     pub fn load(gpu: &Gpu, dir: &Path) -> Result<Self> {
-        let folder = RunFolder::new(dir);
-        let config = ModelConfig::load(&folder.config_file())?;
-        let schema_path = folder.schema_file();
-        let schema_file = schema_path.display().to_string();
-        let schema = Schema::load(&schema_path)?;
-        let encoder = Encoder::load(&folder.encoder_dir(), &config, &schema, &schema_file)?;
-        let checkpoint = folder.serving_checkpoint()?;
+        Self::open(gpu, dir, None)
+    }
+
+    /// [`Self::load`], compiled for up to `max_batch` rows per GPU submission (serving wants
+    /// larger batches than training).
+    pub fn load_with_batch(gpu: &Gpu, dir: &Path, max_batch: u32) -> Result<Self> {
+        if max_batch == 0 {
+            return Err(Error::Graph("max_batch must be at least 1 row".into()));
+        }
+        Self::open(gpu, dir, Some(max_batch))
+    }
+
+    fn open(gpu: &Gpu, dir: &Path, max_batch: Option<u32>) -> Result<Self> {
+        let files = ModelFiles::read(Source::resolve(dir)?)?;
+        let batch = max_batch.unwrap_or(files.config.train.batch_size);
+        let graph = Self::compile(gpu, &files, batch)?;
+        Ok(Self::assemble(files, graph))
+    }
+
+    /// A graph for `files`, compiled for `max_batch` rows, with their weights.
+    fn compile(gpu: &Gpu, files: &ModelFiles, max_batch: u32) -> Result<Graph> {
         let mut graph = Graph::new(
             gpu,
-            &config,
-            &feature_shapes(&config, &encoder),
-            config.train.batch_size,
-            encoder.logit_correction(),
+            &files.config,
+            &files.shapes,
+            max_batch,
+            files.encoder.logit_correction(),
             Optimizers::inference(),
         )?;
-        graph.load_state(gpu, &Checkpoint::read(&checkpoint)?, true)?;
-        Ok(Predictor {
-            config,
-            schema,
-            encoder: Arc::new(encoder),
+        graph.load_state(gpu, &files.weights, true)?;
+        Ok(graph)
+    }
+
+    fn assemble(files: ModelFiles, graph: Graph) -> Self {
+        let signature = files.signature();
+        Predictor {
+            config: files.config,
+            schema: files.schema,
+            encoder: Arc::new(files.encoder),
             graph,
-            checkpoint,
-        })
+            checkpoint: files.checkpoint,
+            source: files.source,
+            shapes: files.shapes,
+            signature,
+        }
+    }
+
+    /// The version of the serving snapshot the model came from; `None` for a run folder.
+    pub fn version(&self) -> Option<u64> {
+        self.source.version
+    }
+
+    /// When loaded from a publish folder and a newer snapshot is there, loads it and returns its
+    /// version (`None`: nothing newer, or not a publish folder). The compiled graph is kept when
+    /// the new snapshot has the same model file, feature shapes and tensors (only the weights and
+    /// the encoder change); otherwise a new graph is built. Everything is read and built before
+    /// anything is swapped, so a failed reload leaves the predictor as it was.
+    pub fn reload(&mut self, gpu: &Gpu) -> Result<Option<u64>> {
+        let Some(publish) = self.source.publish.clone() else {
+            return Ok(None);
+        };
+        let source = Source::resolve(&publish)?;
+        if source.version <= self.source.version {
+            return Ok(None);
+        }
+        let files = ModelFiles::read(source)?;
+        let same_graph = files.config == self.config
+            && files.shapes == self.shapes
+            && files.encoder.logit_correction() == self.encoder.logit_correction()
+            && covers(&files.signature(), &self.signature);
+        let graph = if same_graph {
+            None
+        } else {
+            Some(Self::compile(gpu, &files, self.graph.max_batch())?)
+        };
+        let version = files.source.version;
+        match graph {
+            Some(graph) => *self = Self::assemble(files, graph),
+            None => {
+                // Cannot fail part way: every tensor it reads was found with its shape above.
+                self.graph.load_state(gpu, &files.weights, true)?;
+                let kept = self.signature.clone();
+                let ModelFiles {
+                    source,
+                    config,
+                    schema,
+                    encoder,
+                    checkpoint,
+                    shapes,
+                    ..
+                } = files;
+                (self.source, self.config, self.schema) = (source, config, schema);
+                (self.encoder, self.checkpoint) = (Arc::new(encoder), checkpoint);
+                (self.shapes, self.signature) = (shapes, kept);
+            }
+        }
+        Ok(version)
     }
 
     /// The model file.
