@@ -6,6 +6,8 @@ mod analyze;
 mod content;
 #[path = "cli/entangle.rs"]
 mod entangle;
+#[path = "cli/online.rs"]
+mod online;
 #[path = "cli/pretrain.rs"]
 mod pretrain;
 #[path = "cli/scenarios.rs"]

@@ -5,6 +5,7 @@ mod bench;
 mod data;
 mod devices;
 mod eval;
+mod online;
 mod pretrain;
 mod progress;
 mod report;
@@ -90,6 +91,10 @@ enum Command {
         #[arg(long, conflicts_with = "resume")]
         overwrite: bool,
     },
+    /// Learn online from a stream of rows (a followed file, a folder of partitions or stdin),
+    /// warm-started from a `train` run: progressive validation, new ids admitted, snapshots
+    /// published for `wgrec serve`.
+    Online(online::OnlineArgs),
     /// Pre-train embeddings for the content and graph features (`pretrain graphsage`).
     Pretrain {
         #[command(subcommand)]
@@ -355,6 +360,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         },
         Command::Data { command } => run_data(command),
         Command::Pretrain { command } => pretrain::run(command),
+        Command::Online(args) => online::run(args),
     }
 }
 
