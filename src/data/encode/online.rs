@@ -19,6 +19,13 @@ use crate::error::{Error, Result};
 
 const FORMAT: &str = "wgrec-id-maps";
 
+// The serving process shares one encoder between threads and the trainer clones it for each
+// snapshot: a map that broke either would fail to compile here rather than at the caller.
+const _: fn() = || {
+    fn shareable<T: Send + Sync + Clone>() {}
+    shareable::<Encoder>();
+};
+
 /// Rows of one feature that got a new owner in [`Encoder::observe`] (re-initialise them).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FreshRows {
