@@ -161,7 +161,13 @@ impl FeatureEncoder for Categorical {
         self.vocab.as_mut().and_then(Vocabulary::id_map_mut)
     }
 
-    fn observe(&mut self, batch: &Batch, file: &str, step: u64) -> Result<Vec<u32>> {
+    fn observe(
+        &mut self,
+        batch: &Batch,
+        file: &str,
+        rows: &[usize],
+        step: u64,
+    ) -> Result<Vec<u32>> {
         let column = self.column;
         let Some(map) = self.id_map_mut() else {
             return Ok(Vec::new());
@@ -169,7 +175,7 @@ impl FeatureEncoder for Categorical {
         map.expire(step).map_err(|m| Error::data(file, m))?;
         let tokens = tokens(batch, column);
         let mut fresh = Vec::new();
-        for r in 0..batch.rows {
+        for &r in rows {
             if let Some(row) = map
                 .observe(tokens.get(r), step)
                 .map_err(|m| Error::data(file, m))?

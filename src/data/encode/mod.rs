@@ -227,10 +227,16 @@ pub trait FeatureEncoder: fmt::Debug + Send + Sync {
     }
 
     /// Online learning, for a feature with a dynamic id map: expires the map at `step`, then
-    /// records the id of every row of `batch` (in order) at `step`, and returns the rows that got
-    /// a new owner, in admission order (empty for other features). `file` names the batch in
-    /// errors (a step before the map's latest).
-    fn observe(&mut self, _batch: &Batch, _file: &str, _step: u64) -> Result<Vec<u32>> {
+    /// records the id of rows `rows` of `batch` (in that order) at `step`, and returns the rows
+    /// that got a new owner, in admission order (empty for other features). `file` names the
+    /// batch in errors (a step before the map's latest).
+    fn observe(
+        &mut self,
+        _batch: &Batch,
+        _file: &str,
+        _rows: &[usize],
+        _step: u64,
+    ) -> Result<Vec<u32>> {
         Ok(Vec::new())
     }
 

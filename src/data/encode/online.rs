@@ -19,6 +19,13 @@ use crate::error::{Error, Result};
 
 const FORMAT: &str = "wgrec-id-maps";
 
+// The serving process shares one encoder between threads and the trainer clones it for each
+// snapshot: a map that broke either would fail to compile here rather than at the caller.
+const _: fn() = || {
+    fn shareable<T: Send + Sync + Clone>() {}
+    shareable::<Encoder>();
+};
+
 /// Rows of one feature that got a new owner in [`Encoder::observe`] (re-initialise them).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FreshRows {
@@ -82,10 +89,26 @@ impl Encoder {
     /// the batch's source in errors (an unfitted encoder, a batch of another schema, a step
     /// before one already observed: then no map changed).
     pub fn observe(&mut self, batch: &Batch, file: &str, step: u64) -> Result<Vec<FreshRows>> {
+        let all: Vec<usize> = (0..batch.rows).collect();
+        self.observe_rows(batch, file, &all, step)
+    }
+
+    /// [`Self::observe`] for rows `rows` of `batch`, in that order: the rows that will be encoded
+    /// (with `skip_bad_rows`, those [`Self::check_row`] accepts). A row past the batch is an error.
+    pub fn observe_rows(
+        &mut self,
+        batch: &Batch,
+        file: &str,
+        rows: &[usize],
+        step: u64,
+    ) -> Result<Vec<FreshRows>> {
         if !self.is_fitted() {
             return Err(Error::data(file, "the encoder is not fitted"));
         }
         self.check_batch(batch, file, None)?;
+        if let Some(&r) = rows.iter().find(|&&r| r >= batch.rows) {
+            self.check_batch(batch, file, Some(r))?;
+        }
         if let Some((_, name, map)) = self.id_maps().find(|(_, _, m)| m.step() > step) {
             return Err(Error::data(
                 file,
@@ -97,9 +120,12 @@ impl Encoder {
         }
         let mut fresh = Vec::new();
         for (feature, f) in self.features_mut().iter_mut().enumerate() {
-            let rows = f.observe(batch, file, step)?;
-            if !rows.is_empty() {
-                fresh.push(FreshRows { feature, rows });
+            let re_owned = f.observe(batch, file, rows, step)?;
+            if !re_owned.is_empty() {
+                fresh.push(FreshRows {
+                    feature,
+                    rows: re_owned,
+                });
             }
         }
         Ok(fresh)

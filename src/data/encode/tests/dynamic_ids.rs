@@ -132,6 +132,24 @@ fn observe_admits_new_ids_and_the_encoded_rows_and_behaviours_follow_the_map() {
     );
     // Nothing new at the next step; and with admit_after 2, only i7 (seen twice) is admitted.
     assert_eq!(e.observe(&f.new_items, "new.tsv", 2).unwrap(), []);
+    // Only the rows asked for count: row 1 alone, i8, takes the free row 4.
+    let mut some = f.fit(&dynamic_seq(4, 1));
+    let fresh = some.observe_rows(&f.new_items, "new.tsv", &[1], 1).unwrap();
+    assert_eq!(
+        fresh,
+        [FreshRows {
+            feature: 0,
+            rows: vec![4]
+        }]
+    );
+    assert_eq!(some.id_map_stats()[0].counters.lookups, 1);
+    let past = some
+        .observe_rows(&f.new_items, "new.tsv", &[3], 1)
+        .unwrap_err();
+    assert!(
+        past.to_string().contains("row 3 of a batch of 3 rows"),
+        "{past}"
+    );
     let mut twice = f.fit(&dynamic_seq(4, 2));
     let fresh = twice.observe(&f.new_items, "new.tsv", 1).unwrap();
     assert_eq!(
