@@ -12,7 +12,6 @@ use serde_json::json;
 use super::rolling::WindowReport;
 use super::source::StreamBatch;
 use super::trainer::OnlineTrainer;
-use crate::data::encode::ModelBatch;
 use crate::data::IdMapStats;
 use crate::error::Result;
 
@@ -99,7 +98,7 @@ impl OnlineTrainer<'_> {
                 observer.window(&w, &self.encoder.id_map_stats(), rate);
                 report.windows.push(w);
             }
-            if self.state.steps % self.options.checkpoint_every.max(1) == 0 {
+            if (self.state.steps).is_multiple_of(self.options.checkpoint_every.max(1)) {
                 self.checkpoint()?;
             }
             if let Some((version, path)) = self.publish_if_due()? {
@@ -118,7 +117,7 @@ impl OnlineTrainer<'_> {
         report.rows_per_sec = report.rows as f64 / start.elapsed().as_secs_f64().max(1e-9);
         report.total_steps = self.state.steps;
         report.ids = self.encoder.id_map_stats();
-        report.bad_rows = self.reader.bad_rows().count;
+        report.bad_rows = self.reader.bad_rows().count + self.state.rejected;
         Ok(report)
     }
 
@@ -126,13 +125,19 @@ impl OnlineTrainer<'_> {
     /// written to the log).
     fn step(&mut self, sb: StreamBatch) -> Result<Vec<WindowReport>> {
         let step = self.state.steps + 1;
+        let rows = self.good_rows(&sb);
         if self.state.admission {
-            for fresh in self.encoder.observe(&sb.batch, &sb.file, step)? {
-                self.graph
-                    .reset_rows(self.gpu, fresh.feature, &fresh.rows, step)?;
+            let fresh = self.encoder.observe_rows(&sb.batch, &sb.file, &rows, step)?;
+            for f in fresh {
+                self.graph.reset_rows(self.gpu, f.feature, &f.rows, step)?;
             }
         }
-        let encoded = self.encode(&sb)?;
+        self.state.rejected += (sb.batch.rows - rows.len()) as u64;
+        if rows.is_empty() {
+            self.state.position = Some(sb.position);
+            return Ok(Vec::new());
+        }
+        let encoded = self.encoder.encode_rows(&sb.batch, &sb.file, &rows)?;
         let prepared = self.graph.prepare(&encoded)?;
         let probs = self.graph.predict(self.gpu, &prepared)?;
         if self.state.learning {
@@ -155,15 +160,15 @@ impl OnlineTrainer<'_> {
         Ok(windows)
     }
 
-    /// The batch's rows the encoder accepts (with `skip_bad_rows` the others are counted and left
-    /// out; otherwise the first is the error).
-    fn encode(&self, sb: &StreamBatch) -> Result<ModelBatch> {
+    /// The batch's rows to use: all of them, or with `skip_bad_rows` those the encoder accepts
+    /// (the others are counted in [`OnlineState::rejected`](super::OnlineState)). Without it a
+    /// bad row is the error `encode_rows` reports, before anything is trained.
+    fn good_rows(&self, sb: &StreamBatch) -> Vec<usize> {
+        let all = 0..sb.batch.rows;
         if !self.options.skip_bad_rows {
-            return self.encoder.encode(&sb.batch, &sb.file);
+            return all.collect();
         }
-        let good: Vec<usize> = (0..sb.batch.rows)
-            .filter(|&r| self.encoder.check_row(&sb.batch, &sb.file, r).is_ok())
-            .collect();
-        self.encoder.encode_rows(&sb.batch, &sb.file, &good)
+        all.filter(|&r| self.encoder.check_row(&sb.batch, &sb.file, r).is_ok())
+            .collect()
     }
 }

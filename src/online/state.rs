@@ -24,6 +24,9 @@ pub struct OnlineState {
     pub steps: u64,
     /// Rows consumed.
     pub rows: u64,
+    /// Rows the encoder refused under `skip_bad_rows` (the reader counts the rows it could not
+    /// parse).
+    pub rejected: u64,
     /// Where the source stands after the last batch consumed (None before the first).
     pub position: Option<StreamPosition>,
     /// The progressive-validation windows, the current partial one included.

@@ -252,6 +252,7 @@ fn fresh_state(config: &ModelConfig, options: &OnlineOptions) -> Result<OnlineSt
     Ok(OnlineState {
         steps: 0,
         rows: 0,
+        rejected: 0,
         position: None,
         rolling: RollingMetrics::new(names, options.window)?,
         log_len: 0,
