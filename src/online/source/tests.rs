@@ -334,3 +334,34 @@ fn bad_rows_are_counted_and_consumed_with_skip_bad_rows() {
     assert_eq!(batches[0].position.rows(), 4, "bad rows count as consumed");
     assert_eq!(reader.bad_rows().count, 1);
 }
+
+#[test]
+fn resumes_are_exact_across_a_byte_order_mark_quoted_line_breaks_and_an_unclosed_quote() {
+    let path = scratch("quotes").join("rows.tsv");
+    let body = format!(
+        "\u{FEFF}{HEADER}1\t\"u0\nstill u0\"\t0\n0\tu1\t1\n1\t\"u2\t2\n{}",
+        rows(3, 8)
+    );
+    std::fs::write(&path, body).unwrap();
+    let spec = SourceSpec::File(path);
+    let mut o = options(2, false);
+    o.skip_bad_rows = true;
+    let mut reader = StreamReader::open(&spec, &schema(), o.clone(), None).unwrap();
+    let batches = drain(&mut reader);
+    let mut want = vec!["u0\nstill u0".to_string(), "u1".into()];
+    want.extend((3..8).map(|i| format!("u{i}")));
+    assert_eq!(all_users(&batches), want);
+    assert_eq!(
+        reader.bad_rows().count,
+        1,
+        "the unclosed quote costs its own row only"
+    );
+    assert_eq!(
+        batches[1].batch.lines,
+        [6, 7],
+        "lines count the quoted line break and the bad row"
+    );
+    check_resumes(&spec, &batches, |p| {
+        StreamReader::open(&spec, &schema(), o.clone(), Some(p)).unwrap()
+    });
+}
