@@ -36,6 +36,8 @@ mod gate;
 mod input;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_follow;
 mod types;
 
 use std::io::BufRead;
@@ -121,7 +123,8 @@ impl StreamReader {
                 reader.kind = Kind::Folder(partitions);
             }
             SourceSpec::Stdin => {
-                let stdin = std::io::BufReader::new(std::io::stdin());
+                // Chunks of 64 KiB: with 8 KiB ones a replay through a pipe parsed ~2× slower.
+                let stdin = std::io::BufReader::with_capacity(1 << 16, std::io::stdin());
                 return Self::from_reader(stdin, schema, reader.options, from);
             }
         }
