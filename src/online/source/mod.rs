@@ -190,7 +190,8 @@ impl StreamReader {
     /// row; `None` at the end (stdin or a source read without `follow` exhausted, `idle_exit`
     /// elapsed, or `stop` set). Rows read but not yet handed out when `stop` is set are dropped
     /// (the position stays at the last batch handed out, so a resume reads them again); after a
-    /// stop every call returns `None`.
+    /// stop every call returns `None`. After an error the reader is spent: drop it (a restart
+    /// resumes from the last batch's position).
     pub fn next_batch(&mut self, stop: &AtomicBool) -> Result<Option<StreamBatch>> {
         let mut batch = empty_batch(&self.schema);
         while !self.ended {
