@@ -291,6 +291,23 @@ mod tests {
     }
 
     #[test]
+    fn a_fitted_y_axis_hugs_the_points_and_the_default_starts_at_zero() {
+        let series = [Series::new("auc", vec![(1.0, 0.70), (2.0, 0.75)])];
+        let (_, _, y0, y1) = ranges(&series, false, false);
+        assert!(
+            y0 > 0.69 && y0 < 0.70 && y1 > 0.75 && y1 < 0.76,
+            "{y0} {y1}"
+        );
+        let (_, _, y0, y1) = ranges(&series, false, true);
+        assert_eq!(y0, 0.0);
+        assert!(y1 > 0.75 && y1 < 0.80, "{y1}");
+        let path = tmp("fitted.png");
+        line_chart_fitted(&path, "t", "x", "y", &series, false, false).unwrap();
+        assert!(std::fs::metadata(&path).unwrap().len() > 1000);
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
     fn tick_labels() {
         let cases = [
             (0.0, "0"),

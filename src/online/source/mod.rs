@@ -36,6 +36,8 @@ mod gate;
 mod input;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_follow;
 mod types;
 
 use std::io::BufRead;
@@ -121,7 +123,8 @@ impl StreamReader {
                 reader.kind = Kind::Folder(partitions);
             }
             SourceSpec::Stdin => {
-                let stdin = std::io::BufReader::new(std::io::stdin());
+                // Chunks of 64 KiB: with 8 KiB ones a replay through a pipe parsed ~2× slower.
+                let stdin = std::io::BufReader::with_capacity(1 << 16, std::io::stdin());
                 return Self::from_reader(stdin, schema, reader.options, from);
             }
         }
@@ -187,7 +190,8 @@ impl StreamReader {
     /// row; `None` at the end (stdin or a source read without `follow` exhausted, `idle_exit`
     /// elapsed, or `stop` set). Rows read but not yet handed out when `stop` is set are dropped
     /// (the position stays at the last batch handed out, so a resume reads them again); after a
-    /// stop every call returns `None`.
+    /// stop every call returns `None`. After an error the reader is spent: drop it (a restart
+    /// resumes from the last batch's position).
     pub fn next_batch(&mut self, stop: &AtomicBool) -> Result<Option<StreamBatch>> {
         let mut batch = empty_batch(&self.schema);
         while !self.ended {

@@ -1,18 +1,16 @@
-//! The stream reader against the training files' reader, resumes from every position, followed
-//! files and folders with a writer at work, stops, and the errors.
+//! The stream reader read to the end: the same batches as the training files' reader, resumes
+//! from every position (file, folder, stdin), folder order, and the errors.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::*;
 use crate::data::{ColumnData, ReadOptions, TableReader};
 
-const HEADER: &str = "click\tuser\tx\n";
+pub(super) const HEADER: &str = "click\tuser\tx\n";
 
-fn schema() -> Schema {
+pub(super) fn schema() -> Schema {
     let text = "delimiter = \"\\t\"\n\
                 [[column]]\nname = \"click\"\ntype = \"label\"\n\
                 [[column]]\nname = \"user\"\ntype = \"categorical\"\n\
@@ -21,20 +19,20 @@ fn schema() -> Schema {
 }
 
 /// Rows `from..to`: user `u<i>`, x = i.
-fn rows(from: usize, to: usize) -> String {
+pub(super) fn rows(from: usize, to: usize) -> String {
     (from..to)
         .map(|i| format!("{}\tu{i}\t{i}\n", i % 2))
         .collect()
 }
 
-fn scratch(test: &str) -> PathBuf {
+pub(super) fn scratch(test: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("wgrec-source-{}-{test}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
 
-fn options(batch_rows: usize, follow: bool) -> StreamOptions {
+pub(super) fn options(batch_rows: usize, follow: bool) -> StreamOptions {
     StreamOptions {
         batch_rows,
         skip_bad_rows: false,
@@ -45,7 +43,7 @@ fn options(batch_rows: usize, follow: bool) -> StreamOptions {
     }
 }
 
-fn users(batch: &Batch) -> Vec<String> {
+pub(super) fn users(batch: &Batch) -> Vec<String> {
     match &batch.columns[1] {
         ColumnData::Categorical(t) => t.iter().map(str::to_owned).collect(),
         other => panic!("user column is {}", other.type_name()),
@@ -53,7 +51,7 @@ fn users(batch: &Batch) -> Vec<String> {
 }
 
 /// Every batch to the end of a source read without following.
-fn drain(reader: &mut StreamReader) -> Vec<StreamBatch> {
+pub(super) fn drain(reader: &mut StreamReader) -> Vec<StreamBatch> {
     let stop = AtomicBool::new(false);
     let mut out = Vec::new();
     while let Some(b) = reader.next_batch(&stop).unwrap() {
@@ -62,7 +60,7 @@ fn drain(reader: &mut StreamReader) -> Vec<StreamBatch> {
     out
 }
 
-fn all_users(batches: &[StreamBatch]) -> Vec<String> {
+pub(super) fn all_users(batches: &[StreamBatch]) -> Vec<String> {
     batches.iter().flat_map(|b| users(&b.batch)).collect()
 }
 
@@ -119,7 +117,7 @@ fn file_batches_equal_table_reader_batches_and_resume_from_every_position() {
     });
 }
 
-fn write_partition(dir: &Path, name: &str, body: &str) {
+pub(super) fn write_partition(dir: &Path, name: &str, body: &str) {
     // As the producers' contract says: a temporary name, then a rename.
     let temporary = dir.join(format!(".{name}.tmp"));
     std::fs::write(&temporary, format!("{HEADER}{body}")).unwrap();
@@ -169,114 +167,6 @@ fn stdin_resume_skips_the_rows_already_consumed() {
     );
     assert_eq!(batches[0].file, "<stdin>");
     check_resumes(&SourceSpec::Stdin, &batches, |p| open(Some(p)));
-}
-
-#[test]
-fn a_partial_last_line_is_not_parsed_until_completed() {
-    let path = scratch("partial").join("rows.tsv");
-    std::fs::write(&path, format!("{HEADER}1\tu1\t1\n0\tu2\t2")).unwrap();
-    let mut o = options(10, true);
-    o.idle_exit = Some(Duration::from_millis(400));
-    let mut reader =
-        StreamReader::open(&SourceSpec::File(path.clone()), &schema(), o, None).unwrap();
-    let writer = {
-        let path = path.clone();
-        std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(100));
-            let mut f = std::fs::OpenOptions::new()
-                .append(true)
-                .open(&path)
-                .unwrap();
-            f.write_all(b".5\n").unwrap();
-        })
-    };
-    let batches = drain(&mut reader);
-    writer.join().unwrap();
-    assert_eq!(all_users(&batches), ["u1", "u2"]);
-    let last = &batches.last().unwrap().batch;
-    assert_eq!(
-        last.columns[2],
-        ColumnData::Numeric(vec![2.5]),
-        "the row was read whole"
-    );
-    assert_eq!(last.lines, [3]);
-}
-
-#[test]
-fn a_stop_while_waiting_returns_none_promptly_and_drops_the_partial_batch() {
-    let path = scratch("stop").join("rows.tsv");
-    std::fs::write(&path, format!("{HEADER}{}", rows(0, 2))).unwrap();
-    let mut o = options(5, true);
-    o.flush_after = Duration::from_secs(60);
-    o.poll = Duration::from_millis(50);
-    let mut reader = StreamReader::open(&SourceSpec::File(path), &schema(), o, None).unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    let stopper = {
-        let stop = stop.clone();
-        std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(50));
-            stop.store(true, Ordering::Relaxed);
-        })
-    };
-    let started = Instant::now();
-    assert!(reader.next_batch(&stop).unwrap().is_none());
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "{:?}",
-        started.elapsed()
-    );
-    stopper.join().unwrap();
-    assert!(
-        reader
-            .next_batch(&AtomicBool::new(false))
-            .unwrap()
-            .is_none(),
-        "ended for good"
-    );
-}
-
-#[test]
-fn a_followed_folder_picks_up_new_partitions_and_rejects_late_ones() {
-    let dir = scratch("follow");
-    write_partition(&dir, "b.tsv", &rows(0, 2));
-    let mut o = options(10, true);
-    o.idle_exit = Some(Duration::from_millis(300));
-    let spec = SourceSpec::Folder(dir.clone());
-    let mut reader = StreamReader::open(&spec, &schema(), o, None).unwrap();
-    let stop = AtomicBool::new(false);
-    assert_eq!(
-        users(&reader.next_batch(&stop).unwrap().unwrap().batch),
-        ["u0", "u1"]
-    );
-    write_partition(&dir, "c.tsv", &rows(2, 3));
-    let next = reader.next_batch(&stop).unwrap().unwrap();
-    assert_eq!(
-        (users(&next.batch), next.position.partition),
-        (vec!["u2".to_string()], Some("c.tsv".into()))
-    );
-    write_partition(&dir, "a.tsv", &rows(3, 4));
-    let e = reader
-        .next_batch(&stop)
-        .err()
-        .expect("a late partition is an error")
-        .to_string();
-    assert!(e.contains("a.tsv") && e.contains("late partition"), "{e}");
-}
-
-#[test]
-fn a_truncated_file_is_an_error_naming_it() {
-    let path = scratch("truncated").join("rows.tsv");
-    std::fs::write(&path, format!("{HEADER}{}", rows(0, 4))).unwrap();
-    let spec = SourceSpec::File(path.clone());
-    let mut reader = StreamReader::open(&spec, &schema(), options(4, true), None).unwrap();
-    let stop = AtomicBool::new(false);
-    let first = reader.next_batch(&stop).unwrap().unwrap();
-    std::fs::write(&path, HEADER).unwrap();
-    let e = reader.next_batch(&stop).err().expect("shrunk").to_string();
-    assert!(e.contains("rows.tsv") && e.contains("shrank"), "{e}");
-    let e = StreamReader::open(&spec, &schema(), options(4, true), Some(&first.position));
-    let e = e.err().expect("shorter than the position").to_string();
-    assert!(e.contains("rows.tsv") && e.contains("shrank"), "{e}");
 }
 
 #[test]
@@ -333,4 +223,35 @@ fn bad_rows_are_counted_and_consumed_with_skip_bad_rows() {
     assert_eq!(all_users(&batches), ["u0", "u1", "u2"]);
     assert_eq!(batches[0].position.rows(), 4, "bad rows count as consumed");
     assert_eq!(reader.bad_rows().count, 1);
+}
+
+#[test]
+fn resumes_are_exact_across_a_byte_order_mark_quoted_line_breaks_and_an_unclosed_quote() {
+    let path = scratch("quotes").join("rows.tsv");
+    let body = format!(
+        "\u{FEFF}{HEADER}1\t\"u0\nstill u0\"\t0\n0\tu1\t1\n1\t\"u2\t2\n{}",
+        rows(3, 8)
+    );
+    std::fs::write(&path, body).unwrap();
+    let spec = SourceSpec::File(path);
+    let mut o = options(2, false);
+    o.skip_bad_rows = true;
+    let mut reader = StreamReader::open(&spec, &schema(), o.clone(), None).unwrap();
+    let batches = drain(&mut reader);
+    let mut want = vec!["u0\nstill u0".to_string(), "u1".into()];
+    want.extend((3..8).map(|i| format!("u{i}")));
+    assert_eq!(all_users(&batches), want);
+    assert_eq!(
+        reader.bad_rows().count,
+        1,
+        "the unclosed quote costs its own row only"
+    );
+    assert_eq!(
+        batches[1].batch.lines,
+        [6, 7],
+        "lines count the quoted line break and the bad row"
+    );
+    check_resumes(&spec, &batches, |p| {
+        StreamReader::open(&spec, &schema(), o.clone(), Some(p)).unwrap()
+    });
 }
