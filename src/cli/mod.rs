@@ -95,6 +95,8 @@ enum Command {
     /// warm-started from a `train` run: progressive validation, new ids admitted, snapshots
     /// published for `wgrec serve`.
     Online(online::OnlineArgs),
+    /// Draw a progressive-validation metric per window of several `wgrec online` logs (PNG).
+    OnlineCurves(online::CurvesArgs),
     /// Pre-train embeddings for the content and graph features (`pretrain graphsage`).
     Pretrain {
         #[command(subcommand)]
@@ -361,6 +363,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Data { command } => run_data(command),
         Command::Pretrain { command } => pretrain::run(command),
         Command::Online(args) => online::run(args),
+        Command::OnlineCurves(args) => online::curves(args),
     }
 }
 

@@ -208,3 +208,51 @@ fn report_json(r: &OnlineReport, gpu: &Gpu) -> serde_json::Value {
         "adapter": gpu.describe(),
     })
 }
+
+/// The arguments of `wgrec online-curves`.
+#[derive(Debug, Args)]
+pub struct CurvesArgs {
+    /// A log to draw, as LABEL=PATH (an online run's stream.jsonl); repeat for several lines.
+    #[arg(long = "log", required = true, value_name = "LABEL=PATH")]
+    logs: Vec<String>,
+    /// The window metric: auc, logloss, calibration, mean_p or observed_rate.
+    #[arg(long, default_value = "auc")]
+    metric: String,
+    /// The task (default: the first task of the first log's first window).
+    #[arg(long)]
+    task: Option<String>,
+    /// The PNG to write.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+/// `wgrec online-curves`: a metric per window of several streaming logs in one PNG.
+pub fn curves(args: CurvesArgs) -> anyhow::Result<()> {
+    let logs = args
+        .logs
+        .iter()
+        .map(|l| match l.split_once('=') {
+            Some((label, path)) if !label.is_empty() && !path.is_empty() => {
+                Ok((label.to_string(), PathBuf::from(path)))
+            }
+            _ => Err(anyhow::anyhow!("--log {l:?}: expected LABEL=PATH")),
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let task = match args.task {
+        Some(t) => t,
+        None => first_task(&logs[0].1)?,
+    };
+    wgrec::online::curves::plot_curves(&logs, &args.metric, &task, &args.out)?;
+    eprintln!("wrote {} ({} of {task})", args.out.display(), args.metric);
+    Ok(())
+}
+
+/// The first task named by a window line of `log`.
+fn first_task(log: &std::path::Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(log)
+        .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", log.display()))?;
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<WindowReport>(l).ok())
+        .find_map(|w| w.tasks.keys().next().cloned())
+        .ok_or_else(|| anyhow::anyhow!("{}: no window line; say --task", log.display()))
+}

@@ -224,6 +224,23 @@ fn admission_gives_new_ids_rows_and_no_admission_and_frozen_do_not() {
         assert_eq!(r["rows"], 640);
         assert_eq!(r["windows"].as_array().unwrap().len(), 640 / 64, "{r}");
     }
+    // The windows of two logs drawn into one chart; a malformed --log is a clear error.
+    let png = dir.join("auc.png");
+    let learnt = format!("online={}", dir.join("a/stream.jsonl").display());
+    let still = format!("frozen={}", dir.join("c/stream.jsonl").display());
+    ok(&wgrec()
+        .args(["online-curves", "--log", &learnt, "--log", &still, "--out"])
+        .arg(&png)
+        .output()
+        .unwrap());
+    assert!(read(&png).starts_with(b"\x89PNG"));
+    let bad = wgrec()
+        .args(["online-curves", "--log", "nolabel", "--out"])
+        .arg(&png)
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("expected LABEL=PATH"));
     // The frozen run's weights are the warm start's.
     let warm = wgrec::checkpoint::Checkpoint::read(&run.join("best.safetensors")).unwrap();
     let after = wgrec::checkpoint::Checkpoint::read(&dir.join("c/last.safetensors")).unwrap();
