@@ -27,7 +27,7 @@ fn client(addr: std::net::SocketAddr, c: usize, half: &Barrier) -> Vec<(Vec<usiz
                 half.wait();
             }
             let rows = rows_of(c, i);
-            let (path, body) = if (c + i) % 2 == 0 {
+            let (path, body) = if (c + i).is_multiple_of(2) {
                 ("/score", score_body(&all, &rows))
             } else {
                 ("/batch", batch_body(&all, &rows))
