@@ -8,12 +8,14 @@
 //! (`output.rs`).
 //!
 //! A predictor loaded from a publish folder takes newer snapshots with [`Predictor::reload`]
-//! (`reload.rs` says when the compiled graph is kept). [`request`](self::request) turns JSON requests into rows
-//! of the model's schema and [`http`](self::http) is `wgrec serve`, the HTTP API around a predictor.
+//! (`reload.rs` says when the compiled graph is kept). [`request`] turns JSON requests into rows
+//! of the model's schema and [`http`](mod@http) is `wgrec serve`, the HTTP API around a
+//! predictor.
 //!
 //! A program that already owns a wgpu device hands it in through
 //! [`Gpu::from_wgpu`](crate::Gpu::from_wgpu) (see `examples/host_device.rs`).
 
+pub mod http;
 mod output;
 mod reload;
 pub mod request;
