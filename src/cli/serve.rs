@@ -49,13 +49,14 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         reload_every: Duration::from_secs_f64(args.reload_secs),
     };
     let server = Server::start(Arc::clone(&gpu), options)?;
-    let version = server.metrics().version();
-    let version = version.map_or("a run folder's model".into(), |v| format!("snapshot {v}"));
-    eprintln!(
-        "serving {version} on http://{} ({})",
-        server.addr(),
-        gpu.describe()
-    );
-    server.run_until_signal()?;
+    server.run_until_signal(|server| {
+        let version = server.metrics().version();
+        let version = version.map_or("a run folder's model".into(), |v| format!("snapshot {v}"));
+        eprintln!(
+            "serving {version} on http://{} ({})",
+            server.addr(),
+            gpu.describe()
+        );
+    })?;
     Ok(())
 }

@@ -1,9 +1,16 @@
 //! Serving: a [`Predictor`] loads what training wrote into a run folder (`config.toml`,
 //! `schema.toml`, `encoder/`, `best.safetensors` or, failing that, `last.safetensors`; see
-//! [`crate::run`]) and scores batches with the same compiled forward the trainer's evaluation
-//! runs — BatchNorm's running statistics, no dropout, the class-weight logit correction — so its
-//! probabilities are the evaluation's, bit for bit. Serving reads the run folder and never writes
-//! it: `predict` refuses an output inside one (`output.rs`).
+//! [`crate::run`]), a serving snapshot (the same with `model.safetensors`), or a publish folder
+//! of snapshots (its newest; see [`crate::run::snapshot`]), and scores batches with the same
+//! compiled forward the trainer's evaluation runs — BatchNorm's running statistics, no dropout,
+//! the class-weight logit correction — so its probabilities are the evaluation's, bit for bit.
+//! Serving reads the run folder and never writes it: `predict` refuses an output inside one
+//! (`output.rs`).
+//!
+//! A predictor loaded from a publish folder takes newer snapshots with [`Predictor::reload`]
+//! (`reload.rs` says when the compiled graph is kept). [`request`] turns JSON requests into rows
+//! of the model's schema and [`http`](mod@http) is `wgrec serve`, the HTTP API around a
+//! predictor.
 //!
 //! A program that already owns a wgpu device hands it in through
 //! [`Gpu::from_wgpu`](crate::Gpu::from_wgpu) (see `examples/host_device.rs`).

@@ -90,7 +90,8 @@ async fn scored(shared: &Shared, body: Result<Bytes, BytesRejection>, shape: Sha
     };
     let (reply, answered) = oneshot::channel();
     let job = Job { rows, shape, reply };
-    if shared.sender().send(Message::Score(job)).is_err() {
+    let sent = shared.sender().map(|s| s.send(Message::Score(job)));
+    if !matches!(sent, Some(Ok(()))) {
         return error(StatusCode::SERVICE_UNAVAILABLE, "no model is serving");
     }
     match answered.await {

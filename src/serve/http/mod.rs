@@ -56,7 +56,8 @@ pub struct Shared {
     /// The counters of `/metrics`.
     pub metrics: Metrics,
     columns: RwLock<Arc<RequestColumns>>,
-    sender: Mutex<Sender<Message>>,
+    /// `None` once the server stops: the worker's queue then closes.
+    sender: Mutex<Option<Sender<Message>>>,
     max_rows: usize,
 }
 
@@ -69,11 +70,19 @@ impl Shared {
         }
     }
 
-    /// A sender into the worker's queue.
-    fn sender(&self) -> Sender<Message> {
+    /// A sender into the worker's queue (`None` once the server stops).
+    fn sender(&self) -> Option<Sender<Message>> {
         match self.sender.lock() {
             Ok(s) => s.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Closes the worker's queue (the worker ends once the senders in flight are gone).
+    fn close(&self) {
+        match self.sender.lock() {
+            Ok(mut s) => *s = None,
+            Err(poisoned) => *poisoned.into_inner() = None,
         }
     }
 
@@ -120,7 +129,7 @@ impl Server {
         let shared = Arc::new(Shared {
             metrics: Metrics::default(),
             columns: RwLock::new(Arc::new(placeholder_columns())),
-            sender: Mutex::new(sender),
+            sender: Mutex::new(Some(sender)),
             max_rows: options.max_rows,
         });
         let setup = WorkerSetup {
@@ -166,9 +175,15 @@ impl Server {
         &self.shared.metrics
     }
 
-    /// Serves until SIGINT or SIGTERM, then shuts down cleanly.
-    pub fn run_until_signal(self) -> Result<()> {
-        self.runtime.block_on(signal());
+    /// Serves until SIGINT or SIGTERM, then shuts down cleanly; `listening` runs once the signals
+    /// are caught (so a signal sent after it never kills the process outright).
+    pub fn run_until_signal(self, listening: impl FnOnce(&Server)) -> Result<()> {
+        let stop = {
+            let _context = self.runtime.enter();
+            stop_signal().map_err(|e| server_error(format!("cannot catch signals: {e}")))?
+        };
+        listening(&self);
+        self.runtime.block_on(stop);
         eprintln!("stopping: answering the requests in flight");
         self.shutdown()
     }
@@ -185,8 +200,8 @@ impl Server {
             let _ = handle.join();
         }
         drop(self.runtime);
-        // The last sender goes with `shared`: the worker's queue closes and it ends.
-        drop(self.shared);
+        // The worker's queue closes and it ends.
+        self.shared.close();
         let handles = match self.workers.lock() {
             Ok(mut list) => std::mem::take(&mut *list),
             Err(_) => Vec::new(),
@@ -266,18 +281,22 @@ fn listen(
     Ok((bound, stop, http))
 }
 
-/// SIGINT (Ctrl-C) or SIGTERM.
-async fn signal() {
+/// A future that ends at SIGINT (Ctrl-C) or SIGTERM, listening from now on.
+fn stop_signal() -> std::io::Result<std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut terminate = signal(SignalKind::terminate())?;
+        Ok(Box::pin(async move {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
             }
-            return;
-        }
+        }))
     }
-    let _ = tokio::signal::ctrl_c().await;
+    #[cfg(not(unix))]
+    Ok(Box::pin(async {
+        let _ = tokio::signal::ctrl_c().await;
+    }))
 }

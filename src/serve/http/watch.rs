@@ -107,8 +107,11 @@ pub fn watch(
         if Some(newest) <= metrics.version() || Some(newest) <= failed {
             continue;
         }
+        let Some(sender) = setup.shared.sender() else {
+            return; // The server is stopping.
+        };
         let (ready, outcome) = mpsc::channel();
-        let channel = Channel::Takeover(setup.shared.sender());
+        let channel = Channel::Takeover(sender);
         let result =
             spawn_worker(setup.clone(), channel, ready).and_then(|handle| match outcome.recv() {
                 Ok(Ok(version)) => Ok((handle, version)),
