@@ -127,7 +127,9 @@ impl OnlineTrainer<'_> {
         let step = self.state.steps + 1;
         let rows = self.good_rows(&sb);
         if self.state.admission {
-            let fresh = self.encoder.observe_rows(&sb.batch, &sb.file, &rows, step)?;
+            let fresh = self
+                .encoder
+                .observe_rows(&sb.batch, &sb.file, &rows, step)?;
             for f in fresh {
                 self.graph.reset_rows(self.gpu, f.feature, &f.rows, step)?;
             }

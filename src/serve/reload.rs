@@ -79,9 +79,15 @@ impl ModelFiles {
         let schema_path = folder.schema_file();
         let schema_file = schema_path.display().to_string();
         let schema = Schema::load(&schema_path)?;
-        let encoder = Encoder::load(&folder.encoder_dir(), &config, &schema, &schema_file)?;
+        let mut encoder = Encoder::load(&folder.encoder_dir(), &config, &schema, &schema_file)?;
         let checkpoint = folder.serving_checkpoint()?;
         let weights = Checkpoint::read(&checkpoint)?;
+        // An online run's folder keeps the vocabularies of its warm start in `encoder/`; the id
+        // maps that go with its weights are in the checkpoint (a snapshot's `encoder/` is current).
+        if weights.metadata_keys().any(|k| k == crate::online::IDS_KEY) {
+            let maps = weights.metadata(crate::online::IDS_KEY)?;
+            encoder.restore_online_state(maps, &checkpoint)?;
+        }
         let shapes = feature_shapes(&config, &encoder);
         Ok(ModelFiles {
             source,

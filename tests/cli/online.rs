@@ -341,4 +341,17 @@ fn snapshots_are_published_on_schedule_and_only_the_last_k_kept() {
         std::fs::read_to_string(&scored).unwrap().lines().count(),
         641
     );
+    // The online run's own folder scores the same: its checkpoint carries the id maps that go
+    // with its weights (its encoder/ holds the warm start's).
+    let from_run = dir.join("scores-run.tsv");
+    ok(&wgrec()
+        .args(["predict", "--checkpoint"])
+        .arg(dir.join("p"))
+        .arg("--input")
+        .arg(&stream)
+        .arg("--output")
+        .arg(&from_run)
+        .output()
+        .unwrap());
+    assert_eq!(read(&from_run), read(&scored));
 }
