@@ -73,7 +73,7 @@ pub struct StepInputs<'a> {
 }
 
 /// One stage of the recorded step (see the module docs).
-pub trait Layer {
+pub trait Layer: Send {
     /// Rewrites the uniforms that hold the batch size (only called when it changes).
     fn set_rows(&mut self, gpu: &Gpu, rows: u32) -> Result<()>;
 

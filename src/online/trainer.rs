@@ -85,30 +85,8 @@ impl<'g> OnlineTrainer<'g> {
     /// Sets up the run (see the module docs): warm start from `options.from`, or resume from
     /// `options.out`'s last checkpoint.
     pub fn start(gpu: &'g Gpu, options: OnlineOptions) -> Result<Self> {
-        let out = options.out.clone();
-        let folder = RunFolder::new(&out);
-        let (inputs, resumed) = match (&options.from, options.resume) {
-            (Some(_), true) => {
-                return Err(refuse(
-                    &out,
-                    "--from starts a new online run; --resume continues one",
-                ))
-            }
-            (None, false) => {
-                return Err(refuse(
-                    &out,
-                    "a new online run needs --from <train run folder>",
-                ))
-            }
-            (None, true) => (read_inputs(&out, &folder.last())?, true),
-            (Some(from), false) => {
-                check_fresh(&folder, options.overwrite)?;
-                (read_inputs(from, &warm_start_checkpoint(from)?)?, false)
-            }
-        };
-        if resumed {
-            check_same_mode(&inputs.checkpoint, &options, &folder.last())?;
-        }
+        let folder = RunFolder::new(&options.out);
+        let (inputs, resumed) = read_start(&options, &folder)?;
         let Inputs {
             config,
             config_text,
@@ -117,40 +95,20 @@ impl<'g> OnlineTrainer<'g> {
             mut encoder,
             checkpoint,
         } = inputs;
-        let policy = TrainPolicy::new(&config.train);
-        let shapes = feature_shapes(&config, &encoder);
-        let plan = ModelPlan::new(&config, &shapes)?;
-        let correction = encoder.logit_correction();
-        let batch = config.train.batch_size;
-        let mut graph = Graph::compile(gpu, plan, policy.optimizers(), batch, correction)?;
-        graph.load_state(gpu, &checkpoint, false)?;
+        let (graph, policy) = compile(gpu, &config, &encoder, &checkpoint)?;
         let state = if resumed {
             resume_state(&checkpoint, &mut encoder, &folder.last())?
         } else {
             fresh_state(&config, &options)?
         };
-        let stream = StreamOptions {
-            batch_rows: batch as usize,
-            skip_bad_rows: options.skip_bad_rows,
-            follow: options.follow,
-            idle_exit: options.idle_exit,
-            flush_after: std::time::Duration::from_millis(500),
-            poll: std::time::Duration::from_millis(50),
-        };
+        let stream = stream_options(&config, &options);
         let reader = StreamReader::open(&options.source, &schema, stream, state.position.as_ref())?;
-        std::fs::create_dir_all(&out).map_err(|e| refuse(&out, format!("cannot create: {e}")))?;
-        let lock = RunLock::acquire(&out)?;
-        remove_leftover_temporaries(&folder.last())?;
+        let lock = take_folder(&folder)?;
         if let (Some(from), false) = (&options.from, resumed) {
-            clear_previous(&folder)?;
-            let data = std::fs::read_to_string(RunFolder::new(from).data_path_file())
-                .map(PathBuf::from)
-                .unwrap_or_else(|_| from.clone());
-            folder.write_inputs(&config_text, &schema_path, &encoder, &data)?;
-            write_warm_start(&folder, from)?;
+            write_fresh_folder(&folder, from, &config_text, &schema_path, &encoder)?;
         }
         let log_at = resumed.then_some(state.log_len);
-        let log = StreamLog::open(&out.join(LOG_FILE), log_at)?;
+        let log = StreamLog::open(&folder.dir().join(LOG_FILE), log_at)?;
         Ok(OnlineTrainer {
             gpu,
             config_text,
@@ -194,6 +152,85 @@ impl<'g> OnlineTrainer<'g> {
         ckpt.insert_metadata(CONFIG_KEY, self.config_text.as_str());
         ckpt.write(&self.folder.last())
     }
+}
+
+/// The inputs to start from and whether this is a resume, after checking the options agree.
+fn read_start(options: &OnlineOptions, folder: &RunFolder) -> Result<(Inputs, bool)> {
+    let out = folder.dir();
+    match (&options.from, options.resume) {
+        (Some(_), true) => Err(refuse(
+            out,
+            "--from starts a new online run; --resume continues one",
+        )),
+        (None, false) => Err(refuse(
+            out,
+            "a new online run needs --from <train run folder>",
+        )),
+        (None, true) => {
+            let inputs = read_inputs(out, &folder.last())?;
+            check_same_mode(&inputs.checkpoint, options, &folder.last())?;
+            Ok((inputs, true))
+        }
+        (Some(from), false) => {
+            check_fresh(folder, options.overwrite)?;
+            Ok((read_inputs(from, &warm_start_checkpoint(from)?)?, false))
+        }
+    }
+}
+
+/// The model compiled as `train` compiles it, with the checkpoint's whole training state.
+fn compile(
+    gpu: &Gpu,
+    config: &ModelConfig,
+    encoder: &Encoder,
+    checkpoint: &Checkpoint,
+) -> Result<(Graph, TrainPolicy)> {
+    let policy = TrainPolicy::new(&config.train);
+    let plan = ModelPlan::new(config, &feature_shapes(config, encoder))?;
+    let correction = encoder.logit_correction();
+    let batch = config.train.batch_size;
+    let mut graph = Graph::compile(gpu, plan, policy.optimizers(), batch, correction)?;
+    graph.load_state(gpu, checkpoint, false)?;
+    Ok((graph, policy))
+}
+
+/// Batches of the model's batch size; a followed source's partial batch after half a second
+/// without a row.
+fn stream_options(config: &ModelConfig, options: &OnlineOptions) -> StreamOptions {
+    StreamOptions {
+        batch_rows: config.train.batch_size as usize,
+        skip_bad_rows: options.skip_bad_rows,
+        follow: options.follow,
+        idle_exit: options.idle_exit,
+        flush_after: std::time::Duration::from_millis(500),
+        poll: std::time::Duration::from_millis(50),
+    }
+}
+
+/// Creates the folder, takes its lock and removes temporaries an interrupted write left.
+fn take_folder(folder: &RunFolder) -> Result<RunLock> {
+    let out = folder.dir();
+    std::fs::create_dir_all(out).map_err(|e| refuse(out, format!("cannot create: {e}")))?;
+    let lock = RunLock::acquire(out)?;
+    remove_leftover_temporaries(&folder.last())?;
+    Ok(lock)
+}
+
+/// A fresh run's files (under the lock): the previous run's removed, then the model file,
+/// schema and encoder of the warm start, the data folder it trained on and where it came from.
+fn write_fresh_folder(
+    folder: &RunFolder,
+    from: &Path,
+    config_text: &str,
+    schema_path: &Path,
+    encoder: &Encoder,
+) -> Result<()> {
+    clear_previous(folder)?;
+    let data = std::fs::read_to_string(RunFolder::new(from).data_path_file())
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| from.to_path_buf());
+    folder.write_inputs(config_text, schema_path, encoder, &data)?;
+    write_warm_start(folder, from)
 }
 
 /// A new online run refuses a folder holding one (or a `train` run) unless `overwrite`. Reads

@@ -49,13 +49,15 @@ pub struct Predictor {
     signature: Signature,
 }
 
-/// A predictor is not `Send` (the graph's layers are `Box<dyn Layer>` without a `Send` bound), so
-/// the server builds each one on the thread that scores with it; the device is shared between
-/// those threads, which needs `Gpu: Send + Sync`.
+/// The server builds each predictor on the thread that scores with it and shares the device
+/// between those threads, which needs `Gpu: Send + Sync`; a `Predictor` itself is `Send` (a
+/// host program may load it on one thread and score on another).
 const _: fn() = || {
     fn shared<T: Send + Sync>() {}
+    fn send<T: Send>() {}
     shared::<Gpu>();
     shared::<Encoder>();
+    send::<Predictor>();
 };
 
 impl Predictor {
