@@ -355,3 +355,25 @@ fn snapshots_are_published_on_schedule_and_only_the_last_k_kept() {
         .unwrap());
     assert_eq!(read(&from_run), read(&scored));
 }
+
+#[test]
+fn standard_input_streams_the_same_rows_into_the_same_weights_as_the_file() {
+    let (dir, run, stream) = setup("online-stdin");
+    ok(&online(&run, &stream, &dir.join("file"), &[])
+        .output()
+        .unwrap());
+    let mut child = online(&run, Path::new("-"), &dir.join("stdin"), &["--json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    std::io::Write::write_all(&mut input, &read(&stream)).unwrap();
+    drop(input);
+    let report = last_json(&ok(&child.wait_with_output().unwrap()));
+    assert_eq!(report["rows"], 640, "{report}");
+    let a = wgrec::checkpoint::Checkpoint::read(&dir.join("file/last.safetensors")).unwrap();
+    let b = wgrec::checkpoint::Checkpoint::read(&dir.join("stdin/last.safetensors")).unwrap();
+    assert_eq!(a.tensors(), b.tensors());
+}
