@@ -59,8 +59,9 @@ pub struct OnlineArgs {
     /// Snapshots kept in the publish folder.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
     keep: u64,
-    /// Score only: the frozen model on the same stream (no training, no new ids).
-    #[arg(long)]
+    /// Score only: the frozen model on the same stream (no training, no new ids; nothing to
+    /// publish).
+    #[arg(long, conflicts_with = "publish")]
     frozen: bool,
     /// Learn, but give new ids no rows (they read the OOV row): the baseline for admission.
     #[arg(long, conflicts_with = "frozen")]

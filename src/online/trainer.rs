@@ -157,6 +157,12 @@ impl<'g> OnlineTrainer<'g> {
 /// The inputs to start from and whether this is a resume, after checking the options agree.
 fn read_start(options: &OnlineOptions, folder: &RunFolder) -> Result<(Inputs, bool)> {
     let out = folder.dir();
+    if options.frozen && options.publish.is_some() {
+        return Err(refuse(
+            out,
+            "a frozen run learns nothing: there is nothing to publish",
+        ));
+    }
     match (&options.from, options.resume) {
         (Some(_), true) => Err(refuse(
             out,

@@ -241,6 +241,17 @@ fn admission_gives_new_ids_rows_and_no_admission_and_frozen_do_not() {
         .unwrap();
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("expected LABEL=PATH"));
+    // A frozen run has nothing to publish.
+    let refused = online(
+        &run,
+        &stream,
+        &dir.join("d"),
+        &["--frozen", "--publish", "x"],
+    )
+    .output()
+    .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--publish"));
     // The frozen run's weights are the warm start's.
     let warm = wgrec::checkpoint::Checkpoint::read(&run.join("best.safetensors")).unwrap();
     let after = wgrec::checkpoint::Checkpoint::read(&dir.join("c/last.safetensors")).unwrap();

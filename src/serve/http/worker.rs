@@ -9,8 +9,8 @@
 //! fuller submissions. Each request is answered through its own oneshot.
 //!
 //! # Handing over to a newer model
-//! A [`Predictor`] cannot move between threads (see its docs), so a reload does not send a
-//! model to this thread: the watcher builds the new predictor on a new thread, which then sends
+//! A reload does not send a model to this thread (it would stop scoring while the new one
+//! loads): the watcher builds the new predictor on a new thread, which then sends
 //! [`Message::Takeover`] down the request channel. The old worker scores what it has gathered,
 //! hands the channel's receiver over and ends; the new thread carries on from the next message.
 //! No request is dropped: every message stays in the channel until one worker or the other
