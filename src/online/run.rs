@@ -136,6 +136,7 @@ impl OnlineTrainer<'_> {
         }
         self.state.rejected += (sb.batch.rows - rows.len()) as u64;
         if rows.is_empty() {
+            self.state.rows += sb.batch.rows as u64;
             self.state.position = Some(sb.position);
             return Ok(Vec::new());
         }
