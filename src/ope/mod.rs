@@ -21,6 +21,8 @@
 
 mod bootstrap;
 pub mod files;
+#[cfg(test)]
+mod files_tests;
 mod sum;
 #[cfg(test)]
 mod tests;
