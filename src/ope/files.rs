@@ -13,7 +13,7 @@
 //! order as the policy's. Every error names the file, the line and the column.
 
 use super::{ActionTable, BanditLog, PROBABILITY_SUM_TOLERANCE};
-use crate::data::{ColumnData, ReadOptions, Schema, TableReader};
+use crate::data::{Batch, ColumnData, ColumnKind, ReadOptions, Schema, TableReader};
 use crate::{Error, Result};
 use std::path::Path;
 
@@ -140,74 +140,83 @@ pub fn read_log(
     schema_name: &str,
     c: &LogColumns,
 ) -> Result<LogRows> {
-    let idx = [
-        column_index(schema, schema_name, &c.action, "action", "action")?,
-        column_index(schema, schema_name, &c.position, "position", "position")?,
-        column_index(schema, schema_name, &c.reward, "reward", "reward")?,
-        column_index(
-            schema,
-            schema_name,
-            &c.propensity,
-            "propensity",
-            "propensity",
-        )?,
+    let roles = [
+        (&c.action, "action", ColumnKind::Categorical),
+        (&c.position, "position", ColumnKind::Categorical),
+        (&c.reward, "reward", ColumnKind::Label),
+        (&c.propensity, "propensity", ColumnKind::Numeric),
     ];
+    let mut idx = [0; 4];
+    for (k, (name, role, kind)) in roles.iter().enumerate() {
+        idx[k] = column_index(schema, schema_name, name, role, role)?;
+        if schema.columns[idx[k]].kind != *kind {
+            return Err(Error::Config {
+                file: schema_name.into(),
+                key: format!("column[{}].type", idx[k]),
+                message: format!("{name:?} is not {kind:?}, which the log's {role} must be"),
+            });
+        }
+    }
     let file = path.display().to_string();
     let mut reader = TableReader::open(path, schema, ReadOptions::default())?;
     let mut rows = LogRows::default();
     while let Some(batch) = reader.next_batch()? {
-        let col = |k: usize| (idx[k], schema.columns[idx[k]].name.as_str());
-        let wrong = |k: usize, want: &str| Error::Config {
-            file: schema_name.into(),
-            key: format!("column[{}].type", idx[k]),
-            message: format!(
-                "{:?} is {}, the log needs {want}",
-                col(k).1,
-                batch.columns[idx[k]].type_name()
-            ),
-        };
-        let (ColumnData::Categorical(actions), ColumnData::Categorical(positions)) =
-            (&batch.columns[idx[0]], &batch.columns[idx[1]])
-        else {
-            let k = if matches!(batch.columns[idx[0]], ColumnData::Categorical(_)) {
-                1
-            } else {
-                0
-            };
-            return Err(wrong(k, "categorical"));
-        };
-        let ColumnData::Label(rewards) = &batch.columns[idx[2]] else {
-            return Err(wrong(2, "label"));
-        };
-        let ColumnData::Numeric(propensities) = &batch.columns[idx[3]] else {
-            return Err(wrong(3, "numeric"));
-        };
-        for r in 0..batch.rows {
-            let line = batch.lines[r];
-            let p = propensities[r];
-            if !(p.is_finite() && p > 0.0 && p <= 1.0) {
-                return Err(bad_value(
-                    &file,
-                    line,
-                    col(3),
-                    format!("propensity {p} is not in (0, 1]"),
-                ));
-            }
-            if rewards[r] < 0.0 {
-                return Err(bad_value(
-                    &file,
-                    line,
-                    col(2),
-                    "the reward is missing".into(),
-                ));
-            }
-            rows.actions.push(actions.get(r).to_owned());
-            rows.positions.push(positions.get(r).to_owned());
-            rows.rewards.push(f64::from(rewards[r]));
-            rows.propensities.push(p);
-        }
+        append(&batch, &idx, schema, &file, &mut rows)?;
     }
     Ok(rows)
+}
+
+/// Appends a batch's rounds; the column types were checked against the schema.
+fn append(
+    batch: &Batch,
+    idx: &[usize; 4],
+    schema: &Schema,
+    file: &str,
+    rows: &mut LogRows,
+) -> Result<()> {
+    let col = |k: usize| (idx[k], schema.columns[idx[k]].name.as_str());
+    let (
+        ColumnData::Categorical(actions),
+        ColumnData::Categorical(positions),
+        ColumnData::Label(rewards),
+        ColumnData::Numeric(propensities),
+    ) = (
+        &batch.columns[idx[0]],
+        &batch.columns[idx[1]],
+        &batch.columns[idx[2]],
+        &batch.columns[idx[3]],
+    )
+    else {
+        return Err(Error::data(
+            file,
+            "the batch's column types differ from the schema's",
+        ));
+    };
+    for r in 0..batch.rows {
+        let line = batch.lines[r];
+        let p = propensities[r];
+        if !(p.is_finite() && p > 0.0 && p <= 1.0) {
+            return Err(bad_value(
+                file,
+                line,
+                col(3),
+                format!("propensity {p} is not in (0, 1]"),
+            ));
+        }
+        if rewards[r] < 0.0 {
+            return Err(bad_value(
+                file,
+                line,
+                col(2),
+                "the reward is missing".into(),
+            ));
+        }
+        rows.actions.push(actions.get(r).to_owned());
+        rows.positions.push(positions.get(r).to_owned());
+        rows.rewards.push(f64::from(rewards[r]));
+        rows.propensities.push(p);
+    }
+    Ok(())
 }
 
 /// The sorted distinct ids: numerically when all are integers, else by bytes.

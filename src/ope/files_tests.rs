@@ -96,6 +96,13 @@ fn bad_logs_name_the_file_line_and_column() {
         e.contains("log.tsv:4: column 4") && e.contains("1.25"),
         "{e}"
     );
+    let typed = SCHEMA.replace("numeric:propensity", "categorical:propensity");
+    std::fs::write(dir.join("schema.toml"), typed).unwrap();
+    let e = run(&dir, false).unwrap_err().to_string();
+    assert!(
+        e.contains("column[3].type") && e.contains("the log's propensity"),
+        "{e}"
+    );
     let missing = SCHEMA.replace("numeric:propensity", "numeric:pscore");
     std::fs::write(dir.join("schema.toml"), missing).unwrap();
     std::fs::write(dir.join("log.tsv"), LOG.replace("propensity\n", "pscore\n")).unwrap();
