@@ -23,6 +23,7 @@ pub mod kernels;
 pub mod metrics;
 pub mod model;
 pub mod online;
+pub mod ope;
 pub mod pretrain;
 pub mod rng;
 pub mod run;

@@ -8,6 +8,8 @@ mod content;
 mod entangle;
 #[path = "cli/online.rs"]
 mod online;
+#[path = "cli/ope.rs"]
+mod ope;
 #[path = "cli/pretrain.rs"]
 mod pretrain;
 #[path = "cli/scenarios.rs"]

@@ -6,6 +6,7 @@ mod data;
 mod devices;
 mod eval;
 mod online;
+mod ope;
 mod pretrain;
 mod progress;
 mod report;
@@ -97,6 +98,9 @@ enum Command {
     Online(online::OnlineArgs),
     /// Draw a progressive-validation metric per window of several `wgrec online` logs (PNG).
     OnlineCurves(online::CurvesArgs),
+    /// Off-policy evaluation of a target policy on a bandit log: IPS, SNIPS and DR estimates of its
+    /// click rate with bootstrap intervals, beside the log's on-policy rate (docs/ope.md).
+    Ope(ope::OpeArgs),
     /// Pre-train embeddings for the content and graph features (`pretrain graphsage`).
     Pretrain {
         #[command(subcommand)]
@@ -188,6 +192,9 @@ enum DataCommand {
         /// The folder for `raw/`, `train.tsv`, `valid.tsv`, `test.tsv` and `schema.toml`.
         #[arg(long)]
         into: PathBuf,
+        /// obd only: the campaign (default all).
+        #[arg(long, value_enum)]
+        campaign: Option<ope::CampaignChoice>,
     },
     /// Write synthetic data with a planted model (train/valid/test 80/10/10 and schema.toml).
     Synth {
@@ -270,6 +277,8 @@ enum Bundled {
     /// MovieLens-100K as click data (DATA.md §1), from the recbole 1.2.1 wheel.
     #[value(name = "ml-100k")]
     Ml100k,
+    /// The Open Bandit Dataset sample (random and Bernoulli-TS logs), from the obp 0.4.1 wheel.
+    Obd,
 }
 
 /// Mesa prints "XDG_RUNTIME_DIR is invalid or not set" twice on stderr when the variable is unset,
@@ -364,6 +373,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Pretrain { command } => pretrain::run(command),
         Command::Online(args) => online::run(args),
         Command::OnlineCurves(args) => online::curves(args),
+        Command::Ope(args) => ope::run(args),
     }
 }
 
@@ -379,7 +389,17 @@ fn run_data(command: DataCommand) -> anyhow::Result<()> {
         DataCommand::Fetch {
             dataset: Bundled::Ml100k,
             into,
+            campaign: None,
         } => data::fetch_ml100k(&into),
+        DataCommand::Fetch {
+            dataset: Bundled::Ml100k,
+            ..
+        } => anyhow::bail!("--campaign is for obd only"),
+        DataCommand::Fetch {
+            dataset: Bundled::Obd,
+            into,
+            campaign,
+        } => ope::fetch_obd(&into, campaign.unwrap_or(ope::CampaignChoice::All)),
         DataCommand::Synth {
             rows,
             out,

@@ -97,4 +97,5 @@ pub use table::{BadRows, ReadOptions, TableReader};
 pub use vocab::{stable_hash, Vocabulary, VocabularyCounter, OOV_ROW};
 
 pub mod ml100k;
+pub mod obd;
 pub mod synth;
