@@ -98,4 +98,5 @@ pub use vocab::{stable_hash, Vocabulary, VocabularyCounter, OOV_ROW};
 
 pub mod ml100k;
 pub mod obd;
+pub mod pip;
 pub mod synth;

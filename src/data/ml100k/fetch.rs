@@ -4,7 +4,6 @@
 use std::fs::{self, File};
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use super::{err, RAW_FILES, RECBOLE, WHEEL_DIR};
 use crate::Result;
@@ -24,11 +23,14 @@ pub fn fetch(dir: &Path) -> Result<PathBuf> {
     result.map(|()| raw)
 }
 
-/// The ways pip is looked for, in order.
-const PIP_COMMANDS: [(&str, &[&str]); 3] =
-    [("python3", &["-m", "pip"]), ("pip3", &[]), ("pip", &[])];
+/// The recbole wheel, downloaded with pip.
+const WHEEL: crate::data::pip::Wheel<'static> = crate::data::pip::Wheel {
+    requirement: RECBOLE,
+    file_prefix: "recbole-",
+    carries: "the wheel that ships the dataset",
+};
 
-/// Runs `pip download --no-deps --only-binary=:all: -d <scratch> recbole==1.2.1` and returns the wheel.
+/// Runs `pip download … recbole==1.2.1` and returns the wheel.
 fn pip_download(scratch: &Path) -> Result<PathBuf> {
     pip_download_with_path(scratch, None)
 }
@@ -38,69 +40,7 @@ pub(super) fn pip_download_with_path<'a>(
     scratch: &Path,
     path: impl Into<Option<&'a str>>,
 ) -> Result<PathBuf> {
-    let path = path.into();
-    let mut tried = Vec::new();
-    for (program, prefix) in PIP_COMMANDS {
-        let shown = [program]
-            .iter()
-            .chain(prefix)
-            .copied()
-            .collect::<Vec<_>>()
-            .join(" ");
-        let mut command = Command::new(program);
-        if let Some(path) = path {
-            command.env("PATH", path);
-        }
-        let out = command
-            .args(prefix)
-            .args(["download", "--no-deps", "--only-binary=:all:", "-d"])
-            .arg(scratch)
-            .arg(RECBOLE)
-            .output();
-        let out = match out {
-            Ok(out) => out,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                tried.push(format!("`{shown}` (not found)"));
-                continue;
-            }
-            Err(e) => return Err(err(format!("cannot run `{shown}`: {e}"))),
-        };
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        if !out.status.success() && stderr.contains("No module named pip") {
-            tried.push(format!("`{shown}` (no pip module)"));
-            continue;
-        }
-        if !out.status.success() {
-            let tail: Vec<&str> = stderr.lines().rev().take(6).collect();
-            let tail: Vec<&str> = tail.into_iter().rev().collect();
-            return Err(err(format!(
-                "`{shown} download {RECBOLE}` failed ({}):\n{}",
-                out.status,
-                tail.join("\n")
-            )));
-        }
-        return find_wheel(scratch);
-    }
-    Err(err(format!(
-        "pip is needed to download {RECBOLE} (the wheel that ships the dataset) but none was found: \
-         tried {}. Install Python 3 with pip (Debian: apt-get install python3-pip) and retry",
-        tried.join(", ")
-    )))
-}
-
-fn find_wheel(scratch: &Path) -> Result<PathBuf> {
-    let entries = fs::read_dir(scratch)
-        .map_err(|e| err(format!("cannot list {}: {e}", scratch.display())))?;
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with("recbole-") && name.ends_with(".whl") {
-            return Ok(entry.path());
-        }
-    }
-    Err(err(format!(
-        "pip reported success but left no recbole wheel in {}",
-        scratch.display()
-    )))
+    crate::data::pip::download(WHEEL, scratch, path.into()).map_err(err)
 }
 
 /// Extracts [`RAW_FILES`] from the wheel (a zip) into `raw`.
