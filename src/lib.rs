@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod model;
 pub mod online;
 pub mod ope;
+pub mod policy;
 pub mod pretrain;
 pub mod rng;
 pub mod run;

@@ -8,6 +8,7 @@ mod devices;
 mod eval;
 mod online;
 mod ope;
+mod policy;
 mod pretrain;
 mod progress;
 mod report;
@@ -102,6 +103,9 @@ enum Command {
     /// Off-policy evaluation of a target policy on a bandit log: IPS, SNIPS and DR estimates of its
     /// click rate with bootstrap intervals, beside the log's on-policy rate (docs/ope.md).
     Ope(ope::OpeArgs),
+    /// Greedy or ε-greedy ranking policies over a trained model, written as `wgrec ope`'s policy
+    /// and reward-model files (docs/ope.md).
+    Policy(policy::PolicyArgs),
     /// Pre-train embeddings for the content and graph features (`pretrain graphsage`).
     Pretrain {
         #[command(subcommand)]
@@ -261,5 +265,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Online(args) => online::run(args),
         Command::OnlineCurves(args) => online::curves(args),
         Command::Ope(args) => ope::run(args),
+        Command::Policy(args) => policy::run(args),
     }
 }
