@@ -10,6 +10,8 @@ mod entangle;
 mod online;
 #[path = "cli/ope.rs"]
 mod ope;
+#[path = "cli/policy.rs"]
+mod policy;
 #[path = "cli/pretrain.rs"]
 mod pretrain;
 #[path = "cli/scenarios.rs"]

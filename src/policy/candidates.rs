@@ -23,6 +23,8 @@ use super::log::LogText;
 pub struct Candidates {
     /// Schema indices of the substituted columns; the first is the action id.
     pub columns: Vec<usize>,
+    /// The names of `columns`.
+    pub names: Vec<String>,
     /// The action ids, sorted.
     pub actions: Vec<String>,
     /// Per action (in `actions`' order), the text of each of `columns`.
@@ -110,6 +112,7 @@ impl Candidates {
         let values = actions.iter().map(|a| seen[a].clone()).collect();
         Ok(Candidates {
             columns,
+            names,
             actions,
             values,
         })

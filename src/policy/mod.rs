@@ -14,6 +14,8 @@
 
 mod candidates;
 mod log;
+#[cfg(test)]
+mod tests;
 
 use std::io::Write;
 use std::path::Path;
@@ -86,7 +88,7 @@ pub fn check_actions(log: &LogText, candidates: &Candidates) -> Result<()> {
             return Err(Error::Data {
                 file: log.file.clone(),
                 line: Some(line),
-                column: Some(format!("{}", c + 1)),
+                column: Some(format!("{} {:?}", c + 1, candidates.names[0])),
                 message: format!(
                     "the logged action {action:?} is not among the {} candidates",
                     candidates.actions.len()
