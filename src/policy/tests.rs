@@ -81,7 +81,7 @@ fn candidates_with_conflicting_or_unknown_columns_are_errors_naming_the_file() {
         .expect_err("conflict")
         .to_string();
     assert!(
-        e.contains("conflict.tsv") && e.contains("line 3") && e.contains("price"),
+        e.contains("conflict.tsv") && e.contains(":3:") && e.contains("price"),
         "{e}"
     );
     let path = temp_file("unknown.tsv", "item\tcolour\n10\tred\n");
@@ -93,7 +93,7 @@ fn candidates_with_conflicting_or_unknown_columns_are_errors_naming_the_file() {
     let e = Candidates::read(&path, &schema())
         .expect_err("short")
         .to_string();
-    assert!(e.contains("short.tsv") && e.contains("line 2"), "{e}");
+    assert!(e.contains("short.tsv") && e.contains(":2:"), "{e}");
 }
 
 #[test]
@@ -120,7 +120,7 @@ fn a_logged_action_missing_from_the_candidates_is_an_error_naming_line_and_colum
     let c = Candidates::read(&cand, &schema()).expect("candidates");
     let e = check_actions(&log, &c).expect_err("missing").to_string();
     assert!(
-        e.contains("log.tsv") && e.contains("line 3") && e.contains("\"7\""),
+        e.contains("log.tsv") && e.contains(":3:") && e.contains("\"7\""),
         "{e}"
     );
 }
@@ -132,7 +132,7 @@ fn a_log_row_with_another_field_count_or_a_quote_is_an_error_naming_its_line() {
         .expect_err("short row")
         .to_string();
     assert!(
-        e.contains("bad.tsv") && e.contains("line 3") && e.contains("3 fields"),
+        e.contains("bad.tsv") && e.contains(":3:") && e.contains("3 fields"),
         "{e}"
     );
     let path = temp_file("quoted.tsv", "click\titem\tuser\tprice\n0\t1\t\"u\"\t4\n");
@@ -140,7 +140,7 @@ fn a_log_row_with_another_field_count_or_a_quote_is_an_error_naming_its_line() {
         .expect_err("quoted")
         .to_string();
     assert!(
-        e.contains("quoted.tsv") && e.contains("line 2") && e.contains("quoted"),
+        e.contains("quoted.tsv") && e.contains(":2:") && e.contains("quoted"),
         "{e}"
     );
 }
