@@ -104,7 +104,8 @@ fn policy(dir: &Path, args: &[&str]) -> std::process::Output {
         .expect("run wgrec")
 }
 
-/// A `p_`/`q_` table through `wgrec ope`'s reader, as rows.
+/// A `p_`/`q_` table through `wgrec ope`'s reader (`log_actions`: the log's action per row), as
+/// rows.
 fn table(path: &Path, prefix: &str, log_actions: &[String]) -> Vec<Vec<f64>> {
     let (ids, t) = wgrec::ope::files::read_table(path, prefix, log_actions, None).expect("parses");
     assert_eq!(ids, ["0", "1", "2", "3"]);
@@ -143,7 +144,12 @@ fn policy_files_are_greedy_epsilon_and_the_models_scores_and_ope_reads_them() {
     ok(&policy(&dir, &[&common[..], &cols, &greedy].concat()));
     let eps = ["--policy", "epsilon", "--epsilon", "0.2", "--out", "e.tsv"];
     ok(&policy(&dir, &[&common[..], &cols, &eps].concat()));
-    let log_actions: Vec<String> = (0..ACTIONS).map(|a| a.to_string()).collect();
+    let log = std::fs::read_to_string(dir.join("data/test.tsv")).expect("log");
+    let log_actions: Vec<String> = log
+        .lines()
+        .skip(1)
+        .map(|l| l.split('\t').nth(1).unwrap_or("").to_owned())
+        .collect();
     let (g, e) = (
         table(&dir.join("g.tsv"), "p_", &log_actions),
         table(&dir.join("e.tsv"), "p_", &log_actions),
