@@ -60,7 +60,7 @@ fn split(rows: usize, seed: u64) -> String {
     let mut text = format!("{HEADER}\n");
     for _ in 0..rows {
         let (a, u) = (next() % ACTIONS as u64, next() % 6);
-        let click = u64::from(next() % 4 == 0 || a == u % 4);
+        let click = u64::from(next().is_multiple_of(4) || a == u % 4);
         let (price, cat) = item(a);
         let line = format!(
             "{click}\t{a}\t{}\t0.25\tu{u}\t{price}\t{cat}\n",
