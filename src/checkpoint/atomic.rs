@@ -65,17 +65,23 @@ pub fn write_atomically(target: &Path, write: impl FnOnce(&Path) -> Result<()>) 
 }
 
 /// Makes the rename durable: the directory entry itself must reach the disk.
-#[cfg(unix)]
 fn sync_directory(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| io_error(dir, "fsync of the directory", e))
+    fsync_directory(dir).map_err(|e| io_error(dir, "fsync of the directory", e))
 }
 
-/// Windows has no directory handles to fsync; NTFS journals the rename.
-#[cfg(not(unix))]
-fn sync_directory(_dir: &Path) -> Result<()> {
-    Ok(())
+/// Fsyncs folder `dir` so that renames and new entries in it survive a crash (serving snapshots,
+/// which rename whole folders, need it too). Windows has no directory handles to fsync; NTFS
+/// journals the rename, so it is a no-op there.
+pub(crate) fn fsync_directory(dir: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        File::open(dir)?.sync_all()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Ok(())
+    }
 }
 
 /// Deletes temporaries that interrupted writes of `target` left behind and returns their paths.

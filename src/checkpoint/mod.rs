@@ -23,6 +23,7 @@ use safetensors::Dtype;
 use serde::{de::DeserializeOwned, Serialize};
 
 use crate::{Error, Result};
+pub(crate) use atomic::fsync_directory;
 pub use atomic::{remove_leftover_temporaries, write_atomically};
 
 /// One named tensor: row-major f32 data and its shape.

@@ -283,7 +283,7 @@ pub(crate) enum RowRead {
 }
 
 /// A batch of no rows with one empty column per schema column.
-pub(crate) fn empty_batch(schema: &Schema) -> Batch {
+pub fn empty_batch(schema: &Schema) -> Batch {
     Batch {
         rows: 0,
         lines: Vec::new(),

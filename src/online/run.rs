@@ -140,7 +140,12 @@ impl OnlineTrainer<'_> {
             self.state.position = Some(sb.position);
             return Ok(Vec::new());
         }
-        let encoded = self.encoder.encode_rows(&sb.batch, &sb.file, &rows)?;
+        let encoded = if self.options.skip_bad_rows {
+            // `good_rows` checked each of them already.
+            self.encoder.encode_checked(&sb.batch, &sb.file, &rows)?
+        } else {
+            self.encoder.encode_rows(&sb.batch, &sb.file, &rows)?
+        };
         let prepared = self.graph.prepare(&encoded)?;
         let probs = self.graph.predict(self.gpu, &prepared)?;
         if self.state.learning {

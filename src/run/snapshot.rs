@@ -108,17 +108,9 @@ fn sync_tree(root: &Path) -> Result<()> {
     sync_dir(root)
 }
 
-#[cfg(unix)]
+/// Fsyncs folder `dir` (see [`crate::checkpoint::fsync_directory`]).
 fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| io_error(dir, "fsync of the folder", e))
-}
-
-/// Windows has no folder handles to fsync; NTFS journals the rename.
-#[cfg(not(unix))]
-fn sync_dir(_dir: &Path) -> Result<()> {
-    Ok(())
+    crate::checkpoint::fsync_directory(dir).map_err(|e| io_error(dir, "fsync of the folder", e))
 }
 
 /// The complete snapshots of `dir`, oldest first.

@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 
 use crate::config::ModelConfig;
 use crate::data::batch::parse_field;
-use crate::data::{Batch, ColumnData, ColumnKind, Schema};
+use crate::data::{Batch, ColumnKind, Schema};
 
 /// The two request shapes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -284,18 +284,8 @@ pub fn parse_rows(
         .collect()
 }
 
-/// A batch of no rows in `schema`, for [`append_rows`].
-pub fn empty_batch(schema: &Schema) -> Batch {
-    Batch {
-        rows: 0,
-        lines: Vec::new(),
-        columns: schema
-            .columns
-            .iter()
-            .map(|c| ColumnData::new(&c.kind))
-            .collect(),
-    }
-}
+/// A batch of no rows in `schema`, for [`append_rows`] (the file reader's own).
+pub use crate::data::table::empty_batch;
 
 /// Appends `rows` to `batch` with the file reader's parsing (its `lines` get each row's index in
 /// the request). A bad value is an error naming the row (`shape`'s name for it), the column and

@@ -388,3 +388,31 @@ fn standard_input_streams_the_same_rows_into_the_same_weights_as_the_file() {
     let b = wgrec::checkpoint::Checkpoint::read(&dir.join("stdin/last.safetensors")).unwrap();
     assert_eq!(a.tensors(), b.tensors());
 }
+
+#[test]
+fn a_bad_row_stops_the_stream_naming_file_and_line_unless_skipped() {
+    let (dir, run, stream) = setup("online-bad-row");
+    let mut text = std::fs::read_to_string(&stream).unwrap();
+    text = text.replacen("\n0,", "\nmaybe,", 1);
+    std::fs::write(&stream, text).unwrap();
+    let failed = online(&run, &stream, &dir.join("strict"), &[])
+        .output()
+        .unwrap();
+    assert!(!failed.status.success());
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(
+        stderr.contains("stream.csv") && stderr.contains("click"),
+        "{stderr}"
+    );
+    let report = last_json(&ok(&online(
+        &run,
+        &stream,
+        &dir.join("lenient"),
+        &["--skip-bad-rows", "--json"],
+    )
+    .output()
+    .unwrap()));
+    // The malformed row is counted, the other 639 are scored and trained on.
+    assert_eq!(report["bad_rows"], 1, "{report}");
+    assert_eq!(report["rows"], 639, "{report}");
+}
