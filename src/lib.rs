@@ -17,6 +17,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod data;
 pub mod error;
+pub mod explore;
 pub mod gpu;
 pub mod graph;
 pub mod kernels;

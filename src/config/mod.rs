@@ -33,7 +33,7 @@ pub use expert::Expert;
 pub use feature::{BagPooling, Feature, FeatureKind, SequencePooling, TimeBucket};
 pub use limits::{human_bytes, MAX_FILE_BYTES, MAX_STEPS};
 pub use model::{Architecture, Combine, Model};
-pub use task::{Loss, Task};
+pub use task::{BootstrapMask, Loss, Task, Uncertainty};
 pub use train::{
     DenseOptimizerName, LrDecay, SparseDecayMode, SparseOptimizerName, Train, Weights,
 };
@@ -229,6 +229,18 @@ impl ModelConfig {
             }
         }
         outputs
+    }
+
+    /// The model's uncertainty head (every task that has one has the same), if any.
+    pub fn uncertainty(&self) -> Option<Uncertainty> {
+        self.tasks.iter().find_map(|t| t.uncertainty)
+    }
+
+    /// Per output ([`Self::outputs`] order): whether its task has the uncertainty head.
+    pub fn uncertain_outputs(&self) -> Vec<bool> {
+        (self.outputs().iter())
+            .map(|o| self.tasks[o.task].uncertainty.is_some())
+            .collect()
     }
 
     /// Tables in all: `model.tables` per set.

@@ -27,6 +27,53 @@ pub struct Task {
     /// while its own tower reads only its own experts (`architecture = "stem"` only).
     #[serde(default)]
     pub auxiliary: bool,
+    /// An uncertainty head on this task's tower (METHODS.md §4.4, docs/explore.md): what
+    /// Thompson sampling and UCB rank by. None by default.
+    #[serde(default)]
+    pub uncertainty: Option<Uncertainty>,
+}
+
+/// A task's uncertainty head. Every task that has one has the same (one batched head for all).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Uncertainty {
+    /// `heads` bootstrap logits on the tower's last activation, each sample weighting each head's
+    /// loss by a seeded `mask` draw.
+    Bootstrap {
+        /// Heads K (2 to 64).
+        #[serde(default = "default_heads")]
+        heads: u32,
+        /// The per (sample, head) weight.
+        #[serde(default)]
+        mask: BootstrapMask,
+    },
+    /// A Gaussian logit `N(μ, s²)`: two outputs μ and log s², trained on `μ + s·ε`.
+    Gaussian,
+}
+
+/// The bootstrap weight of one (sample, head).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BootstrapMask {
+    /// Poisson(1): the online bootstrap (Oza and Russell).
+    #[default]
+    Poisson,
+    /// 2 · Bernoulli(½): every head sees about half the samples, at double weight.
+    Bernoulli,
+}
+
+impl Uncertainty {
+    /// Values the head writes per output: K logits, or μ and log s².
+    pub fn width(self) -> u32 {
+        match self {
+            Uncertainty::Bootstrap { heads, .. } => heads,
+            Uncertainty::Gaussian => 2,
+        }
+    }
+}
+
+fn default_heads() -> u32 {
+    8
 }
 
 /// Loss of a task.
@@ -54,6 +101,7 @@ pub(super) fn default_tasks() -> Vec<Task> {
         loss: Loss::Bce,
         alpha: default_alpha(),
         auxiliary: false,
+        uncertainty: None,
     }]
 }
 
@@ -69,6 +117,23 @@ pub(super) fn validate_tasks(tasks: &[Task], file: &str) -> Result<()> {
                 file,
                 format!("task[{i}].name"),
                 format!("{:?} is used twice", t.name),
+            ));
+        }
+        if let Some(Uncertainty::Bootstrap { heads, .. }) = t.uncertainty {
+            if !(2..=64).contains(&heads) {
+                return Err(bad(
+                    file,
+                    format!("task[{i}].uncertainty.heads"),
+                    format!("{heads}: a bootstrap ensemble has 2 to 64 heads"),
+                ));
+            }
+        }
+        let first = tasks.iter().find_map(|t| t.uncertainty);
+        if t.uncertainty.is_some() && t.uncertainty != first {
+            return Err(bad(
+                file,
+                format!("task[{i}].uncertainty"),
+                "every task with an uncertainty head has the same one (one batched head serves all)",
             ));
         }
         if !(0.0..=1.0).contains(&t.alpha) {

@@ -118,6 +118,19 @@ impl Graph {
         gpu.read(&self.objective.probs, 0, n)
     }
 
+    /// [`Self::predict`] and, for a model with an uncertainty head, its belief (see
+    /// [`crate::explore::Belief`]); `None` without one.
+    pub fn predict_belief(
+        &mut self,
+        gpu: &Gpu,
+        batch: &Prepared,
+    ) -> Result<(Vec<f32>, Option<crate::explore::Belief>)> {
+        if self.plan.config.uncertainty().is_some() {
+            return Err(bad("uncertainty heads are not compiled yet"));
+        }
+        Ok((self.predict(gpu, batch)?, None))
+    }
+
     /// Logits `[rows, tasks]` of `batch` in training mode without updating anything (batch
     /// statistics, the dropout masks of the last step): for gradient tests.
     pub fn train_logits(&mut self, gpu: &Gpu, batch: &Prepared) -> Result<Vec<f32>> {

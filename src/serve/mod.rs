@@ -211,6 +211,18 @@ impl Predictor {
         self.graph.predict(gpu, &prepared)
     }
 
+    /// Probabilities `[rows, tasks]` of an encoded batch and, for a model with an uncertainty
+    /// head (`[[task]] uncertainty`), its belief over every (row, output) logit; `None` without
+    /// one. The probabilities are [`predict`](Self::predict)'s, bit for bit.
+    pub fn predict_belief(
+        &mut self,
+        gpu: &Gpu,
+        batch: &ModelBatch,
+    ) -> Result<(Vec<f32>, Option<crate::explore::Belief>)> {
+        let prepared = self.graph.prepare(batch)?;
+        self.graph.predict_belief(gpu, &prepared)
+    }
+
     /// The gate weights of the last [`predict`](Self::predict), `[towers, rows, experts]` (see
     /// [`Graph::gate_weights`]); `None` for a model without per-task towers (`single`). Costs
     /// one read-back when called and nothing otherwise.

@@ -1,0 +1,6 @@
+//! Exploration (METHODS.md §4.4, docs/explore.md): what the uncertainty heads believe about a
+//! batch ([`Belief`]) and the ranking policies that act on it.
+
+mod belief;
+
+pub use belief::{gaussian_sd, sigmoid, Belief, Draw, LOG_VAR_RANGE};
