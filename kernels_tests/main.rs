@@ -52,3 +52,4 @@ mod tim_reference;
 mod train;
 mod train_monitor;
 mod train_multitask;
+mod uncertainty;
