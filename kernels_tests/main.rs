@@ -40,6 +40,7 @@ mod graph_multitask;
 mod graph_reset;
 mod graph_trajectory;
 mod graph_trajectory_stem;
+mod graph_uncertainty;
 mod graphsage;
 mod loss;
 mod loss_flag;
