@@ -49,7 +49,16 @@ pub struct SpreadReport {
 #[derive(Debug, Clone)]
 pub struct SpreadAccumulator {
     names: Vec<String>,
-    rows: Vec<Vec<(f64, f64, f64, f64)>>,
+    rows: Vec<Vec<Row>>,
+}
+
+/// One labelled row: spread in logits and in probability, the point model's p, the label.
+#[derive(Debug, Clone, Copy)]
+struct Row {
+    sd: f64,
+    sd_p: f64,
+    p: f64,
+    y: f64,
 }
 
 impl SpreadAccumulator {
@@ -71,12 +80,12 @@ impl SpreadAccumulator {
                 }
                 let (sd, m) = (belief.sd_logit(r, u), belief.mean_logit(r, u));
                 let q = sigmoid(m);
-                let row = (
+                let row = Row {
                     sd,
-                    q * (1.0 - q) * sd,
-                    probs[r * outputs + u] as f64,
-                    y as f64,
-                );
+                    sd_p: q * (1.0 - q) * sd,
+                    p: probs[r * outputs + u] as f64,
+                    y: y as f64,
+                };
                 self.rows[u].push(row);
             }
         }
@@ -89,7 +98,7 @@ impl SpreadAccumulator {
             if rows.is_empty() {
                 continue;
             }
-            rows.sort_by(|a, b| a.0.total_cmp(&b.0));
+            rows.sort_by(|a, b| a.sd.total_cmp(&b.sd));
             let k = buckets.clamp(1, rows.len());
             let buckets = (0..k)
                 .map(|i| bucket(&rows[i * rows.len() / k..(i + 1) * rows.len() / k]))
@@ -103,16 +112,16 @@ impl SpreadAccumulator {
     }
 }
 
-fn bucket(rows: &[(f64, f64, f64, f64)]) -> SpreadBucket {
+fn bucket(rows: &[Row]) -> SpreadBucket {
     let n = rows.len() as f64;
-    let mean = |f: &dyn Fn(&(f64, f64, f64, f64)) -> f64| rows.iter().map(f).sum::<f64>() / n;
-    let (mean_p, rate) = (mean(&|r| r.2), mean(&|r| r.3));
-    let variance: f64 = rows.iter().map(|r| r.2 * (1.0 - r.2)).sum();
+    let mean = |f: &dyn Fn(&Row) -> f64| rows.iter().map(f).sum::<f64>() / n;
+    let (mean_p, rate) = (mean(&|r| r.p), mean(&|r| r.y));
+    let variance: f64 = rows.iter().map(|r| r.p * (1.0 - r.p)).sum();
     SpreadBucket {
         rows: rows.len(),
-        sd_range: (rows[0].0, rows[rows.len() - 1].0),
-        mean_sd: mean(&|r| r.0),
-        mean_sd_probability: mean(&|r| r.1),
+        sd_range: (rows[0].sd, rows[rows.len() - 1].sd),
+        mean_sd: mean(&|r| r.sd),
+        mean_sd_probability: mean(&|r| r.sd_p),
         mean_p,
         positive_rate: rate,
         error: (rate - mean_p).abs(),
