@@ -103,8 +103,8 @@ enum Command {
     /// Off-policy evaluation of a target policy on a bandit log: IPS, SNIPS and DR estimates of its
     /// click rate with bootstrap intervals, beside the log's on-policy rate (docs/ope.md).
     Ope(ope::OpeArgs),
-    /// Greedy or ε-greedy ranking policies over a trained model, written as `wgrec ope`'s policy
-    /// and reward-model files (docs/ope.md).
+    /// Greedy, ε-greedy, UCB or Thompson ranking policies over a trained model, written as `wgrec
+    /// ope`'s policy and reward-model files (docs/ope.md).
     Policy(policy::PolicyArgs),
     /// Pre-train embeddings for the content and graph features (`pretrain graphsage`).
     Pretrain {
