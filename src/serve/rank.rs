@@ -118,7 +118,11 @@ pub fn rank_request(
     })?;
     let active = belief.filter(|(b, _, _)| b.active.get(output) == Some(&true));
     let spread = |f: fn(&Belief, usize, usize) -> f64| {
-        active.map(|(b, first, _)| (first..first + column.len()).map(|r| f(b, r, output)).collect())
+        active.map(|(b, first, _)| {
+            (first..first + column.len())
+                .map(|r| f(b, r, output))
+                .collect()
+        })
     };
     Ok(Ranked {
         order,

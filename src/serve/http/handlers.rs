@@ -15,10 +15,10 @@ use axum::response::{IntoResponse, Response};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use tokio::sync::oneshot;
 
+use super::rank::job_ranking;
 use super::rank::RankedAnswer;
 use super::worker::{Failure, Job, Message, Scored};
 use super::Shared;
-use super::rank::job_ranking;
 use crate::serve::request::{parse_request, RequestError, Shape};
 
 /// A JSON body with `status`.

@@ -47,8 +47,8 @@ pub fn job_ranking(shape: Shape, fields: RankFields, server: Ranking) -> Option<
         return None;
     }
     let bids = fields.bids;
-    let policy = (fields.policy.or(server.policy))
-        .or_else(|| bids.as_ref().map(|_| Policy::Greedy))?;
+    let policy =
+        (fields.policy.or(server.policy)).or_else(|| bids.as_ref().map(|_| Policy::Greedy))?;
     Some(JobRanking { policy, bids })
 }
 
@@ -81,7 +81,8 @@ pub fn rank_job(
 ) -> std::result::Result<RankedAnswer, Failure> {
     let n = shared.ranked.fetch_add(1, Ordering::SeqCst);
     let refuse = |e: Error| Failure::Request(RequestError::Bad(e.to_string()));
-    let mut ranker = Ranker::new(job.policy, request_seed(shared.ranking.seed, n)).map_err(refuse)?;
+    let mut ranker =
+        Ranker::new(job.policy, request_seed(shared.ranking.seed, n)).map_err(refuse)?;
     let ranked = rank_request(&mut ranker, p, names.len(), 0, belief, job.bids.as_deref())
         .map_err(refuse)?;
     let task = names[0].strip_prefix("p_").unwrap_or(&names[0]).to_string();

@@ -16,8 +16,8 @@
 //! No request is dropped: every message stays in the channel until one worker or the other
 //! takes it.
 
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::ops::Range;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -29,8 +29,8 @@ use super::Shared;
 use crate::error::Error;
 use crate::explore::Belief;
 use crate::gpu::Gpu;
-use crate::serve::request::{append_rows, empty_batch, RequestColumns, RequestError, Rows, Shape};
 use crate::serve::rank::append_belief;
+use crate::serve::request::{append_rows, empty_batch, RequestColumns, RequestError, Rows, Shape};
 use crate::serve::Predictor;
 
 /// Probabilities for one request, with the model that gave them.
@@ -167,13 +167,7 @@ fn encode_error(e: Error, shape: Shape) -> Failure {
 
 /// Parses the jobs' rows into one batch, answers the bad ones, scores the rest and answers them
 /// (ranking those that ask, in queue order).
-fn score(
-    model: &mut Model,
-    gpu: &Gpu,
-    jobs: Vec<Job>,
-    names: &Arc<Vec<String>>,
-    shared: &Shared,
-) {
+fn score(model: &mut Model, gpu: &Gpu, jobs: Vec<Job>, names: &Arc<Vec<String>>, shared: &Shared) {
     let (batch, accepted) = parse_jobs(model, jobs);
     let predictor = &mut model.predictor;
     let rows: Vec<usize> = accepted.iter().flat_map(|(_, r)| r.clone()).collect();
