@@ -5,7 +5,11 @@
 //! and one request's ranking ([`rank_request`]), which the server and `wgrec predict --policy`
 //! both answer with.
 
+mod file;
+
 use serde_json::{Map, Value};
+
+pub use file::FileRanking;
 
 use super::request::{bad, RequestError};
 use crate::error::{Error, Result};
