@@ -276,3 +276,139 @@ fn a_logged_action_missing_from_the_candidates_is_a_clear_error_and_writes_nothi
         "{stderr}"
     );
 }
+
+fn predict(dir: &Path, args: &[&str]) -> std::process::Output {
+    wgrec()
+        .args(["predict", "--checkpoint", "run", "--input", "data/test.tsv"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run wgrec")
+}
+
+/// A TSV's columns by header name.
+fn columns(path: &Path) -> std::collections::BTreeMap<String, Vec<String>> {
+    let text = std::fs::read_to_string(path).expect("read");
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().expect("header").split('\t').collect();
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split('\t').collect()).collect();
+    (header.iter().enumerate())
+        .map(|(c, h)| {
+            (
+                h.to_string(),
+                rows.iter().map(|r| r[c].to_owned()).collect(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn predict_with_a_policy_keeps_p_and_ranks_runs_of_the_request_column() {
+    let dir = temp("predict-policy");
+    trained(&dir);
+    ok(&predict(&dir, &["--output", "plain.tsv"]));
+    let ranked = ["--policy", "greedy", "--request-column", "user"];
+    ok(&predict(
+        &dir,
+        &[&ranked[..], &["--output", "g.tsv"]].concat(),
+    ));
+    let (plain, g) = (columns(&dir.join("plain.tsv")), columns(&dir.join("g.tsv")));
+    assert_eq!(g["p_click"], plain["p_click"], "p_ stays bit-identical");
+    let keys: Vec<&str> = g.keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        ["p_click", "rank_click", "score_click"],
+        "no head: no mean/sd"
+    );
+    let users = columns(&dir.join("data/test.tsv"))["user"].clone();
+    let p: Vec<f32> = g["p_click"].iter().map(|v| v.parse().expect("p")).collect();
+    let mut start = 0;
+    while start < users.len() {
+        let end = (start..users.len())
+            .find(|&r| users[r] != users[start])
+            .unwrap_or(users.len());
+        for r in start..end {
+            let better = (start..end)
+                .filter(|&o| p[o] > p[r] || (p[o] == p[r] && o < r))
+                .count();
+            assert_eq!(
+                g["rank_click"][r],
+                better.to_string(),
+                "row {r} in {start}..{end}"
+            );
+            assert_eq!(
+                g["score_click"][r].parse::<f64>().expect("score"),
+                p[r] as f64
+            );
+        }
+        start = end;
+    }
+    // ε = 1 shuffles every request (here the whole file: propensity is 0.25 on every row):
+    // the same seed gives the same file, another seed another order.
+    let eps = |seed: &str, out: &str| {
+        let args = ["--policy", "epsilon:1", "--request-column", "propensity"];
+        ok(&predict(
+            &dir,
+            &[&args[..], &["--seed", seed, "--output", out]].concat(),
+        ));
+        columns(&dir.join(out))
+    };
+    let (a, b, c) = (eps("3", "a.tsv"), eps("3", "b.tsv"), eps("4", "c.tsv"));
+    assert_eq!(a, b);
+    assert_ne!(a["rank_click"], c["rank_click"]);
+    assert_eq!(a["p_click"], plain["p_click"]);
+    let mut places: Vec<usize> = a["rank_click"]
+        .iter()
+        .map(|v| v.parse().expect("place"))
+        .collect();
+    places.sort_unstable();
+    assert_eq!(
+        places,
+        (0..25).collect::<Vec<_>>(),
+        "one request of 25 rows"
+    );
+}
+
+#[test]
+fn belief_policies_without_a_head_and_unknown_request_columns_are_clear_errors() {
+    let dir = temp("predict-policy-errors");
+    trained(&dir);
+    for (args, message) in [
+        (vec!["--policy", "thompson"], "uncertainty head"),
+        (vec!["--policy", "ucb:1"], "uncertainty head"),
+        (
+            vec!["--policy", "greedy", "--request-column", "colour"],
+            "\"colour\"",
+        ),
+        (vec!["--policy", "boltzmann"], "\"boltzmann\""),
+    ] {
+        let out = predict(&dir, &[&args[..], &["--output", "x.tsv"]].concat());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && stderr.contains(message),
+            "{args:?}: {stderr}"
+        );
+        assert!(
+            !stderr.contains("panicked") && !dir.join("x.tsv").exists(),
+            "{stderr}"
+        );
+    }
+    let out = policy(
+        &dir,
+        &[
+            "--actions-from",
+            "data/train.tsv",
+            "--action-columns",
+            "item_id,item_feature_0,item_feature_1",
+        ]
+        .into_iter()
+        .chain(["--rule", "thompson", "--out", "t.tsv"])
+        .collect::<Vec<_>>(),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("uncertainty head"),
+        "{stderr}"
+    );
+    assert!(!dir.join("t.tsv").exists());
+}
