@@ -11,7 +11,7 @@ const SCHEMA: &str = "delimiter = \"\\t\"\nheader = true\ncolumns = \"label:clic
 categorical:item_id, categorical:position, numeric:propensity, categorical:user, \
 numeric:item_feature_0, categorical:item_feature_1\"\n";
 const HEADER: &str = "click\titem_id\tposition\tpropensity\tuser\titem_feature_0\titem_feature_1";
-const MODEL: &str = r#"
+pub const MODEL: &str = r#"
 [model]
 tables = 1
 dim = 4
@@ -72,14 +72,20 @@ fn split(rows: usize, seed: u64) -> String {
 }
 
 /// A trained model in `dir/run` and the log `dir/data/test.tsv`.
-fn trained(dir: &Path) {
+/// [`trained_with`] the tiny model.
+pub fn trained(dir: &Path) {
+    trained_with(dir, MODEL);
+}
+
+/// A model of `model`'s text trained in `dir/run` on the tiny log in `dir/data`.
+pub fn trained_with(dir: &Path, model: &str) {
     let data = dir.join("data");
     std::fs::create_dir_all(&data).expect("data dir");
     std::fs::write(data.join("schema.toml"), SCHEMA).expect("schema");
     for (name, rows, seed) in [("train", 400, 1), ("valid", 60, 2), ("test", 25, 3)] {
         std::fs::write(data.join(format!("{name}.tsv")), split(rows, seed)).expect("split");
     }
-    std::fs::write(dir.join("model.toml"), MODEL).expect("model");
+    std::fs::write(dir.join("model.toml"), model).expect("model");
     ok(&wgrec()
         .args([
             "train",
@@ -95,7 +101,7 @@ fn trained(dir: &Path) {
         .expect("run"));
 }
 
-fn policy(dir: &Path, args: &[&str]) -> std::process::Output {
+pub fn policy(dir: &Path, args: &[&str]) -> std::process::Output {
     wgrec()
         .args(["policy", "--checkpoint", "run", "--log", "data/test.tsv"])
         .args(args)
@@ -275,140 +281,4 @@ fn a_logged_action_missing_from_the_candidates_is_a_clear_error_and_writes_nothi
         !out.status.success() && stderr.contains("epsilon"),
         "{stderr}"
     );
-}
-
-fn predict(dir: &Path, args: &[&str]) -> std::process::Output {
-    wgrec()
-        .args(["predict", "--checkpoint", "run", "--input", "data/test.tsv"])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run wgrec")
-}
-
-/// A TSV's columns by header name.
-fn columns(path: &Path) -> std::collections::BTreeMap<String, Vec<String>> {
-    let text = std::fs::read_to_string(path).expect("read");
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().expect("header").split('\t').collect();
-    let rows: Vec<Vec<&str>> = lines.map(|l| l.split('\t').collect()).collect();
-    (header.iter().enumerate())
-        .map(|(c, h)| {
-            (
-                h.to_string(),
-                rows.iter().map(|r| r[c].to_owned()).collect(),
-            )
-        })
-        .collect()
-}
-
-#[test]
-fn predict_with_a_policy_keeps_p_and_ranks_runs_of_the_request_column() {
-    let dir = temp("predict-policy");
-    trained(&dir);
-    ok(&predict(&dir, &["--output", "plain.tsv"]));
-    let ranked = ["--policy", "greedy", "--request-column", "user"];
-    ok(&predict(
-        &dir,
-        &[&ranked[..], &["--output", "g.tsv"]].concat(),
-    ));
-    let (plain, g) = (columns(&dir.join("plain.tsv")), columns(&dir.join("g.tsv")));
-    assert_eq!(g["p_click"], plain["p_click"], "p_ stays bit-identical");
-    let keys: Vec<&str> = g.keys().map(String::as_str).collect();
-    assert_eq!(
-        keys,
-        ["p_click", "rank_click", "score_click"],
-        "no head: no mean/sd"
-    );
-    let users = columns(&dir.join("data/test.tsv"))["user"].clone();
-    let p: Vec<f32> = g["p_click"].iter().map(|v| v.parse().expect("p")).collect();
-    let mut start = 0;
-    while start < users.len() {
-        let end = (start..users.len())
-            .find(|&r| users[r] != users[start])
-            .unwrap_or(users.len());
-        for r in start..end {
-            let better = (start..end)
-                .filter(|&o| p[o] > p[r] || (p[o] == p[r] && o < r))
-                .count();
-            assert_eq!(
-                g["rank_click"][r],
-                better.to_string(),
-                "row {r} in {start}..{end}"
-            );
-            assert_eq!(
-                g["score_click"][r].parse::<f64>().expect("score"),
-                p[r] as f64
-            );
-        }
-        start = end;
-    }
-    // ε = 1 shuffles every request (here the whole file: propensity is 0.25 on every row):
-    // the same seed gives the same file, another seed another order.
-    let eps = |seed: &str, out: &str| {
-        let args = ["--policy", "epsilon:1", "--request-column", "propensity"];
-        ok(&predict(
-            &dir,
-            &[&args[..], &["--seed", seed, "--output", out]].concat(),
-        ));
-        columns(&dir.join(out))
-    };
-    let (a, b, c) = (eps("3", "a.tsv"), eps("3", "b.tsv"), eps("4", "c.tsv"));
-    assert_eq!(a, b);
-    assert_ne!(a["rank_click"], c["rank_click"]);
-    assert_eq!(a["p_click"], plain["p_click"]);
-    let mut places: Vec<usize> = a["rank_click"]
-        .iter()
-        .map(|v| v.parse().expect("place"))
-        .collect();
-    places.sort_unstable();
-    assert_eq!(
-        places,
-        (0..25).collect::<Vec<_>>(),
-        "one request of 25 rows"
-    );
-}
-
-#[test]
-fn belief_policies_without_a_head_and_unknown_request_columns_are_clear_errors() {
-    let dir = temp("predict-policy-errors");
-    trained(&dir);
-    for (args, message) in [
-        (vec!["--policy", "thompson"], "uncertainty head"),
-        (vec!["--policy", "ucb:1"], "uncertainty head"),
-        (
-            vec!["--policy", "greedy", "--request-column", "colour"],
-            "\"colour\"",
-        ),
-        (vec!["--policy", "boltzmann"], "\"boltzmann\""),
-    ] {
-        let out = predict(&dir, &[&args[..], &["--output", "x.tsv"]].concat());
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            !out.status.success() && stderr.contains(message),
-            "{args:?}: {stderr}"
-        );
-        assert!(
-            !stderr.contains("panicked") && !dir.join("x.tsv").exists(),
-            "{stderr}"
-        );
-    }
-    let out = policy(
-        &dir,
-        &[
-            "--actions-from",
-            "data/train.tsv",
-            "--action-columns",
-            "item_id,item_feature_0,item_feature_1",
-        ]
-        .into_iter()
-        .chain(["--rule", "thompson", "--out", "t.tsv"])
-        .collect::<Vec<_>>(),
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success() && stderr.contains("uncertainty head"),
-        "{stderr}"
-    );
-    assert!(!dir.join("t.tsv").exists());
 }

@@ -25,9 +25,18 @@ fn score_with(server: &Server, rows: &[usize], extra: Value) -> (u16, Value) {
 }
 
 fn ranked(policy: Option<Policy>, seed: u64) -> Server {
-    let f = fixture();
+    ranked_on(&fixture().run, policy, seed)
+}
+
+fn ranked_on(model: &std::path::Path, policy: Option<Policy>, seed: u64) -> Server {
     let ranking = Ranking { policy, seed };
-    Server::start_ranked(Arc::clone(&f.gpu), options(&f.run, 1000), ranking).expect("start")
+    let gpu = Arc::clone(&fixture().gpu);
+    Server::start_ranked(gpu, options(model, 1000), ranking).expect("start")
+}
+
+fn numbers(v: &Value) -> Vec<f64> {
+    let list = v.as_array().expect("an array");
+    list.iter().map(|x| x.as_f64().expect("a number")).collect()
 }
 
 fn order_of(answer: &Value) -> Vec<usize> {
@@ -155,4 +164,37 @@ fn a_seed_repeats_the_random_orders_of_requests_sent_one_at_a_time() {
     assert!(first.windows(2).any(|w| w[0] != w[1]), "{first:?}");
     assert_eq!(random_orders(5), first);
     assert_ne!(random_orders(6), first);
+}
+
+#[test]
+fn on_a_model_with_heads_thompson_draws_within_the_belief_and_ucb_zero_ranks_by_its_mean() {
+    let run = head_run();
+    let reference = reference_of(run);
+    let rows = [0, 2, 4, 6, 8, 10];
+    let server = ranked_on(run, Some(Policy::Thompson), 7);
+    for _ in 0..5 {
+        let (status, answer) = score_with(&server, &rows, json!({}));
+        assert_eq!(status, 200, "{answer}");
+        assert_scores(&answer.to_string(), &rows, &reference);
+        let r = &answer["ranking"];
+        let (scores, mean, sd) = (
+            numbers(&r["scores"]),
+            numbers(&r["mean"]),
+            numbers(&r["sd"]),
+        );
+        assert_eq!((scores.len(), mean.len(), sd.len()), (6, 6, 6), "{r}");
+        // One head's logit is within (K − 1)/√K sample deviations of the heads' mean (K = 4).
+        for j in 0..6 {
+            let z = (scores[j] / (1.0 - scores[j])).ln();
+            let bound = sd[j] * 3.0 / 2.0 + 1e-4;
+            assert!(sd[j] >= 0.0 && (z - mean[j]).abs() <= bound, "{j}: {r}");
+        }
+    }
+    let (status, answer) = score_with(&server, &rows, json!({"policy": "ucb:0"}));
+    assert_eq!(status, 200, "{answer}");
+    let mean = numbers(&answer["ranking"]["mean"]);
+    let mut want: Vec<usize> = (0..6).collect();
+    want.sort_by(|&a, &b| mean[b].total_cmp(&mean[a]));
+    assert_eq!(order_of(&answer), want);
+    server.shutdown().expect("stop");
 }
