@@ -6,7 +6,7 @@
 # beside them the logged random policy's on-policy rate on the same rows and the logged
 # Bernoulli-TS policy's on bts.tsv. Prints the markdown table.
 #
-#   wgrec data fetch obd --into data/obd && cargo build --release && scripts/obd-explore.sh
+#   (from the repository root) wgrec data fetch obd --into data/obd && cargo build --release && scripts/obd-explore.sh
 #   DATA=/elsewhere/obd OUT=runs/x scripts/obd-explore.sh gaussian
 set -euo pipefail
 kind=${1:-bootstrap}

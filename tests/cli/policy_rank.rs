@@ -216,13 +216,12 @@ fn on_a_model_with_heads_thompson_and_ucb_policies_and_predictions_read_the_beli
             "sd_click"
         ]
     );
-    for r in 0..25 {
-        let num = |c: &str| ts[c][r].parse::<f64>().expect("a number");
-        let z = (num("score_click") / (1.0 - num("score_click"))).ln();
+    let num =
+        |c: &str| -> Vec<f64> { ts[c].iter().map(|v| v.parse().expect("a number")).collect() };
+    let (score, mean, sd) = (num("score_click"), num("mean_click"), num("sd_click"));
+    for (r, ((s, m), d)) in score.iter().zip(&mean).zip(&sd).enumerate() {
         // One of K = 4 heads lies within (K − 1)/√K sample deviations of their mean.
-        assert!(
-            (z - num("mean_click")).abs() <= 1.5 * num("sd_click") + 1e-4,
-            "row {r}"
-        );
+        let z = (s / (1.0 - s)).ln();
+        assert!((z - m).abs() <= 1.5 * d + 1e-4, "row {r}: {s} {m} {d}");
     }
 }
