@@ -10,11 +10,30 @@ use wgrec::policy::{self, Candidates, LogText, Rule};
 use wgrec::serve::Predictor;
 use wgrec::Gpu;
 
-/// `--policy`: `greedy`, `epsilon` (ε from --epsilon) or anything [`Policy::parse`] reads.
-fn parse_rule(text: &str) -> Result<Policy, String> {
-    match text {
-        "epsilon" => Ok(Policy::EpsilonGreedy(f64::NAN)),
-        _ => Policy::parse(text),
+/// `--policy`: `epsilon` (ε from --epsilon) or anything [`Policy::parse`] reads.
+#[derive(Debug, Clone, Copy)]
+pub enum RuleChoice {
+    /// ε-greedy with --epsilon's ε.
+    Epsilon,
+    /// A policy given in full.
+    Policy(Policy),
+}
+
+impl RuleChoice {
+    fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "epsilon" => Ok(RuleChoice::Epsilon),
+            _ => Policy::parse(text).map(RuleChoice::Policy),
+        }
+    }
+}
+
+impl std::fmt::Display for RuleChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RuleChoice::Epsilon => write!(f, "epsilon"),
+            RuleChoice::Policy(p) => write!(f, "{p}"),
+        }
     }
 }
 
@@ -47,8 +66,8 @@ pub struct PolicyArgs {
     /// order), epsilon (1 − ε on greedy plus ε uniformly; ε from --epsilon, or epsilon:<ε>),
     /// ucb:<c> (greedy on σ(mean + c·sd) of the uncertainty head's logit) or thompson (the share
     /// of --draws posterior draws in which each action ranks first).
-    #[arg(long, alias = "rule", value_parser = parse_rule)]
-    pub policy: Policy,
+    #[arg(long, alias = "rule", value_parser = RuleChoice::parse)]
+    pub policy: RuleChoice,
     /// ε of --policy epsilon.
     #[arg(long, default_value_t = 0.1)]
     pub epsilon: f64,
@@ -76,10 +95,10 @@ pub struct PolicyArgs {
 /// Runs `wgrec policy`.
 pub fn run(args: PolicyArgs) -> anyhow::Result<()> {
     let rule = match args.policy {
-        Policy::Greedy => Some(Rule::Greedy),
-        Policy::EpsilonGreedy(e) if e.is_nan() => Some(Rule::epsilon(args.epsilon)?),
-        Policy::EpsilonGreedy(e) => Some(Rule::epsilon(e)?),
-        Policy::Ucb(_) | Policy::Thompson => None,
+        RuleChoice::Epsilon => Some(Rule::epsilon(args.epsilon)?),
+        RuleChoice::Policy(Policy::Greedy) => Some(Rule::Greedy),
+        RuleChoice::Policy(Policy::EpsilonGreedy(e)) => Some(Rule::epsilon(e)?),
+        RuleChoice::Policy(Policy::Ucb(_) | Policy::Thompson) => None,
     };
     let gpu = Gpu::new()?;
     let mut predictor = Predictor::load_with_batch(&gpu, &args.checkpoint, args.batch)?;
@@ -90,19 +109,7 @@ pub fn run(args: PolicyArgs) -> anyhow::Result<()> {
             args.checkpoint.display()
         );
     }
-    let task = match &args.task {
-        None => 0,
-        Some(name) => predictor
-            .tasks()
-            .iter()
-            .position(|t| t == name)
-            .with_context(|| {
-                format!(
-                    "--task {name:?}: the model's outputs are {:?}",
-                    predictor.tasks()
-                )
-            })?,
-    };
+    let task = task_index(&predictor, args.task.as_deref())?;
     let schema = predictor.schema().clone();
     let log = LogText::read(&args.log, &schema)?;
     let candidates = match (&args.candidates, &args.actions_from) {
@@ -154,7 +161,21 @@ fn belief_rule(
     let belief =
         belief.with_context(|| format!("--policy {}: no belief came back", args.policy))?;
     let actions = candidates.actions.len();
-    let (p, draws, seed) = (args.policy, args.draws, args.seed);
+    let p = match args.policy {
+        RuleChoice::Policy(p) => p,
+        RuleChoice::Epsilon => anyhow::bail!("--policy epsilon reads no belief"),
+    };
+    let (draws, seed) = (args.draws, args.seed);
     let table = policy::belief_table(p, &scores, &belief, task, actions, draws, seed)?;
     Ok((scores, table))
+}
+
+/// The output `--task` names (the first without it).
+fn task_index(predictor: &Predictor, task: Option<&str>) -> anyhow::Result<usize> {
+    let Some(name) = task else {
+        return Ok(0);
+    };
+    let tasks = predictor.tasks();
+    (tasks.iter().position(|t| t == name))
+        .with_context(|| format!("--task {name:?}: the model's outputs are {tasks:?}"))
 }

@@ -4,7 +4,7 @@
 mod belief;
 mod rank;
 #[cfg(test)]
-mod rank_tests;
+pub(crate) mod rank_tests;
 
 pub use belief::{gaussian_sd, sigmoid, Belief, Draw, LOG_VAR_RANGE};
 pub use rank::{Candidates, Policy, Ranker};

@@ -57,8 +57,8 @@ fn chi_square_uniform(counts: &[u64]) -> f64 {
         .sum()
 }
 
-/// A Gaussian belief, one output, one row per `(μ, s)`.
-fn gaussian(rows: &[(f32, f32)]) -> Belief {
+/// A Gaussian belief, one output, one row per `(μ, s)` (also `crate::policy`'s tests').
+pub(crate) fn gaussian(rows: &[(f32, f32)]) -> Belief {
     let values = rows.iter().flat_map(|&(m, s)| [m, 2.0 * s.ln()]).collect();
     Belief {
         kind: Uncertainty::Gaussian,

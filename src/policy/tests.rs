@@ -145,16 +145,7 @@ fn a_log_row_with_another_field_count_or_a_quote_is_an_error_naming_its_line() {
     );
 }
 
-/// A Gaussian belief over `rows` (μ, s) pairs, one output.
-fn gaussian(rows: &[(f32, f32)]) -> crate::explore::Belief {
-    crate::explore::Belief {
-        kind: crate::config::Uncertainty::Gaussian,
-        outputs: 1,
-        width: 2,
-        active: vec![true],
-        values: rows.iter().flat_map(|&(m, s)| [m, 2.0 * s.ln()]).collect(),
-    }
-}
+use crate::explore::rank_tests::gaussian;
 
 #[test]
 fn ucb_table_is_one_hot_on_the_upper_bound_per_row() {
