@@ -6,7 +6,8 @@
 # beside them the logged random policy's on-policy rate on the same rows and the logged
 # Bernoulli-TS policy's on bts.tsv. Prints the markdown table.
 #
-#   (from the repository root) wgrec data fetch obd --into data/obd && cargo build --release && scripts/obd-explore.sh
+#   (from the repository root)
+#   wgrec data fetch obd --into data/obd && cargo build --release && scripts/obd-explore.sh
 #   DATA=/elsewhere/obd OUT=runs/x scripts/obd-explore.sh gaussian
 set -euo pipefail
 kind=${1:-bootstrap}
@@ -38,7 +39,8 @@ for seed in 1 2 3; do
     | tail -n 1 > "$run-train.json"
   for rule in greedy thompson; do
     "$wgrec" policy --checkpoint "$run" --log "$data/test.tsv" --actions-from "$data/train.tsv" \
-      --policy "$rule" --draws 1000 --seed "$seed" --out "$run-$rule.tsv" --reward-model "$run-q.tsv"
+      --policy "$rule" --draws 1000 --seed "$seed" --out "$run-$rule.tsv" \
+      --reward-model "$run-q.tsv"
     "$wgrec" ope --log "$data/test.tsv" --schema "$data/schema.toml" --policy "$run-$rule.tsv" \
       --reward-model "$run-q.tsv" --json > "$run-$rule.json"
   done

@@ -380,3 +380,27 @@ fn parse_reads_every_policy_and_names_bad_text() {
         assert_eq!(Policy::parse(&p.to_string()), Ok(p), "{p} round trip");
     }
 }
+
+#[test]
+fn epsilons_random_order_ignores_bids_but_its_scores_carry_them_as_greedys_do() {
+    let p = [0.5, 0.2, 0.3];
+    let bids = [2.0, 1.0, 0.0];
+    let c = Candidates {
+        p: &p,
+        belief: None,
+        bids: Some(&bids),
+    };
+    let want = [1.0, 0.2f32 as f64, 0.0];
+    for e in [0.0, 1.0] {
+        let mut r = Ranker::new(Policy::EpsilonGreedy(e), 4).expect("epsilon");
+        let (_, scores) = r.rank(&c).expect("ranks");
+        assert_eq!(scores, want, "ε = {e}");
+    }
+    // ε = 1 shuffles whatever the bids say: the zero-bid candidate comes first one time in three.
+    let mut r = Ranker::new(Policy::EpsilonGreedy(1.0), 4).expect("epsilon");
+    let firsts = (0..3000)
+        .filter(|_| r.rank(&c).expect("ranks").0[0] == 2)
+        .count() as u64;
+    let z = binomial_z(firsts, 3000, 1.0 / 3.0);
+    assert!(z.abs() < Z_CRIT, "{firsts}/3000: z = {z}");
+}

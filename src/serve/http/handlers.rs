@@ -1,7 +1,7 @@
 //! The endpoints: `POST /score` and `POST /batch` parse the body into rows (on the request's own
 //! task), send them to the GPU worker and answer `{"model_version": …, "scores": [{"p_<task>":
-//! …}, …]}`, with a `"ranking"` beside for a ranked `/score` request (`rank.rs`); `GET /healthz` and `GET /metrics`. Every error is a JSON `{"error": "…"}` with its
-//! status: 400 for a request the model cannot score, 413 for too many rows or too large a body,
+//! …}, …]}`, with a `"ranking"` beside for a ranked `/score` request (`rank.rs`); `GET /healthz`
+//! and `GET /metrics`. Every error is a JSON `{"error": "…"}` with its status: 400 for a request the model cannot score, 413 for too many rows or too large a body,
 //! 503 when no worker is serving, 500 for the server's own failure.
 
 use std::sync::Arc;

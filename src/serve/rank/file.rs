@@ -4,7 +4,7 @@
 //!
 //! A request is a run of consecutive rows with the same text in `--request-column` (one row per
 //! request without it): the unit one Thompson head or one ε coin is drawn for. One seeded
-//! [`Ranker`] ranks the requests in file order, output after output, so a seed and a file give
+//! [`Ranker`] ranks the requests in file order (each request's outputs in turn), so a seed and a file give
 //! the same output bit for bit. The file's scores are held in memory until it is ranked
 //! (a request may straddle two GPU submissions): 4 bytes per row and output, and the belief's
 //! values for a model with a head.
