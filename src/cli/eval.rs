@@ -30,7 +30,8 @@ pub fn eval(
         skip_bad_rows,
         ..ReadOptions::default()
     };
-    let (metrics, bad) = predictor.evaluate_file(&gpu, &file, options)?;
+    let (metrics, bad, spread) =
+        predictor.evaluate_file_spread(&gpu, &file, options, SPREAD_BUCKETS)?;
     eprintln!(
         "{} ({}): {}",
         file.display(),
@@ -40,15 +41,47 @@ pub fn eval(
     if bad > 0 {
         eprintln!("{bad} bad rows skipped");
     }
+    for report in spread.iter().flatten() {
+        eprint!("{}", spread_table(report));
+    }
     if json_out {
         let mut out = Map::new();
-        metrics_json(metric_prefix(split, &file), &tasks, &metrics, &mut out);
+        let prefix = metric_prefix(split, &file);
+        metrics_json(prefix, &tasks, &metrics, &mut out);
+        if let Some(spread) = &spread {
+            out.insert(format!("{prefix}_uncertainty"), json!(spread));
+        }
         out.insert("split".into(), json!(split));
         out.insert("adapter".into(), json!(gpu.describe()));
         out.insert("bad_rows".into(), json!(bad));
         println!("{}", Value::Object(out));
     }
     Ok(())
+}
+
+/// Buckets of the uncertainty heads' calibration table: quintiles of the spread.
+const SPREAD_BUCKETS: usize = 5;
+
+/// The calibration of an uncertainty head as a table: per spread bucket, the spread it predicted
+/// and the gap it made (docs/explore.md says how to read it).
+fn spread_table(report: &wgrec::metrics::SpreadReport) -> String {
+    let mut t = format!(
+        "uncertainty of {}: rows  sd(logit)  sd(p)     mean p    clicks    |gap|     se(gap)\n",
+        report.output
+    );
+    for b in &report.buckets {
+        t += &format!(
+            "  {:>24} {:>9.4} {:>9.5} {:>9.5} {:>9.5} {:>9.5} {:>9.5}\n",
+            b.rows,
+            b.mean_sd,
+            b.mean_sd_probability,
+            b.mean_p,
+            b.positive_rate,
+            b.error,
+            b.standard_error
+        );
+    }
+    t
 }
 
 /// The file `--split` names: a file path as given, or the split of `data` (by default the data
