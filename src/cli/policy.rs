@@ -71,8 +71,8 @@ pub struct PolicyArgs {
     /// ε of --policy epsilon.
     #[arg(long, default_value_t = 0.1)]
     pub epsilon: f64,
-    /// Thompson: posterior draws per log row (a probability's Monte-Carlo standard error is at
-    /// most 1/(2√draws)).
+    /// Thompson over a Gaussian head: posterior draws per log row (a probability's Monte-Carlo
+    /// standard error is at most 1/(2√draws)); bootstrap heads give exact probabilities.
     #[arg(long, default_value_t = 1000)]
     pub draws: u32,
     /// Thompson: the seed of the draws.
