@@ -70,7 +70,7 @@ pub(crate) fn gaussian(rows: &[(f32, f32)]) -> Belief {
 }
 
 /// A bootstrap belief, one output, one row per list of head logits.
-fn bootstrap(rows: &[Vec<f32>]) -> Belief {
+pub(crate) fn bootstrap(rows: &[Vec<f32>]) -> Belief {
     Belief {
         kind: Uncertainty::Bootstrap {
             heads: rows[0].len() as u32,

@@ -177,19 +177,10 @@ fn thompson_table_estimates_the_chance_of_ranking_first_within_its_monte_carlo_e
 
 #[test]
 fn thompson_table_over_bootstrap_heads_is_the_exact_share_of_heads() {
-    use crate::config::{BootstrapMask, Uncertainty};
-    use crate::explore::{Belief, Policy};
+    use crate::explore::rank_tests::bootstrap;
+    use crate::explore::Policy;
     // Three heads; action 1 is first under heads 0 and 2, action 0 under head 1.
-    let belief = Belief {
-        kind: Uncertainty::Bootstrap {
-            heads: 3,
-            mask: BootstrapMask::Poisson,
-        },
-        outputs: 1,
-        width: 3,
-        active: vec![true],
-        values: vec![0.0, 1.0, 0.0, 1.0, 0.0, 1.0],
-    };
+    let belief = bootstrap(&[vec![0.0, 1.0, 0.0], vec![1.0, 0.0, 1.0]]);
     let table = belief_table(Policy::Thompson, &[0.5, 0.5], &belief, 0, 2, 7, 1).expect("ts");
     assert_eq!(table, [1.0 / 3.0, 2.0 / 3.0]);
 }

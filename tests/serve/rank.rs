@@ -198,3 +198,68 @@ fn on_a_model_with_heads_thompson_draws_within_the_belief_and_ucb_zero_ranks_by_
     assert_eq!(order_of(&answer), want);
     server.shutdown().expect("stop");
 }
+
+/// The orders of six requests of six candidates sent one at a time to a server of `model` and
+/// `policy`, seeded 9, batching up to `max_batch` rows for `wait_ms`.
+fn batched_orders(
+    model: &std::path::Path,
+    policy: Policy,
+    max_batch: u32,
+    wait_ms: u64,
+) -> Vec<Vec<usize>> {
+    let mut o = options(model, 1000);
+    (o.max_batch, o.max_wait) = (max_batch, std::time::Duration::from_millis(wait_ms));
+    let ranking = Ranking {
+        policy: Some(policy),
+        seed: 9,
+    };
+    let server = Server::start_ranked(Arc::clone(&fixture().gpu), o, ranking).expect("start");
+    let rows = [0, 1, 2, 3, 4, 5];
+    let list = (0..6)
+        .map(|_| order_of(&score_with(&server, &rows, json!({})).1))
+        .collect();
+    server.shutdown().expect("stop");
+    list
+}
+
+#[test]
+fn a_seed_repeats_the_orders_whatever_the_micro_batching() {
+    // Six candidates in submissions of 4 rows (a request and its belief straddle two), or of
+    // 32 after a 20 ms wait: the same rankings, for ε's shuffles and for Thompson's draws.
+    let (run, head) = (&fixture().run, head_run());
+    let eps = Policy::EpsilonGreedy(1.0);
+    assert_eq!(
+        batched_orders(run, eps, 4, 0),
+        batched_orders(run, eps, 32, 20)
+    );
+    let ts = Policy::Thompson;
+    let small = batched_orders(head, ts, 4, 0);
+    assert_eq!(small, batched_orders(head, ts, 32, 20));
+    assert!(
+        small.windows(2).any(|w| w[0] != w[1]),
+        "Thompson draws vary: {small:?}"
+    );
+}
+
+#[test]
+fn a_reloaded_snapshot_without_a_head_is_refused_under_a_belief_policy() {
+    let f = fixture();
+    let publish = scratch("rank-reload");
+    publish_run(&publish, 1, head_run(), Weights::Trained);
+    let ranking = Ranking {
+        policy: Some(Policy::Thompson),
+        seed: 1,
+    };
+    let server = Server::start_ranked(Arc::clone(&f.gpu), options(&publish, 20), ranking)
+        .expect("start on the model with heads");
+    publish_run(&publish, 2, &f.run, Weights::Trained);
+    wait_until("the refused reload", || {
+        server.metrics().reloads() == (0, 1)
+    });
+    assert_eq!(server.metrics().version(), Some(1));
+    let (status, answer) = score_with(&server, &[0, 1], json!({}));
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["model_version"], 1);
+    assert_eq!(answer["ranking"]["policy"], "thompson");
+    server.shutdown().expect("stop");
+}
