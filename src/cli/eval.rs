@@ -66,19 +66,20 @@ const SPREAD_BUCKETS: usize = 5;
 /// and the gap it made (docs/explore.md says how to read it).
 fn spread_table(report: &wgrec::metrics::SpreadReport) -> String {
     let mut t = format!(
-        "uncertainty of {}: rows  sd(logit)  sd(p)     mean p    clicks    |gap|     se(gap)\n",
+        "uncertainty of {}: rows  sd(logit)  sd(p)     mean p    clicks    |gap|     se(gap)   rmse\n",
         report.output
     );
     for b in &report.buckets {
         t += &format!(
-            "  {:>24} {:>9.4} {:>9.5} {:>9.5} {:>9.5} {:>9.5} {:>9.5}\n",
+            "  {:>24} {:>9.4} {:>9.5} {:>9.5} {:>9.5} {:>9.5} {:>9.5} {:>9.5}\n",
             b.rows,
             b.mean_sd,
             b.mean_sd_probability,
             b.mean_p,
             b.positive_rate,
             b.error,
-            b.standard_error
+            b.standard_error,
+            b.rmse
         );
     }
     t

@@ -32,6 +32,9 @@ pub struct SpreadBucket {
     pub positive_rate: f64,
     /// `|positive_rate − mean_p|`.
     pub error: f64,
+    /// `√mean((y − p)²)`: with labels the Brier score's root, mostly the labels' own noise; with
+    /// a planted truth as `y` (the simulation) each row's own error, to set beside its spread.
+    pub rmse: f64,
     /// The binomial standard error of that gap under calibration.
     pub standard_error: f64,
 }
@@ -69,7 +72,8 @@ impl SpreadAccumulator {
     }
 
     /// One batch: the point model's `probs` and `labels` `[rows, outputs]` and the belief.
-    /// Missing labels (< 0) are skipped.
+    /// Missing labels (< 0) are skipped. A planted truth's click probabilities may stand in for
+    /// the labels: every field then measures against the truth.
     pub fn push(&mut self, probs: &[f32], labels: &[f32], belief: &Belief) {
         let outputs = self.names.len();
         for r in 0..belief.rows() {
@@ -125,6 +129,7 @@ fn bucket(rows: &[Row]) -> SpreadBucket {
         mean_p,
         positive_rate: rate,
         error: (rate - mean_p).abs(),
+        rmse: mean(&|r| (r.y - r.p).powi(2)).sqrt(),
         standard_error: variance.sqrt() / n,
     }
 }
@@ -168,6 +173,7 @@ mod tests {
         // Narrow rows 0, 1, 2 (labels 0, 1, 0): rate 1/3; then rows 3, 4, 6, 7 (all 1).
         assert!((b[0].error - (0.5 - 1.0 / 3.0)).abs() < 1e-12);
         assert!((b[1].error - 0.5).abs() < 1e-12);
+        assert!((b[0].rmse - 0.5).abs() < 1e-12, "every label is 0.5 from p = 0.5");
         assert!((b[1].standard_error - (4.0f64 * 0.25).sqrt() / 4.0).abs() < 1e-12);
         assert!((b[1].mean_sd_probability - 0.25 * mixed).abs() < 1e-6);
     }
