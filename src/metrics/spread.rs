@@ -173,7 +173,10 @@ mod tests {
         // Narrow rows 0, 1, 2 (labels 0, 1, 0): rate 1/3; then rows 3, 4, 6, 7 (all 1).
         assert!((b[0].error - (0.5 - 1.0 / 3.0)).abs() < 1e-12);
         assert!((b[1].error - 0.5).abs() < 1e-12);
-        assert!((b[0].rmse - 0.5).abs() < 1e-12, "every label is 0.5 from p = 0.5");
+        assert!(
+            (b[0].rmse - 0.5).abs() < 1e-12,
+            "every label is 0.5 from p = 0.5"
+        );
         assert!((b[1].standard_error - (4.0f64 * 0.25).sqrt() / 4.0).abs() < 1e-12);
         assert!((b[1].mean_sd_probability - 0.25 * mixed).abs() < 1e-6);
     }
