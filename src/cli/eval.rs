@@ -7,6 +7,7 @@ use anyhow::Context;
 use serde_json::{json, Map, Value};
 use wgrec::data::ReadOptions;
 use wgrec::run::RunFolder;
+use wgrec::serve::rank::FileRanking;
 use wgrec::serve::Predictor;
 use wgrec::Gpu;
 
@@ -119,17 +120,21 @@ fn metric_prefix(split: &str, file: &Path) -> &'static str {
     }
 }
 
-/// `wgrec predict`.
+/// `wgrec predict` (ranked by a policy with `ranking`).
 pub fn predict(
     checkpoint: &Path,
     input: &Path,
     output: &Path,
     skip_bad_rows: bool,
+    ranking: Option<FileRanking>,
 ) -> anyhow::Result<()> {
     let gpu = Gpu::new()?;
     let mut predictor = Predictor::load(&gpu, checkpoint)?;
     let start = Instant::now();
-    let (rows, bad) = predictor.predict_file(&gpu, input, output, skip_bad_rows)?;
+    let (rows, bad) = match &ranking {
+        None => predictor.predict_file(&gpu, input, output, skip_bad_rows)?,
+        Some(r) => predictor.predict_file_ranked(&gpu, input, output, skip_bad_rows, r)?,
+    };
     eprintln!(
         "{rows} rows scored into {} ({:.0} rows/s){}",
         output.display(),

@@ -4,6 +4,8 @@
 mod belief;
 mod rank;
 #[cfg(test)]
+pub(crate) mod rank_tests;
+#[cfg(test)]
 mod tests;
 
 pub use belief::{gaussian_sd, sigmoid, Belief, Draw, LOG_VAR_RANGE};

@@ -56,7 +56,7 @@ impl Policy {
                 ))
             }
         };
-        policy.check()?;
+        policy.check().map_err(|m| format!("{text:?}: {m}"))?;
         Ok(policy)
     }
 
@@ -122,22 +122,26 @@ impl Ranker {
     }
 
     /// The candidates' order, best first, and the score each was ranked by (ε-greedy's random
-    /// order keeps the greedy scores). Ties keep the candidates' order.
+    /// order keeps the greedy scores, bids applied, so a score means the same whichever way the
+    /// coin fell). Ties keep the candidates' order.
     pub fn rank(&mut self, c: &Candidates<'_>) -> Result<(Vec<usize>, Vec<f64>)> {
         let n = c.p.len();
         if let Some(b) = c.bids {
             check_bids(b, n)?;
         }
+        let with_bids = |mut scores: Vec<f64>| {
+            if let Some(b) = c.bids {
+                scores.iter_mut().zip(b).for_each(|(s, &b)| *s *= b as f64);
+            }
+            scores
+        };
         if let Policy::EpsilonGreedy(e) = self.policy {
             if self.rng.unit() < e {
-                let scores = c.p.iter().map(|&p| p as f64).collect();
+                let scores = with_bids(c.p.iter().map(|&p| p as f64).collect());
                 return Ok((self.shuffled(n), scores));
             }
         }
-        let mut scores = self.scores(c)?;
-        if let Some(b) = c.bids {
-            scores.iter_mut().zip(b).for_each(|(s, &b)| *s *= b as f64);
-        }
+        let scores = with_bids(self.scores(c)?);
         let mut order: Vec<usize> = (0..n).collect();
         order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
         Ok((order, scores))

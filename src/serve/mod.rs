@@ -17,6 +17,7 @@
 
 pub mod http;
 mod output;
+pub mod rank;
 mod reload;
 pub mod request;
 
