@@ -1,9 +1,20 @@
-//! The memory statement (`wgrec::graph::MemoryReport`) against what `Graph::new` really allocates:
-//! per table, the storage layout's bytes exactly; in total, `Gpu::allocated_bytes` on a device of
-//! the test's own (the shared one counts every test's buffers) within a stated tolerance.
+//! The memory statement (`wgrec::graph::MemoryReport`) against what `Graph::new` really allocates,
+//! read from `Gpu::allocated_bytes` on a device of the test's own (the shared one counts every
+//! test's buffers): per table, the storage layout's bytes exactly; the storage group's chunk
+//! buffers exactly; in total, within a tolerance.
+//!
+//! The tolerance: the statement counts the tables and every buffer that grows with the batch, the
+//! tables or a width key (the buffers the memory check judges), not the small ones: uniforms and
+//! kernel parameter blocks (a few hundred bytes each), the per-step input buffers (ids, offsets,
+//! labels, weights: `tbe batch`), BatchNorm's vectors, TIM's statistics, the logits. The part it
+//! leaves out is a share that shrinks as the tables and widths grow, and the statement stays below
+//! the allocation on both models: on the plain model (tables dominate) the statement is ≥ 95% of the allocation; on
+//! the tiny every-feature-kind model (batch buffers dominate, tables of a few rows) ≥ 80% (86%
+//! measured on lavapipe).
 
 use wgrec::config::ModelConfig;
 use wgrec::graph::{FeatureShape, Graph, MemoryLimits, MemoryReport};
+use wgrec::kernels::embedding::{EmbeddingStorage, TableSpec};
 use wgrec::Gpu;
 
 use crate::graph::{tiny_config, tiny_shapes};
@@ -84,6 +95,21 @@ fn tables_match(report: &MemoryReport, graph: &Graph) {
     assert_eq!(storage, graph.storage().layout.total4 * 16);
 }
 
+/// The storage group's chunk buffers, allocated alone, are the statement's storage bytes exactly.
+fn storage_matches(config: &ModelConfig, report: &MemoryReport, graph: &Graph) {
+    let gpu = Gpu::new().expect("a device");
+    let specs: Vec<TableSpec> = (graph.tables().iter())
+        .map(|t| TableSpec {
+            rows: t.rows,
+            width: t.width,
+        })
+        .collect();
+    let before = gpu.allocated_bytes();
+    let sparse = optimizers(config).sparse;
+    EmbeddingStorage::new(&gpu, &specs, sparse, None).expect("storage");
+    assert_eq!(gpu.allocated_bytes() - before, report.storage());
+}
+
 fn report_ratio(name: &str, report: &MemoryReport, allocated: u64) -> f64 {
     let total = report.total();
     eprintln!(
@@ -99,8 +125,9 @@ fn the_statement_matches_a_plain_models_allocation() {
     let config = ModelConfig::parse(PLAIN, "plain.toml").expect("config");
     let (report, allocated, graph) = measure(&config, &plain_shapes(), 64);
     tables_match(&report, &graph);
+    storage_matches(&config, &report, &graph);
     let ratio = report_ratio("plain", &report, allocated);
-    assert!((0.9..=1.0).contains(&ratio), "ratio {ratio}");
+    assert!((0.95..=1.0).contains(&ratio), "ratio {ratio}");
 }
 
 #[test]
@@ -108,6 +135,32 @@ fn the_statement_matches_every_feature_kind() {
     let config = tiny_config(0);
     let (report, allocated, graph) = measure(&config, &tiny_shapes(0), 128);
     tables_match(&report, &graph);
+    storage_matches(&config, &report, &graph);
     let ratio = report_ratio("tiny", &report, allocated);
-    assert!((0.5..=1.0).contains(&ratio), "ratio {ratio}");
+    assert!((0.8..=1.0).contains(&ratio), "ratio {ratio}");
+}
+
+#[test]
+fn the_storage_group_counts_the_chunks_the_layout_cuts() {
+    let config = ModelConfig::parse(PLAIN, "plain.toml").expect("config");
+    let shapes = plain_shapes();
+    let sparse = optimizers(&config).sparse;
+    for binding in [64 << 20, 512 << 10, 300 << 10, 4096] {
+        let report = MemoryReport::new(&config, &shapes, 64, &optimizers(&config), binding);
+        let specs: Vec<TableSpec> = (report.tables.iter())
+            .map(|t| TableSpec {
+                rows: t.rows,
+                width: t.width,
+            })
+            .collect();
+        let group = report.groups[0];
+        match wgrec::kernels::embedding::StorageLayout::new(&specs, sparse, binding) {
+            Ok(layout) => {
+                assert!(group.fits(), "binding {binding}");
+                assert_eq!(group.chunks, layout.chunks() as u64);
+                assert_eq!(group.chunk_bytes, layout.chunk4() * 16);
+            }
+            Err(_) => assert!(!group.fits(), "binding {binding}: {group:?}"),
+        }
+    }
 }
