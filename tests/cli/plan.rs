@@ -131,7 +131,10 @@ fn plan_refuses_a_model_whose_tables_cannot_fit() {
         assert!(!out.status.success(), "must exit non-zero: {stderr}");
         assert!(!stderr.contains("panicked"), "{stderr}");
         assert!(stderr.contains("feature[0].hash_rows"), "{stderr}");
-        assert!(stderr.contains("TiB needed, limit"), "names the bytes: {stderr}");
+        assert!(
+            stderr.contains("TiB needed, limit"),
+            "names the bytes: {stderr}"
+        );
         assert!(stderr.contains("chunks of"), "names the limit: {stderr}");
         let stdout = String::from_utf8_lossy(&out.stdout);
         if json {
