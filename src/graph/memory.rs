@@ -226,3 +226,7 @@ fn storage_group(tables: &[TableMemory], sparse: SparseOptimizer, binding: u64) 
         limit: (MAX_CHUNKS as u64 * chunk_bytes).min(16 << 32),
     }
 }
+
+#[cfg(test)]
+#[path = "memory_tests.rs"]
+mod tests;
