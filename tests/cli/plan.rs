@@ -1,8 +1,8 @@
 //! `wgrec plan`: the memory statement without training. On a synthetic data folder it prints a
 //! total, says the model fits, exits 0 and writes nothing; `--json` parses and agrees with what
 //! `train --json` reports for the same model; a model whose tables cannot fit exits non-zero
-//! naming the bytes, the limit and the key. On the bundled ml-100k (`data/ml100k`, not in a fresh
-//! clone: the test is ignored there and run with `--ignored`) the default model fits.
+//! naming the bytes, the limit and the key. (ml-100k is not in a fresh clone, so no test reads it;
+//! docs/graph.md shows `wgrec plan` on it.)
 
 use std::path::{Path, PathBuf};
 
@@ -146,28 +146,4 @@ fn plan_refuses_a_model_whose_tables_cannot_fit() {
             assert_eq!(stdout.lines().last(), Some("does not fit"), "{stdout}");
         }
     }
-}
-
-#[test]
-#[ignore = "needs the bundled data/ml100k (wgrec data fetch ml-100k --into data/ml100k)"]
-fn plan_on_ml100k_states_a_total_and_fits() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let out = wgrec()
-        .args([
-            "plan",
-            "--config",
-            "configs/ml100k.toml",
-            "--data",
-            "data/ml100k",
-        ])
-        .current_dir(root)
-        .output()
-        .expect("run");
-    let stdout = ok(&out);
-    assert!(
-        stdout.lines().any(|l| l.trim().starts_with("total ")),
-        "{stdout}"
-    );
-    assert!(stdout.contains("emb.1.history.time"), "{stdout}");
-    assert_eq!(stdout.lines().last(), Some("fits"), "{stdout}");
 }
