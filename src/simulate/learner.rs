@@ -1,0 +1,202 @@
+//! The live model of a simulated run: a model file compiled over the simulation's own schema,
+//! scoring each round's candidates and learning from the rows shown, with the streaming
+//! trainer's machinery (the same calls [`crate::online`]'s step makes, in the same order).
+//!
+//! Rows never touch a file: each round's rows are parsed column by column into a [`Batch`] with
+//! the file reader's own field parser, so they encode exactly as the same rows in a TSV would.
+//! The encoder is fitted once, on a batch that names every segment and category and pairs each
+//! user with an initial ad, so those ids start with rows; an ad that arrives later reads the
+//! out-of-vocabulary row until it is first shown, when its id map (`capacity`, `admit_after`)
+//! admits it and [`Graph::reset_rows`] gives its row fresh initial weights. The model starts from
+//! its seeded initialisation (`train.seed` is set to the simulation seed): no warm-up, so every
+//! policy starts knowing nothing, and exploration has to earn what it learns.
+
+use crate::config::ModelConfig;
+use crate::data::batch::parse_field;
+use crate::data::encode::Encoder;
+use crate::data::table::empty_batch;
+use crate::data::{Batch, Schema};
+use crate::error::{Error, Result};
+use crate::explore::Belief;
+use crate::gpu::Gpu;
+use crate::graph::Graph;
+use crate::model::ModelPlan;
+use crate::run::feature_shapes;
+use crate::train::policy::TrainPolicy;
+
+use super::world::World;
+
+/// The simulation's schema: the label and the four features the world shows.
+pub const SCHEMA: &str = r#"
+delimiter = "\t"
+header = true
+
+[[column]]
+name = "click"
+type = "label"
+
+[[column]]
+name = "user_id"
+type = "categorical"
+
+[[column]]
+name = "segment"
+type = "categorical"
+
+[[column]]
+name = "ad_id"
+type = "categorical"
+
+[[column]]
+name = "category"
+type = "categorical"
+"#;
+
+/// What the schema is called in errors.
+pub const SCHEMA_NAME: &str = "the simulation's schema (user_id, segment, ad_id, category)";
+
+/// The rows of one round, as they would stand in a file.
+const ROWS_NAME: &str = "simulated rows";
+
+/// One (user, ad) row; `click` is `None` for a row to score.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Row {
+    /// The user.
+    pub user: u32,
+    /// The ad.
+    pub ad: u32,
+    /// The click, for a row to learn from.
+    pub click: Option<bool>,
+}
+
+/// A model that learns as the simulation goes (see the module docs).
+pub struct Learner<'g> {
+    gpu: &'g Gpu,
+    schema: Schema,
+    encoder: Encoder,
+    graph: Graph,
+    policy: TrainPolicy,
+    /// Online steps taken (the id maps' clock).
+    step: u64,
+}
+
+impl<'g> Learner<'g> {
+    /// Compiles `config` (its `train.seed` replaced by `seed`) for batches of `max_rows`, the
+    /// encoder fitted on `world`'s segments, categories, users and initial ads.
+    pub fn new(
+        gpu: &'g Gpu,
+        config: &ModelConfig,
+        world: &World,
+        seed: u64,
+        max_rows: u32,
+    ) -> Result<Self> {
+        let mut config = config.clone();
+        config.train.seed = seed;
+        let schema = Schema::parse(SCHEMA, SCHEMA_NAME)?;
+        let mut encoder = Encoder::new(&config, &schema, SCHEMA_NAME)?;
+        encoder.fit(&rows_batch(&schema, world, &fit_rows(world))?);
+        encoder.finish_fit()?;
+        let policy = TrainPolicy::new(&config.train);
+        let plan = ModelPlan::new(&config, &feature_shapes(&config, &encoder))?;
+        let max = max_rows.max(config.train.batch_size);
+        let correction = encoder.logit_correction();
+        let graph = Graph::compile(gpu, plan, policy.optimizers(), max, correction)?;
+        Ok(Learner {
+            gpu,
+            schema,
+            encoder,
+            graph,
+            policy,
+            step: 0,
+        })
+    }
+
+    /// The probabilities of `rows` (`[rows, outputs]`) and, with `belief`, the uncertainty
+    /// head's belief about them.
+    pub fn score(
+        &mut self,
+        world: &World,
+        rows: &[Row],
+        belief: bool,
+    ) -> Result<(Vec<f32>, Option<Belief>)> {
+        let batch = rows_batch(&self.schema, world, rows)?;
+        let all: Vec<usize> = (0..batch.rows).collect();
+        let encoded = self.encoder.encode_rows(&batch, ROWS_NAME, &all)?;
+        let prepared = self.graph.prepare(&encoded)?;
+        if belief {
+            self.graph.predict_belief(self.gpu, &prepared)
+        } else {
+            Ok((self.graph.predict(self.gpu, &prepared)?, None))
+        }
+    }
+
+    /// One online step on the shown `rows` (each with its click): new ids admitted and their
+    /// rows re-initialised, then one training step.
+    pub fn learn(&mut self, world: &World, rows: &[Row]) -> Result<()> {
+        let step = self.step + 1;
+        let batch = rows_batch(&self.schema, world, rows)?;
+        let all: Vec<usize> = (0..batch.rows).collect();
+        let fresh = self.encoder.observe_rows(&batch, ROWS_NAME, &all, step)?;
+        for f in fresh {
+            self.graph.reset_rows(self.gpu, f.feature, &f.rows, step)?;
+        }
+        let encoded = self.encoder.encode_rows(&batch, ROWS_NAME, &all)?;
+        let prepared = self.graph.prepare(&encoded)?;
+        let rates = self.policy.rates(self.graph.step() + 1);
+        self.graph.train_step(self.gpu, &prepared, rates)?;
+        self.step = step;
+        Ok(())
+    }
+}
+
+/// The fit batch: each user with an initial ad, then one row per category, so every segment,
+/// every category, every user and (users permitting) every initial ad has a row.
+fn fit_rows(world: &World) -> Vec<Row> {
+    let c = world.config();
+    let initial = world.live(0);
+    let by_user = (0..c.users).map(|u| Row {
+        user: u,
+        ad: initial.start + u % c.live_ads,
+        click: Some(false),
+    });
+    let by_category = (0..c.categories).filter_map(|cat| {
+        let ad = (0..c.total_ads()).find(|&a| world.category(a) == cat)?;
+        Some(Row {
+            user: 0,
+            ad,
+            click: Some(false),
+        })
+    });
+    by_user.chain(by_category).collect()
+}
+
+/// `rows` as a batch of the simulation's schema, parsed as a file's fields are.
+pub fn rows_batch(schema: &Schema, world: &World, rows: &[Row]) -> Result<Batch> {
+    let mut batch = empty_batch(schema);
+    for (i, row) in rows.iter().enumerate() {
+        let label = match row.click {
+            Some(c) => u8::from(c).to_string(),
+            None => String::new(),
+        };
+        let fields = [
+            label,
+            format!("u{}", row.user),
+            format!("s{}", world.segment(row.user)),
+            format!("a{}", row.ad),
+            format!("c{}", world.category(row.ad)),
+        ];
+        for (c, text) in fields.iter().enumerate() {
+            parse_field(&schema.columns[c].kind, text, &mut batch.columns[c]).map_err(|m| {
+                Error::Data {
+                    file: ROWS_NAME.into(),
+                    line: Some(i as u64 + 1),
+                    column: Some(schema.columns[c].name.clone()),
+                    message: m,
+                }
+            })?;
+        }
+        batch.rows += 1;
+        batch.lines.push(i as u64 + 1);
+    }
+    Ok(batch)
+}

@@ -1,0 +1,196 @@
+//! What `wgrec simulate` writes: the per-round log (`rounds.tsv`), the summary over seeds
+//! (`summary.tsv`, and the same table as Markdown in `summary.md`), each written atomically.
+//!
+//! Numbers are written with fixed decimals, runs in (seed, policy) order, so the same seed and
+//! inputs give the same bytes.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use super::config::SimPolicy;
+use super::episode::RoundRecord;
+use crate::checkpoint::write_atomically;
+use crate::error::{Error, Result};
+
+/// The log file.
+pub const ROUNDS_FILE: &str = "rounds.tsv";
+/// The summary, TSV.
+pub const SUMMARY_FILE: &str = "summary.tsv";
+/// The summary, Markdown.
+pub const SUMMARY_MD: &str = "summary.md";
+
+/// The log's header.
+pub const ROUNDS_HEADER: &str = "round\tpolicy\tseed\trequests\tclicks\tcum_clicks\
+\texpected_clicks\tregret\tcum_regret\tnew_impressions\tnew_candidates\tcandidates\
+\tnew_impression_share\tnew_candidate_share";
+
+/// One policy's run in the world of one seed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunLog {
+    /// The policy.
+    pub policy: SimPolicy,
+    /// The seed.
+    pub seed: u64,
+    /// Its rounds, in order.
+    pub rounds: Vec<RoundRecord>,
+}
+
+impl RunLog {
+    /// Clicks over the run.
+    pub fn clicks(&self) -> f64 {
+        self.rounds.iter().map(|r| f64::from(r.clicks)).sum()
+    }
+
+    /// Regret over the run.
+    pub fn regret(&self) -> f64 {
+        self.rounds.iter().map(|r| r.regret).sum()
+    }
+
+    /// (new ads' share of impressions, their share of candidate slots) over the run.
+    pub fn new_shares(&self) -> (f64, f64) {
+        let sum = |f: fn(&RoundRecord) -> u32| -> f64 {
+            self.rounds.iter().map(|r| f64::from(f(r))).sum()
+        };
+        let shown = sum(|r| r.new_impressions) / sum(|r| r.requests).max(1.0);
+        let offered = sum(|r| r.new_candidates) / sum(|r| r.candidates).max(1.0);
+        (shown, offered)
+    }
+}
+
+/// One policy's results over the seeds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicySummary {
+    /// The policy.
+    pub policy: SimPolicy,
+    /// Seeds run.
+    pub seeds: usize,
+    /// Final cumulative regret: mean and sample standard deviation over seeds.
+    pub regret: (f64, f64),
+    /// Final cumulative clicks: mean and sample standard deviation.
+    pub clicks: (f64, f64),
+    /// New ads' share of impressions, mean over seeds.
+    pub new_impression_share: f64,
+    /// New ads' share of candidate slots, mean over seeds.
+    pub new_candidate_share: f64,
+}
+
+/// Mean and sample standard deviation (0 for one value).
+pub fn mean_sd(values: &[f64]) -> (f64, f64) {
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n.max(1.0);
+    if values.len() < 2 {
+        return (mean, 0.0);
+    }
+    let ss: f64 = values.iter().map(|v| (v - mean).powi(2)).sum();
+    (mean, (ss / (n - 1.0)).sqrt())
+}
+
+/// Each policy's summary, in the order the policies first appear in `runs`.
+pub fn summarise(runs: &[RunLog]) -> Vec<PolicySummary> {
+    let mut policies: Vec<SimPolicy> = Vec::new();
+    for r in runs {
+        if !policies.contains(&r.policy) {
+            policies.push(r.policy);
+        }
+    }
+    (policies.into_iter())
+        .map(|policy| {
+            let mine: Vec<&RunLog> = runs.iter().filter(|r| r.policy == policy).collect();
+            let of = |f: &dyn Fn(&RunLog) -> f64| mine.iter().map(|r| f(r)).collect::<Vec<_>>();
+            PolicySummary {
+                policy,
+                seeds: mine.len(),
+                regret: mean_sd(&of(&|r| r.regret())),
+                clicks: mean_sd(&of(&|r| r.clicks())),
+                new_impression_share: mean_sd(&of(&|r| r.new_shares().0)).0,
+                new_candidate_share: mean_sd(&of(&|r| r.new_shares().1)).0,
+            }
+        })
+        .collect()
+}
+
+/// The per-round log as TSV text.
+pub fn rounds_tsv(runs: &[RunLog]) -> String {
+    let mut s = format!("{ROUNDS_HEADER}\n");
+    for run in runs {
+        let (mut clicks, mut regret) = (0u64, 0.0);
+        for r in &run.rounds {
+            clicks += u64::from(r.clicks);
+            regret += r.regret;
+            let share = |a: u32, b: u32| f64::from(a) / f64::from(b.max(1));
+            let _ = writeln!(
+                s,
+                "{}\t{}\t{}\t{}\t{}\t{clicks}\t{:.6}\t{:.6}\t{regret:.6}\t{}\t{}\t{}\t{:.6}\t{:.6}",
+                r.round,
+                run.policy,
+                run.seed,
+                r.requests,
+                r.clicks,
+                r.expected_clicks,
+                r.regret,
+                r.new_impressions,
+                r.new_candidates,
+                r.candidates,
+                share(r.new_impressions, r.requests),
+                share(r.new_candidates, r.candidates),
+            );
+        }
+    }
+    s
+}
+
+/// The summary as TSV text.
+pub fn summary_tsv(summary: &[PolicySummary]) -> String {
+    let mut s = String::from(
+        "policy\tseeds\tregret_mean\tregret_sd\tclicks_mean\tclicks_sd\
+         \tnew_impression_share\tnew_candidate_share\n",
+    );
+    for p in summary {
+        let _ = writeln!(
+            s,
+            "{}\t{}\t{:.3}\t{:.3}\t{:.3}\t{:.3}\t{:.4}\t{:.4}",
+            p.policy,
+            p.seeds,
+            p.regret.0,
+            p.regret.1,
+            p.clicks.0,
+            p.clicks.1,
+            p.new_impression_share,
+            p.new_candidate_share
+        );
+    }
+    s
+}
+
+/// The summary as a Markdown table.
+pub fn summary_markdown(summary: &[PolicySummary]) -> String {
+    let mut s = String::from(
+        "| policy | seeds | cumulative regret (mean ± sd) | clicks (mean ± sd) | new ads' share of \
+         impressions | of candidates |\n|---|---|---|---|---|---|\n",
+    );
+    for p in summary {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {:.1} ± {:.1} | {:.1} ± {:.1} | {:.1} % | {:.1} % |",
+            p.policy,
+            p.seeds,
+            p.regret.0,
+            p.regret.1,
+            p.clicks.0,
+            p.clicks.1,
+            100.0 * p.new_impression_share,
+            100.0 * p.new_candidate_share
+        );
+    }
+    s
+}
+
+/// Writes `text` to `path` atomically.
+pub fn write_text(path: &Path, text: &str) -> Result<()> {
+    write_atomically(path, |tmp| {
+        std::fs::write(tmp, text).map_err(|e| Error::Output {
+            file: path.to_path_buf(),
+            message: e.to_string(),
+        })
+    })
+}
