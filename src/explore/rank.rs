@@ -159,7 +159,10 @@ impl Ranker {
         if first + n > belief.rows() || output >= belief.outputs || !belief.active[output] {
             return Err(bad_policy(
                 &self.policy,
-                format!("output {output} has no belief for rows {first}..{}", first + n),
+                format!(
+                    "output {output} has no belief for rows {first}..{}",
+                    first + n
+                ),
             ));
         }
         Ok(match self.policy {

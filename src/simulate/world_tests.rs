@@ -1,9 +1,14 @@
 use super::*;
 use crate::simulate::config::TEST_WORLD;
 
-fn world(seed: u64) -> World {
-    let config = SimConfig::parse(TEST_WORLD, "w.toml").expect("test world parses");
+fn world_of(seed: u64, rounds: u32) -> World {
+    let mut config = SimConfig::parse(TEST_WORLD, "w.toml").expect("test world parses");
+    config.rounds = rounds;
     World::new(&config, seed)
+}
+
+fn world(seed: u64) -> World {
+    world_of(seed, 10)
 }
 
 #[test]
@@ -64,7 +69,7 @@ fn the_truth_has_a_realistic_click_rate() {
 /// so the test is deterministic.
 #[test]
 fn clicks_drawn_from_the_uniforms_follow_the_truth() {
-    let w = world(11);
+    let w = world_of(11, 400);
     let (mut clicks, mut expected, mut variance) = (0.0, 0.0, 0.0);
     for round in 0..400 {
         let uniforms = w.click_uniforms(round);
