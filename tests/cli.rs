@@ -16,6 +16,8 @@ mod policy;
 mod pretrain;
 #[path = "cli/scenarios.rs"]
 mod scenarios;
+#[path = "cli/simulate.rs"]
+mod simulate;
 
 use std::process::Command;
 
