@@ -200,3 +200,59 @@ pub fn rows_batch(schema: &Schema, world: &World, rows: &[Row]) -> Result<Batch>
     }
     Ok(batch)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::ColumnData;
+    use crate::simulate::config::{SimConfig, TEST_WORLD};
+
+    #[test]
+    fn rows_become_a_batch_of_the_schema_with_segment_and_category_filled_in() {
+        let config = SimConfig::parse(TEST_WORLD, "w.toml").expect("test world");
+        let world = World::new(&config, 1);
+        let schema = Schema::parse(SCHEMA, SCHEMA_NAME).expect("schema");
+        let rows = [
+            Row {
+                user: 5,
+                ad: 3,
+                click: Some(true),
+            },
+            Row {
+                user: 2,
+                ad: 7,
+                click: None,
+            },
+        ];
+        let batch = rows_batch(&schema, &world, &rows).expect("batch");
+        assert_eq!(batch.rows, 2);
+        assert_eq!(batch.columns[0], ColumnData::Label(vec![1.0, -1.0]));
+        let tokens = |c: usize| match &batch.columns[c] {
+            ColumnData::Categorical(t) => t.iter().map(str::to_string).collect::<Vec<_>>(),
+            other => panic!("column {c} is {}", other.type_name()),
+        };
+        assert_eq!(tokens(1), ["u5", "u2"]);
+        assert_eq!(tokens(2), ["s1", "s2"], "segment = user mod 4");
+        assert_eq!(tokens(3), ["a3", "a7"]);
+        let categories = [world.category(3), world.category(7)].map(|c| format!("c{c}"));
+        assert_eq!(tokens(4), categories);
+    }
+
+    #[test]
+    fn the_fit_rows_cover_every_user_segment_and_category() {
+        let config = SimConfig::parse(TEST_WORLD, "w.toml").expect("test world");
+        let world = World::new(&config, 2);
+        let rows = fit_rows(&world);
+        for u in 0..config.users {
+            assert!(rows.iter().any(|r| r.user == u));
+        }
+        for c in 0..config.categories {
+            let any = (0..config.total_ads()).any(|a| world.category(a) == c);
+            assert_eq!(
+                any,
+                rows.iter().any(|r| world.category(r.ad) == c),
+                "category {c}"
+            );
+        }
+    }
+}

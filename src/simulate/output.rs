@@ -194,3 +194,68 @@ pub fn write_text(path: &Path, text: &str) -> Result<()> {
         })
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::explore::Policy;
+
+    fn record(round: u32, clicks: u32, regret: f64, new: (u32, u32)) -> RoundRecord {
+        RoundRecord {
+            round,
+            requests: 4,
+            clicks,
+            expected_clicks: 0.5,
+            regret,
+            new_impressions: new.0,
+            new_candidates: new.1,
+            candidates: 8,
+        }
+    }
+
+    fn run(policy: SimPolicy, seed: u64, regret: f64) -> RunLog {
+        RunLog {
+            policy,
+            seed,
+            rounds: vec![record(0, 1, regret, (1, 2)), record(1, 2, 0.25, (0, 2))],
+        }
+    }
+
+    #[test]
+    fn mean_and_sd_match_hand_computed_values() {
+        assert_eq!(mean_sd(&[1.0, 2.0, 3.0, 4.0]), (2.5, (5.0f64 / 3.0).sqrt()));
+        assert_eq!(mean_sd(&[7.0]), (7.0, 0.0));
+    }
+
+    #[test]
+    fn the_summary_is_per_policy_over_seeds_in_first_seen_order() {
+        let greedy = SimPolicy::Model(Policy::Greedy);
+        let runs = [
+            run(greedy, 1, 1.0),
+            run(SimPolicy::Oracle, 1, 0.0),
+            run(greedy, 2, 2.0),
+        ];
+        let s = summarise(&runs);
+        assert_eq!(s.len(), 2);
+        assert_eq!((s[0].policy, s[0].seeds), (greedy, 2));
+        // Regret per seed: 1.25 and 2.25.
+        assert_eq!(s[0].regret, (1.75, 0.5f64.sqrt()));
+        assert_eq!(s[0].clicks, (3.0, 0.0));
+        // 1 new impression of 8, 4 new slots of 16.
+        assert_eq!(s[0].new_impression_share, 0.125);
+        assert_eq!(s[0].new_candidate_share, 0.25);
+        assert_eq!(s[1].regret, (0.25, 0.0));
+    }
+
+    #[test]
+    fn the_log_accumulates_clicks_and_regret_per_run() {
+        let text = rounds_tsv(&[run(SimPolicy::Oracle, 3, 0.5)]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], ROUNDS_HEADER);
+        assert_eq!(
+            lines[2],
+            "1\toracle\t3\t4\t2\t3\t0.500000\t0.250000\t0.750000\t0\t2\t8\t0.000000\t0.250000"
+        );
+        assert_eq!(lines.len(), 3);
+    }
+}

@@ -131,6 +131,8 @@ fn render(
         .configure_mesh()
         .x_desc("round")
         .y_desc(y_label)
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_label_formatter(&|y| format!("{y:.0}"))
         .light_line_style(RGBColor(235, 235, 235))
         .label_style(("sans-serif", 14))
         .axis_desc_style(("sans-serif", 16))
