@@ -6,32 +6,12 @@ use std::mem::size_of;
 use wgrec::kernels::dense::dropout::{
     dropout_threshold_and_scale, Dropout, DropoutBuffers, DropoutParams, DropoutSpec,
 };
-use wgrec::rng::Rng;
+use wgrec::rng::{philox4x32_10, Rng};
 use wgrec::shaders;
 
 use crate::common::{download, gpu, random_f32, upload};
 use crate::dense_norm::{run, Shape};
 use crate::registry::{assert_layout, offsets};
-
-/// Philox4x32-10 (Salmon et al. 2011) with 64-bit multiplies, as Random123 writes it.
-fn philox4x32_10(counter: [u32; 4], key: [u32; 2]) -> [u32; 4] {
-    let (mut c, mut k) = (counter, key);
-    for _ in 0..10 {
-        let p0 = 0xD251_1F53u64 * c[0] as u64;
-        let p1 = 0xCD9E_8D57u64 * c[2] as u64;
-        c = [
-            (p1 >> 32) as u32 ^ c[1] ^ k[0],
-            p1 as u32,
-            (p0 >> 32) as u32 ^ c[3] ^ k[1],
-            p0 as u32,
-        ];
-        k = [
-            k[0].wrapping_add(0x9E37_79B9),
-            k[1].wrapping_add(0xBB67_AE85),
-        ];
-    }
-    c
-}
 
 #[test]
 fn philox_reference_matches_random123_known_answers() {

@@ -51,6 +51,28 @@ impl Rng {
     }
 }
 
+/// Philox4x32-10 (Salmon et al. 2011) with 64-bit multiplies, as Random123 writes it: the CPU
+/// twin of `shaders/prelude/philox.wgsl`, so a test (or the host) can recompute any draw a
+/// shader made from its counter and key.
+pub fn philox4x32_10(counter: [u32; 4], key: [u32; 2]) -> [u32; 4] {
+    let (mut c, mut k) = (counter, key);
+    for _ in 0..10 {
+        let p0 = 0xD251_1F53u64 * c[0] as u64;
+        let p1 = 0xCD9E_8D57u64 * c[2] as u64;
+        c = [
+            (p1 >> 32) as u32 ^ c[1] ^ k[0],
+            p1 as u32,
+            (p0 >> 32) as u32 ^ c[3] ^ k[1],
+            p0 as u32,
+        ];
+        k = [
+            k[0].wrapping_add(0x9E37_79B9),
+            k[1].wrapping_add(0xBB67_AE85),
+        ];
+    }
+    c
+}
+
 /// Zipf(α) over `0..n` by inverse CDF (binary search in the cumulative weights): exact, O(log n) per
 /// draw after O(n) set-up. Rank 0 is the most frequent.
 #[derive(Debug, Clone)]

@@ -43,7 +43,7 @@ shaders! {
     FMA => "fma",
     PAIRWISE => "pairwise",
     NORM => "norm",
-    DROPOUT => "dropout",
+    DROPOUT => "dropout" ["philox"],
     COMBINE => "combine",
     GATE => "gate",
     MIX => "mix",
@@ -54,4 +54,5 @@ shaders! {
     ELEMENTWISE => "elementwise",
     CONTENT => "content",
     GRAPHSAGE => "graphsage",
+    UNCERTAINTY => "uncertainty" ["philox"],
 }

@@ -48,6 +48,7 @@ mod reset;
 mod state;
 mod step;
 mod towers;
+mod uncertainty;
 
 pub use crate::model::FeatureShape;
 pub use budget::{check_memory, MemoryLimits};
@@ -70,6 +71,7 @@ use experts::ExpertLayer;
 use objective::Objective;
 use projection::{f32s, Activations, Norm, RunningStats};
 use towers::Towers;
+use uncertainty::UncertaintyLayer;
 
 /// Dispatch counts of the programs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +90,8 @@ pub struct Graph {
     /// The step, in forward order.
     layers: Vec<Box<dyn Layer>>,
     objective: Objective,
+    /// The uncertainty heads, recorded after the layers' forward walk.
+    heads: Option<UncertaintyLayer>,
     params: FlatParams,
     optimizer: DenseOptimizer,
     optimizer_state: wgpu::Buffer,
@@ -176,6 +180,14 @@ impl Graph {
         };
         let towers = Towers::new(gpu, &plan, (&acts.c, &acts.dc), &params, b)?;
         let objective = Objective::new(gpu, &plan, &towers, b, logit_correction)?;
+        let heads = UncertaintyLayer::new(
+            gpu,
+            &plan,
+            &towers.head_input,
+            &objective.labels,
+            &params,
+            b,
+        )?;
         let (optimizer, optimizer_state) = dense_optimizer(gpu, &params, optimizers)?;
         let expert_ops: Vec<&Expert> = experts.iter().map(|e| &e.expert).collect();
         init::initialise(gpu, &plan, &storage, &expert_ops, &params)?;
@@ -197,6 +209,7 @@ impl Graph {
             storage,
             layers,
             objective,
+            heads,
             params,
             optimizer,
             optimizer_state,

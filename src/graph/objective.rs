@@ -20,7 +20,7 @@ use crate::model::ModelPlan;
 pub(super) struct Objective {
     pub loss: Loss,
     pub predict: Predict,
-    labels: wgpu::Buffer,
+    pub labels: wgpu::Buffer,
     weights: Option<wgpu::Buffer>,
     /// The loss per task, then the kernel's divergence flag (read back together).
     pub loss_value: wgpu::Buffer,

@@ -2,7 +2,7 @@
 //! forward alone (for gradient tests). Each uploads its inputs, records the layer walk into one
 //! encoder and submits once.
 
-use super::layer::{LayerDispatches, Mode, StepInputs};
+use super::layer::{Layer, LayerDispatches, Mode, StepInputs};
 use super::prepare::Prepared;
 use super::{bad, Dispatches, Graph, StepRates};
 use crate::data::encode::ModelBatch;
@@ -24,6 +24,9 @@ impl Graph {
         }
         for layer in &mut self.layers {
             layer.set_rows(gpu, rows)?;
+        }
+        if let Some(heads) = &mut self.heads {
+            heads.set_rows(gpu, rows)?;
         }
         self.objective.set_rows(gpu, rows)?;
         self.rows = rows;
@@ -49,12 +52,18 @@ impl Graph {
         for layer in &mut self.layers {
             layer.upload(gpu, &inputs)?;
         }
+        if let Some(heads) = &mut self.heads {
+            heads.upload(gpu, &inputs)?;
+        }
         Ok(())
     }
 
     fn record_forward(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>, mode: Mode) {
         for layer in &self.layers {
             layer.record_forward(gpu, pass, mode);
+        }
+        if let Some(heads) = &self.heads {
+            heads.record_forward(gpu, pass, mode);
         }
     }
 
@@ -125,10 +134,19 @@ impl Graph {
         gpu: &Gpu,
         batch: &Prepared,
     ) -> Result<(Vec<f32>, Option<crate::explore::Belief>)> {
-        if self.plan.config.uncertainty().is_some() {
-            return Err(bad("uncertainty heads are not compiled yet"));
-        }
-        Ok((self.predict(gpu, batch)?, None))
+        let p = self.predict(gpu, batch)?;
+        let belief = (self.heads.as_ref())
+            .map(|h| h.belief(gpu, batch.rows))
+            .transpose()?;
+        Ok((p, belief))
+    }
+
+    /// The uncertainty heads' loss in the last training step, per output (0 for an output
+    /// without a head); `None` for a model without heads.
+    pub fn last_uncertainty_loss(&self, gpu: &Gpu) -> Result<Option<Vec<f64>>> {
+        (self.heads.as_ref())
+            .map(|h| h.loss(gpu, self.rows))
+            .transpose()
     }
 
     /// Logits `[rows, tasks]` of `batch` in training mode without updating anything (batch
@@ -152,7 +170,8 @@ impl Graph {
 
     /// Dispatches each program records: the sum of the layers' counts, the loss, the optimizer.
     pub fn dispatches(&self) -> Dispatches {
-        let sum = (self.layers.iter())
+        let heads = self.heads.as_ref().map(|h| h as &dyn Layer);
+        let sum = (self.layers.iter().map(|l| l.as_ref()).chain(heads))
             .map(|l| l.dispatches())
             .fold(LayerDispatches::default(), |a, b| a + b);
         let optimizer = 1 + 2 * self.optimizer.norm_buffer().is_some() as u64;

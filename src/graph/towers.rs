@@ -40,6 +40,16 @@ pub(super) struct Towers {
     /// `[B, T]` logits and their gradient (written by the loss).
     pub logits: wgpu::Buffer,
     pub grad_logits: wgpu::Buffer,
+    /// The head's input as training and evaluation read it, and its width (the uncertainty
+    /// heads read it too).
+    pub head_input: HeadInput,
+}
+
+/// The activation the head reads: training (after dropout) and evaluation (before) inputs.
+pub(super) struct HeadInput {
+    pub x: wgpu::Buffer,
+    pub x_eval: Option<wgpu::Buffer>,
+    pub width: u32,
 }
 
 impl Towers {
@@ -107,10 +117,16 @@ impl Towers {
                 transpose: Some(transpose),
             });
         }
+        let head_input = HeadInput {
+            x: input.x,
+            x_eval: input.x_eval,
+            width: fan_in,
+        };
         Ok(Towers {
             layers,
             logits,
             grad_logits,
+            head_input,
         })
     }
 }

@@ -144,6 +144,7 @@ pub(super) fn plan_dense(plan: &ModelPlan) -> Vec<DenseParam> {
     }
     if c.model.architecture.multitask() {
         task_towers(plan, &mut b);
+        uncertainty_heads(plan, &mut b);
         return b.params;
     }
     for tower in &plan.towers {
@@ -160,7 +161,28 @@ pub(super) fn plan_dense(plan: &ModelPlan) -> Vec<DenseParam> {
         b.flat("head.weight", &[t, fan_in]);
         b.flat("head.bias", &[t]);
     }
+    uncertainty_heads(plan, &mut b);
     b.params
+}
+
+/// The uncertainty heads (`[[task]] uncertainty`), last in flat order so that a model's other
+/// tensors keep their offsets and initial values with or without them: on the head's input, for
+/// `H` values per output (K logits, or μ and log s²), `uncertainty.weight` `[U·H, in]` and
+/// `uncertainty.bias` `[U·H]` over the one tower of `single`, or `[U, H, in]` and `[U, H]` over
+/// the task towers.
+fn uncertainty_heads(plan: &ModelPlan, b: &mut Builder) {
+    let Some(kind) = plan.config.uncertainty() else {
+        return;
+    };
+    let (h, u) = (kind.width() as usize, plan.config.outputs().len());
+    let fan_in = plan.towers[0].output() as usize;
+    if plan.config.model.architecture.multitask() {
+        b.flat("uncertainty.weight", &[u, h, fan_in]);
+        b.flat("uncertainty.bias", &[u, h]);
+    } else {
+        b.flat("uncertainty.weight", &[u * h, fan_in]);
+        b.flat("uncertainty.bias", &[u * h]);
+    }
 }
 
 /// A multi-task model's per-task gates and towers, batched over the towers (one tensor per layer,

@@ -40,6 +40,7 @@ use crate::kernels::dense::check_len;
 use crate::shaders;
 
 mod predict;
+pub mod uncertainty;
 mod weights;
 
 pub use predict::Predict;
