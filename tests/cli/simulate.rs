@@ -233,3 +233,24 @@ fn ucb_and_thompson_need_an_uncertainty_head_and_say_so() {
         "{stderr}"
     );
 }
+
+#[test]
+fn ucb_and_thompson_run_over_the_bootstrap_heads_and_repeat_bit_for_bit() {
+    let head = r#"uncertainty = { kind = "bootstrap", heads = 4 }"#;
+    let dir = setup("sim-heads", WORLD, head);
+    let policies = ["--policies", "ucb:1,thompson,greedy", "--seeds", "1"];
+    ok(&simulate(&dir, "a", &policies));
+    ok(&simulate(&dir, "b", &policies));
+    let a = std::fs::read(dir.join("a/rounds.tsv")).expect("a");
+    assert!(a == std::fs::read(dir.join("b/rounds.tsv")).expect("b"), "same seed, same bytes");
+    let rows = log_rows(&dir.join("a/rounds.tsv"));
+    assert_eq!(rows.len(), 3 * 10);
+    assert!(rows.iter().all(|r| num(r, "regret") >= 0.0));
+    // Thompson's draws and UCB's bonus change what is shown: their logs differ from greedy's.
+    let shown = |policy: &str| -> Vec<String> {
+        let mine = rows.iter().filter(|r| r["policy"] == policy);
+        mine.map(|r| r["expected_clicks"].clone()).collect()
+    };
+    assert_ne!(shown("thompson"), shown("greedy"));
+    assert_ne!(shown("ucb:1"), shown("greedy"));
+}
