@@ -72,6 +72,42 @@ pub struct PolicySummary {
     pub new_impression_share: f64,
     /// New ads' share of candidate slots, mean over seeds.
     pub new_candidate_share: f64,
+    /// Final regret minus the reference policy's in the same seed's world (the first model
+    /// policy of the runs): mean, sample sd, and on how many seeds it was higher; `None` for the
+    /// reference itself or without one. Paired, because the policies of a seed share the world.
+    pub vs_reference: Option<Paired>,
+}
+
+/// A paired difference over seeds (see [`PolicySummary::vs_reference`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Paired {
+    /// The reference policy.
+    pub reference: SimPolicy,
+    /// Mean and sample standard deviation of the per-seed differences.
+    pub difference: (f64, f64),
+    /// Seeds where the difference is > 0, and seeds compared.
+    pub higher: (usize, usize),
+}
+
+/// `policy`'s final regret minus `reference`'s, per seed both ran.
+fn paired(runs: &[RunLog], policy: SimPolicy, reference: SimPolicy) -> Option<Paired> {
+    let of = |p: SimPolicy, seed: u64| {
+        (runs.iter())
+            .find(|r| r.policy == p && r.seed == seed)
+            .map(RunLog::regret)
+    };
+    let diffs: Vec<f64> = (runs.iter())
+        .filter(|r| r.policy == policy)
+        .filter_map(|r| Some(r.regret() - of(reference, r.seed)?))
+        .collect();
+    if policy == reference || diffs.is_empty() {
+        return None;
+    }
+    Some(Paired {
+        reference,
+        difference: mean_sd(&diffs),
+        higher: (diffs.iter().filter(|&&d| d > 0.0).count(), diffs.len()),
+    })
 }
 
 /// Mean and sample standard deviation (0 for one value).
@@ -93,6 +129,7 @@ pub fn summarise(runs: &[RunLog]) -> Vec<PolicySummary> {
             policies.push(r.policy);
         }
     }
+    let reference = (policies.iter().copied()).find(|p| matches!(p, SimPolicy::Model(_)));
     (policies.into_iter())
         .map(|policy| {
             let mine: Vec<&RunLog> = runs.iter().filter(|r| r.policy == policy).collect();
@@ -104,6 +141,7 @@ pub fn summarise(runs: &[RunLog]) -> Vec<PolicySummary> {
                 clicks: mean_sd(&of(&|r| r.clicks())),
                 new_impression_share: mean_sd(&of(&|r| r.new_shares().0)).0,
                 new_candidate_share: mean_sd(&of(&|r| r.new_shares().1)).0,
+                vs_reference: reference.and_then(|re| paired(runs, policy, re)),
             }
         })
         .collect()
@@ -143,12 +181,19 @@ pub fn rounds_tsv(runs: &[RunLog]) -> String {
 pub fn summary_tsv(summary: &[PolicySummary]) -> String {
     let mut s = String::from(
         "policy\tseeds\tregret_mean\tregret_sd\tclicks_mean\tclicks_sd\
-         \tnew_impression_share\tnew_candidate_share\n",
+         \tnew_impression_share\tnew_candidate_share\treference\tvs_reference_mean         \tvs_reference_sd\tseeds_higher\n",
     );
     for p in summary {
+        let vs = match &p.vs_reference {
+            Some(v) => format!(
+                "{}\t{:.3}\t{:.3}\t{}",
+                v.reference, v.difference.0, v.difference.1, v.higher.0
+            ),
+            None => "\t\t\t".into(),
+        };
         let _ = writeln!(
             s,
-            "{}\t{}\t{:.3}\t{:.3}\t{:.3}\t{:.3}\t{:.4}\t{:.4}",
+            "{}\t{}\t{:.3}\t{:.3}\t{:.3}\t{:.3}\t{:.4}\t{:.4}\t{vs}",
             p.policy,
             p.seeds,
             p.regret.0,
@@ -165,13 +210,21 @@ pub fn summary_tsv(summary: &[PolicySummary]) -> String {
 /// The summary as a Markdown table.
 pub fn summary_markdown(summary: &[PolicySummary]) -> String {
     let mut s = String::from(
-        "| policy | seeds | cumulative regret (mean ± sd) | clicks (mean ± sd) | new ads' share of \
-         impressions | of candidates |\n|---|---|---|---|---|---|\n",
+        "| policy | seeds | cumulative regret (mean ± sd) | regret − reference's, paired by seed \
+         (mean ± sd; seeds higher) | clicks (mean ± sd) | new ads' share of impressions | of \
+         candidates |\n|---|---|---|---|---|---|---|\n",
     );
     for p in summary {
+        let vs = match &p.vs_reference {
+            Some(v) => format!(
+                "{:+.1} ± {:.1} vs {}; {} of {}",
+                v.difference.0, v.difference.1, v.reference, v.higher.0, v.higher.1
+            ),
+            None => "—".into(),
+        };
         let _ = writeln!(
             s,
-            "| {} | {} | {:.1} ± {:.1} | {:.1} ± {:.1} | {:.1} % | {:.1} % |",
+            "| {} | {} | {:.1} ± {:.1} | {vs} | {:.1} ± {:.1} | {:.1} % | {:.1} % |",
             p.policy,
             p.seeds,
             p.regret.0,
@@ -245,6 +298,16 @@ mod tests {
         assert_eq!(s[0].new_impression_share, 0.125);
         assert_eq!(s[0].new_candidate_share, 0.25);
         assert_eq!(s[1].regret, (0.25, 0.0));
+        // Greedy is the reference (the first model policy); the oracle is paired with seed 1.
+        assert_eq!(s[0].vs_reference, None);
+        let vs = s[1]
+            .vs_reference
+            .as_ref()
+            .expect("the oracle against greedy");
+        assert_eq!(
+            (vs.reference, vs.difference, vs.higher),
+            (greedy, (-1.0, 0.0), (0, 1))
+        );
     }
 
     #[test]

@@ -242,7 +242,10 @@ fn ucb_and_thompson_run_over_the_bootstrap_heads_and_repeat_bit_for_bit() {
     ok(&simulate(&dir, "a", &policies));
     ok(&simulate(&dir, "b", &policies));
     let a = std::fs::read(dir.join("a/rounds.tsv")).expect("a");
-    assert!(a == std::fs::read(dir.join("b/rounds.tsv")).expect("b"), "same seed, same bytes");
+    assert!(
+        a == std::fs::read(dir.join("b/rounds.tsv")).expect("b"),
+        "same seed, same bytes"
+    );
     let rows = log_rows(&dir.join("a/rounds.tsv"));
     assert_eq!(rows.len(), 3 * 10);
     assert!(rows.iter().all(|r| num(r, "regret") >= 0.0));
