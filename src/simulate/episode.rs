@@ -36,6 +36,16 @@ pub struct RoundRecord {
     pub new_candidates: u32,
     /// Candidate slots in all.
     pub candidates: u32,
+    /// For a policy that reads the belief: the sums of its standard deviation (logits) over the
+    /// new candidates and over the others — whether the head is less sure of the ads it has
+    /// seen least, which is what UCB and Thompson sampling count on.
+    pub belief_sd: Option<(f64, f64)>,
+}
+
+/// What a model policy chose, and the belief's spread over new and other candidates.
+struct Choice {
+    shown: Vec<u32>,
+    belief_sd: Option<(f64, f64)>,
 }
 
 /// The model side of a run: the learner and the ranker (none for the oracle).
@@ -97,10 +107,10 @@ fn play_round(
 ) -> Result<RoundRecord> {
     let requests = world.requests(round);
     let uniforms = world.click_uniforms(round);
-    let shown = match model {
-        None => requests.iter().map(|r| best(world, r)).collect(),
+    let (shown, belief_sd) = match model {
+        None => (requests.iter().map(|r| best(world, r)).collect(), None),
         Some(m) => {
-            let shown = choose(world, &requests, m)?;
+            let Choice { shown, belief_sd } = choose(world, round, &requests, m)?;
             let rows: Vec<Row> = (requests.iter().zip(&shown).zip(&uniforms))
                 .map(|((r, &ad), &u)| Row {
                     user: r.user,
@@ -109,10 +119,12 @@ fn play_round(
                 })
                 .collect();
             m.learner.learn(world, &rows)?;
-            shown
+            (shown, belief_sd)
         }
     };
-    Ok(tally(world, round, &requests, &shown, &uniforms))
+    let mut record = tally(world, round, &requests, &shown, &uniforms);
+    record.belief_sd = belief_sd;
+    Ok(record)
 }
 
 /// The truly best candidate of `r` (ties: the first drawn).
@@ -125,7 +137,12 @@ fn best(world: &World, r: &Request) -> u32 {
 
 /// The model policy's shown ad per request: every candidate scored in one batch, each request
 /// ranked in order by the seeded ranker.
-fn choose(world: &World, requests: &[Request], m: &mut ModelPolicy<'_>) -> Result<Vec<u32>> {
+fn choose(
+    world: &World,
+    round: u32,
+    requests: &[Request],
+    m: &mut ModelPolicy<'_>,
+) -> Result<Choice> {
     let rows: Vec<Row> = (requests.iter())
         .flat_map(|r| {
             (r.candidates.iter()).map(|&ad| Row {
@@ -153,7 +170,14 @@ fn choose(world: &World, requests: &[Request], m: &mut ModelPolicy<'_>) -> Resul
         shown.push(r.candidates[order[0]]);
         first += n;
     }
-    Ok(shown)
+    let belief_sd = belief.map(|b| {
+        let sd = |new: bool| -> f64 {
+            let mine = (rows.iter().enumerate()).filter(|(_, r)| world.is_new(r.ad, round) == new);
+            mine.map(|(i, _)| b.sd_logit(i, 0)).sum()
+        };
+        (sd(true), sd(false))
+    });
+    Ok(Choice { shown, belief_sd })
 }
 
 /// The round's record from what was shown.
@@ -173,6 +197,7 @@ fn tally(
         new_impressions: 0,
         new_candidates: 0,
         candidates: 0,
+        belief_sd: None,
     };
     for ((r, &ad), &u) in requests.iter().zip(shown).zip(uniforms) {
         let p = world.p(r.user, ad);

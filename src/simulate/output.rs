@@ -22,7 +22,7 @@ pub const SUMMARY_MD: &str = "summary.md";
 /// The log's header.
 pub const ROUNDS_HEADER: &str = "round\tpolicy\tseed\trequests\tclicks\tcum_clicks\
 \texpected_clicks\tregret\tcum_regret\tnew_impressions\tnew_candidates\tcandidates\
-\tnew_impression_share\tnew_candidate_share";
+\tnew_impression_share\tnew_candidate_share\tbelief_sd_new\tbelief_sd_other";
 
 /// One policy's run in the world of one seed.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,6 +44,22 @@ impl RunLog {
     /// Regret over the run.
     pub fn regret(&self) -> f64 {
         self.rounds.iter().map(|r| r.regret).sum()
+    }
+
+    /// The belief's mean standard deviation (logits) over the run's new candidates and over the
+    /// others; `None` for a policy without a belief (or a run with no such candidate).
+    pub fn belief_sd(&self) -> Option<(f64, f64)> {
+        let (mut new, mut other) = (0.0, 0.0);
+        for r in &self.rounds {
+            let (n, o) = r.belief_sd?;
+            (new, other) = (new + n, other + o);
+        }
+        let slots = |f: fn(&RoundRecord) -> u32| -> f64 {
+            self.rounds.iter().map(|r| f64::from(f(r))).sum()
+        };
+        let fresh = slots(|r| r.new_candidates);
+        let others = slots(|r| r.candidates - r.new_candidates);
+        (fresh > 0.0 && others > 0.0).then(|| (new / fresh, other / others))
     }
 
     /// (new ads' share of impressions, their share of candidate slots) over the run.
@@ -76,6 +92,9 @@ pub struct PolicySummary {
     /// policy of the runs): mean, sample sd, and on how many seeds it was higher; `None` for the
     /// reference itself or without one. Paired, because the policies of a seed share the world.
     pub vs_reference: Option<Paired>,
+    /// The belief's mean standard deviation over new candidates and over the others, means over
+    /// seeds ([`RunLog::belief_sd`]); `None` without a belief.
+    pub belief_sd: Option<(f64, f64)>,
 }
 
 /// A paired difference over seeds (see [`PolicySummary::vs_reference`]).
@@ -142,9 +161,20 @@ pub fn summarise(runs: &[RunLog]) -> Vec<PolicySummary> {
                 new_impression_share: mean_sd(&of(&|r| r.new_shares().0)).0,
                 new_candidate_share: mean_sd(&of(&|r| r.new_shares().1)).0,
                 vs_reference: reference.and_then(|re| paired(runs, policy, re)),
+                belief_sd: belief_means(&mine),
             }
         })
         .collect()
+}
+
+fn belief_means(runs: &[&RunLog]) -> Option<(f64, f64)> {
+    let sds = runs
+        .iter()
+        .map(|r| r.belief_sd())
+        .collect::<Option<Vec<_>>>()?;
+    let new: Vec<f64> = sds.iter().map(|s| s.0).collect();
+    let other: Vec<f64> = sds.iter().map(|s| s.1).collect();
+    Some((mean_sd(&new).0, mean_sd(&other).0))
 }
 
 /// The per-round log as TSV text.
@@ -156,9 +186,21 @@ pub fn rounds_tsv(runs: &[RunLog]) -> String {
             clicks += u64::from(r.clicks);
             regret += r.regret;
             let share = |a: u32, b: u32| f64::from(a) / f64::from(b.max(1));
+            let sd = |sum: f64, n: u32| match n {
+                0 => String::new(),
+                n => format!("{:.6}", sum / f64::from(n)),
+            };
+            let (sd_new, sd_other) = match r.belief_sd {
+                Some((new, other)) => (
+                    sd(new, r.new_candidates),
+                    sd(other, r.candidates - r.new_candidates),
+                ),
+                None => (String::new(), String::new()),
+            };
             let _ = writeln!(
                 s,
-                "{}\t{}\t{}\t{}\t{}\t{clicks}\t{:.6}\t{:.6}\t{regret:.6}\t{}\t{}\t{}\t{:.6}\t{:.6}",
+                "{}\t{}\t{}\t{}\t{}\t{clicks}\t{:.6}\t{:.6}\t{regret:.6}\t{}\t{}\t{}\t{:.6}\t{:.6}\
+                 \t{sd_new}\t{sd_other}",
                 r.round,
                 run.policy,
                 run.seed,
@@ -181,7 +223,7 @@ pub fn rounds_tsv(runs: &[RunLog]) -> String {
 pub fn summary_tsv(summary: &[PolicySummary]) -> String {
     let mut s = String::from(
         "policy\tseeds\tregret_mean\tregret_sd\tclicks_mean\tclicks_sd\
-         \tnew_impression_share\tnew_candidate_share\treference\tvs_reference_mean         \tvs_reference_sd\tseeds_higher\n",
+         \tnew_impression_share\tnew_candidate_share\treference\tvs_reference_mean         \tvs_reference_sd\tseeds_higher\tbelief_sd_new\tbelief_sd_other\n",
     );
     for p in summary {
         let vs = match &p.vs_reference {
@@ -191,9 +233,13 @@ pub fn summary_tsv(summary: &[PolicySummary]) -> String {
             ),
             None => "\t\t\t".into(),
         };
+        let sd = match p.belief_sd {
+            Some((new, other)) => format!("{new:.4}\t{other:.4}"),
+            None => "\t".into(),
+        };
         let _ = writeln!(
             s,
-            "{}\t{}\t{:.3}\t{:.3}\t{:.3}\t{:.3}\t{:.4}\t{:.4}\t{vs}",
+            "{}\t{}\t{:.3}\t{:.3}\t{:.3}\t{:.3}\t{:.4}\t{:.4}\t{vs}\t{sd}",
             p.policy,
             p.seeds,
             p.regret.0,
@@ -212,7 +258,7 @@ pub fn summary_markdown(summary: &[PolicySummary]) -> String {
     let mut s = String::from(
         "| policy | seeds | cumulative regret (mean ± sd) | regret − reference's, paired by seed \
          (mean ± sd; seeds higher) | clicks (mean ± sd) | new ads' share of impressions | of \
-         candidates |\n|---|---|---|---|---|---|---|\n",
+         candidates | belief sd, new / other candidates (logits) |\n|---|---|---|---|---|---|---|---|\n",
     );
     for p in summary {
         let vs = match &p.vs_reference {
@@ -222,9 +268,13 @@ pub fn summary_markdown(summary: &[PolicySummary]) -> String {
             ),
             None => "—".into(),
         };
+        let sd = match p.belief_sd {
+            Some((new, other)) => format!("{new:.3} / {other:.3}"),
+            None => "—".into(),
+        };
         let _ = writeln!(
             s,
-            "| {} | {} | {:.1} ± {:.1} | {vs} | {:.1} ± {:.1} | {:.1} % | {:.1} % |",
+            "| {} | {} | {:.1} ± {:.1} | {vs} | {:.1} ± {:.1} | {:.1} % | {:.1} % | {sd} |",
             p.policy,
             p.seeds,
             p.regret.0,
@@ -263,6 +313,7 @@ mod tests {
             new_impressions: new.0,
             new_candidates: new.1,
             candidates: 8,
+            belief_sd: None,
         }
     }
 
@@ -311,13 +362,24 @@ mod tests {
     }
 
     #[test]
+    fn the_belief_spread_is_averaged_per_candidate_slot() {
+        let mut r = run(SimPolicy::Model(Policy::Thompson), 1, 0.0);
+        // Round 0: 2 new slots (sd sum 1.0), 6 others (sum 3.0); round 1: 2 new (sum 2.0), 6 (0).
+        r.rounds[0].belief_sd = Some((1.0, 3.0));
+        r.rounds[1].belief_sd = Some((2.0, 0.0));
+        assert_eq!(r.belief_sd(), Some((0.75, 0.25)));
+        r.rounds[1].belief_sd = None;
+        assert_eq!(r.belief_sd(), None, "a round without a belief: no mean");
+    }
+
+    #[test]
     fn the_log_accumulates_clicks_and_regret_per_run() {
         let text = rounds_tsv(&[run(SimPolicy::Oracle, 3, 0.5)]);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], ROUNDS_HEADER);
         assert_eq!(
             lines[2],
-            "1\toracle\t3\t4\t2\t3\t0.500000\t0.250000\t0.750000\t0\t2\t8\t0.000000\t0.250000"
+            "1\toracle\t3\t4\t2\t3\t0.500000\t0.250000\t0.750000\t0\t2\t8\t0.000000\t0.250000\t\t"
         );
         assert_eq!(lines.len(), 3);
     }

@@ -249,6 +249,13 @@ fn ucb_and_thompson_run_over_the_bootstrap_heads_and_repeat_bit_for_bit() {
     let rows = log_rows(&dir.join("a/rounds.tsv"));
     assert_eq!(rows.len(), 3 * 10);
     assert!(rows.iter().all(|r| num(r, "regret") >= 0.0));
+    for r in &rows {
+        let with_belief = r["policy"] != "greedy";
+        assert_eq!(!r["belief_sd_other"].is_empty(), with_belief, "{r:?}");
+        if with_belief {
+            assert!(num(r, "belief_sd_other") > 0.0, "the heads disagree: {r:?}");
+        }
+    }
     // Thompson's draws and UCB's bonus change what is shown: their logs differ from greedy's.
     let shown = |policy: &str| -> Vec<String> {
         let mine = rows.iter().filter(|r| r["policy"] == policy);
