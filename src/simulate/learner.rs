@@ -15,7 +15,7 @@ use crate::config::ModelConfig;
 use crate::data::batch::parse_field;
 use crate::data::encode::Encoder;
 use crate::data::table::empty_batch;
-use crate::data::{Batch, Schema};
+use crate::data::{Batch, IdMapStats, Schema};
 use crate::error::{Error, Result};
 use crate::explore::Belief;
 use crate::gpu::Gpu;
@@ -94,7 +94,7 @@ impl<'g> Learner<'g> {
         config.train.seed = seed;
         let schema = Schema::parse(SCHEMA, SCHEMA_NAME)?;
         let mut encoder = Encoder::new(&config, &schema, SCHEMA_NAME)?;
-        encoder.fit(&rows_batch(&schema, world, &fit_rows(world))?);
+        encoder.fit(&fields_batch(&schema, &fit_fields(world))?);
         encoder.finish_fit()?;
         let policy = TrainPolicy::new(&config.train);
         let plan = ModelPlan::new(&config, &feature_shapes(&config, &encoder))?;
@@ -147,44 +147,68 @@ impl<'g> Learner<'g> {
         self.step = step;
         Ok(())
     }
+
+    /// The dynamic id maps' counters (admissions of new ads among them).
+    pub fn id_map_stats(&self) -> Vec<IdMapStats> {
+        self.encoder.id_map_stats()
+    }
 }
 
-/// The fit batch: each user with an initial ad, then one row per category, so every segment,
-/// every category, every user and (users permitting) every initial ad has a row.
-fn fit_rows(world: &World) -> Vec<Row> {
+/// The fit rows' fields: each user with an initial ad (its own category), then every category
+/// on the first user and initial ad, so every segment, category and user, and (users
+/// permitting) every initial ad, has a row — and no ad that arrives later does.
+fn fit_fields(world: &World) -> Vec<Fields> {
     let c = world.config();
-    let initial = world.live(0);
-    let by_user = (0..c.users).map(|u| Row {
-        user: u,
-        ad: initial.start + u % c.live_ads,
-        click: Some(false),
-    });
-    let by_category = (0..c.categories).filter_map(|cat| {
-        let ad = (0..c.total_ads()).find(|&a| world.category(a) == cat)?;
-        Some(Row {
-            user: 0,
-            ad,
+    let first = world.live(0).start;
+    let by_user = (0..c.users).map(|u| {
+        let row = Row {
+            user: u,
+            ad: first + u % c.live_ads,
             click: Some(false),
-        })
+        };
+        fields(world, &row)
+    });
+    let by_category = (0..c.categories).map(|cat| {
+        let mut f = fields(
+            world,
+            &Row {
+                user: 0,
+                ad: first,
+                click: Some(false),
+            },
+        );
+        f[4] = format!("c{cat}");
+        f
     });
     by_user.chain(by_category).collect()
 }
 
+/// One row's field texts, in schema order.
+type Fields = [String; 5];
+
+fn fields(world: &World, row: &Row) -> Fields {
+    let label = match row.click {
+        Some(c) => u8::from(c).to_string(),
+        None => String::new(),
+    };
+    [
+        label,
+        format!("u{}", row.user),
+        format!("s{}", world.segment(row.user)),
+        format!("a{}", row.ad),
+        format!("c{}", world.category(row.ad)),
+    ]
+}
+
 /// `rows` as a batch of the simulation's schema, parsed as a file's fields are.
 pub fn rows_batch(schema: &Schema, world: &World, rows: &[Row]) -> Result<Batch> {
+    let all: Vec<Fields> = rows.iter().map(|r| fields(world, r)).collect();
+    fields_batch(schema, &all)
+}
+
+fn fields_batch(schema: &Schema, rows: &[Fields]) -> Result<Batch> {
     let mut batch = empty_batch(schema);
-    for (i, row) in rows.iter().enumerate() {
-        let label = match row.click {
-            Some(c) => u8::from(c).to_string(),
-            None => String::new(),
-        };
-        let fields = [
-            label,
-            format!("u{}", row.user),
-            format!("s{}", world.segment(row.user)),
-            format!("a{}", row.ad),
-            format!("c{}", world.category(row.ad)),
-        ];
+    for (i, fields) in rows.iter().enumerate() {
         for (c, text) in fields.iter().enumerate() {
             parse_field(&schema.columns[c].kind, text, &mut batch.columns[c]).map_err(|m| {
                 Error::Data {
@@ -205,6 +229,7 @@ pub fn rows_batch(schema: &Schema, world: &World, rows: &[Row]) -> Result<Batch>
 mod tests {
     use super::*;
     use crate::data::ColumnData;
+    use crate::gpu::Gpu;
     use crate::simulate::config::{SimConfig, TEST_WORLD};
 
     #[test]
@@ -238,21 +263,113 @@ mod tests {
         assert_eq!(tokens(4), categories);
     }
 
+    const MODEL: &str = r#"
+[model]
+tables = 1
+dim = 4
+experts = [{ type = "dcn", layers = 1 }]
+expert_width = 8
+hidden = [8]
+
+[[feature]]
+name = "user_id"
+kind = "categorical"
+capacity = 64
+admit_after = 1
+
+[[feature]]
+name = "segment"
+kind = "categorical"
+
+[[feature]]
+name = "ad_id"
+kind = "categorical"
+capacity = 32
+admit_after = 1
+
+[[feature]]
+name = "category"
+kind = "categorical"
+
+[[task]]
+name = "click"
+uncertainty = { kind = "bootstrap", heads = 4 }
+
+[train]
+batch_size = 8
+sparse_lr = 0.05
+seed = 1
+"#;
+
+    fn gpu() -> &'static Gpu {
+        static GPU: std::sync::OnceLock<Gpu> = std::sync::OnceLock::new();
+        GPU.get_or_init(|| match Gpu::new() {
+            Ok(gpu) => gpu,
+            Err(e) => panic!("this test needs a GPU adapter (lavapipe will do): {e}"),
+        })
+    }
+
+    /// An ad that arrives after the fit reads the OOV row until it is shown; learning from it
+    /// admits it into the id map (one admission), after which it scores from its own row.
     #[test]
-    fn the_fit_rows_cover_every_user_segment_and_category() {
+    fn a_new_ad_is_admitted_when_first_shown_and_then_scores_from_its_own_row() {
+        let mut config = SimConfig::parse(TEST_WORLD, "w.toml").expect("test world");
+        // 26 ads arrive after the fit, in 5 categories: two share one.
+        config.rounds = 40;
+        let world = World::new(&config, 1);
+        let model = ModelConfig::parse(MODEL, "model.toml").expect("model");
+        let mut learner = Learner::new(gpu(), &model, &world, 1, 16).expect("learner");
+        let admitted = |l: &Learner<'_>| {
+            let stats = l.id_map_stats();
+            let ads = stats.iter().find(|s| s.name == "ad_id").expect("ad_id map");
+            ads.counters.admitted
+        };
+        let later = config.live_ads..config.total_ads();
+        let (new, other) = (later.clone())
+            .flat_map(|a| later.clone().map(move |b| (a, b)))
+            .find(|&(a, b)| a < b && world.category(a) == world.category(b))
+            .expect("two later ads of one category");
+        let score = |l: &mut Learner<'_>| {
+            let rows = [new, other].map(|ad| Row {
+                user: 0,
+                ad,
+                click: None,
+            });
+            let (p, belief) = l.score(&world, &rows, true).expect("score");
+            (p, belief.expect("the model has a head"))
+        };
+        let (before, belief) = score(&mut learner);
+        assert_eq!(
+            before[0], before[1],
+            "two unseen ads of one category and user read the same OOV row"
+        );
+        assert_eq!(belief.rows(), 2);
+        assert_eq!(admitted(&learner), 0);
+        let shown = [Row {
+            user: 0,
+            ad: new,
+            click: Some(true),
+        }];
+        learner.learn(&world, &shown).expect("learn");
+        assert_eq!(admitted(&learner), 1);
+        let (after, _) = score(&mut learner);
+        assert_ne!(after[0], after[1], "the shown ad has a row of its own now");
+    }
+
+    #[test]
+    fn the_fit_rows_cover_every_user_segment_and_category_and_no_later_ad() {
         let config = SimConfig::parse(TEST_WORLD, "w.toml").expect("test world");
         let world = World::new(&config, 2);
-        let rows = fit_rows(&world);
-        for u in 0..config.users {
-            assert!(rows.iter().any(|r| r.user == u));
-        }
-        for c in 0..config.categories {
-            let any = (0..config.total_ads()).any(|a| world.category(a) == c);
-            assert_eq!(
-                any,
-                rows.iter().any(|r| world.category(r.ad) == c),
-                "category {c}"
-            );
-        }
+        let rows = fit_fields(&world);
+        let column = |c: usize| rows.iter().map(|f| f[c].clone()).collect::<Vec<_>>();
+        let (users, segments, ads, categories) = (column(1), column(2), column(3), column(4));
+        assert!((0..config.users).all(|u| users.contains(&format!("u{u}"))));
+        assert!((0..config.segments).all(|s| segments.contains(&format!("s{s}"))));
+        assert!((0..config.categories).all(|c| categories.contains(&format!("c{c}"))));
+        let later = |a: &String| a[1..].parse::<u32>().expect("a<n>") >= config.live_ads;
+        assert!(
+            !ads.iter().any(later),
+            "a later ad must start on the OOV row"
+        );
     }
 }
