@@ -175,3 +175,28 @@ fn a_step_records_the_dispatches_it_states_and_the_belief_has_the_plans_shape() 
     // Four differently initialised heads disagree.
     assert!((0..50).all(|r| belief.sd_logit(r, 0) > 0.0));
 }
+
+#[test]
+fn a_run_with_heads_resumes_bit_identically_and_the_predictor_reads_their_belief() {
+    // The heads' masks are a function of (seed, step, row): a resumed run must redraw them.
+    let model = crate::train::MODEL.replacen(
+        "name = \"click\"\n",
+        "name = \"click\"\nuncertainty = { kind = \"bootstrap\", heads = 3 }\n",
+        1,
+    );
+    let dir = crate::train::data("resume_heads", 900);
+    let tensors = crate::train::assert_resume_is_bit_identical(&model, &dir);
+    let weight = tensors.iter().find(|(n, _)| n == "uncertainty.weight");
+    assert!(weight.is_some(), "the heads are in the checkpoint");
+    let gpu = gpu();
+    let mut predictor = wgrec::serve::Predictor::load(gpu, &dir.join("straight")).expect("load");
+    let (metrics, _, spread) = predictor
+        .evaluate_file_spread(gpu, &dir.join("test.tsv"), Default::default(), 4)
+        .expect("eval");
+    let spread = spread.expect("a model with heads reports their spread");
+    assert_eq!(spread.len(), 1, "only click has heads");
+    assert_eq!(spread[0].output, "click");
+    let rows: usize = spread[0].buckets.iter().map(|b| b.rows).sum();
+    assert_eq!(rows, metrics[0].rows, "every labelled row is in a bucket");
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -12,6 +12,8 @@ mod online;
 mod ope;
 #[path = "cli/policy.rs"]
 mod policy;
+#[path = "cli/policy_rank.rs"]
+mod policy_rank;
 #[path = "cli/pretrain.rs"]
 mod pretrain;
 #[path = "cli/scenarios.rs"]

@@ -7,6 +7,7 @@ use anyhow::Context;
 use serde_json::{json, Map, Value};
 use wgrec::data::ReadOptions;
 use wgrec::run::RunFolder;
+use wgrec::serve::rank::FileRanking;
 use wgrec::serve::Predictor;
 use wgrec::Gpu;
 
@@ -29,7 +30,8 @@ pub fn eval(
         skip_bad_rows,
         ..ReadOptions::default()
     };
-    let (metrics, bad) = predictor.evaluate_file(&gpu, &file, options)?;
+    let (metrics, bad, spread) =
+        predictor.evaluate_file_spread(&gpu, &file, options, SPREAD_BUCKETS)?;
     eprintln!(
         "{} ({}): {}",
         file.display(),
@@ -39,15 +41,48 @@ pub fn eval(
     if bad > 0 {
         eprintln!("{bad} bad rows skipped");
     }
+    for report in spread.iter().flatten() {
+        eprint!("{}", spread_table(report));
+    }
     if json_out {
         let mut out = Map::new();
-        metrics_json(metric_prefix(split, &file), &tasks, &metrics, &mut out);
+        let prefix = metric_prefix(split, &file);
+        metrics_json(prefix, &tasks, &metrics, &mut out);
+        if let Some(spread) = &spread {
+            out.insert(format!("{prefix}_uncertainty"), json!(spread));
+        }
         out.insert("split".into(), json!(split));
         out.insert("adapter".into(), json!(gpu.describe()));
         out.insert("bad_rows".into(), json!(bad));
         println!("{}", Value::Object(out));
     }
     Ok(())
+}
+
+/// Buckets of the uncertainty heads' calibration table: quintiles of the spread.
+const SPREAD_BUCKETS: usize = 5;
+
+/// The calibration of an uncertainty head as a table: per spread bucket, the spread it predicted
+/// and the gap it made (docs/explore.md says how to read it).
+fn spread_table(report: &wgrec::metrics::SpreadReport) -> String {
+    let mut t = format!(
+        "uncertainty of {}: rows  sd(logit)  sd(p)     mean p    clicks    |gap|     se(gap)   rmse\n",
+        report.output
+    );
+    for b in &report.buckets {
+        t += &format!(
+            "  {:>24} {:>9.4} {:>9.5} {:>9.5} {:>9.5} {:>9.5} {:>9.5} {:>9.5}\n",
+            b.rows,
+            b.mean_sd,
+            b.mean_sd_probability,
+            b.mean_p,
+            b.positive_rate,
+            b.error,
+            b.standard_error,
+            b.rmse
+        );
+    }
+    t
 }
 
 /// The file `--split` names: a file path as given, or the split of `data` (by default the data
@@ -85,17 +120,21 @@ fn metric_prefix(split: &str, file: &Path) -> &'static str {
     }
 }
 
-/// `wgrec predict`.
+/// `wgrec predict` (ranked by a policy with `ranking`).
 pub fn predict(
     checkpoint: &Path,
     input: &Path,
     output: &Path,
     skip_bad_rows: bool,
+    ranking: Option<FileRanking>,
 ) -> anyhow::Result<()> {
     let gpu = Gpu::new()?;
     let mut predictor = Predictor::load(&gpu, checkpoint)?;
     let start = Instant::now();
-    let (rows, bad) = predictor.predict_file(&gpu, input, output, skip_bad_rows)?;
+    let (rows, bad) = match &ranking {
+        None => predictor.predict_file(&gpu, input, output, skip_bad_rows)?,
+        Some(r) => predictor.predict_file_ranked(&gpu, input, output, skip_bad_rows, r)?,
+    };
     eprintln!(
         "{rows} rows scored into {} ({:.0} rows/s){}",
         output.display(),

@@ -104,8 +104,8 @@ enum Command {
     /// Off-policy evaluation of a target policy on a bandit log: IPS, SNIPS and DR estimates of its
     /// click rate with bootstrap intervals, beside the log's on-policy rate (docs/ope.md).
     Ope(ope::OpeArgs),
-    /// Greedy or ε-greedy ranking policies over a trained model, written as `wgrec ope`'s policy
-    /// and reward-model files (docs/ope.md).
+    /// Greedy, ε-greedy, UCB or Thompson ranking policies over a trained model, written as `wgrec
+    /// ope`'s policy and reward-model files (docs/ope.md).
     Policy(policy::PolicyArgs),
     /// Closed-loop simulation with a planted truth: greedy, ε-greedy, UCB and Thompson sampling
     /// against an oracle over several seeds; regret and click curves (docs/simulate.md).
@@ -148,6 +148,18 @@ enum Command {
         /// Count malformed rows and go on.
         #[arg(long)]
         skip_bad_rows: bool,
+        /// Rank the rows as requests by this policy (greedy, epsilon:<ε>, ucb:<c>, thompson)
+        /// and add score_<task>, rank_<task> and, with an uncertainty head, mean_<task> and
+        /// sd_<task> (logits) after the unchanged p_<task> columns.
+        #[arg(long, value_parser = wgrec::explore::Policy::parse)]
+        policy: Option<wgrec::explore::Policy>,
+        /// The seed of the policy's draws.
+        #[arg(long, default_value_t = 1, requires = "policy")]
+        seed: u64,
+        /// With --policy: consecutive rows with the same value in this column are one request
+        /// (one Thompson draw, one ε coin); without it each row is its own request.
+        #[arg(long, requires = "policy")]
+        request_column: Option<String>,
     },
     /// Serve a model over HTTP (JSON): micro-batched scoring, hot reload of published snapshots.
     Serve(serve::ServeArgs),
@@ -236,7 +248,17 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             input,
             output,
             skip_bad_rows,
-        } => eval::predict(&checkpoint, &input, &output, skip_bad_rows),
+            policy,
+            seed,
+            request_column,
+        } => {
+            let ranking = policy.map(|policy| wgrec::serve::rank::FileRanking {
+                policy,
+                seed,
+                request_column,
+            });
+            eval::predict(&checkpoint, &input, &output, skip_bad_rows, ranking)
+        }
         Command::Serve(args) => serve::serve(args),
         Command::Analyze {
             checkpoint,

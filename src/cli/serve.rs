@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
-use wgrec::serve::http::{ServeOptions, Server};
+use wgrec::explore::Policy;
+use wgrec::serve::http::{Ranking, ServeOptions, Server};
 use wgrec::Gpu;
 
 /// The arguments of `wgrec serve`.
@@ -32,6 +33,14 @@ pub struct ServeArgs {
     /// Seconds between looks for a newer snapshot (publish folders only).
     #[arg(long, default_value_t = 1.0)]
     reload_secs: f64,
+    /// Rank the candidates of every `POST /score` by this policy (a request's own "policy"
+    /// overrides it): greedy, epsilon:<ε>, ucb:<c> or thompson. UCB and Thompson need a model
+    /// with an uncertainty head and are refused at start-up without one.
+    #[arg(long, value_parser = Policy::parse)]
+    policy: Option<Policy>,
+    /// The seed of the ranking's random draws (ε's coin, Thompson's posterior draws).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
 }
 
 /// `wgrec serve`.
@@ -48,7 +57,11 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_rows: usize::try_from(args.max_rows)?,
         reload_every: Duration::from_secs_f64(args.reload_secs),
     };
-    let server = Server::start(Arc::clone(&gpu), options)?;
+    let ranking = Ranking {
+        policy: args.policy,
+        seed: args.seed,
+    };
+    let server = Server::start_ranked(Arc::clone(&gpu), options, ranking)?;
     server.run_until_signal(|server| {
         let version = server.metrics().version();
         let version = version.map_or("a run folder's model".into(), |v| format!("snapshot {v}"));

@@ -332,3 +332,5 @@ mod tests;
 mod tests_content;
 #[cfg(test)]
 mod tests_sizes;
+#[cfg(test)]
+mod tests_uncertainty;

@@ -35,16 +35,14 @@ pub struct Task {
 
 /// A task's uncertainty head. Every task that has one has the same (one batched head for all).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+#[serde(try_from = "RawUncertainty")]
 pub enum Uncertainty {
     /// `heads` bootstrap logits on the tower's last activation, each sample weighting each head's
     /// loss by a seeded `mask` draw.
     Bootstrap {
-        /// Heads K (2 to 64).
-        #[serde(default = "default_heads")]
+        /// Heads K (2 to 64; 8 by default).
         heads: u32,
-        /// The per (sample, head) weight.
-        #[serde(default)]
+        /// The per (sample, head) weight (Poisson by default).
         mask: BootstrapMask,
     },
     /// A Gaussian logit `N(μ, s²)`: two outputs μ and log s², trained on `μ + s·ε`.
@@ -60,6 +58,37 @@ pub enum BootstrapMask {
     Poisson,
     /// 2 · Bernoulli(½): every head sees about half the samples, at double weight.
     Bernoulli,
+}
+
+/// The table as written: a kind and the keys of that kind (checked in `try_from`, so a key of
+/// the other kind is an error rather than ignored).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUncertainty {
+    kind: String,
+    heads: Option<u32>,
+    mask: Option<BootstrapMask>,
+}
+
+impl TryFrom<RawUncertainty> for Uncertainty {
+    type Error = String;
+
+    fn try_from(raw: RawUncertainty) -> std::result::Result<Self, String> {
+        match raw.kind.as_str() {
+            "bootstrap" => Ok(Uncertainty::Bootstrap {
+                heads: raw.heads.unwrap_or_else(default_heads),
+                mask: raw.mask.unwrap_or_default(),
+            }),
+            "gaussian" if raw.heads.is_some() || raw.mask.is_some() => Err(
+                "uncertainty: heads and mask belong to kind = \"bootstrap\", not \"gaussian\""
+                    .into(),
+            ),
+            "gaussian" => Ok(Uncertainty::Gaussian),
+            other => Err(format!(
+                "uncertainty: kind {other:?} is not \"bootstrap\" or \"gaussian\""
+            )),
+        }
+    }
 }
 
 impl Uncertainty {

@@ -3,6 +3,10 @@
 
 mod belief;
 mod rank;
+#[cfg(test)]
+pub(crate) mod rank_tests;
+#[cfg(test)]
+mod tests;
 
 pub use belief::{gaussian_sd, sigmoid, Belief, Draw, LOG_VAR_RANGE};
 pub use rank::{Candidates, Policy, Ranker};

@@ -14,6 +14,7 @@
 //! order give the same rankings on every machine.
 
 use super::belief::{sigmoid, Belief, Draw};
+use crate::config::Uncertainty;
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 
@@ -55,7 +56,7 @@ impl Policy {
                 ))
             }
         };
-        policy.check()?;
+        policy.check().map_err(|m| format!("{text:?}: {m}"))?;
         Ok(policy)
     }
 
@@ -121,25 +122,102 @@ impl Ranker {
     }
 
     /// The candidates' order, best first, and the score each was ranked by (ε-greedy's random
-    /// order keeps the greedy scores). Ties keep the candidates' order.
+    /// order keeps the greedy scores, bids applied, so a score means the same whichever way the
+    /// coin fell). Ties keep the candidates' order.
     pub fn rank(&mut self, c: &Candidates<'_>) -> Result<(Vec<usize>, Vec<f64>)> {
         let n = c.p.len();
         if let Some(b) = c.bids {
             check_bids(b, n)?;
         }
+        let with_bids = |mut scores: Vec<f64>| {
+            if let Some(b) = c.bids {
+                scores.iter_mut().zip(b).for_each(|(s, &b)| *s *= b as f64);
+            }
+            scores
+        };
         if let Policy::EpsilonGreedy(e) = self.policy {
             if self.rng.unit() < e {
-                let scores = c.p.iter().map(|&p| p as f64).collect();
+                let scores = with_bids(c.p.iter().map(|&p| p as f64).collect());
                 return Ok((self.shuffled(n), scores));
             }
         }
-        let mut scores = self.scores(c)?;
-        if let Some(b) = c.bids {
-            scores.iter_mut().zip(b).for_each(|(s, &b)| *s *= b as f64);
-        }
+        let scores = with_bids(self.scores(c)?);
         let mut order: Vec<usize> = (0..n).collect();
         order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
         Ok((order, scores))
+    }
+
+    /// The exact probability that each candidate is ranked first, where it has a closed form:
+    /// greedy, ε-greedy (1 − ε on the greedy choice plus ε/n each), UCB, and Thompson over
+    /// bootstrap heads (the share of heads whose draw puts it first). `None` for Thompson over a
+    /// Gaussian head, whose probabilities need Monte Carlo ([`Ranker::rank`] draws). Ties go to
+    /// the first candidate, as in [`Ranker::rank`]. Draws nothing.
+    pub fn top_probabilities(&self, c: &Candidates<'_>) -> Result<Option<Vec<f64>>> {
+        let n = c.p.len();
+        if let Some(b) = c.bids {
+            check_bids(b, n)?;
+        }
+        let bid = |j: usize| c.bids.map_or(1.0, |b| b[j] as f64);
+        let first = |score: &dyn Fn(usize) -> f64| -> usize {
+            (0..n).fold(0, |best, j| {
+                if score(j) * bid(j) > score(best) * bid(best) {
+                    j
+                } else {
+                    best
+                }
+            })
+        };
+        let one_hot = |j: usize| (0..n).map(|i| (i == j) as u8 as f64).collect::<Vec<f64>>();
+        let greedy = || first(&|j| c.p[j] as f64);
+        match self.policy {
+            Policy::Greedy => Ok(Some(one_hot(greedy()))),
+            Policy::EpsilonGreedy(e) => {
+                let mut p: Vec<f64> = vec![e / n as f64; n];
+                p[greedy()] += 1.0 - e;
+                Ok(Some(p))
+            }
+            Policy::Ucb(k) => {
+                let (belief, row, out) = self.belief_of(c)?;
+                let score = |j: usize| {
+                    sigmoid(belief.mean_logit(row + j, out) + k * belief.sd_logit(row + j, out))
+                };
+                Ok(Some(one_hot(first(&score))))
+            }
+            Policy::Thompson => {
+                let (belief, row, out) = self.belief_of(c)?;
+                let Uncertainty::Bootstrap { heads, .. } = belief.kind else {
+                    return Ok(None);
+                };
+                let mut p = vec![0.0; n];
+                for head in 0..heads as usize {
+                    let draw = Draw { head, normal: 0.0 };
+                    let score = |j: usize| sigmoid(belief.sample_logit(row + j, out, draw));
+                    p[first(&score)] += 1.0 / heads as f64;
+                }
+                Ok(Some(p))
+            }
+        }
+    }
+
+    /// The candidates' belief, checked to cover them.
+    fn belief_of<'a>(&self, c: &Candidates<'a>) -> Result<(&'a Belief, usize, usize)> {
+        let n = c.p.len();
+        let Some((belief, first, output)) = c.belief else {
+            return Err(bad_policy(
+                &self.policy,
+                "needs a model with an uncertainty head ([[task]] uncertainty)".into(),
+            ));
+        };
+        if first + n > belief.rows() || output >= belief.outputs || !belief.active[output] {
+            return Err(bad_policy(
+                &self.policy,
+                format!(
+                    "output {output} has no belief for rows {first}..{}",
+                    first + n
+                ),
+            ));
+        }
+        Ok((belief, first, output))
     }
 
     /// The policy's score of each candidate, before bids.

@@ -26,7 +26,7 @@ use crate::config::Uncertainty;
 use crate::error::Result;
 use crate::explore::Belief;
 use crate::gpu::Gpu;
-use crate::kernels::dense::linear::{Linear, LinearBuffers, LinearSpec};
+use crate::kernels::dense::linear::{At, Linear, LinearBuffers, LinearSpec};
 use crate::kernels::loss::uncertainty::{
     loss_scale, UncertaintyBuffers, UncertaintyLoss, UncertaintySpec,
 };
@@ -68,27 +68,7 @@ impl UncertaintyLayer {
             f32s(gpu, "uncertainty out", n),
             f32s(gpu, "uncertainty grad", n),
         );
-        let flat = |tensor: &str| {
-            let param = plan.dense_param(&format!("uncertainty.{tensor}"));
-            params.at(param.expect("the plan has the uncertainty heads").offset)
-        };
-        let spec = LinearSpec {
-            tables: if towers { u } else { 1 },
-            batch_cap: cap,
-            fan_in: input.width,
-            out: if towers { h } else { u * h },
-            relu: false,
-        };
-        let buffers = LinearBuffers {
-            x: &input.x,
-            x_eval: input.x_eval.as_ref(),
-            dx: None,
-            y: crate::kernels::dense::linear::At::start(&y),
-            dy: &grad,
-            weight: flat("weight"),
-            bias: Some(flat("bias")),
-        };
-        let linear = Linear::new(gpu, spec, &buffers)?;
+        let linear = heads_linear(gpu, plan, input, params, (&y, &grad), cap)?;
         let scale = f32s(gpu, "uncertainty scale", cap as u64 * u as u64);
         let terms = f32s(gpu, "uncertainty loss terms", cap as u64 * u as u64);
         let (stride_u, stride_b) = if towers { (cap * h, h) } else { (h, u * h) };
@@ -99,14 +79,17 @@ impl UncertaintyLayer {
             stride_u,
             stride_b,
         };
-        let buffers = UncertaintyBuffers {
-            y: &y,
-            labels,
-            scale: &scale,
-            grad: &grad,
-            loss: &terms,
-        };
-        let loss = UncertaintyLoss::new(gpu, spec, &buffers)?;
+        let loss = UncertaintyLoss::new(
+            gpu,
+            spec,
+            &UncertaintyBuffers {
+                y: &y,
+                labels,
+                scale: &scale,
+                grad: &grad,
+                loss: &terms,
+            },
+        )?;
         Ok(Some(UncertaintyLayer {
             linear,
             loss,
@@ -157,6 +140,45 @@ impl UncertaintyLayer {
             })
             .collect())
     }
+}
+
+/// The heads' linear layer `uncertainty.{weight,bias}` over the head's input, writing `(y, dy)`:
+/// one layer of `U·H` outputs over the single tower, or `U` layers of `H` over the task towers.
+/// No input gradient (the stop-gradient of the module docs).
+fn heads_linear(
+    gpu: &Gpu,
+    plan: &ModelPlan,
+    input: &HeadInput,
+    params: &FlatParams,
+    (y, grad): (&wgpu::Buffer, &wgpu::Buffer),
+    cap: u32,
+) -> Result<Linear> {
+    let (u, h) = (
+        plan.config.outputs().len() as u32,
+        plan.config.uncertainty().map_or(1, |k| k.width()),
+    );
+    let towers = plan.config.model.architecture.multitask();
+    let flat = |tensor: &str| {
+        let param = plan.dense_param(&format!("uncertainty.{tensor}"));
+        params.at(param.expect("the plan has the uncertainty heads").offset)
+    };
+    let spec = LinearSpec {
+        tables: if towers { u } else { 1 },
+        batch_cap: cap,
+        fan_in: input.width,
+        out: if towers { h } else { u * h },
+        relu: false,
+    };
+    let buffers = LinearBuffers {
+        x: &input.x,
+        x_eval: input.x_eval.as_ref(),
+        dx: None,
+        y: At::start(y),
+        dy: grad,
+        weight: flat("weight"),
+        bias: Some(flat("bias")),
+    };
+    Linear::new(gpu, spec, &buffers)
 }
 
 impl Layer for UncertaintyLayer {

@@ -27,6 +27,7 @@ mod accumulator;
 mod probability;
 mod ranking;
 mod samples;
+mod spread;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -34,6 +35,7 @@ mod tests_missing;
 
 pub use accumulator::MetricsAccumulator;
 pub use ranking::Gauc;
+pub use spread::{SpreadAccumulator, SpreadBucket, SpreadReport};
 
 use crate::Result;
 use samples::{check_labels, check_len, check_scores, check_weights, Labelled, RowContext};

@@ -9,10 +9,12 @@
 //!
 //! Substituted rows go through the file reader's parsing and the predictor's compiled forward in
 //! batches of up to its max batch, so a score is the one `wgrec predict` gives the same row in a
-//! file, bit for bit. The bid multiplier of issue 18 (rank by bid·p) is not here: the OBD log has
-//! no bid.
+//! file, bit for bit. The UCB and Thompson rules (`explore.rs`) also read the uncertainty head's
+//! belief over the same substituted rows. The bid multiplier of issue 18 (rank by bid·p) is not
+//! here: the OBD log has no bid.
 
 mod candidates;
+mod explore;
 mod log;
 #[cfg(test)]
 mod tests;
@@ -21,10 +23,13 @@ use std::io::Write;
 use std::path::Path;
 
 pub use candidates::Candidates;
+pub use explore::belief_table;
 pub use log::LogText;
 
 use crate::error::{Error, Result};
+use crate::explore::Belief;
 use crate::gpu::Gpu;
+use crate::serve::rank::append_belief;
 use crate::serve::request::{append_rows, empty_batch, RequestColumns, Shape};
 use crate::serve::Predictor;
 
@@ -108,6 +113,20 @@ pub fn score_log(
     candidates: &Candidates,
     task: usize,
 ) -> Result<Vec<f32>> {
+    Ok(score_log_belief(gpu, predictor, log, candidates, task, false)?.0)
+}
+
+/// [`score_log`] and, with `belief` (UCB and Thompson rules), the uncertainty head's belief over
+/// the same `[rows × actions]` substituted rows ([`Predictor::predict_belief`]; `None` for a
+/// model without a head). The probabilities are the same bits either way.
+pub fn score_log_belief(
+    gpu: &Gpu,
+    predictor: &mut Predictor,
+    log: &LogText,
+    candidates: &Candidates,
+    task: usize,
+    belief: bool,
+) -> Result<(Vec<f32>, Option<Belief>)> {
     let tasks = predictor.tasks().len();
     if task >= tasks {
         return Err(Error::Config {
@@ -120,7 +139,7 @@ pub fn score_log(
     let actions = candidates.actions.len();
     let total = log.rows.len() * actions;
     let chunk = predictor.max_batch() as usize;
-    let mut scores = Vec::with_capacity(total);
+    let (mut scores, mut beliefs) = (Vec::with_capacity(total), None);
     let mut start = 0;
     while start < total {
         let end = (start + chunk).min(total);
@@ -140,24 +159,43 @@ pub fn score_log(
             .map_err(|e| substitution_error(log, candidates, i, j, e))?;
         }
         let encoded = predictor.encoder().encode(&batch, &log.file)?;
-        let p = predictor.predict(gpu, &encoded)?;
-        for (n, row) in p.chunks(tasks).enumerate() {
-            let v = row[task];
-            if !v.is_finite() {
-                let (i, j) = ((start + n) / actions, (start + n) % actions);
-                let message = format!("the model scores action {} as {v}", candidates.actions[j]);
-                return Err(Error::Data {
-                    file: log.file.clone(),
-                    line: Some(log.lines[i]),
-                    column: None,
-                    message,
-                });
-            }
-            scores.push(v);
-        }
+        let p = if belief {
+            let (p, part) = predictor.predict_belief(gpu, &encoded)?;
+            append_belief(&mut beliefs, part)?;
+            p
+        } else {
+            predictor.predict(gpu, &encoded)?
+        };
+        check_finite(log, candidates, &p, tasks, task, start)?;
+        scores.extend(p.chunks(tasks).map(|row| row[task]));
         start = end;
     }
-    Ok(scores)
+    Ok((scores, beliefs))
+}
+
+/// A non-finite score of substituted row `start + n` is an error naming its log line.
+fn check_finite(
+    log: &LogText,
+    candidates: &Candidates,
+    p: &[f32],
+    tasks: usize,
+    task: usize,
+    start: usize,
+) -> Result<()> {
+    let actions = candidates.actions.len();
+    match p.chunks(tasks).position(|row| !row[task].is_finite()) {
+        None => Ok(()),
+        Some(n) => {
+            let (i, j) = ((start + n) / actions, (start + n) % actions);
+            let v = p[n * tasks + task];
+            Err(Error::Data {
+                file: log.file.clone(),
+                line: Some(log.lines[i]),
+                column: None,
+                message: format!("the model scores action {} as {v}", candidates.actions[j]),
+            })
+        }
+    }
 }
 
 fn substitution_error(

@@ -144,3 +144,77 @@ fn a_log_row_with_another_field_count_or_a_quote_is_an_error_naming_its_line() {
         "{e}"
     );
 }
+
+use crate::explore::rank_tests::gaussian;
+
+#[test]
+fn ucb_table_is_one_hot_on_the_upper_bound_per_row() {
+    use crate::explore::Policy;
+    // Row 0: the sure 0.5 beats the unsure 0 at c = 0 but not at c = 2; row 1 the other way.
+    let belief = gaussian(&[(0.5, 0.1), (0.0, 1.0), (0.0, 1.0), (0.5, 0.1)]);
+    let p = [0.6, 0.5, 0.5, 0.6];
+    let table = belief_table(Policy::Ucb(2.0), &p, &belief, 0, 2, 1000, 1).expect("ucb");
+    assert_eq!(table, [0.0, 1.0, 1.0, 0.0]);
+    let table = belief_table(Policy::Ucb(0.0), &p, &belief, 0, 2, 1000, 1).expect("ucb");
+    assert_eq!(table, [1.0, 0.0, 0.0, 1.0]);
+}
+
+#[test]
+fn thompson_table_estimates_the_chance_of_ranking_first_within_its_monte_carlo_error() {
+    use crate::explore::Policy;
+    // P(z0 > z1) for N(0.3, 0.8²) against N(0, 0.5²) is Φ(0.3/√0.89) = 0.624757; 20 000 draws
+    // give a standard error of 0.0034, and 4.89 of them is the two-sided α = 10⁻⁶ bound.
+    let belief = gaussian(&[(0.3, 0.8), (0.0, 0.5), (0.0, 0.5), (0.3, 0.8)]);
+    let p = [0.5; 4];
+    let table = belief_table(Policy::Thompson, &p, &belief, 0, 2, 20_000, 9).expect("ts");
+    let (exact, se) = (0.624_757, (0.624_757f64 * 0.375_243 / 20_000.0).sqrt());
+    assert!((table[0] - exact).abs() < 4.89 * se, "{table:?}");
+    assert!((table[3] - exact).abs() < 4.89 * se, "{table:?}");
+    assert!(table.chunks(2).all(|r| (r[0] + r[1] - 1.0).abs() < 1e-12));
+    let again = belief_table(Policy::Thompson, &p, &belief, 0, 2, 20_000, 9).expect("ts");
+    assert_eq!(table, again, "a seed gives the same table");
+}
+
+#[test]
+fn thompson_table_over_bootstrap_heads_is_the_exact_share_of_heads() {
+    use crate::explore::rank_tests::bootstrap;
+    use crate::explore::Policy;
+    // Three heads; action 1 is first under heads 0 and 2, action 0 under head 1.
+    let belief = bootstrap(&[vec![0.0, 1.0, 0.0], vec![1.0, 0.0, 1.0]]);
+    let table = belief_table(Policy::Thompson, &[0.5, 0.5], &belief, 0, 2, 7, 1).expect("ts");
+    assert_eq!(table, [1.0 / 3.0, 2.0 / 3.0]);
+}
+
+#[test]
+fn belief_table_refuses_greedy_rules_and_zero_draws() {
+    use crate::explore::Policy;
+    let belief = gaussian(&[(0.0, 1.0), (0.0, 1.0)]);
+    let p = [0.5, 0.5];
+    let e = belief_table(Policy::Greedy, &p, &belief, 0, 2, 10, 1)
+        .expect_err("greedy")
+        .to_string();
+    assert!(e.contains("needs no belief"), "{e}");
+    let e = belief_table(Policy::Thompson, &p, &belief, 0, 2, 0, 1)
+        .expect_err("no draws")
+        .to_string();
+    assert!(e.contains("--draws"), "{e}");
+}
+
+#[test]
+fn beliefs_of_consecutive_submissions_join_row_after_row() {
+    use crate::serve::rank::append_belief;
+    let mut all = None;
+    append_belief(&mut all, Some(gaussian(&[(0.1, 1.0)]))).expect("first");
+    append_belief(&mut all, None).expect("a model without a head adds nothing");
+    append_belief(&mut all, Some(gaussian(&[(0.2, 1.0), (0.3, 1.0)]))).expect("second");
+    let all = all.expect("joined");
+    assert_eq!(all.rows(), 3);
+    assert_eq!(all.mean_logit(2, 0), 0.3f32 as f64);
+    let mut other = Some(all);
+    let wide = crate::explore::Belief {
+        width: 4,
+        values: vec![0.0; 4],
+        ..gaussian(&[(0.0, 1.0)])
+    };
+    assert!(append_belief(&mut other, Some(wide)).is_err());
+}

@@ -42,5 +42,5 @@ pub use folder::{
     RUN_KEY, SCHEMA_FILE, TIMINGS,
 };
 pub use lock::RunLock;
-pub use model::{evaluate, feature_shapes, BAG_IDS, PREFETCH};
+pub use model::{evaluate, evaluate_with_spread, feature_shapes, BAG_IDS, PREFETCH};
 pub use timings::Timings;

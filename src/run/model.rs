@@ -44,13 +44,34 @@ pub fn feature_shapes(config: &ModelConfig, encoder: &Encoder) -> Vec<FeatureSha
 pub fn evaluate(
     gpu: &Gpu,
     graph: &mut Graph,
+    loader: Loader<Prepared>,
+    tasks: usize,
+) -> Result<(Vec<TaskMetrics>, BadRows)> {
+    evaluate_with_spread(gpu, graph, loader, tasks, None)
+}
+
+/// [`evaluate`], also collecting the uncertainty heads' spread against the labels into `spread`
+/// (for a model with heads; the probabilities, and so the metrics, are the same bits).
+pub fn evaluate_with_spread(
+    gpu: &Gpu,
+    graph: &mut Graph,
     mut loader: Loader<Prepared>,
     tasks: usize,
+    mut spread: Option<&mut metrics::SpreadAccumulator>,
 ) -> Result<(Vec<TaskMetrics>, BadRows)> {
     let mut acc = MetricsAccumulator::new(tasks);
     for prepared in loader.by_ref() {
         let prepared = prepared?;
-        let probs = graph.predict(gpu, &prepared)?;
+        let probs = match spread.as_deref_mut() {
+            Some(s) => {
+                let (probs, belief) = graph.predict_belief(gpu, &prepared)?;
+                if let Some(b) = belief {
+                    s.push(&probs, &prepared.labels, &b);
+                }
+                probs
+            }
+            None => graph.predict(gpu, &prepared)?,
+        };
         acc.push(&metrics::Batch {
             predictions: &probs,
             labels: &prepared.labels,

@@ -17,6 +17,7 @@
 
 pub mod http;
 mod output;
+pub mod rank;
 mod reload;
 pub mod request;
 
@@ -32,9 +33,9 @@ use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::graph::Optimizers;
 use crate::graph::{Graph, Prepared};
-use crate::metrics::TaskMetrics;
+use crate::metrics::{SpreadAccumulator, SpreadReport, TaskMetrics};
 use crate::model::{FeatureShape, ModelPlan};
-use crate::run::{evaluate, PREFETCH};
+use crate::run::{evaluate, evaluate_with_spread, PREFETCH};
 use reload::{covers, ModelFiles, Signature, Source};
 
 /// A trained model ready to score.
@@ -265,6 +266,33 @@ impl Predictor {
         let tasks = self.config.outputs().len();
         let (metrics, bad) = evaluate(gpu, &mut self.graph, loader, tasks)?;
         Ok((metrics, bad.count))
+    }
+
+    /// [`Self::evaluate_file`] and, for a model with uncertainty heads, the calibration of their
+    /// spread per output in `buckets` buckets ([`crate::metrics::SpreadReport`]).
+    pub fn evaluate_file_spread(
+        &mut self,
+        gpu: &Gpu,
+        path: &Path,
+        options: ReadOptions,
+        buckets: usize,
+    ) -> Result<(Vec<TaskMetrics>, u64, Option<Vec<SpreadReport>>)> {
+        if self.config.uncertainty().is_none() {
+            let (metrics, bad) = self.evaluate_file(gpu, path, options)?;
+            return Ok((metrics, bad, None));
+        }
+        let loader = self.loader(path, options)?;
+        let outputs = self.config.outputs();
+        let names = outputs.iter().map(|o| o.name.clone()).collect();
+        let mut spread = SpreadAccumulator::new(names);
+        let (metrics, bad) = evaluate_with_spread(
+            gpu,
+            &mut self.graph,
+            loader,
+            outputs.len(),
+            Some(&mut spread),
+        )?;
+        Ok((metrics, bad.count, Some(spread.finish(buckets))))
     }
 
     /// Scores every row of `input` (a file in the model's schema) and writes `output`: a header

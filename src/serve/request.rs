@@ -65,7 +65,7 @@ impl std::fmt::Display for RequestError {
     }
 }
 
-fn bad(message: impl Into<String>) -> RequestError {
+pub(super) fn bad(message: impl Into<String>) -> RequestError {
     RequestError::Bad(message.into())
 }
 
@@ -250,10 +250,30 @@ pub fn parse_rows(
     columns: &RequestColumns,
     max_rows: usize,
 ) -> Result<Rows, RequestError> {
+    parse_request(body, shape, columns, max_rows).map(|r| r.rows)
+}
+
+/// A parsed request: its rows and, for `/score`, how it asks to be ranked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    /// One row per candidate (or per row of `/batch`).
+    pub rows: Rows,
+    /// `"policy"` and `"bids"` of a `/score` request ([`super::rank::RankFields`]).
+    pub ranking: super::rank::RankFields,
+}
+
+/// [`parse_rows`], with a `/score` request's optional `"policy"` (`greedy`, `epsilon:<ε>`,
+/// `ucb:<c>`, `thompson`) and `"bids"` (one number ≥ 0 per candidate).
+pub fn parse_request(
+    body: &[u8],
+    shape: Shape,
+    columns: &RequestColumns,
+    max_rows: usize,
+) -> Result<Request, RequestError> {
     let request: Value =
         serde_json::from_slice(body).map_err(|e| bad(format!("malformed JSON: {e}")))?;
     let (list_key, allowed): (&str, &[&str]) = match shape {
-        Shape::Score => ("candidates", &["context", "candidates"]),
+        Shape::Score => ("candidates", &["context", "candidates", "policy", "bids"]),
         Shape::Batch => ("rows", &["rows"]),
     };
     let object = envelope(&request, allowed)?;
@@ -271,6 +291,7 @@ pub fn parse_rows(
             max: max_rows,
         });
     }
+    let ranking = super::rank::RankFields::parse(object, list.len())?;
     let mut context = vec![None; columns.schema.columns.len()];
     match object.get("context") {
         None => {}
@@ -278,10 +299,12 @@ pub fn parse_rows(
         Some(other) => return Err(bad(format!("context must be a JSON object, not {other}"))),
     }
     let name = shape.row_name();
-    list.iter()
+    let rows = list
+        .iter()
         .enumerate()
         .map(|(i, row)| row_fields(columns, &context, row, &format!("{name} {i}")))
-        .collect()
+        .collect::<Result<Rows, RequestError>>()?;
+    Ok(Request { rows, ranking })
 }
 
 /// A batch of no rows in `schema`, for [`append_rows`] (the file reader's own).

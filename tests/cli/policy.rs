@@ -11,7 +11,7 @@ const SCHEMA: &str = "delimiter = \"\\t\"\nheader = true\ncolumns = \"label:clic
 categorical:item_id, categorical:position, numeric:propensity, categorical:user, \
 numeric:item_feature_0, categorical:item_feature_1\"\n";
 const HEADER: &str = "click\titem_id\tposition\tpropensity\tuser\titem_feature_0\titem_feature_1";
-const MODEL: &str = r#"
+pub const MODEL: &str = r#"
 [model]
 tables = 1
 dim = 4
@@ -72,14 +72,20 @@ fn split(rows: usize, seed: u64) -> String {
 }
 
 /// A trained model in `dir/run` and the log `dir/data/test.tsv`.
-fn trained(dir: &Path) {
+/// [`trained_with`] the tiny model.
+pub fn trained(dir: &Path) {
+    trained_with(dir, MODEL);
+}
+
+/// A model of `model`'s text trained in `dir/run` on the tiny log in `dir/data`.
+pub fn trained_with(dir: &Path, model: &str) {
     let data = dir.join("data");
     std::fs::create_dir_all(&data).expect("data dir");
     std::fs::write(data.join("schema.toml"), SCHEMA).expect("schema");
     for (name, rows, seed) in [("train", 400, 1), ("valid", 60, 2), ("test", 25, 3)] {
         std::fs::write(data.join(format!("{name}.tsv")), split(rows, seed)).expect("split");
     }
-    std::fs::write(dir.join("model.toml"), MODEL).expect("model");
+    std::fs::write(dir.join("model.toml"), model).expect("model");
     ok(&wgrec()
         .args([
             "train",
@@ -95,7 +101,7 @@ fn trained(dir: &Path) {
         .expect("run"));
 }
 
-fn policy(dir: &Path, args: &[&str]) -> std::process::Output {
+pub fn policy(dir: &Path, args: &[&str]) -> std::process::Output {
     wgrec()
         .args(["policy", "--checkpoint", "run", "--log", "data/test.tsv"])
         .args(args)

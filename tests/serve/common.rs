@@ -117,6 +117,21 @@ pub fn fixture() -> &'static Fixture {
     })
 }
 
+/// The fixture's model with 4 bootstrap uncertainty heads on its task, trained on first use (the
+/// ranking tests' UCB and Thompson).
+pub fn head_run() -> &'static PathBuf {
+    static RUN: OnceLock<PathBuf> = OnceLock::new();
+    RUN.get_or_init(|| {
+        let f = fixture();
+        let text = MODEL.replace(
+            "name = \"click\"\n",
+            "name = \"click\"\nuncertainty = { kind = \"bootstrap\", heads = 4 }\n",
+        );
+        assert_ne!(text, MODEL, "the head went in");
+        train_run(&f.dir, "head", &text, &f.dir.join("data"))
+    })
+}
+
 /// How a published snapshot's weights relate to the run's.
 #[derive(Debug, Clone, Copy)]
 pub enum Weights {

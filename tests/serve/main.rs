@@ -6,4 +6,5 @@
 mod api;
 mod common;
 mod load;
+mod rank;
 mod reload;

@@ -1,7 +1,7 @@
 //! The endpoints: `POST /score` and `POST /batch` parse the body into rows (on the request's own
 //! task), send them to the GPU worker and answer `{"model_version": …, "scores": [{"p_<task>":
-//! …}, …]}`; `GET /healthz` and `GET /metrics`. Every error is a JSON `{"error": "…"}` with its
-//! status: 400 for a request the model cannot score, 413 for too many rows or too large a body,
+//! …}, …]}`, with a `"ranking"` beside for a ranked `/score` request (`rank.rs`); `GET /healthz`
+//! and `GET /metrics`. Every error is a JSON `{"error": "…"}` with its status: 400 for a request the model cannot score, 413 for too many rows or too large a body,
 //! 503 when no worker is serving, 500 for the server's own failure.
 
 use std::sync::Arc;
@@ -15,9 +15,11 @@ use axum::response::{IntoResponse, Response};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use tokio::sync::oneshot;
 
+use super::rank::job_ranking;
+use super::rank::RankedAnswer;
 use super::worker::{Failure, Job, Message, Scored};
 use super::Shared;
-use crate::serve::request::{parse_rows, RequestError, Shape};
+use crate::serve::request::{parse_request, RequestError, Shape};
 
 /// A JSON body with `status`.
 fn json(status: StatusCode, body: String) -> Response {
@@ -49,6 +51,8 @@ impl Serialize for Row<'_> {
 struct Answer<'a> {
     model_version: Option<u64>,
     scores: Vec<Row<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ranking: Option<&'a RankedAnswer>,
 }
 
 fn answer(scored: &Scored) -> Response {
@@ -62,6 +66,7 @@ fn answer(scored: &Scored) -> Response {
     let body = Answer {
         model_version: scored.version,
         scores,
+        ranking: scored.ranking.as_ref(),
     };
     match serde_json::to_string(&body) {
         Ok(text) => json(StatusCode::OK, text),
@@ -84,12 +89,17 @@ async fn scored(shared: &Shared, body: Result<Bytes, BytesRejection>, shape: Sha
         Err(rejection) => return error(rejection.status(), &rejection.body_text()),
     };
     let columns = shared.columns();
-    let rows = match parse_rows(&body, shape, &columns, shared.max_rows) {
-        Ok(rows) => rows,
+    let request = match parse_request(&body, shape, &columns, shared.max_rows) {
+        Ok(request) => request,
         Err(e) => return request_error(&e),
     };
     let (reply, answered) = oneshot::channel();
-    let job = Job { rows, shape, reply };
+    let job = Job {
+        rows: request.rows,
+        shape,
+        ranking: job_ranking(shape, request.ranking, shared.ranking),
+        reply,
+    };
     let sent = shared.sender().map(|s| s.send(Message::Score(job)));
     if !matches!(sent, Some(Ok(()))) {
         return error(StatusCode::SERVICE_UNAVAILABLE, "no model is serving");

@@ -13,11 +13,13 @@
 
 mod handlers;
 mod metrics;
+mod rank;
 mod watch;
 mod worker;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
@@ -27,6 +29,7 @@ use axum::routing::{get, post};
 use axum::Router;
 
 use crate::error::{Error, Result};
+use crate::explore::Policy;
 use crate::gpu::Gpu;
 use crate::run::snapshot::is_publish_folder;
 use crate::serve::request::RequestColumns;
@@ -51,6 +54,16 @@ pub struct ServeOptions {
     pub reload_every: Duration,
 }
 
+/// How `POST /score` ranks candidates (docs/serving.md, "Ranking"; `rank.rs`).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Ranking {
+    /// The server's policy (`--policy`); `None`: only requests naming one (or giving bids) are
+    /// ranked.
+    pub policy: Option<Policy>,
+    /// The seed of the draws (`--seed`).
+    pub seed: u64,
+}
+
 /// What the handlers, the worker and the watcher share.
 pub struct Shared {
     /// The counters of `/metrics`.
@@ -59,6 +72,9 @@ pub struct Shared {
     /// `None` once the server stops: the worker's queue then closes.
     sender: Mutex<Option<Sender<Message>>>,
     max_rows: usize,
+    ranking: Ranking,
+    /// Ranked requests so far: the next one's draw index.
+    ranked: AtomicU64,
 }
 
 impl Shared {
@@ -117,8 +133,14 @@ fn server_error(message: String) -> Error {
 
 impl Server {
     /// Loads the model on `gpu`, starts the worker, the watcher (for a publish folder) and the
-    /// HTTP server, and returns once it listens.
+    /// HTTP server, and returns once it listens. `/score` ranks only requests that ask.
     pub fn start(gpu: Arc<Gpu>, options: ServeOptions) -> Result<Self> {
+        Self::start_ranked(gpu, options, Ranking::default())
+    }
+
+    /// [`Self::start`] with a ranking policy in force for `/score`; a policy that needs an
+    /// uncertainty head on a model without one is refused here.
+    pub fn start_ranked(gpu: Arc<Gpu>, options: ServeOptions, ranking: Ranking) -> Result<Self> {
         if options.max_batch == 0 || options.max_rows == 0 {
             return Err(server_error(
                 "--max-batch and --max-rows must be at least 1".into(),
@@ -131,6 +153,8 @@ impl Server {
             columns: RwLock::new(Arc::new(placeholder_columns())),
             sender: Mutex::new(Some(sender)),
             max_rows: options.max_rows,
+            ranking,
+            ranked: AtomicU64::new(0),
         });
         let setup = WorkerSetup {
             gpu,

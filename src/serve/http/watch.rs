@@ -49,6 +49,9 @@ pub fn spawn_worker(
             Ok(p) => p,
             Err(e) => return drop(ready.send(Err(e))),
         };
+        if let Err(e) = super::rank::check_model(setup.shared.ranking, &predictor) {
+            return drop(ready.send(Err(e)));
+        }
         let columns = RequestColumns::new(predictor.config(), predictor.schema());
         let receiver = match channel {
             Channel::Fresh(receiver) => receiver,
@@ -59,9 +62,8 @@ pub fn spawn_worker(
         };
         setup.shared.install(predictor.version(), columns.clone());
         let _ = ready.send(Ok(predictor.version()));
-        let metrics = &setup.shared.metrics;
         let model = worker::Model { predictor, columns };
-        worker::run(model, &setup.gpu, receiver, setup.batching, metrics);
+        worker::run(model, &setup.gpu, receiver, setup.batching, &setup.shared);
     });
     spawned.map_err(|e| Error::Thread {
         thread: "the serving GPU worker",

@@ -16,6 +16,7 @@
 //! No request is dropped: every message stays in the channel until one worker or the other
 //! takes it.
 
+use std::ops::Range;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,8 +24,12 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 use super::metrics::Metrics;
+use super::rank::{rank_job, JobRanking, RankedAnswer};
+use super::Shared;
 use crate::error::Error;
+use crate::explore::Belief;
 use crate::gpu::Gpu;
+use crate::serve::rank::append_belief;
 use crate::serve::request::{append_rows, empty_batch, RequestColumns, RequestError, Rows, Shape};
 use crate::serve::Predictor;
 
@@ -37,6 +42,8 @@ pub struct Scored {
     pub names: Arc<Vec<String>>,
     /// `[rows, tasks]`.
     pub probabilities: Vec<f32>,
+    /// The ranking, for a ranked `/score` request.
+    pub ranking: Option<RankedAnswer>,
 }
 
 /// Why a request got no scores.
@@ -54,6 +61,8 @@ pub struct Job {
     pub rows: Rows,
     /// How its rows are named in errors.
     pub shape: Shape,
+    /// How it is ranked (`None`: it is not).
+    pub ranking: Option<JobRanking>,
     /// Where the answer goes.
     pub reply: oneshot::Sender<Result<Scored, Failure>>,
 }
@@ -89,7 +98,7 @@ pub fn run(
     gpu: &Gpu,
     receiver: Receiver<Message>,
     batching: Batching,
-    metrics: &Metrics,
+    shared: &Shared,
 ) {
     let names: Arc<Vec<String>> = Arc::new(
         (model.predictor.tasks().iter())
@@ -102,12 +111,12 @@ pub fn run(
             Message::Takeover(to) => (Vec::new(), Some(to)),
         };
         if !jobs.is_empty() {
-            score(&mut model, gpu, jobs, &names, metrics);
+            score(&mut model, gpu, jobs, &names, shared);
         }
         if let Some(to) = takeover {
             // A newer worker that has gone away leaves this one serving.
             if let Err(back) = to.send(receiver) {
-                return run(model, gpu, back.0, batching, metrics);
+                return run(model, gpu, back.0, batching, shared);
             }
             return;
         }
@@ -156,14 +165,40 @@ fn encode_error(e: Error, shape: Shape) -> Failure {
     Failure::Request(RequestError::Bad(message))
 }
 
-/// Parses the jobs' rows into one batch, answers the bad ones, scores the rest and answers them.
-fn score(
-    model: &mut Model,
-    gpu: &Gpu,
-    jobs: Vec<Job>,
-    names: &Arc<Vec<String>>,
-    metrics: &Metrics,
-) {
+/// Parses the jobs' rows into one batch, answers the bad ones, scores the rest and answers them
+/// (ranking those that ask, in queue order).
+fn score(model: &mut Model, gpu: &Gpu, jobs: Vec<Job>, names: &Arc<Vec<String>>, shared: &Shared) {
+    let (batch, accepted) = parse_jobs(model, jobs);
+    let predictor = &mut model.predictor;
+    let rows: Vec<usize> = accepted.iter().flat_map(|(_, r)| r.clone()).collect();
+    let ranked = accepted.iter().any(|(job, _)| job.ranking.is_some());
+    let belief = ranked && predictor.config().uncertainty().is_some();
+    let result = predict(predictor, gpu, &batch, &rows, belief, &shared.metrics);
+    let tasks = names.len();
+    for (job, range) in accepted {
+        let answer = match &result {
+            Ok((p, belief)) => {
+                let offset = rows.partition_point(|&r| r < range.start);
+                let probabilities = p[offset * tasks..(offset + range.len()) * tasks].to_vec();
+                let belief = belief.as_ref().map(|b| (b, offset));
+                let ranking = (job.ranking.as_ref())
+                    .map(|r| rank_job(shared, r, &probabilities, names, belief))
+                    .transpose();
+                ranking.map(|ranking| Scored {
+                    version: predictor.version(),
+                    names: Arc::clone(names),
+                    probabilities,
+                    ranking,
+                })
+            }
+            Err(e) => Err(Failure::Internal(e.to_string())),
+        };
+        let _ = job.reply.send(answer);
+    }
+}
+
+/// The jobs' rows in one batch; a job with a bad row is answered here and left out.
+fn parse_jobs(model: &Model, jobs: Vec<Job>) -> (crate::data::Batch, Vec<(Job, Range<usize>)>) {
     let Model { predictor, columns } = model;
     let mut batch = empty_batch(columns.schema());
     let mut accepted = Vec::with_capacity(jobs.len());
@@ -182,42 +217,34 @@ fn score(
             }
         }
     }
-    let rows: Vec<usize> = accepted.iter().flat_map(|(_, r)| r.clone()).collect();
-    let result = predict(predictor, gpu, &batch, &rows, metrics);
-    let tasks = names.len();
-    for (job, range) in accepted {
-        let answer = match &result {
-            Ok(p) => {
-                let offset = rows.partition_point(|&r| r < range.start);
-                let probabilities = p[offset * tasks..(offset + range.len()) * tasks].to_vec();
-                Ok(Scored {
-                    version: predictor.version(),
-                    names: Arc::clone(names),
-                    probabilities,
-                })
-            }
-            Err(e) => Err(Failure::Internal(e.to_string())),
-        };
-        let _ = job.reply.send(answer);
-    }
+    (batch, accepted)
 }
 
-/// Probabilities of `rows` of `batch`, in submissions of at most the compiled batch.
+/// Probabilities of `rows` of `batch`, in submissions of at most the compiled batch, and with
+/// `belief` the uncertainty head's belief over the same rows.
 fn predict(
     predictor: &mut Predictor,
     gpu: &Gpu,
     batch: &crate::data::Batch,
     rows: &[usize],
+    belief: bool,
     metrics: &Metrics,
-) -> crate::Result<Vec<f32>> {
+) -> crate::Result<(Vec<f32>, Option<Belief>)> {
     let mut probabilities = Vec::with_capacity(rows.len() * predictor.tasks().len());
+    let mut beliefs = None;
     let max = predictor.max_batch().max(1) as usize;
     for chunk in rows.chunks(max) {
         let encoded = predictor
             .encoder()
             .encode_checked(batch, "request", chunk)?;
-        probabilities.extend(predictor.predict(gpu, &encoded)?);
+        if belief {
+            let (p, part) = predictor.predict_belief(gpu, &encoded)?;
+            probabilities.extend(p);
+            append_belief(&mut beliefs, part)?;
+        } else {
+            probabilities.extend(predictor.predict(gpu, &encoded)?);
+        }
         metrics.submission(chunk.len());
     }
-    Ok(probabilities)
+    Ok((probabilities, beliefs))
 }
