@@ -10,6 +10,8 @@ mod entangle;
 mod online;
 #[path = "cli/ope.rs"]
 mod ope;
+#[path = "cli/plan.rs"]
+mod plan;
 #[path = "cli/policy.rs"]
 mod policy;
 #[path = "cli/policy_rank.rs"]

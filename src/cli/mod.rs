@@ -6,6 +6,7 @@ mod data;
 mod data_command;
 mod devices;
 mod eval;
+mod memory;
 mod online;
 mod ope;
 mod policy;
@@ -95,6 +96,10 @@ enum Command {
         #[arg(long, conflicts_with = "resume")]
         overwrite: bool,
     },
+    /// State the memory a model file needs on a data folder (bytes per table, storage group,
+    /// activations, dense parameters, total) and whether this device holds it, without training;
+    /// exits non-zero when it does not fit.
+    Plan(memory::PlanArgs),
     /// Learn online from a stream of rows (a followed file, a folder of partitions or stdin),
     /// warm-started from a `train` run: progressive validation, new ids admitted, snapshots
     /// published for `wgrec serve`.
@@ -288,6 +293,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         },
         Command::Data { command } => data_command::run_data(command),
         Command::Pretrain { command } => pretrain::run(command),
+        Command::Plan(args) => memory::plan(args),
         Command::Online(args) => online::run(args),
         Command::OnlineCurves(args) => online::curves(args),
         Command::Ope(args) => ope::run(args),

@@ -48,6 +48,10 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
     let config = trainer.graph().config();
     let tasks = config.metric_names();
     let outputs = config.outputs().into_iter().map(|o| o.name).collect();
+    let memory = memory_report(&gpu, trainer.graph());
+    if args.verbose {
+        eprint!("{}", super::memory::memory_table(&memory));
+    }
     eprintln!("training on {} with {}", data.display(), gpu.describe());
     let mut progress = Progress::new(tasks.clone(), outputs, args.verbose);
     let report = trainer.run(&mut progress)?;
@@ -57,6 +61,7 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
     print_summary(&report, &tasks, &args.out);
     if args.json {
         let mut json = report_json(&report);
+        json["memory"] = super::memory::memory_json(&memory);
         if !missing.is_empty() {
             json["missing_content"] = serde_json::json!(missing
                 .iter()
@@ -66,6 +71,15 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
         println!("{json}");
     }
     Ok(())
+}
+
+/// The statement of the compiled graph, as its memory check judged it.
+fn memory_report(gpu: &Gpu, graph: &wgrec::graph::Graph) -> wgrec::graph::MemoryReport {
+    let config = graph.config();
+    let optimizers = wgrec::train::policy::TrainPolicy::new(&config.train).optimizers();
+    let binding = wgrec::graph::MemoryLimits::of(gpu).binding;
+    let shapes = &graph.plan().shapes;
+    wgrec::graph::MemoryReport::new(config, shapes, graph.max_batch(), &optimizers, binding)
 }
 
 /// Per content feature (HashID, similarity), the training ids with no vector in its embedding
@@ -121,7 +135,7 @@ fn print_summary(report: &Report, tasks: &[String], out: &Path) {
 }
 
 /// With no `--data`, a model file `configs/<name>.toml` reads `data/<name>/`.
-fn default_data(config: &Path) -> anyhow::Result<PathBuf> {
+pub(super) fn default_data(config: &Path) -> anyhow::Result<PathBuf> {
     let stem = config
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())

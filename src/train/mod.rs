@@ -45,7 +45,7 @@ mod trainer;
 
 pub use content::content_tables;
 pub use events::{Event, Observer, Quiet};
-pub use trainer::Trainer;
+pub use trainer::{plan_shapes, Trainer};
 
 use crate::metrics::TaskMetrics;
 

@@ -82,6 +82,34 @@ fn fit_encoder(
     )
 }
 
+/// The data's table sizes for the model file's text, found as [`Trainer::new`] finds them
+/// (the schema read and checked, the encoder fitted on the training split in memory) without
+/// compiling the model or touching any run folder: what `wgrec plan` sizes its statement from.
+/// Returns the parsed config with them.
+pub fn plan_shapes(
+    gpu: &Gpu,
+    config_text: &str,
+    config_file: &str,
+    data: &Path,
+    skip_bad_rows: bool,
+) -> Result<(ModelConfig, Vec<crate::graph::FeatureShape>)> {
+    let config = ModelConfig::parse(config_text, config_file)?;
+    let schema_path = data.join("schema.toml");
+    let schema_file = schema_path.display().to_string();
+    let schema = read_schema(&config, &schema_path, data)?;
+    let content = super::content_tables(gpu, &config, config_file)?;
+    let encoder = fit_encoder(
+        &config,
+        &schema,
+        &schema_file,
+        data,
+        skip_bad_rows,
+        &content,
+    )?;
+    let shapes = feature_shapes(&config, &encoder);
+    Ok((config, shapes))
+}
+
 impl<'g> Trainer<'g> {
     /// Parses the model file's text (`config_file` names it in errors), reads the schema, fits
     /// the encoder on the training split (or reloads it when resuming), compiles the model and,
