@@ -31,6 +31,7 @@ pub mod rng;
 pub mod run;
 pub mod serve;
 pub mod shaders;
+pub mod simulate;
 pub mod train;
 
 pub use error::{Error, Result};

@@ -20,6 +20,8 @@ mod policy_rank;
 mod pretrain;
 #[path = "cli/scenarios.rs"]
 mod scenarios;
+#[path = "cli/simulate.rs"]
+mod simulate;
 
 use std::process::Command;
 

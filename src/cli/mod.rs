@@ -14,6 +14,7 @@ mod pretrain;
 mod progress;
 mod report;
 mod serve;
+mod simulate;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -111,6 +112,9 @@ enum Command {
     /// Greedy, ε-greedy, UCB or Thompson ranking policies over a trained model, written as `wgrec
     /// ope`'s policy and reward-model files (docs/ope.md).
     Policy(policy::PolicyArgs),
+    /// Closed-loop simulation with a planted truth: greedy, ε-greedy, UCB and Thompson sampling
+    /// against an oracle over several seeds; regret and click curves (docs/simulate.md).
+    Simulate(simulate::SimulateArgs),
     /// Pre-train embeddings for the content and graph features (`pretrain graphsage`).
     Pretrain {
         #[command(subcommand)]
@@ -294,5 +298,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::OnlineCurves(args) => online::curves(args),
         Command::Ope(args) => ope::run(args),
         Command::Policy(args) => policy::run(args),
+        Command::Simulate(args) => simulate::run(args),
     }
 }
