@@ -223,26 +223,10 @@ impl Ranker {
     /// The policy's score of each candidate, before bids.
     fn scores(&mut self, c: &Candidates<'_>) -> Result<Vec<f64>> {
         let n = c.p.len();
-        let greedy = || c.p.iter().map(|&p| p as f64).collect::<Vec<f64>>();
-        let (belief, first, output) = match (self.policy, c.belief) {
-            (Policy::Greedy | Policy::EpsilonGreedy(_), _) => return Ok(greedy()),
-            (_, Some(b)) => b,
-            (p, None) => {
-                return Err(bad_policy(
-                    &p,
-                    "needs a model with an uncertainty head ([[task]] uncertainty)".into(),
-                ))
-            }
-        };
-        if first + n > belief.rows() || output >= belief.outputs || !belief.active[output] {
-            return Err(bad_policy(
-                &self.policy,
-                format!(
-                    "output {output} has no belief for rows {first}..{}",
-                    first + n
-                ),
-            ));
+        if !self.policy.needs_belief() {
+            return Ok(c.p.iter().map(|&p| p as f64).collect());
         }
+        let (belief, first, output) = self.belief_of(c)?;
         Ok(match self.policy {
             Policy::Ucb(k) => (first..first + n)
                 .map(|r| sigmoid(belief.mean_logit(r, output) + k * belief.sd_logit(r, output)))

@@ -223,7 +223,7 @@ pub fn rounds_tsv(runs: &[RunLog]) -> String {
 pub fn summary_tsv(summary: &[PolicySummary]) -> String {
     let mut s = String::from(
         "policy\tseeds\tregret_mean\tregret_sd\tclicks_mean\tclicks_sd\
-         \tnew_impression_share\tnew_candidate_share\treference\tvs_reference_mean         \tvs_reference_sd\tseeds_higher\tbelief_sd_new\tbelief_sd_other\n",
+         \tnew_impression_share\tnew_candidate_share\treference\tvs_reference_mean\tvs_reference_sd\tseeds_higher\tbelief_sd_new\tbelief_sd_other\n",
     );
     for p in summary {
         let vs = match &p.vs_reference {
