@@ -165,6 +165,10 @@ enum Command {
         /// (one Thompson draw, one ε coin); without it each row is its own request.
         #[arg(long, requires = "policy")]
         request_column: Option<String>,
+        /// With --policy: rank by bid · score, the bid of each row read from this numeric column
+        /// of the file (a column of the model's schema; finite and ≥ 0).
+        #[arg(long, requires = "policy")]
+        bid_column: Option<String>,
     },
     /// Serve a model over HTTP (JSON): micro-batched scoring, hot reload of published snapshots.
     Serve(serve::ServeArgs),
@@ -256,11 +260,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             policy,
             seed,
             request_column,
+            bid_column,
         } => {
             let ranking = policy.map(|policy| wgrec::serve::rank::FileRanking {
                 policy,
                 seed,
                 request_column,
+                bid_column,
             });
             eval::predict(&checkpoint, &input, &output, skip_bad_rows, ranking)
         }

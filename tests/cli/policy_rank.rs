@@ -227,3 +227,90 @@ fn on_a_model_with_heads_thompson_and_ucb_policies_and_predictions_read_the_beli
         assert!((z - m).abs() <= 1.5 * d + 1e-4, "row {r}: {s} {m} {d}");
     }
 }
+
+#[test]
+fn predict_bids_multiply_the_score_and_bad_bids_name_the_line() {
+    let dir = temp("predict-bids");
+    trained(&dir);
+    // `position` (1–3) as the bid: greedy ranks each user's run by p · position.
+    let args = [
+        "--policy",
+        "greedy",
+        "--request-column",
+        "user",
+        "--bid-column",
+        "position",
+    ];
+    ok(&predict(
+        &dir,
+        &[&args[..], &["--output", "b.tsv"]].concat(),
+    ));
+    let (b, data) = (
+        columns(&dir.join("b.tsv")),
+        columns(&dir.join("data/test.tsv")),
+    );
+    let bid: Vec<f64> = data["position"]
+        .iter()
+        .map(|v| v.parse().expect("bid"))
+        .collect();
+    let p: Vec<f32> = b["p_click"].iter().map(|v| v.parse().expect("p")).collect();
+    let score: Vec<f64> = b["score_click"]
+        .iter()
+        .map(|v| v.parse().expect("s"))
+        .collect();
+    let users = &data["user"];
+    let mut start = 0;
+    while start < users.len() {
+        let end = (start..users.len())
+            .find(|&r| users[r] != users[start])
+            .unwrap_or(users.len());
+        for r in start..end {
+            assert_eq!(
+                score[r],
+                p[r] as f64 * bid[r],
+                "row {r}: the score is bid · p"
+            );
+            let better = (start..end)
+                .filter(|&o| score[o] > score[r] || (score[o] == score[r] && o < r))
+                .count();
+            assert_eq!(b["rank_click"][r], better.to_string(), "row {r}");
+        }
+        start = end;
+    }
+    // item_feature_0 is −0.7 on item 0: a negative bid names the file's line and the column.
+    let bad = [
+        "--policy",
+        "greedy",
+        "--bid-column",
+        "item_feature_0",
+        "--output",
+        "x.tsv",
+    ];
+    let out = predict(&dir, &bad);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("item_feature_0"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("-0.7") && stderr.contains("test.tsv:"),
+        "{stderr}"
+    );
+    assert!(!dir.join("x.tsv").exists() && !stderr.contains("panicked"));
+    let out = predict(
+        &dir,
+        &[
+            "--policy",
+            "greedy",
+            "--bid-column",
+            "colour",
+            "--output",
+            "x.tsv",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("\"colour\""),
+        "{stderr}"
+    );
+}

@@ -27,6 +27,8 @@ pub struct FileRanking {
     pub seed: u64,
     /// The column whose runs of equal values are requests (`None`: each row is one).
     pub request_column: Option<String>,
+    /// The column holding each row's bid (`None`: no bids; rank by the score alone).
+    pub bid_column: Option<String>,
 }
 
 /// A scored file: probabilities `[rows, outputs]`, the belief, and each row's file line.
@@ -62,7 +64,10 @@ impl Predictor {
             });
         }
         let keys = (ranking.request_column.as_deref())
-            .map(|c| request_keys(input, &self.schema, c))
+            .map(|c| column_texts(input, &self.schema, c, "--request-column"))
+            .transpose()?;
+        let bid_texts = (ranking.bid_column.as_deref())
+            .map(|c| column_texts(input, &self.schema, c, "--bid-column"))
             .transpose()?;
         let options = ReadOptions {
             batch_rows: self.graph.max_batch() as usize,
@@ -73,7 +78,17 @@ impl Predictor {
         let scored = self.score_all(gpu, &mut loader, head)?;
         let bad = loader.finish()?;
         let requests = requests(&scored.lines, keys.as_deref());
-        let ranked = self.rank_file(&scored, &requests, ranking)?;
+        let bids = (bid_texts.as_deref())
+            .map(|t| {
+                bids(
+                    input,
+                    t,
+                    &scored.lines,
+                    ranking.bid_column.as_deref().unwrap_or(""),
+                )
+            })
+            .transpose()?;
+        let ranked = self.rank_file(&scored, &requests, ranking, bids.as_deref())?;
         crate::checkpoint::write_atomically(output, |tmp| {
             write_ranked(tmp, output, &self.tasks(), &scored, &ranked)
         })?;
@@ -112,6 +127,7 @@ impl Predictor {
         scored: &Scored,
         requests: &[std::ops::Range<usize>],
         ranking: &FileRanking,
+        bids: Option<&[f32]>,
     ) -> Result<Vec<Vec<Ranked>>> {
         let outputs = self.config.outputs().len();
         let mut ranker = Ranker::new(ranking.policy, ranking.seed)?;
@@ -120,7 +136,8 @@ impl Predictor {
             let p = &scored.p[range.start * outputs..range.end * outputs];
             for (o, ranked) in all.iter_mut().enumerate() {
                 let belief = scored.belief.as_ref().map(|b| (b, range.start));
-                ranked.push(rank_request(&mut ranker, p, outputs, o, belief, None)?);
+                let bids = bids.map(|b| &b[range.clone()]);
+                ranked.push(rank_request(&mut ranker, p, outputs, o, belief, bids)?);
             }
         }
         Ok(all)
@@ -128,12 +145,17 @@ impl Predictor {
 }
 
 /// Each line's text in column `column` (by line number; rows are told apart by their first
-/// line), read as the schema's delimiter splits it.
-fn request_keys(input: &Path, schema: &crate::data::Schema, column: &str) -> Result<Vec<String>> {
+/// line), read as the schema's delimiter splits it; `flag` names the option in errors.
+fn column_texts(
+    input: &Path,
+    schema: &crate::data::Schema,
+    column: &str,
+    flag: &str,
+) -> Result<Vec<String>> {
     let file = input.display().to_string();
     let c = schema.index(column).ok_or_else(|| Error::Config {
         file: file.clone(),
-        key: "--request-column".into(),
+        key: flag.into(),
         message: format!("{column:?} is not a column of the model's schema"),
     })?;
     let text = std::fs::read_to_string(input)
@@ -143,6 +165,26 @@ fn request_keys(input: &Path, schema: &crate::data::Schema, column: &str) -> Res
         .lines()
         .map(|l| l.split(delimiter).nth(c).unwrap_or("").to_owned())
         .collect())
+}
+
+/// Each scored row's bid (rows by their file `lines`), parsed from the bid column's `texts`: a
+/// finite number ≥ 0, else an error naming the file, line and column.
+fn bids(input: &Path, texts: &[String], lines: &[u64], column: &str) -> Result<Vec<f32>> {
+    lines
+        .iter()
+        .map(|&line| {
+            let text = texts.get(line as usize - 1).map_or("", |t| t.trim());
+            match text.parse::<f32>() {
+                Ok(b) if b.is_finite() && b >= 0.0 => Ok(b),
+                _ => Err(Error::Data {
+                    file: input.display().to_string(),
+                    line: Some(line),
+                    column: Some(column.to_owned()),
+                    message: format!("the bid {text:?} is not a finite number ≥ 0"),
+                }),
+            }
+        })
+        .collect()
 }
 
 /// Runs of consecutive rows with the same key (each row alone without keys).
