@@ -12,7 +12,7 @@ use wgrec::Gpu;
 #[derive(Debug, clap::Args)]
 pub struct SimulateArgs {
     /// The world file (sizes, arrivals, rounds, seeds, policies, model file).
-    #[arg(long, default_value = "configs/simulate-world.toml")]
+    #[arg(long, default_value = "configs/worlds/simulate.toml")]
     pub world: PathBuf,
     /// The output folder: rounds.tsv, summary.tsv, summary.md, regret.png, clicks.png.
     #[arg(long)]

@@ -1,4 +1,4 @@
-//! The world file of `wgrec simulate` (`configs/simulate-world.toml`): sizes of the planted
+//! The world file of `wgrec simulate` (`configs/worlds/simulate.toml`): sizes of the planted
 //! world, the arrival schedule, the experiment's length, the seeds and the policies, and the
 //! model file the learner trains. Every key is checked; an unknown key or a bad value is an
 //! [`Error::Config`] naming the file and the key.
@@ -243,6 +243,23 @@ policies = ["oracle", "greedy", "epsilon:0.1"]
 mod tests {
     use super::*;
     const WORLD: &str = TEST_WORLD;
+
+    /// Every world file the repository ships (`configs/worlds/`) loads, and its model file with
+    /// it: a stale key fails here, not in a user's run.
+    #[test]
+    fn every_shipped_world_file_loads_with_its_model() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/worlds");
+        let mut loaded = 0;
+        for entry in std::fs::read_dir(&dir).expect("configs/worlds") {
+            let path = entry.expect("entry").path();
+            let world =
+                SimConfig::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            crate::config::ModelConfig::load(&world.model)
+                .unwrap_or_else(|e| panic!("{}: {e}", world.model.display()));
+            loaded += 1;
+        }
+        assert!(loaded >= 1, "no world file in {}", dir.display());
+    }
 
     fn with(key: &str, value: &str) -> String {
         (WORLD.lines())
