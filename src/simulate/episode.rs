@@ -68,7 +68,7 @@ pub fn run_episode(
     let mut live = match policy {
         SimPolicy::Oracle => None,
         SimPolicy::Model(p) => {
-            check_belief(model, p.needs_belief(), &p.to_string())?;
+            check_belief(model, &c.model, p.needs_belief(), &p.to_string())?;
             let rows = c.requests * c.candidates;
             Some(ModelPolicy {
                 learner: Learner::new(gpu, model, world, seed, rows)?,
@@ -85,14 +85,21 @@ pub fn run_episode(
     Ok(records)
 }
 
-/// A policy that reads the belief needs a model with an uncertainty head.
-fn check_belief(model: &ModelConfig, needs: bool, name: &str) -> Result<()> {
+/// A policy that reads the belief needs a model with an uncertainty head; the error names the
+/// model file (`file`) and the key it lacks.
+fn check_belief(
+    model: &ModelConfig,
+    file: &std::path::Path,
+    needs: bool,
+    name: &str,
+) -> Result<()> {
     if needs && model.uncertainty().is_none() {
         return Err(Error::Config {
-            file: "world file".into(),
-            key: "policies".into(),
+            file: file.display().to_string(),
+            key: "task.uncertainty".into(),
             message: format!(
-                "{name} needs a model with an uncertainty head ([[task]] uncertainty = ...)"
+                "the world's policy {name} needs a model with an uncertainty head \
+                 ([[task]] uncertainty = ...)"
             ),
         });
     }

@@ -229,7 +229,9 @@ fn ucb_and_thompson_need_an_uncertainty_head_and_say_so() {
     let dir = setup("sim-no-head", WORLD, "");
     let stderr = error_of(&simulate(&dir, "out", &["--policies", "thompson"]));
     assert!(
-        stderr.contains("thompson") && stderr.contains("uncertainty"),
+        stderr.contains("thompson")
+            && stderr.contains("uncertainty")
+            && stderr.contains("model.toml"),
         "{stderr}"
     );
 }
