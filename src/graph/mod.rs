@@ -9,7 +9,9 @@
 //! projection), BatchNorm when configured ([`projection`]), the combine ([`combine`]), the
 //! tower's hidden layers and the head ([`towers`]). The forward walk is the list, the backward the
 //! list reversed, the sparse updates the list again; the loss ([`objective`]) sits between the
-//! walks. Initial values are drawn in [`init`].
+//! walks. Initial values are drawn in [`init`]. A model with uncertainty heads (`[[task]]
+//! uncertainty`) records them after the forward walk ([`uncertainty`]: forward, loss and weight
+//! gradients at once, under stop-gradient, so they take no part in the backward walk).
 //!
 //! A training step writes its inputs with `queue.write_buffer`, records every dispatch into one
 //! encoder and submits once; nothing is allocated or compiled inside it. The number of dispatches
