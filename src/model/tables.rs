@@ -6,12 +6,8 @@ use super::{bad, FeatureShape, GroupPlan, ModelPlan};
 use crate::config::{FeatureKind, ModelConfig, SequencePooling};
 use crate::error::Result;
 
-/// The element type a matrix is stored in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Element {
-    /// 32-bit float.
-    F32,
-}
+/// The element type a matrix is stored in (the kernels' own: a slab holds one type).
+pub use crate::kernels::embedding::Element;
 
 /// Who a matrix belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,6 +14,35 @@ pub const MAX_CHUNKS: usize = 4;
 /// Widest row, in floats: the update kernel gives each vec4 column of a row its own lane.
 pub const MAX_WIDTH: u32 = 1024;
 
+/// The element type a storage keeps its rows in. Arithmetic and optimizer state are f32 either
+/// way; an f16 storage converts on load and store (issue 19).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Element {
+    /// 32-bit float.
+    #[default]
+    F32,
+    /// 16-bit float (IEEE binary16), packed two per u32.
+    F16,
+}
+
+impl Element {
+    /// Bytes of one element.
+    pub fn bytes(&self) -> u64 {
+        match self {
+            Element::F32 => 4,
+            Element::F16 => 2,
+        }
+    }
+
+    /// The config spelling (`dtype = "f32" | "f16"`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Element::F32 => "f32",
+            Element::F16 => "f16",
+        }
+    }
+}
+
 /// One logical embedding table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TableSpec {
@@ -21,6 +50,13 @@ pub struct TableSpec {
     pub rows: u32,
     /// Floats per row; a multiple of 4.
     pub width: u32,
+}
+
+impl TableSpec {
+    /// A whole table of `rows` × `width`.
+    pub fn whole(rows: u32, width: u32) -> Self {
+        TableSpec { rows, width }
+    }
 }
 
 /// The sparse optimizer of an embedding storage; it fixes the state kept beside each row.
@@ -84,6 +120,8 @@ pub struct StorageLayout {
     pub tables: Vec<TablePlacement>,
     /// The optimizer whose state is interleaved.
     pub optimizer: SparseOptimizer,
+    /// The element type of the rows.
+    pub element: Element,
     /// log2 of vec4s per chunk.
     pub chunk_shift: u32,
     /// vec4s used in all.
@@ -91,8 +129,24 @@ pub struct StorageLayout {
 }
 
 impl StorageLayout {
-    /// Packs `tables` with chunks of `chunk_bytes` rounded down to a power of two vec4s.
+    /// Packs f32 `tables` with chunks of `chunk_bytes` rounded down to a power of two vec4s.
     pub fn new(tables: &[TableSpec], optimizer: SparseOptimizer, chunk_bytes: u64) -> Result<Self> {
+        Self::with_element(tables, optimizer, Element::F32, chunk_bytes)
+    }
+
+    /// Packs `tables` of `element` rows with chunks of `chunk_bytes`.
+    pub fn with_element(
+        tables: &[TableSpec],
+        optimizer: SparseOptimizer,
+        element: Element,
+        chunk_bytes: u64,
+    ) -> Result<Self> {
+        if element != Element::F32 {
+            return Err(Error::Layout(format!(
+                "{} tables are not supported yet",
+                element.name()
+            )));
+        }
         if chunk_bytes < 16 {
             return Err(Error::Layout(format!(
                 "chunk size {chunk_bytes} bytes is below one vec4"
@@ -121,6 +175,7 @@ impl StorageLayout {
         let layout = StorageLayout {
             tables: placed,
             optimizer,
+            element,
             chunk_shift,
             total4: next,
         };

@@ -18,7 +18,7 @@ pub use bags::Bags;
 pub use features::{FeatureSet, FeatureSpec, MnsBase, Pooling};
 pub use forward::{ForwardParams, TbeForward, FORWARD_WG, TBE_FORWARD};
 pub use layout::{
-    SparseOptimizer, StorageLayout, TablePlacement, TableSpec, MAX_CHUNKS, MAX_WIDTH,
+    Element, SparseOptimizer, StorageLayout, TablePlacement, TableSpec, MAX_CHUNKS, MAX_WIDTH,
 };
 pub use plan::SparseUpdatePlan;
 pub use storage::EmbeddingStorage;

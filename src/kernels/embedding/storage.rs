@@ -1,7 +1,7 @@
 //! The GPU side of an embedding storage: its chunk buffers, and moving table rows and optimizer
 //! state in and out of them.
 
-use super::layout::{SparseOptimizer, StorageLayout, TableSpec, MAX_CHUNKS};
+use super::layout::{Element, SparseOptimizer, StorageLayout, TableSpec, MAX_CHUNKS};
 use crate::error::{Error, Result};
 use crate::gpu::{storage_usage, Gpu};
 
@@ -22,12 +22,23 @@ impl EmbeddingStorage {
         optimizer: SparseOptimizer,
         chunk_bytes: Option<u64>,
     ) -> Result<Self> {
+        Self::with_element(gpu, tables, optimizer, Element::F32, chunk_bytes)
+    }
+
+    /// [`new`](Self::new) for rows stored as `element`.
+    pub fn with_element(
+        gpu: &Gpu,
+        tables: &[TableSpec],
+        optimizer: SparseOptimizer,
+        element: Element,
+        chunk_bytes: Option<u64>,
+    ) -> Result<Self> {
         let device_max = gpu
             .limits()
             .max_storage_buffer_binding_size
             .min(gpu.limits().max_buffer_size);
         let chunk_bytes = chunk_bytes.unwrap_or(device_max).min(device_max);
-        let layout = StorageLayout::new(tables, optimizer, chunk_bytes)?;
+        let layout = StorageLayout::with_element(tables, optimizer, element, chunk_bytes)?;
         let chunks = (0..MAX_CHUNKS)
             .map(|c| {
                 let len4 = if c < layout.chunks() {
