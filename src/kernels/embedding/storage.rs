@@ -61,9 +61,42 @@ impl EmbeddingStorage {
         Ok((t.base4, t.base4 + t.rows as u64 * t.stride4 as u64))
     }
 
+    /// The vec4 address range of rows `rows` of table `table`.
+    fn rows_range(&self, table: usize, rows: std::ops::Range<u32>) -> Result<(u64, u64)> {
+        let t = *self
+            .layout
+            .tables
+            .get(table)
+            .ok_or_else(|| Error::Layout(format!("table {table} does not exist")))?;
+        if rows.start > rows.end || rows.end > t.rows {
+            return Err(Error::Layout(format!(
+                "table {table}: rows {}..{} of {}",
+                rows.start, rows.end, t.rows
+            )));
+        }
+        let at = |r: u32| t.base4 + r as u64 * t.stride4 as u64;
+        Ok((at(rows.start), at(rows.end)))
+    }
+
     /// Reads table `table` whole, rows with their optimizer state (`stride4 · 4` floats per row).
     pub fn read_raw(&self, gpu: &Gpu, table: usize) -> Result<Vec<f32>> {
         let (start, end) = self.table_range(table)?;
+        self.read_span(gpu, start, end)
+    }
+
+    /// Reads rows `rows` of table `table`, each with its optimizer state: what a checkpoint of a
+    /// table too large for one host copy reads block by block.
+    pub fn read_raw_rows(
+        &self,
+        gpu: &Gpu,
+        table: usize,
+        rows: std::ops::Range<u32>,
+    ) -> Result<Vec<f32>> {
+        let (start, end) = self.rows_range(table, rows)?;
+        self.read_span(gpu, start, end)
+    }
+
+    fn read_span(&self, gpu: &Gpu, start: u64, end: u64) -> Result<Vec<f32>> {
         let mut out = vec![0f32; ((end - start) * 4) as usize];
         for (chunk, at4, range) in self.layout.split(start, end) {
             let part: Vec<f32> = gpu.read(&self.chunks[chunk], at4 * 4, range.len() as u64 * 4)?;
@@ -75,6 +108,36 @@ impl EmbeddingStorage {
     /// Writes table `table` whole, rows with their optimizer state.
     pub fn write_raw(&self, gpu: &Gpu, table: usize, data: &[f32]) -> Result<()> {
         let (start, end) = self.table_range(table)?;
+        self.write_span(gpu, table, start, end, data)
+    }
+
+    /// Writes rows `first_row..` of table `table` (as many as `data` holds, each row with its
+    /// optimizer state): initialisation and restore of a table block by block.
+    pub fn write_raw_rows(
+        &self,
+        gpu: &Gpu,
+        table: usize,
+        first_row: u32,
+        data: &[f32],
+    ) -> Result<()> {
+        let stride = self
+            .layout
+            .tables
+            .get(table)
+            .map_or(1, |t| t.stride4 as usize * 4);
+        let n = (data.len() / stride) as u32;
+        let (start, end) = self.rows_range(table, first_row..first_row.saturating_add(n))?;
+        self.write_span(gpu, table, start, end, data)
+    }
+
+    fn write_span(
+        &self,
+        gpu: &Gpu,
+        table: usize,
+        start: u64,
+        end: u64,
+        data: &[f32],
+    ) -> Result<()> {
         if data.len() as u64 != (end - start) * 4 {
             return Err(Error::Layout(format!(
                 "table {table} holds {} floats with state, {} given",
