@@ -36,7 +36,7 @@ impl Graph {
                 continue;
             }
             found = true;
-            let stride = layout.tables[t].stride4 as usize * 4;
+            let stride = layout.raw_stride(t);
             let width = table.width as usize;
             let bound = (6.0 / (table.rows as f32 + table.width as f32)).sqrt();
             let values: Vec<Vec<f32>> = rows

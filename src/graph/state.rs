@@ -50,7 +50,7 @@ impl Graph {
         for (t, info) in self.plan.tables.iter().enumerate() {
             let raw = self.storage.read_raw(gpu, t)?;
             let p = layout.tables[t];
-            let (w, s) = (p.width4 as usize * 4, p.stride4 as usize * 4);
+            let (w, s) = (p.width4 as usize * 4, layout.raw_stride(t));
             let rows = info.rows as usize;
             let weights: Vec<f32> = raw.chunks(s).flat_map(|r| &r[..w]).copied().collect();
             ckpt.insert_tensor(&info.name, &[rows, w], weights)?;
@@ -88,7 +88,7 @@ impl Graph {
         let layout = &self.storage.layout;
         for (t, info) in self.plan.tables.iter().enumerate() {
             let p = layout.tables[t];
-            let (w, s) = (p.width4 as usize * 4, p.stride4 as usize * 4);
+            let (w, s) = (p.width4 as usize * 4, layout.raw_stride(t));
             let rows = info.rows as usize;
             let weights = ckpt.tensor(&info.name, &[rows, w])?;
             let mut raw = vec![0f32; rows * s];

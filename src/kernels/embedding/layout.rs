@@ -227,6 +227,17 @@ impl StorageLayout {
         pieces
     }
 
+    /// Floats per row of table `t` as the host sees it ([`EmbeddingStorage::read_raw`] and
+    /// friends): the weights as f32, then the optimizer state as f32, whatever the element type
+    /// the storage keeps them in. Host code sizes raw rows with this, never with `stride4`
+    /// (which counts storage units).
+    ///
+    /// [`EmbeddingStorage::read_raw`]: super::EmbeddingStorage::read_raw
+    pub fn raw_stride(&self, t: usize) -> usize {
+        let p = &self.tables[t];
+        (p.width4 + self.optimizer.state4(p.width4)) as usize * 4
+    }
+
     /// Table words for the kernels' meta buffer: (base4, stride4, width4, rows) per table.
     pub fn table_words(&self) -> Vec<u32> {
         self.tables
