@@ -13,6 +13,15 @@
 //   pooling none:  out[l']  = w_l * row(l), l' = l - offsets[f*B] (one output row per lookup)
 // with w_l the optional per-lookup weight. Accumulation is f32 in lookup order: deterministic.
 //
+// Parts (issue 19's storage groups): a table split by rows over several storages is, in each, a
+// part holding rows [first_row, first_row + rows) (table words). Ids index the whole table; a
+// lookup row outside this storage's part contributes nothing (a plain id, or each MNS digit row on
+// its own). A feature whose table spans several storages is gathered once per storage: the first
+// gather writes its output, the later ones (feature word ACCUMULATE = 1) add to it; pooling sum,
+// mean and none are linear, so the sum of the partial outputs is the output. A split table's sums
+// are therefore associated differently from one storage's (not bit-identical to the unsplit
+// table); a whole table reads every row here and its output is bit-identical.
+//
 // Storage: rows live in up to four chunk buffers, read through load4 (prelude/chunks.wgsl, which
 // describes the addressing and holds the CHUNKS override), so a table may span chunks.
 //
@@ -26,8 +35,8 @@ override WG: u32 = 64u; // two NVIDIA warps; measured no slower than 128/256 on 
 const POOL_NONE: u32 = 0u;
 const POOL_SUM: u32 = 1u;
 const POOL_MEAN: u32 = 2u;
-const TABLE_WORDS: u32 = 4u;   // base4, stride4, width4, rows
-const FEATURE_WORDS: u32 = 8u; // table, pooling, out_offset4, out_stride4, mns_first, mns_count, col4_first, _
+const TABLE_WORDS: u32 = 5u;   // base4, stride4, width4, rows, first_row (of the part)
+const FEATURE_WORDS: u32 = 8u; // table, pooling, out_offset4, out_stride4, mns_first, mns_count, col4_first, accumulate
 const NO_WEIGHTS: u32 = 0xffffffffu;
 
 struct ForwardParams {
@@ -54,11 +63,29 @@ struct ForwardParams {
 @group(0) @binding(6) var<storage, read_write> out: array<vec4<f32>>;
 @group(0) @binding(7) var<uniform> params: ForwardParams;
 
+// Row r of the whole table at vec4 column `col` when this storage's part holds it, else zero
+// (r - first wraps past `rows` for r < first).
+fn part_row(t: TablePart, r: u32, col: u32) -> vec4<f32> {
+    let local = r - t.first;
+    if local >= t.rows {
+        return vec4<f32>(0.0);
+    }
+    return load4(t.base4 + local * t.stride4 + col);
+}
+
+// The table words a gather reads, once per invocation.
+struct TablePart {
+    base4: u32,
+    stride4: u32,
+    rows: u32,
+    first: u32,
+}
+
 // Sum of the rows one lookup selects at vec4 column `col`; the table and MNS words are read once
 // per invocation by the caller, not once per lookup.
-fn lookup_row(base4: u32, stride4: u32, mns_first: u32, mns_count: u32, value: u32, col: u32) -> vec4<f32> {
+fn lookup_row(t: TablePart, mns_first: u32, mns_count: u32, value: u32, col: u32) -> vec4<f32> {
     if mns_count == 0u {
-        return load4(base4 + value * stride4 + col);
+        return part_row(t, value, col);
     }
     var acc = vec4<f32>(0.0);
     for (var m = 0u; m < mns_count; m++) {
@@ -68,7 +95,7 @@ fn lookup_row(base4: u32, stride4: u32, mns_first: u32, mns_count: u32, value: u
         var row = tables_meta[e + 2u];
         var rest = value;
         for (var k = 0u; k < digits; k++) {
-            acc += load4(base4 + (row + rest % radix) * stride4 + col);
+            acc += part_row(t, row + rest % radix, col);
             rest /= radix;
             row += radix;
         }
@@ -91,8 +118,9 @@ fn tbe_forward(
     let f = tables_meta[params.colmap_at + c];
     let fm = params.features_at + f * FEATURE_WORDS;
     let table = tables_meta[fm];
-    let base4 = tables_meta[table * TABLE_WORDS];
-    let stride4 = tables_meta[table * TABLE_WORDS + 1u];
+    let tw = table * TABLE_WORDS;
+    let part = TablePart(tables_meta[tw], tables_meta[tw + 1u], tables_meta[tw + 3u], tables_meta[tw + 4u]);
+    let accumulate = tables_meta[fm + 7u] != 0u;
     let mns_first = tables_meta[fm + 4u];
     let mns_count = tables_meta[fm + 5u];
     let pooling = tables_meta[fm + 1u];
@@ -109,9 +137,14 @@ fn tbe_forward(
         if params.weights_at != NO_WEIGHTS {
             w = bitcast<f32>(batch[params.weights_at + l]);
         }
-        let row = w * lookup_row(base4, stride4, mns_first, mns_count, batch[params.indices_at + l], col);
+        let row = w * lookup_row(part, mns_first, mns_count, batch[params.indices_at + l], col);
         if pooling == POOL_NONE {
-            out[out_offset4 + (l - first) * out_stride4 + col] = row;
+            let o = out_offset4 + (l - first) * out_stride4 + col;
+            if accumulate {
+                out[o] += row;
+            } else {
+                out[o] = row;
+            }
         } else {
             acc += row;
         }
@@ -122,5 +155,10 @@ fn tbe_forward(
     if pooling == POOL_MEAN && end > start {
         acc /= f32(end - start);
     }
-    out[out_offset4 + b * out_stride4 + col] = acc;
+    let o = out_offset4 + b * out_stride4 + col;
+    if accumulate {
+        out[o] += acc;
+    } else {
+        out[o] = acc;
+    }
 }

@@ -31,7 +31,7 @@ override OPTIMIZER: u32 = 1u; // 0 SGD, 1 row-wise Adagrad, 2 Adam
 
 const POOL_NONE: u32 = 0u;
 const POOL_MEAN: u32 = 2u;
-const TABLE_WORDS: u32 = 4u;
+const TABLE_WORDS: u32 = 5u;
 const FEATURE_WORDS: u32 = 8u;
 const NO_WEIGHTS: u32 = 0xffffffffu;
 const DECAY_ROW: u32 = 0u;       // wd once per touched row

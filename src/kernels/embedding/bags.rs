@@ -93,7 +93,7 @@ impl Bags {
                 ));
             }
             let limit = if spec.mns.is_empty() {
-                layout.tables[spec.table].rows as u64
+                layout.tables[spec.table].whole_rows as u64
             } else {
                 MnsBase::limit(&spec.mns)
             };

@@ -4,6 +4,9 @@
 use super::layout::StorageLayout;
 use crate::error::{Error, Result};
 
+/// Words per feature in the meta buffer (`FEATURE_WORDS` in the embedding shaders).
+const FEATURE_WORDS: usize = 8;
+
 /// How a bag of lookups becomes an output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pooling {
@@ -83,6 +86,9 @@ pub struct FeatureSet {
     pub max_batch: u32,
     /// Floats the output buffer needs.
     pub out_len: u64,
+    /// Per feature: the rows of the whole table its storage's part holds (all of them for a whole
+    /// table); the update plan keeps only touches inside them.
+    pub parts: Vec<std::ops::Range<u32>>,
     pub(crate) meta: Vec<u32>,
     pub(crate) features_at: u32,
     pub(crate) colmap_at: u32,
@@ -136,6 +142,7 @@ impl FeatureSet {
         let mut meta = layout.table_words();
         let features_at = meta.len() as u32;
         let (mut colmap, mut mns_words, mut widths) = (Vec::new(), Vec::new(), Vec::new());
+        let mut parts = Vec::with_capacity(features.len());
         let mut out_len = 0u64;
         for (f, spec) in features.iter().enumerate() {
             let placed = layout.tables.get(spec.table).ok_or_else(|| {
@@ -157,7 +164,7 @@ impl FeatureSet {
                 )));
             }
             if !spec.mns.is_empty() {
-                check_mns(f, &spec.mns, placed.rows)?;
+                check_mns(f, &spec.mns, placed.whole_rows)?;
             }
             let rows_out = if spec.pooling == Pooling::None {
                 spec.max_lookups
@@ -185,6 +192,7 @@ impl FeatureSet {
             }
             colmap.extend(std::iter::repeat_n(f as u32, placed.width4 as usize));
             widths.push(width);
+            parts.push(placed.first_row..placed.first_row + placed.rows);
         }
         if out_len > u32::MAX as u64 * 4 {
             return Err(Error::Layout(format!(
@@ -201,12 +209,29 @@ impl FeatureSet {
             widths,
             max_batch,
             out_len,
+            parts,
             meta,
             features_at,
             colmap_at,
             mns_at,
             cols4,
         })
+    }
+
+    /// Marks the features of `accumulate` (indices) as adding to their output instead of
+    /// writing it: the later gathers of a feature whose table is split over several storages
+    /// (the first writes). Words only: no validation to redo.
+    pub fn accumulate(mut self, accumulate: &[usize]) -> Result<Self> {
+        for &f in accumulate {
+            if f >= self.features.len() {
+                return Err(Error::Layout(format!(
+                    "feature {f} to accumulate does not exist ({} features)",
+                    self.features.len()
+                )));
+            }
+            self.meta[(self.features_at as usize) + f * FEATURE_WORDS + 7] = 1;
+        }
+        Ok(self)
     }
 
     /// Number of features (bags per sample).

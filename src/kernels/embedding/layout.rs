@@ -11,6 +11,8 @@ use crate::error::{Error, Result};
 /// Chunk buffers a kernel can bind. Four keeps the gather at 7 storage bindings (WebGPU's default
 /// allows 8) and gives 4 × 128 MiB on lavapipe, 4 × 2 GiB where bindings reach 4 GiB.
 pub const MAX_CHUNKS: usize = 4;
+/// Words per table in the kernels' meta buffer (`TABLE_WORDS` in the embedding shaders).
+pub const TABLE_WORDS: usize = 5;
 /// Widest row, in floats: the update kernel gives each vec4 column of a row its own lane.
 pub const MAX_WIDTH: u32 = 1024;
 
@@ -41,6 +43,31 @@ impl Element {
             Element::F16 => "f16",
         }
     }
+}
+
+/// Storage units (vec4s) of one row of `width` floats with `optimizer`'s state, stored as
+/// `element`: the one place a row's size is defined (the layout and the model's slab packing,
+/// [`crate::model`], both use it).
+pub fn row_stride4(width: u32, optimizer: SparseOptimizer, element: Element) -> u32 {
+    let _ = element;
+    let width4 = width / 4;
+    width4 + optimizer.state4(width4)
+}
+
+/// log2 of the vec4s per chunk of `chunk_bytes` (≥ 16): rounded down to a power of two.
+pub fn chunk_shift_of(chunk_bytes: u64) -> u32 {
+    63 - (chunk_bytes / 16).max(1).leading_zeros()
+}
+
+/// vec4s one storage holds at most with chunks of `chunk_bytes`: [`MAX_CHUNKS`] chunks, and
+/// below 2^32 (the kernels' addresses are u32).
+pub fn storage_capacity4(chunk_bytes: u64) -> u64 {
+    let chunk4 = 1u64
+        .checked_shl(chunk_shift_of(chunk_bytes))
+        .unwrap_or(u64::MAX);
+    chunk4
+        .saturating_mul(MAX_CHUNKS as u64)
+        .min(u32::MAX as u64)
 }
 
 /// One logical embedding table.
@@ -100,13 +127,20 @@ impl SparseOptimizer {
     }
 }
 
-/// Where one table sits in the storage's vec4 address space.
+/// Where one table sits in the storage's vec4 address space. A table of a model split by rows
+/// over several storages (issue 19's storage groups) is a *part* here: rows
+/// `first_row..first_row + rows` of a table of `whole_rows`; ids index the whole table and the
+/// kernels route each to the part that holds it (see [`StorageLayout::set_part`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TablePlacement {
-    /// vec4 address of row 0.
+    /// vec4 address of row 0 (of the part).
     pub base4: u64,
-    /// Rows.
+    /// Rows (of the part).
     pub rows: u32,
+    /// The whole table's row of the part's row 0 (0 for a whole table).
+    pub first_row: u32,
+    /// Rows of the whole table: the bound ids are checked against (`rows` for a whole table).
+    pub whole_rows: u32,
     /// vec4s of weights per row.
     pub width4: u32,
     /// vec4s per row including optimizer state.
@@ -152,7 +186,7 @@ impl StorageLayout {
                 "chunk size {chunk_bytes} bytes is below one vec4"
             )));
         }
-        let chunk_shift = 63 - (chunk_bytes / 16).leading_zeros();
+        let chunk_shift = chunk_shift_of(chunk_bytes);
         let mut placed = Vec::with_capacity(tables.len());
         let mut next = 0u64;
         for (t, spec) in tables.iter().enumerate() {
@@ -163,10 +197,12 @@ impl StorageLayout {
                 )));
             }
             let width4 = spec.width / 4;
-            let stride4 = width4 + optimizer.state4(width4);
+            let stride4 = row_stride4(spec.width, optimizer, element);
             placed.push(TablePlacement {
                 base4: next,
                 rows: spec.rows,
+                first_row: 0,
+                whole_rows: spec.rows,
                 width4,
                 stride4,
             });
@@ -238,11 +274,31 @@ impl StorageLayout {
         (p.width4 + self.optimizer.state4(p.width4)) as usize * 4
     }
 
-    /// Table words for the kernels' meta buffer: (base4, stride4, width4, rows) per table.
+    /// Makes table `t` rows `first_row..first_row + rows` of a table of `whole_rows` (a part of a
+    /// table split over storages). Addresses do not change: only what ids the part answers.
+    pub fn set_part(&mut self, t: usize, first_row: u32, whole_rows: u32) -> Result<()> {
+        let p = self
+            .tables
+            .get_mut(t)
+            .ok_or_else(|| Error::Layout(format!("table {t} does not exist")))?;
+        if first_row as u64 + p.rows as u64 > whole_rows as u64 {
+            return Err(Error::Layout(format!(
+                "table {t}: rows {first_row}..{} are past the whole table's {whole_rows}",
+                first_row as u64 + p.rows as u64
+            )));
+        }
+        p.first_row = first_row;
+        p.whole_rows = whole_rows;
+        Ok(())
+    }
+
+    /// Table words for the kernels' meta buffer ([`TABLE_WORDS`] per table): (base4, stride4,
+    /// width4, rows, first_row) — rows and first_row of the part, so the gather reads id `v`
+    /// only when `v - first_row < rows`.
     pub fn table_words(&self) -> Vec<u32> {
         self.tables
             .iter()
-            .flat_map(|t| [t.base4 as u32, t.stride4, t.width4, t.rows])
+            .flat_map(|t| [t.base4 as u32, t.stride4, t.width4, t.rows, t.first_row])
             .collect()
     }
 }

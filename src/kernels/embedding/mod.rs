@@ -18,7 +18,8 @@ pub use bags::Bags;
 pub use features::{FeatureSet, FeatureSpec, MnsBase, Pooling};
 pub use forward::{ForwardParams, TbeForward, FORWARD_WG, TBE_FORWARD};
 pub use layout::{
-    Element, SparseOptimizer, StorageLayout, TablePlacement, TableSpec, MAX_CHUNKS, MAX_WIDTH,
+    chunk_shift_of, row_stride4, storage_capacity4, Element, SparseOptimizer, StorageLayout,
+    TablePlacement, TableSpec, MAX_CHUNKS, MAX_WIDTH, TABLE_WORDS,
 };
 pub use plan::SparseUpdatePlan;
 pub use storage::EmbeddingStorage;

@@ -18,21 +18,25 @@ pub struct SparseUpdatePlan {
 
 impl SparseUpdatePlan {
     /// Builds the plan of a validated batch. An MNS lookup touches one row per digit of each base.
+    /// Rows are the storage's own: a feature whose storage holds a part of its table (rows
+    /// `first..first + n` of the whole table) keeps only touches inside it, as rows `0..n`.
     pub fn build(features: &FeatureSet, bags: &Bags) -> Self {
         let b = bags.batch_size as usize;
         let mut touches: Vec<(u64, u32, u32)> = Vec::with_capacity(bags.indices.len());
         for (f, spec) in features.features.iter().enumerate() {
             let table = spec.table as u64;
+            let part = features.parts[f].clone();
             for sample in 0..b {
                 let bag = f * b + sample;
                 for l in bags.offsets[bag] as usize..bags.offsets[bag + 1] as usize {
                     let v = bags.indices[l];
                     let key = |row: u32| ((table << 32) | row as u64, l as u32, bag as u32);
+                    let local = |row: &u32| part.contains(row).then(|| key(*row - part.start));
                     if spec.mns.is_empty() {
-                        touches.push(key(v));
+                        touches.extend(local(&v));
                     } else {
                         let rows = super::MnsBase::digit_rows(&spec.mns, v);
-                        touches.extend(rows.map(key));
+                        touches.extend(rows.filter_map(|r| local(&r)));
                     }
                 }
             }
