@@ -23,6 +23,7 @@
 
 mod dense;
 mod describe;
+mod slabs;
 mod tables;
 mod tasks;
 #[cfg(test)]
@@ -31,7 +32,8 @@ mod tests;
 mod tests_tasks;
 
 pub use dense::{DenseParam, Init, ParamOwner};
-pub use tables::{Element, Owner, SlabPlan, TablePlan};
+pub use slabs::{pack, Packing, PartPlan, SlabPlan, TimUnit};
+pub use tables::{Element, Owner, TablePlan};
 pub use tasks::{SetOwner, SetPlan, PRESENT, READ, TRAIN};
 
 use std::collections::HashMap;
@@ -150,7 +152,9 @@ pub struct ModelPlan {
     /// Every embedding matrix in storage order: for each `m`, each config feature in config order
     /// (a sequence feature's entry is its temporal table).
     pub tables: Vec<TablePlan>,
-    /// Storage slabs; each table lives in exactly one.
+    /// Storage slabs; each matrix's rows live in exactly one (a matrix larger than a slab is
+    /// split by rows). [`ModelPlan::new`] packs for no device ([`Packing::UNBOUNDED`]); the graph
+    /// packs again for its device ([`ModelPlan::pack_slabs`]).
     pub slabs: Vec<SlabPlan>,
     /// Embedding sets (the shared one first, then one per task for `stem` and `ple`).
     pub sets: Vec<SetPlan>,
@@ -182,10 +186,6 @@ impl ModelPlan {
         let fields = field_order(config);
         let groups = plan_groups(config, &fields);
         let tables = tables::plan_tables(config, shapes, &groups)?;
-        let slabs = vec![SlabPlan {
-            name: "tables".into(),
-            tables: (0..tables.len()).collect(),
-        }];
         let sets = tasks::plan_sets(config);
         let (towers, heads, routes) = tasks::plan_towers(config, combine_width(config));
         let mut plan = ModelPlan {
@@ -194,7 +194,7 @@ impl ModelPlan {
             fields,
             groups,
             tables,
-            slabs,
+            slabs: Vec::new(),
             sets,
             dense: Vec::new(),
             towers,
@@ -202,7 +202,7 @@ impl ModelPlan {
             routes,
         };
         plan.dense = dense::plan_dense(&plan);
-        plan.check()?;
+        plan.pack_slabs(Packing::UNBOUNDED)?;
         Ok(plan)
     }
 

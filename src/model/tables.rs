@@ -1,5 +1,6 @@
 //! The embedding matrices of a plan: one per (table `m`, feature), a temporal one per (table `m`,
-//! TIM-pooled sequence feature), each in one storage slab. A mean-pooled sequence (the TIM
+//! TIM-pooled sequence feature), each stored in one storage slab or split by rows over several
+//! (`slabs.rs` packs them). A mean-pooled sequence (the TIM
 //! ablation, docs/tim.md) has no matrix of its own: no temporal rows, no optimizer state.
 
 use super::{bad, FeatureShape, GroupPlan, ModelPlan};
@@ -39,19 +40,8 @@ pub struct TablePlan {
     pub table: u32,
     /// The config feature.
     pub feature: usize,
-    /// The slab it is stored in.
-    pub slab: usize,
     /// Its own L2 weight decay (the feature's `embedding_l2`; `None`: `train.sparse_weight_decay`).
     pub l2: Option<f32>,
-}
-
-/// One storage allocation of matrices (chunked, one sparse optimizer over it).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SlabPlan {
-    /// A name for messages.
-    pub name: String,
-    /// Storage indices of its matrices, in storage order.
-    pub tables: Vec<usize>,
 }
 
 /// For each `m`, each config feature in config order: its matrix, or for a TIM-pooled sequence
@@ -110,7 +100,6 @@ pub(super) fn plan_tables(
                 owner,
                 table: m,
                 feature: f,
-                slab: 0,
                 l2: feature.embedding_l2,
             });
         }
@@ -125,38 +114,34 @@ fn sequence_buckets(kind: &FeatureKind) -> u32 {
     }
 }
 
-/// Every matrix in exactly one slab (and the slab it names); a temporal matrix beside its item's:
-/// same table `m`, same slab, the item a shared matrix.
+/// Every matrix's rows covered exactly once by the slabs' parts; a slab of one element type; each
+/// TIM unit whole in one slab; a temporal matrix's item a shared matrix of the same table `m`.
 pub(super) fn check_tables(plan: &ModelPlan) -> Result<()> {
-    let mut count = vec![0u32; plan.tables.len()];
+    let mut parts: Vec<Vec<(u32, u32, usize)>> = vec![Vec::new(); plan.tables.len()];
     for (s, slab) in plan.slabs.iter().enumerate() {
-        for &t in &slab.tables {
-            let table = plan
-                .tables
-                .get(t)
-                .ok_or_else(|| bad(format!("slab {s} lists table {t}, which does not exist")))?;
-            if table.slab != s {
+        for p in &slab.parts {
+            let table = plan.tables.get(p.table).ok_or_else(|| {
+                bad(format!("slab {s} lists matrix {}, which does not exist", p.table))
+            })?;
+            if table.element != slab.element {
                 return Err(bad(format!(
-                    "{} is listed by slab {s} but says slab {}",
-                    table.name, table.slab
+                    "{} is {} but slab {s} holds {}",
+                    table.name,
+                    table.element.name(),
+                    slab.element.name()
                 )));
             }
-            count[t] += 1;
+            parts[p.table].push((p.rows.start, p.rows.end, s));
         }
     }
     for (t, table) in plan.tables.iter().enumerate() {
-        if count[t] != 1 {
-            return Err(bad(format!(
-                "{} is in {} slabs, not exactly 1",
-                table.name, count[t]
-            )));
-        }
         if table.rows == 0 || table.width == 0 {
             return Err(bad(format!(
                 "{} has {} rows of width {}",
                 table.name, table.rows, table.width
             )));
         }
+        check_cover(table, &mut parts[t])?;
         if let Owner::Temporal { item } = table.owner {
             let i = plan.tables.get(item).ok_or_else(|| {
                 bad(format!(
@@ -164,13 +149,54 @@ pub(super) fn check_tables(plan: &ModelPlan) -> Result<()> {
                     table.name
                 ))
             })?;
-            if i.table != table.table || i.slab != table.slab || i.owner != Owner::Shared {
+            if i.table != table.table || i.owner != Owner::Shared {
                 return Err(bad(format!(
-                    "{} must live beside its item matrix {} (same table and slab)",
+                    "{} must live beside its item matrix {} (same table)",
                     table.name, i.name
                 )));
             }
         }
+    }
+    for unit in plan.tim_units() {
+        let slabs: Vec<Option<usize>> = (unit.tables.iter())
+            .map(|&t| match parts[t].as_slice() {
+                [(_, _, s)] => Some(*s),
+                _ => None,
+            })
+            .collect();
+        if slabs.iter().any(|s| s.is_none() || *s != slabs[0]) {
+            let names: Vec<&str> = (unit.tables.iter())
+                .map(|&t| plan.tables[t].name.as_str())
+                .collect();
+            return Err(bad(format!(
+                "sequence {:?}: the matrices its TIM reads ({}) must be whole in one slab",
+                unit.feature,
+                names.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `parts` (start, end, slab) of `table` tile its rows exactly once.
+fn check_cover(table: &TablePlan, parts: &mut [(u32, u32, usize)]) -> Result<()> {
+    parts.sort_unstable();
+    let mut next = 0u32;
+    for &(start, end, s) in parts.iter() {
+        if start != next || end <= start {
+            return Err(bad(format!(
+                "{}: slab {s} holds rows {start}..{end}, but rows from {next} come next (each row \
+                 in exactly one slab)",
+                table.name
+            )));
+        }
+        next = end;
+    }
+    if next != table.rows {
+        return Err(bad(format!(
+            "{}: the slabs hold rows 0..{next} of {} (each row in exactly one slab)",
+            table.name, table.rows
+        )));
     }
     Ok(())
 }

@@ -138,7 +138,10 @@ fn tables_are_named_in_storage_order_with_temporal_tables_beside_their_item() {
     assert!(p
         .tables
         .iter()
-        .all(|t| t.slab == 0 && t.element == Element::F32));
+        .all(|t| t.element == Element::F32));
+    assert_eq!(p.slabs.len(), 1, "no device: one slab");
+    let stored: Vec<usize> = p.slabs[0].tables().collect();
+    assert_eq!(stored, (0..15).collect::<Vec<_>>(), "in storage order");
 }
 
 #[test]
@@ -222,35 +225,24 @@ fn batch_norm_owns_gamma_and_beta_and_drops_the_projection_bias() {
 #[test]
 fn check_refuses_a_table_outside_or_in_two_slabs() {
     let mut p = plan();
-    p.slabs[0].tables.pop();
+    p.slabs[0].parts.pop();
     let e = p.check().expect_err("a table in no slab").to_string();
-    assert!(e.contains("emb.2.history.time is in 0 slabs"), "{e}");
+    assert!(e.contains("emb.2.history.time: the slabs hold rows 0..0 of"), "{e}");
     let mut p = plan();
     p.slabs.push(SlabPlan {
         name: "second".into(),
-        tables: vec![3],
+        element: Element::F32,
+        parts: vec![PartPlan {
+            table: 3,
+            rows: 0..p.tables[3].rows,
+        }],
     });
     let e = p.check().expect_err("a table in two slabs").to_string();
-    assert!(
-        e.contains("emb.0.age is listed by slab 1 but says slab 0"),
-        "{e}"
-    );
+    assert!(e.contains("emb.0.age: slab 1 holds rows 0..44"), "{e}");
 }
 
 #[test]
 fn check_keeps_a_temporal_table_beside_its_item() {
-    let mut p = plan();
-    p.slabs[0].tables.retain(|&t| t != 4);
-    p.slabs.push(SlabPlan {
-        name: "time".into(),
-        tables: vec![4],
-    });
-    p.tables[4].slab = 1;
-    let e = p.check().expect_err("apart from its item").to_string();
-    assert!(
-        e.contains("emb.0.history.time must live beside its item matrix emb.0.item_id"),
-        "{e}"
-    );
     let mut p = plan();
     p.tables[9].owner = Owner::Temporal { item: 1 };
     let e = p.check().expect_err("another table's item").to_string();

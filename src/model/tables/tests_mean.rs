@@ -21,7 +21,7 @@ fn mean_pooled_sequence_plans_no_temporal_table_and_keeps_its_field() {
     );
     assert!(mean.tables.iter().all(|t| t.owner == Owner::Shared));
     assert!(mean.tables.iter().all(|t| !t.name.contains("history")));
-    let slabbed: usize = mean.slabs.iter().map(|s| s.tables.len()).sum();
+    let slabbed: usize = mean.slabs.iter().map(|s| s.parts.len()).sum();
     assert_eq!(
         slabbed, 12,
         "every matrix in a slab, nothing for the history"
