@@ -95,8 +95,13 @@ pub fn memory_table(report: &MemoryReport) -> String {
     }
     for (i, g) in report.groups.iter().enumerate() {
         out += &format!(
-            "  storage group {i}: {} tables, {} in {} chunk(s) of {} (a group holds at most {})\n",
+            "  storage group {i}: {} tables{}, {} in {} chunk(s) of {} (a group holds at most {})\n",
             g.tables,
+            if g.split > 0 {
+                format!(" ({} of them parts of a table split by rows)", g.split)
+            } else {
+                String::new()
+            },
             human_bytes(g.bytes),
             g.chunks,
             human_bytes(g.chunk_bytes),
@@ -127,7 +132,7 @@ pub fn memory_json(report: &MemoryReport) -> Value {
         .collect();
     let groups: Vec<Value> = (report.groups.iter())
         .map(|g| {
-            json!({"tables": g.tables, "bytes": g.bytes, "chunks": g.chunks,
+            json!({"tables": g.tables, "split": g.split, "bytes": g.bytes, "chunks": g.chunks,
                    "chunk_bytes": g.chunk_bytes, "limit": g.limit, "fits": g.fits()})
         })
         .collect();

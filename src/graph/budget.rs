@@ -68,7 +68,7 @@ pub fn check_memory(
     optimizers: &Optimizers,
     limits: &MemoryLimits,
 ) -> Result<()> {
-    MemoryReport::new(config, shapes, max_batch, optimizers, limits.binding).check(limits)
+    MemoryReport::new(config, shapes, max_batch, optimizers, limits.per_buffer()).check(limits)
 }
 
 impl MemoryReport {
@@ -118,8 +118,13 @@ impl MemoryReport {
             .expect("a table")
     }
 
-    /// Refuses a storage group past its chunks, naming the feature with the largest table.
+    /// Refuses tables the packing could not place (a TIM's matrices larger than one group: the
+    /// packer's message names the sequence, the bytes and the limit), or a group past its chunks
+    /// (a defect of the packer), naming the feature with the largest table.
     fn check_storage(&self) -> Result<()> {
+        if let Some(refusal) = &self.refusal {
+            return Err(Error::Graph(refusal.clone()));
+        }
         let Some(group) = self.groups.iter().find(|g| !g.fits()) else {
             return Ok(());
         };

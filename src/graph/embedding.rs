@@ -1,35 +1,47 @@
-//! The embedding stage: per expert group, one gather of every non-sequence field of its tables
-//! (categorical rows, pooled bags, MNS digit sums) into the expert input `x^(m)`, one TIM per
-//! sequence feature copied into its field (a mean-pooled sequence: TIM's mean variant, over no
-//! temporal table), and in the backward the sequence fields' gradients handed to TIM. The sparse updates (one fused backward + update per gather and per TIM) run after
-//! the whole backward. A row that both a plain feature and a TIM read (the item table) gets the two
+//! The embedding stage: per expert group, one gather per storage slab it reads of every
+//! non-sequence field of its tables (categorical rows, pooled bags, MNS digit sums) into the
+//! expert input `x^(m)`, one TIM per sequence feature and slab copied into its field (a
+//! mean-pooled sequence: TIM's mean variant, over no temporal table), and in the backward the
+//! sequence fields' gradients handed to TIM. The sparse updates (one fused backward + update per
+//! gather and per TIM) run after the whole backward, so the dispatch count grows with the slabs,
+//! never with the features.
+//!
+//! A feature whose table is split by rows over several slabs is in each of their gathers: the
+//! first (in slab order) writes its columns of `x`, the later ones add to them; each slab's update
+//! plan holds only its own rows. TIM's matrices are whole in one slab (the packing keeps them
+//! together); the tables `m` of a group whose TIM matrices sit in different slabs get one TIM per
+//! run of consecutive `m` in one slab. A row that both a plain feature and a TIM read (the item table) gets the two
 //! updates one after the other in that order — for SGD exactly one step with the summed gradient,
 //! for row-wise Adagrad two accumulator steps.
 
 use super::bad;
 use super::layer::{Layer, LayerDispatches, Mode, StepInputs};
-use crate::config::{BagPooling, FeatureKind, SequencePooling};
+use super::slabs::Slabs;
+use crate::config::{BagPooling, FeatureKind};
 use crate::error::Result;
 use crate::gpu::{storage_usage, Gpu};
-use crate::kernels::dense::elementwise::{Block, CopyColumns};
 use crate::kernels::embedding::{
-    DecayMode, EmbeddingStorage, FeatureSet, FeatureSpec, Pooling, TbeForward, TbeUpdate,
+    DecayMode, FeatureSet, FeatureSpec, Pooling, TbeForward, TbeUpdate,
 };
-use crate::kernels::tim::{Tim, TimSet, TimSpec};
+use crate::kernels::tim::TimSpec;
 use crate::model::{GroupPlan, ModelPlan};
 
-/// A TIM over one group's tables for one sequence feature.
-struct GroupTim {
-    tim: Tim,
+#[path = "embedding_tim.rs"]
+mod tim;
+
+use tim::GroupTim;
+
+/// One gather of a group over one slab, with its update.
+struct SlabGather {
+    slab: usize,
+    gather: TbeForward,
     update: TbeUpdate,
-    to_x: CopyColumns,
-    from_dx: CopyColumns,
 }
 
 /// One expert group's lookups.
 pub(super) struct GroupLookups {
-    gather: TbeForward,
-    update: TbeUpdate,
+    gathers: Vec<SlabGather>,
+    x: wgpu::Buffer,
     dx: wgpu::Buffer,
     tims: Vec<GroupTim>,
 }
@@ -37,7 +49,7 @@ pub(super) struct GroupLookups {
 impl GroupLookups {
     /// The expert input `x` `[M_g, B, F·w]`.
     pub(super) fn x(&self) -> &wgpu::Buffer {
-        self.gather.output()
+        &self.x
     }
 
     /// Its gradient.
@@ -48,7 +60,8 @@ impl GroupLookups {
 
 /// What the host needs to prepare a batch for this stage.
 pub(super) struct PreparerParts {
-    /// Per group: its feature set and the config feature of each feature.
+    /// Per gather in graph order (group by group, slab by slab): its feature set and the config
+    /// feature of each feature.
     pub groups: Vec<(FeatureSet, Vec<usize>)>,
     /// Per TIM: (group, config feature, spec, feature set).
     pub tims: Vec<(usize, usize, TimSpec, FeatureSet)>,
@@ -59,41 +72,39 @@ pub(super) struct Embedding {
     pub(super) groups: Vec<GroupLookups>,
 }
 
-/// A group's gather with what else building it produced.
-struct Gather {
-    gather: TbeForward,
-    set: FeatureSet,
-    /// The config feature of each of the set's features.
+/// One slab's share of a group's gather: its features (tables as the slab's own indices), the
+/// config feature of each, and which of them add to an output an earlier slab wrote.
+struct SlabFeatures {
+    slab: usize,
+    specs: Vec<FeatureSpec>,
     inputs: Vec<usize>,
-    /// Lookups the gather is sized for.
-    lookups: u64,
+    accumulate: Vec<usize>,
 }
 
 /// What building a group's lookups reads.
 struct Ctx<'a> {
     gpu: &'a Gpu,
     plan: &'a ModelPlan,
-    storage: &'a EmbeddingStorage,
+    slabs: &'a Slabs,
     b: u32,
-    decay: (&'a [Option<f32>], DecayMode),
+    decay_mode: DecayMode,
 }
 
 impl Embedding {
-    /// Builds every group's gather and TIMs over `storage`.
+    /// Builds every group's gathers and TIMs over `slabs`.
     pub(super) fn new(
         gpu: &Gpu,
         plan: &ModelPlan,
-        storage: &EmbeddingStorage,
+        slabs: &Slabs,
         b: u32,
         decay_mode: DecayMode,
     ) -> Result<(Self, PreparerParts)> {
-        let l2: Vec<Option<f32>> = plan.tables.iter().map(|t| t.l2).collect();
         let ctx = Ctx {
             gpu,
             plan,
-            storage,
+            slabs,
             b,
-            decay: (&l2, decay_mode),
+            decay_mode,
         };
         let mut parts = PreparerParts {
             groups: Vec::new(),
@@ -101,27 +112,17 @@ impl Embedding {
         };
         let mut groups = Vec::new();
         for (g, group) in plan.groups.iter().enumerate() {
-            let Gather {
-                gather,
-                set,
-                inputs,
-                lookups,
-            } = ctx.gather(g, group)?;
-            let dx = gpu.buffer("dx", gather.output().size(), storage_usage());
-            let touches = ctx.touches(lookups, &inputs);
-            let mut update = TbeUpdate::new(gpu, storage, &gather, &dx, touches)?;
-            update.set_table_decay(ctx.decay.0, decay_mode)?;
-            parts.groups.push((set, inputs));
+            let (gathers, x, dx) = ctx.gathers(g, group, &mut parts)?;
             let mut tims = Vec::new();
             for &f in &plan.fields {
-                if let Some((tim, spec)) = ctx.tim(group, f, gather.output(), &dx)? {
+                for (tim, spec) in ctx.tims(group, f, &x, &dx)? {
                     parts.tims.push((g, f, spec, tim.tim.features().clone()));
                     tims.push(tim);
                 }
             }
             groups.push(GroupLookups {
-                gather,
-                update,
+                gathers,
+                x,
                 dx,
                 tims,
             });
@@ -130,7 +131,8 @@ impl Embedding {
     }
 }
 
-/// The gather's features: for each table of the group, each non-sequence field in field order.
+/// The gather's features: for each table of the group, each non-sequence field in field order
+/// (tables as global storage indices).
 fn feature_specs(plan: &ModelPlan, group: &GroupPlan, b: u32) -> (Vec<FeatureSpec>, Vec<usize>) {
     let (w, row_len) = (group.width, plan.n_fields() * group.width);
     let mut specs = Vec::new();
@@ -159,31 +161,101 @@ fn feature_specs(plan: &ModelPlan, group: &GroupPlan, b: u32) -> (Vec<FeatureSpe
     (specs, inputs)
 }
 
+/// `specs` over global tables, as one share per slab holding any of their rows (slab order); a
+/// group with no gathered feature keeps one empty gather on slab 0.
+fn by_slab(slabs: &Slabs, specs: &[FeatureSpec], inputs: &[usize]) -> Vec<SlabFeatures> {
+    let mut shares: Vec<SlabFeatures> = Vec::new();
+    for s in 0..slabs.storages().len() {
+        let mut share = SlabFeatures {
+            slab: s,
+            specs: Vec::new(),
+            inputs: Vec::new(),
+            accumulate: Vec::new(),
+        };
+        for (spec, &f) in specs.iter().zip(inputs) {
+            let parts = slabs.parts_of(spec.table);
+            let Some(&(_, local)) = parts.iter().find(|p| p.0 == s) else {
+                continue;
+            };
+            if parts.first().map(|p| p.0) != Some(s) {
+                share.accumulate.push(share.specs.len());
+            }
+            share.specs.push(FeatureSpec {
+                table: local,
+                ..spec.clone()
+            });
+            share.inputs.push(f);
+        }
+        if !share.specs.is_empty() || (s + 1 == slabs.storages().len() && shares.is_empty()) {
+            shares.push(share);
+        }
+    }
+    shares
+}
+
 impl Ctx<'_> {
-    /// Group `g`'s gather, its feature set and the config feature of each of its features.
-    fn gather(&self, g: usize, group: &GroupPlan) -> Result<Gather> {
+    /// Group `g`'s gathers (one per slab it reads) into one `x`, with `x` and its gradient; each
+    /// gather's feature set goes to `parts`.
+    fn gathers(
+        &self,
+        g: usize,
+        group: &GroupPlan,
+        parts: &mut PreparerParts,
+    ) -> Result<(Vec<SlabGather>, wgpu::Buffer, wgpu::Buffer)> {
         let (plan, b) = (self.plan, self.b);
         let (specs, inputs) = feature_specs(plan, group, b);
-        let m_g = group.tables.len();
-        let per_sample: u64 = (inputs.iter().take(inputs.len() / m_g))
-            .map(|&f| plan.shapes[f].max_ids.max(1) as u64)
-            .sum();
-        let lookups = m_g as u64 * b as u64 * per_sample;
-        let set = FeatureSet::new(&self.storage.layout, specs, b)?;
-        let x_len = m_g as u64 * b as u64 * (plan.n_fields() * group.width) as u64;
-        if set.out_len < x_len {
+        let mut sets = Vec::new();
+        for share in by_slab(self.slabs, &specs, &inputs) {
+            let layout = &self.slabs.slab(share.slab).layout;
+            let set = FeatureSet::new(layout, share.specs, b)?.accumulate(&share.accumulate)?;
+            sets.push((share.slab, set, share.inputs));
+        }
+        let out_len = sets.iter().map(|s| s.1.out_len).max().unwrap_or(0);
+        let x_len = group.tables.len() as u64 * b as u64 * (plan.n_fields() * group.width) as u64;
+        if out_len < x_len {
             return Err(bad(format!(
-                "group {g}: the gather covers {} of {x_len} floats",
-                set.out_len
+                "group {g}: the gather covers {out_len} of {x_len} floats"
             )));
         }
-        let gather = TbeForward::new(self.gpu, self.storage, set.clone(), lookups)?;
-        Ok(Gather {
+        let x = self.gpu.buffer("tbe out", out_len * 4, storage_usage());
+        let dx = self.gpu.buffer("dx", x.size(), storage_usage());
+        let mut gathers = Vec::new();
+        for (slab, set, inputs) in sets {
+            gathers.push(self.slab_gather(slab, &set, &inputs, &x, &dx)?);
+            parts.groups.push((set, inputs));
+        }
+        Ok((gathers, x, dx))
+    }
+
+    /// One slab's gather of `set` into `x` and its update from `dx`.
+    fn slab_gather(
+        &self,
+        slab: usize,
+        set: &FeatureSet,
+        inputs: &[usize],
+        x: &wgpu::Buffer,
+        dx: &wgpu::Buffer,
+    ) -> Result<SlabGather> {
+        let storage = self.slabs.slab(slab);
+        let lookups: u64 = (inputs.iter())
+            .map(|&f| self.b as u64 * self.plan.shapes[f].max_ids.max(1) as u64)
+            .sum();
+        let gather = TbeForward::with_output(self.gpu, storage, set.clone(), lookups, x.clone())?;
+        let touches = self.touches(lookups, inputs);
+        let mut update = TbeUpdate::new(self.gpu, storage, &gather, dx, touches)?;
+        update.set_table_decay(&self.decay_of(slab), self.decay_mode)?;
+        Ok(SlabGather {
+            slab,
             gather,
-            set,
-            inputs,
-            lookups,
+            update,
         })
+    }
+
+    /// The L2 weight decay of each table of slab `slab`, in its storage order.
+    fn decay_of(&self, slab: usize) -> Vec<Option<f32>> {
+        (self.plan.slabs[slab].parts.iter())
+            .map(|p| self.plan.tables[p.table].l2)
+            .collect()
     }
 
     /// Rows the gather's update may touch: every lookup times the most MNS digits of a feature.
@@ -196,74 +268,6 @@ impl Ctx<'_> {
             .max()
             .unwrap_or(1);
         lookups * digits
-    }
-
-    /// TIM of sequence feature `f` over the group's tables (none for another kind of feature).
-    fn tim(
-        &self,
-        group: &GroupPlan,
-        f: usize,
-        x: &wgpu::Buffer,
-        dx: &wgpu::Buffer,
-    ) -> Result<Option<(GroupTim, TimSpec)>> {
-        let (gpu, plan, b) = (self.gpu, self.plan, self.b);
-        let FeatureKind::Sequence {
-            item,
-            side,
-            max_len,
-            pooling,
-            ..
-        } = &plan.config.features[f].kind
-        else {
-            return Ok(None);
-        };
-        let feature = |n: &String| plan.config.features.iter().position(|x| &x.name == n);
-        let semantic: Vec<usize> = std::iter::once(item)
-            .chain(side.iter())
-            .map(|n| feature(n).ok_or_else(|| bad(format!("no feature {n:?}"))))
-            .collect::<Result<_>>()?;
-        let spec = TimSpec {
-            sets: (group.tables.iter())
-                .map(|&m| TimSet {
-                    semantic: semantic.iter().map(|&sf| plan.table_of(m, sf)).collect(),
-                    temporal: match pooling {
-                        SequencePooling::Tim => Some(plan.time_table_of(m, f)),
-                        SequencePooling::Mean => None,
-                    },
-                })
-                .collect(),
-            max_batch: b,
-            max_len: *max_len,
-        };
-        let (m_g, w) = (group.tables.len() as u32, group.width);
-        let u_len = m_g as u64 * b as u64 * w as u64;
-        let u = gpu.buffer("tim u", u_len * 4, storage_usage());
-        let du = gpu.buffer("tim du", u_len * 4, storage_usage());
-        let tim = Tim::new(gpu, self.storage, spec.clone(), &u, &du)?;
-        let mut update = TbeUpdate::new(
-            gpu,
-            self.storage,
-            tim.gather(),
-            tim.row_grads(),
-            tim.max_touches(),
-        )?;
-        update.set_table_decay(self.decay.0, self.decay.1)?;
-        let row_len = plan.n_fields() * w;
-        let field = Block {
-            at: plan.field_of(f) as u64 * w as u64,
-            ld: row_len as u64,
-            stride: b as u64 * row_len as u64,
-        };
-        let dense = Block::dense(b, w);
-        let to_x = CopyColumns::new(gpu, m_g, b, w, &u, dense, x, field)?;
-        let from_dx = CopyColumns::new(gpu, m_g, b, w, dx, field, &du, dense)?;
-        let tim = GroupTim {
-            tim,
-            update,
-            to_x,
-            from_dx,
-        };
-        Ok(Some((tim, spec)))
     }
 }
 
@@ -280,22 +284,24 @@ impl Layer for Embedding {
 
     fn upload(&mut self, gpu: &Gpu, inputs: &StepInputs<'_>) -> Result<()> {
         let batch = inputs.batch;
-        if batch.gathers.len() != self.groups.len() {
+        let n_gathers: usize = self.groups.iter().map(|g| g.gathers.len()).sum();
+        if batch.gathers.len() != n_gathers {
             return Err(bad("the batch was prepared for another graph"));
         }
         let mut tim_inputs = batch.tims.iter();
-        for (g, (bags, plan)) in self.groups.iter_mut().zip(&batch.gathers) {
-            g.gather.upload(gpu, inputs.storage, bags)?;
+        let gathers = self.groups.iter_mut().flat_map(|g| &mut g.gathers);
+        for (sg, (bags, plan)) in gathers.zip(&batch.gathers) {
+            sg.gather.upload(gpu, inputs.storage.slab(sg.slab), bags)?;
             if let Some(step) = inputs.sparse {
-                g.update.upload(gpu, &g.gather, plan, step)?;
+                sg.update.upload(gpu, &sg.gather, plan, step)?;
             }
-            for t in &mut g.tims {
-                let (bags, plan) =
-                    (tim_inputs.next()).ok_or_else(|| bad("the batch lacks a sequence input"))?;
-                t.tim.upload_bags(gpu, inputs.storage, bags)?;
-                if let Some(step) = inputs.sparse {
-                    t.update.upload(gpu, t.tim.gather(), plan, step)?;
-                }
+        }
+        for t in self.groups.iter_mut().flat_map(|g| &mut g.tims) {
+            let (bags, plan) =
+                (tim_inputs.next()).ok_or_else(|| bad("the batch lacks a sequence input"))?;
+            t.tim.upload_bags(gpu, inputs.storage.slab(t.slab), bags)?;
+            if let Some(step) = inputs.sparse {
+                t.update.upload(gpu, t.tim.gather(), plan, step)?;
             }
         }
         Ok(())
@@ -303,7 +309,9 @@ impl Layer for Embedding {
 
     fn record_forward(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>, _mode: Mode) {
         for g in &self.groups {
-            g.gather.record(gpu, pass);
+            for sg in &g.gathers {
+                sg.gather.record(gpu, pass);
+            }
             for t in &g.tims {
                 t.tim.record_forward(gpu, pass);
                 t.to_x.record(gpu, pass);
@@ -322,7 +330,9 @@ impl Layer for Embedding {
 
     fn record_update(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>) {
         for g in &self.groups {
-            g.update.record(gpu, pass);
+            for sg in &g.gathers {
+                sg.update.record(gpu, pass);
+            }
             for t in &g.tims {
                 t.update.record(gpu, pass);
             }
@@ -331,10 +341,10 @@ impl Layer for Embedding {
 
     fn dispatches(&self) -> LayerDispatches {
         let tims: u64 = self.groups.iter().map(|g| g.tims.len() as u64).sum();
-        let groups = self.groups.len() as u64;
+        let gathers: u64 = self.groups.iter().map(|g| g.gathers.len() as u64).sum();
         LayerDispatches {
-            update: groups + tims,
-            ..LayerDispatches::same(groups + 2 * tims, 2 * tims)
+            update: gathers + tims,
+            ..LayerDispatches::same(gathers + 2 * tims, 2 * tims)
         }
     }
 }

@@ -12,7 +12,8 @@
 use super::prepare::Prepared;
 use crate::error::Result;
 use crate::gpu::Gpu;
-use crate::kernels::embedding::{EmbeddingStorage, SparseStep};
+use super::slabs::Slabs;
+use crate::kernels::embedding::SparseStep;
 
 /// Training (batch statistics, dropout) or evaluation (running statistics, no dropout).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,8 +65,8 @@ impl std::ops::Add for LayerDispatches {
 pub struct StepInputs<'a> {
     /// The batch, prepared on the loader thread.
     pub batch: &'a Prepared,
-    /// The embedding storage the batch's ids index.
-    pub storage: &'a EmbeddingStorage,
+    /// The embedding storage the batch's ids index (every slab).
+    pub storage: &'a Slabs,
     /// The sparse step (rate, decay, step), when the step trains.
     pub sparse: Option<SparseStep>,
     /// The run's seed and the 1-based step (dropout masks), when the step trains.

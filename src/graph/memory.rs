@@ -1,6 +1,7 @@
 //! The memory statement: what a model will allocate, said before anything is — the bytes of each
-//! embedding table (weights and optimizer state), of the storage group that holds them (its
-//! chunks against the device's binding limit), of the activations at the batch capacity grouped
+//! embedding table (weights and optimizer state), of the storage groups that hold them (packed by
+//! [`crate::model::pack`] as the graph packs them, each group's chunks under the device's binding
+//! limit), of the activations at the batch capacity grouped
 //! by what they hold, of the dense parameters and of the dense optimizer's state, and the total.
 //!
 //! It is computed from the same formulas as the memory check ([`super::sizes`] for the batch and
@@ -13,7 +14,10 @@ use super::budget::table_width;
 use super::sizes::{buffers, Kind, Need};
 use super::{FeatureShape, Optimizers};
 use crate::config::{FeatureKind, ModelConfig, SequencePooling};
-use crate::kernels::embedding::{SparseOptimizer, StorageLayout, TableSpec, MAX_CHUNKS};
+use crate::kernels::embedding::{
+    storage_capacity4, SparseOptimizer, StorageLayout, TableSpec, MAX_CHUNKS,
+};
+use crate::model::{pack, ModelPlan, Packing, SlabPlan};
 
 /// One embedding table.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,8 +48,10 @@ impl TableMemory {
 /// One storage group: the tables it packs, cut into chunk buffers a kernel binds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GroupMemory {
-    /// Tables it holds (all of them today: one group).
+    /// Tables it holds, whole or as a part (a row range of a table split over groups).
     pub tables: usize,
+    /// Of those, parts of a split table.
+    pub split: usize,
     /// Bytes of its tables.
     pub bytes: u64,
     /// Bytes of one chunk: the device's binding limit rounded down to a power of two vec4s.
@@ -78,6 +84,9 @@ pub struct MemoryReport {
     pub tables: Vec<TableMemory>,
     /// The storage groups.
     pub groups: Vec<GroupMemory>,
+    /// Why the tables cannot be packed into groups at all (a TIM's matrices larger than one
+    /// group, a row larger than one group), with the numbers; the check refuses with it.
+    pub refusal: Option<String>,
     /// Tables `m` per feature (`model.tables`, for the refusal's text).
     pub(super) model_tables: u32,
     pub(super) needs: Vec<Need>,
@@ -105,11 +114,19 @@ impl MemoryReport {
     ) -> Self {
         let sparse = optimizers.sparse;
         let tables = tables(config, shapes, sparse);
-        let group = storage_group(&tables, sparse, binding);
+        let packing = Packing {
+            optimizer: sparse,
+            chunk_bytes: binding.max(16),
+        };
+        let (groups, refusal) = match storage_groups(config, shapes, packing) {
+            Ok(groups) => (groups, None),
+            Err(e) => (Vec::new(), Some(e.to_string())),
+        };
         MemoryReport {
             max_batch,
             tables,
-            groups: vec![group],
+            groups,
+            refusal,
             model_tables: config.model.tables,
             needs: buffers(config, shapes, max_batch, optimizers.dense),
         }
@@ -203,28 +220,42 @@ fn tables(
     out
 }
 
-/// The one storage group of `tables`, packed as
-/// [`EmbeddingStorage`](crate::kernels::embedding::EmbeddingStorage) will.
-fn storage_group(tables: &[TableMemory], sparse: SparseOptimizer, binding: u64) -> GroupMemory {
-    let specs: Vec<TableSpec> = (tables.iter())
-        .map(|t| TableSpec {
-            rows: t.rows,
-            width: t.width,
-        })
+/// The storage groups of the model, packed as the graph packs them for chunks of
+/// `packing.chunk_bytes`.
+fn storage_groups(
+    config: &ModelConfig,
+    shapes: &[FeatureShape],
+    packing: Packing,
+) -> crate::error::Result<Vec<GroupMemory>> {
+    let plan = ModelPlan::new(config, shapes)?;
+    let slabs = pack(&plan.tables, &plan.tim_units(), packing)?;
+    (slabs.iter())
+        .map(|s| group_memory(&plan, s, packing))
+        .collect()
+}
+
+/// One group's bytes and chunks, from the layout its storage will have.
+fn group_memory(
+    plan: &ModelPlan,
+    slab: &SlabPlan,
+    packing: Packing,
+) -> crate::error::Result<GroupMemory> {
+    let specs: Vec<TableSpec> = (slab.parts.iter())
+        .map(|p| TableSpec::whole(p.rows.len() as u32, plan.tables[p.table].width))
         .collect();
-    let bytes: u64 = tables.iter().map(TableMemory::bytes).sum();
-    let chunk_bytes = 16u64 << (63 - (binding.max(16) / 16).leading_zeros());
-    let chunks = match StorageLayout::new(&specs, sparse, chunk_bytes) {
-        Ok(layout) => layout.chunks() as u64,
-        Err(_) => bytes.div_ceil(chunk_bytes).max(MAX_CHUNKS as u64 + 1),
-    };
-    GroupMemory {
-        tables: tables.len(),
-        bytes,
-        chunk_bytes,
-        chunks,
-        limit: (MAX_CHUNKS as u64 * chunk_bytes).min(16 << 32),
-    }
+    let layout =
+        StorageLayout::with_element(&specs, packing.optimizer, slab.element, packing.chunk_bytes)?;
+    let split = (slab.parts.iter())
+        .filter(|p| p.rows.len() as u32 != plan.tables[p.table].rows)
+        .count();
+    Ok(GroupMemory {
+        tables: slab.parts.len(),
+        split,
+        bytes: layout.total4 * 16,
+        chunk_bytes: layout.chunk4() * 16,
+        chunks: layout.chunks() as u64,
+        limit: storage_capacity4(packing.chunk_bytes) * 16,
+    })
 }
 
 #[cfg(test)]

@@ -49,6 +49,7 @@ mod prepare;
 mod projection;
 mod reset;
 mod sizes;
+mod slabs;
 mod state;
 mod step;
 mod towers;
@@ -62,6 +63,7 @@ pub use optimizers::{Optimizers, StepRates};
 pub use params::{FlatParams, NamedTensor, Param, ParamLayout};
 pub use prepare::{Prepared, Preparer};
 pub use sizes::Kind as MemoryKind;
+pub use slabs::Slabs;
 pub use state::STEP_KEY;
 
 use crate::config::ModelConfig;
@@ -69,8 +71,7 @@ use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::kernels::dense::expert::Expert;
 use crate::kernels::dense::optim::DenseOptimizer;
-use crate::kernels::embedding::{EmbeddingStorage, TableSpec};
-use crate::model::{ModelPlan, TablePlan};
+use crate::model::{ModelPlan, Packing, TablePlan};
 
 use embedding::Embedding;
 use experts::ExpertLayer;
@@ -88,11 +89,19 @@ pub struct Dispatches {
     pub eval: u64,
 }
 
+/// How [`Graph::compile_with`] builds a plan.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GraphOptions {
+    /// Bytes per storage chunk instead of the device's binding limit (when smaller): tests pack
+    /// a small model into several storage groups with it.
+    pub chunk_bytes: Option<u64>,
+}
+
 /// The compiled model (see the module docs).
 pub struct Graph {
     plan: ModelPlan,
     max_batch: u32,
-    storage: EmbeddingStorage,
+    storage: Slabs,
     /// The step, in forward order.
     layers: Vec<Box<dyn Layer>>,
     objective: Objective,
@@ -146,20 +155,33 @@ impl Graph {
         max_batch: u32,
         logit_correction: f64,
     ) -> Result<Self> {
+        let options = GraphOptions::default();
+        Self::compile_with(gpu, plan, optimizers, max_batch, logit_correction, options)
+    }
+
+    /// [`compile`](Self::compile) with `options` (tests force tiny storage chunks to split a
+    /// model over several storage groups).
+    pub fn compile_with(
+        gpu: &Gpu,
+        mut plan: ModelPlan,
+        optimizers: Optimizers,
+        max_batch: u32,
+        logit_correction: f64,
+        options: GraphOptions,
+    ) -> Result<Self> {
         let b = max_batch;
         if b == 0 {
             return Err(bad("max_batch must be at least 1"));
         }
-        plan.check()?;
+        let chunk_bytes = slabs::chunk_bytes(gpu, options.chunk_bytes);
         let limits = MemoryLimits::of(gpu);
-        check_memory(&plan.config, &plan.shapes, b, &optimizers, &limits)?;
-        let specs: Vec<TableSpec> = (plan.tables.iter())
-            .map(|t| TableSpec {
-                rows: t.rows,
-                width: t.width,
-            })
-            .collect();
-        let storage = EmbeddingStorage::new(gpu, &specs, optimizers.sparse, None)?;
+        MemoryReport::new(&plan.config, &plan.shapes, b, &optimizers, chunk_bytes)
+            .check(&limits)?;
+        plan.pack_slabs(Packing {
+            optimizer: optimizers.sparse,
+            chunk_bytes,
+        })?;
+        let storage = Slabs::new(gpu, &plan, optimizers.sparse, chunk_bytes)?;
         let mut params = FlatParams::for_plan(gpu, &plan)?;
         let acts = Activations::new(gpu, &plan, b);
         let (embedding, parts) = Embedding::new(gpu, &plan, &storage, b, optimizers.decay_mode)?;
@@ -263,8 +285,8 @@ impl Graph {
         &self.params
     }
 
-    /// The embedding storage.
-    pub fn storage(&self) -> &EmbeddingStorage {
+    /// The embedding storage: every slab's, by global table index.
+    pub fn storage(&self) -> &Slabs {
         &self.storage
     }
 

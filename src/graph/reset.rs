@@ -29,14 +29,13 @@ impl Graph {
     /// its item's) or a row past the table is an error.
     pub fn reset_rows(&self, gpu: &Gpu, feature: usize, rows: &[u32], nonce: u64) -> Result<()> {
         let seed = self.plan.config.train.seed;
-        let layout = &self.storage.layout;
         let mut found = false;
         for (t, table) in self.plan.tables.iter().enumerate() {
             if table.feature != feature || table.owner != Owner::Shared {
                 continue;
             }
             found = true;
-            let stride = layout.raw_stride(t);
+            let stride = self.storage.raw_stride(t);
             let width = table.width as usize;
             let bound = (6.0 / (table.rows as f32 + table.width as f32)).sqrt();
             let values: Vec<Vec<f32>> = rows

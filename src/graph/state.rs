@@ -46,11 +46,9 @@ impl Graph {
     }
 
     fn save(&self, gpu: &Gpu, ckpt: &mut Checkpoint, optimizer_state: bool) -> Result<()> {
-        let layout = &self.storage.layout;
         for (t, info) in self.plan.tables.iter().enumerate() {
             let raw = self.storage.read_raw(gpu, t)?;
-            let p = layout.tables[t];
-            let (w, s) = (p.width4 as usize * 4, layout.raw_stride(t));
+            let (w, s) = (self.storage.width(t), self.storage.raw_stride(t));
             let rows = info.rows as usize;
             let weights: Vec<f32> = raw.chunks(s).flat_map(|r| &r[..w]).copied().collect();
             ckpt.insert_tensor(&info.name, &[rows, w], weights)?;
@@ -85,10 +83,8 @@ impl Graph {
     /// its shape (an error names the first that is not); `weights_only` skips optimizer state and
     /// the step (a model imported from elsewhere, or a Predictor).
     pub fn load_state(&mut self, gpu: &Gpu, ckpt: &Checkpoint, weights_only: bool) -> Result<()> {
-        let layout = &self.storage.layout;
         for (t, info) in self.plan.tables.iter().enumerate() {
-            let p = layout.tables[t];
-            let (w, s) = (p.width4 as usize * 4, layout.raw_stride(t));
+            let (w, s) = (self.storage.width(t), self.storage.raw_stride(t));
             let rows = info.rows as usize;
             let weights = ckpt.tensor(&info.name, &[rows, w])?;
             let mut raw = vec![0f32; rows * s];

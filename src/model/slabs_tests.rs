@@ -125,14 +125,14 @@ fn f16_and_f32_matrices_never_share_a_slab() {
     assert_eq!(elements, [Element::F32, Element::F16, Element::F32]);
 }
 
-/// The test model with a user table large enough to split at chunks of 2 KiB (slabs of 8 KiB).
+/// The test model with a user table large enough to split at chunks of 4 KiB (slabs of 16 KiB).
 fn split_plan() -> ModelPlan {
     let mut s = shapes();
     s[0].rows = 1001;
     let mut p = ModelPlan::new(&config(MODEL), &s).expect("plans");
     let packing = Packing {
         optimizer: SparseOptimizer::RowwiseAdagrad { eps: 1e-8 },
-        chunk_bytes: 2048,
+        chunk_bytes: 4096,
     };
     p.pack_slabs(packing).expect("packs and checks");
     p

@@ -76,6 +76,29 @@ impl TbeForward {
         features: FeatureSet,
         max_lookups: u64,
     ) -> Result<Self> {
+        let out = gpu.buffer("tbe out", features.out_len * 4, storage_usage());
+        Self::with_output(gpu, storage, features, max_lookups, out)
+    }
+
+    /// [`new`](Self::new) writing into `out` (at least `features.out_len` floats): the gathers of
+    /// one output over several storages (a table split over storage groups) share it.
+    pub fn with_output(
+        gpu: &Gpu,
+        storage: &EmbeddingStorage,
+        features: FeatureSet,
+        max_lookups: u64,
+        out: wgpu::Buffer,
+    ) -> Result<Self> {
+        if out.size() < features.out_len * 4 {
+            return Err(Error::kernel(
+                TBE_FORWARD.entry,
+                format!(
+                    "output buffer of {} bytes; the features need {}",
+                    out.size(),
+                    features.out_len * 4
+                ),
+            ));
+        }
         if features.max_batch as u64 * features.cols4 as u64 > u32::MAX as u64 {
             return Err(Error::kernel(
                 TBE_FORWARD.entry,
@@ -98,7 +121,6 @@ impl TbeForward {
         let meta = gpu.storage_from("tbe meta", &features.meta);
         let batch_capacity = Bags::capacity_words(features.len(), features.max_batch, max_lookups);
         let batch = gpu.buffer("tbe batch", batch_capacity * 4, storage_usage());
-        let out = gpu.buffer("tbe out", features.out_len * 4, storage_usage());
         let params = Uniform::new(gpu, "tbe_forward params", &ForwardParams::default());
         let c = &storage.chunks;
         let buffers = [
