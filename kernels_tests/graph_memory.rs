@@ -71,7 +71,8 @@ fn measure(
 /// Each table of the statement is a table of the graph: same name, rows, width, and the bytes the
 /// storage layout gives it (rows × stride).
 fn tables_match(report: &MemoryReport, graph: &Graph) {
-    let placed = &graph.storage().layout.tables;
+    assert_eq!(graph.storage().storages().len(), 1, "these models fit one group");
+    let placed = &graph.storage().slab(0).layout.tables;
     assert_eq!(report.tables.len(), graph.tables().len());
     for ((t, plan), p) in report.tables.iter().zip(graph.tables()).zip(placed) {
         assert_eq!(
@@ -92,7 +93,10 @@ fn tables_match(report: &MemoryReport, graph: &Graph) {
         );
     }
     let storage: u64 = report.groups.iter().map(|g| g.bytes).sum();
-    assert_eq!(storage, graph.storage().layout.total4 * 16);
+    let allocated: u64 = (graph.storage().storages().iter())
+        .map(|s| s.layout.total4 * 16)
+        .sum();
+    assert_eq!(storage, allocated);
 }
 
 /// The storage group's chunk buffers, allocated alone, are the statement's storage bytes exactly.

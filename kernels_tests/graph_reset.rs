@@ -39,10 +39,9 @@ fn reset_rows_reinitialises_exactly_the_rows_of_the_features_matrices() {
     let rows = [0u32, 3, 29];
     graph.reset_rows(gpu(), item, &rows, 5).unwrap();
     let after = raw(&graph);
-    let layout = &graph.storage().layout;
     let mut touched = 0;
     for (t, table) in graph.tables().iter().enumerate() {
-        let stride = layout.tables[t].stride4 as usize * 4;
+        let stride = graph.storage().raw_stride(t);
         let width = table.width as usize;
         let mine = table.feature == item && table.owner == Owner::Shared;
         let bound = (6.0 / (table.rows as f32 + table.width as f32)).sqrt();

@@ -83,18 +83,59 @@ fn a_batch_over_one_binding_is_blamed_on_batch_size_with_the_batch_that_fits() {
 }
 
 #[test]
-fn tables_over_the_four_chunks_are_blamed_on_the_largest_feature() {
-    // 2 tables × 2 features × 20M rows × (8 floats + the Adagrad vec4) × 4 bytes ≈ 2.2 GiB.
-    let e = refusal(MODEL, 20_000_000, &LAVAPIPE);
-    assert!(e.contains("feature[0]") && e.contains("\"user_id\""), "{e}");
-    assert!(e.contains("limit 512 MiB (4 chunks of 128 MiB"), "{e}");
+fn tables_over_four_chunks_are_split_into_groups_and_fit() {
+    // 2 tables × 2 features × 20M rows × (8 floats + the Adagrad vec4) × 4 bytes ≈ 2.2 GiB: five
+    // groups of at most 4 chunks of 128 MiB.
+    let c = config(MODEL);
+    let report = MemoryReport::new(&c, &shapes(20_000_000), 256, &optimizers(&c), 128 << 20);
+    assert!(report.groups.len() >= 5, "{} groups", report.groups.len());
+    assert!(report.groups.iter().all(|g| g.fits() && g.chunks <= 4));
+    assert!(report.groups.iter().any(|g| g.split > 0), "a 320 MB table splits");
+    let tables: u64 = report.tables.iter().map(|t| t.bytes()).sum();
+    let groups: u64 = report.groups.iter().map(|g| g.bytes).sum();
+    assert_eq!(groups, tables, "every table's bytes in exactly one group");
+    check_memory(&c, &shapes(20_000_000), 256, &optimizers(&c), &LAVAPIPE).expect("fits");
+}
+
+#[test]
+fn tables_over_the_host_memory_are_blamed_on_the_largest_feature_with_the_bytes() {
+    let host = MemoryLimits {
+        host: Some(2 << 30),
+        ..LAVAPIPE
+    };
+    let e = refusal(MODEL, 20_000_000, &host);
+    assert!(e.contains("feature[0]"), "{e}");
+    assert!(e.contains("2 GiB of host memory"), "{e}");
+    assert!(e.contains("3.6 GiB needed"), "2.2 GiB of tables and the buffers: {e}");
     let hashed = MODEL.replacen(
         "kind = \"categorical\"",
         "kind = \"categorical\"\nhash_rows = 20000000",
         1,
     );
-    let e = refusal(&hashed, 20_000_000, &LAVAPIPE);
+    let e = refusal(&hashed, 20_000_000, &host);
     assert!(e.contains("feature[0].hash_rows"), "{e}");
+}
+
+#[test]
+fn a_tim_unit_larger_than_one_group_is_refused_naming_the_sequence_and_the_bytes() {
+    let text = MODEL.replace(
+        "[train]",
+        "[[feature]]\nname = \"history\"\nkind = \"sequence\"\nitem = \"item_id\"\n\
+         time = { by = \"position\" }\n\n[train]",
+    );
+    let c = config(&text);
+    let mut s = shapes(20_000_000);
+    s.push(FeatureShape {
+        rows: 0,
+        mns: Vec::new(),
+        max_ids: 1,
+    });
+    let e = check_memory(&c, &s, 256, &optimizers(&c), &LAVAPIPE)
+        .expect_err("a 960 MB item table read by TIM")
+        .to_string();
+    assert!(e.contains("sequence \"history\""), "{e}");
+    assert!(e.contains("more than one storage group holds (536870912 bytes"), "{e}");
+    assert!(e.contains("need 9"), "{e}");
 }
 
 #[test]
