@@ -71,7 +71,11 @@ fn measure(
 /// Each table of the statement is a table of the graph: same name, rows, width, and the bytes the
 /// storage layout gives it (rows × stride).
 fn tables_match(report: &MemoryReport, graph: &Graph) {
-    assert_eq!(graph.storage().storages().len(), 1, "these models fit one group");
+    assert_eq!(
+        graph.storage().storages().len(),
+        1,
+        "these models fit one group"
+    );
     let placed = &graph.storage().slab(0).layout.tables;
     assert_eq!(report.tables.len(), graph.tables().len());
     for ((t, plan), p) in report.tables.iter().zip(graph.tables()).zip(placed) {
@@ -151,20 +155,25 @@ fn the_storage_group_counts_the_chunks_the_layout_cuts() {
     let sparse = optimizers(&config).sparse;
     for binding in [64 << 20, 512 << 10, 300 << 10, 4096] {
         let report = MemoryReport::new(&config, &shapes, 64, &optimizers(&config), binding);
-        let specs: Vec<TableSpec> = (report.tables.iter())
-            .map(|t| TableSpec {
-                rows: t.rows,
-                width: t.width,
-            })
-            .collect();
-        let group = report.groups[0];
-        match wgrec::kernels::embedding::StorageLayout::new(&specs, sparse, binding) {
-            Ok(layout) => {
-                assert!(group.fits(), "binding {binding}");
-                assert_eq!(group.chunks, layout.chunks() as u64);
-                assert_eq!(group.chunk_bytes, layout.chunk4() * 16);
-            }
-            Err(_) => assert!(!group.fits(), "binding {binding}: {group:?}"),
+        let mut plan = wgrec::model::ModelPlan::new(&config, &shapes).expect("plan");
+        let packing = wgrec::model::Packing {
+            optimizer: sparse,
+            chunk_bytes: binding,
+        };
+        plan.pack_slabs(packing).expect("packs");
+        assert_eq!(report.groups.len(), plan.slabs.len(), "binding {binding}");
+        for (group, slab) in report.groups.iter().zip(&plan.slabs) {
+            let specs: Vec<TableSpec> = (slab.parts.iter())
+                .map(|p| TableSpec::whole(p.rows.len() as u32, plan.tables[p.table].width))
+                .collect();
+            let layout = wgrec::kernels::embedding::StorageLayout::new(&specs, sparse, binding)
+                .expect("a packed group fits its chunks");
+            assert!(group.fits(), "binding {binding}");
+            assert_eq!(group.chunks, layout.chunks() as u64);
+            assert_eq!(group.chunk_bytes, layout.chunk4() * 16);
+            assert_eq!(group.bytes, layout.total4 * 16);
         }
     }
+    let small = MemoryReport::new(&config, &shapes, 64, &optimizers(&config), 4096);
+    assert!(small.groups.len() > 1, "4 KiB chunks split the tables");
 }

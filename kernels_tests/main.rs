@@ -36,6 +36,7 @@ mod graph;
 mod graph_gates;
 mod graph_gradcheck;
 mod graph_gradcheck_multitask;
+mod graph_groups;
 mod graph_memory;
 mod graph_multitask;
 mod graph_reset;

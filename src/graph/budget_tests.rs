@@ -90,7 +90,10 @@ fn tables_over_four_chunks_are_split_into_groups_and_fit() {
     let report = MemoryReport::new(&c, &shapes(20_000_000), 256, &optimizers(&c), 128 << 20);
     assert!(report.groups.len() >= 5, "{} groups", report.groups.len());
     assert!(report.groups.iter().all(|g| g.fits() && g.chunks <= 4));
-    assert!(report.groups.iter().any(|g| g.split > 0), "a 320 MB table splits");
+    assert!(
+        report.groups.iter().any(|g| g.split > 0),
+        "a 320 MB table splits"
+    );
     let tables: u64 = report.tables.iter().map(|t| t.bytes()).sum();
     let groups: u64 = report.groups.iter().map(|g| g.bytes).sum();
     assert_eq!(groups, tables, "every table's bytes in exactly one group");
@@ -106,7 +109,10 @@ fn tables_over_the_host_memory_are_blamed_on_the_largest_feature_with_the_bytes(
     let e = refusal(MODEL, 20_000_000, &host);
     assert!(e.contains("feature[0]"), "{e}");
     assert!(e.contains("2 GiB of host memory"), "{e}");
-    assert!(e.contains("3.6 GiB needed"), "2.2 GiB of tables and the buffers: {e}");
+    assert!(
+        e.contains("3.6 GiB needed"),
+        "2.2 GiB of tables and the buffers: {e}"
+    );
     let hashed = MODEL.replacen(
         "kind = \"categorical\"",
         "kind = \"categorical\"\nhash_rows = 20000000",
@@ -134,7 +140,10 @@ fn a_tim_unit_larger_than_one_group_is_refused_naming_the_sequence_and_the_bytes
         .expect_err("a 960 MB item table read by TIM")
         .to_string();
     assert!(e.contains("sequence \"history\""), "{e}");
-    assert!(e.contains("more than one storage group holds (536870912 bytes"), "{e}");
+    assert!(
+        e.contains("more than one storage group holds (536870912 bytes"),
+        "{e}"
+    );
     assert!(e.contains("need 9"), "{e}");
 }
 

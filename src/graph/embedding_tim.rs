@@ -94,8 +94,11 @@ impl Ctx<'_> {
                 self.plan.tables[t].name
             ))),
         };
-        let semantic: Vec<(usize, usize)> =
-            set.semantic.iter().map(|&t| whole(t)).collect::<Result<_>>()?;
+        let semantic: Vec<(usize, usize)> = set
+            .semantic
+            .iter()
+            .map(|&t| whole(t))
+            .collect::<Result<_>>()?;
         let temporal = set.temporal.map(whole).transpose()?;
         let slab = semantic.first().map_or(0, |p| p.0);
         if semantic.iter().chain(&temporal).any(|p| p.0 != slab) {
@@ -125,7 +128,13 @@ impl Ctx<'_> {
         let u = gpu.buffer("tim u", u_len * 4, storage_usage());
         let du = gpu.buffer("tim du", u_len * 4, storage_usage());
         let tim = Tim::new(gpu, storage, spec, &u, &du)?;
-        let mut update = TbeUpdate::new(gpu, storage, tim.gather(), tim.row_grads(), tim.max_touches())?;
+        let mut update = TbeUpdate::new(
+            gpu,
+            storage,
+            tim.gather(),
+            tim.row_grads(),
+            tim.max_touches(),
+        )?;
         update.set_table_decay(&self.decay_of(run.slab), self.decay_mode)?;
         let row_len = plan.n_fields() * w;
         let field = Block {

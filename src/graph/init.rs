@@ -5,10 +5,10 @@
 //! flat order as the plan says ([`Init`]: Xavier weights, zero biases, BatchNorm's γ = 1).
 
 use super::params::FlatParams;
+use super::slabs::Slabs;
 use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::kernels::dense::expert::Expert;
-use super::slabs::Slabs;
 use crate::model::{Init, ModelPlan};
 use crate::rng::Rng;
 
@@ -31,7 +31,9 @@ fn init_table(gpu: &Gpu, storage: &Slabs, t: usize, plan: &ModelPlan, rng: &mut 
         let n = INIT_BLOCK_ROWS.min(table.rows - first);
         let mut raw = vec![0f32; n as usize * s];
         for row in raw.chunks_mut(s) {
-            row[..w].iter_mut().for_each(|x| *x = rng.uniform(-bound, bound));
+            row[..w]
+                .iter_mut()
+                .for_each(|x| *x = rng.uniform(-bound, bound));
         }
         storage.write_raw_rows(gpu, t, first, &raw)?;
         first += n;

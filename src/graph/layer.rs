@@ -10,9 +10,9 @@
 //! [`Graph::dispatches`]: super::Graph::dispatches
 
 use super::prepare::Prepared;
+use super::slabs::Slabs;
 use crate::error::Result;
 use crate::gpu::Gpu;
-use super::slabs::Slabs;
 use crate::kernels::embedding::SparseStep;
 
 /// Training (batch statistics, dropout) or evaluation (running statistics, no dropout).

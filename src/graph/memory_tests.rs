@@ -100,4 +100,3 @@ fn the_statement_splits_the_tables_over_groups_where_one_outgrows_its_chunks() {
             .expect("check_memory agrees with the statement");
     }
 }
-

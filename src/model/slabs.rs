@@ -102,7 +102,10 @@ pub fn pack(tables: &[TablePlan], units: &[TimUnit], packing: Packing) -> Result
     for (u, unit) in units.iter().enumerate() {
         for &t in &unit.tables {
             *unit_of.get_mut(t).ok_or_else(|| {
-                Error::Graph(format!("sequence {:?} reads matrix {t}, which does not exist", unit.feature))
+                Error::Graph(format!(
+                    "sequence {:?} reads matrix {t}, which does not exist",
+                    unit.feature
+                ))
             })? = Some(u);
         }
     }
@@ -114,7 +117,10 @@ pub fn pack(tables: &[TablePlan], units: &[TimUnit], packing: Packing) -> Result
             Some(u) => units[u].tables.clone(),
             None => vec![t],
         };
-        if let Some(m) = members.iter().find(|&&m| tables[m].element != table.element) {
+        if let Some(m) = members
+            .iter()
+            .find(|&&m| tables[m].element != table.element)
+        {
             return Err(Error::Graph(format!(
                 "{} and {} are read together by one TIM but stored as {} and {}: give them one dtype",
                 table.name,
@@ -124,9 +130,9 @@ pub fn pack(tables: &[TablePlan], units: &[TimUnit], packing: Packing) -> Result
             )));
         }
         let need4: u64 = members.iter().map(|&m| rows4(&tables[m], packing)).sum();
-        let fits_open = open.as_ref().is_some_and(|o| {
-            o.slab.element == table.element && o.used4 + need4 <= cap4
-        });
+        let fits_open = open
+            .as_ref()
+            .is_some_and(|o| o.slab.element == table.element && o.used4 + need4 <= cap4);
         if !fits_open && need4 <= cap4 {
             close(&mut slabs, open.take());
             open = Some(new_slab(slabs.len(), table.element));

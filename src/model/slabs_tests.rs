@@ -88,10 +88,7 @@ fn a_tim_unit_stays_whole_in_one_slab_and_pulls_its_later_matrix_forward() {
         tables: vec![0, 2],
     };
     let slabs = pack(&tables(&[6, 8, 6]), &[unit], TINY).expect("fits");
-    assert_eq!(
-        parts(&slabs),
-        [vec![(0, 0..6), (2, 0..6)], vec![(1, 0..8)]]
-    );
+    assert_eq!(parts(&slabs), [vec![(0, 0..6), (2, 0..6)], vec![(1, 0..8)]]);
 }
 
 #[test]

@@ -121,7 +121,10 @@ pub(super) fn check_tables(plan: &ModelPlan) -> Result<()> {
     for (s, slab) in plan.slabs.iter().enumerate() {
         for p in &slab.parts {
             let table = plan.tables.get(p.table).ok_or_else(|| {
-                bad(format!("slab {s} lists matrix {}, which does not exist", p.table))
+                bad(format!(
+                    "slab {s} lists matrix {}, which does not exist",
+                    p.table
+                ))
             })?;
             if table.element != slab.element {
                 return Err(bad(format!(

@@ -135,10 +135,7 @@ fn tables_are_named_in_storage_order_with_temporal_tables_beside_their_item() {
     assert_eq!(p.tables[10].width, 16);
     assert_eq!(p.table_of(2, 1), 11);
     assert_eq!(p.time_table_of(2, 4), 14);
-    assert!(p
-        .tables
-        .iter()
-        .all(|t| t.element == Element::F32));
+    assert!(p.tables.iter().all(|t| t.element == Element::F32));
     assert_eq!(p.slabs.len(), 1, "no device: one slab");
     let stored: Vec<usize> = p.slabs[0].tables().collect();
     assert_eq!(stored, (0..15).collect::<Vec<_>>(), "in storage order");
@@ -227,7 +224,10 @@ fn check_refuses_a_table_outside_or_in_two_slabs() {
     let mut p = plan();
     p.slabs[0].parts.pop();
     let e = p.check().expect_err("a table in no slab").to_string();
-    assert!(e.contains("emb.2.history.time: the slabs hold rows 0..0 of"), "{e}");
+    assert!(
+        e.contains("emb.2.history.time: the slabs hold rows 0..0 of"),
+        "{e}"
+    );
     let mut p = plan();
     p.slabs.push(SlabPlan {
         name: "second".into(),
