@@ -28,6 +28,7 @@ mod dense_optim;
 mod dense_pairwise;
 mod device;
 mod embedding_forward;
+mod embedding_parts;
 mod embedding_props;
 mod embedding_reference;
 mod embedding_update;
