@@ -63,7 +63,7 @@ pub use optimizers::{Optimizers, StepRates};
 pub use params::{FlatParams, NamedTensor, Param, ParamLayout};
 pub use prepare::{Prepared, Preparer};
 pub use sizes::Kind as MemoryKind;
-pub use slabs::Slabs;
+pub use slabs::{GraphOptions, Slabs};
 pub use state::STEP_KEY;
 
 use crate::config::ModelConfig;
@@ -87,14 +87,6 @@ pub struct Dispatches {
     pub train: u64,
     /// One evaluation forward (logits and probabilities).
     pub eval: u64,
-}
-
-/// How [`Graph::compile_with`] builds a plan.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct GraphOptions {
-    /// Bytes per storage chunk instead of the device's binding limit (when smaller): tests pack
-    /// a small model into several storage groups with it.
-    pub chunk_bytes: Option<u64>,
 }
 
 /// The compiled model (see the module docs).

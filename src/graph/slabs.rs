@@ -30,6 +30,14 @@ pub struct Slabs {
     optimizer: SparseOptimizer,
 }
 
+/// How [`Graph::compile_with`](super::Graph::compile_with) builds a plan.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GraphOptions {
+    /// Bytes per storage chunk instead of the device's binding limit (when smaller): tests pack
+    /// a small model into several storage groups with it.
+    pub chunk_bytes: Option<u64>,
+}
+
 /// The largest chunk buffer `gpu` binds, or `forced` when smaller: what every slab's storage and
 /// the plan's packing use.
 pub fn chunk_bytes(gpu: &Gpu, forced: Option<u64>) -> u64 {
@@ -202,18 +210,18 @@ impl Slabs {
     /// Writes whole rows of table `t` (`(row, weights and state)`), each into its part.
     pub fn write_rows(&self, gpu: &Gpu, t: usize, rows: &[(u32, &[f32])]) -> Result<()> {
         let parts = self.table(t)?;
+        if let Some((r, _)) = rows.iter().find(|(r, _)| *r >= self.rows(t)) {
+            return Err(Error::Layout(format!(
+                "table {t}: row {r} of {}",
+                self.rows(t)
+            )));
+        }
         for p in parts {
             let local: Vec<(u32, &[f32])> = (rows.iter())
                 .filter(|(r, _)| p.rows.contains(r))
                 .map(|&(r, v)| (r - p.rows.start, v))
                 .collect();
             self.storages[p.slab].write_rows(gpu, p.local, &local)?;
-        }
-        if let Some((r, _)) = rows.iter().find(|(r, _)| *r >= self.rows(t)) {
-            return Err(Error::Layout(format!(
-                "table {t}: row {r} of {}",
-                self.rows(t)
-            )));
         }
         Ok(())
     }
