@@ -182,3 +182,22 @@ fn a_split_models_checkpoint_round_trips_into_split_and_one_group_graphs() {
         }
     }
 }
+
+#[test]
+fn compile_refuses_a_tim_unit_larger_than_a_group_before_allocating_anything() {
+    let gpu = crate::common::private_gpu();
+    let config = tiny_config(0);
+    let optimizers = wgrec::train::policy::TrainPolicy::new(&config.train).optimizers();
+    let plan = ModelPlan::new(&config, &tiny_shapes(0)).expect("plan");
+    let options = GraphOptions {
+        chunk_bytes: Some(256),
+    };
+    let before = gpu.allocated_bytes();
+    let Err(e) = Graph::compile_with(&gpu, plan, optimizers, 64, 0.0, options) else {
+        panic!("table 1's TIM matrices (3.6 KiB) in 1 KiB groups");
+    };
+    let e = e.to_string();
+    assert!(e.contains("sequence \"history\""), "{e}");
+    assert!(e.contains("(1024 bytes: 4 chunks of 256 bytes)"), "{e}");
+    assert_eq!(gpu.allocated_bytes(), before, "refused before any buffer");
+}
