@@ -201,3 +201,25 @@ fn compile_refuses_a_tim_unit_larger_than_a_group_before_allocating_anything() {
     assert!(e.contains("(1024 bytes: 4 chunks of 256 bytes)"), "{e}");
     assert_eq!(gpu.allocated_bytes(), before, "refused before any buffer");
 }
+
+/// The training sweep's point M = 8 tables at 100,000 rows (627 MB of tables: five 128 MiB
+/// chunks, skipped before storage groups): `cargo test --release --test kernels
+/// sweep_point_m8 -- --ignored --nocapture`. A measurement, not a check.
+#[test]
+#[ignore]
+fn sweep_point_m8_at_100k_rows_runs_over_several_groups() {
+    use wgrec::bench::train::{measure, TrainShape};
+    let shape = TrainShape {
+        tables: 8,
+        ..TrainShape::standard()
+    };
+    let p = measure(gpu(), &shape, 4, 3, 5).expect("the point runs");
+    eprintln!(
+        "M = 8, 100k rows: {:.0} training samples/s, {:.0} inference samples/s, model {:.0} MiB, \
+         {} dispatches per step",
+        p.train_samples_per_sec,
+        p.infer_samples_per_sec,
+        p.model_bytes as f64 / (1 << 20) as f64,
+        p.dispatches
+    );
+}
