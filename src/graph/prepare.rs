@@ -15,7 +15,8 @@ pub struct Prepared {
     pub rows: u32,
     /// File lines of the rows (for messages).
     pub lines: Vec<u64>,
-    /// Per expert group: the gather's bags and their update plan.
+    /// Per gather (each expert group's, one per storage slab it reads, in graph order): its bags
+    /// and their update plan (the slab's own rows only).
     pub gathers: Vec<(Bags, SparseUpdatePlan)>,
     /// Per (group, sequence feature) in graph order: TIM's bags and their update plan.
     pub tims: Vec<(Bags, SparseUpdatePlan)>,
@@ -32,7 +33,7 @@ pub struct Prepared {
 pub struct Preparer {
     max_batch: u32,
     tasks: usize,
-    /// Per group: its feature set and the config feature of each of its features.
+    /// Per gather: its feature set and the config feature of each of its features.
     groups: Vec<(FeatureSet, Vec<usize>)>,
     /// Per TIM: (group, config feature, spec, feature set).
     tims: Vec<(usize, usize, TimSpec, FeatureSet)>,
