@@ -203,23 +203,26 @@ fn compile_refuses_a_tim_unit_larger_than_a_group_before_allocating_anything() {
 }
 
 /// The training sweep's point M = 8 tables at 100,000 rows (627 MB of tables: five 128 MiB
-/// chunks, skipped before storage groups): `cargo test --release --test kernels
-/// sweep_point_m8 -- --ignored --nocapture`. A measurement, not a check.
+/// chunks, skipped before storage groups), beside M = 6 (one group) measured in the same run:
+/// `cargo test --release --test kernels sweep_point_m8 -- --ignored --nocapture`. A measurement,
+/// not a check.
 #[test]
 #[ignore]
 fn sweep_point_m8_at_100k_rows_runs_over_several_groups() {
     use wgrec::bench::train::{measure, TrainShape};
-    let shape = TrainShape {
-        tables: 8,
-        ..TrainShape::standard()
-    };
-    let p = measure(gpu(), &shape, 4, 3, 5).expect("the point runs");
-    eprintln!(
-        "M = 8, 100k rows: {:.0} training samples/s, {:.0} inference samples/s, model {:.0} MiB, \
-         {} dispatches per step",
-        p.train_samples_per_sec,
-        p.infer_samples_per_sec,
-        p.model_bytes as f64 / (1 << 20) as f64,
-        p.dispatches
-    );
+    for tables in [6, 8] {
+        let shape = TrainShape {
+            tables,
+            ..TrainShape::standard()
+        };
+        let p = measure(gpu(), &shape, 4, 3, 5).expect("the point runs");
+        eprintln!(
+            "M = {tables}, 100k rows: {:.0} training samples/s, {:.0} inference samples/s, model \
+             {:.0} MiB, {} dispatches per step",
+            p.train_samples_per_sec,
+            p.infer_samples_per_sec,
+            p.model_bytes as f64 / (1 << 20) as f64,
+            p.dispatches
+        );
+    }
 }
