@@ -139,7 +139,9 @@ fn gather_over_three_parts_matches_the_whole_tables_reference_with_every_pooling
     let p = problem();
     let mut rng = Rng::new(31);
     let whole = reference::random_tables(&p.tables, &mut rng);
-    let shares: Vec<Share> = (0..3).map(|k| share(k, &p, &whole, k > 0)).collect();
+    let mut shares: Vec<Share> = (0..3).map(|k| share(k, &p, &whole, k > 0)).collect();
+    let e = shares[1].storage.layout.set_part(1, 30, 37);
+    assert!(e.is_err(), "a 15-row part cannot start at row 30 of 37");
     let out_len = shares[0].features.out_len;
     let out = g.buffer("parts out", out_len * 4, wgrec::gpu::storage_usage());
     poison(g, &out);

@@ -44,7 +44,8 @@ pub fn plan(args: PlanArgs) -> anyhow::Result<()> {
     let batch = args.batch.unwrap_or(config.train.batch_size);
     let optimizers = wgrec::train::policy::TrainPolicy::new(&config.train).optimizers();
     let limits = MemoryLimits::of(&gpu);
-    let report = MemoryReport::new(&config, &shapes, batch, &optimizers, limits.binding);
+    // Chunks as the graph cuts them: the binding and buffer limits' smaller.
+    let report = MemoryReport::new(&config, &shapes, batch, &optimizers, limits.per_buffer());
     let verdict = report.check(&limits);
     if args.json {
         let mut out = json!({
