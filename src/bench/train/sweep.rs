@@ -36,7 +36,8 @@ pub struct TrainSweepPoint {
 
 /// Training throughput and model memory as the batch size, the number of tables, the sequence
 /// length and the table rows grow (one knob at a time from [`TrainShape::standard`]). The rows
-/// sweep goes past one storage binding (chunked tables). `quick`: fewer, smaller points.
+/// sweep goes past one storage binding (chunked tables) and past one storage group (several
+/// groups). `quick`: fewer, smaller points.
 pub fn sweep(gpu: &Gpu, quick: bool) -> Result<Vec<TrainSweep>> {
     let base = if quick {
         TrainShape::quick()
@@ -65,8 +66,9 @@ fn knobs(quick: bool) -> Vec<(&'static str, Vec<u32>)> {
             ("tables", vec![1, 2, 3, 4, 6, 8]),
             ("seq_len", vec![10, 25, 50, 100, 200]),
             // 100,000 rows of the standard model (1.5 KB a row over its 20 tables with their
-            // Adagrad state) already pass a 128 MiB binding; 300,000 fill 3.5 of the 4 chunks.
-            ("rows", vec![10_000, 30_000, 100_000, 300_000]),
+            // Adagrad state) already pass a 128 MiB binding; 300,000 fill 3.5 of the 4 chunks;
+            // 1,000,000 (1.5 GB) need three storage groups (issue 19).
+            ("rows", vec![10_000, 30_000, 100_000, 300_000, 1_000_000]),
         ]
     }
 }
