@@ -226,3 +226,50 @@ fn sweep_point_m8_at_100k_rows_runs_over_several_groups() {
         );
     }
 }
+
+#[test]
+fn host_io_of_a_split_table_routes_row_ranges_to_its_parts() {
+    let g = graph(&split_shapes(), Some(WHOLE_CHUNK));
+    let (s, t) = (g.storage(), g.plan().table_of(1, 0));
+    let parts = g.plan().parts_of(t);
+    assert!(parts.len() >= 3);
+    let whole = s.read_raw(gpu(), t).expect("whole");
+    let stride = s.raw_stride(t);
+    assert_eq!(whole.len(), USER_ROWS as usize * stride);
+    // A range across the first part boundary reads the same rows as the whole table.
+    let cut = g.plan().slabs[parts[1].0].parts[parts[1].1].rows.start;
+    let span = cut - 3..cut + 5;
+    let got = s.read_raw_rows(gpu(), t, span.clone()).expect("span");
+    let want = &whole[span.start as usize * stride..span.end as usize * stride];
+    assert_eq!(bits(&got), bits(want));
+    // Writing that range lands in both parts; a reset of rows in three parts moves only them.
+    let ones = vec![1.0f32; got.len()];
+    s.write_raw_rows(gpu(), t, span.start, &ones)
+        .expect("write span");
+    let rows = [0, cut, USER_ROWS - 1];
+    g.reset_rows(gpu(), 0, &rows, 3).expect("reset");
+    let after = s.read_raw(gpu(), t).expect("after");
+    for r in 0..USER_ROWS {
+        let row = &after[r as usize * stride..(r as usize + 1) * stride];
+        let old = &whole[r as usize * stride..(r as usize + 1) * stride];
+        if rows.contains(&r) {
+            assert!(
+                row[..s.width(t)].iter().all(|&x| x != 1.0 && x.abs() < 1.0),
+                "row {r}"
+            );
+            assert!(row[s.width(t)..].iter().all(|&x| x == 0.0), "row {r} state");
+        } else if span.contains(&r) {
+            assert!(row.iter().all(|&x| x == 1.0), "row {r} written");
+        } else {
+            assert_eq!(bits(row), bits(old), "row {r} untouched");
+        }
+    }
+    assert!(
+        s.read_raw_rows(gpu(), t, 990..1001).is_err(),
+        "past the table"
+    );
+    assert!(
+        s.write_raw_rows(gpu(), t, 999, &ones).is_err(),
+        "past the table"
+    );
+}
