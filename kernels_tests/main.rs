@@ -27,6 +27,7 @@ mod dense_norm;
 mod dense_optim;
 mod dense_pairwise;
 mod device;
+mod embedding_f16;
 mod embedding_forward;
 mod embedding_props;
 mod embedding_reference;

@@ -111,6 +111,7 @@ impl Embedding {
             let touches = ctx.touches(lookups, &inputs);
             let mut update = TbeUpdate::new(gpu, storage, &gather, &dx, touches)?;
             update.set_table_decay(ctx.decay.0, decay_mode)?;
+            update.set_stochastic_rounding(rounding_seed(plan));
             parts.groups.push((set, inputs));
             let mut tims = Vec::new();
             for &f in &plan.fields {
@@ -248,6 +249,7 @@ impl Ctx<'_> {
             tim.max_touches(),
         )?;
         update.set_table_decay(self.decay.0, self.decay.1)?;
+        update.set_stochastic_rounding(rounding_seed(self.plan));
         let row_len = plan.n_fields() * w;
         let field = Block {
             at: plan.field_of(f) as u64 * w as u64,
@@ -337,4 +339,10 @@ impl Layer for Embedding {
             ..LayerDispatches::same(groups + 2 * tims, 2 * tims)
         }
     }
+}
+
+/// `[train] stochastic_rounding`'s seed (the run's), or `None`: round f16 rows to nearest.
+fn rounding_seed(plan: &ModelPlan) -> Option<u64> {
+    let train = &plan.config.train;
+    train.stochastic_rounding.then_some(train.seed)
 }

@@ -189,12 +189,14 @@ fn tables(
                     (rows, format!("emb.{m}.{}", feature.name), key)
                 }
             };
+            let element = config.dtype_of(f).element(); // f16: 8-byte units (layout.rs)
+            let unit = element.unit_bytes();
             out.push(TableMemory {
                 name,
                 rows,
                 width,
-                weights: rows as u64 * w4 as u64 * 16,
-                state: rows as u64 * sparse.state4(w4) as u64 * 16,
+                weights: rows as u64 * w4 as u64 * unit,
+                state: rows as u64 * element.state_units(sparse, w4) as u64 * unit,
                 key,
                 feature: feature.name.clone(),
             });

@@ -159,7 +159,9 @@ impl Graph {
                 width: t.width,
             })
             .collect();
-        let storage = EmbeddingStorage::new(gpu, &specs, optimizers.sparse, None)?;
+        let element = plan.config.storage_dtype()?.element();
+        let storage =
+            EmbeddingStorage::with_element(gpu, &specs, optimizers.sparse, element, None)?;
         let mut params = FlatParams::for_plan(gpu, &plan)?;
         let acts = Activations::new(gpu, &plan, b);
         let (embedding, parts) = Embedding::new(gpu, &plan, &storage, b, optimizers.decay_mode)?;

@@ -5,6 +5,13 @@
 //! are packed back to back with their optimizer state after them, so a row — and a table — may
 //! straddle a chunk boundary: the kernels split every vec4 address into (chunk, offset) with a shift
 //! and a mask, which costs nothing next to the load.
+//!
+//! Addresses count *units*, one vec4 of weights each: 16 bytes (`vec4<f32>`) in an f32 storage, 8
+//! bytes (`vec2<u32>`, four f16 packed in pairs) in an f16 one ([`Element::unit_bytes`]). The
+//! optimizer state after a row is f32 either way, so it takes twice the units in f16: row-wise
+//! Adagrad's accumulator one unit (f32 bits in `.x`), Adam's m and v two units per vec4 column
+//! ([`Element::state_units`]). `base4`, `stride4`, `total4` and `chunk_shift` count units; the
+//! host's raw view ([`StorageLayout::raw_stride`]) is f32 whatever the element.
 
 use crate::error::{Error, Result};
 
@@ -31,6 +38,21 @@ impl Element {
         match self {
             Element::F32 => 4,
             Element::F16 => 2,
+        }
+    }
+
+    /// Bytes of one address unit: one vec4 of weights as stored (see the module docs).
+    pub fn unit_bytes(&self) -> u64 {
+        4 * self.bytes()
+    }
+
+    /// Units of f32 optimizer state stored after a row of `width4` units of weights.
+    pub fn state_units(&self, optimizer: SparseOptimizer, width4: u32) -> u32 {
+        match (self, optimizer) {
+            (Element::F32, _) => optimizer.state4(width4),
+            // f32 state in 8-byte units: Adagrad's accumulator fits one, Adam's vec4s take two.
+            (Element::F16, SparseOptimizer::RowwiseAdagrad { .. }) => 1,
+            (Element::F16, _) => 2 * optimizer.state4(width4),
         }
     }
 
@@ -141,18 +163,13 @@ impl StorageLayout {
         element: Element,
         chunk_bytes: u64,
     ) -> Result<Self> {
-        if element != Element::F32 {
+        let unit = element.unit_bytes();
+        if chunk_bytes < unit {
             return Err(Error::Layout(format!(
-                "{} tables are not supported yet",
-                element.name()
+                "chunk size {chunk_bytes} bytes is below one {unit}-byte unit"
             )));
         }
-        if chunk_bytes < 16 {
-            return Err(Error::Layout(format!(
-                "chunk size {chunk_bytes} bytes is below one vec4"
-            )));
-        }
-        let chunk_shift = 63 - (chunk_bytes / 16).leading_zeros();
+        let chunk_shift = 63 - (chunk_bytes / unit).leading_zeros();
         let mut placed = Vec::with_capacity(tables.len());
         let mut next = 0u64;
         for (t, spec) in tables.iter().enumerate() {
@@ -163,7 +180,7 @@ impl StorageLayout {
                 )));
             }
             let width4 = spec.width / 4;
-            let stride4 = width4 + optimizer.state4(width4);
+            let stride4 = width4 + element.state_units(optimizer, width4);
             placed.push(TablePlacement {
                 base4: next,
                 rows: spec.rows,
@@ -185,11 +202,16 @@ impl StorageLayout {
                 "{} tables need {} bytes: {chunks} chunks of {} bytes, more than the {MAX_CHUNKS} \
                  a kernel binds (or past 2^32 vec4s); split them into several storage groups",
                 tables.len(),
-                next * 16,
-                layout.chunk4() * 16
+                next * unit,
+                layout.chunk4() * unit
             )));
         }
         Ok(layout)
+    }
+
+    /// Bytes of one address unit ([`Element::unit_bytes`]).
+    pub fn unit_bytes(&self) -> u64 {
+        self.element.unit_bytes()
     }
 
     /// vec4s per chunk.
