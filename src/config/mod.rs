@@ -333,6 +333,8 @@ mod tests;
 #[cfg(test)]
 mod tests_content;
 #[cfg(test)]
+mod tests_dtype;
+#[cfg(test)]
 mod tests_sizes;
 #[cfg(test)]
 mod tests_uncertainty;
