@@ -34,6 +34,7 @@ mod embedding_reference;
 mod embedding_update;
 mod fixtures;
 mod graph;
+mod graph_f16;
 mod graph_gates;
 mod graph_gradcheck;
 mod graph_gradcheck_multitask;

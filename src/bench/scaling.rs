@@ -21,7 +21,7 @@ use super::Runner;
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, PassTimer};
 use crate::kernels::copy::CopyVec4;
-use crate::kernels::embedding::{SparseStep, SparseUpdatePlan, TbeUpdate, MAX_CHUNKS};
+use crate::kernels::embedding::{Element, SparseStep, SparseUpdatePlan, TbeUpdate, MAX_CHUNKS};
 use crate::rng::Rng;
 
 /// Largest embedding storage the rows sweep allocates.
@@ -238,7 +238,8 @@ fn embedding_point(
     let before = gpu.allocated_bytes();
     // Zeroed weights: a gather's speed does not depend on the values, and skipping the upload keeps
     // host memory at one copy of nothing.
-    let (storage, fs, forward, bags) = super::gather_setup(gpu, t, rows, d, batch, bag, None)?;
+    let (storage, fs, forward, bags) =
+        super::gather_setup(gpu, t, rows, d, batch, (bag, Element::F32), None)?;
     let lookups = batch as u64 * t as u64 * bag as u64;
     let mut rng = Rng::new(6);
     let grad: Vec<f32> = (0..fs.out_len).map(|_| rng.uniform(-1.0, 1.0)).collect();
