@@ -75,6 +75,44 @@ mod tests {
     }
 
     #[test]
+    fn f16_units_are_8_bytes_with_f32_state() {
+        let adam = SparseOptimizer::Adam {
+            beta1: 0.9,
+            beta2: 0.99,
+            eps: 1e-8,
+        };
+        let l = layout(SparseOptimizer::RowwiseAdagrad { eps: 1e-8 });
+        assert_eq!(l.unit_bytes(), 8);
+        assert_eq!(
+            (l.tables[0].width4, l.tables[0].stride4),
+            (2, 3),
+            "Adagrad: one unit"
+        );
+        assert_eq!(l.chunk_shift, 17, "2^20 bytes / 8-byte units");
+        assert_eq!(l.raw_stride(0), 12, "the host still sees a state vec4");
+        assert_eq!(row_words(&l, 0), 6);
+        let a = layout(adam);
+        assert_eq!(
+            a.tables[0].stride4,
+            2 + 8,
+            "Adam: m and v, two units per vec4"
+        );
+        assert_eq!(a.tables[1].base4, 3 * 10);
+        assert_eq!(a.total4, 3 * 10 + 2 * 5);
+        let f32 = StorageLayout::with_element(
+            &[TableSpec::whole(3, 8)],
+            SparseOptimizer::RowwiseAdagrad { eps: 1e-8 },
+            Element::F32,
+            1 << 20,
+        )
+        .expect("f32");
+        assert_eq!(
+            (f32.unit_bytes(), f32.tables[0].stride4, f32.chunk_shift),
+            (16, 3, 16)
+        );
+    }
+
+    #[test]
     fn f16_rows_round_trip_and_round_to_nearest_even() {
         let adam = SparseOptimizer::Adam {
             beta1: 0.9,
