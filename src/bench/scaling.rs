@@ -79,9 +79,9 @@ fn row_bytes(d: u32, element: Element) -> u64 {
     (d as u64 + 4) * element.bytes()
 }
 
-/// Table sizes of the rows sweep for a device binding `limit` bytes: a fixed list, cut where the
-/// storage (rows of `d` floats and their state) would pass [`MAX_TABLE_BYTES`] or 15/16 of
-/// [`MAX_CHUNKS`] bindings.
+/// Table sizes of the rows sweep for a device binding `limit` bytes: a fixed list (doubled for
+/// f16), cut where the storage (rows of `d` weights and their state) would pass
+/// [`MAX_TABLE_BYTES`] or 15/16 of [`MAX_CHUNKS`] bindings.
 fn rows_sweep(limit: u64, d: u32, element: Element, quick: bool) -> Vec<u32> {
     let cap = MAX_TABLE_BYTES.min(MAX_CHUNKS as u64 * limit * 15 / 16);
     let candidates: &[u32] = if quick {
@@ -91,9 +91,12 @@ fn rows_sweep(limit: u64, d: u32, element: Element, quick: bool) -> Vec<u32> {
             10_000, 30_000, 100_000, 300_000, 1_000_000, 1_500_000, 3_000_000, 5_000_000,
         ]
     };
+    // f16 rows are half the bytes: twice the rows gives the f32 sweep's table sizes, so both
+    // curves cross the binding limit at the same points.
+    let scale = 4 / element.bytes() as u32;
     candidates
         .iter()
-        .copied()
+        .map(|&r| r * scale)
         .filter(|&r| r as u64 * row_bytes(d, element) <= cap)
         .collect()
 }
@@ -385,10 +388,17 @@ mod tests {
         );
         // A tiny binding keeps only what 4 chunks hold.
         assert_eq!(rows_sweep(1 << 20, 64, Element::F32, false), [10_000]);
-        // f16 rows (64 · 2 + 8 bytes with the Adagrad unit = 136) reach 3M rows on lavapipe.
-        assert_eq!(
-            rows_sweep(128 << 20, 64, Element::F16, false).last(),
-            Some(&3_000_000)
+        // f16 rows (64 · 2 + 8 bytes with the Adagrad unit = 136) at twice the rows: up to 3M
+        // on lavapipe, and the quick sweep crosses the binding too.
+        let f16 = rows_sweep(128 << 20, 64, Element::F16, false);
+        assert_eq!(f16.first(), Some(&20_000));
+        assert_eq!(f16.last(), Some(&3_000_000));
+        assert!(
+            *rows_sweep(128 << 20, 64, Element::F16, true)
+                .last()
+                .unwrap() as u64
+                * 136
+                > 128 << 20
         );
     }
 }
