@@ -43,6 +43,20 @@ impl Checkpoint {
         self.halves.contains_key(name)
     }
 
+    /// Turns every f16 tensor into the f32 tensor of its values (exact), for readers that want
+    /// f32 only (the analysis); costs twice the f16 tensors' memory.
+    pub fn widen_halves(&mut self) {
+        for (name, t) in std::mem::take(&mut self.halves) {
+            let data = t
+                .bits
+                .iter()
+                .map(|&b| half::f16::from_bits(b).to_f32())
+                .collect();
+            let shape = t.shape;
+            self.tensors.insert(name, super::Tensor { shape, data });
+        }
+    }
+
     /// f16 tensor `name`, which must exist with exactly `shape`.
     pub fn tensor_f16(&self, name: &str, shape: &[usize]) -> Result<&[u16]> {
         let tensor = self.halves.get(name).ok_or_else(|| {

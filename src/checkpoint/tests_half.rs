@@ -61,6 +61,13 @@ fn a_tensor_of_the_other_dtype_is_an_error_naming_it() {
         ckpt.insert_f16("x", &[3], vec![0; 2]).is_err(),
         "short data"
     );
+    // Widened, an f16 tensor is the f32 tensor of its values.
+    let mut wide = ckpt.clone();
+    wide.insert_f16("w", &[2], vec![0x3c00, 0xc100])
+        .expect("f16");
+    wide.widen_halves();
+    assert!(wide.halves().is_empty());
+    assert_eq!(wide.tensor("w", &[2]).expect("f32 now"), &[1.0, -2.5]);
     // A name holds one dtype: inserting the other replaces it.
     ckpt.insert_tensor("h", &[1], vec![1.0]).expect("replace");
     assert!(!ckpt.is_f16("h"));
