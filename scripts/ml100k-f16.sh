@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # f16 tables against f32 on MovieLens-100K (BENCHMARKS.md "f16 tables (issue 19)"): the default
-# model (configs/ml100k.toml) and the same with `dtype = "f16"` (configs/ml100k-f16.toml), seeds
-# 1, 2 and 3 each (the config's `seed` replaced), one `wgrec train --json` line per run appended to
+# model (configs/ml100k.toml), the same with `dtype = "f16"` (configs/ml100k-f16.toml) and that
+# with `[train] stochastic_rounding = true` (ml100k-f16-sr), seeds 1, 2 and 3 each (the config's
+# `seed` replaced), one `wgrec train --json` line per run appended to
 # OUT/results.jsonl, then the table: test AUC mean ± sample sd, per-seed AUCs, table memory.
 #
 #   scripts/ml100k-f16.sh DATA OUT
@@ -14,12 +15,17 @@ out=${2:?output folder}
 wgrec=${WGREC:-target/release/wgrec}
 mkdir -p "$out"
 touch "$out/results.jsonl"
-for config in ml100k ml100k-f16; do
+for config in ml100k ml100k-f16 ml100k-f16-sr; do
     for seed in 1 2 3; do
         if grep -q "\"config\":\"$config\",\"seed\":$seed," "$out/results.jsonl"; then
             continue
         fi
-        sed "s/^seed = .*/seed = $seed/" "configs/$config.toml" >"$out/$config-$seed.toml"
+        if [ "$config" = ml100k-f16-sr ]; then
+            sed "s/^seed = .*/seed = $seed/; s/^\[train\]\$/[train]\nstochastic_rounding = true/" \
+                configs/ml100k-f16.toml >"$out/$config-$seed.toml"
+        else
+            sed "s/^seed = .*/seed = $seed/" "configs/$config.toml" >"$out/$config-$seed.toml"
+        fi
         echo "== $config seed $seed ($(date -u +%H:%M:%S))" >&2
         line=$("$wgrec" train --config "$out/$config-$seed.toml" --data "$data" \
             --out "$out/run-$config-$seed" --overwrite --json | tail -n 1)
