@@ -39,6 +39,7 @@ fn registry_lists_exactly_the_files_in_shaders_dir() {
     on_disk.sort();
     let mut registered: Vec<String> = shaders::ALL.iter().map(|s| s.name.to_string()).collect();
     registered.sort();
+    registered.dedup(); // a file registered with several preludes (the f16 variants) counts once
     assert_eq!(on_disk, registered);
     for shader in shaders::ALL {
         let mut text = String::new();
@@ -79,10 +80,13 @@ fn every_prelude_on_disk_is_prepended_somewhere() {
 fn chunked_storage_shaders_share_one_load4() {
     // The prelude is the only definition: a shader that defined its own load4 would not validate
     // (naga rejects a redefinition), and each one that reads chunks has the prelude.
-    for shader in [
-        &shaders::EMBEDDING_FORWARD,
-        &shaders::EMBEDDING_UPDATE,
-        &shaders::TIM,
+    for (shader, first) in [
+        (&shaders::EMBEDDING_FORWARD, "chunks"),
+        (&shaders::EMBEDDING_UPDATE, "chunks"),
+        (&shaders::TIM, "chunks"),
+        (&shaders::EMBEDDING_FORWARD_F16, "chunks_f16"),
+        (&shaders::EMBEDDING_UPDATE_F16, "chunks_f16"),
+        (&shaders::TIM_F16, "chunks_f16"),
     ] {
         assert_eq!(
             shader.source.matches("fn load4(").count(),
@@ -90,8 +94,27 @@ fn chunked_storage_shaders_share_one_load4() {
             "{}",
             shader.name
         );
-        assert_eq!(shader.preludes.first(), Some(&"chunks"), "{}", shader.name);
+        assert_eq!(shader.preludes.first(), Some(&first), "{}", shader.name);
     }
+}
+
+#[test]
+fn f16_variants_are_the_same_files_and_for_element_picks_them() {
+    use wgrec::kernels::embedding::Element;
+    for (f32_shader, f16_shader) in [
+        (shaders::EMBEDDING_FORWARD, shaders::EMBEDDING_FORWARD_F16),
+        (shaders::EMBEDDING_UPDATE, shaders::EMBEDDING_UPDATE_F16),
+        (shaders::TIM, shaders::TIM_F16),
+    ] {
+        assert_eq!(f32_shader.name, f16_shader.name);
+        assert_ne!(f32_shader.source, f16_shader.source);
+        assert_eq!(shaders::for_element(f32_shader, Element::F32), f32_shader);
+        assert_eq!(shaders::for_element(f32_shader, Element::F16), f16_shader);
+    }
+    assert_eq!(
+        shaders::for_element(shaders::GEMM, Element::F16),
+        shaders::GEMM
+    );
 }
 
 /// Asserts that WGSL struct `name` in `shader` has size `size` and members at `offsets`, in order.
@@ -147,6 +170,14 @@ fn params_structs_match_their_wgsl_layouts() {
         size_of::<UpdateParams>(),
         offsets!(UpdateParams: batch_size, unique_rows, features_at, offsets_at, weights_at,
                  entry_offsets_at, entries_at, chunk_shift, chunk_mask, lr, decay_at, eps,
-                 beta1, beta2, bias1, bias2, decay_mode),
+                 beta1, beta2, bias1, bias2, decay_mode, rounding, sr_seed, sr_step),
+    );
+    assert_layout(
+        &shaders::EMBEDDING_UPDATE_F16,
+        "UpdateParams",
+        size_of::<UpdateParams>(),
+        offsets!(UpdateParams: batch_size, unique_rows, features_at, offsets_at, weights_at,
+                 entry_offsets_at, entries_at, chunk_shift, chunk_mask, lr, decay_at, eps,
+                 beta1, beta2, bias1, bias2, decay_mode, rounding, sr_seed, sr_step),
     );
 }

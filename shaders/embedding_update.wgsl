@@ -1,8 +1,11 @@
 // embedding_update.wgsl — fused embedding backward + optimizer, one writer per touched row, no atomics.
 //
 // Launcher: src/kernels/embedding/update.rs. Tests: kernels_tests/embedding_update.rs (reference:
-// embedding_reference.rs). Prelude: prelude/chunks.wgsl, prelude/chunks_store.wgsl (load4, the
-// storage element type).
+// embedding_reference.rs; f16: embedding_f16.rs). Preludes: prelude/chunks.wgsl,
+// prelude/chunks_store.wgsl (load4/store4, the storage element type, the f32 state accessors
+// state_at/load_state4/store_state4/load_acc/store_acc and store_row4); the EMBEDDING_UPDATE_F16
+// variant has prelude/chunks_f16.wgsl, philox.wgsl, chunks_store_f16.wgsl instead: the same
+// functions over f16 rows with f32 state, and store_row4's optional stochastic rounding.
 //
 // The host's SparseUpdatePlan lists the unique (table, row) pairs a batch touched and, for each, the
 // lookups that touched it (CSR, in lookup order). For unique row u and vec4 column c:
@@ -55,9 +58,9 @@ struct UpdateParams {
     bias1: f32,            // 1 / (1 - beta1^step)
     bias2: f32,            // 1 / (1 - beta2^step)
     decay_mode: u32,       // DECAY_ROW or DECAY_FREQUENCY
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
+    rounding: u32,         // f16 rows: 0 round to nearest, 1 stochastic (unused by f32 storage)
+    sr_seed: u32,          // stochastic rounding: Philox key
+    sr_step: u32,          // and the step in its counter
 }
 
 @group(0) @binding(0) var<storage, read> tables_meta: array<u32>;
@@ -117,6 +120,8 @@ fn tbe_update(
     let u = (wid.x + wid.y * nwg.x) * (WG / TEAM) + lid / TEAM;
     let lane = lid % TEAM;
     var width4 = 0u;
+    var row_at = 0u;
+    var key = vec4<u32>(0u); // (row, table, column, step): stochastic rounding's Philox counter
     var a = 0u; // vec4 address of this lane's weights
     var w = vec4<f32>(0.0);
     var g = vec4<f32>(0.0);
@@ -126,20 +131,21 @@ fn tbe_update(
         let table = plan[2u * u];
         wd = row_decay(u, table);
         width4 = tables_meta[table * TABLE_WORDS + 2u];
-        let row_at = tables_meta[table * TABLE_WORDS] + plan[2u * u + 1u] * tables_meta[table * TABLE_WORDS + 1u];
+        row_at = tables_meta[table * TABLE_WORDS] + plan[2u * u + 1u] * tables_meta[table * TABLE_WORDS + 1u];
+        key = vec4<u32>(plan[2u * u + 1u], table, lane, params.sr_step);
         a = row_at + lane;
         if lane < width4 {
             w = load4(a);
             g = row_gradient(u, lane);
         }
         if OPTIMIZER == 1u {
-            acc = load4(row_at + width4).x;
+            acc = load_acc(state_at(row_at, width4, 0u));
         }
     }
     let owns_column = u < params.unique_rows && lane < width4;
     if OPTIMIZER == 0u {
         if owns_column {
-            store4(a, w - params.lr * (g + wd * w));
+            store_row4(a, w - params.lr * (g + wd * w), key);
         }
     } else if OPTIMIZER == 1u {
         g += wd * w;
@@ -153,19 +159,21 @@ fn tbe_update(
         workgroupBarrier();
         if owns_column {
             acc += partial[lid - lane] / f32(4u * width4);
-            store4(a, w - params.lr * g / (sqrt(acc) + params.eps));
+            store_row4(a, w - params.lr * g / (sqrt(acc) + params.eps), key);
             if lane == 0u {
-                store4(a + width4, vec4<f32>(acc, 0.0, 0.0, 0.0));
+                store_acc(state_at(row_at, width4, 0u), acc);
             }
         }
     } else {
         if owns_column {
-            let m = params.beta1 * load4(a + width4) + (1.0 - params.beta1) * g;
-            let v = params.beta2 * load4(a + 2u * width4) + (1.0 - params.beta2) * g * g;
-            store4(a + width4, m);
-            store4(a + 2u * width4, v);
+            let m_at = state_at(row_at, width4, lane);
+            let v_at = state_at(row_at, width4, width4 + lane);
+            let m = params.beta1 * load_state4(m_at) + (1.0 - params.beta1) * g;
+            let v = params.beta2 * load_state4(v_at) + (1.0 - params.beta2) * g * g;
+            store_state4(m_at, m);
+            store_state4(v_at, v);
             let step = (m * params.bias1) / (sqrt(v * params.bias2) + params.eps);
-            store4(a, w - params.lr * (step + wd * w));
+            store_row4(a, w - params.lr * (step + wd * w), key);
         }
     }
 }

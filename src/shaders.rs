@@ -5,6 +5,11 @@
 //! source in order (WGSL has no includes): code several shaders share, such as the chunked
 //! embedding storage's `load4`. The source a pipeline compiles, and the naga test validates, is the
 //! preludes followed by the file.
+//!
+//! A file may be registered more than once with different preludes: the chunked-storage shaders
+//! have an `_F16` variant whose preludes define the same functions over f16 rows
+//! (`chunks_f16`, `chunks_store_f16`); [`for_element`] picks the variant of a storage's element
+//! type. Variants share their `name` (the file); the pipeline cache keys on the source.
 
 /// One WGSL source file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +44,9 @@ shaders! {
     COPY => "copy",
     EMBEDDING_FORWARD => "embedding_forward" ["chunks"],
     EMBEDDING_UPDATE => "embedding_update" ["chunks", "chunks_store"],
+    EMBEDDING_FORWARD_F16 => "embedding_forward" ["chunks_f16"],
+    EMBEDDING_UPDATE_F16 => "embedding_update" ["chunks_f16", "philox", "chunks_store_f16"],
+    TIM_F16 => "tim" ["chunks_f16"],
     GEMM => "gemm",
     FMA => "fma",
     PAIRWISE => "pairwise",
@@ -55,4 +63,17 @@ shaders! {
     CONTENT => "content",
     GRAPHSAGE => "graphsage",
     UNCERTAINTY => "uncertainty" ["philox"],
+}
+
+/// The variant of `shader` for storage rows of `element`: itself for f32 (and for any shader
+/// without a variant), the `_F16` registration of the same file for f16.
+pub fn for_element(shader: Shader, element: crate::kernels::embedding::Element) -> Shader {
+    use crate::kernels::embedding::Element;
+    match element {
+        Element::F32 => shader,
+        Element::F16 => [EMBEDDING_FORWARD_F16, EMBEDDING_UPDATE_F16, TIM_F16]
+            .into_iter()
+            .find(|v| v.name == shader.name)
+            .unwrap_or(shader),
+    }
 }

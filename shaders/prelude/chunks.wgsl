@@ -10,11 +10,12 @@
 // The shader that includes this declares `chunk0..chunk3: array<Chunk4>` (read or read_write, at
 // its own binding numbers) and a `params` uniform with `chunk_shift` and `chunk_mask`.
 //
-// The storage element type is chosen here, and only here: `Chunk4` is what the chunk buffers hold.
-// For f16 storage: `enable f16;` at the top of this file, `alias Chunk4 = vec4<f16>;`, and the
-// conversions `vec4<f32>(...)` in load4 and `Chunk4(...)` in store4 (prelude/chunks_store.wgsl);
-// kernels compute in f32 either way. The host side (row bytes, chunk sizes) changes with it in
-// src/kernels/embedding/layout.rs and storage.rs.
+// The storage element type is chosen here, and only here: `Chunk4` is what the chunk buffers hold,
+// one address unit = one vec4 of weights. This file is the f32 storage (16-byte units); its twin
+// prelude/chunks_f16.wgsl is the f16 storage (8-byte units, `vec2<u32>` holding four packed
+// halves), prepended instead to the `_F16` variants of the same shaders (src/shaders.rs). Kernels
+// compute in f32 either way. The host side (unit bytes, state units) is in
+// src/kernels/embedding/layout.rs and convert.rs.
 
 alias Chunk4 = vec4<f32>;
 

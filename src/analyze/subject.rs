@@ -41,7 +41,8 @@ impl Subject {
             });
         }
         let predictor = Predictor::load(gpu, run)?;
-        let checkpoint = Checkpoint::read(predictor.checkpoint())?;
+        let mut checkpoint = Checkpoint::read(predictor.checkpoint())?;
+        checkpoint.widen_halves(); // f16 tables read as the f32 values they hold
         let data = match data {
             Some(d) => d.to_path_buf(),
             None => {

@@ -21,7 +21,7 @@ use super::Runner;
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, PassTimer};
 use crate::kernels::copy::CopyVec4;
-use crate::kernels::embedding::{SparseStep, SparseUpdatePlan, TbeUpdate, MAX_CHUNKS};
+use crate::kernels::embedding::{Element, SparseStep, SparseUpdatePlan, TbeUpdate, MAX_CHUNKS};
 use crate::rng::Rng;
 
 /// Largest embedding storage the rows sweep allocates.
@@ -73,15 +73,16 @@ pub struct ScalingReport {
     pub curves: Vec<ScalingCurve>,
 }
 
-/// Bytes of one row of `d` floats with its row-wise Adagrad state (one vec4).
-fn row_bytes(d: u32) -> u64 {
-    (d as u64 + 4) * 4
+/// Bytes of one row of `d` weights stored as `element` with its row-wise Adagrad state (one unit:
+/// a vec4 in f32, 8 bytes in f16).
+fn row_bytes(d: u32, element: Element) -> u64 {
+    (d as u64 + 4) * element.bytes()
 }
 
-/// Table sizes of the rows sweep for a device binding `limit` bytes: a fixed list, cut where the
-/// storage (rows of `d` floats and their state) would pass [`MAX_TABLE_BYTES`] or 15/16 of
-/// [`MAX_CHUNKS`] bindings.
-fn rows_sweep(limit: u64, d: u32, quick: bool) -> Vec<u32> {
+/// Table sizes of the rows sweep for a device binding `limit` bytes: a fixed list (doubled for
+/// f16), cut where the storage (rows of `d` weights and their state) would pass
+/// [`MAX_TABLE_BYTES`] or 15/16 of [`MAX_CHUNKS`] bindings.
+fn rows_sweep(limit: u64, d: u32, element: Element, quick: bool) -> Vec<u32> {
     let cap = MAX_TABLE_BYTES.min(MAX_CHUNKS as u64 * limit * 15 / 16);
     let candidates: &[u32] = if quick {
         &[10_000, 100_000, 600_000]
@@ -90,10 +91,13 @@ fn rows_sweep(limit: u64, d: u32, quick: bool) -> Vec<u32> {
             10_000, 30_000, 100_000, 300_000, 1_000_000, 1_500_000, 3_000_000, 5_000_000,
         ]
     };
+    // f16 rows are half the bytes: twice the rows gives the f32 sweep's table sizes, so both
+    // curves cross the binding limit at the same points.
+    let scale = 4 / element.bytes() as u32;
     candidates
         .iter()
-        .copied()
-        .filter(|&r| r as u64 * row_bytes(d) <= cap)
+        .map(|&r| r * scale)
+        .filter(|&r| r as u64 * row_bytes(d, element) <= cap)
         .collect()
 }
 
@@ -132,29 +136,35 @@ const D: u32 = 64;
 /// and [`MAX_TABLE_BYTES`].
 fn rows_curves(runner: &Runner, quick: bool, copy_gbs: f64) -> Result<Vec<ScalingCurve>> {
     let limit = runner.gpu.limits().max_storage_buffer_binding_size;
-    let rows = rows_sweep(limit, D, quick);
     let (batch, bag) = if quick { (512, 4) } else { (2048, 8) };
-    let mut gather = Vec::new();
-    let mut update = Vec::new();
-    for &r in &rows {
-        let (g, u) = embedding_point(runner, 1, r, batch, bag, copy_gbs)?;
-        gather.push(g);
-        update.push(u);
-    }
-    let fixed = format!(
-        "1 table × R × {D} (+ Adagrad state), batch {batch}, bags of {bag}, Zipf 1.05; binding limit {} MiB",
-        limit >> 20
-    );
-    Ok(vec![
-        curve("rows", "embedding_gather", "table rows", &fixed, gather),
-        curve(
-            "rows",
-            "embedding_update_adagrad",
-            "table rows",
-            &fixed,
-            update,
+    let mut curves = Vec::new();
+    // f16 rows are half as large: its curve reaches further within the same chunks.
+    for (element, names) in [
+        (
+            Element::F32,
+            ["embedding_gather", "embedding_update_adagrad"],
         ),
-    ])
+        (
+            Element::F16,
+            ["embedding_gather_f16", "embedding_update_adagrad_f16"],
+        ),
+    ] {
+        let mut gather = Vec::new();
+        let mut update = Vec::new();
+        for r in rows_sweep(limit, D, element, quick) {
+            let (g, u) = embedding_point(runner, (1, element), r, batch, bag, copy_gbs)?;
+            gather.push(g);
+            update.push(u);
+        }
+        let fixed = format!(
+            "1 table × R × {D} {} (+ Adagrad state), batch {batch}, bags of {bag}, Zipf 1.05; binding limit {} MiB",
+            element.name(),
+            limit >> 20
+        );
+        curves.push(curve("rows", names[0], "table rows", &fixed, gather));
+        curves.push(curve("rows", names[1], "table rows", &fixed, update));
+    }
+    Ok(curves)
 }
 
 /// Gather and update against the batch size.
@@ -169,7 +179,7 @@ fn batch_curves(runner: &Runner, quick: bool, copy_gbs: f64) -> Result<Vec<Scali
     let mut gather = Vec::new();
     let mut update = Vec::new();
     for &b in batches {
-        let (g, u) = embedding_point(runner, t, r, b, bag, copy_gbs)?;
+        let (g, u) = embedding_point(runner, (t, Element::F32), r, b, bag, copy_gbs)?;
         gather.push(g);
         update.push(u);
     }
@@ -228,7 +238,7 @@ fn curve(
 /// for one table, x = batch otherwise.
 fn embedding_point(
     runner: &Runner,
-    t: u32,
+    (t, element): (u32, Element),
     rows: u32,
     batch: u32,
     bag: u32,
@@ -238,7 +248,8 @@ fn embedding_point(
     let before = gpu.allocated_bytes();
     // Zeroed weights: a gather's speed does not depend on the values, and skipping the upload keeps
     // host memory at one copy of nothing.
-    let (storage, fs, forward, bags) = super::gather_setup(gpu, t, rows, d, batch, bag, None)?;
+    let (storage, fs, forward, bags) =
+        super::gather_setup(gpu, t, rows, d, batch, (bag, element), None)?;
     let lookups = batch as u64 * t as u64 * bag as u64;
     let mut rng = Rng::new(6);
     let grad: Vec<f32> = (0..fs.out_len).map(|_| rng.uniform(-1.0, 1.0)).collect();
@@ -264,10 +275,12 @@ fn embedding_point(
             allocated_bytes: allocated,
         }
     };
+    // FBGEMM's effective bytes: rows as stored (`element`), outputs and gradients in f32.
+    let (row, out) = (d as u64 * element.bytes(), d as u64 * 4);
     let s = runner.time(&|p| forward.record(gpu, p))?;
-    let g = point(s, (bt * bag as u64 + bt) * d as u64 * 4);
+    let g = point(s, bt * bag as u64 * row + bt * out);
     let s = runner.time(&|p| update.record(gpu, p))?;
-    let u = point(s, (bt + 2 * bt * bag as u64) * d as u64 * 4);
+    let u = point(s, bt * out + 2 * bt * bag as u64 * row);
     Ok((g, u))
 }
 
@@ -354,17 +367,38 @@ mod tests {
     #[test]
     fn rows_sweep_passes_the_binding_limit_within_the_caps() {
         // lavapipe: 128 MiB bindings, 4 chunks → 480 MiB cap; 272-byte rows.
-        let lavapipe = rows_sweep(128 << 20, 64, false);
+        let lavapipe = rows_sweep(128 << 20, 64, Element::F32, false);
         assert_eq!(
             lavapipe,
             [10_000, 30_000, 100_000, 300_000, 1_000_000, 1_500_000]
         );
         assert!(*lavapipe.last().unwrap() as u64 * 272 > 128 << 20);
         // The quick sweep crosses it too.
-        assert!(*rows_sweep(128 << 20, 64, true).last().unwrap() as u64 * 272 > 128 << 20);
+        assert!(
+            *rows_sweep(128 << 20, 64, Element::F32, true)
+                .last()
+                .unwrap() as u64
+                * 272
+                > 128 << 20
+        );
         // A 2 GiB binding: the 1.5 GiB memory cap rules (5M rows = 1.36 GB fits).
-        assert_eq!(rows_sweep(2 << 30, 64, false).last(), Some(&5_000_000));
+        assert_eq!(
+            rows_sweep(2 << 30, 64, Element::F32, false).last(),
+            Some(&5_000_000)
+        );
         // A tiny binding keeps only what 4 chunks hold.
-        assert_eq!(rows_sweep(1 << 20, 64, false), [10_000]);
+        assert_eq!(rows_sweep(1 << 20, 64, Element::F32, false), [10_000]);
+        // f16 rows (64 · 2 + 8 bytes with the Adagrad unit = 136) at twice the rows: up to 3M
+        // on lavapipe, and the quick sweep crosses the binding too.
+        let f16 = rows_sweep(128 << 20, 64, Element::F16, false);
+        assert_eq!(f16.first(), Some(&20_000));
+        assert_eq!(f16.last(), Some(&3_000_000));
+        assert!(
+            *rows_sweep(128 << 20, 64, Element::F16, true)
+                .last()
+                .unwrap() as u64
+                * 136
+                > 128 << 20
+        );
     }
 }

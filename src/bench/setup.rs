@@ -4,7 +4,7 @@
 use crate::error::Result;
 use crate::gpu::{storage_usage, Gpu};
 use crate::kernels::embedding::{
-    Bags, EmbeddingStorage, FeatureSet, Pooling, SparseOptimizer, TableSpec, TbeForward,
+    Bags, Element, EmbeddingStorage, FeatureSet, Pooling, SparseOptimizer, TableSpec, TbeForward,
 };
 use crate::kernels::tim::{Tim, TimBatch, TimSet, TimSpec};
 use crate::rng::{Rng, Zipf};
@@ -74,7 +74,8 @@ pub(crate) fn tim_setup(
     Ok((storage, tim))
 }
 
-/// The embedding benches' setup: `t` tables of `rows × d` (row-wise Adagrad state), one summed
+/// The embedding benches' setup: `t` tables of `rows × d` stored as `element` (row-wise Adagrad
+/// state), one summed
 /// feature per table, Zipf(1.05) bags of `bag` ids scattered over the rows, uploaded. `weights`
 /// fills the tables (none: zeroed — a gather's speed does not depend on the values).
 #[allow(clippy::type_complexity)]
@@ -84,16 +85,12 @@ pub(crate) fn gather_setup(
     rows: u32,
     d: u32,
     batch: u32,
-    bag: u32,
+    (bag, element): (u32, Element),
     weights: Option<&mut dyn FnMut(u64) -> Vec<f32>>,
 ) -> Result<(EmbeddingStorage, FeatureSet, TbeForward, Bags)> {
     let tables = vec![TableSpec { rows, width: d }; t as usize];
-    let storage = EmbeddingStorage::new(
-        gpu,
-        &tables,
-        SparseOptimizer::RowwiseAdagrad { eps: 1e-8 },
-        None,
-    )?;
+    let optimizer = SparseOptimizer::RowwiseAdagrad { eps: 1e-8 };
+    let storage = EmbeddingStorage::with_element(gpu, &tables, optimizer, element, None)?;
     if let Some(fill) = weights {
         for table in 0..t as usize {
             storage.write_weights(gpu, table, &fill(rows as u64 * d as u64))?;

@@ -11,7 +11,10 @@ use crate::kernels::dense::expert::{Expert, ExpertKind, ExpertSpec};
 use crate::kernels::dense::fma::FmaCeiling;
 use crate::kernels::dense::gemm::{Gemm, GemmSpec};
 use crate::kernels::dense::pairwise::PairwiseKind;
-use crate::kernels::embedding::{SparseStep, SparseUpdatePlan, TbeUpdate};
+use crate::kernels::embedding::{
+    Bags, Element, EmbeddingStorage, FeatureSet, SparseStep, SparseUpdatePlan, TbeForward,
+    TbeUpdate,
+};
 use crate::kernels::loss::{Loss, LossBuffers, LossKind};
 use crate::rng::Rng;
 
@@ -84,29 +87,62 @@ pub(super) fn gemm(runner: &Runner, q: bool, random: Random<'_>) -> Result<Bench
     ))
 }
 
-/// The table-batched gather and its fused backward + row-wise Adagrad update.
+/// The table-batched gather and its fused backward + row-wise Adagrad update, on f32 tables and
+/// then on the same shape in f16 (`…_f16`; zeroed tables and the f32 run's gradient, so the run's
+/// random stream is what it was before f16 existed). Effective bytes as FBGEMM counts them: rows
+/// read (and written) as stored, 4 or 2 bytes a weight, plus the f32 outputs (gradients) once.
 pub(super) fn embedding(runner: &Runner, q: bool, random: Random<'_>) -> Result<Vec<BenchResult>> {
-    let gpu = runner.gpu;
     let (t, rows, d, batch, bag) = if q {
         (4u32, 10_000u32, 32u32, 512u32, 4u32)
     } else {
         (8, 100_000, 64, 2048, 8)
     };
-    let (storage, fs, forward, bags) =
-        gather_setup(gpu, t, rows, d, batch, bag, Some(&mut *random))?;
-    let lookups = batch as u64 * t as u64 * bag as u64;
     let shape = format!("{t} tables × {rows} × {d}, batch {batch}, bags of {bag}, Zipf 1.05");
+    let sizes = (shape, [t, d, batch, bag]);
+    let f32_setup = gather_setup(
+        runner.gpu,
+        t,
+        rows,
+        d,
+        batch,
+        (bag, Element::F32),
+        Some(random),
+    )?;
+    let grad = random(f32_setup.1.out_len);
+    let mut results = embedding_figures(runner, f32_setup, &grad, sizes.clone(), Element::F32)?;
+    let f16_setup = gather_setup(runner.gpu, t, rows, d, batch, (bag, Element::F16), None)?;
+    results.extend(embedding_figures(
+        runner,
+        f16_setup,
+        &grad,
+        sizes,
+        Element::F16,
+    )?);
+    Ok(results)
+}
+
+/// The gather and update figures of one element type (`_f16` names for f16).
+fn embedding_figures(
+    runner: &Runner,
+    (storage, fs, forward, bags): (EmbeddingStorage, FeatureSet, TbeForward, Bags),
+    grad: &[f32],
+    (shape, [t, d, batch, bag]): (String, [u32; 4]),
+    element: Element,
+) -> Result<Vec<BenchResult>> {
+    let gpu = runner.gpu;
+    let suffix = if element == Element::F16 { "_f16" } else { "" };
+    let (row, out) = (d as u64 * element.bytes(), d as u64 * 4);
+    let lookups = batch as u64 * t as u64 * bag as u64;
     let bt = batch as u64 * t as u64;
     let s = runner.time(&|p| forward.record(gpu, p))?;
-    let bytes = (bt * bag as u64 + bt) * d as u64 * 4;
     let gather = figure(
-        "embedding_gather",
+        &format!("embedding_gather{suffix}"),
         shape.clone(),
         s,
-        bytes as f64,
+        (bt * bag as u64 * row + bt * out) as f64,
         Unit::GbPerS,
     );
-    let grad = gpu.storage_from("bench grad", &random(fs.out_len));
+    let grad = gpu.storage_from("bench grad", grad);
     let mut update = TbeUpdate::new(gpu, &storage, &forward, &grad, lookups)?;
     let plan = SparseUpdatePlan::build(&fs, &bags);
     let step = SparseStep {
@@ -116,12 +152,11 @@ pub(super) fn embedding(runner: &Runner, q: bool, random: Random<'_>) -> Result<
     };
     update.upload(gpu, &forward, &plan, step)?;
     let s = runner.time(&|p| update.record(gpu, p))?;
-    let bytes = (bt + 2 * bt * bag as u64) * d as u64 * 4;
     let update = figure(
-        "embedding_update_adagrad",
+        &format!("embedding_update_adagrad{suffix}"),
         shape,
         s,
-        bytes as f64,
+        (bt * out + 2 * bt * bag as u64 * row) as f64,
         Unit::GbPerS,
     );
     Ok(vec![gather, update])

@@ -1,4 +1,4 @@
-//! Checkpoint files: named f32 tensors (shape + data: embedding tables, dense weights, optimizer
+//! Checkpoint files: named f32 tensors, and f16 ones for f16 tables (`half.rs`) (shape + data: embedding tables, dense weights, optimizer
 //! state, BatchNorm statistics…) and string metadata (the config text, step/epoch counters as JSON)
 //! in one safetensors file, replaced atomically (see [`write_atomically`]) so that a crash never
 //! loses the previous checkpoint or leaves a torn one.
@@ -9,9 +9,12 @@
 //! the trainer decides the names.
 
 mod atomic;
+mod half;
 mod header;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_half;
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -25,6 +28,7 @@ use serde::{de::DeserializeOwned, Serialize};
 use crate::{Error, Result};
 pub(crate) use atomic::fsync_directory;
 pub use atomic::{remove_leftover_temporaries, write_atomically};
+pub use half::HalfTensor;
 
 /// One named tensor: row-major f32 data and its shape.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,6 +43,8 @@ pub struct Tensor {
 #[derive(Debug, Clone, Default)]
 pub struct Checkpoint {
     tensors: BTreeMap<String, Tensor>,
+    /// f16 tensors (`half.rs`); no name is in both maps.
+    halves: BTreeMap<String, HalfTensor>,
     metadata: BTreeMap<String, String>,
     /// The file it was read from, for error messages.
     file: Option<PathBuf>,
@@ -69,6 +75,7 @@ impl Checkpoint {
             return Err(self.error(Some(name), "the name is reserved by safetensors"));
         }
         let shape = shape.to_vec();
+        self.halves.remove(name);
         self.tensors.insert(name.to_owned(), Tensor { shape, data });
         Ok(())
     }
@@ -86,7 +93,7 @@ impl Checkpoint {
         Ok(())
     }
 
-    /// Tensor names, sorted.
+    /// f32 tensor names, sorted (f16 ones: [`halves`](Self::halves)).
     pub fn tensor_names(&self) -> impl Iterator<Item = &str> {
         self.tensors.keys().map(String::as_str)
     }
@@ -105,6 +112,9 @@ impl Checkpoint {
     pub fn tensor(&self, name: &str, shape: &[usize]) -> Result<&[f32]> {
         let tensor = self.tensors.get(name).ok_or_else(|| {
             let names = self.tensors.keys().take(8).cloned().collect::<Vec<_>>();
+            if self.halves.contains_key(name) {
+                return self.error(Some(name), "an F16 tensor where F32 is expected");
+            }
             let message = format!(
                 "no such tensor (the file has {}: {names:?}{})",
                 self.tensors.len(),
@@ -146,11 +156,11 @@ impl Checkpoint {
     /// same bytes (sorted header; see `header.rs`), so two identical runs give identical files.
     pub fn write(&self, path: &Path) -> Result<()> {
         write_atomically(path, |temporary| {
-            header::write_file(temporary, &self.tensors, &self.metadata)
+            header::write_file(temporary, &self.tensors, &self.halves, &self.metadata)
         })
     }
 
-    /// Reads and validates the checkpoint at `path`: every tensor must be f32 and the file exactly
+    /// Reads and validates the checkpoint at `path`: every tensor must be f32 or f16 and the file exactly
     /// as long as its header says. Tensors are read straight into their vectors, so the peak memory
     /// is the checkpoint's size, not twice it.
     pub fn read(path: &Path) -> Result<Checkpoint> {
@@ -166,20 +176,35 @@ impl Checkpoint {
         };
         let header = read_header(&mut file, file_len).map_err(torn)?;
         let mut tensors = BTreeMap::new();
+        let mut halves = BTreeMap::new();
         for name in header.offset_keys() {
             let info = header.info(&name).expect("offset_keys lists known tensors");
+            let bytes = info.data_offsets.1 - info.data_offsets.0;
+            let read = |file: &mut File, into: &mut [u8]| {
+                file.read_exact(into)
+                    .map_err(|e| fail(Some(&name), format!("reading the data failed: {e}")))
+            };
+            let shape = info.shape.clone();
+            if info.dtype == Dtype::F16 {
+                let mut bits = vec![0u16; bytes / 2];
+                read(&mut file, bytemuck::cast_slice_mut(&mut bits))?;
+                bits.iter_mut().for_each(|v| *v = u16::from_le(*v));
+                halves.insert(name, HalfTensor { shape, bits });
+                continue;
+            }
             if info.dtype != Dtype::F32 {
-                let message = format!("dtype {:?}, but checkpoints hold F32 tensors", info.dtype);
+                let message = format!(
+                    "dtype {:?}, but checkpoints hold F32 and F16 tensors",
+                    info.dtype
+                );
                 return Err(fail(Some(&name), message));
             }
-            let mut data = vec![0f32; (info.data_offsets.1 - info.data_offsets.0) / 4];
-            file.read_exact(bytemuck::cast_slice_mut(&mut data))
-                .map_err(|e| fail(Some(&name), format!("reading the data failed: {e}")))?;
+            let mut data = vec![0f32; bytes / 4];
+            read(&mut file, bytemuck::cast_slice_mut(&mut data))?;
             if cfg!(target_endian = "big") {
                 data.iter_mut()
                     .for_each(|v| *v = f32::from_bits(v.to_bits().swap_bytes()));
             }
-            let shape = info.shape.clone();
             tensors.insert(name, Tensor { shape, data });
         }
         let metadata = header
@@ -190,6 +215,7 @@ impl Checkpoint {
             .collect();
         Ok(Checkpoint {
             tensors,
+            halves,
             metadata,
             file: Some(path.to_path_buf()),
         })

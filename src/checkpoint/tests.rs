@@ -179,13 +179,15 @@ fn missing_truncated_and_foreign_files_are_clear_errors() {
     fs::write(&long, [&bytes[..], b"junk"].concat()).unwrap();
     let e = error_text(Checkpoint::read(&long));
     assert!(e.contains("the header promises"), "{e}");
-    // A file from another tool with an f16 tensor: rejected naming the tensor.
-    let half = safetensors::tensor::TensorView::new(Dtype::F16, vec![2], &[0, 60, 0, 188]).unwrap();
+    // A file from another tool with a bf16 tensor (f16 ones are an f16 model's tables, see
+    // tests_half.rs): rejected naming the tensor.
+    let half =
+        safetensors::tensor::TensorView::new(Dtype::BF16, vec![2], &[0, 60, 0, 188]).unwrap();
     let foreign = dir.path("foreign.safetensors");
     safetensors::serialize_to_file([("emb", half)], None, &foreign).unwrap();
     let e = error_text(Checkpoint::read(&foreign));
     assert!(
-        e.contains("[emb]: dtype F16, but checkpoints hold F32"),
+        e.contains("[emb]: dtype BF16, but checkpoints hold F32 and F16"),
         "{e}"
     );
 }

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use serde::Deserialize;
 
-use super::{bad, feature_file};
+use super::{bad, feature_file, Dtype};
 use crate::error::Result;
 
 /// One input feature.
@@ -20,6 +20,8 @@ pub struct Feature {
     pub kind: FeatureKind,
     /// L2 weight decay of this feature's tables, overriding `train.sparse_weight_decay`.
     pub embedding_l2: Option<f32>,
+    /// The element type of this feature's tables, overriding `model.dtype`.
+    pub dtype: Option<Dtype>,
 }
 
 impl Feature {

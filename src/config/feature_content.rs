@@ -4,7 +4,7 @@
 use serde::Deserialize;
 
 use super::feature::{buckets_1024, default_radices, one_u64};
-use super::{Feature, FeatureKind};
+use super::{Dtype, Feature, FeatureKind};
 use crate::kernels::content::Measure;
 
 #[derive(Deserialize)]
@@ -19,6 +19,9 @@ pub(crate) struct HashIdFile {
     /// This feature's embedding weight decay (overrides `train.sparse_weight_decay`).
     #[serde(default)]
     embedding_l2: Option<f32>,
+    /// This feature's table element type (overrides `model.dtype`).
+    #[serde(default)]
+    dtype: Option<Dtype>,
     embeddings: String,
     bits: u32,
     #[serde(default = "default_radices")]
@@ -37,6 +40,9 @@ pub(crate) struct SimilarityFile {
     /// This feature's embedding weight decay (overrides `train.sparse_weight_decay`).
     #[serde(default)]
     embedding_l2: Option<f32>,
+    /// This feature's table element type (overrides `model.dtype`).
+    #[serde(default)]
+    dtype: Option<Dtype>,
     user: String,
     item: String,
     user_embeddings: String,
@@ -59,6 +65,7 @@ impl From<HashIdFile> for Feature {
             name: f.name,
             column: f.column,
             embedding_l2: f.embedding_l2,
+            dtype: f.dtype,
             kind: FeatureKind::HashId {
                 embeddings: f.embeddings,
                 bits: f.bits,
@@ -75,6 +82,7 @@ impl From<SimilarityFile> for Feature {
             name: f.name,
             column: None,
             embedding_l2: f.embedding_l2,
+            dtype: f.dtype,
             kind: FeatureKind::Similarity {
                 user: f.user,
                 item: f.item,

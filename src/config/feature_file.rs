@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use super::feature::{bar, default_radices, fifty, one, sixty_four};
 use super::feature_content::{HashIdFile, SimilarityFile};
-use super::{bad, unit, BagPooling, Feature, FeatureKind, SequencePooling, TimeBucket};
+use super::{bad, unit, BagPooling, Dtype, Feature, FeatureKind, SequencePooling, TimeBucket};
 use crate::error::{Error, Result};
 
 #[derive(Deserialize)]
@@ -28,6 +28,9 @@ pub(super) struct CategoricalFile {
     /// This feature's embedding weight decay (overrides `train.sparse_weight_decay`).
     #[serde(default)]
     embedding_l2: Option<f32>,
+    /// This feature's table element type (overrides `model.dtype`).
+    #[serde(default)]
+    dtype: Option<Dtype>,
     #[serde(default = "one")]
     min_count: u32,
     #[serde(default)]
@@ -52,6 +55,9 @@ pub(super) struct BagFile {
     /// This feature's embedding weight decay (overrides `train.sparse_weight_decay`).
     #[serde(default)]
     embedding_l2: Option<f32>,
+    /// This feature's table element type (overrides `model.dtype`).
+    #[serde(default)]
+    dtype: Option<Dtype>,
     #[serde(default = "bar")]
     separator: String,
     #[serde(default)]
@@ -72,6 +78,9 @@ pub(super) struct NumericFile {
     /// This feature's embedding weight decay (overrides `train.sparse_weight_decay`).
     #[serde(default)]
     embedding_l2: Option<f32>,
+    /// This feature's table element type (overrides `model.dtype`).
+    #[serde(default)]
+    dtype: Option<Dtype>,
     #[serde(default = "default_radices")]
     radices: Vec<u32>,
     #[serde(default = "unit")]
@@ -92,6 +101,9 @@ pub(super) struct SequenceFile {
     /// This feature's embedding weight decay (overrides `train.sparse_weight_decay`).
     #[serde(default)]
     embedding_l2: Option<f32>,
+    /// This feature's table element type (overrides `model.dtype`).
+    #[serde(default)]
+    dtype: Option<Dtype>,
     item: String,
     #[serde(default)]
     side: Vec<String>,
@@ -129,11 +141,11 @@ pub(super) enum RawFeature {
 
 impl From<RawFeature> for Feature {
     fn from(raw: RawFeature) -> Self {
-        let (name, column, embedding_l2, kind) = match raw {
+        let (name, column, (embedding_l2, dtype), kind) = match raw {
             RawFeature::Categorical(f) => (
                 f.name,
                 f.column,
-                f.embedding_l2,
+                (f.embedding_l2, f.dtype),
                 FeatureKind::Categorical {
                     min_count: f.min_count,
                     hash_rows: f.hash_rows,
@@ -145,7 +157,7 @@ impl From<RawFeature> for Feature {
             RawFeature::Bag(f) => (
                 f.name,
                 f.column,
-                f.embedding_l2,
+                (f.embedding_l2, f.dtype),
                 FeatureKind::Bag {
                     separator: f.separator,
                     pooling: f.pooling,
@@ -155,7 +167,7 @@ impl From<RawFeature> for Feature {
             RawFeature::Numeric(f) => (
                 f.name,
                 f.column,
-                f.embedding_l2,
+                (f.embedding_l2, f.dtype),
                 FeatureKind::Numeric {
                     radices: f.radices,
                     step: f.step,
@@ -165,7 +177,7 @@ impl From<RawFeature> for Feature {
             RawFeature::Sequence(f) => (
                 f.name,
                 f.column,
-                f.embedding_l2,
+                (f.embedding_l2, f.dtype),
                 FeatureKind::Sequence {
                     item: f.item,
                     side: f.side,
@@ -192,6 +204,7 @@ impl From<RawFeature> for Feature {
             column,
             kind,
             embedding_l2,
+            dtype,
         }
     }
 }

@@ -20,6 +20,7 @@
 //!
 //! The graph compiler (issue 5) turns a validated [`ModelConfig`] into buffers and recorded steps.
 
+mod dtype;
 mod expert;
 mod feature;
 mod feature_content;
@@ -32,7 +33,7 @@ mod train;
 pub use expert::Expert;
 pub use feature::{BagPooling, Feature, FeatureKind, SequencePooling, TimeBucket};
 pub use limits::{human_bytes, MAX_FILE_BYTES, MAX_STEPS};
-pub use model::{Architecture, Combine, Model};
+pub use model::{Architecture, Combine, Dtype, Model};
 pub use task::{BootstrapMask, Loss, Task, Uncertainty};
 pub use train::{
     DenseOptimizerName, LrDecay, SparseDecayMode, SparseOptimizerName, Train, Weights,
@@ -261,6 +262,7 @@ impl ModelConfig {
         self.validate_architecture(file)?;
         self.train.validate(file, &self.tasks)?;
         self.check_sizes(file)?;
+        self.validate_dtypes(file)?;
         self.validate_weight_decay(file)
     }
 
@@ -330,6 +332,8 @@ impl ModelConfig {
 mod tests;
 #[cfg(test)]
 mod tests_content;
+#[cfg(test)]
+mod tests_dtype;
 #[cfg(test)]
 mod tests_sizes;
 #[cfg(test)]

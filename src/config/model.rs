@@ -5,6 +5,7 @@ use serde::Deserialize;
 
 use super::{bad, Expert};
 use crate::error::Result;
+use crate::kernels::embedding::Element;
 
 /// The network's shape.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -37,6 +38,31 @@ pub struct Model {
     /// The scenario column's values, in tower order: each gets a tower per task (and, for `stem`
     /// and `ple`, its own table set); a row trains only its own scenario's towers.
     pub scenarios: Vec<String>,
+    /// The element type of every embedding table (`[[feature]] dtype` overrides it per feature).
+    pub dtype: Dtype,
+}
+
+/// How embedding rows are stored (issue 19): `f32`, or `f16` (half the table memory; arithmetic
+/// and optimizer state stay f32, updated rows are rounded to f16 — to nearest, or stochastically
+/// with `[train] stochastic_rounding`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dtype {
+    /// 32-bit float rows.
+    #[default]
+    F32,
+    /// 16-bit float rows.
+    F16,
+}
+
+impl Dtype {
+    /// The storage element type.
+    pub fn element(self) -> Element {
+        match self {
+            Dtype::F32 => Element::F32,
+            Dtype::F16 => Element::F16,
+        }
+    }
 }
 
 impl Default for Model {
@@ -57,6 +83,7 @@ impl Default for Model {
             dropout: 0.2,
             scenario: None,
             scenarios: Vec::new(),
+            dtype: Dtype::F32,
         }
     }
 }

@@ -60,6 +60,10 @@ pub struct Train {
     /// AUC) or `"mean"` (the mean AUC over the tasks that have one). Absent: the first task, as
     /// before the key existed. See [`Train::monitored_auc`].
     pub monitor: Option<String>,
+    /// Round updated f16 embedding rows stochastically (FBGEMM's), seeded by `seed`: unbiased in
+    /// expectation where round-to-nearest loses updates smaller than half an f16 ulp. Nothing
+    /// changes for f32 tables.
+    pub stochastic_rounding: bool,
 }
 
 /// The validation score a run follows, resolved from `[train] monitor` against the tasks.
@@ -110,6 +114,7 @@ impl Default for Train {
             lr_decay: None,
             shuffle_window: 0,
             monitor: None,
+            stochastic_rounding: false,
         }
     }
 }

@@ -142,6 +142,8 @@ impl Pipeline {
     }
 }
 
+// Keyed by the compiled source, not the file name: a shader registered twice with different
+// preludes (the f16 storage variants) is two modules.
 type Key = (&'static str, &'static str, Vec<(String, u64)>);
 
 #[derive(Default)]
@@ -162,7 +164,7 @@ impl PipelineCache {
         constants: &[(&str, f64)],
     ) -> Result<Arc<Pipeline>> {
         let key: Key = (
-            kernel.shader.name,
+            kernel.shader.source,
             kernel.entry,
             constants
                 .iter()
@@ -217,7 +219,7 @@ impl PipelineCache {
             .modules
             .lock()
             .ok()
-            .and_then(|m| m.get(shader.name).cloned())
+            .and_then(|m| m.get(shader.source).cloned())
         {
             return Ok(found);
         }
@@ -230,7 +232,7 @@ impl PipelineCache {
         })?;
         let module = Arc::new(module);
         if let Ok(mut map) = self.modules.lock() {
-            map.insert(shader.name, Arc::clone(&module));
+            map.insert(shader.source, Arc::clone(&module));
         }
         Ok(module)
     }

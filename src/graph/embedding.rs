@@ -244,6 +244,7 @@ impl Ctx<'_> {
         let touches = self.touches(lookups, inputs);
         let mut update = TbeUpdate::new(self.gpu, storage, &gather, dx, touches)?;
         update.set_table_decay(&self.decay_of(slab), self.decay_mode)?;
+        update.set_stochastic_rounding(rounding_seed(self.plan));
         Ok(SlabGather {
             slab,
             gather,
@@ -347,4 +348,10 @@ impl Layer for Embedding {
             ..LayerDispatches::same(gathers + 2 * tims, 2 * tims)
         }
     }
+}
+
+/// `[train] stochastic_rounding`'s seed (the run's), or `None`: round f16 rows to nearest.
+pub(super) fn rounding_seed(plan: &ModelPlan) -> Option<u64> {
+    let train = &plan.config.train;
+    train.stochastic_rounding.then_some(train.seed)
 }

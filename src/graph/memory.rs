@@ -206,12 +206,14 @@ fn tables(
                     (rows, format!("emb.{m}.{}", feature.name), key)
                 }
             };
+            let element = config.dtype_of(f).element(); // f16: 8-byte units (layout.rs)
+            let unit = element.unit_bytes();
             out.push(TableMemory {
                 name,
                 rows,
                 width,
-                weights: rows as u64 * w4 as u64 * 16,
-                state: rows as u64 * sparse.state4(w4) as u64 * 16,
+                weights: rows as u64 * w4 as u64 * unit,
+                state: rows as u64 * element.state_units(sparse, w4) as u64 * unit,
                 key,
                 feature: feature.name.clone(),
             });
@@ -251,10 +253,10 @@ fn group_memory(
     Ok(GroupMemory {
         tables: slab.parts.len(),
         split,
-        bytes: layout.total4 * 16,
-        chunk_bytes: layout.chunk4() * 16,
+        bytes: layout.total4 * layout.unit_bytes(),
+        chunk_bytes: layout.chunk4() * layout.unit_bytes(),
         chunks: layout.chunks() as u64,
-        limit: storage_capacity4(packing.chunk_bytes) * 16,
+        limit: storage_capacity4(packing.chunk_bytes, slab.element) * layout.unit_bytes(),
     })
 }
 

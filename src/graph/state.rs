@@ -4,12 +4,17 @@
 //! every dense tensor by name (`mlp.0.weight` `[out, in]`, …), the dense optimizer's state as one
 //! flat tensor (`optim.dense.state`, Adam's `m` then `v` over the flat parameter layout), BatchNorm's
 //! running statistics, and the step counter. Restoring all of it continues a run bit for bit.
+//!
+//! An f16 model's tables are F16 tensors (its state F32), and every table is saved and restored
+//! in row blocks, so a table of 10^8 rows needs no whole f32 copy on the host beside the file's.
 
 use super::Graph;
 use crate::checkpoint::Checkpoint;
 use crate::config::MAX_STEPS;
 use crate::error::Result;
 use crate::gpu::Gpu;
+use crate::kernels::embedding::Element;
+use half::f16;
 
 /// Metadata key of the step counter.
 pub const STEP_KEY: &str = "graph.step";
@@ -46,16 +51,8 @@ impl Graph {
     }
 
     fn save(&self, gpu: &Gpu, ckpt: &mut Checkpoint, optimizer_state: bool) -> Result<()> {
-        for (t, info) in self.plan.tables.iter().enumerate() {
-            let raw = self.storage.read_raw(gpu, t)?;
-            let (w, s) = (self.storage.width(t), self.storage.raw_stride(t));
-            let rows = info.rows as usize;
-            let weights: Vec<f32> = raw.chunks(s).flat_map(|r| &r[..w]).copied().collect();
-            ckpt.insert_tensor(&info.name, &[rows, w], weights)?;
-            if s > w && optimizer_state {
-                let state: Vec<f32> = raw.chunks(s).flat_map(|r| &r[w..]).copied().collect();
-                ckpt.insert_tensor(&format!("{}.state", info.name), &[rows, s - w], state)?;
-            }
+        for t in 0..self.plan.tables.len() {
+            self.save_table(gpu, ckpt, t, optimizer_state)?;
         }
         for (name, shape, data) in self.params.read_all(gpu)? {
             ckpt.insert_tensor(&name, &shape, data)?;
@@ -83,21 +80,8 @@ impl Graph {
     /// its shape (an error names the first that is not); `weights_only` skips optimizer state and
     /// the step (a model imported from elsewhere, or a Predictor).
     pub fn load_state(&mut self, gpu: &Gpu, ckpt: &Checkpoint, weights_only: bool) -> Result<()> {
-        for (t, info) in self.plan.tables.iter().enumerate() {
-            let (w, s) = (self.storage.width(t), self.storage.raw_stride(t));
-            let rows = info.rows as usize;
-            let weights = ckpt.tensor(&info.name, &[rows, w])?;
-            let mut raw = vec![0f32; rows * s];
-            for (dst, src) in raw.chunks_mut(s).zip(weights.chunks(w)) {
-                dst[..w].copy_from_slice(src);
-            }
-            if s > w && !weights_only {
-                let state = ckpt.tensor(&format!("{}.state", info.name), &[rows, s - w])?;
-                for (dst, src) in raw.chunks_mut(s).zip(state.chunks(s - w)) {
-                    dst[w..].copy_from_slice(src);
-                }
-            }
-            self.storage.write_raw(gpu, t, &raw)?;
+        for t in 0..self.plan.tables.len() {
+            self.load_table(gpu, ckpt, t, weights_only)?;
         }
         for p in &self.params.layout.params {
             let data = ckpt.tensor(&p.name, &p.shape)?;
@@ -126,4 +110,87 @@ impl Graph {
         // A device failure while the restored values land is the device's error, not the model's.
         gpu.sync()
     }
+
+    /// Table `t` into `ckpt`, read in blocks of [`BLOCK_ROWS`]: the weights as the storage keeps
+    /// them (F32, or F16 bits for an f16 table: exact, the stored values are halves), the state as
+    /// F32 `[rows, raw_stride − width]`.
+    fn save_table(&self, gpu: &Gpu, ckpt: &mut Checkpoint, t: usize, state: bool) -> Result<()> {
+        let info = &self.plan.tables[t];
+        let (w, s) = (self.storage.width(t), self.storage.raw_stride(t));
+        let rows = info.rows as usize;
+        let f16 = info.element == Element::F16;
+        let mut weights = Vec::with_capacity(if f16 { 0 } else { rows * w });
+        let mut halves = Vec::with_capacity(if f16 { rows * w } else { 0 });
+        let mut extra = Vec::with_capacity(if state { rows * (s - w) } else { 0 });
+        for first in (0..info.rows).step_by(BLOCK_ROWS as usize) {
+            let block = first..info.rows.min(first + BLOCK_ROWS);
+            let raw = self.storage.read_raw_rows(gpu, t, block)?;
+            for row in raw.chunks(s) {
+                if f16 {
+                    halves.extend(row[..w].iter().map(|&x| f16::from_f32(x).to_bits()));
+                } else {
+                    weights.extend_from_slice(&row[..w]);
+                }
+                if state {
+                    extra.extend_from_slice(&row[w..]);
+                }
+            }
+        }
+        if f16 {
+            ckpt.insert_f16(&info.name, &[rows, w], halves)?;
+        } else {
+            ckpt.insert_tensor(&info.name, &[rows, w], weights)?;
+        }
+        if s > w && state {
+            ckpt.insert_tensor(&format!("{}.state", info.name), &[rows, s - w], extra)?;
+        }
+        Ok(())
+    }
+
+    /// Table `t` from `ckpt` in blocks of [`BLOCK_ROWS`]. The weights may be F32 or F16 whatever
+    /// the model's dtype: f16 → f32 is exact, and an f32 checkpoint loaded into an f16 model is
+    /// rounded to nearest even (how a trained f32 model is shrunk; the model's own f16
+    /// checkpoints round-trip bit for bit). `weights_only` zeroes the state.
+    fn load_table(&self, gpu: &Gpu, ckpt: &Checkpoint, t: usize, weights_only: bool) -> Result<()> {
+        let info = &self.plan.tables[t];
+        let (w, s) = (self.storage.width(t), self.storage.raw_stride(t));
+        let shape = [info.rows as usize, w];
+        let weights = if ckpt.is_f16(&info.name) {
+            Weights::F16(ckpt.tensor_f16(&info.name, &shape)?)
+        } else {
+            Weights::F32(ckpt.tensor(&info.name, &shape)?)
+        };
+        let state = if s > w && !weights_only {
+            Some(ckpt.tensor(&format!("{}.state", info.name), &[shape[0], s - w])?)
+        } else {
+            None
+        };
+        for first in (0..info.rows).step_by(BLOCK_ROWS as usize) {
+            let rows = first as usize..info.rows.min(first + BLOCK_ROWS) as usize;
+            let mut raw = vec![0f32; rows.len() * s];
+            for (i, dst) in rows.clone().zip(raw.chunks_mut(s)) {
+                match weights {
+                    Weights::F32(v) => dst[..w].copy_from_slice(&v[i * w..(i + 1) * w]),
+                    Weights::F16(v) => (dst[..w].iter_mut().zip(&v[i * w..(i + 1) * w]))
+                        .for_each(|(d, &b)| *d = f16::from_bits(b).to_f32()),
+                }
+                if let Some(state) = state {
+                    dst[w..].copy_from_slice(&state[i * (s - w)..(i + 1) * (s - w)]);
+                }
+            }
+            self.storage.write_raw_rows(gpu, t, first, &raw)?;
+        }
+        Ok(())
+    }
+}
+
+/// Rows per block of a table's save and load: 2^16 rows of a 16-wide table with Adam's state are
+/// 12 MiB of host f32, so a table of 10^8 rows never has a whole f32 copy on the host.
+const BLOCK_ROWS: u32 = 1 << 16;
+
+/// A checkpoint table's weights as the file holds them.
+#[derive(Clone, Copy)]
+enum Weights<'a> {
+    F32(&'a [f32]),
+    F16(&'a [u16]),
 }

@@ -81,9 +81,14 @@ impl Packing {
         chunk_bytes: u64::MAX,
     };
 
-    /// vec4s one row of `t` takes, with its state.
+    /// Storage units one row of `t` takes, with its state.
     fn stride4(&self, t: &TablePlan) -> u64 {
         row_stride4(t.width, self.optimizer, t.element) as u64
+    }
+
+    /// Storage units one slab of `element` holds.
+    fn cap4(&self, element: Element) -> u64 {
+        storage_capacity4(self.chunk_bytes, element)
     }
 }
 
@@ -96,7 +101,6 @@ struct Open {
 /// Packs `tables` into slabs (module docs); `units` are the TIM units (a matrix in none is a unit
 /// of its own).
 pub fn pack(tables: &[TablePlan], units: &[TimUnit], packing: Packing) -> Result<Vec<SlabPlan>> {
-    let cap4 = storage_capacity4(packing.chunk_bytes);
     let units = merge(units);
     let mut unit_of: Vec<Option<usize>> = vec![None; tables.len()];
     for (u, unit) in units.iter().enumerate() {
@@ -130,6 +134,7 @@ pub fn pack(tables: &[TablePlan], units: &[TimUnit], packing: Packing) -> Result
             )));
         }
         let need4: u64 = members.iter().map(|&m| rows4(&tables[m], packing)).sum();
+        let cap4 = packing.cap4(table.element);
         let fits_open = open
             .as_ref()
             .is_some_and(|o| o.slab.element == table.element && o.used4 + need4 <= cap4);
@@ -147,7 +152,12 @@ pub fn pack(tables: &[TablePlan], units: &[TimUnit], packing: Packing) -> Result
             }
             o.used4 += need4;
         } else if let Some(u) = unit_of[t] {
-            return Err(unit_too_large(&units[u], need4, packing.chunk_bytes));
+            return Err(unit_too_large(
+                &units[u],
+                need4,
+                packing.chunk_bytes,
+                table.element,
+            ));
         } else {
             split(t, table, packing, &mut slabs, &mut open)?;
         }
@@ -179,9 +189,9 @@ fn merge(units: &[TimUnit]) -> Vec<TimUnit> {
     merged
 }
 
-/// Bytes of one chunk of `chunk_bytes` as the layout rounds it.
-fn chunk_size(chunk_bytes: u64) -> u64 {
-    16u64 << chunk_shift_of(chunk_bytes).min(59)
+/// Bytes of one chunk of `chunk_bytes` as the layout rounds it for `element`.
+fn chunk_size(chunk_bytes: u64, element: Element) -> u64 {
+    element.unit_bytes() << chunk_shift_of(chunk_bytes, element).min(59)
 }
 
 /// vec4s of a whole matrix with its state.
@@ -217,16 +227,17 @@ fn split(
     slabs: &mut Vec<SlabPlan>,
     open: &mut Option<Open>,
 ) -> Result<()> {
-    let cap4 = storage_capacity4(packing.chunk_bytes);
+    let cap4 = packing.cap4(table.element);
+    let unit = table.element.unit_bytes();
     let stride4 = packing.stride4(table);
     if stride4 > cap4 {
         return Err(Error::Graph(format!(
             "{}: one row takes {} bytes with its optimizer state, more than a storage group's {} \
              ({MAX_CHUNKS} chunks of {} bytes)",
             table.name,
-            stride4 * 16,
-            cap4 * 16,
-            chunk_size(packing.chunk_bytes)
+            stride4 * unit,
+            cap4 * unit,
+            chunk_size(packing.chunk_bytes, table.element)
         )));
     }
     let mut next = 0u32;
@@ -252,16 +263,17 @@ fn split(
     Ok(())
 }
 
-fn unit_too_large(unit: &TimUnit, need4: u64, chunk_bytes: u64) -> Error {
+fn unit_too_large(unit: &TimUnit, need4: u64, chunk_bytes: u64, element: Element) -> Error {
+    let bytes = element.unit_bytes();
     Error::Graph(format!(
         "sequence {:?}: the matrices its TIM reads together ({} of them) need {} bytes with their \
          optimizer state, more than one storage group holds ({} bytes: {MAX_CHUNKS} chunks of {} \
          bytes); they must stay in one group — fewer item or side rows, or a smaller dim",
         unit.feature,
         unit.tables.len(),
-        need4 * 16,
-        storage_capacity4(chunk_bytes) * 16,
-        chunk_size(chunk_bytes)
+        need4 * bytes,
+        storage_capacity4(chunk_bytes, element) * bytes,
+        chunk_size(chunk_bytes, element)
     ))
 }
 

@@ -96,7 +96,8 @@ pub(super) fn plan_tables(
                 name,
                 rows,
                 width: width_of[m as usize],
-                element: Element::F32,
+                // A temporal matrix follows its sequence feature (config checks TIM's agree).
+                element: config.dtype_of(f).element(),
                 owner,
                 table: m,
                 feature: f,

@@ -100,10 +100,12 @@ impl ModelFiles {
         })
     }
 
-    /// The names and shapes of the checkpoint's tensors.
+    /// The names and shapes of the checkpoint's tensors (f32 and f16).
     pub fn signature(&self) -> Signature {
+        let halves = self.weights.halves().iter();
         (self.weights.tensors().iter())
             .map(|(name, t)| (name.clone(), t.shape.clone()))
+            .chain(halves.map(|(name, t)| (name.clone(), t.shape.clone())))
             .collect()
     }
 }

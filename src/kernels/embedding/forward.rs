@@ -115,7 +115,7 @@ impl TbeForward {
             4.0
         };
         let pipeline = gpu.pipeline(
-            &TBE_FORWARD,
+            &storage.kernel(&TBE_FORWARD),
             &[("WG", FORWARD_WG as f64), ("CHUNKS", chunks)],
         )?;
         let meta = gpu.storage_from("tbe meta", &features.meta);

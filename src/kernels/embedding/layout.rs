@@ -5,6 +5,13 @@
 //! are packed back to back with their optimizer state after them, so a row — and a table — may
 //! straddle a chunk boundary: the kernels split every vec4 address into (chunk, offset) with a shift
 //! and a mask, which costs nothing next to the load.
+//!
+//! Addresses count *units*, one vec4 of weights each: 16 bytes (`vec4<f32>`) in an f32 storage, 8
+//! bytes (`vec2<u32>`, four f16 packed in pairs) in an f16 one ([`Element::unit_bytes`]). The
+//! optimizer state after a row is f32 either way, so it takes twice the units in f16: row-wise
+//! Adagrad's accumulator one unit (f32 bits in `.x`), Adam's m and v two units per vec4 column
+//! ([`Element::state_units`]). `base4`, `stride4`, `total4` and `chunk_shift` count units; the
+//! host's raw view ([`StorageLayout::raw_stride`]) is f32 whatever the element.
 
 use crate::error::{Error, Result};
 
@@ -36,6 +43,21 @@ impl Element {
         }
     }
 
+    /// Bytes of one address unit: one vec4 of weights as stored (see the module docs).
+    pub fn unit_bytes(&self) -> u64 {
+        4 * self.bytes()
+    }
+
+    /// Units of f32 optimizer state stored after a row of `width4` units of weights.
+    pub fn state_units(&self, optimizer: SparseOptimizer, width4: u32) -> u32 {
+        match (self, optimizer) {
+            (Element::F32, _) => optimizer.state4(width4),
+            // f32 state in 8-byte units: Adagrad's accumulator fits one, Adam's vec4s take two.
+            (Element::F16, SparseOptimizer::RowwiseAdagrad { .. }) => 1,
+            (Element::F16, _) => 2 * optimizer.state4(width4),
+        }
+    }
+
     /// The config spelling (`dtype = "f32" | "f16"`).
     pub fn name(&self) -> &'static str {
         match self {
@@ -45,25 +67,25 @@ impl Element {
     }
 }
 
-/// Storage units (vec4s) of one row of `width` floats with `optimizer`'s state, stored as
-/// `element`: the one place a row's size is defined (the layout and the model's slab packing,
-/// [`crate::model`], both use it).
+/// Storage units ([`Element::unit_bytes`]: a vec4 of f32, or 4 packed halves) of one row of
+/// `width` floats with `optimizer`'s state, stored as `element`: the one place a row's size is
+/// defined (the layout and the model's slab packing, [`crate::model`], both use it).
 pub fn row_stride4(width: u32, optimizer: SparseOptimizer, element: Element) -> u32 {
-    let _ = element;
     let width4 = width / 4;
-    width4 + optimizer.state4(width4)
+    width4 + element.state_units(optimizer, width4)
 }
 
-/// log2 of the vec4s per chunk of `chunk_bytes` (≥ 16): rounded down to a power of two.
-pub fn chunk_shift_of(chunk_bytes: u64) -> u32 {
-    63 - (chunk_bytes / 16).max(1).leading_zeros()
+/// log2 of the `element` units per chunk of `chunk_bytes` (≥ one unit): rounded down to a
+/// power of two.
+pub fn chunk_shift_of(chunk_bytes: u64, element: Element) -> u32 {
+    63 - (chunk_bytes / element.unit_bytes()).max(1).leading_zeros()
 }
 
-/// vec4s one storage holds at most with chunks of `chunk_bytes`: [`MAX_CHUNKS`] chunks, and
-/// below 2^32 (the kernels' addresses are u32).
-pub fn storage_capacity4(chunk_bytes: u64) -> u64 {
+/// `element` units one storage holds at most with chunks of `chunk_bytes`: [`MAX_CHUNKS`]
+/// chunks, and below 2^32 (the kernels' addresses are u32).
+pub fn storage_capacity4(chunk_bytes: u64, element: Element) -> u64 {
     let chunk4 = 1u64
-        .checked_shl(chunk_shift_of(chunk_bytes))
+        .checked_shl(chunk_shift_of(chunk_bytes, element))
         .unwrap_or(u64::MAX);
     chunk4
         .saturating_mul(MAX_CHUNKS as u64)
@@ -175,18 +197,13 @@ impl StorageLayout {
         element: Element,
         chunk_bytes: u64,
     ) -> Result<Self> {
-        if element != Element::F32 {
+        let unit = element.unit_bytes();
+        if chunk_bytes < unit {
             return Err(Error::Layout(format!(
-                "{} tables are not supported yet",
-                element.name()
+                "chunk size {chunk_bytes} bytes is below one {unit}-byte unit"
             )));
         }
-        if chunk_bytes < 16 {
-            return Err(Error::Layout(format!(
-                "chunk size {chunk_bytes} bytes is below one vec4"
-            )));
-        }
-        let chunk_shift = chunk_shift_of(chunk_bytes);
+        let chunk_shift = chunk_shift_of(chunk_bytes, element);
         let mut placed = Vec::with_capacity(tables.len());
         let mut next = 0u64;
         for (t, spec) in tables.iter().enumerate() {
@@ -221,11 +238,16 @@ impl StorageLayout {
                 "{} tables need {} bytes: {chunks} chunks of {} bytes, more than the {MAX_CHUNKS} \
                  a kernel binds (or past 2^32 vec4s); split them into several storage groups",
                 tables.len(),
-                next * 16,
-                layout.chunk4() * 16
+                next * unit,
+                layout.chunk4() * unit
             )));
         }
         Ok(layout)
+    }
+
+    /// Bytes of one address unit ([`Element::unit_bytes`]).
+    pub fn unit_bytes(&self) -> u64 {
+        self.element.unit_bytes()
     }
 
     /// vec4s per chunk.

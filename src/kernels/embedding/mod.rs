@@ -7,6 +7,7 @@
 //! `update.upload(SparseUpdatePlan::build(..))`, record the update.
 
 mod bags;
+mod convert;
 mod features;
 mod forward;
 mod layout;

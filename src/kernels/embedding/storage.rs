@@ -1,9 +1,11 @@
 //! The GPU side of an embedding storage: its chunk buffers, and moving table rows and optimizer
-//! state in and out of them.
+//! state in and out of them. The host sees f32 rows whatever the element type (convert.rs).
 
+use super::convert;
 use super::layout::{Element, SparseOptimizer, StorageLayout, TableSpec, MAX_CHUNKS};
 use crate::error::{Error, Result};
-use crate::gpu::{storage_usage, Gpu};
+use crate::gpu::{storage_usage, Gpu, Kernel};
+use crate::shaders;
 
 /// Embedding tables of one storage, resident on the GPU.
 pub struct EmbeddingStorage {
@@ -46,19 +48,20 @@ impl EmbeddingStorage {
                 } else {
                     1
                 };
-                gpu.buffer(&format!("embedding chunk {c}"), len4 * 16, storage_usage())
+                let bytes = len4 * layout.unit_bytes();
+                gpu.buffer(&format!("embedding chunk {c}"), bytes, storage_usage())
             })
             .collect();
         Ok(EmbeddingStorage { layout, chunks })
     }
 
-    fn table_range(&self, table: usize) -> Result<(u64, u64)> {
+    fn table_rows(&self, table: usize) -> Result<u32> {
         let t = self
             .layout
             .tables
             .get(table)
             .ok_or_else(|| Error::Layout(format!("table {table} does not exist")))?;
-        Ok((t.base4, t.base4 + t.rows as u64 * t.stride4 as u64))
+        Ok(t.rows)
     }
 
     /// The vec4 address range of rows `rows` of table `table`.
@@ -78,10 +81,11 @@ impl EmbeddingStorage {
         Ok((at(rows.start), at(rows.end)))
     }
 
-    /// Reads table `table` whole, rows with their optimizer state (`stride4 · 4` floats per row).
+    /// Reads table `table` whole, rows with their optimizer state, as f32 (`raw_stride` floats per
+    /// row, whatever the element type: see convert.rs).
     pub fn read_raw(&self, gpu: &Gpu, table: usize) -> Result<Vec<f32>> {
-        let (start, end) = self.table_range(table)?;
-        self.read_span(gpu, start, end)
+        let rows = self.table_rows(table)?;
+        self.read_raw_rows(gpu, table, 0..rows)
     }
 
     /// Reads rows `rows` of table `table`, each with its optimizer state: what a checkpoint of a
@@ -93,21 +97,39 @@ impl EmbeddingStorage {
         rows: std::ops::Range<u32>,
     ) -> Result<Vec<f32>> {
         let (start, end) = self.rows_range(table, rows)?;
-        self.read_span(gpu, start, end)
+        let words = self.read_words(gpu, start, end)?;
+        Ok(convert::to_raw(&self.layout, table, &words))
     }
 
-    fn read_span(&self, gpu: &Gpu, start: u64, end: u64) -> Result<Vec<f32>> {
-        let mut out = vec![0f32; ((end - start) * 4) as usize];
+    /// The stored u32 words of units `[start, end)`.
+    fn read_words(&self, gpu: &Gpu, start: u64, end: u64) -> Result<Vec<u32>> {
+        let per = self.layout.unit_bytes() / 4;
+        let mut out = vec![0u32; ((end - start) * per) as usize];
         for (chunk, at4, range) in self.layout.split(start, end) {
-            let part: Vec<f32> = gpu.read(&self.chunks[chunk], at4 * 4, range.len() as u64 * 4)?;
-            out[range.start * 4..range.end * 4].copy_from_slice(&part);
+            let part: Vec<u32> =
+                gpu.read(&self.chunks[chunk], at4 * per, range.len() as u64 * per)?;
+            out[range.start * per as usize..range.end * per as usize].copy_from_slice(&part);
         }
         Ok(out)
     }
 
-    /// Writes table `table` whole, rows with their optimizer state.
+    /// Queues stored words for units `[start, end)`.
+    fn write_words(&self, gpu: &Gpu, start: u64, end: u64, words: &[u32]) {
+        let (per, unit) = (
+            self.layout.unit_bytes() as usize / 4,
+            self.layout.unit_bytes(),
+        );
+        for (chunk, at4, range) in self.layout.split(start, end) {
+            let part = &words[range.start * per..range.end * per];
+            gpu.queue
+                .write_buffer(&self.chunks[chunk], at4 * unit, bytemuck::cast_slice(part));
+        }
+    }
+
+    /// Writes table `table` whole, rows with their optimizer state (f32, `raw_stride` per row).
     pub fn write_raw(&self, gpu: &Gpu, table: usize, data: &[f32]) -> Result<()> {
-        let (start, end) = self.table_range(table)?;
+        let rows = self.table_rows(table)?;
+        let (start, end) = self.rows_range(table, 0..rows)?;
         self.write_span(gpu, table, start, end, data)
     }
 
@@ -120,12 +142,8 @@ impl EmbeddingStorage {
         first_row: u32,
         data: &[f32],
     ) -> Result<()> {
-        let stride = self
-            .layout
-            .tables
-            .get(table)
-            .map_or(1, |t| t.stride4 as usize * 4);
-        let n = (data.len() / stride) as u32;
+        self.table_rows(table)?;
+        let n = (data.len() / self.layout.raw_stride(table)) as u32;
         let (start, end) = self.rows_range(table, first_row..first_row.saturating_add(n))?;
         self.write_span(gpu, table, start, end, data)
     }
@@ -138,22 +156,20 @@ impl EmbeddingStorage {
         end: u64,
         data: &[f32],
     ) -> Result<()> {
-        if data.len() as u64 != (end - start) * 4 {
+        let rows = (end - start) / self.layout.tables[table].stride4.max(1) as u64;
+        let expected = rows * self.layout.raw_stride(table) as u64;
+        if data.len() as u64 != expected {
             return Err(Error::Layout(format!(
-                "table {table} holds {} floats with state, {} given",
-                (end - start) * 4,
+                "table {table} holds {expected} floats with state, {} given",
                 data.len()
             )));
         }
-        for (chunk, at4, range) in self.layout.split(start, end) {
-            let part = &data[range.start * 4..range.end * 4];
-            gpu.queue
-                .write_buffer(&self.chunks[chunk], at4 * 16, bytemuck::cast_slice(part));
-        }
+        let words = convert::from_raw(&self.layout, table, data);
+        self.write_words(gpu, start, end, &words);
         Ok(())
     }
 
-    /// Writes whole rows of table `table` (weights and optimizer state, `stride4 · 4` floats per
+    /// Writes whole rows of table `table` (weights and optimizer state, `raw_stride` floats per
     /// row, rows given as `(row, values)`), leaving the other rows as they are: online learning
     /// re-initialises the rows a new id takes over (`Graph::reset_rows`). Queued before the next
     /// submission, so a step submitted after this call reads the new values.
@@ -163,7 +179,7 @@ impl EmbeddingStorage {
             .tables
             .get(table)
             .ok_or_else(|| Error::Layout(format!("table {table} does not exist")))?;
-        let stride = t.stride4 as usize * 4;
+        let stride = self.layout.raw_stride(table);
         for &(row, values) in rows {
             if row >= t.rows || values.len() != stride {
                 return Err(Error::Layout(format!(
@@ -173,11 +189,8 @@ impl EmbeddingStorage {
                 )));
             }
             let start = t.base4 + row as u64 * t.stride4 as u64;
-            for (chunk, at4, range) in self.layout.split(start, start + t.stride4 as u64) {
-                let part = &values[range.start * 4..range.end * 4];
-                gpu.queue
-                    .write_buffer(&self.chunks[chunk], at4 * 16, bytemuck::cast_slice(part));
-            }
+            let words = convert::from_raw(&self.layout, table, values);
+            self.write_words(gpu, start, start + t.stride4 as u64, &words);
         }
         Ok(())
     }
@@ -186,7 +199,7 @@ impl EmbeddingStorage {
     pub fn read_weights(&self, gpu: &Gpu, table: usize) -> Result<Vec<f32>> {
         let raw = self.read_raw(gpu, table)?;
         let t = self.layout.tables[table];
-        let (w, s) = (t.width4 as usize * 4, t.stride4 as usize * 4);
+        let (w, s) = (t.width4 as usize * 4, self.layout.raw_stride(table));
         Ok(raw.chunks(s).flat_map(|row| &row[..w]).copied().collect())
     }
 
@@ -197,7 +210,7 @@ impl EmbeddingStorage {
             .tables
             .get(table)
             .ok_or_else(|| Error::Layout(format!("table {table} does not exist")))?;
-        let (w, s) = (t.width4 as usize * 4, t.stride4 as usize * 4);
+        let (w, s) = (t.width4 as usize * 4, self.layout.raw_stride(table));
         if weights.len() != t.rows as usize * w {
             return Err(Error::Layout(format!(
                 "table {table} is {} × {w}, {} floats given",
@@ -210,6 +223,15 @@ impl EmbeddingStorage {
             dst[..w].copy_from_slice(src);
         }
         self.write_raw(gpu, table, &raw)
+    }
+
+    /// The kernel `kernel` compiled for this storage's element type: the same entry point in the
+    /// shader's variant with the element's chunk preludes (src/shaders.rs).
+    pub fn kernel(&self, kernel: &Kernel) -> Kernel {
+        Kernel {
+            shader: shaders::for_element(kernel.shader, self.layout.element),
+            ..*kernel
+        }
     }
 
     /// The optimizer every table of the storage uses.

@@ -50,8 +50,12 @@ pub struct UpdateParams {
     pub bias2: f32,
     /// [`DecayMode`] code: 0 once per touched row, 1 over the row's lookups in the batch.
     pub decay_mode: u32,
-    /// Padding to 16 bytes.
-    pub _pad: [u32; 3],
+    /// Rounding of updated f16 rows: 0 to nearest, 1 stochastic (f32 storage ignores it).
+    pub rounding: u32,
+    /// Stochastic rounding: the Philox key (from the seed).
+    pub sr_seed: u32,
+    /// Stochastic rounding: the step in the Philox counter (low 32 bits).
+    pub sr_step: u32,
 }
 
 /// How a table's weight decay λ applies to a row the batch touched.
@@ -122,7 +126,7 @@ impl TbeUpdate {
         let wg = team.max(UPDATE_WG);
         let opt = layout.optimizer;
         let pipeline = gpu.pipeline(
-            &TBE_UPDATE,
+            &storage.kernel(&TBE_UPDATE),
             &[
                 ("WG", wg as f64),
                 ("TEAM", team as f64),
@@ -205,6 +209,14 @@ impl TbeUpdate {
         Ok(())
     }
 
+    /// Rounds updated f16 rows stochastically with noise keyed by `seed` (and the step, table,
+    /// row and column: deterministic for a seed), or to nearest with `None` (the default). f32
+    /// storage stores exactly and ignores it.
+    pub fn set_stochastic_rounding(&mut self, seed: Option<u64>) {
+        self.state.rounding = seed.is_some() as u32;
+        self.state.sr_seed = seed.map_or(0, |s| (s ^ (s >> 32)) as u32);
+    }
+
     /// Writes the plan of the batch last uploaded to the forward, and the step's hyper-parameters.
     pub fn upload(
         &mut self,
@@ -248,6 +260,7 @@ impl TbeUpdate {
         s.entry_offsets_at = entry_offsets_at;
         s.entries_at = entries_at;
         s.lr = step.lr;
+        s.sr_step = step.step as u32;
         // Bias corrections in f64 on the host: exact for any step count.
         let t = step.step.min(i32::MAX as u64) as i32;
         s.bias1 = (1.0 / (1.0 - (s.beta1 as f64).powi(t))) as f32;

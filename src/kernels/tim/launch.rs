@@ -135,8 +135,8 @@ impl Tim {
         let chunks = if layout.chunks() == 1 { 1.0 } else { 4.0 };
         let constants = [("WG", TIM_WG as f64), ("CHUNKS", chunks)];
         let (forward, backward) = kernels(spec.pooling());
-        let forward = gpu.pipeline(forward, &constants)?;
-        let backward = gpu.pipeline(backward, &constants)?;
+        let forward = gpu.pipeline(&storage.kernel(forward), &constants)?;
+        let backward = gpu.pipeline(&storage.kernel(backward), &constants)?;
         let stats = gpu.buffer("tim stats", slab * 8, storage_usage());
         let params = Uniform::new(gpu, "tim params", &state);
         let c = &storage.chunks;
