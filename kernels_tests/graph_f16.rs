@@ -65,12 +65,15 @@ fn train(gpu: &Gpu, graph: &mut Graph, batches: &[ModelBatch]) {
 
 /// 5 steps straight, and 3 + save + write + read + resume + 2: the same bits.
 fn check_resume(train_keys: &str) -> State {
+    resumes_bit_identically(&config("f16", train_keys), train_keys)
+}
+
+fn resumes_bit_identically(config: &ModelConfig, train_keys: &str) -> State {
     let gpu = gpu();
-    let config = config("f16", train_keys);
     let all = batches(5);
-    let mut straight = graph(gpu, &config);
+    let mut straight = graph(gpu, config);
     train(gpu, &mut straight, &all);
-    let mut first = graph(gpu, &config);
+    let mut first = graph(gpu, config);
     train(gpu, &mut first, &all[..3]);
     let ckpt = checkpoint(gpu, &first);
     drop(first);
@@ -78,7 +81,7 @@ fn check_resume(train_keys: &str) -> State {
     ckpt.write(&path).expect("write");
     let read = Checkpoint::read(&path).expect("read");
     let _ = std::fs::remove_file(&path);
-    let mut resumed = graph(gpu, &config);
+    let mut resumed = graph(gpu, config);
     resumed.load_state(gpu, &read, false).expect("load");
     train(gpu, &mut resumed, &all[3..]);
     let (a, b) = (
@@ -107,6 +110,46 @@ fn f16_tables_are_f16_tensors_and_a_resumed_run_is_bit_identical() {
         tables.iter().any(moved),
         "stochastic rounding rounds some updated rows differently from nearest"
     );
+}
+
+/// `user` in f16 (`[[feature]] dtype`), every other table f32: the plan packs the two dtypes into
+/// groups of their own, the checkpoint keeps each table's type, and the run resumes bit for bit.
+#[test]
+fn a_model_of_mixed_dtypes_packs_each_in_its_own_groups_and_resumes_bit_identically() {
+    let text = TINY.replacen("name = \"user\"\n", "name = \"user\"\ndtype = \"f16\"\n", 1);
+    let config = ModelConfig::parse(&text, "mixed.toml").expect("config");
+    let built = graph(gpu(), &config);
+    let plan = built.plan();
+    let elements: Vec<_> = plan.slabs.iter().map(|s| s.element).collect();
+    assert!(
+        elements.contains(&wgrec::model::Element::F16)
+            && elements.contains(&wgrec::model::Element::F32),
+        "{elements:?}"
+    );
+    for slab in &plan.slabs {
+        for t in slab.tables() {
+            let table = &plan.tables[t];
+            let user = table.name.ends_with(".user");
+            assert_eq!(
+                user,
+                slab.element == wgrec::model::Element::F16,
+                "{}",
+                table.name
+            );
+            assert_eq!(table.element, slab.element, "{}", table.name);
+        }
+    }
+    drop(built);
+    let state = resumes_bit_identically(&config, "");
+    let halves: Vec<&String> = state.keys().filter(|k| k.ends_with(":f16")).collect();
+    assert!(
+        !halves.is_empty()
+            && halves
+                .iter()
+                .all(|k| k.starts_with("emb.") && k.contains(".user:")),
+        "only user's tables are F16: {halves:?}"
+    );
+    assert!(state.contains_key("emb.0.item"), "item stays F32");
 }
 
 #[test]
