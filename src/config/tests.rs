@@ -346,13 +346,18 @@ fn with_errors_in_two_sections_the_earlier_check_is_reported() {
     }
 }
 
-/// Every model file the repository ships (configs/, configs/claims/ and configs/content/, which
+/// Every model file the repository ships (configs/ and its claims/, content/ and scale/, which
 /// docs/claims.md, BENCHMARKS.md and the scripts train) parses and passes the checks: a stale key fails here, not in a user's run.
 #[test]
 fn every_shipped_model_file_loads() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
     let mut loaded = 0;
-    for dir in [root.clone(), root.join("claims"), root.join("content")] {
+    for dir in [
+        root.clone(),
+        root.join("claims"),
+        root.join("content"),
+        root.join("scale"),
+    ] {
         let mut files: Vec<_> = std::fs::read_dir(&dir)
             .unwrap()
             .flatten()
