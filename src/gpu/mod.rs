@@ -163,6 +163,15 @@ impl Gpu {
         self.take_uncaptured()
     }
 
+    /// Submits the queued buffer writes (`queue.write_buffer`) and waits for them: each write
+    /// holds a staging copy of its bytes until the next submission, so a caller writing gigabytes
+    /// block by block (a 10^8-row table's initialisation or restore) flushes between blocks to
+    /// keep one block staged, not the whole table.
+    pub fn flush_writes(&self) -> Result<()> {
+        self.queue.submit([]);
+        self.sync()
+    }
+
     fn take_uncaptured(&self) -> Result<()> {
         let taken = self.uncaptured.lock().ok().and_then(|mut slot| slot.take());
         match taken {

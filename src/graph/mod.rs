@@ -165,39 +165,18 @@ impl Graph {
         if b == 0 {
             return Err(bad("max_batch must be at least 1"));
         }
-        let chunk_bytes = slabs::chunk_bytes(gpu, options.chunk_bytes);
-        let limits = MemoryLimits::of(gpu);
-        MemoryReport::new(&plan.config, &plan.shapes, b, &optimizers, chunk_bytes)
-            .check(&limits)?;
-        plan.pack_slabs(Packing {
-            optimizer: optimizers.sparse,
-            chunk_bytes,
-        })?;
-        let storage = Slabs::new(gpu, &plan, optimizers.sparse, chunk_bytes)?;
+        let storage = storage_groups(gpu, &mut plan, &optimizers, b, options)?;
         let mut params = FlatParams::for_plan(gpu, &plan)?;
         let acts = Activations::new(gpu, &plan, b);
         let (embedding, parts) = Embedding::new(gpu, &plan, &storage, b, optimizers.decay_mode)?;
         let group_io: Vec<_> = (embedding.groups.iter())
             .map(|g| (g.x().clone(), g.dx().clone()))
             .collect();
-        let mut experts = Vec::new();
-        for (g, (x, dx)) in group_io.iter().enumerate() {
-            let layer = ExpertLayer::new(gpu, &plan, g, (x, dx), &acts, &params, b)?;
-            own_expert(&mut params, g, &layer.expert)?;
-            experts.push(layer);
-        }
+        let experts = expert_layers(gpu, &plan, &group_io, &acts, &mut params, b)?;
         let norm = (plan.config.model.batch_norm)
             .then(|| Norm::new(gpu, &plan, &acts, &mut params, b))
             .transpose()?;
-        let (combine, mix_gate): (Box<dyn Layer>, _) = if plan.config.model.architecture.multitask()
-        {
-            let mixer = mixer::Mixer::new(gpu, &plan, &acts, &params, b)?;
-            let weights = mixer.weights().clone();
-            (Box::new(mixer), Some(weights))
-        } else {
-            let combiner = combine::Combiner::new(gpu, &plan, &acts, &params, b)?;
-            (Box::new(combiner), None)
-        };
+        let (combine, mix_gate) = combine_layer(gpu, &plan, &acts, &params, b)?;
         let towers = Towers::new(gpu, &plan, (&acts.c, &acts.dc), &params, b)?;
         let objective = Objective::new(gpu, &plan, &towers, b, logit_correction)?;
         let heads = UncertaintyLayer::new(
@@ -216,12 +195,7 @@ impl Graph {
         layers.extend(experts.into_iter().map(|e| Box::new(e) as Box<dyn Layer>));
         layers.extend(norm.map(|n| Box::new(n) as Box<dyn Layer>));
         layers.push(combine);
-        layers.extend(
-            towers
-                .layers
-                .into_iter()
-                .map(|l| Box::new(l) as Box<dyn Layer>),
-        );
+        layers.extend(towers.layers.into_iter().map(|l| Box::new(l) as _));
         let preparer = Preparer::new(&plan.config, b, parts.groups, parts.tims)?;
         let mut graph = Graph {
             plan,
@@ -356,6 +330,62 @@ impl Graph {
 }
 
 /// Attaches group `g`'s expert tensors to the flat parameters, checking the plan's lengths.
+/// The memory check on the plan as `gpu` will cut it, then the plan's tables packed into storage
+/// groups and each group allocated: nothing is allocated before the check passes.
+fn storage_groups(
+    gpu: &Gpu,
+    plan: &mut ModelPlan,
+    optimizers: &Optimizers,
+    b: u32,
+    options: GraphOptions,
+) -> Result<Slabs> {
+    let chunk_bytes = slabs::chunk_bytes(gpu, options.chunk_bytes);
+    let limits = MemoryLimits::of(gpu);
+    MemoryReport::new(&plan.config, &plan.shapes, b, optimizers, chunk_bytes).check(&limits)?;
+    plan.pack_slabs(Packing {
+        optimizer: optimizers.sparse,
+        chunk_bytes,
+    })?;
+    Slabs::new(gpu, plan, optimizers.sparse, chunk_bytes)
+}
+
+/// One expert layer per expert group, over the group's input and its gradient, each owning its
+/// slice of the dense parameters.
+fn expert_layers(
+    gpu: &Gpu,
+    plan: &ModelPlan,
+    group_io: &[(wgpu::Buffer, wgpu::Buffer)],
+    acts: &Activations,
+    params: &mut FlatParams,
+    b: u32,
+) -> Result<Vec<ExpertLayer>> {
+    let mut experts = Vec::new();
+    for (g, (x, dx)) in group_io.iter().enumerate() {
+        let layer = ExpertLayer::new(gpu, plan, g, (x, dx), acts, params, b)?;
+        own_expert(params, g, &layer.expert)?;
+        experts.push(layer);
+    }
+    Ok(experts)
+}
+
+/// The layer after the experts: the multi-task mixture (with its gate weights) or the combine.
+fn combine_layer(
+    gpu: &Gpu,
+    plan: &ModelPlan,
+    acts: &Activations,
+    params: &FlatParams,
+    b: u32,
+) -> Result<(Box<dyn Layer>, Option<wgpu::Buffer>)> {
+    if plan.config.model.architecture.multitask() {
+        let mixer = mixer::Mixer::new(gpu, plan, acts, params, b)?;
+        let weights = mixer.weights().clone();
+        Ok((Box::new(mixer), Some(weights)))
+    } else {
+        let combiner = combine::Combiner::new(gpu, plan, acts, params, b)?;
+        Ok((Box::new(combiner), None))
+    }
+}
+
 fn own_expert(params: &mut FlatParams, g: usize, expert: &Expert) -> Result<()> {
     let prefix = format!("expert.{g}.");
     let planned = (params.layout.params.iter())

@@ -4,6 +4,7 @@
 //! not know how the tables were packed.
 
 use std::ops::Range;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
@@ -28,6 +29,8 @@ pub struct Slabs {
     /// Per global table, floats of weights per row.
     widths: Vec<usize>,
     optimizer: SparseOptimizer,
+    /// Bytes written by `write_raw_rows` since the last flush.
+    staged: AtomicUsize,
 }
 
 /// How [`Graph::compile_with`](super::Graph::compile_with) builds a plan.
@@ -44,6 +47,11 @@ pub fn chunk_bytes(gpu: &Gpu, forced: Option<u64>) -> u64 {
     let device = (gpu.limits().max_storage_buffer_binding_size).min(gpu.limits().max_buffer_size);
     forced.unwrap_or(device).min(device)
 }
+
+/// Block writes are flushed ([`Gpu::flush_writes`]) whenever this many bytes have been staged
+/// since the last flush: initialising or restoring a 3.2 GB table then holds at most about this
+/// much in staging copies, not the whole table.
+const FLUSH_BYTES: usize = 64 << 20;
 
 impl Slabs {
     /// Allocates one zeroed storage per slab of `plan` with chunks of `chunk_bytes`.
@@ -92,6 +100,7 @@ impl Slabs {
             strides,
             widths,
             optimizer,
+            staged: AtomicUsize::new(0),
         })
     }
 
@@ -203,6 +212,11 @@ impl Slabs {
                 let storage = &self.storages[p.slab];
                 storage.write_raw_rows(gpu, p.local, a - p.rows.start, &data[at])?;
             }
+        }
+        let staged = self.staged.fetch_add(data.len() * 4, Ordering::Relaxed) + data.len() * 4;
+        if staged >= FLUSH_BYTES {
+            self.staged.store(0, Ordering::Relaxed);
+            gpu.flush_writes()?;
         }
         Ok(())
     }
