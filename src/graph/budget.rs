@@ -95,10 +95,11 @@ impl MemoryReport {
                 Some(n) if limits.buffers_on_host && n.bytes * n.copies > tables => {
                     (n.key.clone(), n.what.clone())
                 }
-                _ => (
-                    self.largest_table().key.clone(),
-                    "the embedding tables".to_string(),
-                ),
+                _ => {
+                    let t = self.largest_table();
+                    let what = format!("the embedding tables, {:?}'s the largest", t.feature);
+                    (t.key.clone(), what)
+                }
             };
             return Err(Error::TooLarge {
                 what: format!("the model's buffers together (the largest: {what})"),
