@@ -16,11 +16,12 @@
 //! Each point records the bytes wgrec allocated to build it ([`Gpu::allocated_bytes`] before and
 //! after), the kernel's own storage, inputs and scratch. `quick` shrinks every sweep (a smoke run).
 
-use std::path::{Path, PathBuf};
+mod charts;
 
 use serde::Serialize;
 
-use super::plot::{line_chart, Series};
+pub use charts::write;
+
 use super::rows::{rows_point, rows_sweep, RowsShape};
 use super::Runner;
 use crate::error::{Error, Result};
@@ -315,61 +316,4 @@ fn tim_point(runner: &Runner, b: u32, len: u32, d: u32) -> Result<(ScalingPoint,
     let f = point(runner.time(&|p| tim.record_forward(gpu, p))?);
     let bw = point(runner.time(&|p| tim.record_backward(gpu, p))?);
     Ok((f, bw))
-}
-
-/// Writes `scaling.json` and the charts (`scaling_rows.png`, `scaling_batch.png`,
-/// `scaling_tim.png`) under `dir` (created if missing); returns the paths written.
-pub fn write(report: &ScalingReport, dir: &Path) -> Result<Vec<PathBuf>> {
-    let io = |file: &Path, e: std::io::Error| Error::Output {
-        file: file.to_path_buf(),
-        message: e.to_string(),
-    };
-    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
-    let json = dir.join("scaling.json");
-    let text = serde_json::to_string_pretty(report).expect("plain data serialises");
-    std::fs::write(&json, text).map_err(|e| io(&json, e))?;
-    let mut written = vec![json];
-    let adapter = report.adapter.split(" (").next().unwrap_or("");
-    for (sweep, x_label, what) in [
-        ("rows", "table rows (log)", "embedding GB/s vs table rows"),
-        ("batch", "batch (log)", "embedding GB/s vs batch"),
-        ("tim", "sequence length (log)", "TIM ms vs sequence length"),
-    ] {
-        let curves: Vec<&ScalingCurve> =
-            report.curves.iter().filter(|c| c.sweep == sweep).collect();
-        let Some(first) = curves.first() else {
-            continue;
-        };
-        let bandwidth = first.points.iter().all(|p| p.gb_per_s.is_some());
-        let mut series: Vec<Series> = curves
-            .iter()
-            .map(|c| {
-                Series::new(
-                    c.kernel,
-                    c.points
-                        .iter()
-                        .map(|p| (p.x, p.gb_per_s.unwrap_or(p.median_ms)))
-                        .collect(),
-                )
-            })
-            .collect();
-        if bandwidth {
-            let xs: Vec<f64> = first.points.iter().map(|p| p.x).collect();
-            series.push(Series::new(
-                "copy ceiling",
-                xs.iter().map(|&x| (x, report.copy_gb_per_s)).collect(),
-            ));
-        }
-        let path = dir.join(format!("scaling_{sweep}.png"));
-        line_chart(
-            &path,
-            &format!("{what} — {adapter}"),
-            x_label,
-            if bandwidth { "GB/s" } else { "ms" },
-            &series,
-            true,
-        )?;
-        written.push(path);
-    }
-    Ok(written)
 }

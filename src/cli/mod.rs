@@ -55,8 +55,8 @@ enum Command {
         /// length and table rows) and write JSON and PNG charts into this folder.
         #[arg(long, value_name = "DIR")]
         scaling: Option<std::path::PathBuf>,
-        /// With --scaling: only this kernel sweep (no whole-model sweeps); its JSON and chart go
-        /// into DIR as usual.
+        /// With --scaling: only this kernel sweep (no whole-model sweeps); writes
+        /// scaling_<sweep>.json and its chart into DIR, leaving a whole run's scaling.json there.
         #[arg(long, requires = "scaling", value_parser = ["rows", "batch", "tim"])]
         sweep: Option<String>,
         /// Instead of the suite, write the whole bench model (model.json, initial state, batches)
