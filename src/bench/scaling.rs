@@ -5,10 +5,10 @@
 //!   twice the rows), batch 2048, bags of 8, Zipf 1.05; R grows past the device's storage-binding
 //!   limit, where the table is cut into chunks bound side by side, and past one storage group
 //!   ([`MAX_CHUNKS`] chunks), where it is split by rows over several storages gathered into one
-//!   output ([`super::rows`]: at most [`MAX_GROUPS`](super::rows::MAX_GROUPS) groups and 1.5 GiB of table, so the sweep
-//!   stays within a laptop's memory; on lavapipe the two largest points of each curve use 2 and 3
-//!   groups, every point records its `groups`). Gather and fused Adagrad update GB/s beside the
-//!   copy ceiling.
+//!   output ([`super::rows`]: at most [`MAX_GROUPS`](super::rows::MAX_GROUPS) groups and 1.5 GiB
+//!   of table, so the sweep stays within a laptop's memory; on lavapipe the two largest points of
+//!   each curve use 2 and 3 groups, every point records its `groups`). Gather and fused Adagrad
+//!   update GB/s beside the copy ceiling.
 //! - **batch**: 4 tables × 100,000 × 64, bags of 8, Zipf 1.05; batch 256 … 16384. Same figures.
 //! - **tim**: TIM forward and backward milliseconds, batch 256, D 64, sequence length 10 … 1000
 //!   (lengths whose per-lookup gradient rows exceed one storage binding are left out).
@@ -136,8 +136,8 @@ pub fn run(gpu: &Gpu, quick: bool, repeats: u32, only: Option<&str>) -> Result<S
 const D: u32 = 64;
 
 /// Gather and update against table rows: past the binding limit and past one storage group (the
-/// table split over groups, [`super::rows`]), within [`MAX_GROUPS`](super::rows::MAX_GROUPS) groups and
-/// [`MAX_TABLE_BYTES`].
+/// table split over groups, [`super::rows`]), within [`MAX_GROUPS`](super::rows::MAX_GROUPS)
+/// groups and [`MAX_TABLE_BYTES`].
 fn rows_curves(runner: &Runner, quick: bool, copy_gbs: f64) -> Result<Vec<ScalingCurve>> {
     let gpu = runner.gpu;
     let limit = gpu.limits().max_storage_buffer_binding_size;
