@@ -126,6 +126,12 @@ impl SplitTable {
         chunk_bytes: Option<u64>,
         weights: Option<&[f32]>,
     ) -> Result<Self> {
+        if shape.rows == 0 || shape.batch == 0 || shape.bag == 0 {
+            return Err(Error::Layout(format!(
+                "a rows-sweep point needs rows, a batch and bags: {} rows, batch {}, bags of {}",
+                shape.rows, shape.batch, shape.bag
+            )));
+        }
         let device =
             (gpu.limits().max_storage_buffer_binding_size).min(gpu.limits().max_buffer_size);
         let chunk = chunk_bytes.unwrap_or(device).min(device);

@@ -90,6 +90,11 @@ fn a_split_table_gathers_and_updates_as_one_storage_in_f32_and_f16() {
         let mut rng = Rng::new(41);
         let weights: Vec<f32> = (0..1000 * 16).map(|_| rng.uniform(-1.0, 1.0)).collect();
         let one = SplitTable::new(g, shape, None, Some(&weights)).expect("one storage");
+        let empty = RowsShape { rows: 0, ..shape };
+        let e = SplitTable::new(g, empty, None, None)
+            .err()
+            .expect("no rows");
+        assert!(e.to_string().contains("0 rows"), "{e}");
         let split = SplitTable::new(g, shape, Some(4096), Some(&weights)).expect("split");
         assert_eq!((one.groups(), split.groups()), (1, want_groups));
         for table in [&one, &split] {
