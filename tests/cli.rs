@@ -2,6 +2,8 @@
 
 #[path = "cli/analyze.rs"]
 mod analyze;
+#[path = "cli/bench.rs"]
+mod bench;
 #[path = "cli/content.rs"]
 mod content;
 #[path = "cli/entangle.rs"]

@@ -1,10 +1,14 @@
 //! `wgrec bench --scaling DIR`: kernel-level scaling curves, each point timed as the suite times
 //! (median of `repeats` submissions after a warm-up), written as `scaling.json` and one PNG per sweep.
 //!
-//! - **rows**: one table of R × 64 (row-wise Adagrad state beside each row), batch 2048, bags of 8,
-//!   Zipf 1.05; R grows past the device's storage-binding limit, where the table is split into
-//!   chunks bound side by side (at most 4 chunks, and at most 1.5 GiB of table in all, so the sweep
-//!   stays within a laptop's memory). Gather and fused Adagrad update GB/s beside the copy ceiling.
+//! - **rows**: one table of R × 64 (row-wise Adagrad state beside each row) in f32 and in f16 (at
+//!   twice the rows), batch 2048, bags of 8, Zipf 1.05; R grows past the device's storage-binding
+//!   limit, where the table is cut into chunks bound side by side, and past one storage group
+//!   ([`MAX_CHUNKS`] chunks), where it is split by rows over several storages gathered into one
+//!   output ([`super::rows`]: at most [`MAX_GROUPS`](super::rows::MAX_GROUPS) groups and 1.5 GiB
+//!   of table, so the sweep stays within a laptop's memory; on lavapipe the two largest points of
+//!   each curve use 2 and 3 groups, every point records its `groups`). Gather and fused Adagrad
+//!   update GB/s beside the copy ceiling.
 //! - **batch**: 4 tables × 100,000 × 64, bags of 8, Zipf 1.05; batch 256 … 16384. Same figures.
 //! - **tim**: TIM forward and backward milliseconds, batch 256, D 64, sequence length 10 … 1000
 //!   (lengths whose per-lookup gradient rows exceed one storage binding are left out).
@@ -12,11 +16,13 @@
 //! Each point records the bytes wgrec allocated to build it ([`Gpu::allocated_bytes`] before and
 //! after), the kernel's own storage, inputs and scratch. `quick` shrinks every sweep (a smoke run).
 
-use std::path::{Path, PathBuf};
+mod charts;
 
 use serde::Serialize;
 
-use super::plot::{line_chart, Series};
+pub use charts::write;
+
+use super::rows::{rows_point, rows_sweep, RowsShape};
 use super::Runner;
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, PassTimer};
@@ -24,7 +30,8 @@ use crate::kernels::copy::CopyVec4;
 use crate::kernels::embedding::{Element, SparseStep, SparseUpdatePlan, TbeUpdate, MAX_CHUNKS};
 use crate::rng::Rng;
 
-/// Largest embedding storage the rows sweep allocates.
+/// Largest table (rows with their state, over every storage group) the rows sweep allocates:
+/// 1.5 GiB keeps a point well within a 24 GiB machine (lavapipe's storage is host memory).
 pub const MAX_TABLE_BYTES: u64 = 3 << 29;
 
 /// One measured point of a curve.
@@ -41,6 +48,9 @@ pub struct ScalingPoint {
     /// Bytes wgrec allocated to build this point (storage, inputs, scratch; see
     /// [`Gpu::allocated_bytes`]).
     pub allocated_bytes: u64,
+    /// Storage groups the point's tables span (1 unless the rows sweep splits its table: see
+    /// [`super::rows`]).
+    pub groups: u32,
 }
 
 /// One kernel's curve along one sweep.
@@ -73,36 +83,22 @@ pub struct ScalingReport {
     pub curves: Vec<ScalingCurve>,
 }
 
-/// Bytes of one row of `d` weights stored as `element` with its row-wise Adagrad state (one unit:
-/// a vec4 in f32, 8 bytes in f16).
-fn row_bytes(d: u32, element: Element) -> u64 {
-    (d as u64 + 4) * element.bytes()
-}
+/// The kernel sweeps, by name (`wgrec bench --scaling DIR --sweep NAME` runs one).
+pub const SWEEPS: [&str; 3] = ["rows", "batch", "tim"];
 
-/// Table sizes of the rows sweep for a device binding `limit` bytes: a fixed list (doubled for
-/// f16), cut where the storage (rows of `d` weights and their state) would pass
-/// [`MAX_TABLE_BYTES`] or 15/16 of [`MAX_CHUNKS`] bindings.
-fn rows_sweep(limit: u64, d: u32, element: Element, quick: bool) -> Vec<u32> {
-    let cap = MAX_TABLE_BYTES.min(MAX_CHUNKS as u64 * limit * 15 / 16);
-    let candidates: &[u32] = if quick {
-        &[10_000, 100_000, 600_000]
-    } else {
-        &[
-            10_000, 30_000, 100_000, 300_000, 1_000_000, 1_500_000, 3_000_000, 5_000_000,
-        ]
-    };
-    // f16 rows are half the bytes: twice the rows gives the f32 sweep's table sizes, so both
-    // curves cross the binding limit at the same points.
-    let scale = 4 / element.bytes() as u32;
-    candidates
-        .iter()
-        .map(|&r| r * scale)
-        .filter(|&r| r as u64 * row_bytes(d, element) <= cap)
-        .collect()
-}
-
-/// Runs the three sweeps.
-pub fn run(gpu: &Gpu, quick: bool, repeats: u32) -> Result<ScalingReport> {
+/// Runs the three sweeps, or only `only` (one of [`SWEEPS`]).
+pub fn run(gpu: &Gpu, quick: bool, repeats: u32, only: Option<&str>) -> Result<ScalingReport> {
+    if let Some(name) = only.filter(|n| !SWEEPS.contains(n)) {
+        return Err(Error::Config {
+            file: "wgrec bench --scaling".into(),
+            key: "--sweep".into(),
+            message: format!(
+                "no scaling sweep {name:?}; the sweeps are {}",
+                SWEEPS.join(", ")
+            ),
+        });
+    }
+    let wanted = |name: &str| only.is_none_or(|o| o == name);
     let runner = Runner {
         gpu,
         timer: PassTimer::new(gpu),
@@ -113,9 +109,16 @@ pub fn run(gpu: &Gpu, quick: bool, repeats: u32) -> Result<ScalingReport> {
     let copy = CopyVec4::new(gpu, copy_bytes)?;
     let s = runner.time(&|p| copy.record(gpu, p))?;
     let copy_gbs = copy.traffic_bytes() as f64 / s / 1e9;
-    let mut curves = rows_curves(&runner, quick, copy_gbs)?;
-    curves.extend(batch_curves(&runner, quick, copy_gbs)?);
-    curves.extend(tim_curves(&runner, quick)?);
+    let mut curves = Vec::new();
+    if wanted("rows") {
+        curves.extend(rows_curves(&runner, quick, copy_gbs)?);
+    }
+    if wanted("batch") {
+        curves.extend(batch_curves(&runner, quick, copy_gbs)?);
+    }
+    if wanted("tim") {
+        curves.extend(tim_curves(&runner, quick)?);
+    }
     Ok(ScalingReport {
         adapter: gpu.describe(),
         clock: if runner.timer.is_some() {
@@ -132,13 +135,16 @@ pub fn run(gpu: &Gpu, quick: bool, repeats: u32) -> Result<ScalingReport> {
 /// Embedding width of the rows and batch sweeps.
 const D: u32 = 64;
 
-/// Gather and update against table rows: past the binding limit, within [`MAX_CHUNKS`] chunks
-/// and [`MAX_TABLE_BYTES`].
+/// Gather and update against table rows: past the binding limit and past one storage group (the
+/// table split over groups, [`super::rows`]), within [`MAX_GROUPS`](super::rows::MAX_GROUPS)
+/// groups and [`MAX_TABLE_BYTES`].
 fn rows_curves(runner: &Runner, quick: bool, copy_gbs: f64) -> Result<Vec<ScalingCurve>> {
-    let limit = runner.gpu.limits().max_storage_buffer_binding_size;
+    let gpu = runner.gpu;
+    let limit = gpu.limits().max_storage_buffer_binding_size;
+    let chunk = limit.min(gpu.limits().max_buffer_size);
     let (batch, bag) = if quick { (512, 4) } else { (2048, 8) };
     let mut curves = Vec::new();
-    // f16 rows are half as large: its curve reaches further within the same chunks.
+    // f16 rows are half as large: its curve reaches further within the same groups.
     for (element, names) in [
         (
             Element::F32,
@@ -151,13 +157,20 @@ fn rows_curves(runner: &Runner, quick: bool, copy_gbs: f64) -> Result<Vec<Scalin
     ] {
         let mut gather = Vec::new();
         let mut update = Vec::new();
-        for r in rows_sweep(limit, D, element, quick) {
-            let (g, u) = embedding_point(runner, (1, element), r, batch, bag, copy_gbs)?;
+        for rows in rows_sweep(chunk, D, element, quick) {
+            let shape = RowsShape {
+                rows,
+                width: D,
+                batch,
+                bag,
+                element,
+            };
+            let (g, u) = rows_point(runner, shape, copy_gbs)?;
             gather.push(g);
             update.push(u);
         }
         let fixed = format!(
-            "1 table × R × {D} {} (+ Adagrad state), batch {batch}, bags of {bag}, Zipf 1.05; binding limit {} MiB",
+            "1 table × R × {D} {} (+ Adagrad state), batch {batch}, bags of {bag}, Zipf 1.05; binding limit {} MiB; split by rows over storage groups of {MAX_CHUNKS} chunks past one",
             element.name(),
             limit >> 20
         );
@@ -273,6 +286,7 @@ fn embedding_point(
             gb_per_s: Some(gbs),
             of_copy: Some(gbs / copy_gbs),
             allocated_bytes: allocated,
+            groups: 1,
         }
     };
     // FBGEMM's effective bytes: rows as stored (`element`), outputs and gradients in f32.
@@ -297,108 +311,9 @@ fn tim_point(runner: &Runner, b: u32, len: u32, d: u32) -> Result<(ScalingPoint,
         gb_per_s: None,
         of_copy: None,
         allocated_bytes: allocated,
+        groups: 1,
     };
     let f = point(runner.time(&|p| tim.record_forward(gpu, p))?);
     let bw = point(runner.time(&|p| tim.record_backward(gpu, p))?);
     Ok((f, bw))
-}
-
-/// Writes `scaling.json` and the charts (`scaling_rows.png`, `scaling_batch.png`,
-/// `scaling_tim.png`) under `dir` (created if missing); returns the paths written.
-pub fn write(report: &ScalingReport, dir: &Path) -> Result<Vec<PathBuf>> {
-    let io = |file: &Path, e: std::io::Error| Error::Output {
-        file: file.to_path_buf(),
-        message: e.to_string(),
-    };
-    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
-    let json = dir.join("scaling.json");
-    let text = serde_json::to_string_pretty(report).expect("plain data serialises");
-    std::fs::write(&json, text).map_err(|e| io(&json, e))?;
-    let mut written = vec![json];
-    let adapter = report.adapter.split(" (").next().unwrap_or("");
-    for (sweep, x_label, what) in [
-        ("rows", "table rows (log)", "embedding GB/s vs table rows"),
-        ("batch", "batch (log)", "embedding GB/s vs batch"),
-        ("tim", "sequence length (log)", "TIM ms vs sequence length"),
-    ] {
-        let curves: Vec<&ScalingCurve> =
-            report.curves.iter().filter(|c| c.sweep == sweep).collect();
-        let Some(first) = curves.first() else {
-            continue;
-        };
-        let bandwidth = first.points.iter().all(|p| p.gb_per_s.is_some());
-        let mut series: Vec<Series> = curves
-            .iter()
-            .map(|c| {
-                Series::new(
-                    c.kernel,
-                    c.points
-                        .iter()
-                        .map(|p| (p.x, p.gb_per_s.unwrap_or(p.median_ms)))
-                        .collect(),
-                )
-            })
-            .collect();
-        if bandwidth {
-            let xs: Vec<f64> = first.points.iter().map(|p| p.x).collect();
-            series.push(Series::new(
-                "copy ceiling",
-                xs.iter().map(|&x| (x, report.copy_gb_per_s)).collect(),
-            ));
-        }
-        let path = dir.join(format!("scaling_{sweep}.png"));
-        line_chart(
-            &path,
-            &format!("{what} — {adapter}"),
-            x_label,
-            if bandwidth { "GB/s" } else { "ms" },
-            &series,
-            true,
-        )?;
-        written.push(path);
-    }
-    Ok(written)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rows_sweep_passes_the_binding_limit_within_the_caps() {
-        // lavapipe: 128 MiB bindings, 4 chunks → 480 MiB cap; 272-byte rows.
-        let lavapipe = rows_sweep(128 << 20, 64, Element::F32, false);
-        assert_eq!(
-            lavapipe,
-            [10_000, 30_000, 100_000, 300_000, 1_000_000, 1_500_000]
-        );
-        assert!(*lavapipe.last().unwrap() as u64 * 272 > 128 << 20);
-        // The quick sweep crosses it too.
-        assert!(
-            *rows_sweep(128 << 20, 64, Element::F32, true)
-                .last()
-                .unwrap() as u64
-                * 272
-                > 128 << 20
-        );
-        // A 2 GiB binding: the 1.5 GiB memory cap rules (5M rows = 1.36 GB fits).
-        assert_eq!(
-            rows_sweep(2 << 30, 64, Element::F32, false).last(),
-            Some(&5_000_000)
-        );
-        // A tiny binding keeps only what 4 chunks hold.
-        assert_eq!(rows_sweep(1 << 20, 64, Element::F32, false), [10_000]);
-        // f16 rows (64 · 2 + 8 bytes with the Adagrad unit = 136) at twice the rows: up to 3M
-        // on lavapipe, and the quick sweep crosses the binding too.
-        let f16 = rows_sweep(128 << 20, 64, Element::F16, false);
-        assert_eq!(f16.first(), Some(&20_000));
-        assert_eq!(f16.last(), Some(&3_000_000));
-        assert!(
-            *rows_sweep(128 << 20, 64, Element::F16, true)
-                .last()
-                .unwrap() as u64
-                * 136
-                > 128 << 20
-        );
-    }
 }

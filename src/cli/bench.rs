@@ -42,20 +42,29 @@ pub fn run(options: BenchOptions, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs the scaling sweeps, writes their JSON and charts under `dir`, and prints the curves (or the
-/// report as one JSON object).
-pub fn scaling(dir: &std::path::Path, quick: bool, repeats: u32, json: bool) -> anyhow::Result<()> {
+/// Runs the scaling sweeps (or only the kernel sweep `only`, without the whole-model ones), writes
+/// their JSON and charts under `dir`, and prints the curves (or the report as one JSON object).
+pub fn scaling(
+    dir: &std::path::Path,
+    (quick, repeats): (bool, u32),
+    only: Option<&str>,
+    json: bool,
+) -> anyhow::Result<()> {
     let gpu = Gpu::new()?;
     if !json {
         eprintln!("scaling sweeps on {} …", gpu.describe());
     }
-    let report = bench::scaling::run(&gpu, quick, repeats)?;
+    let report = bench::scaling::run(&gpu, quick, repeats, only)?;
     let mut written = bench::scaling::write(&report, dir)?;
-    if !json {
-        eprintln!("whole-model training sweeps …");
+    // One kernel sweep alone leaves the whole-model sweeps (and their files) out.
+    let mut training = Vec::new();
+    if only.is_none() {
+        if !json {
+            eprintln!("whole-model training sweeps …");
+        }
+        training = bench::train::sweep(&gpu, quick)?;
+        written.extend(bench::train::write_sweep(&training, dir)?);
     }
-    let training = bench::train::sweep(&gpu, quick)?;
-    written.extend(bench::train::write_sweep(&training, dir)?);
     if json {
         let mut value = serde_json::to_value(&report)?;
         value["training"] = serde_json::to_value(&training)?;
@@ -63,7 +72,9 @@ pub fn scaling(dir: &std::path::Path, quick: bool, repeats: u32, json: bool) -> 
         return Ok(());
     }
     print_kernel_curves(&report, repeats);
-    print_training_sweeps(&training);
+    if only.is_none() {
+        print_training_sweeps(&training);
+    }
     for path in written {
         println!("wrote {}", path.display());
     }
@@ -120,8 +131,8 @@ fn print_kernel_curves(report: &bench::scaling::ScalingReport, repeats: u32) {
         report.max_binding_bytes >> 20
     );
     println!(
-        "{:<7} {:<26} {:>10} {:>11} {:>9} {:>8} {:>12}",
-        "sweep", "kernel", "x", "median ms", "GB/s", "of copy", "alloc MiB"
+        "{:<7} {:<28} {:>10} {:>11} {:>9} {:>8} {:>12} {:>6}",
+        "sweep", "kernel", "x", "median ms", "GB/s", "of copy", "alloc MiB", "groups"
     );
     for c in &report.curves {
         for p in &c.points {
@@ -130,14 +141,15 @@ fn print_kernel_curves(report: &bench::scaling::ScalingReport, repeats: u32) {
                 .of_copy
                 .map_or("-".into(), |s| format!("{:.1}%", 100.0 * s));
             println!(
-                "{:<7} {:<26} {:>10} {:>11.3} {:>9} {:>8} {:>12.1}",
+                "{:<7} {:<28} {:>10} {:>11.3} {:>9} {:>8} {:>12.1} {:>6}",
                 c.sweep,
                 c.kernel,
                 p.x,
                 p.median_ms,
                 gbs,
                 share,
-                p.allocated_bytes as f64 / (1u64 << 20) as f64
+                p.allocated_bytes as f64 / (1u64 << 20) as f64,
+                p.groups
             );
         }
     }

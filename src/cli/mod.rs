@@ -55,6 +55,10 @@ enum Command {
         /// length and table rows) and write JSON and PNG charts into this folder.
         #[arg(long, value_name = "DIR")]
         scaling: Option<std::path::PathBuf>,
+        /// With --scaling: only this kernel sweep (no whole-model sweeps); writes
+        /// scaling_<sweep>.json and its chart into DIR, leaving a whole run's scaling.json there.
+        #[arg(long, requires = "scaling", value_parser = ["rows", "batch", "tim"])]
+        sweep: Option<String>,
         /// Instead of the suite, write the whole bench model (model.json, initial state, batches)
         /// and wgrec's samples/s on it into this folder, for benches/torch/model.py to rebuild and
         /// time the same model on the same batches.
@@ -283,10 +287,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             filter,
             json,
             scaling,
+            sweep,
             export_model,
             architecture,
         } => match (scaling, export_model) {
-            (Some(dir), _) => bench::scaling(&dir, quick, repeats, json),
+            (Some(dir), _) => bench::scaling(&dir, (quick, repeats), sweep.as_deref(), json),
             (None, Some(dir)) => bench::export_model(&dir, quick, &architecture, json),
             (None, None) => bench::run(
                 wgrec::bench::BenchOptions {
