@@ -96,12 +96,12 @@ pub fn memory_table(report: &MemoryReport) -> String {
     }
     for (i, g) in report.groups.iter().enumerate() {
         out += &format!(
-            "  storage group {i}: {} tables{}, {} in {} chunk(s) of {} (a group holds at most {})\n",
-            g.tables,
-            if g.split > 0 {
-                format!(" ({} of them parts of a table split by rows)", g.split)
-            } else {
-                String::new()
+            "  storage group {i}: {}{}, {} in {} chunk(s) of {} (a group holds at most {})\n",
+            plural(g.tables, "table"),
+            match (g.tables, g.split) {
+                (_, 0) => String::new(),
+                (1, _) => " (a row range of a table split by rows)".into(),
+                (_, k) => format!(" ({k} of them row ranges of tables split by rows)"),
             },
             human_bytes(g.bytes),
             g.chunks,
@@ -172,4 +172,13 @@ fn limits_line(limits: &MemoryLimits) -> String {
             ""
         }
     )
+}
+
+/// `n thing` or `n things`.
+fn plural(n: usize, thing: &str) -> String {
+    if n == 1 {
+        format!("1 {thing}")
+    } else {
+        format!("{n} {thing}s")
+    }
 }
