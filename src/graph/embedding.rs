@@ -88,6 +88,8 @@ struct Ctx<'a> {
     slabs: &'a Slabs,
     b: u32,
     decay_mode: DecayMode,
+    /// Sparse updates built so far: each gets its own stochastic-rounding key.
+    updates: std::cell::Cell<u64>,
 }
 
 impl Embedding {
@@ -105,6 +107,7 @@ impl Embedding {
             slabs,
             b,
             decay_mode,
+            updates: std::cell::Cell::new(0),
         };
         let mut parts = PreparerParts {
             groups: Vec::new(),
@@ -244,7 +247,7 @@ impl Ctx<'_> {
         let touches = self.touches(lookups, inputs);
         let mut update = TbeUpdate::new(self.gpu, storage, &gather, dx, touches)?;
         update.set_table_decay(&self.decay_of(slab), self.decay_mode)?;
-        update.set_stochastic_rounding(rounding_seed(self.plan));
+        update.set_stochastic_rounding(self.rounding_seed());
         Ok(SlabGather {
             slab,
             gather,
@@ -350,8 +353,18 @@ impl Layer for Embedding {
     }
 }
 
-/// `[train] stochastic_rounding`'s seed (the run's), or `None`: round f16 rows to nearest.
-pub(super) fn rounding_seed(plan: &ModelPlan) -> Option<u64> {
-    let train = &plan.config.train;
-    train.stochastic_rounding.then_some(train.seed)
+impl Ctx<'_> {
+    /// `[train] stochastic_rounding`'s Philox key for the next sparse update built, or `None`:
+    /// round f16 rows to nearest. Each update has its own key (the run's seed mixed with the
+    /// update's place in the step), so the two updates one row can get in a step (its gather's and
+    /// its TIM's) and the same local row of two storage groups draw independent noise.
+    pub(super) fn rounding_seed(&self) -> Option<u64> {
+        let train = &self.plan.config.train;
+        let k = self.updates.get();
+        self.updates.set(k + 1);
+        let mixed = train.seed ^ k.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        train
+            .stochastic_rounding
+            .then(|| crate::rng::Rng::new(mixed).next_u64())
+    }
 }

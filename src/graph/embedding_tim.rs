@@ -136,7 +136,7 @@ impl Ctx<'_> {
             tim.max_touches(),
         )?;
         update.set_table_decay(&self.decay_of(run.slab), self.decay_mode)?;
-        update.set_stochastic_rounding(super::rounding_seed(self.plan));
+        update.set_stochastic_rounding(self.rounding_seed());
         let row_len = plan.n_fields() * w;
         let field = Block {
             at: run.first as u64 * b as u64 * row_len as u64 + plan.field_of(f) as u64 * w as u64,
