@@ -137,9 +137,9 @@ impl Slabs {
         self.widths[t]
     }
 
-    /// Rows of table `t`.
+    /// Rows of table `t` (0 for a table that does not exist: the readers and writers refuse it).
     pub fn rows(&self, t: usize) -> u32 {
-        self.parts[t].last().map_or(0, |p| p.rows.end)
+        (self.parts.get(t).and_then(|p| p.last())).map_or(0, |p| p.rows.end)
     }
 
     fn table(&self, t: usize) -> Result<&[Part]> {
