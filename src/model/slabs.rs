@@ -102,17 +102,7 @@ struct Open {
 /// of its own).
 pub fn pack(tables: &[TablePlan], units: &[TimUnit], packing: Packing) -> Result<Vec<SlabPlan>> {
     let units = merge(units);
-    let mut unit_of: Vec<Option<usize>> = vec![None; tables.len()];
-    for (u, unit) in units.iter().enumerate() {
-        for &t in &unit.tables {
-            *unit_of.get_mut(t).ok_or_else(|| {
-                Error::Graph(format!(
-                    "sequence {:?} reads matrix {t}, which does not exist",
-                    unit.feature
-                ))
-            })? = Some(u);
-        }
-    }
+    let unit_of = unit_of(tables.len(), &units)?;
     let mut slabs: Vec<SlabPlan> = Vec::new();
     let mut open: Option<Open> = None;
     for (t, table) in tables.iter().enumerate() {
@@ -121,18 +111,7 @@ pub fn pack(tables: &[TablePlan], units: &[TimUnit], packing: Packing) -> Result
             Some(u) => units[u].tables.clone(),
             None => vec![t],
         };
-        if let Some(m) = members
-            .iter()
-            .find(|&&m| tables[m].element != table.element)
-        {
-            return Err(Error::Graph(format!(
-                "{} and {} are read together by one TIM but stored as {} and {}: give them one dtype",
-                table.name,
-                tables[*m].name,
-                table.element.name(),
-                tables[*m].element.name()
-            )));
-        }
+        one_element(tables, t, &members)?;
         let need4: u64 = members.iter().map(|&m| rows4(&tables[m], packing)).sum();
         let cap4 = packing.cap4(table.element);
         let fits_open = open
@@ -164,6 +143,40 @@ pub fn pack(tables: &[TablePlan], units: &[TimUnit], packing: Packing) -> Result
     }
     close(&mut slabs, open);
     Ok(slabs)
+}
+
+/// The TIM unit of each matrix (`None`: a unit of its own).
+fn unit_of(tables: usize, units: &[TimUnit]) -> Result<Vec<Option<usize>>> {
+    let mut unit_of: Vec<Option<usize>> = vec![None; tables];
+    for (u, unit) in units.iter().enumerate() {
+        for &t in &unit.tables {
+            *unit_of.get_mut(t).ok_or_else(|| {
+                Error::Graph(format!(
+                    "sequence {:?} reads matrix {t}, which does not exist",
+                    unit.feature
+                ))
+            })? = Some(u);
+        }
+    }
+    Ok(unit_of)
+}
+
+/// The matrices of one TIM unit (led by `t`) share `t`'s element type: one group holds them.
+fn one_element(tables: &[TablePlan], t: usize, members: &[usize]) -> Result<()> {
+    let table = &tables[t];
+    match members
+        .iter()
+        .find(|&&m| tables[m].element != table.element)
+    {
+        None => Ok(()),
+        Some(&m) => Err(Error::Graph(format!(
+            "{} and {} are read together by one TIM but stored as {} and {}: give them one dtype",
+            table.name,
+            tables[m].name,
+            table.element.name(),
+            tables[m].element.name()
+        ))),
+    }
 }
 
 /// Units that share a matrix (two sequences over one item) become one, named by the first.

@@ -161,6 +161,12 @@ pub(super) fn check_tables(plan: &ModelPlan) -> Result<()> {
             }
         }
     }
+    check_units(plan, &parts)
+}
+
+/// Each TIM unit's matrices whole (one part each) in one slab; `parts` are (start, end, slab)
+/// per matrix.
+fn check_units(plan: &ModelPlan, parts: &[Vec<(u32, u32, usize)>]) -> Result<()> {
     for unit in plan.tim_units() {
         let slabs: Vec<Option<usize>> = (unit.tables.iter())
             .map(|&t| match parts[t].as_slice() {
