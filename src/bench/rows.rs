@@ -21,9 +21,10 @@ use super::scaling::{ScalingPoint, MAX_TABLE_BYTES};
 use crate::error::{Error, Result};
 use crate::gpu::{storage_usage, Gpu};
 use crate::kernels::embedding::{
-    row_stride4, storage_capacity4, Bags, Element, EmbeddingStorage, FeatureSet, Pooling,
-    SparseOptimizer, SparseStep, SparseUpdatePlan, TableSpec, TbeForward, TbeUpdate, MAX_CHUNKS,
+    row_stride4, Bags, Element, EmbeddingStorage, FeatureSet, Pooling, SparseOptimizer, SparseStep,
+    SparseUpdatePlan, TableSpec, TbeForward, TbeUpdate,
 };
+use crate::model::{pack, Owner, Packing, TablePlan};
 use crate::rng::{Rng, Zipf};
 
 /// Storage groups the rows sweep spreads one table over at most.
@@ -54,28 +55,29 @@ pub(crate) fn row_bytes(d: u32, element: Element) -> u64 {
 }
 
 /// The row ranges of a table of `rows` × `d` stored as `element`, one per storage group of
-/// chunks of `chunk_bytes`: whole groups of rows in order, the last the rest (one range when the
-/// table fits one group).
+/// chunks of `chunk_bytes`, as the model's packer ([`crate::model::pack`]) splits a table that
+/// is alone in its model: whole groups of rows in order, the last the rest (one range when the
+/// table fits one group); an error when one row is larger than a group.
 pub fn row_parts(rows: u32, d: u32, element: Element, chunk_bytes: u64) -> Result<Vec<Range<u32>>> {
-    let stride4 = row_stride4(d, ADAGRAD, element) as u64;
-    let per_group = storage_capacity4(chunk_bytes, element) / stride4.max(1);
-    if per_group == 0 {
-        return Err(Error::Layout(format!(
-            "a row of {d} {} weights with its state ({} bytes) is larger than one storage \
-             group of {MAX_CHUNKS} chunks of {chunk_bytes} bytes",
-            element.name(),
-            row_bytes(d, element)
-        )));
-    }
-    let per_group = per_group.min(u32::MAX as u64) as u32;
-    let mut parts = Vec::new();
-    let mut start = 0u32;
-    while start < rows || parts.is_empty() {
-        let end = rows.min(start.saturating_add(per_group));
-        parts.push(start..end);
-        start = end;
-    }
-    Ok(parts)
+    let table = TablePlan {
+        name: format!("a {rows} × {d} {} table", element.name()),
+        rows,
+        width: d,
+        element,
+        owner: Owner::Shared,
+        table: 0,
+        feature: 0,
+        l2: None,
+    };
+    let packing = Packing {
+        optimizer: ADAGRAD,
+        chunk_bytes,
+    };
+    let slabs = pack(std::slice::from_ref(&table), &[], packing)?;
+    Ok(slabs
+        .into_iter()
+        .flat_map(|s| s.parts.into_iter().map(|p| p.rows))
+        .collect())
 }
 
 /// Table sizes of the rows sweep with chunks of `chunk_bytes`: a fixed list (doubled for f16),
