@@ -79,6 +79,10 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// A kernel variant that does not exist, or that the device cannot run (`gpu::variants`: a
+    /// forced choice, the tune cache, `wgrec tune`).
+    #[error("{0}")]
+    Variant(String),
     /// A valid model that cannot fit the device or the host, found by the graph's memory check
     /// (`graph::budget`) before anything is allocated: `key` is the config key to change, `needed`
     /// and `limit` are human-readable sizes.

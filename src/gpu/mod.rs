@@ -12,6 +12,7 @@ mod launch;
 mod pipeline;
 mod readback;
 mod timer;
+pub mod variants;
 
 use std::sync::{Arc, Mutex};
 
@@ -20,6 +21,7 @@ pub(crate) use launch::rows_field;
 pub use launch::{check_rows, Grid, Launch, Rows, Uniform};
 pub use pipeline::{Access, Kernel, Pipeline};
 pub use timer::PassTimer;
+pub use variants::{size_class, Family, Variant};
 
 use crate::error::{Error, Result};
 
@@ -36,6 +38,7 @@ pub struct Gpu {
     dispatches: std::sync::atomic::AtomicU64,
     submits: std::sync::atomic::AtomicU64,
     allocated: std::sync::atomic::AtomicU64,
+    choices: Mutex<variants::Choices>,
 }
 
 /// Optional features wgrec uses when the adapter has them.
@@ -44,6 +47,7 @@ fn wanted_features() -> wgpu::Features {
         | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS
         | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES
         | wgpu::Features::SHADER_F16
+        | wgpu::Features::SUBGROUP
 }
 
 impl Gpu {
@@ -54,13 +58,32 @@ impl Gpu {
     }
 
     /// As [`Gpu::new`], with the choice given explicitly.
+    /// `WGREC_VARIANT` (`family=variant,…`) forces kernel variants ([`variants`]).
     pub fn with_choice(choice: &AdapterChoice) -> Result<Self> {
         let (_instance, adapters) = adapter::enumerate(choice);
         let adapter = adapters
             .into_iter()
             .find(|a| choice.accepts(&a.get_info()))
             .ok_or_else(|| adapter::no_adapter(choice))?;
-        Self::open(&adapter)
+        let gpu = Self::open(&adapter)?;
+        gpu.force_from_env()?;
+        Ok(gpu)
+    }
+
+    fn force_from_env(&self) -> Result<()> {
+        let Ok(value) = std::env::var("WGREC_VARIANT") else {
+            return Ok(());
+        };
+        let bad = |reason: String| Error::BadEnv {
+            name: "WGREC_VARIANT",
+            value: value.clone(),
+            reason,
+        };
+        for (family, variant) in variants::parse_forced(&value).map_err(bad)? {
+            self.force_variant(family, Some(variant.name))
+                .map_err(|e| bad(e.to_string()))?;
+        }
+        Ok(())
     }
 
     /// Opens a device on `adapter`, requesting its own limits rather than WebGPU's defaults.
@@ -108,6 +131,7 @@ impl Gpu {
             dispatches: std::sync::atomic::AtomicU64::new(0),
             submits: std::sync::atomic::AtomicU64::new(0),
             allocated: std::sync::atomic::AtomicU64::new(0),
+            choices: Mutex::new(variants::Choices::default()),
         }
     }
 
@@ -131,6 +155,58 @@ impl Gpu {
         self.device
             .features()
             .contains(wgpu::Features::TIMESTAMP_QUERY)
+    }
+
+    /// Whether kernels can use subgroup operations (the device has `wgpu::Features::SUBGROUP`).
+    pub fn has_subgroups(&self) -> bool {
+        self.device.features().contains(wgpu::Features::SUBGROUP)
+    }
+
+    /// The variant a launcher of `family` at shape class `class` compiles: forced, else tuned, else
+    /// the default ([`variants`] has the rules); the question is recorded
+    /// ([`Gpu::asked_variants`]).
+    pub fn variant(&self, family: Family, class: &str) -> &'static Variant {
+        let subgroups = self.has_subgroups();
+        match self.choices.lock() {
+            Ok(mut c) => c.pick(family, class, subgroups),
+            Err(_) => &family.variants()[0],
+        }
+    }
+
+    /// Forces `family` to the variant named `name` on this device (`None` lifts the force).
+    /// Launchers built afterwards use it. `Err` for an unknown name or a variant the device cannot
+    /// run.
+    pub fn force_variant(&self, family: Family, name: Option<&str>) -> Result<()> {
+        let variant = name.map(|n| family.variant(n)).transpose()?;
+        if variant.is_some_and(|v| v.subgroups && !self.has_subgroups()) {
+            return Err(Error::Variant(format!(
+                "{} variant {:?} needs subgroup operations, which {} does not have",
+                family.name(),
+                name.unwrap_or_default(),
+                self.info.name
+            )));
+        }
+        if let Ok(mut c) = self.choices.lock() {
+            c.force(family, variant);
+        }
+        Ok(())
+    }
+
+    /// Replaces the tuned choices, keyed by (family, shape class) (from the tune cache).
+    pub fn set_tuned(&self, tuned: std::collections::BTreeMap<(Family, String), &'static Variant>) {
+        if let Ok(mut c) = self.choices.lock() {
+            c.set_tuned(tuned);
+        }
+    }
+
+    /// The tuned choices in force.
+    pub fn tuned_variants(&self) -> std::collections::BTreeMap<(Family, String), &'static Variant> {
+        self.choices.lock().map(|c| c.tuned()).unwrap_or_default()
+    }
+
+    /// Every (family, shape class) launchers on this device have asked about, in order.
+    pub fn asked_variants(&self) -> Vec<(Family, String)> {
+        self.choices.lock().map(|c| c.asked()).unwrap_or_default()
     }
 
     /// Runs `f` inside a validation and an out-of-memory error scope; any error wgpu reports while it

@@ -7,6 +7,9 @@ use crate::error::{Error, Result};
 use crate::gpu::{check_rows, storage_usage, Access, Gpu, Grid, Kernel, Launch, Uniform};
 use crate::shaders;
 
+/// The column sum's variants ([`crate::gpu::variants`]); the first is the default path.
+pub const VARIANTS: &[crate::gpu::Variant] = &[crate::gpu::Variant::DEFAULT];
+
 /// Invocations per workgroup of `column_sum`.
 pub const COLUMN_SUM_WG: u32 = 64;
 

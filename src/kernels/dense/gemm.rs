@@ -43,6 +43,9 @@ pub const GEMM_WG_X: u32 = 8;
 /// Invocations along `m` per workgroup.
 pub const GEMM_WG_Y: u32 = 8;
 
+/// The GEMM's variants ([`crate::gpu::variants`]); the first is the default path.
+pub const VARIANTS: &[crate::gpu::Variant] = &[crate::gpu::Variant::DEFAULT];
+
 /// Mirrors `GemmParams` in `gemm.wgsl`: the host's (trans, ld) folded into element strides.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]

@@ -8,6 +8,9 @@ use crate::error::{Error, Result};
 use crate::gpu::{storage_usage, Access, Gpu, Grid, Kernel, Launch, Uniform};
 use crate::shaders;
 
+/// The gather's variants ([`crate::gpu::variants`]); the first is the default path.
+pub const GATHER_VARIANTS: &[crate::gpu::Variant] = &[crate::gpu::Variant::DEFAULT];
+
 /// Invocations per workgroup of the gather (the WGSL `WG` override).
 pub const FORWARD_WG: u32 = 64;
 

@@ -17,11 +17,11 @@ mod update;
 
 pub use bags::Bags;
 pub use features::{FeatureSet, FeatureSpec, MnsBase, Pooling};
-pub use forward::{ForwardParams, TbeForward, FORWARD_WG, TBE_FORWARD};
+pub use forward::{ForwardParams, TbeForward, FORWARD_WG, GATHER_VARIANTS, TBE_FORWARD};
 pub use layout::{
     chunk_shift_of, row_stride4, storage_capacity4, Element, SparseOptimizer, StorageLayout,
     TablePlacement, TableSpec, MAX_CHUNKS, MAX_WIDTH, TABLE_WORDS,
 };
 pub use plan::SparseUpdatePlan;
 pub use storage::EmbeddingStorage;
-pub use update::{DecayMode, SparseStep, TbeUpdate, UpdateParams, TBE_UPDATE};
+pub use update::{DecayMode, SparseStep, TbeUpdate, UpdateParams, TBE_UPDATE, UPDATE_VARIANTS};

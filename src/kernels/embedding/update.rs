@@ -8,6 +8,9 @@ use crate::error::{Error, Result};
 use crate::gpu::{storage_usage, Access, Gpu, Grid, Kernel, Launch, Uniform};
 use crate::shaders;
 
+/// The fused update's variants ([`crate::gpu::variants`]); the first is the default path.
+pub const UPDATE_VARIANTS: &[crate::gpu::Variant] = &[crate::gpu::Variant::DEFAULT];
+
 /// Invocations per workgroup of the update, unless one row needs more lanes.
 pub const UPDATE_WG: u32 = 64;
 

@@ -46,6 +46,9 @@ mod weights;
 pub use predict::Predict;
 pub use weights::{class_weight_correction, downsampled_probability, ExposureWeight, WeightRule};
 
+/// The loss reductions's variants ([`crate::gpu::variants`]); the first is the default path.
+pub const VARIANTS: &[crate::gpu::Variant] = &[crate::gpu::Variant::DEFAULT];
+
 /// The label of a row that has none for a task (an empty label field): the loss gives the row
 /// weight 0 in that task, the metrics skip it there. Any label below 0 reads as missing.
 pub const MISSING_LABEL: f32 = -1.0;

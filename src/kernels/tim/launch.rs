@@ -9,6 +9,9 @@ use crate::kernels::dense::check_len;
 use crate::kernels::embedding::{Bags, EmbeddingStorage, FeatureSet, TbeForward};
 use crate::shaders;
 
+/// The TIM kernels's variants ([`crate::gpu::variants`]); the first is the default path.
+pub const VARIANTS: &[crate::gpu::Variant] = &[crate::gpu::Variant::DEFAULT];
+
 /// Invocations per workgroup (the WGSL `WG` override): a power of two ≥ 64 vec4 columns (D = 256).
 pub const TIM_WG: u32 = 64;
 

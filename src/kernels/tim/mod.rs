@@ -23,4 +23,5 @@ pub use batch::{TimBatch, TimPooling, TimSet, TimSpec, MAX_DIM, MAX_FEATURES, MA
 pub use buckets::TemporalBuckets;
 pub use launch::{
     Tim, TimParams, TIM_BACKWARD, TIM_FORWARD, TIM_MEAN_BACKWARD, TIM_MEAN_FORWARD, TIM_WG,
+    VARIANTS,
 };
