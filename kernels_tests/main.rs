@@ -46,6 +46,7 @@ mod graph_reset;
 mod graph_trajectory;
 mod graph_trajectory_stem;
 mod graph_uncertainty;
+mod graph_variants;
 mod graphsage;
 mod loss;
 mod loss_flag;

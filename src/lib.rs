@@ -33,6 +33,7 @@ pub mod serve;
 pub mod shaders;
 pub mod simulate;
 pub mod train;
+pub mod tune;
 
 pub use error::{Error, Result};
 pub use gpu::Gpu;

@@ -24,6 +24,8 @@ mod pretrain;
 mod scenarios;
 #[path = "cli/simulate.rs"]
 mod simulate;
+#[path = "cli/tune.rs"]
+mod tune;
 
 use std::process::Command;
 

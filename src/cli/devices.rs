@@ -2,6 +2,8 @@
 
 use serde::Serialize;
 use wgrec::gpu::adapter::{self, AdapterChoice};
+use wgrec::gpu::Family;
+use wgrec::tune::{self, DeviceKey, TuneCache};
 
 /// One adapter as printed.
 #[derive(Debug, Serialize)]
@@ -20,9 +22,78 @@ pub struct DeviceReport {
     max_compute_workgroup_storage_size: u32,
     max_compute_workgroups_per_dimension: u32,
     features: Vec<String>,
+    /// With `--verbose`: each kernel family's variants this adapter runs, and the tune cache's
+    /// choices for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kernels: Option<KernelReport>,
 }
 
-fn report(adapter: &wgpu::Adapter) -> (String, DeviceReport) {
+/// The kernel variants of one adapter (`--verbose`).
+#[derive(Debug, Serialize)]
+struct KernelReport {
+    /// Family name → the variants this adapter can run, default first.
+    variants: std::collections::BTreeMap<String, Vec<String>>,
+    /// The tune cache's entries for this adapter, driver and wgrec version.
+    tuned: Vec<wgrec::tune::Entry>,
+    /// Problems reading the cache (corrupt, unusable entries).
+    warnings: Vec<String>,
+}
+
+fn kernels(adapter: &wgpu::Adapter) -> KernelReport {
+    let subgroups = adapter.features().contains(wgpu::Features::SUBGROUP);
+    let variants = Family::ALL
+        .iter()
+        .map(|f| {
+            let names = f.variants().iter().filter(|v| subgroups || !v.subgroups);
+            (
+                f.name().to_string(),
+                names.map(|v| v.name.to_string()).collect(),
+            )
+        })
+        .collect();
+    let key = DeviceKey::of_info(&adapter.get_info());
+    let (cache, mut warnings) = match tune::cache::default_path() {
+        Some(path) => TuneCache::load(&path),
+        None => Default::default(),
+    };
+    warnings.extend(cache.choices_for(&key).1);
+    let tuned = cache
+        .entries
+        .into_iter()
+        .filter(|e| e.device == key)
+        .collect();
+    KernelReport {
+        variants,
+        tuned,
+        warnings,
+    }
+}
+
+fn print_kernels(k: &KernelReport) {
+    for (family, names) in &k.variants {
+        println!("    {family} variants: {}", names.join(", "));
+    }
+    match tune::cache::default_path() {
+        Some(p) if k.tuned.is_empty() => println!("    tuned: none in {}", p.display()),
+        Some(p) => println!("    tuned ({}):", p.display()),
+        None => println!("    tuned: no cache path (set WGREC_TUNE_CACHE or HOME)"),
+    }
+    for e in &k.tuned {
+        let ms: Vec<String> = e.ms.iter().map(|(v, t)| format!("{v} {t:.3} ms")).collect();
+        println!(
+            "      {} {}: {} ({})",
+            e.family,
+            e.class,
+            e.variant,
+            ms.join(", ")
+        );
+    }
+    for w in &k.warnings {
+        println!("    warning: {w}");
+    }
+}
+
+fn report(adapter: &wgpu::Adapter, verbose: bool) -> (String, DeviceReport) {
     let info = adapter.get_info();
     let limits = adapter.limits();
     let have = adapter.features();
@@ -56,18 +127,19 @@ fn report(adapter: &wgpu::Adapter) -> (String, DeviceReport) {
             .filter(|(f, _)| have.contains(*f))
             .map(|(_, n)| n.to_string())
             .collect(),
+        kernels: verbose.then(|| kernels(adapter)),
     };
     (line, report)
 }
 
 /// Lists adapters (best first); an error when there are none.
-pub fn run(json: bool) -> anyhow::Result<()> {
+pub fn run(json: bool, verbose: bool) -> anyhow::Result<()> {
     let choice = AdapterChoice::from_env()?;
     let (_instance, adapters) = adapter::enumerate(&choice);
     let (lines, reports): (Vec<String>, Vec<DeviceReport>) = adapters
         .iter()
         .filter(|a| choice.accepts(&a.get_info()))
-        .map(report)
+        .map(|a| report(a, verbose))
         .unzip();
     if reports.is_empty() {
         return Err(adapter::no_adapter(&choice).into());
@@ -89,6 +161,9 @@ pub fn run(json: bool) -> anyhow::Result<()> {
             r.max_compute_workgroup_storage_size >> 10
         );
         println!("    features: {}", r.features.join(", "));
+        if let Some(k) = &r.kernels {
+            print_kernels(k);
+        }
     }
     println!("(* = the adapter wgrec picks; WGREC_ADAPTER / WGREC_BACKEND change it)");
     Ok(())

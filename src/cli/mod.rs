@@ -16,6 +16,7 @@ mod report;
 mod serve;
 mod simulate;
 mod train;
+mod tune;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -35,6 +36,9 @@ enum Command {
         /// Print one JSON array on stdout.
         #[arg(long)]
         json: bool,
+        /// Also show each kernel family's variants and the tune cache's choices for each adapter.
+        #[arg(long)]
+        verbose: bool,
     },
     /// Time the kernel suite on this device beside its copy-bandwidth and FMA ceilings.
     Bench {
@@ -99,7 +103,14 @@ enum Command {
         /// Replace the run --out holds (a best or last checkpoint); refused without it.
         #[arg(long, conflicts_with = "resume")]
         overwrite: bool,
+        /// Never tune kernels on first use (the tune cache's choices still apply; see `wgrec tune`).
+        #[arg(long)]
+        no_tune: bool,
     },
+    /// Time each kernel's variants on this device with a model file's own training step and batches,
+    /// and keep the fastest in the tune cache (keyed by adapter, driver, wgrec version and shape
+    /// class) for every later compile on this device.
+    Tune(tune::TuneArgs),
     /// State the memory a model file needs on a data folder (bytes per table, storage group,
     /// activations, dense parameters, total) and whether this device holds it, without training;
     /// exits non-zero when it does not fit.
@@ -229,7 +240,8 @@ pub fn quiet_mesa_runtime_dir() {
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Devices { json } => devices::run(json),
+        Command::Devices { json, verbose } => devices::run(json, verbose),
+        Command::Tune(args) => tune::run(args),
         Command::Train {
             config,
             data,
@@ -239,6 +251,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             skip_bad_rows,
             resume,
             overwrite,
+            no_tune,
         } => train::train(train::TrainArgs {
             config,
             data,
@@ -248,6 +261,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             skip_bad_rows,
             resume,
             overwrite,
+            tune: !no_tune,
         }),
         Command::Eval {
             checkpoint,

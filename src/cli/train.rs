@@ -18,6 +18,8 @@ pub struct TrainArgs {
     pub skip_bad_rows: bool,
     pub resume: bool,
     pub overwrite: bool,
+    /// Whether a fresh run may tune the kernels the cache has no choice for (`--no-tune`: no).
+    pub tune: bool,
 }
 
 /// `wgrec train`.
@@ -29,6 +31,8 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
         None => default_data(&args.config)?,
     };
     let gpu = Gpu::new()?;
+    super::tune::apply_cache(&gpu);
+    let before = gpu.allocated_bytes();
     let mut trainer = Trainer::new(
         &gpu,
         &text,
@@ -42,6 +46,9 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
             stop_after_epochs: None,
         },
     )?;
+    if !args.resume && super::tune::first_use_enabled(&gpu, args.tune)? {
+        super::tune::first_use(&gpu, &mut trainer, gpu.allocated_bytes() - before)?;
+    }
     report_leftovers(trainer.removed_leftovers());
     let missing = trainer.encoder().missing_content();
     report_missing_content(&missing);
@@ -62,6 +69,7 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
     if args.json {
         let mut json = report_json(&report);
         json["memory"] = super::memory::memory_json(&memory);
+        json["kernels"] = serde_json::json!(wgrec::tune::choices_in_force(&gpu));
         if !missing.is_empty() {
             json["missing_content"] = serde_json::json!(missing
                 .iter()

@@ -204,9 +204,23 @@ impl Gpu {
         self.choices.lock().map(|c| c.tuned()).unwrap_or_default()
     }
 
-    /// Every (family, shape class) launchers on this device have asked about, in order.
+    /// Every (family, shape class) launchers on this device have asked about since it opened (or
+    /// since [`Gpu::clear_asked`]), sorted.
     pub fn asked_variants(&self) -> Vec<(Family, String)> {
         self.choices.lock().map(|c| c.asked()).unwrap_or_default()
+    }
+
+    /// Forgets the questions recorded so far (the tuner clears them before compiling a model to
+    /// learn which choices that model makes).
+    pub fn clear_asked(&self) {
+        if let Ok(mut c) = self.choices.lock() {
+            c.clear_asked();
+        }
+    }
+
+    /// The variant forced for `family`, if any.
+    pub fn forced_variant(&self, family: Family) -> Option<&'static Variant> {
+        self.choices.lock().ok().and_then(|c| c.forced(family))
     }
 
     /// Runs `f` inside a validation and an out-of-memory error scope; any error wgpu reports while it

@@ -183,6 +183,14 @@ impl Choices {
     pub(super) fn asked(&self) -> Vec<(Family, String)> {
         self.asked.iter().cloned().collect()
     }
+
+    pub(super) fn clear_asked(&mut self) {
+        self.asked.clear();
+    }
+
+    pub(super) fn forced(&self, family: Family) -> Option<&'static Variant> {
+        self.forced.get(&family).copied()
+    }
 }
 
 /// Parses `WGREC_VARIANT` (`family=variant,…`) into forced choices; `Err` says why not.

@@ -42,10 +42,12 @@ mod epochs;
 mod events;
 pub mod policy;
 mod trainer;
+mod tuning;
 
 pub use content::content_tables;
 pub use events::{Event, Observer, Quiet};
 pub use trainer::{plan_shapes, Trainer};
+pub use tuning::{tune_inputs, TuneInputs};
 
 use crate::metrics::TaskMetrics;
 

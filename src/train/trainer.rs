@@ -28,11 +28,11 @@ pub struct Trainer<'g> {
     pub(super) config: ModelConfig,
     /// The model file as given (stored in every checkpoint).
     config_text: String,
-    schema: Schema,
+    pub(super) schema: Schema,
     pub(super) data: PathBuf,
     pub(super) folder: RunFolder,
     pub(super) options: TrainOptions,
-    encoder: Arc<Encoder>,
+    pub(super) encoder: Arc<Encoder>,
     pub(super) graph: Graph,
     /// How parameters move: the optimizers the graph was compiled with and each step's rates.
     pub(super) policy: TrainPolicy,
@@ -49,7 +49,7 @@ pub struct Trainer<'g> {
 
 /// Reads the data folder's schema at `schema_path`, checks it against the model and checks that
 /// every split file is there.
-fn read_schema(config: &ModelConfig, schema_path: &Path, data: &Path) -> Result<Schema> {
+pub(super) fn read_schema(config: &ModelConfig, schema_path: &Path, data: &Path) -> Result<Schema> {
     let schema = Schema::load(schema_path)?;
     schema.check_model(config, &schema_path.display().to_string())?;
     for split in crate::data::SPLIT_NAMES {
@@ -59,7 +59,7 @@ fn read_schema(config: &ModelConfig, schema_path: &Path, data: &Path) -> Result<
 }
 
 /// Fits the encoder on the training split, in memory (the run folder is written later).
-fn fit_encoder(
+pub(super) fn fit_encoder(
     config: &ModelConfig,
     schema: &Schema,
     schema_file: &str,
@@ -197,7 +197,7 @@ impl<'g> Trainer<'g> {
         &self.encoder
     }
 
-    fn read_options(&self) -> ReadOptions {
+    pub(super) fn read_options(&self) -> ReadOptions {
         ReadOptions {
             batch_rows: self.config.train.batch_size as usize,
             skip_bad_rows: self.options.skip_bad_rows,

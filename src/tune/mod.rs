@@ -1,0 +1,241 @@
+//! Kernel tuning on the user's own device (issue 20, point 4; `wgrec tune`, and the first-use tune
+//! in `wgrec train`).
+//!
+//! What is fastest depends on the GPU, its driver and the model's shapes, and this project rarely
+//! sees a GPU, so wgrec measures on the device at hand instead of guessing here. The unit measured is
+//! **the model's own training step on the model's own batches**: compiling the model asks each
+//! launcher for its variant ([`crate::gpu::variants`]), which tells the tuner exactly which (family,
+//! shape class) choices this model makes; each choice is then tried with every variant the device
+//! can run, the rest of the model fixed, and the step's median time decides. Timing the whole step
+//! rather than the kernel alone is slower to converge but cannot be fooled by a micro-benchmark that
+//! misses the model's real cache and id patterns, and it needs no per-kernel harness.
+//!
+//! Noise: variants are timed in interleaved rounds (A, B, C, A, B, C, …) so drift in the machine's
+//! load falls on all of them alike, and a variant replaces the default only when its median beats
+//! the default's by more than [`TuneOptions::margin`]; a close call keeps the default, whose bits the
+//! project's quoted results were produced with.
+//!
+//! The winners go to the tune cache ([`cache`]), keyed by device, driver, wgrec version and shape
+//! class; every later compile on that device uses them ([`cache::apply`]).
+
+pub mod cache;
+mod measure;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::config::ModelConfig;
+use crate::data::encode::ModelBatch;
+use crate::error::{Error, Result};
+use crate::gpu::{Family, Gpu, Variant};
+use crate::graph::FeatureShape;
+pub use cache::{DeviceKey, Entry, TuneCache, Tuned};
+
+/// What a tune measures: the model (its config and the data's feature shapes) and real batches.
+pub struct TuneModel<'a> {
+    /// The model file, parsed.
+    pub config: &'a ModelConfig,
+    /// The data's shape of each feature (as the trainer finds them).
+    pub shapes: &'a [FeatureShape],
+    /// The encoder's logit correction (as the trainer compiles with it).
+    pub correction: f64,
+    /// Batches of the training split, at most the model's batch size each.
+    pub batches: &'a [ModelBatch],
+}
+
+/// How long to measure.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TuneOptions {
+    /// Training steps per timed window (one sync per window).
+    pub steps: usize,
+    /// Interleaved rounds: each variant is timed once per round.
+    pub rounds: usize,
+    /// A variant must beat the default's median step by more than this fraction to replace it.
+    pub margin: f64,
+}
+
+impl Default for TuneOptions {
+    fn default() -> Self {
+        TuneOptions {
+            steps: 4,
+            rounds: 5,
+            margin: 0.03,
+        }
+    }
+}
+
+/// One choice tried: its family and class, each variant's median step, and the winner.
+#[derive(Debug, Clone, Serialize)]
+pub struct Trial {
+    /// The kernel family.
+    pub family: Family,
+    /// The launcher's shape class.
+    pub class: String,
+    /// Median milliseconds per training step with each variant.
+    pub ms: BTreeMap<String, f64>,
+    /// The variant kept.
+    pub winner: String,
+}
+
+/// A tune's outcome.
+#[derive(Debug, Clone, Serialize)]
+pub struct TuneReport {
+    /// The device measured.
+    pub device: DeviceKey,
+    /// Every choice with more than one runnable variant, in the order tried.
+    pub trials: Vec<Trial>,
+    /// Choices not tried, with why (one variant runs here; forced by `WGREC_VARIANT`).
+    pub skipped: Vec<(Family, String, String)>,
+}
+
+impl TuneReport {
+    /// The report as cache entries.
+    pub fn entries(&self) -> Vec<Entry> {
+        self.trials
+            .iter()
+            .map(|t| Entry {
+                device: self.device.clone(),
+                family: t.family.name().to_string(),
+                class: t.class.clone(),
+                variant: t.winner.clone(),
+                ms: t.ms.clone(),
+            })
+            .collect()
+    }
+}
+
+/// Tunes every choice `model` makes on `gpu` (see the module docs) and leaves the winners as the
+/// device's tuned choices. The device's earlier tuned choices are set aside while it measures.
+pub fn tune(gpu: &Gpu, model: &TuneModel<'_>, options: TuneOptions) -> Result<TuneReport> {
+    if model.batches.is_empty() {
+        return Err(Error::Variant(
+            "tuning needs at least one batch of the training split; it is empty".into(),
+        ));
+    }
+    let asked = measure::choices_of(gpu, model)?;
+    let mut best = Tuned::new();
+    let mut report = TuneReport {
+        device: DeviceKey::of(gpu),
+        trials: Vec::new(),
+        skipped: Vec::new(),
+    };
+    for (family, class) in asked {
+        let candidates = runnable(gpu, family);
+        if let Some(why) = skip_reason(gpu, family, candidates.len()) {
+            report.skipped.push((family, class, why));
+            continue;
+        }
+        let ms = measure::trial(gpu, model, &best, (family, &class), &candidates, options)?;
+        let winner = pick(&ms, options.margin);
+        best.insert((family, class.clone()), family.variant(winner)?);
+        let ms = ms.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        let winner = winner.to_string();
+        report.trials.push(Trial {
+            family,
+            class,
+            ms,
+            winner,
+        });
+    }
+    gpu.set_tuned(best);
+    Ok(report)
+}
+
+/// The variants of `family` this device can run, default first.
+pub fn runnable(gpu: &Gpu, family: Family) -> Vec<&'static Variant> {
+    let subgroups = gpu.has_subgroups();
+    family
+        .variants()
+        .iter()
+        .filter(|v| subgroups || !v.subgroups)
+        .collect()
+}
+
+fn skip_reason(gpu: &Gpu, family: Family, candidates: usize) -> Option<String> {
+    if gpu.forced_variant(family).is_some() {
+        return Some("forced by WGREC_VARIANT or the host program".into());
+    }
+    (candidates < 2).then(|| "one variant runs on this device".into())
+}
+
+/// The fastest variant by median, unless the default is within `margin` of it.
+fn pick(ms: &BTreeMap<&'static str, f64>, margin: f64) -> &'static str {
+    let default = ms.get("default").copied().unwrap_or(f64::INFINITY);
+    let (fastest, t) = ms
+        .iter()
+        .min_by(|a, b| a.1.total_cmp(b.1))
+        .map(|(k, v)| (*k, *v))
+        .unwrap_or(("default", default));
+    if t < default * (1.0 - margin) {
+        fastest
+    } else {
+        "default"
+    }
+}
+
+/// Where a choice in force came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// Forced (`WGREC_VARIANT` or the host program).
+    Forced,
+    /// From the tune cache or a tune just run.
+    Tuned,
+    /// The family's default path (not tuned, or one variant runs here).
+    Default,
+}
+
+/// One choice a compiled model made.
+#[derive(Debug, Clone, Serialize)]
+pub struct Choice {
+    /// The kernel family.
+    pub family: Family,
+    /// The launcher's shape class.
+    pub class: String,
+    /// The variant compiled.
+    pub variant: &'static str,
+    /// Why that one.
+    pub source: Source,
+}
+
+/// The choices behind every launcher built on `gpu` so far (every (family, class) asked about),
+/// as the device answers them now.
+pub fn choices_in_force(gpu: &Gpu) -> Vec<Choice> {
+    let tuned = gpu.tuned_variants();
+    gpu.asked_variants()
+        .into_iter()
+        .map(|(family, class)| {
+            let (variant, source) = match (
+                gpu.forced_variant(family),
+                tuned.get(&(family, class.clone())),
+            ) {
+                (Some(v), _) => (v, Source::Forced),
+                (None, Some(v)) if !v.subgroups || gpu.has_subgroups() => (*v, Source::Tuned),
+                _ => (&family.variants()[0], Source::Default),
+            };
+            Choice {
+                family,
+                class,
+                variant: variant.name,
+                source,
+            }
+        })
+        .collect()
+}
+
+/// The (family, class) choices asked on `gpu` that neither a force nor the tune cache answers,
+/// among those with more than one variant this device runs: what a first-use tune would measure.
+pub fn untuned(gpu: &Gpu) -> Vec<(Family, String)> {
+    let tuned = gpu.tuned_variants();
+    gpu.asked_variants()
+        .into_iter()
+        .filter(|(f, c)| {
+            gpu.forced_variant(*f).is_none()
+                && !tuned.contains_key(&(*f, c.clone()))
+                && runnable(gpu, *f).len() > 1
+        })
+        .collect()
+}
