@@ -49,6 +49,8 @@ shaders! {
     TIM_F16 => "tim" ["chunks_f16"],
     GEMM => "gemm",
     GEMM_TILED => "gemm_tiled",
+    GEMM_WIDE => "gemm_wide",
+    GEMM_WIDER => "gemm_wider",
     FMA => "fma",
     PAIRWISE => "pairwise",
     NORM => "norm",

@@ -23,12 +23,13 @@
 //! the GEMM ran no faster on llvmpipe (4096×400×400: 3.5–3.6 GFLOP/s either way, alternating runs
 //! in one session), so the unsafe opt-in was not worth adding.
 //!
-//! # Variants and tiling (measured on llvmpipe, 2 cores; see the shader header)
-//! Each invocation owns a 4 × 4 register tile; workgroups are 8 × 8 invocations. When A's and B's
-//! leading dimensions and per-table strides are multiples of 4 and their buffers hold the extent
-//! rounded up to a whole vec4, `gemm_vec4` loads the operands as vec4s ([`Gemm::vectorized`]);
-//! otherwise `gemm` loads scalars. The device's variant choice ([`crate::gpu::Family::Gemm`]) may
-//! replace `gemm_vec4` by a tiled kernel ([`variants`] has the variants and the rule).
+//! # Variants and tiling (measured on llvmpipe, 2 cores; see the shader headers)
+//! Workgroups are 8 × 8 invocations. When A's and B's leading dimensions and per-table strides are
+//! multiples of 4 and their buffers hold the extent rounded up to a whole vec4, the operands load
+//! as vec4s ([`Gemm::vectorized`]) and each invocation owns an 8 × 8 register tile
+//! (`gemm_vec4_8x8`, gemm_wide.wgsl); otherwise `gemm` loads scalars into a 4 × 4 tile. The
+//! device's variant choice ([`crate::gpu::Family::Gemm`]) may replace the vec4 kernel by another
+//! register tile or a workgroup-memory tiled kernel ([`variants`] has the variants and the rule).
 
 mod spec;
 pub mod variants;
@@ -45,7 +46,8 @@ pub use spec::{Epilogue, Gate, GateKind, GemmParams, GemmSpec, Operand};
 pub(super) use variants::gate_code;
 pub use variants::{shape_class, GEMM_TILED, VARIANTS};
 
-/// Rows and columns of C one invocation computes (the shader's `TM`, `TN`).
+/// Rows and columns of C one invocation of `gemm` and `gemm_vec4` computes (the shader's `TM`,
+/// `TN`); the default's vec4 kernel owns 2·TILE × 2·TILE ([`variants`]).
 pub const TILE: u32 = 4;
 /// Invocations along `n` per workgroup.
 pub const GEMM_WG_X: u32 = 8;
@@ -79,6 +81,7 @@ pub struct Gemm {
     vectorized: bool,
     variant: &'static str,
     wg: [u32; 2],
+    tile: [u32; 2],
     dims: [AtomicU32; 3],
 }
 
@@ -99,7 +102,7 @@ impl Gemm {
         let dummy = gpu.buffer("gemm unused binding", 16, storage_usage());
         let vectorized = vec4_fits(s, a, b, gate);
         let choice = variants::choose(gpu, s, vectorized);
-        let grid = grid_for(choice.wg, s.tables, s.m, s.n);
+        let grid = grid_for(choice.wg, choice.tile, s.tables, s.m, s.n);
         let base = base_params(s)?;
         let pipeline = gpu.pipeline(choice.kernel, &choice.constants)?;
         pipeline.check_grid(gpu, grid)?;
@@ -120,6 +123,7 @@ impl Gemm {
             vectorized,
             variant: choice.name,
             wg: choice.wg,
+            tile: choice.tile,
             dims: [s.m, s.n, s.k].map(AtomicU32::new),
         })
     }
@@ -178,7 +182,7 @@ impl Gemm {
     /// is recorded only when `tables` is 0.
     pub fn record(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>) {
         let (m, n, _) = self.dims();
-        let grid = grid_for(self.wg, self.spec.tables, m, n);
+        let grid = grid_for(self.wg, self.tile, self.spec.tables, m, n);
         self.launch.record_grid(gpu, pass, Grid::Dims(grid));
     }
 
@@ -189,11 +193,12 @@ impl Gemm {
     }
 }
 
-/// The grid of a kernel whose workgroups have `wg` = (along n, along m) invocations of 4 × 4 tiles.
-fn grid_for(wg: [u32; 2], tables: u32, m: u32, n: u32) -> [u32; 3] {
+/// The grid of a kernel whose workgroups have `wg` = (along n, along m) invocations, each owning
+/// `tile` = (columns, rows) of C.
+fn grid_for(wg: [u32; 2], tile: [u32; 2], tables: u32, m: u32, n: u32) -> [u32; 3] {
     [
-        n.div_ceil(TILE * wg[0]).max(1),
-        m.div_ceil(TILE * wg[1]).max(1),
+        n.div_ceil(tile[0] * wg[0]).max(1),
+        m.div_ceil(tile[1] * wg[1]).max(1),
         tables,
     ]
 }
