@@ -11,6 +11,7 @@ use wgrec::kernels::dense::gemm::{
 use wgrec::kernels::dense::mlp::{MlpSpec, MlpStack};
 use wgrec::kernels::run_once;
 use wgrec::rng::Rng;
+use wgrec::Gpu;
 
 use crate::common::{download, gpu, poison, random_f32, upload, Tolerance};
 use crate::registry::{assert_layout, offsets};
@@ -145,11 +146,16 @@ pub fn reference(s: &GemmSpec, dims: (u32, u32, u32), x: &Inputs) -> Vec<(usize,
     out
 }
 
-/// Runs `spec` at `dims` (set with `set_dims` when below the capacities) and checks every written
-/// element against the reference and every other element of C against its initial bits. Returns
-/// whether the vec4 variant ran.
-fn check(s: &GemmSpec, dims: (u32, u32, u32), seed: u64) -> bool {
-    let gpu = gpu();
+/// What one checked run produced: C as read back, and which kernel ran.
+pub struct Run {
+    pub c: Vec<f32>,
+    pub vectorized: bool,
+    pub variant: &'static str,
+}
+
+/// Runs `spec` at `dims` (set with `set_dims` when below the capacities) on `gpu` and checks every
+/// written element against the reference and every other element of C against its initial bits.
+pub fn run_checked(gpu: &Gpu, s: &GemmSpec, dims: (u32, u32, u32), seed: u64) -> Run {
     let mut rng = Rng::new(seed);
     let x = random_inputs(s, &mut rng);
     let a = upload(gpu, "a", &x.a);
@@ -182,12 +188,21 @@ fn check(s: &GemmSpec, dims: (u32, u32, u32), seed: u64) -> bool {
             "gemm C[{i}] outside the {dims:?} result was written"
         );
     }
-    gemm.vectorized()
+    Run {
+        c: got,
+        vectorized: gemm.vectorized(),
+        variant: gemm.variant(),
+    }
+}
+
+/// [`run_checked`] on the shared device; whether the vec4 variant ran.
+fn check(s: &GemmSpec, dims: (u32, u32, u32), seed: u64) -> bool {
+    run_checked(gpu(), s, dims, seed).vectorized
 }
 
 /// `spec` with every leading dimension of A and B rounded up to a multiple of 4 (and strides to
 /// match): the layout the vec4 variant needs, with NaN in the padding.
-fn padded(s: GemmSpec) -> GemmSpec {
+pub fn padded(s: GemmSpec) -> GemmSpec {
     let ((ar, _), (br, _)) = stored(&s);
     let (lda, ldb) = (s.lda.next_multiple_of(4), s.ldb.next_multiple_of(4));
     GemmSpec {

@@ -19,6 +19,7 @@ mod dense_elementwise;
 mod dense_expert;
 mod dense_gate;
 mod dense_gemm;
+mod dense_gemm_tiled;
 mod dense_layernorm;
 mod dense_mix;
 mod dense_mix_reference;

@@ -1,6 +1,6 @@
 // gemm.wgsl — strided-batched GEMM with fused epilogues, and the fixed-order column sum.
 //
-// Launcher: src/kernels/dense/gemm.rs (gemm, gemm_vec4) and src/kernels/dense/column_sum.rs
+// Launcher: src/kernels/dense/gemm/mod.rs (gemm, gemm_vec4) and src/kernels/dense/column_sum.rs
 // (column_sum). Tests: kernels_tests/dense_gemm.rs.
 //
 // gemm:       C[t] = act(op(A[t]) · op(B[t]) + bias[t]) (+ C[t] if ACCUMULATE), t = workgroup_id.z
@@ -23,9 +23,12 @@
 // column_sum: one invocation per (column, table); grid (⌈cols/WG⌉, tables).
 //
 // Measured on llvmpipe (2 shared cores, 4096×400×400, % of fma.wgsl in the same run; noisy ±5
-// points): scalar loads 11–17%; vec4 loads (gemm_vec4) 25–45%, so the host picks gemm_vec4 whenever
-// the layout allows. Workgroups (WG_X × WG_Y) 8×8 ≈ 16×16 ≈ 16×4 > 4×4 > 4×16: 8×8 kept. Built
-// without wgpu's bounds checks the kernel was no faster, so it keeps them (see gemm.rs).
+// points): scalar loads 11–17%; vec4 loads (gemm_vec4) 25–45%, so the host picks a vec4 kernel
+// whenever the layout allows (since issue 20 gemm_wide.wgsl's 8 × 8 tile by default). Workgroups
+// (WG_X × WG_Y) 8×8 ≈ 16×16 ≈ 16×4 > 4×4 > 4×16: 8×8 kept. Built
+// without wgpu's bounds checks the kernel was no faster, so it keeps them (see gemm/mod.rs).
+// Variants of gemm_vec4 chosen per device (issue 20): gemm_tiled.wgsl (workgroup-memory tiling)
+// and gemm_wide.wgsl (larger register tiles); src/kernels/dense/gemm/variants.rs.
 
 override WG_X: u32 = 8u;     // invocations along n per workgroup
 override WG_Y: u32 = 8u;     // invocations along m per workgroup
