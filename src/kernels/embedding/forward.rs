@@ -1,15 +1,49 @@
-//! Launcher of `tbe_forward`: buffers and bind group built once; per batch one upload and one
+//! Launcher of the gather: buffers and bind group built once; per batch one upload and one
 //! dispatch for every feature of the storage.
+//!
+//! The kernel is the device's [`Family::Gather`] variant for the storage's shape class
+//! (`w<row floats bucket>-<element>`, e.g. `w64-f32`): see [`GATHER_VARIANTS`] and the entry points
+//! in `shaders/embedding_forward.wgsl`.
 
 use super::bags::Bags;
 use super::features::FeatureSet;
 use super::storage::EmbeddingStorage;
 use crate::error::{Error, Result};
-use crate::gpu::{storage_usage, Access, Gpu, Grid, Kernel, Launch, Uniform};
+use crate::gpu::{size_class, storage_usage, Access, Family, Gpu, Grid, Kernel, Launch, Uniform};
+use crate::gpu::Variant;
 use crate::shaders;
 
-/// The gather's variants ([`crate::gpu::variants`]); the first is the default path.
-pub const GATHER_VARIANTS: &[crate::gpu::Variant] = &[crate::gpu::Variant::DEFAULT];
+/// The gather's variants ([`crate::gpu::variants`]); the first is the default path. All sum a
+/// bag's lookups in bag order per lane; "wide-workgroup*" then adds its lookup slots' partial sums
+/// in slot order (same function, other rounding).
+/// - `"default"` (`tbe_forward_bag`): a workgroup of TEAM lanes (the widest row's vec4s rounded up
+///   to a power of two, at most 64) per bag; the fastest on lavapipe (BENCHMARKS.md, issue 20).
+/// - `"flat"` (`tbe_forward`, the default before issue 20): an invocation per (sample, vec4 column),
+///   `WG` per workgroup: coalesced, for GPUs and narrow rows.
+/// - `"wide-workgroup"`, `"wide-workgroup-256"` (`tbe_forward_wide`): a workgroup of `WG` lanes per
+///   bag split into `WG / TEAM` lookup slots; only for rows of 64 to `WG` floats·4 (widest width4
+///   in 16..=TEAM ≤ WG): narrower or wider rows use the default.
+pub const GATHER_VARIANTS: &[Variant] = &[
+    Variant::DEFAULT,
+    Variant {
+        name: "flat",
+        subgroups: false,
+        constants: &[("WG", FORWARD_WG as f64)],
+    },
+    Variant {
+        name: "wide-workgroup",
+        subgroups: false,
+        constants: &[("WG", 64.0)],
+    },
+    Variant {
+        name: "wide-workgroup-256",
+        subgroups: false,
+        constants: &[("WG", 256.0)],
+    },
+];
+
+/// The widest team of the default gather: lanes beyond it loop over the row's columns.
+const MAX_TEAM: u32 = 64;
 
 /// Invocations per workgroup of the gather (the WGSL `WG` override).
 pub const FORWARD_WG: u32 = 64;
@@ -38,25 +72,69 @@ pub struct ForwardParams {
     pub chunk_shift: u32,
     /// vec4s per chunk − 1.
     pub chunk_mask: u32,
+    /// Bags: features × batch_size (workgroups of the per-bag entry points).
+    pub bags: u32,
     /// Padding to 16 bytes.
-    pub _pad: [u32; 2],
+    pub _pad: u32,
 }
 
-/// The gather kernel's description.
-pub const TBE_FORWARD: Kernel = Kernel::new(
-    shaders::EMBEDDING_FORWARD,
-    "tbe_forward",
-    &[
-        Access::Read,
-        Access::Read,
-        Access::Read,
-        Access::Read,
-        Access::Read,
-        Access::Read,
-        Access::ReadWrite,
-        Access::Uniform,
-    ],
-);
+const ACCESSES: &[Access] = &[
+    Access::Read,
+    Access::Read,
+    Access::Read,
+    Access::Read,
+    Access::Read,
+    Access::Read,
+    Access::ReadWrite,
+    Access::Uniform,
+];
+
+/// The gather kernel's description (the "flat" variant's entry; errors name it).
+pub const TBE_FORWARD: Kernel = Kernel::new(shaders::EMBEDDING_FORWARD, "tbe_forward", ACCESSES);
+const TBE_FORWARD_BAG: Kernel =
+    Kernel::new(shaders::EMBEDDING_FORWARD, "tbe_forward_bag", ACCESSES);
+const TBE_FORWARD_WIDE: Kernel =
+    Kernel::new(shaders::EMBEDDING_FORWARD, "tbe_forward_wide", ACCESSES);
+
+/// How a gather's invocations map to the work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Geometry {
+    /// One invocation per (sample, vec4 column), `FORWARD_WG` per workgroup.
+    Flat,
+    /// One workgroup per bag.
+    PerBag,
+}
+
+/// The entry point, override constants and geometry of the variant the device picks for
+/// `storage`, with the documented fallback to the default.
+fn choose(gpu: &Gpu, storage: &EmbeddingStorage) -> (Kernel, Vec<(&'static str, f64)>, Geometry) {
+    let layout = &storage.layout;
+    let widest4 = layout.tables.iter().map(|t| t.width4).max().unwrap_or(1);
+    let class = format!(
+        "w{}-{}",
+        size_class(widest4 * 4),
+        layout.element.name()
+    );
+    let v = gpu.variant(Family::Gather, &class);
+    let team = widest4.next_power_of_two();
+    let chunks = if layout.chunks() == 1 { 1.0 } else { 4.0 };
+    let mut constants = vec![("CHUNKS", chunks)];
+    let wide_wg = v.constants.iter().find(|c| c.0 == "WG").map(|c| c.1 as u32);
+    match (v.name, wide_wg) {
+        ("flat", _) => {
+            constants.push(("WG", FORWARD_WG as f64));
+            (TBE_FORWARD, constants, Geometry::Flat)
+        }
+        (name, Some(wg)) if name.starts_with("wide-workgroup") && widest4 >= 16 && team <= wg => {
+            constants.extend([("WG", wg as f64), ("TEAM", team as f64)]);
+            (TBE_FORWARD_WIDE, constants, Geometry::PerBag)
+        }
+        _ => {
+            constants.push(("TEAM", team.min(MAX_TEAM) as f64));
+            (TBE_FORWARD_BAG, constants, Geometry::PerBag)
+        }
+    }
+}
 
 /// A prepared table-batched gather for one feature set over one embedding storage.
 pub struct TbeForward {
@@ -69,6 +147,7 @@ pub struct TbeForward {
     params: Uniform<ForwardParams>,
     batch_capacity: u64,
     state: ForwardParams,
+    geometry: Geometry,
 }
 
 impl TbeForward {
@@ -112,15 +191,8 @@ impl TbeForward {
             ));
         }
         // One chunk (the usual case) compiles without the per-load chunk switch.
-        let chunks = if storage.layout.chunks() == 1 {
-            1.0
-        } else {
-            4.0
-        };
-        let pipeline = gpu.pipeline(
-            &storage.kernel(&TBE_FORWARD),
-            &[("WG", FORWARD_WG as f64), ("CHUNKS", chunks)],
-        )?;
+        let (kernel, constants, geometry) = choose(gpu, storage);
+        let pipeline = gpu.pipeline(&storage.kernel(&kernel), &constants)?;
         let meta = gpu.storage_from("tbe meta", &features.meta);
         let batch_capacity = Bags::capacity_words(features.len(), features.max_batch, max_lookups);
         let batch = gpu.buffer("tbe batch", batch_capacity * 4, storage_usage());
@@ -149,6 +221,7 @@ impl TbeForward {
             ..Default::default()
         };
         Ok(TbeForward {
+            geometry,
             features,
             launch,
             meta,
@@ -190,9 +263,15 @@ impl TbeForward {
         self.state.offsets_at = offsets_at;
         self.state.indices_at = indices_at;
         self.state.weights_at = weights_at;
+        self.state.bags = bags.batch_size * self.features.len() as u32;
         self.params.write(gpu, &self.state);
-        let threads = self.state.batch_size as u64 * self.state.cols4 as u64;
-        let workgroups = threads.div_ceil(FORWARD_WG as u64) as u32;
+        let workgroups = match self.geometry {
+            Geometry::Flat => {
+                let threads = self.state.batch_size as u64 * self.state.cols4 as u64;
+                threads.div_ceil(FORWARD_WG as u64) as u32
+            }
+            Geometry::PerBag => self.state.bags,
+        };
         self.launch.set_grid(Grid::Folded(workgroups));
         Ok(())
     }
