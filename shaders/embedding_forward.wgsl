@@ -31,7 +31,7 @@
 // Entry points (the launcher's variants, src/kernels/embedding/forward.rs; every one sums a bag's
 // lookups in bag order into one output vec4, so they give the same bits):
 // - tbe_forward_bag (variant "default"): one workgroup per bag (feature, sample), TEAM lanes, lane c
-//   owns vec4 columns c, c + TEAM, …. Everything but the column — the feature and table words, the
+//   owns vec4 columns c, c + TEAM, … (COLS of them per walk of the bag's ids). Everything but the column — the feature and table words, the
 //   bag's offsets, each lookup's id and weight, its part check and chunk — depends on the workgroup
 //   id only, so it is uniform: on llvmpipe (SIMD lanes, one lane at a time for a non-uniform load)
 //   each is one scalar load instead of one per lane, and the chunk switch takes one branch instead of
@@ -46,6 +46,8 @@
 
 override WG: u32 = 64u; // two NVIDIA warps; measured no slower than 128/256 on lavapipe
 override TEAM: u32 = 16u; // lanes per row (tbe_forward_bag, tbe_forward_wide): a power of two
+override COLS: u32 = 1u;  // vec4 columns per lane (tbe_forward_bag; 1 elsewhere), <= MAX_COLS
+const MAX_COLS: u32 = 8u;
 
 const POOL_NONE: u32 = 0u;
 const POOL_SUM: u32 = 1u;
@@ -118,13 +120,16 @@ fn lookup_row(t: TablePart, mns_first: u32, mns_count: u32, value: u32, col: u32
     return acc;
 }
 
-// Gathers bag (feature f, sample b) at vec4 column `col` of its table and writes (or, for a later
-// storage of a split table, adds) its output: the whole default computation of one output vec4.
-fn gather_column(f: u32, b: u32, col: u32) {
+// Gathers bag (feature f, sample b) at the vec4 columns col0 + k * step, k < COLS (those inside
+// the row), and writes (or, for a later storage of a split table, adds) their outputs: the whole
+// default computation of COLS output vec4s, walking the bag's ids once for all of them. Each
+// column sums its lookups in bag order, whatever COLS is: the same bits for every COLS.
+fn gather_columns(f: u32, b: u32, col0: u32, step: u32) {
     let fm = params.features_at + f * FEATURE_WORDS;
     let table = tables_meta[fm];
     let tw = table * TABLE_WORDS;
     let part = TablePart(tables_meta[tw], tables_meta[tw + 1u], tables_meta[tw + 3u], tables_meta[tw + 4u]);
+    let width4 = tables_meta[tw + 2u];
     let accumulate = tables_meta[fm + 7u] != 0u;
     let mns_first = tables_meta[fm + 4u];
     let mns_count = tables_meta[fm + 5u];
@@ -135,22 +140,35 @@ fn gather_column(f: u32, b: u32, col: u32) {
     let start = batch[params.offsets_at + bag];
     let end = batch[params.offsets_at + bag + 1u];
     let first = batch[params.offsets_at + f * params.batch_size];
-    var acc = vec4<f32>(0.0);
+    var acc: array<vec4<f32>, MAX_COLS>;
     for (var l = start; l < end; l++) {
-        let row = lookup_weight(l) * lookup_row(part, mns_first, mns_count, batch[params.indices_at + l], col);
-        if pooling == POOL_NONE {
-            write_out(out_offset4 + (l - first) * out_stride4 + col, row, accumulate);
-        } else {
-            acc += row;
+        let w = lookup_weight(l);
+        let id = batch[params.indices_at + l];
+        for (var k = 0u; k < COLS; k++) {
+            let col = col0 + k * step;
+            if col < width4 {
+                let row = w * lookup_row(part, mns_first, mns_count, id, col);
+                if pooling == POOL_NONE {
+                    write_out(out_offset4 + (l - first) * out_stride4 + col, row, accumulate);
+                } else {
+                    acc[k] += row;
+                }
+            }
         }
     }
     if pooling == POOL_NONE {
         return;
     }
-    if pooling == POOL_MEAN && end > start {
-        acc /= f32(end - start);
+    for (var k = 0u; k < COLS; k++) {
+        let col = col0 + k * step;
+        if col < width4 {
+            var v = acc[k];
+            if pooling == POOL_MEAN && end > start {
+                v /= f32(end - start);
+            }
+            write_out(out_offset4 + b * out_stride4 + col, v, accumulate);
+        }
     }
-    write_out(out_offset4 + b * out_stride4 + col, acc, accumulate);
 }
 
 // Lookup l's weight (1 without weights).
@@ -186,8 +204,8 @@ fn tbe_forward_bag(
     }
     let f = bag / params.batch_size;
     let width4 = tables_meta[tables_meta[params.features_at + f * FEATURE_WORDS] * TABLE_WORDS + 2u];
-    for (var col = lid; col < width4; col += TEAM) {
-        gather_column(f, bag % params.batch_size, col);
+    for (var col0 = lid; col0 < width4; col0 += TEAM * COLS) {
+        gather_columns(f, bag % params.batch_size, col0, TEAM);
     }
 }
 
@@ -258,5 +276,5 @@ fn tbe_forward(
     }
     let c = g % params.cols4;
     let f = tables_meta[params.colmap_at + c];
-    gather_column(f, g / params.cols4, c - tables_meta[params.features_at + f * FEATURE_WORDS + 6u]);
+    gather_columns(f, g / params.cols4, c - tables_meta[params.features_at + f * FEATURE_WORDS + 6u], 0u);
 }

@@ -42,8 +42,12 @@ pub const GATHER_VARIANTS: &[Variant] = &[
     },
 ];
 
-/// The widest team of the default gather: lanes beyond it loop over the row's columns.
-const MAX_TEAM: u32 = 64;
+/// Lanes of the default gather's workgroup (at most): llvmpipe's SIMD width on AVX2, so one
+/// SIMD group walks a bag's ids once for the whole row.
+const BAG_TEAM: u32 = 8;
+/// Vec4 columns a lane of the default gather accumulates per walk of a bag (the WGSL `MAX_COLS`);
+/// wider rows walk the bag again per 8 · 8 vec4s.
+const MAX_COLS: u32 = 8;
 
 /// Invocations per workgroup of the gather (the WGSL `WG` override).
 pub const FORWARD_WG: u32 = 64;
@@ -130,7 +134,9 @@ fn choose(gpu: &Gpu, storage: &EmbeddingStorage) -> (Kernel, Vec<(&'static str, 
             (TBE_FORWARD_WIDE, constants, Geometry::PerBag)
         }
         _ => {
-            constants.push(("TEAM", team.min(MAX_TEAM) as f64));
+            let team = team.min(BAG_TEAM);
+            let cols = widest4.div_ceil(team).min(MAX_COLS);
+            constants.extend([("TEAM", team as f64), ("COLS", cols as f64)]);
             (TBE_FORWARD_BAG, constants, Geometry::PerBag)
         }
     }

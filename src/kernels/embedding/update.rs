@@ -14,6 +14,21 @@ pub const UPDATE_VARIANTS: &[crate::gpu::Variant] = &[crate::gpu::Variant::DEFAU
 /// Invocations per workgroup of the update, unless one row needs more lanes.
 pub const UPDATE_WG: u32 = 64;
 
+/// Lanes per row of the update: at most llvmpipe's SIMD width (8 on AVX2) while a lane holds at
+/// most [`UPDATE_MAX_COLS`] columns.
+const UPDATE_TEAM: u32 = 8;
+/// Vec4 columns a lane of the update holds at most (the WGSL `MAX_COLS`).
+const UPDATE_MAX_COLS: u32 = 8;
+
+/// (TEAM, COLS) of the update for rows of `widest4` vec4s: TEAM · COLS is the next power of two,
+/// with COLS > 1 only once TEAM would pass [`UPDATE_TEAM`] (each lane then walks the row's
+/// lookups once for COLS columns).
+fn team_and_cols(widest4: u32) -> (u32, u32) {
+    let full = widest4.next_power_of_two();
+    let cols = (full / UPDATE_TEAM).clamp(1, UPDATE_MAX_COLS);
+    (full / cols, cols)
+}
+
 /// Mirrors `UpdateParams` in `embedding_update.wgsl`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
@@ -125,7 +140,7 @@ impl TbeUpdate {
     ) -> Result<Self> {
         let layout = &storage.layout;
         let widest4 = layout.tables.iter().map(|t| t.width4).max().unwrap_or(1);
-        let team = widest4.next_power_of_two();
+        let (team, cols) = team_and_cols(widest4);
         let wg = team.max(UPDATE_WG);
         let opt = layout.optimizer;
         let pipeline = gpu.pipeline(
@@ -133,6 +148,7 @@ impl TbeUpdate {
             &[
                 ("WG", wg as f64),
                 ("TEAM", team as f64),
+                ("COLS", cols as f64),
                 ("OPTIMIZER", opt.code() as f64),
                 ("CHUNKS", if layout.chunks() == 1 { 1.0 } else { 4.0 }),
             ],
