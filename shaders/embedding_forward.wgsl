@@ -30,15 +30,17 @@
 //
 // Entry points (the launcher's variants, src/kernels/embedding/forward.rs; every one sums a bag's
 // lookups in bag order into one output vec4, so they give the same bits):
-// - tbe_forward_bag (variant "default"): one workgroup per bag (feature, sample), TEAM lanes, lane c
+// - tbe_forward (variant "default"): one invocation per (sample, vec4 column of the concatenated
+//   features), WG per workgroup folded into (x, y): consecutive invocations read consecutive vec4s
+//   of one row, a coalesced pattern for GPUs.
+// - tbe_forward_bag (variants "per-bag", "per-bag-8"): one workgroup per bag (feature, sample), TEAM lanes, lane c
 //   owns vec4 columns c, c + TEAM, … (COLS of them per walk of the bag's ids). Everything but the column — the feature and table words, the
 //   bag's offsets, each lookup's id and weight, its part check and chunk — depends on the workgroup
 //   id only, so it is uniform: on llvmpipe (SIMD lanes, one lane at a time for a non-uniform load)
 //   each is one scalar load instead of one per lane, and the chunk switch takes one branch instead of
-//   every case under a mask. Measured in BENCHMARKS.md §Issue 20: embedding gather and update.
-// - tbe_forward (variant "flat", the default before issue 20): one invocation per (sample, vec4
-//   column of the concatenated features), WG per workgroup folded into (x, y): consecutive
-//   invocations read consecutive vec4s of one row, a coalesced pattern for GPUs with narrow rows.
+//   every case under a mask. Measured no faster than tbe_forward on lavapipe (BENCHMARKS.md §Issue
+//   20): Mesa 22's llvmpipe loads storage lane by lane even at a uniform address, so the uniform
+//   words saved little; kept as variants for devices where it pays.
 // - tbe_forward_wide (variant "wide-workgroup", rows >= 64 floats): one workgroup of WG lanes per bag,
 //   WG / TEAM lookup slots of TEAM lanes; slot s sums lookups s, s + slots, … (in bag order), then
 //   slot 0 adds the slots' sums in slot order through workgroup memory: a fixed order, but not the
@@ -264,6 +266,7 @@ fn tbe_forward_wide(
     write_out(out_offset4 + b * out_stride4 + col, acc, accumulate);
 }
 
+// The default, unchanged since before issue 20 (its speed and bits are the reference point).
 @compute @workgroup_size(WG)
 fn tbe_forward(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -274,7 +277,52 @@ fn tbe_forward(
     if g >= params.batch_size * params.cols4 {
         return;
     }
+    let b = g / params.cols4;
     let c = g % params.cols4;
     let f = tables_meta[params.colmap_at + c];
-    gather_columns(f, g / params.cols4, c - tables_meta[params.features_at + f * FEATURE_WORDS + 6u], 0u);
+    let fm = params.features_at + f * FEATURE_WORDS;
+    let table = tables_meta[fm];
+    let tw = table * TABLE_WORDS;
+    let part = TablePart(tables_meta[tw], tables_meta[tw + 1u], tables_meta[tw + 3u], tables_meta[tw + 4u]);
+    let accumulate = tables_meta[fm + 7u] != 0u;
+    let mns_first = tables_meta[fm + 4u];
+    let mns_count = tables_meta[fm + 5u];
+    let pooling = tables_meta[fm + 1u];
+    let out_offset4 = tables_meta[fm + 2u];
+    let out_stride4 = tables_meta[fm + 3u];
+    let col = c - tables_meta[fm + 6u];
+    let bag = f * params.batch_size + b;
+    let start = batch[params.offsets_at + bag];
+    let end = batch[params.offsets_at + bag + 1u];
+    let first = batch[params.offsets_at + f * params.batch_size];
+    var acc = vec4<f32>(0.0);
+    for (var l = start; l < end; l++) {
+        var w = 1.0;
+        if params.weights_at != NO_WEIGHTS {
+            w = bitcast<f32>(batch[params.weights_at + l]);
+        }
+        let row = w * lookup_row(part, mns_first, mns_count, batch[params.indices_at + l], col);
+        if pooling == POOL_NONE {
+            let o = out_offset4 + (l - first) * out_stride4 + col;
+            if accumulate {
+                out[o] += row;
+            } else {
+                out[o] = row;
+            }
+        } else {
+            acc += row;
+        }
+    }
+    if pooling == POOL_NONE {
+        return;
+    }
+    if pooling == POOL_MEAN && end > start {
+        acc /= f32(end - start);
+    }
+    let o = out_offset4 + b * out_stride4 + col;
+    if accumulate {
+        out[o] += acc;
+    } else {
+        out[o] = acc;
+    }
 }

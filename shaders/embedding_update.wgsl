@@ -29,7 +29,9 @@
 // the row's entries once for all of them. COLS > 1 (issue 20) amortises each entry's words (plan,
 // feature, offsets, weight: lane-serial loads on llvmpipe) over several columns. The row-wise
 // Adagrad sum is a tree reduction over TEAM · COLS columns, its first log2(COLS) levels inside the
-// lane, the rest through workgroup memory: the same fixed order for every COLS, so the same bits.
+// lane, the rest across the team by team_sum (prelude/team_sum.wgsl: a tree through workgroup
+// memory; the "subgroup" variant's prelude/team_sum_subgroup.wgsl: subgroupAdd): the tree's order
+// is the same for every COLS, so the same bits.
 
 override WG: u32 = 64u;      // invocations per workgroup, a multiple of TEAM
 override TEAM: u32 = 16u;    // lanes per row; TEAM * COLS: a power of two >= widest width4
@@ -77,8 +79,6 @@ struct UpdateParams {
 @group(0) @binding(6) var<storage, read_write> chunk2: array<Chunk4>;
 @group(0) @binding(7) var<storage, read_write> chunk3: array<Chunk4>;
 @group(0) @binding(8) var<uniform> params: UpdateParams;
-
-var<workgroup> partial: array<f32, WG>;
 
 // Reduced gradients of unique row u at this lane's vec4 columns lane + k * TEAM (k < COLS, those
 // inside the row): one walk of the row's entries for all of them, each column summed in entry order.
@@ -185,15 +185,7 @@ fn adagrad_statistic(lid: u32, lane: u32, width4: u32, acc: f32, wd: f32,
             d[k] += d[k + s];
         }
     }
-    partial[lid] = d[0];
-    for (var s = TEAM / 2u; s > 0u; s >>= 1u) {
-        workgroupBarrier();
-        if lane < s {
-            partial[lid] += partial[lid + s];
-        }
-    }
-    workgroupBarrier();
-    return acc + partial[lid - lane] / f32(4u * max(width4, 1u));
+    return acc + team_sum(lid, lane, d[0]) / f32(4u * max(width4, 1u));
 }
 
 // The optimizer step of one vec4 column (its weights w, reduced gradient g).

@@ -9,26 +9,34 @@ use super::bags::Bags;
 use super::features::FeatureSet;
 use super::storage::EmbeddingStorage;
 use crate::error::{Error, Result};
-use crate::gpu::{size_class, storage_usage, Access, Family, Gpu, Grid, Kernel, Launch, Uniform};
 use crate::gpu::Variant;
+use crate::gpu::{size_class, storage_usage, Access, Family, Gpu, Grid, Kernel, Launch, Uniform};
 use crate::shaders;
 
 /// The gather's variants ([`crate::gpu::variants`]); the first is the default path. All sum a
-/// bag's lookups in bag order per lane; "wide-workgroup*" then adds its lookup slots' partial sums
-/// in slot order (same function, other rounding).
-/// - `"default"` (`tbe_forward_bag`): a workgroup of TEAM lanes (the widest row's vec4s rounded up
-///   to a power of two, at most 64) per bag; the fastest on lavapipe (BENCHMARKS.md, issue 20).
-/// - `"flat"` (`tbe_forward`, the default before issue 20): an invocation per (sample, vec4 column),
-///   `WG` per workgroup: coalesced, for GPUs and narrow rows.
+/// bag's lookups in bag order per output vec4 (the same bits), but "wide-workgroup*", which then
+/// adds its lookup slots' partial sums in slot order (same function, other rounding).
+/// - `"default"` (`tbe_forward`): an invocation per (sample, vec4 column), `WG` per workgroup:
+///   coalesced on GPUs. Issue 20's per-bag kernels measured no faster on lavapipe (BENCHMARKS.md),
+///   so it stays the default.
+/// - `"per-bag"` (`tbe_forward_bag`): a workgroup per bag, TEAM = the widest row's vec4s rounded
+///   up to a power of two (at most 64) lanes, every word but the row's vec4 workgroup-uniform.
+/// - `"per-bag-8"`: the same with TEAM ≤ 8 lanes, each accumulating COLS ≤ 8 columns per walk of
+///   the bag's ids.
 /// - `"wide-workgroup"`, `"wide-workgroup-256"` (`tbe_forward_wide`): a workgroup of `WG` lanes per
-///   bag split into `WG / TEAM` lookup slots; only for rows of 64 to `WG` floats·4 (widest width4
-///   in 16..=TEAM ≤ WG): narrower or wider rows use the default.
+///   bag split into `WG / TEAM` lookup slots; only for rows of at least 64 floats whose TEAM fits
+///   `WG` (widest width4 in 16..=WG): narrower or wider rows use the default.
 pub const GATHER_VARIANTS: &[Variant] = &[
     Variant::DEFAULT,
     Variant {
-        name: "flat",
+        name: "per-bag",
         subgroups: false,
-        constants: &[("WG", FORWARD_WG as f64)],
+        constants: &[("TEAM", 64.0)],
+    },
+    Variant {
+        name: "per-bag-8",
+        subgroups: false,
+        constants: &[("TEAM", 8.0)],
     },
     Variant {
         name: "wide-workgroup",
@@ -42,11 +50,8 @@ pub const GATHER_VARIANTS: &[Variant] = &[
     },
 ];
 
-/// Lanes of the default gather's workgroup (at most): llvmpipe's SIMD width on AVX2, so one
-/// SIMD group walks a bag's ids once for the whole row.
-const BAG_TEAM: u32 = 8;
-/// Vec4 columns a lane of the default gather accumulates per walk of a bag (the WGSL `MAX_COLS`);
-/// wider rows walk the bag again per 8 · 8 vec4s.
+/// Vec4 columns a lane of the per-bag gather accumulates per walk of a bag (the WGSL
+/// `MAX_COLS`); wider rows walk the bag again.
 const MAX_COLS: u32 = 8;
 
 /// Invocations per workgroup of the gather (the WGSL `WG` override).
@@ -93,7 +98,7 @@ const ACCESSES: &[Access] = &[
     Access::Uniform,
 ];
 
-/// The gather kernel's description (the "flat" variant's entry; errors name it).
+/// The gather kernel's description (the default's entry; errors name it).
 pub const TBE_FORWARD: Kernel = Kernel::new(shaders::EMBEDDING_FORWARD, "tbe_forward", ACCESSES);
 const TBE_FORWARD_BAG: Kernel =
     Kernel::new(shaders::EMBEDDING_FORWARD, "tbe_forward_bag", ACCESSES);
@@ -109,35 +114,36 @@ enum Geometry {
     PerBag,
 }
 
-/// The entry point, override constants and geometry of the variant the device picks for
-/// `storage`, with the documented fallback to the default.
-fn choose(gpu: &Gpu, storage: &EmbeddingStorage) -> (Kernel, Vec<(&'static str, f64)>, Geometry) {
+/// What [`choose`] compiles: the variant's name (after the fallback), entry point, override
+/// constants and geometry.
+type Choice = (&'static str, Kernel, Vec<(&'static str, f64)>, Geometry);
+
+/// The variant the device picks for `storage`, with the documented fallback to the default.
+fn choose(gpu: &Gpu, storage: &EmbeddingStorage) -> Choice {
     let layout = &storage.layout;
     let widest4 = layout.tables.iter().map(|t| t.width4).max().unwrap_or(1);
-    let class = format!(
-        "w{}-{}",
-        size_class(widest4 * 4),
-        layout.element.name()
-    );
+    let class = format!("w{}-{}", size_class(widest4 * 4), layout.element.name());
     let v = gpu.variant(Family::Gather, &class);
     let team = widest4.next_power_of_two();
     let chunks = if layout.chunks() == 1 { 1.0 } else { 4.0 };
     let mut constants = vec![("CHUNKS", chunks)];
-    let wide_wg = v.constants.iter().find(|c| c.0 == "WG").map(|c| c.1 as u32);
-    match (v.name, wide_wg) {
-        ("flat", _) => {
-            constants.push(("WG", FORWARD_WG as f64));
-            (TBE_FORWARD, constants, Geometry::Flat)
-        }
-        (name, Some(wg)) if name.starts_with("wide-workgroup") && widest4 >= 16 && team <= wg => {
+    let constant = |name: &str| v.constants.iter().find(|c| c.0 == name).map(|c| c.1 as u32);
+    match (v.name, constant("WG"), constant("TEAM")) {
+        (name, Some(wg), _)
+            if name.starts_with("wide-workgroup") && widest4 >= 16 && team <= wg =>
+        {
             constants.extend([("WG", wg as f64), ("TEAM", team as f64)]);
-            (TBE_FORWARD_WIDE, constants, Geometry::PerBag)
+            (v.name, TBE_FORWARD_WIDE, constants, Geometry::PerBag)
         }
-        _ => {
-            let team = team.min(BAG_TEAM);
+        (name, _, Some(most)) if name.starts_with("per-bag") => {
+            let team = team.min(most);
             let cols = widest4.div_ceil(team).min(MAX_COLS);
             constants.extend([("TEAM", team as f64), ("COLS", cols as f64)]);
-            (TBE_FORWARD_BAG, constants, Geometry::PerBag)
+            (v.name, TBE_FORWARD_BAG, constants, Geometry::PerBag)
+        }
+        _ => {
+            constants.push(("WG", FORWARD_WG as f64));
+            ("default", TBE_FORWARD, constants, Geometry::Flat)
         }
     }
 }
@@ -154,6 +160,7 @@ pub struct TbeForward {
     batch_capacity: u64,
     state: ForwardParams,
     geometry: Geometry,
+    variant: &'static str,
 }
 
 impl TbeForward {
@@ -197,7 +204,7 @@ impl TbeForward {
             ));
         }
         // One chunk (the usual case) compiles without the per-load chunk switch.
-        let (kernel, constants, geometry) = choose(gpu, storage);
+        let (variant, kernel, constants, geometry) = choose(gpu, storage);
         let pipeline = gpu.pipeline(&storage.kernel(&kernel), &constants)?;
         let meta = gpu.storage_from("tbe meta", &features.meta);
         let batch_capacity = Bags::capacity_words(features.len(), features.max_batch, max_lookups);
@@ -227,6 +234,7 @@ impl TbeForward {
             ..Default::default()
         };
         Ok(TbeForward {
+            variant,
             geometry,
             features,
             launch,
@@ -237,6 +245,12 @@ impl TbeForward {
             batch_capacity,
             state,
         })
+    }
+
+    /// The gather variant this launcher compiled (`"default"` where the device's choice does not
+    /// suit the storage's rows, see [`GATHER_VARIANTS`]).
+    pub fn variant(&self) -> &'static str {
+        self.variant
     }
 
     /// The params of the last uploaded batch.
