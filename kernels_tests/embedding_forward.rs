@@ -5,6 +5,7 @@ use wgrec::kernels::embedding::{
 };
 use wgrec::kernels::run_once;
 use wgrec::rng::Rng;
+use wgrec::Gpu;
 
 use crate::common::{gpu, poison, Tolerance};
 use crate::embedding_reference::{self as reference, Ids, Problem};
@@ -20,7 +21,18 @@ const ADAGRAD: SparseOptimizer = SparseOptimizer::RowwiseAdagrad { eps: 1e-8 };
 /// Builds the problem on the GPU, runs one batch of `batch` samples and compares every output the
 /// reference writes. Returns the number of chunks the storage used.
 pub fn check_forward(problem: &Problem, batch: u32, seed: u64, small_chunks: bool) -> usize {
-    let gpu = gpu();
+    check_forward_on(gpu(), problem, batch, seed, small_chunks).0
+}
+
+/// [`check_forward`] on `gpu` (a device with a forced variant); returns the chunks used and the
+/// whole output buffer.
+pub fn check_forward_on(
+    gpu: &Gpu,
+    problem: &Problem,
+    batch: u32,
+    seed: u64,
+    small_chunks: bool,
+) -> (usize, Vec<f32>) {
     let mut rng = Rng::new(seed);
     let optimizer = ADAGRAD;
     let chunk = small_chunks.then(|| problem.small_chunk_bytes(optimizer));
@@ -48,10 +60,10 @@ pub fn check_forward(problem: &Problem, batch: u32, seed: u64, small_chunks: boo
     for (&i, &(value, magnitude)) in &want {
         GATHER.check("tbe_forward out", i, got[i], value, magnitude);
     }
-    storage.layout.chunks()
+    (storage.layout.chunks(), got)
 }
 
-fn mixed_problem(ids: Ids, weighted: bool) -> Problem {
+pub fn mixed_problem(ids: Ids, weighted: bool) -> Problem {
     Problem {
         tables: vec![
             TableSpec { rows: 37, width: 4 },

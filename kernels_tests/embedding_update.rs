@@ -7,6 +7,7 @@ use wgrec::kernels::embedding::{
 };
 use wgrec::kernels::run_once;
 use wgrec::rng::Rng;
+use wgrec::Gpu;
 
 use crate::common::{gpu, Tolerance};
 use crate::embedding_reference::{self as reference, Ids, Problem, RefTable};
@@ -72,7 +73,19 @@ pub fn check_update_with(
     seed: u64,
     small_chunks: bool,
 ) -> Vec<Vec<f32>> {
-    let gpu = gpu();
+    check_update_on(gpu(), problem, optimizer, decay, steps, seed, small_chunks)
+}
+
+/// [`check_update_with`] on `gpu` (a device with a forced variant).
+pub fn check_update_on(
+    gpu: &Gpu,
+    problem: &Problem,
+    optimizer: SparseOptimizer,
+    decay: &Decay,
+    steps: u64,
+    seed: u64,
+    small_chunks: bool,
+) -> Vec<Vec<f32>> {
     let mut rng = Rng::new(seed);
     let chunk = small_chunks.then(|| problem.small_chunk_bytes(optimizer));
     let storage = EmbeddingStorage::new(gpu, &problem.tables, optimizer, chunk).expect("storage");
@@ -235,7 +248,7 @@ fn update_with_a_hot_row_taking_half_the_lookups_matches_reference() {
     check_update(&update_problem(Ids::Hot, false), ADAM, 3, 16, false);
 }
 
-fn wide_problem() -> Problem {
+pub fn wide_problem() -> Problem {
     Problem {
         tables: vec![
             TableSpec {

@@ -34,6 +34,7 @@ mod embedding_parts;
 mod embedding_props;
 mod embedding_reference;
 mod embedding_update;
+mod embedding_variants;
 mod fixtures;
 mod graph;
 mod graph_f16;

@@ -162,7 +162,7 @@ fn params_structs_match_their_wgsl_layouts() {
         "ForwardParams",
         size_of::<ForwardParams>(),
         offsets!(ForwardParams: batch_size, cols4, features_at, colmap_at, mns_at, offsets_at,
-                 indices_at, weights_at, chunk_shift, chunk_mask),
+                 indices_at, weights_at, chunk_shift, chunk_mask, bags),
     );
     assert_layout(
         &shaders::EMBEDDING_UPDATE,

@@ -27,10 +27,29 @@
 //
 // Bindings: 0 tables_meta (read: tables, features, column map, MNS bases), 1 batch (read: offsets, indices,
 // weight bits), 2..5 chunk0..3 (read), 6 out (read_write, vec4), 7 params (uniform).
-// Geometry: one invocation per (sample, vec4 column of the concatenated features): B * cols4 threads,
-// so consecutive invocations read consecutive vec4s of one row. Workgroups fold into (x, y).
+//
+// Entry points (the launcher's variants, src/kernels/embedding/forward.rs; every one sums a bag's
+// lookups in bag order into one output vec4, so they give the same bits):
+// - tbe_forward (variant "default"): one invocation per (sample, vec4 column of the concatenated
+//   features), WG per workgroup folded into (x, y): consecutive invocations read consecutive vec4s
+//   of one row, a coalesced pattern for GPUs.
+// - tbe_forward_bag (variants "per-bag", "per-bag-8"): one workgroup per bag (feature, sample), TEAM lanes, lane c
+//   owns vec4 columns c, c + TEAM, … (COLS of them per walk of the bag's ids). Everything but the column — the feature and table words, the
+//   bag's offsets, each lookup's id and weight, its part check and chunk — depends on the workgroup
+//   id only, so it is uniform: on llvmpipe (SIMD lanes, one lane at a time for a non-uniform load)
+//   each is one scalar load instead of one per lane, and the chunk switch takes one branch instead of
+//   every case under a mask. Measured no faster than tbe_forward on lavapipe (BENCHMARKS.md §Issue
+//   20): Mesa 22's llvmpipe loads storage lane by lane even at a uniform address, so the uniform
+//   words saved little; kept as variants for devices where it pays.
+// - tbe_forward_wide (variant "wide-workgroup", rows >= 64 floats): one workgroup of WG lanes per bag,
+//   WG / TEAM lookup slots of TEAM lanes; slot s sums lookups s, s + slots, … (in bag order), then
+//   slot 0 adds the slots' sums in slot order through workgroup memory: a fixed order, but not the
+//   default's, so its pooled outputs differ from the default's in the last bits.
 
 override WG: u32 = 64u; // two NVIDIA warps; measured no slower than 128/256 on lavapipe
+override TEAM: u32 = 16u; // lanes per row (tbe_forward_bag, tbe_forward_wide): a power of two
+override COLS: u32 = 1u;  // vec4 columns per lane (tbe_forward_bag; 1 elsewhere), <= MAX_COLS
+const MAX_COLS: u32 = 8u;
 
 const POOL_NONE: u32 = 0u;
 const POOL_SUM: u32 = 1u;
@@ -50,7 +69,7 @@ struct ForwardParams {
     weights_at: u32,     // NO_WEIGHTS when the batch has none
     chunk_shift: u32,
     chunk_mask: u32,
-    _pad0: u32,
+    bags: u32,           // features * batch_size
     _pad1: u32,
 }
 
@@ -103,6 +122,151 @@ fn lookup_row(t: TablePart, mns_first: u32, mns_count: u32, value: u32, col: u32
     return acc;
 }
 
+// Gathers bag (feature f, sample b) at the vec4 columns col0 + k * step, k < COLS (those inside
+// the row), and writes (or, for a later storage of a split table, adds) their outputs: the whole
+// default computation of COLS output vec4s, walking the bag's ids once for all of them. Each
+// column sums its lookups in bag order, whatever COLS is: the same bits for every COLS.
+fn gather_columns(f: u32, b: u32, col0: u32, step: u32) {
+    let fm = params.features_at + f * FEATURE_WORDS;
+    let table = tables_meta[fm];
+    let tw = table * TABLE_WORDS;
+    let part = TablePart(tables_meta[tw], tables_meta[tw + 1u], tables_meta[tw + 3u], tables_meta[tw + 4u]);
+    let width4 = tables_meta[tw + 2u];
+    let accumulate = tables_meta[fm + 7u] != 0u;
+    let mns_first = tables_meta[fm + 4u];
+    let mns_count = tables_meta[fm + 5u];
+    let pooling = tables_meta[fm + 1u];
+    let out_offset4 = tables_meta[fm + 2u];
+    let out_stride4 = tables_meta[fm + 3u];
+    let bag = f * params.batch_size + b;
+    let start = batch[params.offsets_at + bag];
+    let end = batch[params.offsets_at + bag + 1u];
+    let first = batch[params.offsets_at + f * params.batch_size];
+    var acc: array<vec4<f32>, MAX_COLS>;
+    for (var l = start; l < end; l++) {
+        let w = lookup_weight(l);
+        let id = batch[params.indices_at + l];
+        for (var k = 0u; k < COLS; k++) {
+            let col = col0 + k * step;
+            if col < width4 {
+                let row = w * lookup_row(part, mns_first, mns_count, id, col);
+                if pooling == POOL_NONE {
+                    write_out(out_offset4 + (l - first) * out_stride4 + col, row, accumulate);
+                } else {
+                    acc[k] += row;
+                }
+            }
+        }
+    }
+    if pooling == POOL_NONE {
+        return;
+    }
+    for (var k = 0u; k < COLS; k++) {
+        let col = col0 + k * step;
+        if col < width4 {
+            var v = acc[k];
+            if pooling == POOL_MEAN && end > start {
+                v /= f32(end - start);
+            }
+            write_out(out_offset4 + b * out_stride4 + col, v, accumulate);
+        }
+    }
+}
+
+// Lookup l's weight (1 without weights).
+fn lookup_weight(l: u32) -> f32 {
+    if params.weights_at != NO_WEIGHTS {
+        return bitcast<f32>(batch[params.weights_at + l]);
+    }
+    return 1.0;
+}
+
+fn write_out(o: u32, v: vec4<f32>, accumulate: bool) {
+    if accumulate {
+        out[o] += v;
+    } else {
+        out[o] = v;
+    }
+}
+
+// The bag a workgroup gathers (tbe_forward_bag, tbe_forward_wide): workgroups fold into (x, y).
+fn workgroup_bag(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
+    return wid.x + wid.y * nwg.x;
+}
+
+@compute @workgroup_size(TEAM)
+fn tbe_forward_bag(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let bag = workgroup_bag(wid, nwg);
+    if bag >= params.bags {
+        return;
+    }
+    let f = bag / params.batch_size;
+    let width4 = tables_meta[tables_meta[params.features_at + f * FEATURE_WORDS] * TABLE_WORDS + 2u];
+    for (var col0 = lid; col0 < width4; col0 += TEAM * COLS) {
+        gather_columns(f, bag % params.batch_size, col0, TEAM);
+    }
+}
+
+var<workgroup> slot_sums: array<vec4<f32>, WG>;
+
+// The launcher compiles it only for tables of width4 <= TEAM (one column per lane).
+@compute @workgroup_size(WG)
+fn tbe_forward_wide(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let bag = workgroup_bag(wid, nwg);
+    if bag >= params.bags {
+        return; // the whole workgroup: the barrier below stays in uniform control flow
+    }
+    let slots = WG / TEAM;
+    let slot = lid / TEAM;
+    let col = lid % TEAM;
+    let f = bag / params.batch_size;
+    let b = bag % params.batch_size;
+    let fm = params.features_at + f * FEATURE_WORDS;
+    let tw = tables_meta[fm] * TABLE_WORDS;
+    let part = TablePart(tables_meta[tw], tables_meta[tw + 1u], tables_meta[tw + 3u], tables_meta[tw + 4u]);
+    let width4 = tables_meta[tw + 2u];
+    let accumulate = tables_meta[fm + 7u] != 0u;
+    let pooling = tables_meta[fm + 1u];
+    let out_offset4 = tables_meta[fm + 2u];
+    let out_stride4 = tables_meta[fm + 3u];
+    let start = batch[params.offsets_at + bag];
+    let end = batch[params.offsets_at + bag + 1u];
+    var acc = vec4<f32>(0.0);
+    if col < width4 {
+        let first = batch[params.offsets_at + f * params.batch_size];
+        for (var l = start + slot; l < end; l += slots) {
+            let id = batch[params.indices_at + l];
+            let row = lookup_weight(l) * lookup_row(part, tables_meta[fm + 4u], tables_meta[fm + 5u], id, col);
+            if pooling == POOL_NONE {
+                write_out(out_offset4 + (l - first) * out_stride4 + col, row, accumulate);
+            } else {
+                acc += row;
+            }
+        }
+    }
+    slot_sums[lid] = acc;
+    workgroupBarrier();
+    if slot != 0u || col >= width4 || pooling == POOL_NONE {
+        return;
+    }
+    for (var s = 1u; s < slots; s++) {
+        acc += slot_sums[s * TEAM + col];
+    }
+    if pooling == POOL_MEAN && end > start {
+        acc /= f32(end - start);
+    }
+    write_out(out_offset4 + b * out_stride4 + col, acc, accumulate);
+}
+
+// The default, unchanged since before issue 20 (its speed and bits are the reference point).
 @compute @workgroup_size(WG)
 fn tbe_forward(
     @builtin(workgroup_id) wid: vec3<u32>,

@@ -24,12 +24,19 @@
 // Bindings: 0 tables_meta (read), 1 batch (read), 2 plan (read: rows as (table,row) pairs, CSR offsets,
 // entries as (lookup,bag) pairs, per-table weight decay as f32 bits), 3 grad (read: dOut, same layout as the forward output),
 // 4..7 chunk0..3 (read_write), 8 params (uniform).
-// Geometry: a team of TEAM lanes per unique row (TEAM = next power of two >= the widest width4),
-// WG / TEAM rows per workgroup; lane c owns vec4 column c. The row-wise Adagrad sum is a tree
-// reduction inside the team through workgroup memory (fixed order: deterministic).
+// Geometry: a team of TEAM lanes per unique row (TEAM · COLS = next power of two >= the widest
+// width4), WG / TEAM rows per workgroup; lane c owns vec4 columns c + k·TEAM, k < COLS, and walks
+// the row's entries once for all of them. COLS > 1 (issue 20) amortises each entry's words (plan,
+// feature, offsets, weight: lane-serial loads on llvmpipe) over several columns. The row-wise
+// Adagrad sum is a tree reduction over TEAM · COLS columns, its first log2(COLS) levels inside the
+// lane, the rest across the team by team_sum (prelude/team_sum.wgsl: a tree through workgroup
+// memory; the "subgroup" variant's prelude/team_sum_subgroup.wgsl: subgroupAdd): the tree's order
+// is the same for every COLS, so the same bits.
 
 override WG: u32 = 64u;      // invocations per workgroup, a multiple of TEAM
-override TEAM: u32 = 16u;    // lanes per row; power of two >= widest width4
+override TEAM: u32 = 16u;    // lanes per row; TEAM * COLS: a power of two >= widest width4
+override COLS: u32 = 1u;     // vec4 columns per lane (lane + k * TEAM), a power of two <= MAX_COLS
+const MAX_COLS: u32 = 8u;
 override OPTIMIZER: u32 = 1u; // 0 SGD, 1 row-wise Adagrad, 2 Adam
 
 const POOL_NONE: u32 = 0u;
@@ -73,11 +80,9 @@ struct UpdateParams {
 @group(0) @binding(7) var<storage, read_write> chunk3: array<Chunk4>;
 @group(0) @binding(8) var<uniform> params: UpdateParams;
 
-var<workgroup> partial: array<f32, WG>;
-
-// Reduced gradient of unique row u at vec4 column col.
-fn row_gradient(u: u32, col: u32) -> vec4<f32> {
-    var g = vec4<f32>(0.0);
+// Reduced gradients of unique row u at this lane's vec4 columns lane + k * TEAM (k < COLS, those
+// inside the row): one walk of the row's entries for all of them, each column summed in entry order.
+fn row_gradients(u: u32, lane: u32, width4: u32, g: ptr<function, array<vec4<f32>, MAX_COLS>>) {
     let first = plan[params.entry_offsets_at + u];
     let last = plan[params.entry_offsets_at + u + 1u];
     for (var e = first; e < last; e++) {
@@ -96,9 +101,14 @@ fn row_gradient(u: u32, col: u32) -> vec4<f32> {
         } else if pooling == POOL_MEAN {
             coef /= f32(batch[params.offsets_at + bag + 1u] - batch[params.offsets_at + bag]);
         }
-        g += coef * grad[tables_meta[fm + 2u] + slot * tables_meta[fm + 3u] + col];
+        let at = tables_meta[fm + 2u] + slot * tables_meta[fm + 3u];
+        for (var k = 0u; k < COLS; k++) {
+            let col = lane + k * TEAM;
+            if col < width4 {
+                (*g)[k] += coef * grad[at + col];
+            }
+        }
     }
-    return g;
 }
 
 // The weight decay of unique row u of `table`: the table's, or that over the row's lookup count.
@@ -119,61 +129,81 @@ fn tbe_update(
 ) {
     let u = (wid.x + wid.y * nwg.x) * (WG / TEAM) + lid / TEAM;
     let lane = lid % TEAM;
+    let live = u < params.unique_rows;
     var width4 = 0u;
     var row_at = 0u;
-    var key = vec4<u32>(0u); // (row, table, column, step): stochastic rounding's Philox counter
-    var a = 0u; // vec4 address of this lane's weights
-    var w = vec4<f32>(0.0);
-    var g = vec4<f32>(0.0);
+    var table = 0u;
+    var w: array<vec4<f32>, MAX_COLS>;
+    var g: array<vec4<f32>, MAX_COLS>;
     var acc = 0.0;
     var wd = 0.0;
-    if u < params.unique_rows {
-        let table = plan[2u * u];
+    if live {
+        table = plan[2u * u];
         wd = row_decay(u, table);
         width4 = tables_meta[table * TABLE_WORDS + 2u];
         row_at = tables_meta[table * TABLE_WORDS] + plan[2u * u + 1u] * tables_meta[table * TABLE_WORDS + 1u];
-        key = vec4<u32>(plan[2u * u + 1u], table, lane, params.sr_step);
-        a = row_at + lane;
-        if lane < width4 {
-            w = load4(a);
-            g = row_gradient(u, lane);
+        for (var k = 0u; k < COLS; k++) {
+            if lane + k * TEAM < width4 {
+                w[k] = load4(row_at + lane + k * TEAM);
+            }
         }
+        row_gradients(u, lane, width4, &g);
         if OPTIMIZER == 1u {
             acc = load_acc(state_at(row_at, width4, 0u));
         }
     }
-    let owns_column = u < params.unique_rows && lane < width4;
+    if OPTIMIZER == 1u {
+        acc = adagrad_statistic(lid, lane, width4, acc, wd, &w, &g);
+    }
+    for (var k = 0u; k < COLS; k++) {
+        let col = lane + k * TEAM;
+        if live && col < width4 {
+            // (row, table, column, step): stochastic rounding's Philox counter
+            let key = vec4<u32>(plan[2u * u + 1u], table, col, params.sr_step);
+            update_column(row_at, width4, col, w[k], g[k], acc, wd, key);
+        }
+    }
+    if OPTIMIZER == 1u && live && lane == 0u {
+        store_acc(state_at(row_at, width4, 0u), acc);
+    }
+}
+
+// Row-wise Adagrad: adds the weight decay to this lane's gradients and returns the row's new
+// accumulator, acc + mean(g^2). The sum of the squares runs in the same fixed tree whatever COLS
+// is: a lane first folds its columns as the tree's first levels would (column k with k + COLS/2,
+// …), then the lanes reduce in workgroup memory.
+fn adagrad_statistic(lid: u32, lane: u32, width4: u32, acc: f32, wd: f32,
+                     w: ptr<function, array<vec4<f32>, MAX_COLS>>,
+                     g: ptr<function, array<vec4<f32>, MAX_COLS>>) -> f32 {
+    var d: array<f32, MAX_COLS>;
+    for (var k = 0u; k < COLS; k++) {
+        (*g)[k] += wd * (*w)[k];
+        d[k] = dot((*g)[k], (*g)[k]);
+    }
+    for (var s = COLS / 2u; s > 0u; s >>= 1u) {
+        for (var k = 0u; k < s; k++) {
+            d[k] += d[k + s];
+        }
+    }
+    return acc + team_sum(lid, lane, d[0]) / f32(4u * max(width4, 1u));
+}
+
+// The optimizer step of one vec4 column (its weights w, reduced gradient g).
+fn update_column(row_at: u32, width4: u32, col: u32, w: vec4<f32>, g: vec4<f32>, acc: f32,
+                 wd: f32, key: vec4<u32>) {
+    let a = row_at + col;
     if OPTIMIZER == 0u {
-        if owns_column {
-            store_row4(a, w - params.lr * (g + wd * w), key);
-        }
+        store_row4(a, w - params.lr * (g + wd * w), key);
     } else if OPTIMIZER == 1u {
-        g += wd * w;
-        partial[lid] = dot(g, g);
-        for (var s = TEAM / 2u; s > 0u; s >>= 1u) {
-            workgroupBarrier();
-            if lane < s {
-                partial[lid] += partial[lid + s];
-            }
-        }
-        workgroupBarrier();
-        if owns_column {
-            acc += partial[lid - lane] / f32(4u * width4);
-            store_row4(a, w - params.lr * g / (sqrt(acc) + params.eps), key);
-            if lane == 0u {
-                store_acc(state_at(row_at, width4, 0u), acc);
-            }
-        }
+        store_row4(a, w - params.lr * g / (sqrt(acc) + params.eps), key);
     } else {
-        if owns_column {
-            let m_at = state_at(row_at, width4, lane);
-            let v_at = state_at(row_at, width4, width4 + lane);
-            let m = params.beta1 * load_state4(m_at) + (1.0 - params.beta1) * g;
-            let v = params.beta2 * load_state4(v_at) + (1.0 - params.beta2) * g * g;
-            store_state4(m_at, m);
-            store_state4(v_at, v);
-            let step = (m * params.bias1) / (sqrt(v * params.bias2) + params.eps);
-            store_row4(a, w - params.lr * (step + wd * w), key);
-        }
+        let m_at = state_at(row_at, width4, col);
+        let v_at = state_at(row_at, width4, width4 + col);
+        let m = params.beta1 * load_state4(m_at) + (1.0 - params.beta1) * g;
+        let v = params.beta2 * load_state4(v_at) + (1.0 - params.beta2) * g * g;
+        store_state4(m_at, m);
+        store_state4(v_at, v);
+        let step = (m * params.bias1) / (sqrt(v * params.bias2) + params.eps);
+        store_row4(a, w - params.lr * (step + wd * w), key);
     }
 }

@@ -43,9 +43,10 @@ macro_rules! shaders {
 shaders! {
     COPY => "copy",
     EMBEDDING_FORWARD => "embedding_forward" ["chunks"],
-    EMBEDDING_UPDATE => "embedding_update" ["chunks", "chunks_store"],
+    EMBEDDING_UPDATE => "embedding_update" ["chunks", "chunks_store", "team_sum"],
     EMBEDDING_FORWARD_F16 => "embedding_forward" ["chunks_f16"],
-    EMBEDDING_UPDATE_F16 => "embedding_update" ["chunks_f16", "philox", "chunks_store_f16"],
+    EMBEDDING_UPDATE_F16 => "embedding_update" ["chunks_f16", "philox", "chunks_store_f16", "team_sum"],
+    EMBEDDING_UPDATE_SUBGROUP => "embedding_update" ["chunks", "chunks_store", "team_sum_subgroup"],
     TIM_F16 => "tim" ["chunks_f16"],
     GEMM => "gemm",
     GEMM_TILED => "gemm_tiled",

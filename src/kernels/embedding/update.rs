@@ -1,18 +1,89 @@
 //! Launcher of `tbe_update`: the fused embedding backward and sparse optimizer step.
 
 use super::forward::TbeForward;
+use super::layout::Element;
 use super::layout::SparseOptimizer;
 use super::plan::SparseUpdatePlan;
 use super::storage::EmbeddingStorage;
 use crate::error::{Error, Result};
-use crate::gpu::{storage_usage, Access, Gpu, Grid, Kernel, Launch, Uniform};
+use crate::gpu::Variant;
+use crate::gpu::{size_class, storage_usage, Access, Family, Gpu, Grid, Kernel, Launch, Uniform};
 use crate::shaders;
 
-/// The fused update's variants ([`crate::gpu::variants`]); the first is the default path.
-pub const UPDATE_VARIANTS: &[crate::gpu::Variant] = &[crate::gpu::Variant::DEFAULT];
+/// The fused update's variants ([`crate::gpu::variants`]); the first is the default path. Each
+/// walks a row's lookups in plan order per column.
+/// - `"default"`: TEAM ≤ 8 lanes per row, each holding COLS vec4 columns (see [`team_and_cols`]);
+///   the Adagrad statistic a tree through workgroup memory.
+/// - `"lanes"`: one vec4 column per lane (TEAM = the widest row's vec4s rounded up to a power of
+///   two; the layout before issue 20): the same tree, so the same bits as the default; for GPUs,
+///   whose lanes then read consecutive vec4s.
+/// - `"subgroup"`: one row per workgroup, the Adagrad statistic summed with `subgroupAdd`
+///   (`prelude/team_sum_subgroup.wgsl`): fixed per device, not the tree's bits. Needs the device's
+///   SUBGROUP feature; f32 storage only (f16 storage uses the default: no f16 registration of it
+///   was tested).
+pub const UPDATE_VARIANTS: &[Variant] = &[
+    Variant::DEFAULT,
+    Variant {
+        name: "lanes",
+        subgroups: false,
+        constants: &[("COLS", 1.0)],
+    },
+    Variant {
+        name: "subgroup",
+        subgroups: true,
+        constants: &[],
+    },
+];
 
 /// Invocations per workgroup of the update, unless one row needs more lanes.
 pub const UPDATE_WG: u32 = 64;
+
+/// Lanes per row of the update: at most llvmpipe's SIMD width (8 on AVX2) while a lane holds at
+/// most [`UPDATE_MAX_COLS`] columns.
+const UPDATE_TEAM: u32 = 8;
+/// Vec4 columns a lane of the update holds at most (the WGSL `MAX_COLS`).
+const UPDATE_MAX_COLS: u32 = 8;
+
+/// (TEAM, COLS) of the update for rows of `widest4` vec4s: TEAM · COLS is the next power of two,
+/// with COLS > 1 only once TEAM would pass [`UPDATE_TEAM`] (each lane then walks the row's
+/// lookups once for COLS columns).
+fn team_and_cols(widest4: u32) -> (u32, u32) {
+    let full = widest4.next_power_of_two();
+    let cols = (full / UPDATE_TEAM).clamp(1, UPDATE_MAX_COLS);
+    (full / cols, cols)
+}
+
+/// The kernel, WG, TEAM and COLS of the variant the device picks for `storage` (shape class
+/// `w<row floats bucket>-<element>`, as the gather's).
+fn choose(gpu: &Gpu, storage: &EmbeddingStorage) -> (&'static str, Kernel, u32, u32, u32) {
+    let layout = &storage.layout;
+    let widest4 = layout.tables.iter().map(|t| t.width4).max().unwrap_or(1);
+    let class = format!("w{}-{}", size_class(widest4 * 4), layout.element.name());
+    let v = gpu.variant(Family::Update, &class);
+    let (team, cols) = match v.name {
+        "lanes" => (widest4.next_power_of_two(), 1),
+        _ => team_and_cols(widest4),
+    };
+    if v.name == "subgroup" && layout.element == Element::F32 {
+        let kernel = Kernel {
+            shader: shaders::EMBEDDING_UPDATE_SUBGROUP,
+            ..TBE_UPDATE
+        };
+        return ("subgroup", kernel, team, team, cols);
+    }
+    let name = if v.name == "lanes" {
+        "lanes"
+    } else {
+        "default"
+    };
+    (
+        name,
+        storage.kernel(&TBE_UPDATE),
+        team.max(UPDATE_WG),
+        team,
+        cols,
+    )
+}
 
 /// Mirrors `UpdateParams` in `embedding_update.wgsl`.
 #[repr(C)]
@@ -111,6 +182,7 @@ pub struct TbeUpdate {
     rows_per_workgroup: u32,
     state: UpdateParams,
     table_decay: Vec<Option<f32>>,
+    variant: &'static str,
 }
 
 impl TbeUpdate {
@@ -124,15 +196,14 @@ impl TbeUpdate {
         max_touches: u64,
     ) -> Result<Self> {
         let layout = &storage.layout;
-        let widest4 = layout.tables.iter().map(|t| t.width4).max().unwrap_or(1);
-        let team = widest4.next_power_of_two();
-        let wg = team.max(UPDATE_WG);
+        let (variant, kernel, wg, team, cols) = choose(gpu, storage);
         let opt = layout.optimizer;
         let pipeline = gpu.pipeline(
-            &storage.kernel(&TBE_UPDATE),
+            &kernel,
             &[
                 ("WG", wg as f64),
                 ("TEAM", team as f64),
+                ("COLS", cols as f64),
                 ("OPTIMIZER", opt.code() as f64),
                 ("CHUNKS", if layout.chunks() == 1 { 1.0 } else { 4.0 }),
             ],
@@ -187,9 +258,16 @@ impl TbeUpdate {
             params,
             plan_capacity,
             rows_per_workgroup: wg / team,
+            variant,
             state,
             table_decay: vec![None; tables as usize],
         })
+    }
+
+    /// The update variant this launcher compiled (`"default"` where the device's choice does not
+    /// suit the storage, see [`UPDATE_VARIANTS`]).
+    pub fn variant(&self) -> &'static str {
+        self.variant
     }
 
     /// Gives tables their own weight decay (`None`: the step's) and sets how it applies.
