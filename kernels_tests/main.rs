@@ -12,6 +12,7 @@ mod analyze_gradients;
 mod common;
 mod content_simhash;
 mod content_similarity;
+mod dense_column_sum;
 mod dense_combine;
 mod dense_cross;
 mod dense_dropout;

@@ -48,6 +48,7 @@ shaders! {
     EMBEDDING_UPDATE_F16 => "embedding_update" ["chunks_f16", "philox", "chunks_store_f16"],
     TIM_F16 => "tim" ["chunks_f16"],
     GEMM => "gemm",
+    COLUMN_SUM_SUBGROUP => "column_sum_subgroup",
     FMA => "fma",
     PAIRWISE => "pairwise",
     NORM => "norm",
