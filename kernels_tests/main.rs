@@ -56,6 +56,7 @@ mod tim;
 mod tim_mean;
 mod tim_mean_reference;
 mod tim_reference;
+mod tim_subgroup;
 mod train;
 mod train_monitor;
 mod train_multitask;
