@@ -51,6 +51,7 @@ mod graphsage;
 mod loss;
 mod loss_flag;
 mod loss_missing;
+mod loss_subgroup;
 mod registry;
 mod tim;
 mod tim_mean;

@@ -43,7 +43,7 @@ fn subgroup_variant_matches_reference_for_lengths_widths_sets_and_chunks() {
         let shape = (lengths.len() as u32, max_len);
         let mut case = Case::on(gpu, d, sets, shape, 300 + d as u64, small, opt);
         // where the subgroups divide TIM_WG (lavapipe: 8 lanes) the variant must be in effect
-        let suits = TIM_WG % gpu.info().subgroup_max_size.max(1) == 0;
+        let suits = TIM_WG.is_multiple_of(gpu.info().subgroup_max_size.max(1));
         let want = if suits { "subgroup" } else { "default" };
         assert_eq!(case.tim.variant(), want, "D {d}");
         let batch = case.random_batch(&lengths, &mut rng);

@@ -286,5 +286,6 @@ fn subgroup_wg(gpu: &Gpu, variant: &Variant, cols: u32) -> Option<u32> {
         .find(|(name, _)| *name == "WG")
         .map(|&(_, v)| v as u32)?;
     let largest = gpu.info().subgroup_max_size.max(1);
-    (wg % largest == 0 && cols <= gpu.limits().max_compute_workgroups_per_dimension).then_some(wg)
+    (wg.is_multiple_of(largest) && cols <= gpu.limits().max_compute_workgroups_per_dimension)
+        .then_some(wg)
 }

@@ -108,7 +108,7 @@ fn pipelines(
     let variant = gpu.variant(Family::Tim, &class);
     let suits = variant.subgroups
         && spec.pooling() == TimPooling::Attention
-        && TIM_WG % gpu.info().subgroup_max_size.max(1) == 0;
+        && TIM_WG.is_multiple_of(gpu.info().subgroup_max_size.max(1));
     let (forward, backward) = kernels(spec.pooling());
     let (name, shader) = match suits {
         true => (variant.name, shaders::TIM_SUBGROUP),
