@@ -144,7 +144,7 @@ fn wg_suits(gpu: &Gpu, constants: &[(&str, f64)]) -> bool {
     let largest = gpu.info().subgroup_max_size.max(1);
     constants
         .iter()
-        .any(|&(n, v)| n == "WG" && v as u32 % largest == 0)
+        .any(|&(n, v)| n == "WG" && (v as u32).is_multiple_of(largest))
 }
 
 #[test]
