@@ -186,16 +186,7 @@ impl ColumnSum {
         if let Some(g) = gate_buf {
             check_matrix(name, "gate", g, 0, tables, stride, rows_cap, cols, ld)?;
         }
-        let class = format!("r{}c{}", size_class(rows_cap), size_class(cols));
-        let (kernel, wg, grid) =
-            match subgroup_wg(gpu, gpu.variant(Family::ColumnSum, &class), cols) {
-                Some(wg) => (&COLUMN_SUM_SUBGROUP, wg, [cols, tables, 1]),
-                None => (
-                    &COLUMN_SUM,
-                    COLUMN_SUM_WG,
-                    [cols.div_ceil(COLUMN_SUM_WG), tables, 1],
-                ),
-            };
+        let (kernel, wg, grid) = kernel_for(gpu, tables, rows_cap, cols);
         let constants = [
             ("WG", wg as f64),
             ("ACCUMULATE", accumulate as u32 as f64),
@@ -270,6 +261,24 @@ impl ColumnSum {
     /// Records one dispatch over (columns, tables).
     pub fn record(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>) {
         self.launch.record(gpu, pass);
+    }
+}
+
+/// The kernel, workgroup size and grid of the variant the device picks for this shape.
+fn kernel_for(
+    gpu: &Gpu,
+    tables: u32,
+    rows_cap: u32,
+    cols: u32,
+) -> (&'static Kernel, u32, [u32; 3]) {
+    let class = format!("r{}c{}", size_class(rows_cap), size_class(cols));
+    match subgroup_wg(gpu, gpu.variant(Family::ColumnSum, &class), cols) {
+        Some(wg) => (&COLUMN_SUM_SUBGROUP, wg, [cols, tables, 1]),
+        None => (
+            &COLUMN_SUM,
+            COLUMN_SUM_WG,
+            [cols.div_ceil(COLUMN_SUM_WG), tables, 1],
+        ),
     }
 }
 
