@@ -217,9 +217,11 @@ pub(crate) struct Output {
     pub(crate) loss: Vec<f32>,
     pub(crate) dz: Vec<f32>,
     pub(crate) stats: Vec<f32>,
+    /// The variant the loss compiled (`"default"` unless one is forced on the device).
+    pub(crate) variant: &'static str,
 }
 
-fn run_loss_on(gpu: &Gpu, p: &Problem) -> Output {
+pub(crate) fn run_loss_on(gpu: &Gpu, p: &Problem) -> Output {
     let tasks = p.tasks();
     let n = p.rows_cap * tasks;
     let (zb, yb) = (upload(gpu, "z", &p.z), upload(gpu, "y", &p.y));
@@ -240,6 +242,7 @@ fn run_loss_on(gpu: &Gpu, p: &Problem) -> Output {
         loss: download(gpu, &loss, tasks),
         dz: download(gpu, &dz, n),
         stats: download(gpu, op.stats(), tasks * STATS_PER_TASK),
+        variant: op.variant(),
     }
 }
 
@@ -249,7 +252,12 @@ pub(crate) fn run_loss(p: &Problem) -> Output {
 
 /// Compares every task of `p` with the reference; rows past `rows` must still hold the poison.
 pub(crate) fn check(p: &Problem, what: &str) -> Output {
-    let out = run_loss(p);
+    check_on(gpu(), p, what)
+}
+
+/// [`check`] on a device of the caller's (one with a forced variant).
+pub(crate) fn check_on(gpu: &Gpu, p: &Problem, what: &str) -> Output {
+    let out = run_loss_on(gpu, p);
     let tol = tol(p.rows);
     let tasks = p.tasks();
     for (t, &kind) in p.kinds.iter().enumerate() {

@@ -2,7 +2,7 @@
 //! table sets in an embedding storage, a prepared `Tim`, poisoned runs, and the element-wise
 //! comparison.
 
-use wgrec::gpu::storage_usage;
+use wgrec::gpu::{storage_usage, Gpu};
 use wgrec::kernels::embedding::{Bags, EmbeddingStorage, FeatureSet, SparseOptimizer, TableSpec};
 use wgrec::kernels::run_once;
 use wgrec::kernels::tim::{Tim, TimBatch, TimSet, TimSpec};
@@ -166,6 +166,7 @@ pub fn reference(
 
 /// Tables of one problem: per set item (37 rows), category (11), temporal (N_T = 16); width d.
 pub struct Case {
+    pub gpu: &'static Gpu,
     pub d: u32,
     pub sets: usize,
     pub spec: TimSpec,
@@ -196,12 +197,24 @@ impl Case {
     pub fn with(
         d: u32,
         sets: usize,
+        shape: (u32, u32),
+        seed: u64,
+        small: bool,
+        optimizer: SparseOptimizer,
+    ) -> Case {
+        Case::on(gpu(), d, sets, shape, seed, small, optimizer)
+    }
+
+    /// As [`Case::with`] on a device of the caller's (one with a forced variant).
+    pub fn on(
+        gpu: &'static Gpu,
+        d: u32,
+        sets: usize,
         (max_batch, max_len): (u32, u32),
         seed: u64,
         small: bool,
         optimizer: SparseOptimizer,
     ) -> Case {
-        let gpu = gpu();
         let mut rng = Rng::new(seed);
         let specs: Vec<TableSpec> = (0..sets)
             .flat_map(|_| [ITEMS, CATS, BUCKETS])
@@ -237,6 +250,7 @@ impl Case {
         let grad_u = gpu.buffer("grad_u", n, storage_usage());
         let tim = Tim::new(gpu, &storage, spec.clone(), &u, &grad_u).expect("tim");
         Case {
+            gpu,
             d,
             sets,
             spec,
@@ -273,7 +287,7 @@ impl Case {
     /// Uploads `batch` and a random dL/du, poisons the outputs, runs forward + backward; returns
     /// (bags, g, u, gradient rows).
     pub fn run(&mut self, batch: &TimBatch, rng: &mut Rng) -> (Bags, Vec<f32>, Vec<f32>, Vec<f32>) {
-        let gpu = gpu();
+        let gpu = self.gpu;
         let g = random_f32(rng, (self.grad_u.size() / 4) as usize);
         gpu.queue
             .write_buffer(&self.grad_u, 0, bytemuck::cast_slice(&g));
@@ -283,7 +297,7 @@ impl Case {
     }
 
     pub fn forward_backward(&self) -> (Vec<f32>, Vec<f32>) {
-        let gpu = gpu();
+        let gpu = self.gpu;
         poison(gpu, &self.u);
         poison(gpu, self.tim.row_grads());
         run_once(gpu, |pass| {

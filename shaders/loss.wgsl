@@ -24,6 +24,7 @@
 // dz is the gradient of Σ_t L_t: column t is dL_t/dz[:, t]. Only the first `rows` rows of dz are
 // written.
 //
+// Preludes: prelude/loss_tree.wgsl, or prelude/loss_tree_subgroup.wgsl for the subgroup variant.
 // Launcher: src/kernels/loss/mod.rs (loss_stats, loss_rows, loss_reduce) and
 // src/kernels/loss/predict.rs (loss_predict). Tests: kernels_tests/loss.rs, loss_missing.rs and
 // kernels_tests/loss_flag.rs.
@@ -117,23 +118,9 @@ fn sigmoid(x: f32) -> f32 {
     return e / (1.0 + e);
 }
 
-// Sums the (x, y, z) and maxes the w of red[0..RWG] in a fixed tree; every thread returns red[0].
-// Called in uniform control flow.
-fn tree(lid: u32, v: vec4<f32>) -> vec4<f32> {
-    red[lid] = v;
-    workgroupBarrier();
-    for (var s = RWG / 2u; s > 0u; s >>= 1u) {
-        if lid < s {
-            let a = red[lid];
-            let b = red[lid + s];
-            red[lid] = vec4<f32>(a.xyz + b.xyz, max(a.w, b.w));
-        }
-        workgroupBarrier();
-    }
-    let r = red[0];
-    workgroupBarrier();
-    return r;
-}
+// tree(lid, v): sums the (x, y, z) and maxes the w of v over the workgroup; every thread gets the
+// result. From the prelude loss_tree (a fixed tree in workgroup memory, the default) or
+// loss_tree_subgroup (the `subgroup` variant of Family::Loss), whichever the registry prepends.
 
 @compute @workgroup_size(RWG)
 fn loss_stats(

@@ -17,7 +17,8 @@
 //
 // Entry points (one bind-group layout for all; each uses a subset):
 //   pairwise_forward    one invocation per (row, output column); grid (x·y folded, tables in z)
-//   pairwise_backward_x one invocation per (row, input column) writes dx (x's layout, overwritten);
+//   pairwise_backward_x FM, FwFM, GwPFM: one invocation per (row, k) writes the F·G gradients of
+//                       column k; IPNN: one per (row, input column). dx (x's layout) overwritten;
 //                       columns outside the expert's slice are never touched
 //   pairwise_backward_r one workgroup per (entry of r, table): its RED_WG lanes stride over the rows,
 //                       then a tree in workgroup memory: fixed order, no atomics; dr overwritten
@@ -70,23 +71,12 @@ fn out_row(t: u32, n: u32) -> u32 {
     return (t * params.rows_cap + n) * params.out_ld + params.out_offset;
 }
 
-// Weight of the pair (a, b), a < b, in table t.
-fn weight(t: u32, a: u32, b: u32) -> f32 {
-    if KIND == FWFM {
-        return r[t * params.r_len + a * params.fields + b];
-    }
+// The block of field a: P(a) under GwPFM, 0 otherwise (FwFM's weights are indexed by field).
+fn block_of(a: u32) -> u32 {
     if KIND == GWPFM {
-        return r[t * params.r_len + part[a] * params.blocks + part[b]];
+        return part[a];
     }
-    return 1.0;
-}
-
-// Column (within the row) of the sub-embedding of field a that meets field b.
-fn meets(a: u32, b: u32) -> u32 {
-    if KIND == GWPFM {
-        return (a * params.blocks + part[b]) * params.dim;
-    }
-    return a * params.dim;
+    return 0u;
 }
 
 // Upstream gradient at output element o, masked by the stored output under ReLU.
@@ -154,9 +144,21 @@ fn pairwise_forward(
         }
         acc = 0.5 * (sum * sum - squares);
     } else {
+        // weight(t, i, j) · (v_{i,P(j)} ⊙ v_{j,P(i)}) with the block lookups hoisted out of the
+        // pair loop: 4 loads per pair instead of 7, the same products in the same order.
+        let g = params.blocks;
+        let rt = t * params.r_len;
         for (var i = 0u; i < f; i++) {
+            let pi = block_of(i);
             for (var j = i + 1u; j < f; j++) {
-                acc += weight(t, i, j) * (x[xr + meets(i, j) + c] * x[xr + meets(j, i) + c]);
+                let pj = block_of(j);
+                var w: f32;
+                if KIND == FWFM {
+                    w = r[rt + i * f + j];
+                } else {
+                    w = r[rt + pi * g + pj];
+                }
+                acc += w * (x[xr + (i * g + pj) * params.dim + c] * x[xr + (j * g + pi) * params.dim + c]);
             }
         }
     }
@@ -174,27 +176,76 @@ fn pairwise_backward_x(
 ) {
     let id = (wid.x + wid.y * nwg.x) * WG + lid;
     let t = wid.z;
+    if KIND == IPNN {
+        backward_x_ipnn(t, id);
+        return;
+    }
+    // FM, FwFM, GwPFM: one invocation per (row, k) writes every gradient of its column k
+    let kk = params.dim;
+    let n = id / kk;
+    if n >= params.rows {
+        return;
+    }
+    let k = id % kk;
+    let xr = x_row(t, n);
+    let d = delta(out_row(t, n) + k);
     if KIND == FM {
-        // dv_ik = δ_k (S_k − v_ik) with S_k = Σ_j v_jk: one invocation per (row, k) sums the
-        // column once and writes every field's gradient (O(F) per output column, not per element);
-        // the grid's remaining invocations have nothing to do.
-        let kk = params.dim;
-        let n = id / kk;
-        if n >= params.rows {
-            return;
-        }
-        let k = id % kk;
-        let xr = x_row(t, n);
+        // dv_ik = δ_k (S_k − v_ik) with S_k = Σ_j v_jk: the column summed once (O(F) per column)
         var s = 0.0;
         for (var j = 0u; j < params.fields; j++) {
             s += x[xr + j * kk + k];
         }
-        let d = delta(out_row(t, n) + k);
         for (var i = 0u; i < params.fields; i++) {
             dx[xr + i * kk + k] = d * (s - x[xr + i * kk + k]);
         }
         return;
     }
+    backward_x_weighted(t, xr, k, d);
+}
+
+// FwFM, GwPFM: dv_{i,g,k} = δ_k Σ_{j≠i, P(j)=g} w_{min(i,j),max(i,j)} v_{j,P(i),k} for every (i, g)
+// of column k, each summed over block g's members in ascending order. One invocation per (row, k)
+// rather than per (row, column): δ_k, P(i) and the weights are loaded once per output instead of
+// once per term, with no per-element div/mod; the terms and their order are those of the old
+// per-element loop, so the bits are too.
+fn backward_x_weighted(t: u32, xr: u32, k: u32, d: f32) {
+    let f = params.fields;
+    let g = params.blocks;
+    let kk = params.dim;
+    let rt = t * params.r_len;
+    for (var i = 0u; i < f; i++) {
+        let pi = block_of(i);
+        for (var b = 0u; b < g; b++) {
+            var first = 0u;
+            var end = f;
+            // GwPFM: every member j of block b has P(j) = b, so w = R[P(min), P(max)] is R[P(i), b]
+            // for j > i and R[b, P(i)] for j < i
+            var w_after = 0.0;
+            var w_before = 0.0;
+            if KIND == GWPFM {
+                first = block_start(b);
+                end = block_start(b + 1u);
+                w_after = r[rt + pi * g + b];
+                w_before = r[rt + b * g + pi];
+            }
+            var acc = 0.0;
+            for (var m = first; m < end; m++) {
+                let j = member(m);
+                if j != i {
+                    var w = select(w_before, w_after, j > i);
+                    if KIND == FWFM {
+                        w = r[rt + min(i, j) * f + max(i, j)];
+                    }
+                    acc += w * x[xr + (j * g + pi) * kk + k];
+                }
+            }
+            dx[xr + (i * g + b) * kk + k] = d * acc;
+        }
+    }
+}
+
+// IPNN: one invocation per (row, input column): dv_ik = Σ_{j≠i} g_{pair(i,j)} v_jk.
+fn backward_x_ipnn(t: u32, id: u32) {
     let n = id / params.in_cols;
     let c = id % params.in_cols;
     if n >= params.rows {
@@ -204,32 +255,13 @@ fn pairwise_backward_x(
     let orow = out_row(t, n);
     let kk = params.dim;
     let k = c % kk;
-    let i = c / (params.blocks * kk);
+    let i = c / kk;
     var acc = 0.0;
-    if KIND == IPNN {
-        // dv_ik = Σ_{j≠i} g_{pair(i,j)} v_jk
-        for (var j = 0u; j < params.fields; j++) {
-            if j != i {
-                let p = pair_index(min(i, j), max(i, j));
-                acc += delta(orow + p) * x[xr + j * kk + k];
-            }
+    for (var j = 0u; j < params.fields; j++) {
+        if j != i {
+            let p = pair_index(min(i, j), max(i, j));
+            acc += delta(orow + p) * x[xr + j * kk + k];
         }
-    } else {
-        // dv_{i,g,k} = δ_k Σ_{j≠i, P(j)=g} w_{min(i,j),max(i,j)} v_{j,P(i),k}
-        var first = 0u;
-        var end = params.fields;
-        if KIND == GWPFM {
-            let g = (c / kk) % params.blocks;
-            first = block_start(g);
-            end = block_start(g + 1u);
-        }
-        for (var m = first; m < end; m++) {
-            let j = member(m);
-            if j != i {
-                acc += weight(t, min(i, j), max(i, j)) * x[xr + meets(j, i) + k];
-            }
-        }
-        acc = delta(orow + k) * acc;
     }
     dx[xr + c] = acc;
 }
@@ -249,6 +281,17 @@ fn pairwise_backward_r(
     let ea = e / side;
     let eb = e % side;
     let kk = params.dim;
+    // the blocks' member ranges, loaded once rather than per row and loop test
+    var a0 = 0u;
+    var a1 = 0u;
+    var b0 = 0u;
+    var b1 = 0u;
+    if KIND == GWPFM {
+        a0 = block_start(ea);
+        a1 = block_start(ea + 1u);
+        b0 = block_start(eb);
+        b1 = block_start(eb + 1u);
+    }
     var acc = 0.0;
     if KIND == GWPFM || ea < eb {
         for (var n = lid; n < params.rows; n += RED_WG) {
@@ -260,14 +303,14 @@ fn pairwise_backward_r(
                 }
             } else {
                 // pairs i < j with (P(i), P(j)) = (ea, eb): δ · (v_{i,eb} ⊙ v_{j,ea})
-                for (var mi = block_start(ea); mi < block_start(ea + 1u); mi++) {
+                for (var mi = a0; mi < a1; mi++) {
                     let i = member(mi);
-                    for (var mj = block_start(eb); mj < block_start(eb + 1u); mj++) {
+                    let vi = xr + (i * params.blocks + eb) * kk;
+                    for (var mj = b0; mj < b1; mj++) {
                         let j = member(mj);
                         if j <= i {
                             continue;
                         }
-                        let vi = xr + (i * params.blocks + eb) * kk;
                         let vj = xr + (j * params.blocks + ea) * kk;
                         for (var k = 0u; k < kk; k++) {
                             acc += delta(orow + k) * (x[vi + k] * x[vj + k]);

@@ -1,7 +1,8 @@
 // tim.wgsl — TIM, temporal interest attention (METHODS.md §1.1), fused with the behaviour gather.
 //
 // Launcher: src/kernels/tim/launch.rs. Tests: kernels_tests/tim.rs (reference: tim_reference.rs).
-// Prelude: prelude/chunks.wgsl (load4, the storage element type).
+// Preludes: prelude/chunks.wgsl (load4, the storage element type), then prelude/tim_reduce.wgsl
+// or, for the `subgroup` variant, prelude/tim_reduce_subgroup.wgsl (reduce).
 //
 // For table set m and sample b, with K components per set (semantic tables, then the temporal table)
 // and bag (f = m*K + k, b) = [target id, behaviour ids 1..L] of component k:
@@ -111,24 +112,8 @@ fn dots(m: u32, b: u32, p: u32, with_w: bool) -> vec2<f32> {
     return s;
 }
 
-// Fixed-order tree reductions over the workgroup (op 0 sum, 1 max); the result reaches every lane.
-fn reduce(lid: u32, x: f32, op: u32) -> f32 {
-    red_s[lid] = x;
-    for (var s = WG / 2u; s > 0u; s >>= 1u) {
-        workgroupBarrier();
-        if lid < s {
-            if op == 0u {
-                red_s[lid] += red_s[lid + s];
-            } else {
-                red_s[lid] = max(red_s[lid], red_s[lid + s]);
-            }
-        }
-    }
-    workgroupBarrier();
-    let r = red_s[0];
-    workgroupBarrier();
-    return r;
-}
+// reduce(lid, x, op): from the prelude tim_reduce (a tree in workgroup memory, the default) or
+// tim_reduce_subgroup (the `subgroup` variant of Family::Tim), whichever the registry prepends.
 
 // Sum over partitions j of red[j * width4 + c], j in order.
 fn gather_parts(c: u32, parts: u32, second: bool) -> vec4<f32> {

@@ -47,11 +47,13 @@ shaders! {
     EMBEDDING_FORWARD_F16 => "embedding_forward" ["chunks_f16"],
     EMBEDDING_UPDATE_F16 => "embedding_update" ["chunks_f16", "philox", "chunks_store_f16", "team_sum"],
     EMBEDDING_UPDATE_SUBGROUP => "embedding_update" ["chunks", "chunks_store", "team_sum_subgroup"],
-    TIM_F16 => "tim" ["chunks_f16"],
+    TIM_F16 => "tim" ["chunks_f16", "tim_reduce"],
+    TIM_SUBGROUP_F16 => "tim" ["chunks_f16", "tim_reduce_subgroup"],
     GEMM => "gemm",
     GEMM_TILED => "gemm_tiled",
     GEMM_WIDE => "gemm_wide",
     GEMM_WIDER => "gemm_wider",
+    COLUMN_SUM_SUBGROUP => "column_sum_subgroup",
     FMA => "fma",
     PAIRWISE => "pairwise",
     NORM => "norm",
@@ -61,8 +63,10 @@ shaders! {
     MIX => "mix",
     OPTIM => "optim",
     CROSS => "cross",
-    LOSS => "loss",
-    TIM => "tim" ["chunks"],
+    LOSS => "loss" ["loss_tree"],
+    LOSS_SUBGROUP => "loss" ["loss_tree_subgroup"],
+    TIM => "tim" ["chunks", "tim_reduce"],
+    TIM_SUBGROUP => "tim" ["chunks", "tim_reduce_subgroup"],
     ELEMENTWISE => "elementwise",
     CONTENT => "content",
     GRAPHSAGE => "graphsage",
@@ -75,9 +79,14 @@ pub fn for_element(shader: Shader, element: crate::kernels::embedding::Element) 
     use crate::kernels::embedding::Element;
     match element {
         Element::F32 => shader,
-        Element::F16 => [EMBEDDING_FORWARD_F16, EMBEDDING_UPDATE_F16, TIM_F16]
-            .into_iter()
-            .find(|v| v.name == shader.name)
-            .unwrap_or(shader),
+        Element::F16 => [
+            (EMBEDDING_FORWARD, EMBEDDING_FORWARD_F16),
+            (EMBEDDING_UPDATE, EMBEDDING_UPDATE_F16),
+            (TIM, TIM_F16),
+            (TIM_SUBGROUP, TIM_SUBGROUP_F16),
+        ]
+        .into_iter()
+        .find(|(f32_variant, _)| *f32_variant == shader)
+        .map_or(shader, |(_, f16_variant)| f16_variant),
     }
 }

@@ -1,14 +1,43 @@
 //! Launcher of `column_sum` (in `shaders/gemm.wgsl`): the fixed-order bias gradient
 //! `out[t, j] (= or +=) Σ_{i < rows} gate(X[t, i, j])`.
+//!
+//! Variants ([`Family::ColumnSum`], shape class `r{rows_cap}c{cols}` in power-of-two buckets):
+//! `default`, one invocation per (column, table) walking the rows in order; `subgroup-64`,
+//! `subgroup-128`, `subgroup-256` (`shaders/column_sum_subgroup.wgsl`), a workgroup of that many
+//! invocations per (column, table) splitting the rows, reduced with subgroup shuffles, for GPUs
+//! where `cols × tables` lanes leave the device idle. A subgroup variant is used only where its
+//! workgroup size is a multiple of the adapter's largest subgroup size (its butterfly needs full
+//! subgroups) and `cols` fits one grid dimension; otherwise the launcher takes the default.
 
 use super::gemm::{gate_code, GateKind};
 use super::matrix::{check_matrix, extent, fits};
 use crate::error::{Error, Result};
-use crate::gpu::{check_rows, storage_usage, Access, Gpu, Grid, Kernel, Launch, Uniform};
+use crate::gpu::{
+    check_rows, size_class, storage_usage, Access, Family, Gpu, Grid, Kernel, Launch, Uniform,
+    Variant,
+};
 use crate::shaders;
 
-/// The column sum's variants ([`crate::gpu::variants`]); the first is the default path.
-pub const VARIANTS: &[crate::gpu::Variant] = &[crate::gpu::Variant::DEFAULT];
+/// The column sum's variants ([`crate::gpu::variants`]); the first is the default path. The
+/// subgroup ones set `WG`, the invocations sharing one column.
+pub const VARIANTS: &[Variant] = &[
+    Variant::DEFAULT,
+    Variant {
+        name: "subgroup-64",
+        subgroups: true,
+        constants: &[("WG", 64.0)],
+    },
+    Variant {
+        name: "subgroup-128",
+        subgroups: true,
+        constants: &[("WG", 128.0)],
+    },
+    Variant {
+        name: "subgroup-256",
+        subgroups: true,
+        constants: &[("WG", 256.0)],
+    },
+];
 
 /// Invocations per workgroup of `column_sum`.
 pub const COLUMN_SUM_WG: u32 = 64;
@@ -44,17 +73,23 @@ pub struct SumOutput {
     pub stride: u64,
 }
 
-/// The column-sum kernel's description.
-pub const COLUMN_SUM: Kernel = Kernel::new(
-    shaders::GEMM,
-    "column_sum",
-    &[
-        Access::Read,
-        Access::Read,
-        Access::ReadWrite,
-        Access::Uniform,
-    ],
+/// The subgroup variants' kernel: one workgroup per (column, table); same bindings as
+/// [`COLUMN_SUM`].
+pub const COLUMN_SUM_SUBGROUP: Kernel = Kernel::new(
+    shaders::COLUMN_SUM_SUBGROUP,
+    "column_sum_subgroup",
+    COLUMN_SUM_BINDINGS,
 );
+
+const COLUMN_SUM_BINDINGS: &[Access] = &[
+    Access::Read,
+    Access::Read,
+    Access::ReadWrite,
+    Access::Uniform,
+];
+
+/// The column-sum kernel's description.
+pub const COLUMN_SUM: Kernel = Kernel::new(shaders::GEMM, "column_sum", COLUMN_SUM_BINDINGS);
 
 /// A prepared fixed-order column sum `out[t, j] (= or +=) Σ_{i < rows} gate(X[t, i, j])`: the bias
 /// gradient. `X[t, i, j]` sits at `t · stride + i · ld + j`; the gate buffer has X's layout; `out`
@@ -62,6 +97,7 @@ pub const COLUMN_SUM: Kernel = Kernel::new(
 /// (column, table): the result's bits do not depend on the device's scheduling.
 pub struct ColumnSum {
     launch: Launch,
+    entry: &'static str,
     params: Uniform<ColumnSumParams>,
     base: ColumnSumParams,
     tables: u32,
@@ -150,13 +186,13 @@ impl ColumnSum {
         if let Some(g) = gate_buf {
             check_matrix(name, "gate", g, 0, tables, stride, rows_cap, cols, ld)?;
         }
+        let (kernel, wg, grid) = kernel_for(gpu, tables, rows_cap, cols);
         let constants = [
-            ("WG", COLUMN_SUM_WG as f64),
+            ("WG", wg as f64),
             ("ACCUMULATE", accumulate as u32 as f64),
             ("GATE", gate_code(gate)),
         ];
-        let pipeline = gpu.pipeline(&COLUMN_SUM, &constants)?;
-        let grid = [cols.div_ceil(COLUMN_SUM_WG), tables, 1];
+        let pipeline = gpu.pipeline(kernel, &constants)?;
         pipeline.check_grid(gpu, grid)?;
         let base = ColumnSumParams {
             rows: rows_cap,
@@ -174,6 +210,7 @@ impl ColumnSum {
         let launch = Launch::new(gpu, &pipeline, &buffers, Grid::Dims(grid))?;
         Ok(ColumnSum {
             launch,
+            entry: kernel.entry,
             params,
             base,
             tables,
@@ -215,8 +252,49 @@ impl ColumnSum {
         Ok(())
     }
 
+    /// The entry point it compiled: `column_sum`, or `column_sum_subgroup` for a subgroup variant
+    /// that suits the device and shape.
+    pub fn entry(&self) -> &'static str {
+        self.entry
+    }
+
     /// Records one dispatch over (columns, tables).
     pub fn record(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>) {
         self.launch.record(gpu, pass);
     }
+}
+
+/// The kernel, workgroup size and grid of the variant the device picks for this shape.
+fn kernel_for(
+    gpu: &Gpu,
+    tables: u32,
+    rows_cap: u32,
+    cols: u32,
+) -> (&'static Kernel, u32, [u32; 3]) {
+    let class = format!("r{}c{}", size_class(rows_cap), size_class(cols));
+    match subgroup_wg(gpu, gpu.variant(Family::ColumnSum, &class), cols) {
+        Some(wg) => (&COLUMN_SUM_SUBGROUP, wg, [cols, tables, 1]),
+        None => (
+            &COLUMN_SUM,
+            COLUMN_SUM_WG,
+            [cols.div_ceil(COLUMN_SUM_WG), tables, 1],
+        ),
+    }
+}
+
+/// The workgroup size of `variant` if it is a subgroup variant that suits this device and shape:
+/// its `WG` a multiple of the adapter's largest subgroup size (the butterfly needs full subgroups)
+/// and one workgroup per column within a grid dimension. `None`: the default path.
+fn subgroup_wg(gpu: &Gpu, variant: &Variant, cols: u32) -> Option<u32> {
+    if !variant.subgroups {
+        return None;
+    }
+    let wg = variant
+        .constants
+        .iter()
+        .find(|(name, _)| *name == "WG")
+        .map(|&(_, v)| v as u32)?;
+    let largest = gpu.info().subgroup_max_size.max(1);
+    (wg.is_multiple_of(largest) && cols <= gpu.limits().max_compute_workgroups_per_dimension)
+        .then_some(wg)
 }

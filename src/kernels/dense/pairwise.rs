@@ -71,7 +71,7 @@ const BINDINGS: &[Access] = &[
 /// `pairwise_forward`: one invocation per (row, output column).
 pub const PAIRWISE_FORWARD: Kernel = Kernel::new(shaders::PAIRWISE, "pairwise_forward", BINDINGS);
 
-/// `pairwise_backward_x`: one invocation per (row, input column).
+/// `pairwise_backward_x`: one invocation per (row, k) (per (row, input column) for IPNN).
 pub const PAIRWISE_BACKWARD_X: Kernel =
     Kernel::new(shaders::PAIRWISE, "pairwise_backward_x", BINDINGS);
 
@@ -301,6 +301,15 @@ impl Prepared {
         Grid::Dims([x, y, self.spec.tables])
     }
 
+    /// Invocations per row of `pairwise_backward_x`: one per input column for IPNN, one per k
+    /// (writing every field's gradient of that column) otherwise.
+    fn backward_cols(&self) -> u32 {
+        match self.spec.kind {
+            PairwiseKind::Ipnn => self.state.in_cols,
+            _ => self.state.dim,
+        }
+    }
+
     fn check_r(&self, kernel: &'static str, what: &str, r: Option<&wgpu::Buffer>) -> Result<()> {
         match (self.spec.r_len(), r) {
             (0, None) => Ok(()),
@@ -451,7 +460,7 @@ impl PairwiseBackward {
             bufs.dr.unwrap_or(&unused_dr),
             prepared.params.buffer(),
         ];
-        let grid = prepared.row_grid(gpu, prepared.state.in_cols);
+        let grid = prepared.row_grid(gpu, prepared.backward_cols());
         let dx = Launch::new(gpu, &dx_pipeline, &buffers, grid)?;
         let dr_grid = Grid::Dims([prepared.state.r_len, 1, spec.tables]);
         let dr = dr_pipeline
@@ -464,7 +473,7 @@ impl PairwiseBackward {
     pub fn set_rows(&mut self, gpu: &Gpu, rows: u32) -> Result<()> {
         self.prepared
             .set_rows(gpu, PAIRWISE_BACKWARD_X.entry, rows)?;
-        let grid = self.prepared.row_grid(gpu, self.prepared.state.in_cols);
+        let grid = self.prepared.row_grid(gpu, self.prepared.backward_cols());
         self.dx.set_grid(grid);
         Ok(())
     }

@@ -35,7 +35,12 @@
 //! 4096 that is 16.8 M pair terms per task, one small dispatch on a GPU.
 
 use crate::error::{Error, Result};
-use crate::gpu::{rows_field, storage_usage, Access, Gpu, Grid, Kernel, Launch, Uniform};
+use std::sync::Arc;
+
+use crate::gpu::{
+    rows_field, size_class, storage_usage, Access, Family, Gpu, Grid, Kernel, Launch, Pipeline,
+    Uniform, Variant,
+};
 use crate::kernels::dense::check_len;
 use crate::shaders;
 
@@ -47,7 +52,18 @@ pub use predict::Predict;
 pub use weights::{class_weight_correction, downsampled_probability, ExposureWeight, WeightRule};
 
 /// The loss reductions's variants ([`crate::gpu::variants`]); the first is the default path.
-pub const VARIANTS: &[crate::gpu::Variant] = &[crate::gpu::Variant::DEFAULT];
+/// `subgroup` compiles `loss.wgsl` with `prelude/loss_tree_subgroup.wgsl` (subgroup butterflies, two
+/// barriers per reduction) in place of the tree of `prelude/loss_tree.wgsl`; it is used where
+/// [`LOSS_REDUCE_WG`] is a multiple of the adapter's largest subgroup size (full subgroups), on
+/// every shape (class `r{rows_cap}t{tasks}`, power-of-two buckets).
+pub const VARIANTS: &[Variant] = &[
+    Variant::DEFAULT,
+    Variant {
+        name: "subgroup",
+        subgroups: true,
+        constants: &[],
+    },
+];
 
 /// The label of a row that has none for a task (an empty label field): the loss gives the row
 /// weight 0 in that task, the metrics skip it there. Any label below 0 reads as missing.
@@ -187,6 +203,27 @@ pub struct Loss {
     _partial: wgpu::Buffer,
     /// Statistics, rows, reduction.
     stages: [Launch; 3],
+    variant: &'static str,
+}
+
+/// The variant's name and the pipelines of statistics, rows and reduction.
+fn pipelines(gpu: &Gpu, rows_cap: u32, tasks: u32) -> Result<(&'static str, [Arc<Pipeline>; 3])> {
+    let class = format!("r{}t{}", size_class(rows_cap), size_class(tasks));
+    let variant = gpu.variant(Family::Loss, &class);
+    let suits =
+        variant.subgroups && LOSS_REDUCE_WG.is_multiple_of(gpu.info().subgroup_max_size.max(1));
+    let (name, shader) = match suits {
+        true => (variant.name, shaders::LOSS_SUBGROUP),
+        false => ("default", shaders::LOSS),
+    };
+    let constants = [("WG", LOSS_WG as f64)];
+    let compile = |k: &Kernel| gpu.pipeline(&Kernel { shader, ..*k }, &constants);
+    let stages = [
+        compile(&LOSS_STATS)?,
+        compile(&LOSS_ROWS)?,
+        compile(&LOSS_REDUCE)?,
+    ];
+    Ok((name, stages))
 }
 
 /// Elements of `[rows_cap, tasks]`, or `Err` when tasks is 0 or the tensor is too large.
@@ -250,10 +287,7 @@ impl Loss {
         // Binding 2 needs a buffer even when the shader does not read it.
         let ones = gpu.storage_from("loss unit weight", &[1.0f32; 4]);
         let weights = b.weights.unwrap_or(&ones);
-        let constants = [("WG", LOSS_WG as f64)];
-        let stats_p = gpu.pipeline(&LOSS_STATS, &constants)?;
-        let rows_p = gpu.pipeline(&LOSS_ROWS, &constants)?;
-        let reduce_p = gpu.pipeline(&LOSS_REDUCE, &constants)?;
+        let (variant, [stats_p, rows_p, reduce_p]) = pipelines(gpu, rows_cap, tasks)?;
         stats_p.check_grid(gpu, [tasks, 1, 1])?;
         let buffers = [
             b.logits,
@@ -273,6 +307,7 @@ impl Loss {
             Launch::new(gpu, &reduce_p, &buffers, Grid::Folded(tasks))?,
         ];
         Ok(Loss {
+            variant,
             params,
             uniform,
             stats,
@@ -291,6 +326,11 @@ impl Loss {
     /// Tasks (heads).
     pub fn tasks(&self) -> u32 {
         self.params.tasks
+    }
+
+    /// The variant it compiled: `"default"`, or `"subgroup"` where chosen and suited.
+    pub fn variant(&self) -> &'static str {
+        self.variant
     }
 
     /// Per-task statistics of the last step, `[tasks, 8]` f32: Σw, W⁺, W⁻, the max logit over

@@ -1,16 +1,35 @@
 //! Launchers of `tim_forward` and `tim_backward` (or, for a mean-pooled spec, `tim_mean_forward`
 //! and `tim_mean_backward`): buffers and bind groups built once; per batch one upload, then one
 //! dispatch each for all M sets.
+//!
+//! Variants ([`Family::Tim`], shape class `d{D}l{max_len}` in power-of-two buckets): `default`, the
+//! workgroup reductions as trees in workgroup memory (`prelude/tim_reduce.wgsl`); `subgroup`, the
+//! same shader with `prelude/tim_reduce_subgroup.wgsl` (subgroup butterflies, two barriers per
+//! reduction instead of eight). The subgroup variant is used for attention pooling (mean pooling
+//! has no reduction) where `TIM_WG` is a multiple of the adapter's largest subgroup size (its
+//! butterfly needs full subgroups); otherwise the launcher takes the default.
 
 use super::batch::{TimBatch, TimPooling, TimSpec, KERNEL, MAX_FEATURES};
 use crate::error::{Error, Result};
-use crate::gpu::{storage_usage, Access, Gpu, Grid, Kernel, Launch, Uniform};
+use std::sync::Arc;
+
+use crate::gpu::{
+    size_class, storage_usage, Access, Family, Gpu, Grid, Kernel, Launch, Pipeline, Uniform,
+    Variant,
+};
 use crate::kernels::dense::check_len;
 use crate::kernels::embedding::{Bags, EmbeddingStorage, FeatureSet, TbeForward};
 use crate::shaders;
 
 /// The TIM kernels's variants ([`crate::gpu::variants`]); the first is the default path.
-pub const VARIANTS: &[crate::gpu::Variant] = &[crate::gpu::Variant::DEFAULT];
+pub const VARIANTS: &[Variant] = &[
+    Variant::DEFAULT,
+    Variant {
+        name: "subgroup",
+        subgroups: true,
+        constants: &[],
+    },
+];
 
 /// Invocations per workgroup (the WGSL `WG` override): a power of two ≥ 64 vec4 columns (D = 256).
 pub const TIM_WG: u32 = 64;
@@ -77,6 +96,28 @@ fn kernels(pooling: TimPooling) -> (&'static Kernel, &'static Kernel) {
     }
 }
 
+/// The variant's name and its (forward, backward) pipelines for `storage`'s element type.
+fn pipelines(
+    gpu: &Gpu,
+    storage: &EmbeddingStorage,
+    spec: &TimSpec,
+    dim: u32,
+    constants: &[(&str, f64)],
+) -> Result<(&'static str, Arc<Pipeline>, Arc<Pipeline>)> {
+    let class = format!("d{}l{}", size_class(dim), size_class(spec.max_len));
+    let variant = gpu.variant(Family::Tim, &class);
+    let suits = variant.subgroups
+        && spec.pooling() == TimPooling::Attention
+        && TIM_WG.is_multiple_of(gpu.info().subgroup_max_size.max(1));
+    let (forward, backward) = kernels(spec.pooling());
+    let (name, shader) = match suits {
+        true => (variant.name, shaders::TIM_SUBGROUP),
+        false => ("default", forward.shader),
+    };
+    let compile = |k: &Kernel| gpu.pipeline(&storage.kernel(&Kernel { shader, ..*k }), constants);
+    Ok((name, compile(forward)?, compile(backward)?))
+}
+
 /// A prepared TIM over one embedding storage: forward into the caller's `u` (`[M, max_batch, D]`),
 /// backward from the caller's dL/du (same layout) into per-lookup gradient rows that a
 /// [`TbeUpdate`](crate::kernels::embedding::TbeUpdate) built on [`Tim::gather`] and
@@ -87,6 +128,7 @@ pub struct Tim {
     /// D, the width of every table of the spec.
     pub dim: u32,
     gather: TbeForward,
+    variant: &'static str,
     forward: Launch,
     backward: Launch,
     params: Uniform<TimParams>,
@@ -137,9 +179,7 @@ impl Tim {
         // One chunk (the usual case) compiles without the per-load chunk switch.
         let chunks = if layout.chunks() == 1 { 1.0 } else { 4.0 };
         let constants = [("WG", TIM_WG as f64), ("CHUNKS", chunks)];
-        let (forward, backward) = kernels(spec.pooling());
-        let forward = gpu.pipeline(&storage.kernel(forward), &constants)?;
-        let backward = gpu.pipeline(&storage.kernel(backward), &constants)?;
+        let (variant, forward, backward) = pipelines(gpu, storage, &spec, dim, &constants)?;
         let stats = gpu.buffer("tim stats", slab * 8, storage_usage());
         let params = Uniform::new(gpu, "tim params", &state);
         let c = &storage.chunks;
@@ -167,6 +207,7 @@ impl Tim {
         state.chunk_shift = layout.chunk_shift;
         state.chunk_mask = (layout.chunk4() - 1) as u32;
         Ok(Tim {
+            variant,
             spec,
             dim,
             gather,
@@ -175,6 +216,11 @@ impl Tim {
             params,
             state,
         })
+    }
+
+    /// The variant it compiled: `"default"`, or `"subgroup"` where chosen and suited.
+    pub fn variant(&self) -> &'static str {
+        self.variant
     }
 
     /// The pooling-none feature set of the lookups (build the update plan with it).
