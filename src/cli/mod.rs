@@ -69,6 +69,16 @@ enum Command {
         #[arg(long, requires = "export_model", default_value = "single",
               value_parser = ["single", "shared", "mmoe", "ple", "stem", "ame"])]
         architecture: String,
+        /// Instead of the suite, profile the bench model's training step per layer (batch 1024;
+        /// 256 with --quick): each layer's forward, backward and update, the loss, the optimizer
+        /// and the parameter copies, with their share of the step and their rate against the
+        /// ceilings.
+        #[arg(long, conflicts_with_all = ["scaling", "export_model"])]
+        profile: bool,
+        /// Profiled steps of --profile (each row is their median).
+        #[arg(long, requires = "profile", default_value_t = 10,
+              value_parser = clap::value_parser!(u32).range(1..=1000))]
+        profile_steps: u32,
     },
     /// Train a model file on a data folder (schema.toml, train.tsv, valid.tsv, test.tsv); checkpoints
     /// and metrics go to --out.
@@ -99,6 +109,15 @@ enum Command {
         /// Replace the run --out holds (a best or last checkpoint); refused without it.
         #[arg(long, conflicts_with = "resume")]
         overwrite: bool,
+        /// Profile the training step per layer: after one warm-up step, --profile-steps profiled
+        /// steps alternate with as many plain ones (the run is otherwise unchanged, bit for bit);
+        /// the table (or, with --json, the "profile" object) follows the run's summary.
+        #[arg(long)]
+        profile: bool,
+        /// Profiled steps of --profile (each row is their median).
+        #[arg(long, requires = "profile", default_value_t = 10,
+              value_parser = clap::value_parser!(u32).range(1..=1000))]
+        profile_steps: u32,
     },
     /// State the memory a model file needs on a data folder (bytes per table, storage group,
     /// activations, dense parameters, total) and whether this device holds it, without training;
@@ -239,6 +258,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             skip_bad_rows,
             resume,
             overwrite,
+            profile,
+            profile_steps,
         } => train::train(train::TrainArgs {
             config,
             data,
@@ -248,6 +269,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             skip_bad_rows,
             resume,
             overwrite,
+            profile: profile.then_some(profile_steps),
         }),
         Command::Eval {
             checkpoint,
@@ -290,7 +312,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             sweep,
             export_model,
             architecture,
+            profile,
+            profile_steps,
         } => match (scaling, export_model) {
+            _ if profile => bench::profile(quick, profile_steps, json),
             (Some(dir), _) => bench::scaling(&dir, (quick, repeats), sweep.as_deref(), json),
             (None, Some(dir)) => bench::export_model(&dir, quick, &architecture, json),
             (None, None) => bench::run(

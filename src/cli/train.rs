@@ -18,6 +18,8 @@ pub struct TrainArgs {
     pub skip_bad_rows: bool,
     pub resume: bool,
     pub overwrite: bool,
+    /// `--profile`: its profiled steps.
+    pub profile: Option<u32>,
 }
 
 /// `wgrec train`.
@@ -54,13 +56,28 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
     }
     eprintln!("training on {} with {}", data.display(), gpu.describe());
     let mut progress = Progress::new(tasks.clone(), outputs, args.verbose);
+    if let Some(steps) = args.profile {
+        // Step 1 (of this run) warms up; then the window.
+        let first = trainer.graph().step() + 2;
+        (trainer.graph_mut()).start_profile(wgrec::graph::ProfileRequest { first, steps });
+    }
     let report = trainer.run(&mut progress)?;
     if let Some(bar) = &progress.bar {
         bar.finish_and_clear();
     }
     print_summary(&report, &tasks, &args.out);
+    let profile = match args.profile {
+        Some(_) => Some(profile_report(&gpu, trainer.graph_mut())?),
+        None => None,
+    };
+    if let (Some(p), false) = (&profile, args.json) {
+        print!("{}", wgrec::bench::profile::table(p));
+    }
     if args.json {
         let mut json = report_json(&report);
+        if let Some(p) = &profile {
+            json["profile"] = serde_json::to_value(p)?;
+        }
         json["memory"] = super::memory::memory_json(&memory);
         if !missing.is_empty() {
             json["missing_content"] = serde_json::json!(missing
@@ -71,6 +88,23 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
         println!("{json}");
     }
     Ok(())
+}
+
+/// The profile window's report, with the ceilings measured now on the same device.
+fn profile_report(
+    gpu: &Gpu,
+    graph: &mut wgrec::graph::Graph,
+) -> anyhow::Result<wgrec::bench::profile::ProfileReport> {
+    let profile = graph.take_profile().ok_or_else(|| {
+        anyhow::anyhow!("--profile: the run ended before a step was profiled (it needs 2 steps)")
+    })?;
+    eprintln!("measuring the copy and FMA ceilings for the profile …");
+    let ceilings = wgrec::bench::profile::ceilings(gpu, false, 10)?;
+    Ok(wgrec::bench::profile::report(
+        gpu.describe(),
+        &profile,
+        ceilings,
+    ))
 }
 
 /// The statement of the compiled graph, as its memory check judged it.

@@ -1,0 +1,226 @@
+//! `--profile` of `wgrec train` and `wgrec bench`: a graph's profile window
+//! ([`Graph::start_profile`]) turned into a report — each section of the training step with its
+//! median GPU time, its share of the step and its rate against the ceiling measured in the same
+//! run (GB/s against the vec4 copy, GFLOP/s against the FMA chains; [`super::suite::ceilings`]),
+//! sorted by time — as a table or one JSON object.
+//!
+//! A section's rate is against the bound that takes longer at the ceilings (its ideal bytes at
+//! the copy rate or its FLOPs at the FMA rate, [`Cost`]): "of ceiling" is then how close the
+//! section comes to the faster of what the device could do for that work. Sections whose cost is
+//! unknown show "—".
+//!
+//! [`bench_model`] profiles the bench model ([`super::train`]: M = 2, DCNv2 + GwPFM, TIM, MNS,
+//! BatchNorm, MLP 128–64, batch 1024, the model `--export-model` writes for the PyTorch
+//! comparison).
+
+use serde::Serialize;
+
+use super::train::{model_batch, model_text, shapes, synth, TrainShape};
+use super::{BenchResult, Runner};
+use crate::config::ModelConfig;
+use crate::error::Result;
+use crate::gpu::Gpu;
+use crate::graph::{Cost, Graph, Prepared, ProfileRequest, StepProfile, TimingMethod};
+use crate::train::policy::TrainPolicy;
+
+/// The ceilings a profile's rates are shares of, measured in the same run.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Ceilings {
+    /// The vec4 copy's effective bandwidth, GB/s.
+    pub copy_gb_per_s: f64,
+    /// Independent FMA chains, GFLOP/s.
+    pub fma_gflop_per_s: f64,
+}
+
+/// Measures both ceilings (median of `repeats` runs each, GPU timestamps where the adapter has
+/// them; the suite's full-size shapes unless `quick`).
+pub fn ceilings(gpu: &Gpu, quick: bool, repeats: u32) -> Result<Ceilings> {
+    let runner = Runner {
+        gpu,
+        timer: crate::gpu::PassTimer::new(gpu),
+        repeats: repeats.max(1),
+    };
+    let figures = super::suite::ceilings(&runner, quick)?;
+    let rate = |name: &str| {
+        (figures.iter())
+            .find(|r: &&BenchResult| r.kernel == name)
+            .map_or(f64::NAN, |r| r.rate)
+    };
+    Ok(Ceilings {
+        copy_gb_per_s: rate("copy_ceiling"),
+        fma_gflop_per_s: rate("fma_ceiling"),
+    })
+}
+
+/// One row of the report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProfileRow {
+    /// The layer ("embedding", "expert 0 dcn (tables 0)", "loss (1 tasks)", …).
+    pub layer: String,
+    /// "forward", "backward", "update", "loss" or "copy".
+    pub phase: String,
+    /// Median milliseconds over the profiled steps.
+    pub ms: f64,
+    /// `ms` as a share of the sum of every row.
+    pub share: f64,
+    /// Ideal bytes at the profiled batch.
+    pub bytes: u64,
+    /// FLOPs at the profiled batch.
+    pub flops: u64,
+    /// The rate against the binding ceiling, in `unit`; `None` for an unknown cost.
+    pub rate: Option<f64>,
+    /// "GB/s" or "GFLOP/s" (`None` with `rate`).
+    pub unit: Option<&'static str>,
+    /// `rate` as a share of its ceiling.
+    pub of_ceiling: Option<f64>,
+}
+
+/// A finished profile.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProfileReport {
+    /// `Gpu::describe()` of the device.
+    pub adapter: String,
+    /// How the sections were timed.
+    pub timing: TimingMethod,
+    /// The ceilings, measured in the same run.
+    pub ceilings: Ceilings,
+    /// Profiled steps (each row is a median over them).
+    pub steps: usize,
+    /// Samples per profiled step.
+    pub batch: u32,
+    /// Sum of the rows, ms.
+    pub total_ms: f64,
+    /// Median wall time of the plain (unprofiled) steps alternated with the profiled ones, ms.
+    pub step_wall_ms: Option<f64>,
+    /// Every section, slowest first.
+    pub rows: Vec<ProfileRow>,
+}
+
+/// The report of `profile` at `ceilings`: shares, rates, slowest first.
+pub fn report(adapter: String, profile: &StepProfile, ceilings: Ceilings) -> ProfileReport {
+    let total_ms: f64 = profile.sections.iter().map(|s| s.ms).sum();
+    let mut rows: Vec<ProfileRow> = (profile.sections.iter())
+        .map(|s| {
+            let (rate, unit, of_ceiling) = rate(s.cost, s.ms, ceilings);
+            ProfileRow {
+                layer: s.layer.clone(),
+                phase: s.phase.clone(),
+                ms: s.ms,
+                share: s.ms / total_ms,
+                bytes: s.cost.bytes,
+                flops: s.cost.flops,
+                rate,
+                unit,
+                of_ceiling,
+            }
+        })
+        .collect();
+    rows.sort_by(|a, b| b.ms.total_cmp(&a.ms));
+    ProfileReport {
+        adapter,
+        timing: profile.method,
+        ceilings,
+        steps: profile.steps,
+        batch: profile.rows,
+        total_ms,
+        step_wall_ms: profile.step_wall_ms,
+        rows,
+    }
+}
+
+/// The rate of `cost` done in `ms` against the bound that takes longer at `c`.
+fn rate(cost: Cost, ms: f64, c: Ceilings) -> (Option<f64>, Option<&'static str>, Option<f64>) {
+    let seconds = ms * 1e-3;
+    if (cost.bytes == 0 && cost.flops == 0) || seconds <= 0.0 {
+        return (None, None, None);
+    }
+    let (gb, gflop) = (cost.bytes as f64 / 1e9, cost.flops as f64 / 1e9);
+    if gb / c.copy_gb_per_s >= gflop / c.fma_gflop_per_s {
+        let r = gb / seconds;
+        (Some(r), Some("GB/s"), Some(r / c.copy_gb_per_s))
+    } else {
+        let r = gflop / seconds;
+        (Some(r), Some("GFLOP/s"), Some(r / c.fma_gflop_per_s))
+    }
+}
+
+/// The report as the CLI prints it: a header, one line per row, the total line.
+pub fn table(r: &ProfileReport) -> String {
+    let mut s = format!(
+        "adapter: {}\ntiming:  {}, median of {} profiled steps of {} samples\n\
+         ceilings: copy {:.2} GB/s, FMA {:.2} GFLOP/s (measured in this run)\n",
+        r.adapter,
+        r.timing.describe(),
+        r.steps,
+        r.batch,
+        r.ceilings.copy_gb_per_s,
+        r.ceilings.fma_gflop_per_s
+    );
+    s += &format!(
+        "{:<36} {:<8} {:>9} {:>7} {:>16} {:>9}\n",
+        "layer", "phase", "ms", "share", "rate", "of ceil."
+    );
+    for row in &r.rows {
+        let (rate, of) = match (row.rate, row.unit, row.of_ceiling) {
+            (Some(v), Some(u), Some(o)) => (format!("{v:.2} {u}"), format!("{:.1}%", 100.0 * o)),
+            _ => ("—".into(), "—".into()),
+        };
+        s += &format!(
+            "{:<36} {:<8} {:>9.3} {:>6.1}% {:>16} {:>9}\n",
+            row.layer,
+            row.phase,
+            row.ms,
+            100.0 * row.share,
+            rate,
+            of
+        );
+    }
+    let wall = r.step_wall_ms.map_or("—".into(), |w| format!("{w:.3} ms"));
+    s += &format!(
+        "{:<36} {:<8} {:>9.3} {:>6.1}%   unprofiled step wall time {wall}\n",
+        "total (sum of sections)", "", r.total_ms, 100.0
+    );
+    s
+}
+
+/// Profiles the bench model (`quick`: its smoke size): `warmup` plain steps, then `steps`
+/// profiled steps alternating with as many plain ones, over 8 pre-built batches; the ceilings
+/// measured after, on the same device.
+pub fn bench_model(gpu: &Gpu, quick: bool, warmup: u64, steps: u32) -> Result<ProfileReport> {
+    let shape = if quick {
+        TrainShape::quick()
+    } else {
+        TrainShape::standard()
+    };
+    let config = ModelConfig::parse(&model_text(&shape, 0.1), "bench model")?;
+    let policy = TrainPolicy::new(&config.train);
+    let mut graph = Graph::new(
+        gpu,
+        &config,
+        &shapes(&shape),
+        shape.batch,
+        0.0,
+        policy.optimizers(),
+    )?;
+    let generator = synth(&shape, 7)?;
+    let prepared: Vec<Prepared> = (0..8u64)
+        .map(|i| {
+            let b = generator.batch(i * shape.batch as u64..(i + 1) * shape.batch as u64);
+            graph.prepare(&model_batch(&shape, &b))
+        })
+        .collect::<Result<_>>()?;
+    graph.start_profile(ProfileRequest {
+        first: warmup + 1,
+        steps,
+    });
+    for k in 0..warmup + 2 * steps as u64 {
+        let batch = &prepared[k as usize % prepared.len()];
+        graph.train_step(gpu, batch, policy.rates(graph.step() + 1))?;
+    }
+    gpu.sync()?;
+    let profile = graph
+        .take_profile()
+        .ok_or_else(|| crate::error::Error::Graph("no step was profiled".into()))?;
+    let ceilings = ceilings(gpu, quick, 10)?;
+    Ok(report(gpu.describe(), &profile, ceilings))
+}

@@ -1,0 +1,409 @@
+//! The per-layer profiler (issue 20): a window of training steps in which every section of the
+//! step — each layer's forward, backward and update, the loss, the gradient gather, the dense
+//! optimizer, the value scatter — is timed on its own, and the median over the window reported.
+//!
+//! A profiled step is recorded by the same walk as every step ([`Graph::record_step`]) into a
+//! timing [`Sink`]: the same dispatches in the same order, so the same parameters bit for bit
+//! (`kernels_tests` … `profile_keeps_bits` checks it). Two timings:
+//! - **GPU timestamps** where the adapter has `TIMESTAMP_QUERY`: each section its own compute pass
+//!   with timestamps at its boundaries (buffer copies between an empty pass's beginning and
+//!   another's end), one query set, one resolve, one read-back per step. Only pass-boundary writes,
+//!   never the `INSIDE_PASSES` feature many adapters lack.
+//! - **Host submits** otherwise: each section its own submit, waited for and timed on the host.
+//!
+//! Splitting the step into passes costs the barriers between them, so a profiled step is slower
+//! than a real one; the window therefore alternates profiled steps with plain ones, each plain
+//! step waited for and timed whole on the host, and reports their median wall time beside the sum
+//! of the sections. Between the sections, inside the step, nothing else runs: the sum is the GPU
+//! time of the step's work, the difference to the wall time the host's recording, uploads and
+//! the submit.
+//!
+//! [`Graph::record_step`]: super::Graph
+
+use std::time::Instant;
+
+use super::layer::{Cost, Layer, Phase};
+use super::Graph;
+use crate::error::Result;
+use crate::gpu::{Gpu, PassTimer};
+
+/// A section of the recorded training step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Section {
+    /// Layer `i` (in forward order), one phase.
+    Layer(usize, Phase),
+    /// The uncertainty heads (forward, loss and weight gradients at once).
+    Heads,
+    /// The loss and the logits' gradient.
+    Loss,
+    /// The owned gradients copied into the flat gradient buffer.
+    GatherGrads,
+    /// The dense optimizer over the flat parameters.
+    Optimizer,
+    /// The flat values copied back into the owned tensors.
+    ScatterValues,
+}
+
+/// Where [`Graph::record_step`](super::Graph) records the step's sections.
+pub(super) trait Sink {
+    /// Records `body`, a section of dispatches, in a compute pass.
+    fn pass(&mut self, at: Section, body: &mut dyn FnMut(&mut wgpu::ComputePass<'_>));
+    /// Records `body`, a section of buffer copies, on the encoder outside any pass.
+    fn copies(&mut self, at: Section, body: &mut dyn FnMut(&mut wgpu::CommandEncoder));
+}
+
+/// The real step: one encoder, one compute pass kept open across consecutive sections, one submit.
+pub(super) struct OneSubmit {
+    // Declared first: a pass must end before its encoder is used or finished.
+    pass: Option<wgpu::ComputePass<'static>>,
+    encoder: wgpu::CommandEncoder,
+}
+
+impl OneSubmit {
+    pub(super) fn new(gpu: &Gpu) -> Self {
+        OneSubmit {
+            pass: None,
+            encoder: gpu.device.create_command_encoder(&Default::default()),
+        }
+    }
+
+    /// Ends the open pass and submits the encoder.
+    pub(super) fn submit(mut self, gpu: &Gpu) {
+        self.pass = None;
+        gpu.submit(self.encoder);
+    }
+}
+
+impl Sink for OneSubmit {
+    fn pass(&mut self, _: Section, body: &mut dyn FnMut(&mut wgpu::ComputePass<'_>)) {
+        let encoder = &mut self.encoder;
+        let pass = (self.pass).get_or_insert_with(|| {
+            encoder
+                .begin_compute_pass(&Default::default())
+                .forget_lifetime()
+        });
+        body(pass);
+    }
+
+    fn copies(&mut self, _: Section, body: &mut dyn FnMut(&mut wgpu::CommandEncoder)) {
+        self.pass = None;
+        body(&mut self.encoder);
+    }
+}
+
+/// Counts the sections of a step without recording anything (sizes the timer).
+struct Count(Vec<Section>);
+
+impl Sink for Count {
+    fn pass(&mut self, at: Section, _: &mut dyn FnMut(&mut wgpu::ComputePass<'_>)) {
+        self.0.push(at);
+    }
+
+    fn copies(&mut self, at: Section, _: &mut dyn FnMut(&mut wgpu::CommandEncoder)) {
+        self.0.push(at);
+    }
+}
+
+/// Each section its own pass with timestamps at its boundaries, all in one encoder.
+struct Stamped<'t> {
+    timer: &'t PassTimer,
+    encoder: wgpu::CommandEncoder,
+    next: u32,
+}
+
+impl Sink for Stamped<'_> {
+    fn pass(&mut self, _: Section, body: &mut dyn FnMut(&mut wgpu::ComputePass<'_>)) {
+        let mut pass = self
+            .encoder
+            .begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("profiled section"),
+                timestamp_writes: Some(self.timer.writes_of(self.next, true, true)),
+            });
+        body(&mut pass);
+        drop(pass);
+        self.next += 1;
+    }
+
+    fn copies(&mut self, _: Section, body: &mut dyn FnMut(&mut wgpu::CommandEncoder)) {
+        let mark = |encoder: &mut wgpu::CommandEncoder, begin: bool| {
+            encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("profiled copies"),
+                timestamp_writes: Some(self.timer.writes_of(self.next, begin, !begin)),
+            });
+        };
+        mark(&mut self.encoder, true);
+        body(&mut self.encoder);
+        mark(&mut self.encoder, false);
+        self.next += 1;
+    }
+}
+
+/// Each section its own submit, waited for and timed on the host.
+struct Submits<'g> {
+    gpu: &'g Gpu,
+    ns: Vec<f64>,
+    failed: Option<crate::error::Error>,
+}
+
+impl Submits<'_> {
+    fn timed(&mut self, record: &mut dyn FnMut(&mut wgpu::CommandEncoder)) {
+        let start = Instant::now();
+        let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
+        record(&mut encoder);
+        self.gpu.submit(encoder);
+        if let Err(e) = self.gpu.sync() {
+            self.failed.get_or_insert(e);
+        }
+        self.ns.push(start.elapsed().as_nanos() as f64);
+    }
+}
+
+impl Sink for Submits<'_> {
+    fn pass(&mut self, _: Section, body: &mut dyn FnMut(&mut wgpu::ComputePass<'_>)) {
+        self.timed(&mut |e| body(&mut e.begin_compute_pass(&Default::default())));
+    }
+
+    fn copies(&mut self, _: Section, body: &mut dyn FnMut(&mut wgpu::CommandEncoder)) {
+        self.timed(body);
+    }
+}
+
+/// How the sections were timed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimingMethod {
+    /// GPU timestamps at the boundaries of each section's own compute pass.
+    GpuTimestamps,
+    /// A submit per section, waited for and timed on the host (no `TIMESTAMP_QUERY`).
+    HostSubmits,
+}
+
+impl TimingMethod {
+    /// In words, for the table.
+    pub fn describe(self) -> &'static str {
+        match self {
+            TimingMethod::GpuTimestamps => "GPU timestamps at each section's own compute pass",
+            TimingMethod::HostSubmits => "a submit + wait per section, timed on the host",
+        }
+    }
+}
+
+/// Which steps to profile: `steps` profiled steps from step `first`, alternating with as many
+/// plain steps timed whole (steps `first ..= first + 2·steps − 1`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProfileRequest {
+    /// The first profiled step (1-based; the steps before it warm up).
+    pub first: u64,
+    /// Profiled steps (as many plain steps alternate with them).
+    pub steps: u32,
+}
+
+/// What a step in the window does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Role {
+    Profiled,
+    Plain,
+}
+
+/// One section's median over the profiled steps.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SectionTime {
+    /// The layer (or "loss", "dense optimizer", …).
+    pub layer: String,
+    /// "forward", "backward", "update", "loss" or "copy".
+    pub phase: String,
+    /// Median milliseconds.
+    pub ms: f64,
+    /// The section's ideal work at the profiled batch.
+    pub cost: Cost,
+}
+
+/// A finished profile window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepProfile {
+    /// How the sections were timed.
+    pub method: TimingMethod,
+    /// Profiled steps (the medians' sample count).
+    pub steps: usize,
+    /// Samples of the last profiled batch.
+    pub rows: u32,
+    /// Every section in step order.
+    pub sections: Vec<SectionTime>,
+    /// Median wall milliseconds of the plain steps of the window (`None` when none ran).
+    pub step_wall_ms: Option<f64>,
+}
+
+/// The profile window's state, held by the graph between [`Graph::start_profile`] and
+/// [`Graph::take_profile`].
+pub(super) struct Profiler {
+    request: ProfileRequest,
+    timer: Option<PassTimer>,
+    sections: Vec<Section>,
+    /// Nanoseconds per section, one vector per profiled step.
+    samples: Vec<Vec<f64>>,
+    walls_ms: Vec<f64>,
+    rows: u32,
+}
+
+impl Profiler {
+    /// The role of `step` in the window, or `None` outside it.
+    pub(super) fn role(&self, step: u64) -> Option<Role> {
+        let first = self.request.first.max(1);
+        let k = step.checked_sub(first)?;
+        (k < 2 * self.request.steps as u64).then_some(if k % 2 == 0 {
+            Role::Profiled
+        } else {
+            Role::Plain
+        })
+    }
+
+    /// Records, submits, waits for and times the step whose inputs were uploaded from `start`.
+    pub(super) fn step(
+        &mut self,
+        gpu: &Gpu,
+        graph: &Graph,
+        role: Role,
+        start: Instant,
+    ) -> Result<()> {
+        match role {
+            Role::Plain => {
+                let mut sink = OneSubmit::new(gpu);
+                graph.record_step(gpu, &mut sink);
+                sink.submit(gpu);
+                gpu.sync()?;
+                self.walls_ms.push(start.elapsed().as_secs_f64() * 1e3);
+            }
+            Role::Profiled => {
+                let ns = self.profiled(gpu, graph)?;
+                self.samples.push(ns);
+                self.rows = graph.rows;
+            }
+        }
+        Ok(())
+    }
+
+    fn profiled(&mut self, gpu: &Gpu, graph: &Graph) -> Result<Vec<f64>> {
+        let mut count = Count(Vec::new());
+        graph.record_step(gpu, &mut count);
+        if count.0 != self.sections {
+            self.timer = (gpu.has_timestamps())
+                .then(|| PassTimer::with_passes(gpu, count.0.len() as u32))
+                .transpose()?
+                .flatten();
+            self.sections = count.0;
+        }
+        if let Some(timer) = &self.timer {
+            let mut sink = Stamped {
+                timer,
+                encoder: gpu.device.create_command_encoder(&Default::default()),
+                next: 0,
+            };
+            graph.record_step(gpu, &mut sink);
+            timer.resolve(&mut sink.encoder);
+            gpu.submit(sink.encoder);
+            return timer.all_elapsed_ns(gpu);
+        }
+        // Flush the uploads first, so that the first section does not time them.
+        gpu.submit(gpu.device.create_command_encoder(&Default::default()));
+        gpu.sync()?;
+        let mut sink = Submits {
+            gpu,
+            ns: Vec::new(),
+            failed: None,
+        };
+        graph.record_step(gpu, &mut sink);
+        sink.failed.map_or(Ok(sink.ns), Err)
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+impl Graph {
+    /// Opens a profile window (see the module docs): from step `request.first`, `request.steps`
+    /// profiled steps alternate with as many plain ones, each waited for. Replaces an open window.
+    pub fn start_profile(&mut self, request: ProfileRequest) {
+        self.profiler = Some(Profiler {
+            request,
+            timer: None,
+            sections: Vec::new(),
+            samples: Vec::new(),
+            walls_ms: Vec::new(),
+            rows: self.rows,
+        });
+    }
+
+    /// Closes the window and returns its medians; `None` when no window was open or no step of it
+    /// ran (training ended first).
+    pub fn take_profile(&mut self) -> Option<StepProfile> {
+        let p = self.profiler.take()?;
+        if p.samples.is_empty() {
+            return None;
+        }
+        let sections = (p.sections.iter().enumerate())
+            .map(|(i, &at)| {
+                let ms = median(p.samples.iter().map(|s| s[i]).collect()) * 1e-6;
+                let (layer, phase) = self.section_name(at);
+                let cost = self.section_cost(at, p.rows);
+                SectionTime {
+                    layer,
+                    phase,
+                    ms,
+                    cost,
+                }
+            })
+            .collect();
+        Some(StepProfile {
+            method: match p.timer {
+                Some(_) => TimingMethod::GpuTimestamps,
+                None => TimingMethod::HostSubmits,
+            },
+            steps: p.samples.len(),
+            rows: p.rows,
+            sections,
+            step_wall_ms: (!p.walls_ms.is_empty()).then(|| median(p.walls_ms)),
+        })
+    }
+
+    fn section_name(&self, at: Section) -> (String, String) {
+        let (layer, phase) = match at {
+            Section::Layer(i, phase) => (self.layer_name(i), phase.name()),
+            Section::Heads => ("uncertainty heads".into(), "forward"),
+            Section::Loss => (format!("loss ({} tasks)", self.tasks()), "loss"),
+            Section::GatherGrads => ("gradients → flat".into(), "copy"),
+            Section::Optimizer => ("dense optimizer".into(), "update"),
+            Section::ScatterValues => ("flat → values".into(), "copy"),
+        };
+        (layer, phase.into())
+    }
+
+    /// Layer `i`'s name, with " #i" when another layer has the same one.
+    fn layer_name(&self, i: usize) -> String {
+        let name = self.layers[i].name();
+        let twins = self.layers.iter().filter(|l| l.name() == name).count();
+        match twins {
+            1 => name,
+            _ => format!("{name} #{i}"),
+        }
+    }
+
+    fn section_cost(&self, at: Section, rows: u32) -> Cost {
+        let owned: u64 = (self.params.layout.params.iter())
+            .filter(|p| p.owned.is_some())
+            .map(|p| p.len)
+            .sum();
+        let flat = self.params.layout.len();
+        match at {
+            Section::Layer(i, phase) => self.layers[i].cost(phase, rows),
+            Section::Heads => {
+                (self.heads.as_ref()).map_or(Cost::default(), |h| h.cost(Phase::Forward, rows))
+            }
+            Section::Loss => Cost::elementwise(rows as u64 * self.tasks() as u64, 3, 1),
+            Section::GatherGrads | Section::ScatterValues => Cost::elementwise(owned, 1, 1),
+            // Adam-like: value, gradient and two moments read, value and moments written.
+            Section::Optimizer => Cost::elementwise(flat, 4, 3),
+        }
+    }
+}
