@@ -156,8 +156,13 @@ pub fn table(r: &ProfileReport) -> String {
         r.ceilings.copy_gb_per_s,
         r.ceilings.fma_gflop_per_s
     );
+    let w = (r.rows.iter())
+        .map(|row| row.layer.chars().count())
+        .chain([23])
+        .max()
+        .unwrap_or(0);
     s += &format!(
-        "{:<36} {:<8} {:>9} {:>7} {:>16} {:>9}\n",
+        "{:<w$} {:<8} {:>9} {:>7} {:>16} {:>9}\n",
         "layer", "phase", "ms", "share", "rate", "of ceil."
     );
     for row in &r.rows {
@@ -166,7 +171,7 @@ pub fn table(r: &ProfileReport) -> String {
             _ => ("—".into(), "—".into()),
         };
         s += &format!(
-            "{:<36} {:<8} {:>9.3} {:>6.1}% {:>16} {:>9}\n",
+            "{:<w$} {:<8} {:>9.3} {:>6.1}% {:>16} {:>9}\n",
             row.layer,
             row.phase,
             row.ms,
@@ -177,7 +182,7 @@ pub fn table(r: &ProfileReport) -> String {
     }
     let wall = r.step_wall_ms.map_or("—".into(), |w| format!("{w:.3} ms"));
     s += &format!(
-        "{:<36} {:<8} {:>9.3} {:>6.1}%   unprofiled step wall time {wall}\n",
+        "{:<w$} {:<8} {:>9.3} {:>6.1}%   unprofiled step wall time {wall}\n",
         "total (sum of sections)", "", r.total_ms, 100.0
     );
     s
@@ -212,6 +217,7 @@ pub fn bench_model(gpu: &Gpu, quick: bool, warmup: u64, steps: u32) -> Result<Pr
     graph.start_profile(ProfileRequest {
         first: warmup + 1,
         steps,
+        host_timing: false,
     });
     for k in 0..warmup + 2 * steps as u64 {
         let batch = &prepared[k as usize % prepared.len()];

@@ -59,7 +59,11 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
     if let Some(steps) = args.profile {
         // Step 1 (of this run) warms up; then the window.
         let first = trainer.graph().step() + 2;
-        (trainer.graph_mut()).start_profile(wgrec::graph::ProfileRequest { first, steps });
+        (trainer.graph_mut()).start_profile(wgrec::graph::ProfileRequest {
+            first,
+            steps,
+            host_timing: false,
+        });
     }
     let report = trainer.run(&mut progress)?;
     if let Some(bar) = &progress.bar {

@@ -196,6 +196,9 @@ pub struct ProfileRequest {
     pub first: u64,
     /// Profiled steps (as many plain steps alternate with them).
     pub steps: u32,
+    /// Time each section by a submit on the host even where the device has timestamps (the
+    /// fallback's own test; a comparison of the two).
+    pub host_timing: bool,
 }
 
 /// What a step in the window does.
@@ -286,7 +289,8 @@ impl Profiler {
         let mut count = Count(Vec::new());
         graph.record_step(gpu, &mut count);
         if count.0 != self.sections {
-            self.timer = (gpu.has_timestamps())
+            let stamps = gpu.has_timestamps() && !self.request.host_timing;
+            self.timer = stamps
                 .then(|| PassTimer::with_passes(gpu, count.0.len() as u32))
                 .transpose()?
                 .flatten();
