@@ -375,7 +375,7 @@ impl Graph {
         let (layer, phase) = match at {
             Section::Layer(i, phase) => (self.layer_name(i), phase.name()),
             Section::Heads => ("uncertainty heads".into(), "forward"),
-            Section::Loss => (format!("loss ({} tasks)", self.tasks()), "loss"),
+            Section::Loss => (self.objective.name.clone(), "loss"),
             Section::GatherGrads => ("gradients → flat".into(), "copy"),
             Section::Optimizer => ("dense optimizer".into(), "update"),
             Section::ScatterValues => ("flat → values".into(), "copy"),
