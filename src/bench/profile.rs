@@ -230,3 +230,82 @@ pub fn bench_model(gpu: &Gpu, quick: bool, warmup: u64, steps: u32) -> Result<Pr
     let ceilings = ceilings(gpu, quick, 10)?;
     Ok(report(gpu.describe(), &profile, ceilings))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::SectionTime;
+
+    fn section(layer: &str, phase: &str, ms: f64, bytes: u64, flops: u64) -> SectionTime {
+        SectionTime {
+            layer: layer.into(),
+            phase: phase.into(),
+            ms,
+            cost: Cost { bytes, flops },
+        }
+    }
+
+    const CEILINGS: Ceilings = Ceilings {
+        copy_gb_per_s: 10.0,
+        fma_gflop_per_s: 100.0,
+    };
+
+    fn profile() -> StepProfile {
+        StepProfile {
+            method: TimingMethod::GpuTimestamps,
+            steps: 3,
+            rows: 512,
+            sections: vec![
+                // 1 GB in 1 s at a 10 GB/s ceiling: 10%.
+                section("embedding", "forward", 1000.0, 1_000_000_000, 0),
+                // 20 GFLOP (0.2 s at the FMA ceiling) beats its 0.1 s of bytes: FLOP-bound, 50%.
+                section(
+                    "dense 8→8",
+                    "backward",
+                    400.0,
+                    1_000_000_000,
+                    20_000_000_000,
+                ),
+                section("combine", "forward", 100.0, 0, 0),
+            ],
+            step_wall_ms: Some(1600.0),
+        }
+    }
+
+    #[test]
+    fn rows_are_sorted_shared_and_rated_against_the_binding_ceiling() {
+        let r = report("test".into(), &profile(), CEILINGS);
+        let order: Vec<&str> = r.rows.iter().map(|r| r.layer.as_str()).collect();
+        assert_eq!(order, ["embedding", "dense 8→8", "combine"]);
+        assert!((r.total_ms - 1500.0).abs() < 1e-9);
+        let shares: f64 = r.rows.iter().map(|r| r.share).sum();
+        assert!((shares - 1.0).abs() < 1e-12);
+        let (gather, gemm, combine) = (&r.rows[0], &r.rows[1], &r.rows[2]);
+        assert_eq!(gather.unit, Some("GB/s"));
+        assert!((gather.rate.unwrap() - 1.0).abs() < 1e-9);
+        assert!((gather.of_ceiling.unwrap() - 0.1).abs() < 1e-9);
+        assert_eq!(gemm.unit, Some("GFLOP/s"));
+        assert!((gemm.rate.unwrap() - 50.0).abs() < 1e-9);
+        assert!((gemm.of_ceiling.unwrap() - 0.5).abs() < 1e-9);
+        assert_eq!(
+            (combine.rate, combine.unit, combine.of_ceiling),
+            (None, None, None)
+        );
+    }
+
+    #[test]
+    fn the_table_has_a_line_per_row_a_dash_for_unknown_cost_and_the_total() {
+        let t = table(&report("test".into(), &profile(), CEILINGS));
+        let lines: Vec<&str> = t.lines().collect();
+        assert!(lines[1].contains("GPU timestamps") && lines[1].contains("3 profiled steps"));
+        let head = lines.iter().position(|l| l.starts_with("layer")).unwrap();
+        assert_eq!(lines.len(), head + 1 + 3 + 1, "{t}");
+        assert!(lines[head + 1].starts_with("embedding") && lines[head + 1].contains("10.0%"));
+        assert!(lines[head + 3].starts_with("combine") && lines[head + 3].contains('—'));
+        let total = lines.last().unwrap();
+        assert!(
+            total.contains("1500.000") && total.contains("1600.000 ms"),
+            "{total}"
+        );
+    }
+}

@@ -31,19 +31,14 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
         None => default_data(&args.config)?,
     };
     let gpu = Gpu::new()?;
-    let mut trainer = Trainer::new(
-        &gpu,
-        &text,
-        &args.config.display().to_string(),
-        &data,
-        &args.out,
-        TrainOptions {
-            skip_bad_rows: args.skip_bad_rows,
-            resume: args.resume,
-            overwrite: args.overwrite,
-            stop_after_epochs: None,
-        },
-    )?;
+    let options = TrainOptions {
+        skip_bad_rows: args.skip_bad_rows,
+        resume: args.resume,
+        overwrite: args.overwrite,
+        stop_after_epochs: None,
+    };
+    let name = args.config.display().to_string();
+    let mut trainer = Trainer::new(&gpu, &text, &name, &data, &args.out, options)?;
     report_leftovers(trainer.removed_leftovers());
     let missing = trainer.encoder().missing_content();
     report_missing_content(&missing);
@@ -59,21 +54,21 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
     if let Some(steps) = args.profile {
         // Step 1 (of this run) warms up; then the window.
         let first = trainer.graph().step() + 2;
-        (trainer.graph_mut()).start_profile(wgrec::graph::ProfileRequest {
+        let request = wgrec::graph::ProfileRequest {
             first,
             steps,
             host_timing: false,
-        });
+        };
+        trainer.graph_mut().start_profile(request);
     }
     let report = trainer.run(&mut progress)?;
     if let Some(bar) = &progress.bar {
         bar.finish_and_clear();
     }
     print_summary(&report, &tasks, &args.out);
-    let profile = match args.profile {
-        Some(_) => Some(profile_report(&gpu, trainer.graph_mut())?),
-        None => None,
-    };
+    let profile = (args.profile)
+        .map(|_| profile_report(&gpu, trainer.graph_mut()))
+        .transpose()?;
     if let (Some(p), false) = (&profile, args.json) {
         print!("{}", wgrec::bench::profile::table(p));
     }
@@ -83,15 +78,23 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
             json["profile"] = serde_json::to_value(p)?;
         }
         json["memory"] = super::memory::memory_json(&memory);
-        if !missing.is_empty() {
-            json["missing_content"] = serde_json::json!(missing
-                .iter()
-                .map(|(name, m)| (name.clone(), serde_json::json!(m)))
-                .collect::<serde_json::Map<_, _>>());
-        }
+        add_missing_content(&mut json, &missing);
         println!("{json}");
     }
     Ok(())
+}
+
+/// The content features' missing ids, under "missing_content" (none: no key).
+fn add_missing_content(
+    json: &mut serde_json::Value,
+    missing: &[(String, wgrec::data::encode::MissingIds)],
+) {
+    if !missing.is_empty() {
+        json["missing_content"] = serde_json::json!(missing
+            .iter()
+            .map(|(name, m)| (name.clone(), serde_json::json!(m)))
+            .collect::<serde_json::Map<_, _>>());
+    }
 }
 
 /// The profile window's report, with the ceilings measured now on the same device.
