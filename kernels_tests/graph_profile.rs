@@ -6,7 +6,7 @@ use wgrec::graph::{Graph, ProfileRequest, StepProfile, TimingMethod};
 use wgrec::rng::Rng;
 use wgrec::Gpu;
 
-use crate::graph::{tiny_batch, tiny_config, tiny_shapes};
+use crate::graph::{tiny_batch, tiny_shapes, TINY};
 
 const STEPS: u64 = 6;
 
@@ -14,12 +14,17 @@ const STEPS: u64 = 6;
 /// bits, with each step's loss statistics.
 type Run = (Vec<(String, Vec<u32>)>, Vec<Vec<u32>>);
 
-/// Trains [`tiny_config`] (two expert groups, TIM, bags, MNS) with BatchNorm for [`STEPS`] steps
-/// on a private device, inside `window` when given; returns the state, the dispatches counted,
-/// and the profile.
-fn train(window: Option<ProfileRequest>) -> (Run, u64, Option<StepProfile>) {
+/// Trains [`TINY`] (two expert groups, TIM, bags, MNS) with BatchNorm and dropout — and
+/// bootstrap uncertainty heads on `click` when `heads` — for [`STEPS`] steps on a private device,
+/// inside `window` when given; returns the state, the dispatches counted, and the profile.
+fn train(window: Option<ProfileRequest>, heads: bool) -> (Run, u64, Option<StepProfile>) {
     let gpu = Gpu::new().expect("a GPU adapter (lavapipe will do)");
-    let mut config = tiny_config(0);
+    let mut text = TINY.to_string();
+    if heads {
+        let h = "name = \"click\"\nuncertainty = { kind = \"bootstrap\", heads = 4 }\n";
+        text = text.replacen("name = \"click\"\n", h, 1);
+    }
+    let mut config = wgrec::config::ModelConfig::parse(&text, "tiny.toml").expect("config");
     config.model.batch_norm = true;
     config.model.dropout = 0.1;
     let policy = wgrec::train::policy::TrainPolicy::new(&config.train);
@@ -113,9 +118,9 @@ fn check_sections(p: &StepProfile) {
 
 #[test]
 fn profiled_steps_keep_the_bits_and_the_dispatches_under_timestamps() {
-    let (plain, plain_dispatches, none) = train(None);
+    let (plain, plain_dispatches, none) = train(None, false);
     assert!(none.is_none(), "no window, no profile");
-    let (profiled, dispatches, profile) = train(Some(window(false)));
+    let (profiled, dispatches, profile) = train(Some(window(false)), false);
     assert_eq!(dispatches, plain_dispatches, "the same dispatches");
     assert_eq!(
         profiled.1, plain.1,
@@ -133,8 +138,8 @@ fn profiled_steps_keep_the_bits_and_the_dispatches_under_timestamps() {
 
 #[test]
 fn the_host_submit_fallback_keeps_the_bits_too() {
-    let (plain, plain_dispatches, _) = train(None);
-    let (profiled, dispatches, profile) = train(Some(window(true)));
+    let (plain, plain_dispatches, _) = train(None, false);
+    let (profiled, dispatches, profile) = train(Some(window(true)), false);
     assert_eq!(dispatches, plain_dispatches);
     assert_eq!(profiled, plain, "every tensor and loss, bit for bit");
     let profile = profile.expect("a profile");
@@ -144,10 +149,35 @@ fn the_host_submit_fallback_keeps_the_bits_too() {
 
 #[test]
 fn a_window_past_the_run_gives_no_profile() {
-    let (_, _, profile) = train(Some(ProfileRequest {
-        first: STEPS + 1,
-        steps: 3,
-        host_timing: false,
-    }));
+    let (_, _, profile) = train(
+        Some(ProfileRequest {
+            first: STEPS + 1,
+            steps: 3,
+            host_timing: false,
+        }),
+        false,
+    );
     assert!(profile.is_none());
+}
+
+#[test]
+fn the_uncertainty_heads_are_a_section_and_keep_their_bits() {
+    let (plain, plain_dispatches, _) = train(None, true);
+    let (profiled, dispatches, profile) = train(Some(window(false)), true);
+    assert_eq!(dispatches, plain_dispatches);
+    assert_eq!(
+        profiled, plain,
+        "every tensor (the heads' too) and loss, bit for bit"
+    );
+    assert!(
+        plain.0.iter().any(|(k, _)| k.contains("uncertainty")),
+        "the heads are trained"
+    );
+    let profile = profile.expect("a profile");
+    check_sections(&profile);
+    let heads = (profile.sections.iter())
+        .find(|s| s.layer == "uncertainty heads")
+        .expect("the heads' section");
+    assert_eq!(heads.phase, "forward");
+    assert!(heads.cost.flops > 0, "{heads:?}");
 }
