@@ -5,7 +5,9 @@
 //! layers' [`Layer::dispatches`], and a test compares it to the device's own count.
 //!
 //! A new layer is one file implementing this trait plus one line in `Graph::new` placing it in
-//! the list (`docs/graph.md` has a worked example).
+//! the list (`docs/graph.md` has a worked example). Its [`Layer::name`] and [`Layer::cost`] are
+//! what the per-layer profiler (`super::profile`) reports: each phase's time against its ideal
+//! work.
 //!
 //! [`Graph::dispatches`]: super::Graph::dispatches
 

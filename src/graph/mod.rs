@@ -4,8 +4,8 @@
 //! and dense updates), an evaluation forward, and prediction.
 //!
 //! # Layers
-//! The step is a list of [`Layer`](layer::Layer)s: the embedding stage ([`embedding`]: gathers,
-//! TIM, sparse updates), one expert layer per expert group ([`experts`]: the interaction and its
+//! The step is a list of [`Layer`](layer::Layer)s: the embedding stage ([`embedding`]: gathers
+//! and their sparse updates, then the TIMs as a layer of their own), one expert layer per expert group ([`experts`]: the interaction and its
 //! projection), BatchNorm when configured ([`projection`]), the combine ([`combine`]), the
 //! tower's hidden layers and the head ([`towers`]). The forward walk is the list, the backward the
 //! list reversed, the sparse updates the list again; the loss ([`objective`]) sits between the
