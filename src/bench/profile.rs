@@ -1,7 +1,7 @@
 //! `--profile` of `wgrec train` and `wgrec bench`: a graph's profile window
 //! ([`Graph::start_profile`]) turned into a report — each section of the training step with its
 //! median GPU time, its share of the step and its rate against the ceiling measured in the same
-//! run (GB/s against the vec4 copy, GFLOP/s against the FMA chains; [`super::suite::ceilings`]),
+//! run (GB/s against the vec4 copy, GFLOP/s against the FMA chains; `suite::ceilings`),
 //! sorted by time — as a table or one JSON object.
 //!
 //! A section's rate is against the bound that takes longer at the ceilings (its ideal bytes at

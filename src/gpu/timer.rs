@@ -27,7 +27,7 @@ impl PassTimer {
         Self::with_passes(gpu, 1).ok().flatten()
     }
 
-    /// A timer for `passes` passes (1..=[`MAX_TIMED_PASSES`]), or `None` when the device cannot
+    /// A timer for `passes` passes (1 to `MAX_TIMED_PASSES`), or `None` when the device cannot
     /// write timestamps.
     pub fn with_passes(gpu: &Gpu, passes: u32) -> Result<Option<Self>> {
         if !gpu.has_timestamps() {
