@@ -133,6 +133,12 @@ fn profiled_steps_keep_the_bits_and_the_dispatches_under_timestamps() {
         TimingMethod::GpuTimestamps,
         "lavapipe has timestamps"
     );
+    let per_step: u64 = profile.sections.iter().map(|s| s.dispatches).sum();
+    assert_eq!(
+        per_step * STEPS,
+        dispatches,
+        "the sections partition the step"
+    );
     check_sections(&profile);
 }
 

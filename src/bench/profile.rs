@@ -73,6 +73,8 @@ pub struct ProfileRow {
     pub unit: Option<&'static str>,
     /// `rate` as a share of its ceiling.
     pub of_ceiling: Option<f64>,
+    /// Dispatches the section records.
+    pub dispatches: u64,
 }
 
 /// A finished profile.
@@ -112,6 +114,7 @@ pub fn report(adapter: String, profile: &StepProfile, ceilings: Ceilings) -> Pro
                 rate,
                 unit,
                 of_ceiling,
+                dispatches: s.dispatches,
             }
         })
         .collect();
@@ -162,8 +165,8 @@ pub fn table(r: &ProfileReport) -> String {
         .max()
         .unwrap_or(0);
     s += &format!(
-        "{:<w$} {:<8} {:>9} {:>7} {:>16} {:>9}\n",
-        "layer", "phase", "ms", "share", "rate", "of ceil."
+        "{:<w$} {:<8} {:>9} {:>7} {:>16} {:>9} {:>5}\n",
+        "layer", "phase", "ms", "share", "rate", "of ceil.", "disp."
     );
     for row in &r.rows {
         let (rate, of) = match (row.rate, row.unit, row.of_ceiling) {
@@ -171,13 +174,14 @@ pub fn table(r: &ProfileReport) -> String {
             _ => ("—".into(), "—".into()),
         };
         s += &format!(
-            "{:<w$} {:<8} {:>9.3} {:>6.1}% {:>16} {:>9}\n",
+            "{:<w$} {:<8} {:>9.3} {:>6.1}% {:>16} {:>9} {:>5}\n",
             row.layer,
             row.phase,
             row.ms,
             100.0 * row.share,
             rate,
-            of
+            of,
+            row.dispatches
         );
     }
     let wall = r.step_wall_ms.map_or("—".into(), |w| format!("{w:.3} ms"));
@@ -242,6 +246,7 @@ mod tests {
             phase: phase.into(),
             ms,
             cost: Cost { bytes, flops },
+            dispatches: 1,
         }
     }
 

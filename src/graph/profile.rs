@@ -83,6 +83,8 @@ pub struct SectionTime {
     pub ms: f64,
     /// The section's ideal work at the profiled batch.
     pub cost: Cost,
+    /// Dispatches it records (0 for the copies).
+    pub dispatches: u64,
 }
 
 /// A finished profile window.
@@ -215,11 +217,13 @@ impl Graph {
                 let ms = median(p.samples.iter().map(|s| s[i]).collect()) * 1e-6;
                 let (layer, phase) = self.section_name(at);
                 let cost = self.section_cost(at, p.rows);
+                let dispatches = self.section_dispatches(at);
                 SectionTime {
                     layer,
                     phase,
                     ms,
                     cost,
+                    dispatches,
                 }
             })
             .collect();
@@ -254,6 +258,23 @@ impl Graph {
         match twins {
             1 => name,
             _ => format!("{name} #{i}"),
+        }
+    }
+
+    fn section_dispatches(&self, at: Section) -> u64 {
+        match at {
+            Section::Layer(i, phase) => {
+                let d = self.layers[i].dispatches();
+                match phase {
+                    Phase::Forward => d.train_forward,
+                    Phase::Backward => d.backward,
+                    Phase::Update => d.update,
+                }
+            }
+            Section::Heads => (self.heads.as_ref()).map_or(0, |h| h.dispatches().train_forward),
+            Section::Loss => self.objective.loss.dispatches() as u64,
+            Section::GatherGrads | Section::ScatterValues => 0,
+            Section::Optimizer => 1 + 2 * self.optimizer.norm_buffer().is_some() as u64,
         }
     }
 
