@@ -45,6 +45,7 @@ mod graph_gradcheck_multitask;
 mod graph_groups;
 mod graph_memory;
 mod graph_multitask;
+mod graph_profile;
 mod graph_reset;
 mod graph_trajectory;
 mod graph_trajectory_stem;

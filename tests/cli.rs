@@ -20,6 +20,8 @@ mod policy;
 mod policy_rank;
 #[path = "cli/pretrain.rs"]
 mod pretrain;
+#[path = "cli/profile.rs"]
+mod profile;
 #[path = "cli/scenarios.rs"]
 mod scenarios;
 #[path = "cli/simulate.rs"]

@@ -17,6 +17,7 @@
 
 mod content;
 pub mod plot;
+pub mod profile;
 pub mod rows;
 pub mod scaling;
 mod setup;

@@ -42,6 +42,22 @@ pub fn run(options: BenchOptions, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `wgrec bench --profile`: the bench model's training step, per layer (see
+/// [`bench::profile`]), as a table or one JSON object.
+pub fn profile(quick: bool, steps: u32, json: bool) -> anyhow::Result<()> {
+    let gpu = Gpu::new()?;
+    if !json {
+        eprintln!("profiling the bench model on {} …", gpu.describe());
+    }
+    let report = bench::profile::bench_model(&gpu, quick, 2, steps)?;
+    if json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print!("{}", bench::profile::table(&report));
+    }
+    Ok(())
+}
+
 /// Runs the scaling sweeps (or only the kernel sweep `only`, without the whole-model ones), writes
 /// their JSON and charts under `dir`, and prints the curves (or the report as one JSON object).
 pub fn scaling(

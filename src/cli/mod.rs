@@ -73,6 +73,16 @@ enum Command {
         #[arg(long, requires = "export_model", default_value = "single",
               value_parser = ["single", "shared", "mmoe", "ple", "stem", "ame"])]
         architecture: String,
+        /// Instead of the suite, profile the bench model's training step per layer (batch 1024;
+        /// 256 with --quick): each layer's forward, backward and update, the loss, the optimizer
+        /// and the parameter copies, with their share of the step and their rate against the
+        /// ceilings.
+        #[arg(long, conflicts_with_all = ["scaling", "export_model"])]
+        profile: bool,
+        /// Profiled steps of --profile (each row is their median).
+        #[arg(long, requires = "profile", default_value_t = 10,
+              value_parser = clap::value_parser!(u32).range(1..=1000))]
+        profile_steps: u32,
     },
     /// Train a model file on a data folder (schema.toml, train.tsv, valid.tsv, test.tsv); checkpoints
     /// and metrics go to --out.
@@ -106,6 +116,15 @@ enum Command {
         /// Never tune kernels on first use (the tune cache's choices still apply; see `wgrec tune`).
         #[arg(long)]
         no_tune: bool,
+        /// Profile the training step per layer: after one warm-up step, --profile-steps profiled
+        /// steps alternate with as many plain ones (the run is otherwise unchanged, bit for bit);
+        /// the table (or, with --json, the "profile" object) follows the run's summary.
+        #[arg(long)]
+        profile: bool,
+        /// Profiled steps of --profile (each row is their median).
+        #[arg(long, requires = "profile", default_value_t = 10,
+              value_parser = clap::value_parser!(u32).range(1..=1000))]
+        profile_steps: u32,
     },
     /// Time each kernel's variants on this device with a model file's own training step and batches,
     /// and keep the fastest in the tune cache (keyed by adapter, driver, wgrec version and shape
@@ -252,6 +271,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             resume,
             overwrite,
             no_tune,
+            profile,
+            profile_steps,
         } => train::train(train::TrainArgs {
             config,
             data,
@@ -262,6 +283,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             resume,
             overwrite,
             tune: !no_tune,
+            profile: profile.then_some(profile_steps),
         }),
         Command::Eval {
             checkpoint,
@@ -304,7 +326,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             sweep,
             export_model,
             architecture,
+            profile,
+            profile_steps,
         } => match (scaling, export_model) {
+            _ if profile => bench::profile(quick, profile_steps, json),
             (Some(dir), _) => bench::scaling(&dir, (quick, repeats), sweep.as_deref(), json),
             (None, Some(dir)) => bench::export_model(&dir, quick, &architecture, json),
             (None, None) => bench::run(

@@ -20,6 +20,8 @@ pub struct TrainArgs {
     pub overwrite: bool,
     /// Whether a fresh run may tune the kernels the cache has no choice for (`--no-tune`: no).
     pub tune: bool,
+    /// `--profile`: its profiled steps.
+    pub profile: Option<u32>,
 }
 
 /// `wgrec train`.
@@ -33,19 +35,14 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
     let gpu = Gpu::new()?;
     super::tune::apply_cache(&gpu);
     let before = gpu.allocated_bytes();
-    let mut trainer = Trainer::new(
-        &gpu,
-        &text,
-        &args.config.display().to_string(),
-        &data,
-        &args.out,
-        TrainOptions {
-            skip_bad_rows: args.skip_bad_rows,
-            resume: args.resume,
-            overwrite: args.overwrite,
-            stop_after_epochs: None,
-        },
-    )?;
+    let options = TrainOptions {
+        skip_bad_rows: args.skip_bad_rows,
+        resume: args.resume,
+        overwrite: args.overwrite,
+        stop_after_epochs: None,
+    };
+    let name = args.config.display().to_string();
+    let mut trainer = Trainer::new(&gpu, &text, &name, &data, &args.out, options)?;
     if !args.resume && super::tune::first_use_enabled(&gpu, args.tune)? {
         super::tune::first_use(&gpu, &mut trainer, gpu.allocated_bytes() - before)?;
     }
@@ -61,24 +58,68 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
     }
     eprintln!("training on {} with {}", data.display(), gpu.describe());
     let mut progress = Progress::new(tasks.clone(), outputs, args.verbose);
+    if let Some(steps) = args.profile {
+        // Step 1 (of this run) warms up; then the window.
+        let first = trainer.graph().step() + 2;
+        let request = wgrec::graph::ProfileRequest {
+            first,
+            steps,
+            host_timing: false,
+        };
+        trainer.graph_mut().start_profile(request);
+    }
     let report = trainer.run(&mut progress)?;
     if let Some(bar) = &progress.bar {
         bar.finish_and_clear();
     }
     print_summary(&report, &tasks, &args.out);
+    let profile = (args.profile)
+        .map(|_| profile_report(&gpu, trainer.graph_mut()))
+        .transpose()?;
+    if let (Some(p), false) = (&profile, args.json) {
+        print!("{}", wgrec::bench::profile::table(p));
+    }
     if args.json {
         let mut json = report_json(&report);
+        if let Some(p) = &profile {
+            json["profile"] = serde_json::to_value(p)?;
+        }
         json["memory"] = super::memory::memory_json(&memory);
         json["kernels"] = serde_json::json!(wgrec::tune::choices_in_force(&gpu));
-        if !missing.is_empty() {
-            json["missing_content"] = serde_json::json!(missing
-                .iter()
-                .map(|(name, m)| (name.clone(), serde_json::json!(m)))
-                .collect::<serde_json::Map<_, _>>());
-        }
+        add_missing_content(&mut json, &missing);
         println!("{json}");
     }
     Ok(())
+}
+
+/// The content features' missing ids, under "missing_content" (none: no key).
+fn add_missing_content(
+    json: &mut serde_json::Value,
+    missing: &[(String, wgrec::data::encode::MissingIds)],
+) {
+    if !missing.is_empty() {
+        json["missing_content"] = serde_json::json!(missing
+            .iter()
+            .map(|(name, m)| (name.clone(), serde_json::json!(m)))
+            .collect::<serde_json::Map<_, _>>());
+    }
+}
+
+/// The profile window's report, with the ceilings measured now on the same device.
+fn profile_report(
+    gpu: &Gpu,
+    graph: &mut wgrec::graph::Graph,
+) -> anyhow::Result<wgrec::bench::profile::ProfileReport> {
+    let profile = graph.take_profile().ok_or_else(|| {
+        anyhow::anyhow!("--profile: the run ended before a step was profiled (it needs 2 steps)")
+    })?;
+    eprintln!("measuring the copy and FMA ceilings for the profile …");
+    let ceilings = wgrec::bench::profile::ceilings(gpu, false, 10)?;
+    Ok(wgrec::bench::profile::report(
+        gpu.describe(),
+        &profile,
+        ceilings,
+    ))
 }
 
 /// The statement of the compiled graph, as its memory check judged it.

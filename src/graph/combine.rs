@@ -185,4 +185,11 @@ impl Layer for Combiner {
             }
         }
     }
+
+    fn name(&self) -> String {
+        match self {
+            Combiner::Plain(_) => "combine".into(),
+            Combiner::Gate(_) => "combine (gate)".into(),
+        }
+    }
 }

@@ -15,13 +15,13 @@
 //! for row-wise Adagrad two accumulator steps.
 
 use super::bad;
-use super::layer::{Layer, LayerDispatches, Mode, StepInputs};
+use super::layer::{Cost, Layer, LayerDispatches, Mode, Phase, StepInputs};
 use super::slabs::Slabs;
 use crate::config::{BagPooling, FeatureKind};
 use crate::error::Result;
 use crate::gpu::{storage_usage, Gpu};
 use crate::kernels::embedding::{
-    DecayMode, FeatureSet, FeatureSpec, Pooling, TbeForward, TbeUpdate,
+    Bags, DecayMode, FeatureSet, FeatureSpec, Pooling, TbeForward, TbeUpdate,
 };
 use crate::kernels::tim::TimSpec;
 use crate::model::{GroupPlan, ModelPlan};
@@ -29,7 +29,7 @@ use crate::model::{GroupPlan, ModelPlan};
 #[path = "embedding_tim.rs"]
 mod tim;
 
-use tim::GroupTim;
+pub(super) use tim::EmbeddingTim;
 
 /// One gather of a group over one slab, with its update.
 struct SlabGather {
@@ -43,7 +43,6 @@ pub(super) struct GroupLookups {
     gathers: Vec<SlabGather>,
     x: wgpu::Buffer,
     dx: wgpu::Buffer,
-    tims: Vec<GroupTim>,
 }
 
 impl GroupLookups {
@@ -67,9 +66,12 @@ pub(super) struct PreparerParts {
     pub tims: Vec<(usize, usize, TimSpec, FeatureSet)>,
 }
 
-/// Every group's lookups (see the module docs).
+/// Every group's gathers and their updates (see the module docs; the TIMs are the next layer,
+/// [`EmbeddingTim`], so the profile shows them apart).
 pub(super) struct Embedding {
     pub(super) groups: Vec<GroupLookups>,
+    /// Ideal bytes of the last uploaded batch's gathers and updates (see [`Cost`]).
+    traffic: [u64; 2],
 }
 
 /// One slab's share of a group's gather: its features (tables as the slab's own indices), the
@@ -93,14 +95,15 @@ struct Ctx<'a> {
 }
 
 impl Embedding {
-    /// Builds every group's gathers and TIMs over `slabs`.
+    /// Builds every group's gathers and TIMs over `slabs` (the TIMs built after each group's
+    /// gathers, as ever: the stochastic-rounding keys follow the build order).
     pub(super) fn new(
         gpu: &Gpu,
         plan: &ModelPlan,
         slabs: &Slabs,
         b: u32,
         decay_mode: DecayMode,
-    ) -> Result<(Self, PreparerParts)> {
+    ) -> Result<(Self, EmbeddingTim, PreparerParts)> {
         let ctx = Ctx {
             gpu,
             plan,
@@ -113,7 +116,7 @@ impl Embedding {
             groups: Vec::new(),
             tims: Vec::new(),
         };
-        let mut groups = Vec::new();
+        let (mut groups, mut group_tims) = (Vec::new(), Vec::new());
         for (g, group) in plan.groups.iter().enumerate() {
             let (gathers, x, dx) = ctx.gathers(g, group, &mut parts)?;
             let mut tims = Vec::new();
@@ -123,14 +126,14 @@ impl Embedding {
                     tims.push(tim);
                 }
             }
-            groups.push(GroupLookups {
-                gathers,
-                x,
-                dx,
-                tims,
-            });
+            groups.push(GroupLookups { gathers, x, dx });
+            group_tims.push(tims);
         }
-        Ok((Embedding { groups }, parts))
+        let embedding = Embedding {
+            groups,
+            traffic: [0; 2],
+        };
+        Ok((embedding, EmbeddingTim::new(group_tims), parts))
     }
 }
 
@@ -276,13 +279,7 @@ impl Ctx<'_> {
 }
 
 impl Layer for Embedding {
-    fn set_rows(&mut self, gpu: &Gpu, rows: u32) -> Result<()> {
-        for g in &mut self.groups {
-            for t in &mut g.tims {
-                t.to_x.set_rows(gpu, rows)?;
-                t.from_dx.set_rows(gpu, rows)?;
-            }
-        }
+    fn set_rows(&mut self, _gpu: &Gpu, _rows: u32) -> Result<()> {
         Ok(())
     }
 
@@ -292,65 +289,71 @@ impl Layer for Embedding {
         if batch.gathers.len() != n_gathers {
             return Err(bad("the batch was prepared for another graph"));
         }
-        let mut tim_inputs = batch.tims.iter();
         let gathers = self.groups.iter_mut().flat_map(|g| &mut g.gathers);
+        let mut traffic = [0; 2];
         for (sg, (bags, plan)) in gathers.zip(&batch.gathers) {
             sg.gather.upload(gpu, inputs.storage.slab(sg.slab), bags)?;
             if let Some(step) = inputs.sparse {
                 sg.update.upload(gpu, &sg.gather, plan, step)?;
             }
+            let storage = inputs.storage.slab(sg.slab);
+            let t = gather_traffic(&sg.gather.features, storage.layout.element.bytes(), bags);
+            traffic = [traffic[0] + t[0], traffic[1] + t[1]];
         }
-        for t in self.groups.iter_mut().flat_map(|g| &mut g.tims) {
-            let (bags, plan) =
-                (tim_inputs.next()).ok_or_else(|| bad("the batch lacks a sequence input"))?;
-            t.tim.upload_bags(gpu, inputs.storage.slab(t.slab), bags)?;
-            if let Some(step) = inputs.sparse {
-                t.update.upload(gpu, t.tim.gather(), plan, step)?;
-            }
-        }
+        self.traffic = traffic;
         Ok(())
     }
 
     fn record_forward(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>, _mode: Mode) {
-        for g in &self.groups {
-            for sg in &g.gathers {
-                sg.gather.record(gpu, pass);
-            }
-            for t in &g.tims {
-                t.tim.record_forward(gpu, pass);
-                t.to_x.record(gpu, pass);
-            }
+        for sg in self.groups.iter().flat_map(|g| &g.gathers) {
+            sg.gather.record(gpu, pass);
         }
     }
 
-    fn record_backward(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>) {
-        for g in &self.groups {
-            for t in &g.tims {
-                t.from_dx.record(gpu, pass);
-                t.tim.record_backward(gpu, pass);
-            }
-        }
-    }
+    fn record_backward(&self, _gpu: &Gpu, _pass: &mut wgpu::ComputePass<'_>) {}
 
     fn record_update(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>) {
-        for g in &self.groups {
-            for sg in &g.gathers {
-                sg.update.record(gpu, pass);
-            }
-            for t in &g.tims {
-                t.update.record(gpu, pass);
-            }
+        for sg in self.groups.iter().flat_map(|g| &g.gathers) {
+            sg.update.record(gpu, pass);
         }
     }
 
     fn dispatches(&self) -> LayerDispatches {
-        let tims: u64 = self.groups.iter().map(|g| g.tims.len() as u64).sum();
         let gathers: u64 = self.groups.iter().map(|g| g.gathers.len() as u64).sum();
         LayerDispatches {
-            update: gathers + tims,
-            ..LayerDispatches::same(gathers + 2 * tims, 2 * tims)
+            update: gathers,
+            ..LayerDispatches::same(gathers, 0)
         }
     }
+
+    fn name(&self) -> String {
+        "embedding".into()
+    }
+
+    fn cost(&self, phase: Phase, _rows: u32) -> Cost {
+        let bytes = match phase {
+            Phase::Forward => self.traffic[0],
+            Phase::Backward => 0,
+            Phase::Update => self.traffic[1],
+        };
+        Cost { bytes, flops: 0 }
+    }
+}
+
+/// FBGEMM's ideal traffic of one gather of `bags` and of its fused backward + update: every
+/// looked-up row (MNS: every digit's row) read once and each pooled output written once; the
+/// update reads each output gradient and reads and writes each touched row.
+pub(super) fn gather_traffic(set: &FeatureSet, element: u64, bags: &Bags) -> [u64; 2] {
+    let b = bags.batch_size as u64;
+    let mut traffic = [0; 2];
+    for (f, spec) in set.features.iter().enumerate() {
+        let digits = spec.mns.iter().map(|m| m.digits as u64).sum::<u64>().max(1);
+        let w = set.widths.get(f).copied().unwrap_or(0) as u64;
+        let lookups = bags.feature_lookups(f).len() as u64 * digits;
+        traffic[0] += lookups * w * element + b * w * 4;
+        traffic[1] += b * w * 4 + 2 * lookups * w * element;
+    }
+    traffic
 }
 
 impl Ctx<'_> {

@@ -1,8 +1,16 @@
 //! A group's TIMs: per sequence feature, one TIM per run of consecutive tables `m` whose TIM
 //! matrices sit in one slab (all of the group's tables, in one run, when they share a slab), its
 //! output copied into the sequence's field of `x` and its gradient taken from `dx`.
+//!
+//! [`EmbeddingTim`] is every group's TIMs as one layer after the gathers' ([`super::Embedding`]),
+//! so the profile shows TIM apart from the gathers. Its forward runs after every group's gathers
+//! and its updates after every group's gather updates: a group's TIMs write only their own
+//! group's `x` columns and update only their own group's tables, so the order among groups
+//! changes no value, and within a group it is what it always was (gathers, then TIMs; gather
+//! updates, then TIM updates — the order the module docs of [`super`] promise a shared row).
 
-use super::{bad, Ctx};
+use super::super::layer::{Cost, Layer, LayerDispatches, Mode, Phase, StepInputs};
+use super::{bad, gather_traffic, Ctx};
 use crate::config::{FeatureKind, SequencePooling};
 use crate::error::Result;
 use crate::gpu::{storage_usage, Gpu};
@@ -153,5 +161,110 @@ impl Ctx<'_> {
             to_x,
             from_dx,
         })
+    }
+}
+
+/// Every group's TIMs, in group order (see the module docs).
+pub(in crate::graph) struct EmbeddingTim {
+    groups: Vec<Vec<GroupTim>>,
+    /// Ideal bytes of the last uploaded batch's TIM forward, backward and update.
+    traffic: [u64; 3],
+}
+
+impl EmbeddingTim {
+    pub(super) fn new(groups: Vec<Vec<GroupTim>>) -> Self {
+        EmbeddingTim {
+            groups,
+            traffic: [0; 3],
+        }
+    }
+
+    /// Whether any group has a TIM (a model without sequences leaves this layer out).
+    pub(in crate::graph) fn is_empty(&self) -> bool {
+        self.groups.iter().all(|g| g.is_empty())
+    }
+
+    fn tims(&self) -> impl Iterator<Item = &GroupTim> {
+        self.groups.iter().flatten()
+    }
+}
+
+impl Layer for EmbeddingTim {
+    fn set_rows(&mut self, gpu: &Gpu, rows: u32) -> Result<()> {
+        for t in self.groups.iter_mut().flatten() {
+            t.to_x.set_rows(gpu, rows)?;
+            t.from_dx.set_rows(gpu, rows)?;
+        }
+        Ok(())
+    }
+
+    fn upload(&mut self, gpu: &Gpu, inputs: &StepInputs<'_>) -> Result<()> {
+        let mut tim_inputs = inputs.batch.tims.iter();
+        let mut traffic = [0; 3];
+        for t in self.groups.iter_mut().flatten() {
+            let (bags, plan) =
+                (tim_inputs.next()).ok_or_else(|| bad("the batch lacks a sequence input"))?;
+            let storage = inputs.storage.slab(t.slab);
+            t.tim.upload_bags(gpu, storage, bags)?;
+            if let Some(step) = inputs.sparse {
+                t.update.upload(gpu, t.tim.gather(), plan, step)?;
+            }
+            // As the bench's TIM figures: every row read, u written; the backward reads them
+            // again and writes a gradient per row; the update as a gather's.
+            let element = storage.layout.element.bytes();
+            let [rows_read, update] = gather_traffic(t.tim.features(), element, bags);
+            let u = bags.batch_size as u64
+                * t.tim.features().widths.first().copied().unwrap_or(0) as u64
+                * 4;
+            traffic[0] += rows_read + u;
+            traffic[1] += 2 * rows_read + u;
+            traffic[2] += update;
+        }
+        self.traffic = traffic;
+        Ok(())
+    }
+
+    fn record_forward(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>, _mode: Mode) {
+        for t in self.tims() {
+            t.tim.record_forward(gpu, pass);
+            t.to_x.record(gpu, pass);
+        }
+    }
+
+    fn record_backward(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>) {
+        for t in self.tims() {
+            t.from_dx.record(gpu, pass);
+            t.tim.record_backward(gpu, pass);
+        }
+    }
+
+    fn record_update(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>) {
+        for t in self.tims() {
+            t.update.record(gpu, pass);
+        }
+    }
+
+    fn dispatches(&self) -> LayerDispatches {
+        let tims = self.tims().count() as u64;
+        LayerDispatches {
+            update: tims,
+            ..LayerDispatches::same(2 * tims, 2 * tims)
+        }
+    }
+
+    fn name(&self) -> String {
+        "embedding·tim".into()
+    }
+
+    fn cost(&self, phase: Phase, _rows: u32) -> Cost {
+        let i = match phase {
+            Phase::Forward => 0,
+            Phase::Backward => 1,
+            Phase::Update => 2,
+        };
+        Cost {
+            bytes: self.traffic[i],
+            flops: 0,
+        }
     }
 }

@@ -4,12 +4,13 @@
 //! into `z` (the bias cancels exactly under BatchNorm, so it is not allocated; the ReLU follows
 //! the norm, see [`super::projection`]).
 
-use super::layer::{Layer, LayerDispatches, Mode};
+use super::layer::{Cost, Layer, LayerDispatches, Mode, Phase};
 use super::projection::Activations;
 use crate::error::Result;
 use crate::gpu::Gpu;
-use crate::kernels::dense::expert::Expert;
+use crate::kernels::dense::expert::{Expert, ExpertKind};
 use crate::kernels::dense::linear::{At, Linear, LinearBuffers, LinearSpec};
+use crate::kernels::dense::pairwise::PairwiseKind;
 use crate::model::{GroupPlan, ModelPlan};
 
 use super::params::FlatParams;
@@ -18,6 +19,8 @@ use super::params::FlatParams;
 pub(super) struct ExpertLayer {
     pub(super) expert: Expert,
     projection: Linear,
+    /// "expert {g} {kind} (tables …)", for the profile.
+    name: String,
 }
 
 impl ExpertLayer {
@@ -65,7 +68,17 @@ impl ExpertLayer {
             relu: !bn,
         };
         let projection = Linear::new(gpu, linear, &buffers)?;
-        Ok(ExpertLayer { expert, projection })
+        let tables: Vec<String> = group.tables.iter().map(|t| t.to_string()).collect();
+        let name = format!(
+            "expert {g} {} (tables {})",
+            kind_name(&spec.kind),
+            tables.join(",")
+        );
+        Ok(ExpertLayer {
+            expert,
+            projection,
+            name,
+        })
     }
 }
 
@@ -89,5 +102,47 @@ impl Layer for ExpertLayer {
         let (ef, eb) = self.expert.dispatches();
         let (pf, pb) = self.projection.dispatches();
         LayerDispatches::same(ef + pf, eb + pb)
+    }
+
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    /// The interaction's input read and output written (DCNv2 also its cross layers' GEMMs;
+    /// the pairwise experts' arithmetic is left out), plus the projection's GEMM.
+    fn cost(&self, phase: Phase, rows: u32) -> Cost {
+        let s = self.expert.spec();
+        let p = self.projection.spec();
+        let projection = Cost::linear(p.tables, rows, p.fan_in, p.out, phase);
+        let (t, r, i) = (s.tables as u64, rows as u64, s.in_cols() as u64);
+        let flops = match s.kind {
+            ExpertKind::Dcn { layers, rank } => {
+                let per_row = rank.map_or(i * i, |k| 2 * i * k as u64);
+                2 * t * r * per_row * layers as u64
+            }
+            _ => 0,
+        };
+        let forward = Cost {
+            bytes: 4 * t * r * (i + s.out_cols() as u64),
+            flops,
+        };
+        let expert = match phase {
+            Phase::Forward => forward,
+            Phase::Backward => forward + forward,
+            Phase::Update => Cost::default(),
+        };
+        expert + projection
+    }
+}
+
+/// The expert's kind in the profile's layer names.
+fn kind_name(kind: &ExpertKind) -> &'static str {
+    match kind {
+        ExpertKind::Dcn { .. } => "dcn",
+        ExpertKind::Pairwise(PairwiseKind::Fm) => "fm",
+        ExpertKind::Pairwise(PairwiseKind::FwFm) => "fwfm",
+        ExpertKind::Pairwise(PairwiseKind::GwPfm { .. }) => "gwpfm",
+        ExpertKind::Pairwise(PairwiseKind::Ipnn) => "ipnn",
+        ExpertKind::Mlp { .. } => "mlp",
     }
 }

@@ -5,7 +5,9 @@
 //! layers' [`Layer::dispatches`], and a test compares it to the device's own count.
 //!
 //! A new layer is one file implementing this trait plus one line in `Graph::new` placing it in
-//! the list (`docs/graph.md` has a worked example).
+//! the list (`docs/graph.md` has a worked example). Its [`Layer::name`] and [`Layer::cost`] are
+//! what the per-layer profiler (`super::profile`) reports: each phase's time against its ideal
+//! work.
 //!
 //! [`Graph::dispatches`]: super::Graph::dispatches
 
@@ -22,6 +24,76 @@ pub enum Mode {
     Train,
     /// Evaluation and prediction.
     Eval,
+}
+
+/// A phase of the training step, as the profiler reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Phase {
+    /// The forward walk (training mode).
+    Forward,
+    /// The backward walk.
+    Backward,
+    /// The sparse (or dense) updates after the backward.
+    Update,
+}
+
+impl Phase {
+    /// The phase's name in the profile.
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Forward => "forward",
+            Phase::Backward => "backward",
+            Phase::Update => "update",
+        }
+    }
+}
+
+/// The ideal work of one phase of a layer at a batch: the bytes an ideal kernel moves (each
+/// input read and each output written once; FBGEMM's count for the gathers and updates: every
+/// looked-up row read, the pooled output written, an updated row read and written) and its
+/// floating-point operations (2·m·n·k per GEMM). The profiler rates a phase against the bound
+/// that takes longer at the run's ceilings; zero for both shows "—".
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Cost {
+    /// Ideal bytes moved.
+    pub bytes: u64,
+    /// Floating-point operations.
+    pub flops: u64,
+}
+
+impl std::ops::Add for Cost {
+    type Output = Self;
+    fn add(self, o: Self) -> Self {
+        Cost {
+            bytes: self.bytes + o.bytes,
+            flops: self.flops + o.flops,
+        }
+    }
+}
+
+impl Cost {
+    /// A batched affine map `tables × [rows, fan_in] → [rows, out]` (weights `[out, fan_in]`):
+    /// the forward's GEMM, or the backward's two (input and weight gradients).
+    pub fn linear(tables: u32, rows: u32, fan_in: u32, out: u32, phase: Phase) -> Cost {
+        let (t, r, i, o) = (tables as u64, rows as u64, fan_in as u64, out as u64);
+        let forward = Cost {
+            bytes: 4 * t * (r * i + i * o + r * o),
+            flops: 2 * t * r * i * o,
+        };
+        match phase {
+            Phase::Forward => forward,
+            Phase::Backward => forward + forward,
+            Phase::Update => Cost::default(),
+        }
+    }
+
+    /// An elementwise pass over `floats` values reading `reads` and writing `writes` arrays.
+    pub fn elementwise(floats: u64, reads: u64, writes: u64) -> Cost {
+        Cost {
+            bytes: 4 * floats * (reads + writes),
+            flops: floats,
+        }
+    }
 }
 
 /// Dispatches one layer records per program.
@@ -94,4 +166,12 @@ pub trait Layer: Send {
 
     /// Dispatches of each program.
     fn dispatches(&self) -> LayerDispatches;
+
+    /// The layer's name in the profile ("embedding", "expert 0 dcn (tables 0,1)", "head", …).
+    fn name(&self) -> String;
+
+    /// The ideal work of `phase` at a batch of `rows` samples (see [`Cost`]); zero when unknown.
+    fn cost(&self, _phase: Phase, _rows: u32) -> Cost {
+        Cost::default()
+    }
 }

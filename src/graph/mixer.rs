@@ -171,4 +171,11 @@ impl Layer for Mixer {
         }
         out
     }
+
+    fn name(&self) -> String {
+        match self.gate {
+            Some(_) => "mixer (gates)".into(),
+            None => "mixer".into(),
+        }
+    }
 }

@@ -4,8 +4,8 @@
 //! and dense updates), an evaluation forward, and prediction.
 //!
 //! # Layers
-//! The step is a list of [`Layer`](layer::Layer)s: the embedding stage ([`embedding`]: gathers,
-//! TIM, sparse updates), one expert layer per expert group ([`experts`]: the interaction and its
+//! The step is a list of [`Layer`](layer::Layer)s: the embedding stage ([`embedding`]: gathers
+//! and their sparse updates, then the TIMs as a layer of their own), one expert layer per expert group ([`experts`]: the interaction and its
 //! projection), BatchNorm when configured ([`projection`]), the combine ([`combine`]), the
 //! tower's hidden layers and the head ([`towers`]). The forward walk is the list, the backward the
 //! list reversed, the sparse updates the list again; the loss ([`objective`]) sits between the
@@ -46,6 +46,7 @@ mod objective;
 mod optimizers;
 mod params;
 mod prepare;
+mod profile;
 mod projection;
 mod reset;
 mod sizes;
@@ -57,11 +58,12 @@ mod uncertainty;
 
 pub use crate::model::FeatureShape;
 pub use budget::{check_memory, MemoryLimits};
-pub use layer::{Layer, LayerDispatches, Mode, StepInputs};
+pub use layer::{Cost, Layer, LayerDispatches, Mode, Phase, StepInputs};
 pub use memory::{GroupMemory, MemoryReport, TableMemory, ACTIVATION_KINDS};
 pub use optimizers::{Optimizers, StepRates};
 pub use params::{FlatParams, NamedTensor, Param, ParamLayout};
 pub use prepare::{Prepared, Preparer};
+pub use profile::{ProfileRequest, SectionTime, StepProfile, TimingMethod};
 pub use sizes::Kind as MemoryKind;
 pub use slabs::{GraphOptions, Slabs};
 pub use state::STEP_KEY;
@@ -116,6 +118,8 @@ pub struct Graph {
     /// The last step whose divergence flag was read (evaluation reads it if training moved on).
     checked_step: std::cell::Cell<u64>,
     preparer: Preparer,
+    /// The open profile window, if any (see [`profile`]).
+    profiler: Option<profile::Profiler>,
 }
 
 fn bad(message: impl Into<String>) -> Error {
@@ -168,7 +172,8 @@ impl Graph {
         let storage = storage_groups(gpu, &mut plan, &optimizers, b, options)?;
         let mut params = FlatParams::for_plan(gpu, &plan)?;
         let acts = Activations::new(gpu, &plan, b);
-        let (embedding, parts) = Embedding::new(gpu, &plan, &storage, b, optimizers.decay_mode)?;
+        let (embedding, tims, parts) =
+            Embedding::new(gpu, &plan, &storage, b, optimizers.decay_mode)?;
         let group_io: Vec<_> = (embedding.groups.iter())
             .map(|g| (g.x().clone(), g.dx().clone()))
             .collect();
@@ -192,6 +197,9 @@ impl Graph {
         init::initialise(gpu, &plan, &storage, &expert_ops, &params)?;
         let bn_stats = norm.as_ref().map(Norm::stats);
         let mut layers: Vec<Box<dyn Layer>> = vec![Box::new(embedding)];
+        if !tims.is_empty() {
+            layers.push(Box::new(tims));
+        }
         layers.extend(experts.into_iter().map(|e| Box::new(e) as Box<dyn Layer>));
         layers.extend(norm.map(|n| Box::new(n) as Box<dyn Layer>));
         layers.push(combine);
@@ -215,6 +223,7 @@ impl Graph {
             flag_base: 0,
             checked_step: std::cell::Cell::new(0),
             preparer,
+            profiler: None,
         };
         graph.set_rows(gpu, b)?;
         gpu.sync()?;

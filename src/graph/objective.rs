@@ -26,6 +26,8 @@ pub(super) struct Objective {
     pub loss_value: wgpu::Buffer,
     pub logits: wgpu::Buffer,
     pub probs: wgpu::Buffer,
+    /// "loss bce", "loss bce+pair (3 outputs)", …: the loss's row in the profile.
+    pub name: String,
 }
 
 impl Objective {
@@ -49,6 +51,7 @@ impl Objective {
                 LossConfig::List => LossKind::CombinedList { alpha: t.alpha },
             })
             .collect();
+        let name = loss_name(&kinds);
         let labels = f32s(gpu, "labels", b as u64 * tasks as u64);
         let weights = c
             .train
@@ -85,6 +88,7 @@ impl Objective {
             loss_value,
             logits: towers.logits.clone(),
             probs,
+            name,
         })
     }
 
@@ -103,5 +107,24 @@ impl Objective {
             gpu.queue.write_buffer(w, 0, bytemuck::cast_slice(given));
         }
         Ok(())
+    }
+}
+
+/// The loss kinds of the outputs, each once in output order, and the number of outputs past one.
+fn loss_name(kinds: &[LossKind]) -> String {
+    let mut names: Vec<&str> = Vec::new();
+    for k in kinds {
+        let n = match k {
+            LossKind::Bce => "bce",
+            LossKind::CombinedPair { .. } => "pair",
+            LossKind::CombinedList { .. } => "list",
+        };
+        if !names.contains(&n) {
+            names.push(n);
+        }
+    }
+    match kinds.len() {
+        1 => format!("loss {}", names.join("+")),
+        n => format!("loss {} ({n} outputs)", names.join("+")),
     }
 }

@@ -4,7 +4,7 @@
 //! `proj.bn.weight`/`proj.bn.bias` `[M, W]`, running statistics checkpointed) and follows with the
 //! ReLU: `h^(m) = ReLU(BN(W^(m) y^(m)))`.
 
-use super::layer::{Layer, LayerDispatches, Mode};
+use super::layer::{Cost, Layer, LayerDispatches, Mode, Phase};
 use super::params::FlatParams;
 use crate::error::Result;
 use crate::gpu::{storage_usage, Gpu};
@@ -134,5 +134,21 @@ impl Layer for Norm {
 
     fn dispatches(&self) -> LayerDispatches {
         LayerDispatches::same(2, 2)
+    }
+
+    fn name(&self) -> String {
+        "batchnorm + relu".into()
+    }
+
+    /// Statistics then normalisation (`z` read twice, `h` written), the ReLU in place; the
+    /// backward reads `dh`, `z` and `h` twice over and writes `dz`.
+    fn cost(&self, phase: Phase, rows: u32) -> Cost {
+        let s = self.norm.spec();
+        let n = s.tables as u64 * rows as u64 * s.cols as u64;
+        match phase {
+            Phase::Forward => Cost::elementwise(n, 3, 2),
+            Phase::Backward => Cost::elementwise(n, 5, 2),
+            Phase::Update => Cost::default(),
+        }
     }
 }

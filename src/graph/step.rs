@@ -1,9 +1,13 @@
 //! The recorded programs: a training step, an evaluation forward (prediction), and a training
 //! forward alone (for gradient tests). Each uploads its inputs, records the layer walk into one
-//! encoder and submits once.
+//! encoder and submits once. The training step is recorded section by section into a [`Sink`]:
+//! the plain one keeps one compute pass open across sections (one encoder, one submit), the
+//! profiler's ([`super::profile`]) gives each section its own timed pass — one walk, so a
+//! profiled step cannot drift from the real one.
 
-use super::layer::{Layer, LayerDispatches, Mode, StepInputs};
+use super::layer::{Layer, LayerDispatches, Mode, Phase, StepInputs};
 use super::prepare::Prepared;
+use super::profile::{OneSubmit, Section, Sink};
 use super::{bad, Dispatches, Graph, StepRates};
 use crate::data::encode::ModelBatch;
 use crate::error::Result;
@@ -68,7 +72,9 @@ impl Graph {
     }
 
     /// One training step on `batch` at `rates` (from the trainer's `TrainPolicy`): forward, loss, backward, sparse and
-    /// dense updates, recorded into one encoder and submitted once. Returns without waiting.
+    /// dense updates, recorded into one encoder and submitted once. Returns without waiting —
+    /// except inside a profile window ([`Graph::start_profile`]), where the step is timed (the
+    /// same dispatches in the same order, so the same bits) and waited for.
     pub fn train_step(&mut self, gpu: &Gpu, batch: &Prepared, rates: StepRates) -> Result<()> {
         let step = self.step + 1;
         let sparse = SparseStep {
@@ -77,30 +83,66 @@ impl Graph {
             step,
         };
         let seed = self.plan.config.train.seed;
+        let mut profiler = self.profiler.take();
+        let role = profiler.as_ref().and_then(|p| p.role(step));
+        if role.is_some() {
+            gpu.sync()?;
+        }
+        let start = std::time::Instant::now();
         self.upload(gpu, batch, Some(sparse), Some((seed, step)))?;
         self.objective.upload(gpu, batch)?;
         self.optimizer.set_step(gpu, rates.dense_lr, step)?;
-        let mut encoder = gpu.device.create_command_encoder(&Default::default());
-        {
-            let mut pass = encoder.begin_compute_pass(&Default::default());
-            self.record_forward(gpu, &mut pass, Mode::Train);
-            self.objective.loss.record(gpu, &mut pass);
-            for layer in self.layers.iter().rev() {
-                layer.record_backward(gpu, &mut pass);
+        let result = match (profiler.as_mut(), role) {
+            (Some(p), Some(role)) => p.step(gpu, self, role, start),
+            _ => {
+                let mut sink = OneSubmit::new(gpu);
+                self.record_step(gpu, &mut sink);
+                sink.submit(gpu);
+                Ok(())
             }
-            for layer in &self.layers {
-                layer.record_update(gpu, &mut pass);
-            }
-        }
-        self.params.gather_grads(&mut encoder);
-        {
-            let mut pass = encoder.begin_compute_pass(&Default::default());
-            self.optimizer.record(gpu, &mut pass);
-        }
-        self.params.scatter_values(&mut encoder);
-        gpu.submit(encoder);
+        };
+        self.profiler = profiler;
+        result?;
         self.step = step;
         Ok(())
+    }
+
+    /// Records the training step into `sink`, section by section in step order: each layer's
+    /// forward, the uncertainty heads, the loss, each layer's backward (in reverse), each layer's
+    /// sparse updates, the gradients gathered into the flat buffer, the dense optimizer, the
+    /// values scattered back. A section with no dispatch is left out (it records nothing).
+    pub(super) fn record_step(&self, gpu: &Gpu, sink: &mut dyn Sink) {
+        let layers = self.layers.iter().enumerate();
+        for (i, layer) in layers.clone() {
+            if layer.dispatches().train_forward > 0 {
+                let at = Section::Layer(i, Phase::Forward);
+                sink.pass(at, &mut |p| layer.record_forward(gpu, p, Mode::Train));
+            }
+        }
+        if let Some(heads) = &self.heads {
+            sink.pass(Section::Heads, &mut |p| {
+                heads.record_forward(gpu, p, Mode::Train)
+            });
+        }
+        let loss = &self.objective.loss;
+        sink.pass(Section::Loss, &mut |p| loss.record(gpu, p));
+        for (i, layer) in layers.clone().rev() {
+            if layer.dispatches().backward > 0 {
+                let at = Section::Layer(i, Phase::Backward);
+                sink.pass(at, &mut |p| layer.record_backward(gpu, p));
+            }
+        }
+        for (i, layer) in layers {
+            if layer.dispatches().update > 0 {
+                let at = Section::Layer(i, Phase::Update);
+                sink.pass(at, &mut |p| layer.record_update(gpu, p));
+            }
+        }
+        sink.copies(Section::GatherGrads, &mut |e| self.params.gather_grads(e));
+        sink.pass(Section::Optimizer, &mut |p| self.optimizer.record(gpu, p));
+        sink.copies(Section::ScatterValues, &mut |e| {
+            self.params.scatter_values(e)
+        });
     }
 
     /// The loss statistics of the last step (`[tasks, 8]`, see [`Loss::stats`]).

@@ -8,7 +8,7 @@
 //! mixture's `c` `[U, B, W]`, a head `tower.head.weight` `[U, 1, in]` writing `[U, B]`, and a
 //! transpose into the `[B, U]` logits the loss reads (its backward transposes the gradient back).
 
-use super::layer::{Layer, LayerDispatches, Mode, StepInputs};
+use super::layer::{Cost, Layer, LayerDispatches, Mode, Phase, StepInputs};
 use super::params::FlatParams;
 use super::projection::f32s;
 use crate::error::Result;
@@ -295,6 +295,29 @@ impl Layer for DenseLayer {
             eval_forward: f + t,
             backward: d + b + t,
             update: 0,
+        }
+    }
+
+    /// "dense {in}→{out}" for a hidden layer, "head {in}→{out}" for the head; "towers ×U" before
+    /// either when the layer is a multi-task stack of U towers.
+    fn name(&self) -> String {
+        let s = self.linear.spec();
+        let kind = if s.relu { "dense" } else { "head" };
+        let stack = match s.tables {
+            1 => String::new(),
+            u => format!("towers ×{u} "),
+        };
+        format!("{stack}{kind} {}→{}", s.fan_in, s.out)
+    }
+
+    /// The affine map's GEMMs, plus dropout's mask pass.
+    fn cost(&self, phase: Phase, rows: u32) -> Cost {
+        let s = self.linear.spec();
+        let linear = Cost::linear(s.tables, rows, s.fan_in, s.out, phase);
+        let n = s.tables as u64 * rows as u64 * s.out as u64;
+        match (&self.dropout, phase) {
+            (Some(_), Phase::Forward | Phase::Backward) => linear + Cost::elementwise(n, 1, 1),
+            _ => linear,
         }
     }
 }

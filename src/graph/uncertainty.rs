@@ -18,7 +18,7 @@
 //! evaluation the forward alone, on the pre-dropout activation, so a prediction reads the heads'
 //! values of its batch ([`UncertaintyLayer::belief`]).
 
-use super::layer::{Layer, LayerDispatches, Mode, StepInputs};
+use super::layer::{Cost, Layer, LayerDispatches, Mode, Phase, StepInputs};
 use super::params::FlatParams;
 use super::projection::f32s;
 use super::towers::HeadInput;
@@ -220,6 +220,22 @@ impl Layer for UncertaintyLayer {
             eval_forward: forward,
             backward: 0,
             update: 0,
+        }
+    }
+
+    fn name(&self) -> String {
+        "uncertainty heads".into()
+    }
+
+    /// The heads' forward and weight-gradient GEMMs (their loss is a small elementwise pass).
+    fn cost(&self, phase: Phase, rows: u32) -> Cost {
+        let s = self.linear.spec();
+        match phase {
+            Phase::Forward => {
+                let linear = |p| Cost::linear(s.tables, rows, s.fan_in, s.out, p);
+                linear(Phase::Forward) + linear(Phase::Backward)
+            }
+            _ => Cost::default(),
         }
     }
 }

@@ -192,6 +192,11 @@ impl<'g> Trainer<'g> {
         &self.graph
     }
 
+    /// The compiled graph, to open a profile window on it (`wgrec train --profile`).
+    pub fn graph_mut(&mut self) -> &mut Graph {
+        &mut self.graph
+    }
+
     /// The fitted encoder.
     pub fn encoder(&self) -> &Encoder {
         &self.encoder
