@@ -147,6 +147,14 @@ tm = models[0][2]
 print("Whole-model speed ratio = wgrec samples/s / PyTorch samples/s (> 1: wgrec faster). "
       f"PyTorch tables: {tm.get('sparse_optimizer')} on sparse gradients (wgrec: row-wise Adagrad), "
       f"{tm.get('threads')} threads.")
+for arch, d in (("single", "model"), ("stem", "model-stem")):
+    try:
+        kernels = json.loads((out / d / "wgrec-run.json").read_text()).get("kernels") or []
+    except (OSError, ValueError):
+        kernels = []
+    tuned = [f"{k['family']} {k['class']}: {k['variant']}" for k in kernels if k["variant"] != "default"]
+    print(f"- wgrec kernels ({arch}): {len(kernels)} choices, "
+          + (f"{len(tuned)} not default ({'; '.join(tuned)})" if tuned else "every one the default variant"))
 for arch, _, tm, _ in models:
     notes_m = tm.get("compile_notes") or {}
     for k, n in (notes_m.items() if isinstance(notes_m, dict) else enumerate(notes_m)):

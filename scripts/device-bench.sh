@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Every GPU figure wgrec reports, and the PyTorch CUDA baseline, in one call on a bare Linux x86-64
 # machine with an NVIDIA driver, Python and PyTorch but no Rust toolchain and no network (the lent
-# device machine): the kernel tests on the real GPU, `wgrec bench --json`, the criterion sweeps
-# (embedding, dense, TIM), then benches/torch/{dense,experts,tim}.py on CUDA, same shapes.
+# device machine): the kernel tests on the real GPU, `wgrec tune` on the bench model (its cache
+# then used by every later step), the per-layer profile, the whole model and the kernels against
+# PyTorch CUDA, `wgrec bench --json`, the scaling sweeps, the criterion sweeps (embedding, dense,
+# TIM), then benches/torch/{dense,experts,tim}.py on CUDA, same shapes. Steps run in that order
+# (most wanted first); a step that would start after WGREC_DEVICE_DEADLINE_S seconds (default 540)
+# is skipped and says so, so one call stays within the device's 10-minute limit.
 #
 #   scripts/build-device-bin.sh                # here, first: fills device-bin/
 #   scripts/device-bench.sh [OUT]              # there: results under OUT (default $OUT, else bench-out/device)
@@ -17,7 +21,8 @@
 #
 # Files written (8; the device tool brings back at most 8): summary.txt (the tables), all.log (every
 # step's output), wgrec-bench.json, scaling_{rows,tim}.png, training_{batch,tables}.png, results.tar.gz (vs-torch/:
-# wgrec.json, torch.json, table.md, the whole-model comparison; scaling/: the JSON and every chart).
+# wgrec.json, torch.json, table.md, the whole-model comparison; scaling/: the JSON and every chart;
+# tune/: the tune cache and report; profile.json).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-${OUT:-bench-out/device}}"
@@ -62,12 +67,18 @@ summary="$out/summary.txt"
 : >"$log"
 : >"$summary"
 failed=0
+deadline="${WGREC_DEVICE_DEADLINE_S:-540}"
 # step NAME COMMAND…: runs it with its output appended to all.log; the tail of its stdout (its
-# summary table) goes to summary.txt and to this script's stdout.
+# summary table) goes to summary.txt and to this script's stdout. Past the deadline: skipped.
 step() {
     local name=$1
     shift
     local start=$SECONDS
+    if [ "$SECONDS" -ge "$deadline" ]; then
+        echo "== $name: skipped (${SECONDS} s elapsed, deadline ${deadline} s)" | tee -a "$log" "$summary"
+        failed=1
+        return
+    fi
     echo "== $name: $*" | tee -a "$log"
     "$@" >"$out/.stdout" 2>>"$log"
     local rc=$?
@@ -84,14 +95,24 @@ step() {
     } | tee -a "$summary"
     [ "$rc" = 0 ] || failed=1
 }
-step devices "$bin/wgrec" devices
-step kernel-tests "$bin/kernels" --test-threads 4
-step wgrec-bench "$bin/wgrec" bench "${quick[@]}"
-"$bin/wgrec" bench --json "${quick[@]}" >"$out/wgrec-bench.json" 2>>"$log" || failed=1
-# The device tool brings back at most 8 files: the two result folders are built outside $out and
+# The device tool brings back at most 8 files: the result folders are built outside $out and
 # come back as one archive, the charts beside it.
 work=$(mktemp -d)
+mkdir -p "$work/tune"
+# Every wgrec below compiles with the choices this run's tune makes (and nothing a user cached).
+export WGREC_TUNE_CACHE="$work/tune/tune.json"
+unset WGREC_VARIANT
+step devices "$bin/wgrec" devices
+step kernel-tests "$bin/kernels" --test-threads 4
+# The bench model's choices (the STEM model shares most of its shape classes; the rest stay default).
+step tune timeout 180 "$bin/wgrec" tune --bench-model "${quick[@]}" --rounds 5 --steps 3
+cp "$out/.stdout" "$work/tune/report.txt" 2>/dev/null || true
+step devices-verbose "$bin/wgrec" devices --verbose
+step profile "$bin/wgrec" bench --profile "${quick[@]}"
+"$bin/wgrec" bench --profile --json "${quick[@]}" >"$work/profile.json" 2>>"$log" || failed=1
 step vs-torch env WGREC_BIN="$bin/wgrec" scripts/bench-vs-torch.sh "$work/vs-torch"
+step wgrec-bench "$bin/wgrec" bench "${quick[@]}"
+"$bin/wgrec" bench --json "${quick[@]}" >"$out/wgrec-bench.json" 2>>"$log" || failed=1
 step scaling "$bin/wgrec" bench --scaling "$work/scaling" "${quick[@]}" --repeats 5
 step bench-embedding "$bin/bench-embedding" "${criterion[@]}"
 step bench-dense "$bin/bench-dense" "${criterion[@]}"
@@ -104,7 +125,7 @@ rm -f "$out/.stdout"
 for png in scaling_rows scaling_tim training_batch training_tables; do
     cp "$work/scaling/$png.png" "$out"/ 2>>"$log" || failed=1
 done
-tar -czf "$out/results.tar.gz" --exclude='*.safetensors' -C "$work" vs-torch scaling 2>>"$log" || failed=1
+tar -czf "$out/results.tar.gz" --exclude='*.safetensors' -C "$work" vs-torch scaling tune profile.json 2>>"$log" || failed=1
 rm -rf "$work"
 echo "results: $summary, $log, $out/wgrec-bench.json, $out/results.tar.gz, 4 charts (*.png)"
 exit "$failed"

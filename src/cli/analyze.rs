@@ -5,7 +5,6 @@ use std::time::Instant;
 
 use anyhow::Context;
 use wgrec::analyze::{analyze as run_sections, Subject};
-use wgrec::Gpu;
 
 /// `wgrec analyze`. The report is built in a temporary folder beside `out` and renamed into place
 /// when complete, so a failed analysis leaves a previous report as it was.
@@ -18,7 +17,7 @@ pub fn analyze(
     let start = Instant::now();
     let out = out.unwrap_or_else(|| default_out(checkpoint));
     check_out(&out)?;
-    let gpu = Gpu::new()?;
+    let gpu = super::tune::gpu()?;
     let mut subject = Subject::load(&gpu, checkpoint, data)?;
     let tmp = temporary(&out);
     if tmp.exists() {

@@ -2,11 +2,10 @@
 
 use wgrec::bench::{self, BenchOptions, Unit};
 use wgrec::config::Architecture;
-use wgrec::Gpu;
 
 /// Runs the suite and prints it.
 pub fn run(options: BenchOptions, json: bool) -> anyhow::Result<()> {
-    let gpu = Gpu::new()?;
+    let gpu = super::tune::gpu()?;
     if !json {
         eprintln!("benchmarking on {} …", gpu.describe());
     }
@@ -45,7 +44,7 @@ pub fn run(options: BenchOptions, json: bool) -> anyhow::Result<()> {
 /// `wgrec bench --profile`: the bench model's training step, per layer (see
 /// [`bench::profile`]), as a table or one JSON object.
 pub fn profile(quick: bool, steps: u32, json: bool) -> anyhow::Result<()> {
-    let gpu = Gpu::new()?;
+    let gpu = super::tune::gpu()?;
     if !json {
         eprintln!("profiling the bench model on {} …", gpu.describe());
     }
@@ -66,7 +65,7 @@ pub fn scaling(
     only: Option<&str>,
     json: bool,
 ) -> anyhow::Result<()> {
-    let gpu = Gpu::new()?;
+    let gpu = super::tune::gpu()?;
     if !json {
         eprintln!("scaling sweeps on {} …", gpu.describe());
     }
@@ -97,6 +96,23 @@ pub fn scaling(
     Ok(())
 }
 
+/// The bench model's shape: standard or `--quick`, with `architecture` (the config's own names).
+pub fn shape(quick: bool, architecture: &str) -> anyhow::Result<bench::train::TrainShape> {
+    // The CLI offers the architectures' own names, so this is the config's reading of them.
+    let architecture: Architecture =
+        serde_json::from_value(serde_json::Value::String(architecture.into()))
+            .map_err(|e| anyhow::anyhow!("--architecture {architecture}: {e}"))?;
+    let base = if quick {
+        bench::train::TrainShape::quick()
+    } else {
+        bench::train::TrainShape::standard()
+    };
+    Ok(bench::train::TrainShape {
+        architecture,
+        ..base
+    })
+}
+
 /// `wgrec bench --export-model DIR [--architecture A]`: the whole bench model and its batches for
 /// the PyTorch side.
 pub fn export_model(
@@ -105,23 +121,15 @@ pub fn export_model(
     architecture: &str,
     json: bool,
 ) -> anyhow::Result<()> {
-    // The CLI offers the architectures' own names, so this is the config's reading of them.
-    let architecture: Architecture =
-        serde_json::from_value(serde_json::Value::String(architecture.into()))
-            .map_err(|e| anyhow::anyhow!("--architecture {architecture}: {e}"))?;
-    let gpu = Gpu::new()?;
-    let shape = bench::train::TrainShape {
-        architecture,
-        ..if quick {
-            bench::train::TrainShape::quick()
-        } else {
-            bench::train::TrainShape::standard()
-        }
-    };
+    let shape = shape(quick, architecture)?;
+    let gpu = super::tune::gpu()?;
     let (windows, steps) = if quick { (1, 2) } else { (3, 5) };
     let report = bench::train::export(&gpu, &shape, dir, 8, windows, steps)?;
     if json {
-        println!("{}", serde_json::to_string(&report)?);
+        // The kernels the timed model compiled with: which of them the tune cache chose.
+        let mut value = serde_json::to_value(&report)?;
+        value["kernels"] = serde_json::json!(wgrec::tune::choices_in_force(&gpu));
+        println!("{value}");
     } else {
         println!(
             "wrote {} (model.json, init.safetensors, batches.safetensors, wgrec.json): training {:.0} \

@@ -294,7 +294,7 @@ pub fn sequences(args: SequencesArgs) -> anyhow::Result<()> {
 /// written atomically as `id<TAB>code<TAB>binary`.
 pub fn hashid(embeddings: &Path, bits: u32, seed: u64, out: &Path) -> anyhow::Result<()> {
     let table = wgrec::data::embeddings::EmbeddingTable::read(embeddings)?;
-    let gpu = wgrec::Gpu::new()?;
+    let gpu = super::tune::gpu()?;
     let codes = wgrec::train::content::simhash_codes(&gpu, &table, bits, seed)?;
     let mut text = String::new();
     for id in &table.ids {

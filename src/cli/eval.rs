@@ -9,7 +9,6 @@ use wgrec::data::ReadOptions;
 use wgrec::run::RunFolder;
 use wgrec::serve::rank::FileRanking;
 use wgrec::serve::Predictor;
-use wgrec::Gpu;
 
 use super::report::{metric_line, metrics_json};
 
@@ -21,7 +20,7 @@ pub fn eval(
     json_out: bool,
     skip_bad_rows: bool,
 ) -> anyhow::Result<()> {
-    let gpu = Gpu::new()?;
+    let gpu = super::tune::gpu()?;
     let mut predictor = Predictor::load(&gpu, checkpoint)?;
     let file = eval_file(checkpoint, data, split)?;
     let tasks = predictor.metric_names();
@@ -128,7 +127,7 @@ pub fn predict(
     skip_bad_rows: bool,
     ranking: Option<FileRanking>,
 ) -> anyhow::Result<()> {
-    let gpu = Gpu::new()?;
+    let gpu = super::tune::gpu()?;
     let mut predictor = Predictor::load(&gpu, checkpoint)?;
     let start = Instant::now();
     let (rows, bad) = match &ranking {

@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use serde_json::{json, Value};
 use wgrec::config::human_bytes;
 use wgrec::graph::{MemoryLimits, MemoryReport};
-use wgrec::Gpu;
 
 /// The arguments of `wgrec plan`.
 #[derive(Debug, clap::Args)]
@@ -37,7 +36,7 @@ pub fn plan(args: PlanArgs) -> anyhow::Result<()> {
         Some(d) => d,
         None => super::train::default_data(&args.config)?,
     };
-    let gpu = Gpu::new()?;
+    let gpu = super::tune::gpu()?;
     let name = args.config.display().to_string();
     let (config, shapes) =
         wgrec::train::plan_shapes(&gpu, &text, &name, &data, args.skip_bad_rows)?;

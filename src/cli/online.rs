@@ -164,7 +164,7 @@ impl OnlineObserver for Lines {
 pub fn run(args: OnlineArgs) -> anyhow::Result<()> {
     let options = options(&args)?;
     let stop = stop_flag()?;
-    let gpu = Gpu::new()?;
+    let gpu = super::tune::gpu()?;
     let mut trainer = OnlineTrainer::start(&gpu, options)?;
     eprintln!(
         "streaming {} into {} with {}",

@@ -100,7 +100,7 @@ pub fn run(args: PolicyArgs) -> anyhow::Result<()> {
         RuleChoice::Policy(Policy::EpsilonGreedy(e)) => Some(Rule::epsilon(e)?),
         RuleChoice::Policy(Policy::Ucb(_) | Policy::Thompson) => None,
     };
-    let gpu = Gpu::new()?;
+    let gpu = super::tune::gpu()?;
     let mut predictor = Predictor::load_with_batch(&gpu, &args.checkpoint, args.batch)?;
     if rule.is_none() && predictor.config().uncertainty().is_none() {
         anyhow::bail!(

@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use clap::{Subcommand, ValueEnum};
 use wgrec::pretrain::output::{write_outputs, Summary};
 use wgrec::pretrain::{train, EdgeColumns, EdgeList, EdgeRows, Graph, GraphSageConfig};
-use wgrec::Gpu;
 
 /// The pre-training methods.
 #[derive(Debug, Subcommand)]
@@ -133,7 +132,7 @@ fn graphsage(args: GraphsageArgs) -> anyhow::Result<()> {
         cfg.holdout,
         cfg.seed,
     )?;
-    let gpu = Gpu::new()?;
+    let gpu = super::tune::gpu()?;
     eprintln!(
         "graphsage on {} users, {} items, {} training and {} held-out edges with {}",
         graph.users,

@@ -9,7 +9,6 @@ use std::time::Duration;
 use clap::Args;
 use wgrec::explore::Policy;
 use wgrec::serve::http::{Ranking, ServeOptions, Server};
-use wgrec::Gpu;
 
 /// The arguments of `wgrec serve`.
 #[derive(Debug, Args)]
@@ -48,7 +47,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if !(args.reload_secs.is_finite() && args.reload_secs > 0.0) {
         anyhow::bail!("--reload-secs must be a positive number of seconds");
     }
-    let gpu = Arc::new(Gpu::new()?);
+    let gpu = Arc::new(super::tune::gpu()?);
     let options = ServeOptions {
         model: args.model,
         addr: args.addr,

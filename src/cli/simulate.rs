@@ -6,7 +6,6 @@ use std::time::Instant;
 use anyhow::Context;
 use wgrec::config::ModelConfig;
 use wgrec::simulate::{self, SimConfig, SimPolicy};
-use wgrec::Gpu;
 
 /// The options of `wgrec simulate`.
 #[derive(Debug, clap::Args)]
@@ -36,7 +35,7 @@ pub struct SimulateArgs {
 pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
     let config = world_config(&args)?;
     let model = ModelConfig::load(&config.model)?;
-    let gpu = Gpu::new()?;
+    let gpu = super::tune::gpu()?;
     let start = Instant::now();
     let every = (config.rounds / 4).max(1);
     let mut progress = |policy: SimPolicy, seed: u64, r: &simulate::RoundRecord| {

@@ -32,8 +32,7 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
         Some(d) => d,
         None => default_data(&args.config)?,
     };
-    let gpu = Gpu::new()?;
-    super::tune::apply_cache(&gpu);
+    let gpu = super::tune::gpu()?;
     let before = gpu.allocated_bytes();
     let options = TrainOptions {
         skip_bad_rows: args.skip_bad_rows,

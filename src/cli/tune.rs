@@ -12,12 +12,26 @@ use wgrec::Gpu;
 #[derive(Debug, Args)]
 pub struct TuneArgs {
     /// The model file to tune for.
-    #[arg(long)]
-    config: PathBuf,
+    #[arg(
+        long,
+        required_unless_present = "bench_model",
+        conflicts_with = "bench_model"
+    )]
+    config: Option<PathBuf>,
     /// The data folder (default: data/<config file stem>/); its training split's first batches are
     /// the timed batches.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "bench_model")]
     data: Option<PathBuf>,
+    /// Tune the bench model instead (`wgrec bench --export-model`'s, the one compared with PyTorch)
+    /// on its synthetic batches.
+    #[arg(long)]
+    bench_model: bool,
+    /// With --bench-model: its smoke size (as `wgrec bench --quick`).
+    #[arg(long, requires = "bench_model")]
+    quick: bool,
+    /// With --bench-model: its architecture (as `wgrec bench --architecture`).
+    #[arg(long, requires = "bench_model", default_value = "single")]
+    architecture: String,
     /// The tune cache to update (default: $WGREC_TUNE_CACHE, else ~/.cache/wgrec/tune.json).
     #[arg(long)]
     cache: Option<PathBuf>,
@@ -46,28 +60,16 @@ pub fn run(args: TuneArgs) -> anyhow::Result<()> {
     if !(0.0..1.0).contains(&args.margin) {
         anyhow::bail!("--margin {} must be in [0, 1)", args.margin);
     }
-    let text = wgrec::config::ModelConfig::read_text(&args.config)?;
-    let data = match args.data {
-        Some(d) => d,
-        None => super::train::default_data(&args.config)?,
-    };
     let cache_path = args
         .cache
+        .clone()
         .or_else(tune::cache::default_path)
         .ok_or_else(|| {
             anyhow::anyhow!("no tune cache path: pass --cache or set WGREC_TUNE_CACHE or HOME")
         })?;
     let gpu = Gpu::new()?;
-    let file = args.config.display().to_string();
-    let inputs = wgrec::train::tune_inputs(
-        &gpu,
-        &text,
-        &file,
-        &data,
-        args.skip_bad_rows,
-        args.batches as usize,
-    )?;
-    eprintln!("tuning {} on {}", args.config.display(), gpu.describe());
+    let (inputs, what) = inputs(&gpu, &args)?;
+    eprintln!("tuning {what} on {}", gpu.describe());
     let options = TuneOptions {
         steps: args.steps as usize,
         rounds: args.rounds as usize,
@@ -83,6 +85,24 @@ pub fn run(args: TuneArgs) -> anyhow::Result<()> {
         println!("cache: {}", cache_path.display());
     }
     Ok(())
+}
+
+/// The model to tune and its name: the model file on its data, or the bench model.
+fn inputs(gpu: &Gpu, args: &TuneArgs) -> anyhow::Result<(wgrec::train::TuneInputs, String)> {
+    let batches = args.batches as usize;
+    let Some(config) = &args.config else {
+        let shape = super::bench::shape(args.quick, &args.architecture)?;
+        let inputs = wgrec::bench::train::tune_inputs(&shape, batches)?;
+        return Ok((inputs, "the bench model".into()));
+    };
+    let text = wgrec::config::ModelConfig::read_text(config)?;
+    let data = match &args.data {
+        Some(d) => d.clone(),
+        None => super::train::default_data(config)?,
+    };
+    let file = config.display().to_string();
+    let inputs = wgrec::train::tune_inputs(gpu, &text, &file, &data, args.skip_bad_rows, batches)?;
+    Ok((inputs, file))
 }
 
 /// Merges `report` into the cache at `path` (a corrupt one is replaced, with its warning printed).
@@ -131,6 +151,14 @@ pub fn apply_cache(gpu: &Gpu) {
     for w in tune::cache::apply(gpu, None) {
         eprintln!("warning: {w}");
     }
+}
+
+/// The device every command that compiles kernels uses: the chosen adapter with the tune cache's
+/// choices for it (`WGREC_VARIANT` overrides both).
+pub fn gpu() -> anyhow::Result<Gpu> {
+    let gpu = Gpu::new()?;
+    apply_cache(&gpu);
+    Ok(gpu)
 }
 
 /// Whether a fresh `train` tunes the kernels it has no cached choice for: `--no-tune` says no;

@@ -31,7 +31,8 @@ fn compile(gpu: &Gpu, model: &TuneModel<'_>) -> Result<Graph> {
     )
 }
 
-/// Median milliseconds per step of each of `variants` at `choice`, the other choices as in `best`.
+/// Milliseconds per step of each of `variants` at `choice`, one sample per round in round order, the
+/// other choices as in `best`.
 pub(super) fn trial(
     gpu: &Gpu,
     model: &TuneModel<'_>,
@@ -39,7 +40,7 @@ pub(super) fn trial(
     choice: (Family, &str),
     variants: &[&'static Variant],
     options: TuneOptions,
-) -> Result<BTreeMap<&'static str, f64>> {
+) -> Result<BTreeMap<&'static str, Vec<f64>>> {
     let mut samples: BTreeMap<&'static str, Vec<f64>> = BTreeMap::new();
     for _ in 0..options.rounds.max(1) {
         for v in variants {
@@ -50,7 +51,7 @@ pub(super) fn trial(
             samples.entry(v.name).or_default().push(ms);
         }
     }
-    Ok(samples.into_iter().map(|(k, v)| (k, median(v))).collect())
+    Ok(samples)
 }
 
 /// Compiles the model with the device's current choices and returns milliseconds per training
@@ -77,7 +78,8 @@ fn time_steps(gpu: &Gpu, model: &TuneModel<'_>, steps: usize) -> Result<f64> {
     Ok(start.elapsed().as_secs_f64() * 1e3 / steps as f64)
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+/// The median of `v` (the upper one of an even count; NaN when empty).
+pub(super) fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }

@@ -102,11 +102,32 @@ fn an_entry_naming_an_unknown_family_or_variant_is_skipped_with_a_warning() {
 }
 
 #[test]
-fn the_default_stays_unless_beaten_by_more_than_the_margin() {
-    let ms = BTreeMap::from([("default", 10.0), ("tiled", 9.8)]);
-    assert_eq!(pick(&ms, 0.03), "default");
-    let ms = BTreeMap::from([("default", 10.0), ("tiled", 9.0)]);
-    assert_eq!(pick(&ms, 0.03), "tiled");
-    let ms = BTreeMap::from([("default", 10.0), ("tiled", 11.0)]);
-    assert_eq!(pick(&ms, 0.0), "default");
+fn the_default_stays_unless_beaten_in_every_round_by_more_than_the_margin() {
+    let s = |d: &[f64], t: &[f64]| BTreeMap::from([("default", d.to_vec()), ("tiled", t.to_vec())]);
+    // Faster every round, by 2%: inside the margin.
+    assert_eq!(
+        pick(&s(&[10.0, 10.0, 10.0], &[9.8, 9.8, 9.8]), 0.03),
+        "default"
+    );
+    // Faster every round, by 10%.
+    assert_eq!(
+        pick(&s(&[10.0, 12.0, 10.0], &[9.0, 10.8, 9.0]), 0.03),
+        "tiled"
+    );
+    // Much faster by median but slower in one round: noise cannot be ruled out.
+    assert_eq!(
+        pick(&s(&[10.0, 10.0, 10.0], &[5.0, 11.0, 5.0]), 0.03),
+        "default"
+    );
+    // Slower: never, whatever the margin.
+    assert_eq!(pick(&s(&[10.0, 10.0], &[11.0, 11.0]), 0.0), "default");
+    // Several winners: the lowest median ratio; rounds are paired, not pooled.
+    let three = BTreeMap::from([
+        ("default", vec![10.0, 20.0, 10.0]),
+        ("a", vec![8.0, 16.0, 8.0]),
+        ("b", vec![7.0, 19.0, 7.0]),
+    ]);
+    assert_eq!(pick(&three, 0.03), "b");
+    // No samples of the default: the default.
+    assert_eq!(pick(&BTreeMap::from([("a", vec![1.0])]), 0.0), "default");
 }

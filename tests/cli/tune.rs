@@ -166,3 +166,53 @@ fn a_forced_variant_that_does_not_exist_is_a_clear_error() {
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn the_bench_model_tunes_and_its_export_compiles_with_the_cache() {
+    let dir = temp("tune-bench-model");
+    let cache = dir.join("tune.json");
+    let out = wgrec()
+        .args(["tune", "--bench-model", "--quick", "--json"])
+        .args(["--steps", "1", "--rounds", "1", "--batches", "1"])
+        .env("WGREC_TUNE_CACHE", &cache)
+        .env_remove("WGREC_VARIANT")
+        .output()
+        .expect("run");
+    let report = last_json(&ok(&out));
+    let trials = report["report"]["trials"].as_array().expect("trials");
+    assert!(!trials.is_empty(), "{report}");
+    let out = wgrec()
+        .args(["bench", "--export-model"])
+        .arg(dir.join("model"))
+        .args(["--quick", "--json"])
+        .env("WGREC_TUNE_CACHE", &cache)
+        .env_remove("WGREC_VARIANT")
+        .output()
+        .expect("run");
+    let export = last_json(&ok(&out));
+    let kernels = export["kernels"].as_array().expect("kernels");
+    // Every choice the export's model makes was tuned for exactly this model.
+    assert_eq!(
+        kernels.len(),
+        trials.len() + report["report"]["skipped"].as_array().unwrap().len()
+    );
+    for t in trials {
+        assert!(
+            kernels.iter().any(|k| k["family"] == t["family"]
+                && k["class"] == t["class"]
+                && k["variant"] == t["winner"]
+                && k["source"] == "tuned"),
+            "{t} in {kernels:?}"
+        );
+    }
+    let out = wgrec()
+        .args(["tune", "--bench-model", "--config", "model.toml"])
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "--config and --bench-model exclude each other"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -177,3 +177,19 @@ pub fn measure(
         dispatches: graph.dispatches().train,
     })
 }
+
+/// The bench model at `shape` and `batches` of its synthetic batches, as `wgrec tune --bench-model`
+/// tunes it: the model [`export`] times against PyTorch (no dropout), so the comparison runs with
+/// the choices tuned for exactly its shapes.
+pub fn tune_inputs(shape: &TrainShape, batches: usize) -> Result<crate::train::TuneInputs> {
+    let generator = synth(shape, 7)?;
+    let b = shape.batch as u64;
+    Ok(crate::train::TuneInputs {
+        config: ModelConfig::parse(&model_text(shape, 0.0), "bench model")?,
+        shapes: shapes(shape),
+        correction: 0.0,
+        batches: (0..batches.max(1) as u64)
+            .map(|i| model_batch(shape, &generator.batch(i * b..(i + 1) * b)))
+            .collect(),
+    })
+}
