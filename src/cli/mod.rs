@@ -86,46 +86,7 @@ enum Command {
     },
     /// Train a model file on a data folder (schema.toml, train.tsv, valid.tsv, test.tsv); checkpoints
     /// and metrics go to --out.
-    Train {
-        /// The model file (TOML; see docs/config.md).
-        #[arg(long)]
-        config: PathBuf,
-        /// The data folder (default: data/<config file stem>/).
-        #[arg(long)]
-        data: Option<PathBuf>,
-        /// Output folder for checkpoints, vocabularies, copies of the config and schema, and the
-        /// run log (timings.json); locked while the run writes it.
-        #[arg(long, default_value = "runs/latest")]
-        out: PathBuf,
-        /// Print one JSON object (test_auc, test_gauc, test_logloss, train_samples_per_sec,
-        /// adapter, …) as the last line of stdout.
-        #[arg(long)]
-        json: bool,
-        /// Report the compiled step (dispatches per step, parameters).
-        #[arg(long)]
-        verbose: bool,
-        /// Count malformed rows and go on (reported at the end) instead of stopping at the first.
-        #[arg(long)]
-        skip_bad_rows: bool,
-        /// Continue the run in --out from its last checkpoint.
-        #[arg(long)]
-        resume: bool,
-        /// Replace the run --out holds (a best or last checkpoint); refused without it.
-        #[arg(long, conflicts_with = "resume")]
-        overwrite: bool,
-        /// Never tune kernels on first use (the tune cache's choices still apply; see `wgrec tune`).
-        #[arg(long)]
-        no_tune: bool,
-        /// Profile the training step per layer: after one warm-up step, --profile-steps profiled
-        /// steps alternate with as many plain ones (the run is otherwise unchanged, bit for bit);
-        /// the table (or, with --json, the "profile" object) follows the run's summary.
-        #[arg(long)]
-        profile: bool,
-        /// Profiled steps of --profile (each row is their median).
-        #[arg(long, requires = "profile", default_value_t = 10,
-              value_parser = clap::value_parser!(u32).range(1..=1000))]
-        profile_steps: u32,
-    },
+    Train(train::TrainArgs),
     /// Time each kernel's variants on this device with a model file's own training step and batches,
     /// and keep the fastest in the tune cache (keyed by adapter, driver, wgrec version and shape
     /// class) for every later compile on this device.
@@ -261,30 +222,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Devices { json, verbose } => devices::run(json, verbose),
         Command::Tune(args) => tune::run(args),
-        Command::Train {
-            config,
-            data,
-            out,
-            json,
-            verbose,
-            skip_bad_rows,
-            resume,
-            overwrite,
-            no_tune,
-            profile,
-            profile_steps,
-        } => train::train(train::TrainArgs {
-            config,
-            data,
-            out,
-            json,
-            verbose,
-            skip_bad_rows,
-            resume,
-            overwrite,
-            tune: !no_tune,
-            profile: profile.then_some(profile_steps),
-        }),
+        Command::Train(args) => train::train(args),
         Command::Eval {
             checkpoint,
             split,

@@ -9,42 +9,58 @@ use super::progress::Progress;
 use super::report::{metric_line, report_json};
 
 /// The arguments of `wgrec train`.
+#[derive(Debug, clap::Args)]
 pub struct TrainArgs {
+    /// The model file (TOML; see docs/config.md).
+    #[arg(long)]
     pub config: PathBuf,
+    /// The data folder (default: data/<config file stem>/).
+    #[arg(long)]
     pub data: Option<PathBuf>,
+    /// Output folder for checkpoints, vocabularies, copies of the config and schema, and the
+    /// run log (timings.json); locked while the run writes it.
+    #[arg(long, default_value = "runs/latest")]
     pub out: PathBuf,
+    /// Print one JSON object (test_auc, test_gauc, test_logloss, train_samples_per_sec,
+    /// adapter, …) as the last line of stdout.
+    #[arg(long)]
     pub json: bool,
+    /// Report the compiled step (dispatches per step, parameters).
+    #[arg(long)]
     pub verbose: bool,
+    /// Count malformed rows and go on (reported at the end) instead of stopping at the first.
+    #[arg(long)]
     pub skip_bad_rows: bool,
+    /// Continue the run in --out from its last checkpoint.
+    #[arg(long)]
     pub resume: bool,
+    /// Replace the run --out holds (a best or last checkpoint); refused without it.
+    #[arg(long, conflicts_with = "resume")]
     pub overwrite: bool,
-    /// Whether a fresh run may tune the kernels the cache has no choice for (`--no-tune`: no).
-    pub tune: bool,
-    /// `--profile`: its profiled steps.
-    pub profile: Option<u32>,
+    /// Never tune kernels on first use (the tune cache's choices still apply; see `wgrec tune`).
+    #[arg(long)]
+    pub no_tune: bool,
+    /// Profile the training step per layer: after one warm-up step, --profile-steps profiled
+    /// steps alternate with as many plain ones (the run is otherwise unchanged, bit for bit);
+    /// the table (or, with --json, the "profile" object) follows the run's summary.
+    #[arg(long)]
+    pub profile: bool,
+    /// Profiled steps of --profile (each row is their median).
+    #[arg(long, requires = "profile", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub profile_steps: u32,
 }
 
 /// `wgrec train`.
 pub fn train(args: TrainArgs) -> anyhow::Result<()> {
     // Bounded read: a model file over the size limit is refused before it is read whole.
     let text = wgrec::config::ModelConfig::read_text(&args.config)?;
-    let data = match args.data {
-        Some(d) => d,
+    let data = match &args.data {
+        Some(d) => d.clone(),
         None => default_data(&args.config)?,
     };
     let gpu = super::tune::gpu()?;
-    let before = gpu.allocated_bytes();
-    let options = TrainOptions {
-        skip_bad_rows: args.skip_bad_rows,
-        resume: args.resume,
-        overwrite: args.overwrite,
-        stop_after_epochs: None,
-    };
-    let name = args.config.display().to_string();
-    let mut trainer = Trainer::new(&gpu, &text, &name, &data, &args.out, options)?;
-    if !args.resume && super::tune::first_use_enabled(&gpu, args.tune)? {
-        super::tune::first_use(&gpu, &mut trainer, gpu.allocated_bytes() - before)?;
-    }
+    let mut trainer = new_trainer(&gpu, &args, &text, &data)?;
     report_leftovers(trainer.removed_leftovers());
     let missing = trainer.encoder().missing_content();
     report_missing_content(&missing);
@@ -57,7 +73,7 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
     }
     eprintln!("training on {} with {}", data.display(), gpu.describe());
     let mut progress = Progress::new(tasks.clone(), outputs, args.verbose);
-    if let Some(steps) = args.profile {
+    if let Some(steps) = args.profile.then_some(args.profile_steps) {
         // Step 1 (of this run) warms up; then the window.
         let first = trainer.graph().step() + 2;
         let request = wgrec::graph::ProfileRequest {
@@ -72,7 +88,7 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
         bar.finish_and_clear();
     }
     print_summary(&report, &tasks, &args.out);
-    let profile = (args.profile)
+    let profile = (args.profile.then_some(args.profile_steps))
         .map(|_| profile_report(&gpu, trainer.graph_mut()))
         .transpose()?;
     if let (Some(p), false) = (&profile, args.json) {
@@ -89,6 +105,29 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
         println!("{json}");
     }
     Ok(())
+}
+
+/// The run's trainer on `gpu` (whose tune cache is applied), after a first-use tune of a fresh
+/// run's untuned kernel choices where that is on (`super::tune::first_use_enabled`).
+fn new_trainer<'g>(
+    gpu: &'g Gpu,
+    args: &TrainArgs,
+    text: &str,
+    data: &Path,
+) -> anyhow::Result<Trainer<'g>> {
+    let before = gpu.allocated_bytes();
+    let options = TrainOptions {
+        skip_bad_rows: args.skip_bad_rows,
+        resume: args.resume,
+        overwrite: args.overwrite,
+        stop_after_epochs: None,
+    };
+    let name = args.config.display().to_string();
+    let mut trainer = Trainer::new(gpu, text, &name, data, &args.out, options)?;
+    if !args.resume && super::tune::first_use_enabled(gpu, !args.no_tune)? {
+        super::tune::first_use(gpu, &mut trainer, gpu.allocated_bytes() - before)?;
+    }
+    Ok(trainer)
 }
 
 /// The content features' missing ids, under "missing_content" (none: no key).

@@ -75,7 +75,9 @@ pub fn run(args: TuneArgs) -> anyhow::Result<()> {
         rounds: args.rounds as usize,
         margin: args.margin,
     };
-    let report = tune::tune(&gpu, &inputs.model(), options)?;
+    let report = tune::tune_with(&gpu, &inputs.model(), options, &mut |t| {
+        eprintln!("{}", trial_line(t));
+    })?;
     save(&cache_path, &report)?;
     if args.json {
         let json = serde_json::json!({"cache": cache_path, "report": report});
@@ -116,21 +118,26 @@ pub fn save(path: &std::path::Path, report: &TuneReport) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One measured choice: each variant's median step, the one kept.
+fn trial_line(t: &tune::Trial) -> String {
+    let times: Vec<String> = (t.ms.iter())
+        .map(|(v, ms)| format!("{v} {ms:.3} ms"))
+        .collect();
+    format!(
+        "{} {}: {} → {}",
+        t.family.name(),
+        t.class,
+        times.join(", "),
+        t.winner
+    )
+}
+
 /// The report as a table: each choice, each variant's median step, the winner.
 pub fn table(report: &TuneReport) -> String {
     let mut out = String::new();
     for t in &report.trials {
-        let times: Vec<String> =
-            t.ms.iter()
-                .map(|(v, ms)| format!("{v} {ms:.3} ms"))
-                .collect();
-        out += &format!(
-            "{} {}: {} → {}\n",
-            t.family.name(),
-            t.class,
-            times.join(", "),
-            t.winner
-        );
+        out += &trial_line(t);
+        out.push('\n');
     }
     for (family, class, why) in &report.skipped {
         out += &format!("{} {}: not tuned ({why})\n", family.name(), class);
@@ -205,7 +212,11 @@ pub fn first_use(
         missing.len(),
         gpu.describe()
     );
-    let report = trainer.tune_kernels(TuneOptions::default())?;
-    eprint!("{}", table(&report));
+    let report = trainer.tune_kernels(TuneOptions::default(), &mut |t| {
+        eprintln!("{}", trial_line(t));
+    })?;
+    for (family, class, why) in &report.skipped {
+        eprintln!("{} {}: not tuned ({why})", family.name(), class);
+    }
     save(&path, &report)
 }

@@ -93,6 +93,27 @@ pub fn plan_shapes(
     data: &Path,
     skip_bad_rows: bool,
 ) -> Result<(ModelConfig, Vec<crate::graph::FeatureShape>)> {
+    let fitted = fit(gpu, config_text, config_file, data, skip_bad_rows)?;
+    let shapes = feature_shapes(&fitted.config, &fitted.encoder);
+    Ok((fitted.config, shapes))
+}
+
+/// A model file read against a data folder: the config, the schema, the fitted encoder.
+pub(super) struct Fitted {
+    pub config: ModelConfig,
+    pub schema: Schema,
+    pub encoder: Encoder,
+}
+
+/// Parses the model file, reads and checks the schema and fits the encoder on the training split
+/// in memory, as [`Trainer::new`] does, touching no run folder.
+pub(super) fn fit(
+    gpu: &Gpu,
+    config_text: &str,
+    config_file: &str,
+    data: &Path,
+    skip_bad_rows: bool,
+) -> Result<Fitted> {
     let config = ModelConfig::parse(config_text, config_file)?;
     let schema_path = data.join("schema.toml");
     let schema_file = schema_path.display().to_string();
@@ -106,8 +127,11 @@ pub fn plan_shapes(
         skip_bad_rows,
         &content,
     )?;
-    let shapes = feature_shapes(&config, &encoder);
-    Ok((config, shapes))
+    Ok(Fitted {
+        config,
+        schema,
+        encoder,
+    })
 }
 
 impl<'g> Trainer<'g> {

@@ -7,7 +7,6 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use super::trainer::{fit_encoder, read_schema};
 use super::Trainer;
 use crate::config::ModelConfig;
 use crate::data::encode::{Encoder, ModelBatch};
@@ -53,19 +52,11 @@ pub fn tune_inputs(
     skip_bad_rows: bool,
     batches: usize,
 ) -> Result<TuneInputs> {
-    let config = ModelConfig::parse(config_text, config_file)?;
-    let schema_path = data.join("schema.toml");
-    let schema = read_schema(&config, &schema_path, data)?;
-    let schema_file = schema_path.display().to_string();
-    let content = super::content_tables(gpu, &config, config_file)?;
-    let encoder = fit_encoder(
-        &config,
-        &schema,
-        &schema_file,
-        data,
-        skip_bad_rows,
-        &content,
-    )?;
+    let super::trainer::Fitted {
+        config,
+        schema,
+        encoder,
+    } = super::trainer::fit(gpu, config_text, config_file, data, skip_bad_rows)?;
     let read = ReadOptions {
         batch_rows: config.train.batch_size as usize,
         skip_bad_rows,
@@ -101,7 +92,11 @@ impl Trainer<'_> {
     /// Tunes the kernels this model chooses among (see [`crate::tune`]) on the training split's
     /// first batches, then recompiles the model with the winners. Only for a fresh run: the
     /// recompiled model starts from the same seed, so its initial weights are the ones it had.
-    pub fn tune_kernels(&mut self, options: TuneOptions) -> Result<TuneReport> {
+    pub fn tune_kernels(
+        &mut self,
+        options: TuneOptions,
+        on_trial: &mut dyn FnMut(&tune::Trial),
+    ) -> Result<TuneReport> {
         let data = self.data.clone();
         let batches = first_batches(
             &data,
@@ -118,7 +113,7 @@ impl Trainer<'_> {
             correction,
             batches: &batches,
         };
-        let report = tune::tune(self.gpu, &model, options)?;
+        let report = tune::tune_with(self.gpu, &model, options, on_trial)?;
         let plan = self.graph.plan().clone();
         let batch = self.config.train.batch_size;
         self.graph = Graph::compile(self.gpu, plan, self.policy.optimizers(), batch, correction)?;
