@@ -208,9 +208,10 @@ pub fn first_use(
         return Ok(());
     }
     eprintln!(
-        "tuning {} kernel choice(s) on {} (first use of this model's shapes here; --no-tune skips)",
-        missing.len(),
-        gpu.describe()
+        "tuning this model's kernel choices on {} ({} not in the tune cache: first use of these \
+         shapes here; --no-tune skips)",
+        gpu.describe(),
+        missing.len()
     );
     let report = trainer.tune_kernels(TuneOptions::default(), &mut |t| {
         eprintln!("{}", trial_line(t));
