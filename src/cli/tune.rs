@@ -75,8 +75,13 @@ pub fn run(args: TuneArgs) -> anyhow::Result<()> {
         rounds: args.rounds as usize,
         margin: args.margin,
     };
+    let device = tune::DeviceKey::of(&gpu);
     let report = tune::tune_with(&gpu, &inputs.model(), options, &mut |t| {
         eprintln!("{}", trial_line(t));
+        // Saved as it goes: a tune cut short (a timeout, Ctrl-C) keeps what it measured.
+        if let Err(e) = save_entries(&cache_path, vec![t.entry(&device)]) {
+            eprintln!("warning: {e:#}");
+        }
     })?;
     save(&cache_path, &report)?;
     if args.json {
@@ -109,11 +114,16 @@ fn inputs(gpu: &Gpu, args: &TuneArgs) -> anyhow::Result<(wgrec::train::TuneInput
 
 /// Merges `report` into the cache at `path` (a corrupt one is replaced, with its warning printed).
 pub fn save(path: &std::path::Path, report: &TuneReport) -> anyhow::Result<()> {
+    save_entries(path, report.entries())
+}
+
+/// Merges `entries` into the cache at `path` (a corrupt one is replaced, with its warning printed).
+fn save_entries(path: &std::path::Path, entries: Vec<tune::Entry>) -> anyhow::Result<()> {
     let (mut cache, warnings) = TuneCache::load(path);
     for w in warnings {
         eprintln!("warning: {w}");
     }
-    cache.merge(report.entries());
+    cache.merge(entries);
     cache.save(path)?;
     Ok(())
 }
@@ -213,8 +223,12 @@ pub fn first_use(
         gpu.describe(),
         missing.len()
     );
+    let device = tune::DeviceKey::of(gpu);
     let report = trainer.tune_kernels(TuneOptions::default(), &mut |t| {
         eprintln!("{}", trial_line(t));
+        if let Err(e) = save_entries(&path, vec![t.entry(&device)]) {
+            eprintln!("warning: {e:#}");
+        }
     })?;
     for (family, class, why) in &report.skipped {
         eprintln!("{} {}: not tuned ({why})", family.name(), class);

@@ -105,16 +105,20 @@ pub struct TuneReport {
 impl TuneReport {
     /// The report as cache entries.
     pub fn entries(&self) -> Vec<Entry> {
-        self.trials
-            .iter()
-            .map(|t| Entry {
-                device: self.device.clone(),
-                family: t.family.name().to_string(),
-                class: t.class.clone(),
-                variant: t.winner.clone(),
-                ms: t.ms.clone(),
-            })
-            .collect()
+        self.trials.iter().map(|t| t.entry(&self.device)).collect()
+    }
+}
+
+impl Trial {
+    /// The trial as the cache entry of `device`.
+    pub fn entry(&self, device: &DeviceKey) -> Entry {
+        Entry {
+            device: device.clone(),
+            family: self.family.name().to_string(),
+            class: self.class.clone(),
+            variant: self.winner.clone(),
+            ms: self.ms.clone(),
+        }
     }
 }
 
