@@ -25,73 +25,20 @@
 // past k are zeroed. Every invocation reaches both barriers (no early return; the step count is
 // uniform).
 
-override WG_X: u32 = 8u;     // invocations along n per workgroup (BN = 4·WG_X)
-override WG_Y: u32 = 8u;     // invocations along m per workgroup (BM = 4·WG_Y)
 override BK: u32 = 16u;      // k per barrier-separated step; a multiple of 4
-override EPILOGUE: u32 = 0u; // 0 identity, 1 ReLU, 2 sigmoid
-override HAS_BIAS: bool = false;
-override ACCUMULATE: bool = false;
-override GATE: u32 = 0u;     // 0 none, 1 ReLU mask x·(g > 0), 2 product x·g
-override GATE_ON_B: bool = false; // the gated operand: A when false
-override A_ALONG_K: bool = true;  // A stored m×k (vec4 along k), else k×m (vec4 along m)
-override B_ALONG_K: bool = true;  // B stored n×k (vec4 along k), else k×n (vec4 along n)
 
-const TN: u32 = 4u; // register tile columns: one vec4 (and 4 rows: four accumulators)
-
-struct GemmParams {
-    m: u32,
-    n: u32,
-    k: u32,
-    a_row: u32,
-    a_step: u32,
-    b_step: u32,
-    b_col: u32,
-    ldc: u32,
-    stride_a: u32,
-    stride_b: u32,
-    stride_c: u32,
-    stride_bias: u32,
-    offset_a: u32,
-    offset_b: u32,
-    offset_c: u32,
-    offset_bias: u32,
-}
-
-@group(0) @binding(0) var<storage, read> a4: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read> b4: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> bias: array<f32>;
-@group(0) @binding(3) var<storage, read> gate4: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read_write> c: array<f32>;
-@group(0) @binding(5) var<uniform> params: GemmParams;
+// The other override constants (WG_X, WG_Y: BN = 4·WG_X, BM = 4·WG_Y), the parameters, the
+// bindings, the gated loads and the epilogue's store_row: prelude/gemm_vec4_io.wgsl, shared with
+// the register-tile kernels (same operations in the same order, so the same bits).
 
 // tile_a[kk · WG_Y + g]: op(A) at k = p0 + kk over the block's rows 4g … 4g + 3;
 // tile_b[kk · WG_X + h]: op(B) at k = p0 + kk over the block's columns 4h … 4h + 3.
 var<workgroup> tile_a: array<vec4<f32>, BK * WG_Y>;
 var<workgroup> tile_b: array<vec4<f32>, BK * WG_X>;
 
-fn gated4(x: vec4<f32>, g: vec4<f32>) -> vec4<f32> {
-    if GATE == 1u {
-        return select(vec4<f32>(0.0), x, g > vec4<f32>(0.0));
-    }
-    return x * g;
-}
-
-fn load_a4(e: u32) -> vec4<f32> {
-    if GATE != 0u && !GATE_ON_B {
-        return gated4(a4[e >> 2u], gate4[e >> 2u]);
-    }
-    return a4[e >> 2u];
-}
-
-fn load_b4(e: u32) -> vec4<f32> {
-    if GATE != 0u && GATE_ON_B {
-        return gated4(b4[e >> 2u], gate4[e >> 2u]);
-    }
-    return b4[e >> 2u];
-}
-
-// Columns q of a 4 × 4 operand block whose k runs p … p + 3: zero where p + q ≥ k.
-fn keep(x: mat4x4<f32>, p: u32) -> mat4x4<f32> {
+// Columns q of a 4 × 4 operand block whose k runs p … p + 3: zero where p + q ≥ k (also for p ≥ k,
+// the padding of k to BK, where the prelude's keep would wrap).
+fn keep_k(x: mat4x4<f32>, p: u32) -> mat4x4<f32> {
     let z = vec4<f32>(0.0);
     let k = params.k;
     return mat4x4<f32>(select(z, x[0], p < k), select(z, x[1], p + 1u < k),
@@ -104,7 +51,7 @@ fn keep(x: mat4x4<f32>, p: u32) -> mat4x4<f32> {
 fn block(base: u32, i: u32, p: u32, along_k: bool, row: u32, step: u32, last: u32, b: bool) -> mat4x4<f32> {
     var x: mat4x4<f32>;
     if along_k {
-        // Four rows, four k each (p clamped to the last whole vec4 of k; keep zeroes the rest).
+        // Four rows, four k each (p clamped to the last whole vec4 of k; keep_k zeroes the rest).
         let pc = min(p, (params.k - 1u) & ~3u);
         let r = min(vec4<u32>(i) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(last)) * row + base + pc;
         if b {
@@ -123,7 +70,7 @@ fn block(base: u32, i: u32, p: u32, along_k: bool, row: u32, step: u32, last: u3
             x = mat4x4<f32>(load_a4(q.x), load_a4(q.y), load_a4(q.z), load_a4(q.w));
         }
     }
-    return keep(x, p);
+    return keep_k(x, p);
 }
 
 // Loads the step's A and B blocks (k = p0 … p0 + BK − 1) into workgroup memory, 4 × 4 operand
@@ -153,36 +100,6 @@ fn fill(t: u32, bm: u32, bn: u32, p0: u32, li: u32) {
         tile_b[at + WG_X] = x[1];
         tile_b[at + 2u * WG_X] = x[2];
         tile_b[at + 3u * WG_X] = x[3];
-    }
-}
-
-fn activate(x: f32) -> f32 {
-    switch EPILOGUE {
-        case 1u: { return max(x, 0.0); }
-        case 2u: { return 1.0 / (1.0 + exp(-x)); }
-        default: { return x; }
-    }
-}
-
-// As gemm.wgsl's store_row (same operations in the same order, so the same bits).
-fn store_row(t: u32, i: u32, j0: u32, acc: vec4<f32>) {
-    if i >= params.m {
-        return;
-    }
-    let row = params.offset_c + t * params.stride_c + i * params.ldc;
-    for (var q = 0u; q < TN; q++) {
-        let j = j0 + q;
-        if j < params.n {
-            var v = acc[q];
-            if HAS_BIAS {
-                v += bias[params.offset_bias + t * params.stride_bias + j];
-            }
-            v = activate(v);
-            if ACCUMULATE {
-                v += c[row + j];
-            }
-            c[row + j] = v;
-        }
     }
 }
 

@@ -50,7 +50,7 @@ shaders! {
     TIM_F16 => "tim" ["chunks_f16", "tim_reduce"],
     TIM_SUBGROUP_F16 => "tim" ["chunks_f16", "tim_reduce_subgroup"],
     GEMM => "gemm",
-    GEMM_TILED => "gemm_tiled",
+    GEMM_TILED => "gemm_tiled" ["gemm_vec4_io"],
     GEMM_WIDE => "gemm_wide" ["gemm_vec4_io"],
     GEMM_WIDER => "gemm_wider" ["gemm_vec4_io"],
     COLUMN_SUM_SUBGROUP => "column_sum_subgroup",

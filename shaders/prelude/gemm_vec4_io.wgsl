@@ -1,9 +1,9 @@
-// prelude/gemm_vec4_io.wgsl — what gemm_wide.wgsl and gemm_wider.wgsl share: the override
-// constants, parameters and bindings of gemm.wgsl's gemm_vec4 and its vec4 helpers (gated loads,
-// A and B blocks of four k, the tail mask, the fused epilogue's row store). Not a shader on its
-// own: the registry (src/shaders.rs) prepends it to both. gemm.wgsl keeps its own copy beside its
-// scalar kernel, whose layout rules differ; a change here must keep gemm_vec4's semantics (the
-// tests compare every register tile with the default bit for bit).
+// prelude/gemm_vec4_io.wgsl — what the vec4 GEMM variants share (gemm_wide.wgsl, gemm_wider.wgsl,
+// gemm_tiled.wgsl): the override constants, parameters and bindings of gemm.wgsl's gemm_vec4 and
+// its vec4 helpers (gated loads, A and B blocks of four k, the tail mask, the fused epilogue's row
+// store). Not a shader on its own: the registry (src/shaders.rs) prepends it to each. gemm.wgsl
+// keeps its own copy beside its scalar kernel and column sums, whose bindings differ; a change here
+// must keep gemm_vec4's semantics (the tests compare every variant with the default bit for bit).
 
 override WG_X: u32 = 8u;     // invocations along n per workgroup
 override WG_Y: u32 = 8u;     // invocations along m per workgroup

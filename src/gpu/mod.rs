@@ -21,7 +21,7 @@ pub(crate) use launch::rows_field;
 pub use launch::{check_rows, Grid, Launch, Rows, Uniform};
 pub use pipeline::{Access, Kernel, Pipeline};
 pub use timer::PassTimer;
-pub use variants::{size_class, Family, Variant};
+pub use variants::{size_class, Family, Source, Variant};
 
 use crate::error::{Error, Result};
 
@@ -170,6 +170,16 @@ impl Gpu {
         match self.choices.lock() {
             Ok(mut c) => c.pick(family, class, subgroups),
             Err(_) => &family.variants()[0],
+        }
+    }
+
+    /// What [`Gpu::variant`] answers for `family` at `class` now, and why, without recording the
+    /// question.
+    pub fn variant_in_force(&self, family: Family, class: &str) -> (&'static Variant, Source) {
+        let subgroups = self.has_subgroups();
+        match self.choices.lock() {
+            Ok(c) => c.resolve(family, class, subgroups),
+            Err(_) => (&family.variants()[0], Source::Default),
         }
     }
 

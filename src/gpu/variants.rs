@@ -139,6 +139,18 @@ pub fn size_class(n: u32) -> u32 {
     n.max(1).next_power_of_two()
 }
 
+/// Where a choice in force came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// Forced (`WGREC_VARIANT` or the host program).
+    Forced,
+    /// From the tune cache or a tune just run.
+    Tuned,
+    /// The family's default path (not tuned, or one variant runs here).
+    Default,
+}
+
 /// The device's choices: forced, tuned, and the (family, class) pairs launchers asked about.
 #[derive(Debug, Default)]
 pub(super) struct Choices {
@@ -156,13 +168,29 @@ impl Choices {
         subgroups: bool,
     ) -> &'static Variant {
         self.asked.insert((family, class.to_string()));
+        self.resolve(family, class, subgroups).0
+    }
+
+    /// The variant for `family` at `class` and where it comes from, without recording the question:
+    /// the forced one, else the tuned one, else the default — a subgroup variant only where the
+    /// device has subgroups.
+    pub(super) fn resolve(
+        &self,
+        family: Family,
+        class: &str,
+        subgroups: bool,
+    ) -> (&'static Variant, Source) {
         let runnable = |v: &&'static Variant| subgroups || !v.subgroups;
-        self.forced
-            .get(&family)
-            .or_else(|| self.tuned.get(&(family, class.to_string())))
-            .copied()
-            .filter(runnable)
-            .unwrap_or(&family.variants()[0])
+        let forced = self.forced.get(&family).copied().filter(runnable);
+        let tuned = || {
+            let key = (family, class.to_string());
+            self.tuned.get(&key).copied().filter(runnable)
+        };
+        match (forced, tuned()) {
+            (Some(v), _) => (v, Source::Forced),
+            (None, Some(v)) => (v, Source::Tuned),
+            (None, None) => (&family.variants()[0], Source::Default),
+        }
     }
 
     pub(super) fn force(&mut self, family: Family, variant: Option<&'static Variant>) {

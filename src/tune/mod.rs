@@ -40,6 +40,7 @@ use serde::Serialize;
 use crate::config::ModelConfig;
 use crate::data::encode::ModelBatch;
 use crate::error::{Error, Result};
+pub use crate::gpu::Source;
 use crate::gpu::{Family, Gpu, Variant};
 use crate::graph::FeatureShape;
 pub use cache::{DeviceKey, Entry, TuneCache, Tuned};
@@ -233,18 +234,6 @@ fn pick(samples: &BTreeMap<&'static str, Vec<f64>>, margin: f64) -> &'static str
         .map_or("default", |(name, _)| name)
 }
 
-/// Where a choice in force came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Source {
-    /// Forced (`WGREC_VARIANT` or the host program).
-    Forced,
-    /// From the tune cache or a tune just run.
-    Tuned,
-    /// The family's default path (not tuned, or one variant runs here).
-    Default,
-}
-
 /// One choice a compiled model made.
 #[derive(Debug, Clone, Serialize)]
 pub struct Choice {
@@ -261,18 +250,10 @@ pub struct Choice {
 /// The choices behind every launcher built on `gpu` so far (every (family, class) asked about),
 /// as the device answers them now.
 pub fn choices_in_force(gpu: &Gpu) -> Vec<Choice> {
-    let tuned = gpu.tuned_variants();
     gpu.asked_variants()
         .into_iter()
         .map(|(family, class)| {
-            let (variant, source) = match (
-                gpu.forced_variant(family),
-                tuned.get(&(family, class.clone())),
-            ) {
-                (Some(v), _) => (v, Source::Forced),
-                (None, Some(v)) if !v.subgroups || gpu.has_subgroups() => (*v, Source::Tuned),
-                _ => (&family.variants()[0], Source::Default),
-            };
+            let (variant, source) = gpu.variant_in_force(family, &class);
             Choice {
                 family,
                 class,
@@ -286,13 +267,10 @@ pub fn choices_in_force(gpu: &Gpu) -> Vec<Choice> {
 /// The (family, class) choices asked on `gpu` that neither a force nor the tune cache answers,
 /// among those with more than one variant this device runs: what a first-use tune would measure.
 pub fn untuned(gpu: &Gpu) -> Vec<(Family, String)> {
-    let tuned = gpu.tuned_variants();
     gpu.asked_variants()
         .into_iter()
         .filter(|(f, c)| {
-            gpu.forced_variant(*f).is_none()
-                && !tuned.contains_key(&(*f, c.clone()))
-                && runnable(gpu, *f).len() > 1
+            gpu.variant_in_force(*f, c).1 == Source::Default && runnable(gpu, *f).len() > 1
         })
         .collect()
 }
