@@ -322,6 +322,15 @@ fn ok(out: &std::process::Output) -> String {
     String::from_utf8(out.stdout.clone()).expect("utf-8")
 }
 
+/// `wgrec data synth --rows ROWS --out DATA`, which must succeed.
+fn synth_data(data: &std::path::Path, rows: u32) {
+    ok(&wgrec()
+        .args(["data", "synth", "--rows", &rows.to_string(), "--out"])
+        .arg(data)
+        .output()
+        .expect("run"));
+}
+
 /// The last line of stdout as one JSON object.
 fn last_json(stdout: &str) -> serde_json::Value {
     let line = stdout.lines().last().expect("a line on stdout");

@@ -2,7 +2,7 @@
 //! (layer, phase) once and shares summing to 100%, the JSON object, and a profiled run whose
 //! result is bit-identical to the same run without `--profile`.
 
-use crate::{last_json, ok, temp, wgrec, SYNTH_MODEL};
+use crate::{last_json, ok, synth_data, temp, wgrec, SYNTH_MODEL};
 
 const PHASES: [&str; 5] = ["forward", "backward", "update", "loss", "copy"];
 
@@ -78,11 +78,7 @@ fn check_once(rows: &[(String, String)]) {
 fn train_profile_prints_every_layer_once_per_phase_and_keeps_the_result() {
     let dir = temp("profile");
     let data = dir.join("data");
-    ok(&wgrec()
-        .args(["data", "synth", "--rows", "3000", "--out"])
-        .arg(&data)
-        .output()
-        .expect("run"));
+    synth_data(&data, 3000);
     let model = dir.join("model.toml");
     std::fs::write(&model, SYNTH_MODEL.replace("epochs = 2", "epochs = 1")).unwrap();
     let train = |run: &str, extra: &[&str]| {

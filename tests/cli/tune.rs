@@ -5,15 +5,11 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::{last_json, ok, temp, wgrec, SYNTH_MODEL};
+use crate::{last_json, ok, synth_data, temp, wgrec, SYNTH_MODEL};
 
 fn synth(dir: &Path) -> PathBuf {
     let data = dir.join("data");
-    ok(&wgrec()
-        .args(["data", "synth", "--rows", "600", "--out"])
-        .arg(&data)
-        .output()
-        .expect("run"));
+    synth_data(&data, 600);
     std::fs::write(
         dir.join("model.toml"),
         SYNTH_MODEL.replace("epochs = 2", "epochs = 1"),
